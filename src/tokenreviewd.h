@@ -1,0 +1,481 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Shared types and prototypes of tokenreviewd and tokenreviewctl, grouped
+ * under one comment per source file.  Everything a backend needs to plug
+ * into the chain is declared here: struct auth_backend, struct auth_req and
+ * struct auth_result.
+ */
+
+#ifndef TOKENREVIEWD_H
+#define TOKENREVIEWD_H
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event;
+struct event_base;
+struct evbuffer;
+
+#define TR_SHA256_LEN		32
+#define TR_FINGERPRINT_LEN	12	/* hex digits of SHA-256 in logs */
+#define TR_MAX_TOKEN		(16 * 1024)	/* longest token we look at */
+#define TR_MAX_AUDIENCES	64
+#define TR_MAX_LISTEN		16
+#define TR_MAX_WORKERS		256
+#define TR_ERRLEN		512
+
+/* log.c */
+enum log_level {
+	LL_FATAL,
+	LL_ERROR,
+	LL_WARN,
+	LL_INFO,
+	LL_VERBOSE,
+	LL_DEBUG,
+};
+#define LL_ALWAYS	0x100	/* or'd into a level: write whatever the
+				   configured level (audit lines) */
+
+/*
+ * A log line under construction: one JSON object, written to stderr with a
+ * single write(2) by log_line_end().  Values are escaped as they are added.
+ */
+struct log_line {
+	char	buf[4096];
+	size_t	len;
+	int	level;
+	int	overflow;
+};
+
+void	 log_init(int level);
+void	 log_set_level(int level);
+int	 log_get_level(void);
+int	 log_level_parse(const char *);	/* -1 if unknown */
+int	 log_line_begin(struct log_line *, int level, const char *event);
+void	 log_line_str(struct log_line *, const char *key, const char *value);
+void	 log_line_strn(struct log_line *, const char *key, const char *value,
+	    size_t len);
+void	 log_line_int(struct log_line *, const char *key, long long value);
+void	 log_line_double(struct log_line *, const char *key, double value);
+void	 log_line_end(struct log_line *);
+void	 log_msg(int level, const char *event, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 log_route_libevent(void);
+__attribute__((noreturn)) void fatal(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+#define log_error(...)	log_msg(LL_ERROR, "error", __VA_ARGS__)
+#define log_warn(...)	log_msg(LL_WARN, "warning", __VA_ARGS__)
+#define log_info(...)	log_msg(LL_INFO, "info", __VA_ARGS__)
+#define log_debug(...)	log_msg(LL_DEBUG, "debug", __VA_ARGS__)
+
+/* util.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 sha256(const void *, size_t, uint8_t out[TR_SHA256_LEN]);
+/* First TR_FINGERPRINT_LEN hex digits of SHA-256(data), NUL-terminated. */
+void	 fingerprint(const void *, size_t, char out[TR_FINGERPRINT_LEN + 1]);
+void	 hex_encode(const uint8_t *, size_t, char *out);	/* 2n+1 bytes */
+int	 ct_equal(const void *, const void *, size_t);
+/* "250ms", "10s", "5m", "1h"; a bare number means seconds. -1 if bad. */
+int	 parse_duration(const char *, long long *ms);
+/* "65536", "64k", "1m" (1024-based). -1 if bad. */
+int	 parse_size(const char *, size_t *);
+/* Unsigned decimal number (no sign) in [min, max]. -1 if bad. */
+int	 parse_number(const char *, long long min, long long max, long long *);
+/* Split on spaces and tabs into a NULL-terminated array; *n gets the count. */
+char	**split_words(const char *, size_t *n);
+void	 free_words(char **);
+/*
+ * Read a whole file of at most max bytes; the result is NUL-terminated and
+ * the caller frees it.  With private_file set, a file that group or others
+ * may read is refused (the check is made on the open descriptor).
+ * NULL and a message in err on failure.
+ */
+char	*read_file(const char *path, size_t max, int private_file, size_t *len,
+	    char *err, size_t errlen);
+uint64_t monotonic_ms(void);
+#ifndef HAVE_STRLCPY
+size_t	 strlcpy(char *, const char *, size_t);
+#endif
+#ifndef HAVE_STRLCAT
+size_t	 strlcat(char *, const char *, size_t);
+#endif
+double	 monotonic_sec(void);
+
+/* config.c */
+/*
+ * A section the core does not interpret itself ([static], [tokendb],
+ * [ldap "NAME"], [jwt "NAME"], ...): its keys, with the line each came from,
+ * for the backend that reads it.
+ */
+struct conf_kv {
+	char	*key;
+	char	*value;
+	int	 line;
+	int	 used;		/* set by conf_get(); unused keys are errors */
+};
+
+struct conf_section {
+	char		*type;		/* "ldap" */
+	char		*label;		/* "corp", or NULL for [static] */
+	int		 line;
+	struct conf_kv	*kv;
+	size_t		 nkv;
+};
+
+struct config {
+	char		*path;
+
+	/* [server] */
+	char		**listen;		/* "127.0.0.1:8443", "[::1]:8443" */
+	size_t		 nlisten;
+	char		*tls_cert;
+	char		*tls_key;
+	char		*client_ca;
+	char		**client_names;
+	size_t		 nclient_names;
+	char		*client_token_file;
+	char		*review_path;
+	int		 workers;		/* resolved: >= 1 */
+	size_t		 max_body;
+	size_t		 max_header;
+	int		 max_connections;	/* whole process */
+	long long	 idle_timeout;		/* ms, keep-alive idle */
+	long long	 read_timeout;		/* ms, handshake or one request */
+	long long	 write_timeout;		/* ms */
+	long long	 review_timeout;	/* ms, one review in the chain */
+	long long	 shutdown_timeout;	/* ms, drain on SIGTERM */
+	long long	 watch_interval;	/* ms, 0 = no file watching */
+	char		*port_file;
+	char		*user;
+	char		**chain;		/* backend names, in order */
+	size_t		 nchain;
+	int		 chain_line;		/* for messages */
+
+	/* [cache] */
+	long long	 cache_ttl;		/* ms, 0 = no positive caching */
+	long long	 cache_negative_ttl;	/* ms, 0 = no negative caching */
+	size_t		 cache_max_entries;
+
+	/* [log] */
+	int		 log_level;
+	int		 log_audit;
+
+	/* every other section, in file order */
+	struct conf_section *sections;
+	size_t		 nsections;
+};
+
+/*
+ * Parse and validate a config file.  On error returns NULL with err set to
+ * "FILE:LINE: [section] key: what is wrong".  The caller frees the result
+ * with config_free().
+ */
+struct config	*config_load(const char *path, char *err, size_t errlen);
+void		 config_free(struct config *);
+/* The section [type] or [type "label"] (label NULL: unlabelled), or NULL. */
+struct conf_section *config_find_section(const struct config *,
+		    const char *type, const char *label);
+/* Look up a key of a section and mark it used; NULL if absent. */
+struct conf_kv	*conf_get(struct conf_section *, const char *key);
+/* Error text for a key of a section: "FILE:LINE: [type "label"] key: msg". */
+void		 conf_error(const struct config *, const struct conf_section *,
+		    const struct conf_kv *, char *err, size_t errlen,
+		    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The first key of a section no conf_get() asked for, or NULL. */
+struct conf_kv	*conf_unused(struct conf_section *);
+
+/* review.c */
+enum review_version {
+	REVIEW_V1,
+	REVIEW_V1BETA1,
+};
+
+struct review_request {
+	enum review_version	 version;
+	char			*token;		/* NUL-terminated, may be "" */
+	size_t			 token_len;
+	char			**audiences;	/* NULL-terminated, may be NULL */
+	size_t			 naudiences;
+};
+
+/*
+ * Decode a TokenReview request body.  Returns 0 and fills req, or -1 with a
+ * message for a 400 answer in err (the message never contains the token).
+ * The caller releases req with review_request_clear(), which wipes the
+ * token.
+ */
+int	 review_decode(const char *body, size_t len, struct review_request *,
+	    char *err, size_t errlen);
+void	 review_request_clear(struct review_request *);
+struct auth_result;
+/*
+ * Encode the TokenReview answer for a result in the given apiVersion.
+ * Returns a malloc'd NUL-terminated string (caller frees), *len its length.
+ */
+char	*review_encode(enum review_version, const struct auth_result *,
+	    size_t *len);
+/* A Kubernetes Status object for an HTTP error (400, 404, ...). */
+char	*review_status_encode(int code, const char *reason, const char *message,
+	    size_t *len);
+const char *review_api_version(enum review_version);
+
+/* auth.c */
+enum auth_rv {
+	AUTH_DENY,		/* not mine, or not valid: next backend */
+	AUTH_OK,		/* authenticated */
+	AUTH_ERROR,		/* could not check: next backend, remember */
+	AUTH_PENDING,		/* the backend calls done() later, once */
+};			/* zero is AUTH_DENY: a cleared result accepts no one */
+
+/*
+ * The outcome of one review.  A backend fills it on AUTH_OK (username and
+ * user_json required) or AUTH_ERROR (error required).  All strings are
+ * owned by the result and released by auth_result_clear().
+ */
+struct auth_result {
+	enum auth_rv	 rv;
+	const char	*backend;	/* static: the backend's name */
+	char		*username;
+	char		*user_json;	/* {"username":...,"uid":...,...} */
+	char		*audiences_json; /* ["aud",...] or NULL: leave out */
+	char		*error;		/* short reason, never a secret */
+	long long	 max_ttl;	/* ms a cache may keep it, 0 = no cap */
+};
+
+struct auth_req;
+typedef void	 (*auth_done_cb)(struct auth_req *, enum auth_rv);
+
+struct auth_req {
+	/* set by the caller of auth_review() */
+	const char	*token;
+	size_t		 token_len;
+	char		**audiences;	/* NULL-terminated or NULL */
+	size_t		 naudiences;
+	struct event_base *base;
+
+	/* set by auth_review() */
+	uint8_t		 token_hash[TR_SHA256_LEN];	/* SHA-256(token) */
+	char		 token_fp[TR_FINGERPRINT_LEN + 1];
+	struct auth_result result;	/* the final answer */
+	int		 cached;	/* answered from the cache */
+
+	/* private to auth.c */
+	struct auth_chain *chain;
+	size_t		 cursor;
+	struct auth_result cur;		/* the running backend's result */
+	char		*errors;	/* errors of earlier backends */
+	uint8_t		 cache_key[TR_SHA256_LEN];
+	void		(*finish)(struct auth_req *, void *);
+	void		*finish_arg;
+	struct event	*deadline;
+	int		 pending;
+};
+
+/*
+ * A token source.  load() runs in the main thread at start and on every
+ * reload: it reads the backend's config section(s) and files into immutable
+ * shared data, or fails with "FILE:LINE: ..." in err, in which case the old
+ * state keeps serving.  init() runs once per worker thread and per loaded
+ * generation: per-worker state such as connection pools lives there.
+ * authenticate() returns at once, or AUTH_PENDING and later calls
+ * done(req, rv) exactly once from the worker's loop, unless cancel() was
+ * called first.  A new backend is one file and one line in the table in
+ * auth.c.
+ */
+struct auth_backend {
+	const char	*name;		/* chain name and config section type */
+	int		 (*load)(const struct config *, void **shared,
+			    char *err, size_t errlen);
+	void		 (*unload)(void *shared);
+	int		 (*init)(void *shared, struct event_base *, void **inst);
+	enum auth_rv	 (*authenticate)(void *inst, struct auth_req *,
+			    struct auth_result *, auth_done_cb done);
+	void		 (*cancel)(void *inst, struct auth_req *);
+	void		 (*free)(void *inst);
+	/* optional: 1 when the backend can answer (for /readyz) */
+	int		 (*ready)(void *shared);
+	/* optional: append Prometheus text lines */
+	void		 (*metrics)(void *shared, struct evbuffer *);
+	/* optional: files whose change triggers a reload */
+	size_t		 (*watch)(void *shared, const char **paths, size_t max);
+};
+
+struct runtime;
+struct auth_chain;
+
+const struct auth_backend *auth_backend_find(const char *name);
+const struct auth_backend *const *auth_backends(size_t *n);
+/* Per-worker instances of every backend in the runtime's chain. */
+struct auth_chain *auth_chain_new(struct runtime *, struct event_base *);
+void	 auth_chain_free(struct auth_chain *);
+/*
+ * Review req->token: cache, then each backend in order.  finish(req, arg)
+ * is called exactly once with req->result set, possibly before
+ * auth_review() returns.
+ */
+void	 auth_review(struct auth_chain *, struct auth_req *,
+	    void (*finish)(struct auth_req *, void *), void *arg);
+/* The client went away: cancel what is pending; finish is not called. */
+void	 auth_cancel(struct auth_req *);
+/* Release what a finished review holds (results, error text). */
+void	 auth_req_clear(struct auth_req *);
+void	 auth_result_clear(struct auth_result *);
+void	 auth_result_move(struct auth_result *dst, struct auth_result *src);
+void	 auth_result_copy(struct auth_result *dst, const struct auth_result *);
+/*
+ * Serialise a user for auth_result.user_json.  groups and extra values are
+ * NULL-terminated arrays; extra_keys[i] pairs with extra_values[i]; uid and
+ * extra may be NULL.  Empty group names are dropped.
+ */
+char	*auth_user_json(const char *username, const char *uid,
+	    char *const *groups, char *const *extra_keys,
+	    char *const *const *extra_values);
+
+/* auth-static.c */
+struct static_table;
+typedef void	 (*static_warn_cb)(const char *msg, void *arg);
+/*
+ * Parse a token file in kube-apiserver's --token-auth-file format.  name is
+ * used in messages ("FILE:LINE: ...").  Warnings (duplicate token, ignored
+ * columns, empty token) go to warn.  NULL with err set on a fatal error.
+ */
+struct static_table *static_table_parse(const char *data, size_t len,
+		    const char *name, static_warn_cb warn, void *arg,
+		    char *err, size_t errlen);
+void		 static_table_free(struct static_table *);
+size_t		 static_table_count(const struct static_table *);
+/*
+ * 1 and the entry's strings (owned by the table) if the token is in the
+ * table, else 0.  Looked up by SHA-256 and compared in constant time.
+ */
+int		 static_table_lookup(const struct static_table *,
+		    const char *token, size_t len, const char **username,
+		    const char **user_json);
+extern const struct auth_backend auth_static_backend;
+
+/* cache.c */
+struct cache;
+struct cache	*cache_new(size_t max_entries);
+void		 cache_free(struct cache *);
+/* 1 and a copy of the stored result on a hit; 0 on a miss or expiry. */
+int		 cache_get(struct cache *, const uint8_t key[TR_SHA256_LEN],
+		    struct auth_result *out);
+/* Store a copy of res for ttl ms (0: nothing stored). */
+void		 cache_put(struct cache *, const uint8_t key[TR_SHA256_LEN],
+		    const struct auth_result *res, long long ttl);
+size_t		 cache_count(struct cache *);
+/* SHA-256 over the token and each audience, NUL-separated. */
+void		 cache_key(const char *token, size_t len, char *const *auds,
+		    size_t naud, uint8_t out[TR_SHA256_LEN]);
+
+/* runtime.c */
+/*
+ * Everything one loaded configuration gives: the config, the TLS context,
+ * the backends' shared data and the result cache.  Immutable once built
+ * (the cache locks itself); reference-counted, so requests in flight keep
+ * the generation they started with while a reload swaps in a new one.
+ */
+struct runtime {
+	int			 refs;		/* atomic */
+	uint64_t		 generation;
+	struct config		*conf;
+	void			*ssl_ctx;	/* SSL_CTX *, NULL for ctl */
+	int			 has_client_token;
+	uint8_t			 client_token_hash[TR_SHA256_LEN];
+	const struct auth_backend **backends;	/* chain order */
+	void			**shared;
+	size_t			 nbackends;
+	struct cache		*cache;
+};
+
+#define RUNTIME_NO_TLS	0x1	/* tokenreviewctl review: skip TLS files */
+struct runtime	*runtime_load(const char *path, int flags, char *err,
+		    size_t errlen);
+void		 runtime_ref(struct runtime *);
+void		 runtime_unref(struct runtime *);
+int		 runtime_ready(struct runtime *, char *why, size_t len);
+/* Files whose change should trigger a reload; returns the count. */
+size_t		 runtime_watch_paths(struct runtime *, const char **paths,
+		    size_t max);
+
+/* tls.c */
+/* Build the server SSL_CTX from the [server] section. NULL + err on error. */
+void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
+void	 tls_ctx_free(void *);
+
+/* metrics.c */
+enum metrics_path {
+	MP_REVIEW,
+	MP_HEALTHZ,
+	MP_READYZ,
+	MP_METRICS,
+	MP_OTHER,
+	MP_MAX,
+};
+
+enum review_outcome {
+	RO_AUTHENTICATED,
+	RO_UNAUTHENTICATED,
+	RO_ERROR,
+	RO_MAX,
+};
+
+#define METRICS_MAX_BACKENDS	16
+#define METRICS_NBUCKETS	14
+
+/*
+ * Counters of one worker.  Only that worker writes them (relaxed atomic
+ * stores); the /metrics handler of any worker sums them.
+ */
+struct metrics {
+	uint64_t	requests[MP_MAX][16];	/* by path, by code index */
+	uint64_t	reviews[METRICS_MAX_BACKENDS + 1][RO_MAX];
+	uint64_t	latency_bucket[METRICS_NBUCKETS];
+	uint64_t	latency_count;
+	double		latency_sum;
+	uint64_t	cache_hits;
+	uint64_t	cache_misses;
+	uint64_t	connections_total;
+	int64_t		connections_open;
+	uint64_t	tls_handshake_failures;
+	uint64_t	client_auth_failures;
+	char		pad[64];
+};
+
+struct metrics	*metrics_register(void);	/* one per worker */
+void		 metrics_request(struct metrics *, enum metrics_path, int code);
+/* backend: index in the chain, or -1 when no backend decided. */
+void		 metrics_review(struct metrics *, int backend,
+		    enum review_outcome, double seconds, int cached);
+void		 metrics_reload(int ok);
+/* Render everything in the Prometheus text format. */
+void		 metrics_render(struct evbuffer *, struct runtime *);
+
+/* server.c */
+struct server;
+struct server	*server_new(struct runtime *, char *err, size_t errlen);
+int		 server_start(struct server *);	/* spawn the workers */
+void		 server_swap(struct server *, struct runtime *);
+void		 server_drain(struct server *, long long timeout_ms);
+void		 server_free(struct server *);
+uint16_t	 server_port(struct server *);	/* first bound port */
+
+#endif /* TOKENREVIEWD_H */

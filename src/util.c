@@ -1,0 +1,354 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Small helpers used everywhere: allocation that never returns NULL,
+ * hashing and constant-time comparison, parsing of the config's number,
+ * size and duration forms, and reading secret files safely.
+ */
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "tokenreviewd.h"
+
+void *
+xmalloc(size_t size)
+{
+	void	*p;
+
+	if (size == 0)
+		size = 1;
+	if ((p = malloc(size)) == NULL)
+		fatal("malloc %zu", size);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if (n == 0 || size == 0)
+		n = size = 1;
+	if ((p = calloc(n, size)) == NULL)
+		fatal("calloc %zu x %zu", n, size);
+	return p;
+}
+
+void *
+xreallocarray(void *old, size_t n, size_t size)
+{
+	void	*p;
+
+	if (n == 0 || size == 0)
+		n = size = 1;
+	if (SIZE_MAX / n < size)
+		fatalx("reallocarray: %zu x %zu overflows", n, size);
+	if ((p = realloc(old, n * size)) == NULL)
+		fatal("realloc %zu x %zu", n, size);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		fatal("strdup");
+	return p;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = strndup(s, n)) == NULL)
+		fatal("strndup");
+	return p;
+}
+
+int
+xasprintf(char **out, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(out, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("vasprintf");
+	return n;
+}
+
+void
+sha256(const void *data, size_t len, uint8_t out[TR_SHA256_LEN])
+{
+	SHA256(data, len, out);
+}
+
+void
+hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		  i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+void
+fingerprint(const void *data, size_t len, char out[TR_FINGERPRINT_LEN + 1])
+{
+	uint8_t	 md[TR_SHA256_LEN];
+	char	 hex[2 * TR_SHA256_LEN + 1];
+
+	sha256(data, len, md);
+	hex_encode(md, sizeof(md), hex);
+	memcpy(out, hex, TR_FINGERPRINT_LEN);
+	out[TR_FINGERPRINT_LEN] = '\0';
+}
+
+int
+ct_equal(const void *a, const void *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+int
+parse_number(const char *s, long long min, long long max, long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A whole number and one of the suffixes; *out is it times that scale. */
+static int
+parse_scaled(const char *s, const char *const *suffixes,
+    const long long *scales, long long *out)
+{
+	char		 num[32];
+	size_t		 n, i;
+	long long	 v;
+
+	if (s == NULL)
+		return -1;
+	for (n = 0; isdigit((unsigned char)s[n]); n++)
+		;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_number(num, 0, LLONG_MAX, &v) != 0)
+		return -1;
+	for (i = 0; suffixes[i] != NULL; i++) {
+		if (strcmp(s + n, suffixes[i]) != 0)
+			continue;
+		if (v > LLONG_MAX / scales[i])
+			return -1;
+		*out = v * scales[i];
+		return 0;
+	}
+	return -1;
+}
+
+int
+parse_duration(const char *s, long long *ms)
+{
+	static const char *const suffixes[] = {
+		"", "ms", "s", "m", "h", NULL
+	};
+	static const long long scales[] = {
+		1000, 1, 1000, 60 * 1000, 3600 * 1000
+	};
+
+	return parse_scaled(s, suffixes, scales, ms);
+}
+
+int
+parse_size(const char *s, size_t *size)
+{
+	static const char *const suffixes[] = {
+		"", "k", "K", "m", "M", NULL
+	};
+	static const long long scales[] = {
+		1, 1024, 1024, 1024 * 1024, 1024 * 1024
+	};
+	long long	 v;
+
+	if (parse_scaled(s, suffixes, scales, &v) != 0 ||
+	    (unsigned long long)v > SIZE_MAX)
+		return -1;
+	*size = (size_t)v;
+	return 0;
+}
+
+char **
+split_words(const char *s, size_t *n)
+{
+	char	**words = NULL;
+	size_t	  count = 0, len;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		len = strcspn(s, " \t");
+		words = xreallocarray(words, count + 2, sizeof(*words));
+		words[count++] = xstrndup(s, len);
+		s += len;
+	}
+	if (words == NULL)
+		words = xcalloc(1, sizeof(*words));
+	words[count] = NULL;
+	if (n != NULL)
+		*n = count;
+	return words;
+}
+
+void
+free_words(char **words)
+{
+	size_t	i;
+
+	if (words == NULL)
+		return;
+	for (i = 0; words[i] != NULL; i++)
+		free(words[i]);
+	free(words);
+}
+
+char *
+read_file(const char *path, size_t max, int private_file, size_t *lenp,
+    char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (private_file && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		snprintf(err, errlen, "%s: mode %04o gives group or others "
+		    "access; chmod 600 it", path,
+		    (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+		goto fail;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+fail:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+	}
+	close(fd);
+	return NULL;
+}
+
+uint64_t
+monotonic_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+double
+monotonic_sec(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#ifndef HAVE_STRLCPY
+/* Copy with truncation; returns strlen(src) so callers can detect it. */
+size_t
+strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t	len = strlen(src);
+
+	if (size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+#endif
+
+#ifndef HAVE_STRLCAT
+size_t
+strlcat(char *dst, const char *src, size_t size)
+{
+	size_t	dlen = strnlen(dst, size);
+
+	if (dlen == size)
+		return size + strlen(src);
+	return dlen + strlcpy(dst + dlen, src, size - dlen);
+}
+#endif

@@ -1,0 +1,326 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of src/util.c: the duration, size and number parsers the
+ * config relies on, word splitting, hashing and fingerprints, constant-time
+ * comparison, and read_file()'s refusal of secret files others can read.
+ */
+
+#include <sys/stat.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tokenreviewd.h"
+#include "tap.h"
+
+static const struct {
+	const char	*in;
+	int		 ok;
+	long long	 ms;
+} durations[] = {
+	{ "250ms", 1, 250 },
+	{ "10s", 1, 10000 },
+	{ "5m", 1, 300000 },
+	{ "1h", 1, 3600000 },
+	{ "30", 1, 30000 },		/* bare number: seconds */
+	{ "0", 1, 0 },
+	{ "0ms", 1, 0 },
+	{ "007s", 1, 7000 },
+	{ "9223372036854775807ms", 1, LLONG_MAX },
+	{ "3x", 0, 0 },
+	{ "", 0, 0 },
+	{ "-1", 0, 0 },
+	{ "-1s", 0, 0 },
+	{ "+1s", 0, 0 },
+	{ "s", 0, 0 },
+	{ "ms", 0, 0 },
+	{ " 5s", 0, 0 },
+	{ "5s ", 0, 0 },
+	{ "5 s", 0, 0 },
+	{ "1.5s", 0, 0 },
+	{ "5sec", 0, 0 },
+	{ "1h30m", 0, 0 },
+	{ "99999999999999999999", 0, 0 },	/* beyond long long */
+	{ "9223372036854775807", 0, 0 },	/* seconds * 1000 overflows */
+	{ "3000000000000000h", 0, 0 },
+	{ "9223372036854775808ms", 0, 0 },
+};
+
+static const struct {
+	const char	*in;
+	int		 ok;
+	size_t		 size;
+} sizes[] = {
+	{ "64k", 1, 65536 },
+	{ "64K", 1, 65536 },
+	{ "1m", 1, 1048576 },
+	{ "1M", 1, 1048576 },
+	{ "100", 1, 100 },
+	{ "0", 1, 0 },
+	{ "65536", 1, 65536 },
+	{ "", 0, 0 },
+	{ "k", 0, 0 },
+	{ "1g", 0, 0 },
+	{ "1kb", 0, 0 },
+	{ "-1", 0, 0 },
+	{ "1.5k", 0, 0 },
+	{ "64 k", 0, 0 },
+	{ "9007199254740993m", 0, 0 },	/* overflows when scaled */
+};
+
+static const struct {
+	const char	*in;
+	long long	 min, max;
+	int		 ok;
+	long long	 v;
+} numbers[] = {
+	{ "42", 0, 100, 1, 42 },
+	{ "0", 0, 100, 1, 0 },
+	{ "100", 0, 100, 1, 100 },
+	{ "101", 0, 100, 0, 0 },
+	{ "4", 5, 100, 0, 0 },
+	{ "-1", 0, 100, 0, 0 },
+	{ "+4", 0, 100, 0, 0 },
+	{ " 4", 0, 100, 0, 0 },
+	{ "4 ", 0, 100, 0, 0 },
+	{ "4x", 0, 100, 0, 0 },
+	{ "", 0, 100, 0, 0 },
+	{ "0x10", 0, 100, 0, 0 },
+	{ "9223372036854775807", 0, LLONG_MAX, 1, LLONG_MAX },
+	{ "9223372036854775808", 0, LLONG_MAX, 0, 0 },
+	{ NULL, 0, 100, 0, 0 },
+};
+
+static void
+test_parsers(void)
+{
+	long long	v;
+	size_t		s, i;
+	int		r;
+
+	for (i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+		v = -7;
+		r = parse_duration(durations[i].in, &v);
+		if (durations[i].ok)
+			ok(r == 0 && v == durations[i].ms,
+			    "parse_duration \"%s\" = %lld", durations[i].in,
+			    durations[i].ms);
+		else
+			ok(r == -1 && v == -7, "parse_duration \"%s\" refused",
+			    durations[i].in);
+	}
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		s = 7;
+		r = parse_size(sizes[i].in, &s);
+		if (sizes[i].ok)
+			ok(r == 0 && s == sizes[i].size, "parse_size \"%s\" = "
+			    "%zu", sizes[i].in, sizes[i].size);
+		else
+			ok(r == -1 && s == 7, "parse_size \"%s\" refused",
+			    sizes[i].in);
+	}
+	for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		v = -7;
+		r = parse_number(numbers[i].in, numbers[i].min, numbers[i].max,
+		    &v);
+		if (numbers[i].ok)
+			ok(r == 0 && v == numbers[i].v, "parse_number \"%s\" "
+			    "in [%lld, %lld]", numbers[i].in, numbers[i].min,
+			    numbers[i].max);
+		else
+			ok(r == -1 && v == -7, "parse_number \"%s\" in [%lld, "
+			    "%lld] refused", numbers[i].in ? numbers[i].in :
+			    "(null)", numbers[i].min, numbers[i].max);
+	}
+}
+
+static void
+test_split(void)
+{
+	char	**w;
+	size_t	  n = 99;
+
+	w = split_words("a b\tc", &n);
+	ok(n == 3 && strcmp(w[0], "a") == 0 && strcmp(w[1], "b") == 0 &&
+	    strcmp(w[2], "c") == 0 && w[3] == NULL, "split_words: three words");
+	free_words(w);
+
+	w = split_words("  127.0.0.1:8443 \t [::1]:8443\t ", &n);
+	ok(n == 2 && strcmp(w[0], "127.0.0.1:8443") == 0 &&
+	    strcmp(w[1], "[::1]:8443") == 0 && w[2] == NULL,
+	    "split_words: leading, trailing and mixed blanks");
+	free_words(w);
+
+	w = split_words("", &n);
+	ok(w != NULL && n == 0 && w[0] == NULL, "split_words: empty string");
+	free_words(w);
+
+	w = split_words(" \t \t", &n);
+	ok(w != NULL && n == 0 && w[0] == NULL, "split_words: only blanks");
+	free_words(w);
+
+	w = split_words("one", NULL);
+	ok(strcmp(w[0], "one") == 0 && w[1] == NULL,
+	    "split_words: one word, no count wanted");
+	free_words(w);
+	free_words(NULL);
+	ok(1, "free_words(NULL)");
+}
+
+static void
+test_hashes(void)
+{
+	uint8_t	md[TR_SHA256_LEN];
+	char	hex[2 * TR_SHA256_LEN + 1], fp[TR_FINGERPRINT_LEN + 1];
+
+	sha256("abc", 3, md);
+	hex_encode(md, sizeof(md), hex);
+	is_str(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad", "sha256 \"abc\"");
+	fingerprint("abc", 3, fp);
+	is_str(fp, "ba7816bf8f01", "fingerprint \"abc\"");
+	fingerprint("", 0, fp);
+	is_str(fp, "e3b0c44298fc", "fingerprint of nothing");
+	is_int(strlen(fp), TR_FINGERPRINT_LEN, "fingerprint length");
+
+	ok(ct_equal("abcdef", "abcdef", 6), "ct_equal: same");
+	ok(!ct_equal("abcdef", "xbcdef", 6), "ct_equal: first byte differs");
+	ok(!ct_equal("abcdef", "abcdex", 6), "ct_equal: last byte differs");
+	ok(ct_equal("a", "b", 0), "ct_equal: zero length");
+}
+
+/* Write data to dir/name with the given mode; returns the path. */
+static char *
+make_file(const char *dir, const char *name, const char *data, size_t len,
+    mode_t mode)
+{
+	char	*path;
+	FILE	*f;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("fopen %s", path);
+	if (len > 0 && fwrite(data, 1, len, f) != len)
+		fatal("fwrite %s", path);
+	fclose(f);
+	if (chmod(path, mode) != 0)
+		fatal("chmod %s", path);
+	return path;
+}
+
+static void
+test_read_file_modes(const char *dir)
+{
+	char	 err[TR_ERRLEN], *path, *buf;
+	size_t	 len = 99;
+
+	path = make_file(dir, "private", "secret\n", 7, 0600);
+	buf = read_file(path, 1024, 1, &len, err, sizeof(err));
+	ok(buf != NULL && len == 7 && strcmp(buf, "secret\n") == 0,
+	    "read_file: mode 600 private file is read");
+	free(buf);
+	buf = read_file(path, 7, 1, &len, err, sizeof(err));
+	ok(buf != NULL && len == 7, "read_file: size equal to the cap is read");
+	free(buf);
+	err[0] = '\0';
+	buf = read_file(path, 6, 1, &len, err, sizeof(err));
+	ok(buf == NULL && strstr(err, "larger than 6") != NULL,
+	    "read_file: size cap (%s)", err);
+	free(path);
+
+	path = make_file(dir, "public", "secret\n", 7, 0644);
+	err[0] = '\0';
+	buf = read_file(path, 1024, 1, &len, err, sizeof(err));
+	ok(buf == NULL && strstr(err, "chmod") != NULL &&
+	    strstr(err, path) != NULL, "read_file: mode 644 refused (%s)", err);
+	buf = read_file(path, 1024, 0, &len, err, sizeof(err));
+	ok(buf != NULL && len == 7,
+	    "read_file: mode 644 is fine when not private");
+	free(buf);
+	free(path);
+
+	path = make_file(dir, "group", "x", 1, 0640);
+	err[0] = '\0';
+	buf = read_file(path, 1024, 1, &len, err, sizeof(err));
+	ok(buf == NULL && strstr(err, "chmod") != NULL,
+	    "read_file: mode 640 refused for a private file");
+	free(path);
+}
+
+static void
+test_read_file_other(const char *dir)
+{
+	char	 err[TR_ERRLEN], *path, *buf;
+	size_t	 len = 99;
+
+	path = make_file(dir, "empty", "", 0, 0600);
+	buf = read_file(path, 1024, 1, &len, err, sizeof(err));
+	ok(buf != NULL && len == 0 && buf[0] == '\0',
+	    "read_file: empty file");
+	free(buf);
+	free(path);
+
+	path = make_file(dir, "nul", "a\0b", 3, 0600);
+	buf = read_file(path, 1024, 1, &len, err, sizeof(err));
+	ok(buf != NULL && len == 3 && memcmp(buf, "a\0b", 4) == 0,
+	    "read_file: length covers NUL bytes");
+	free(buf);
+	free(path);
+
+	xasprintf(&path, "%s/missing", dir);
+	err[0] = '\0';
+	buf = read_file(path, 1024, 1, &len, err, sizeof(err));
+	ok(buf == NULL && strstr(err, path) != NULL &&
+	    strstr(err, "No such file") != NULL,
+	    "read_file: missing file (%s)", err);
+	free(path);
+
+	err[0] = '\0';
+	buf = read_file(dir, 1024, 0, &len, err, sizeof(err));
+	ok(buf == NULL && strstr(err, "not a regular file") != NULL,
+	    "read_file: directory refused (%s)", err);
+}
+
+static void
+test_misc(void)
+{
+	uint64_t	 a, b;
+	char		*s;
+
+	a = monotonic_ms();
+	b = monotonic_ms();
+	ok(b >= a && monotonic_sec() > 0, "monotonic clock goes forward");
+	is_int(xasprintf(&s, "%s-%d", "x", 42), 4, "xasprintf length");
+	is_str(s, "x-42", "xasprintf text");
+	free(s);
+	s = xstrndup("abcdef", 3);
+	is_str(s, "abc", "xstrndup");
+	free(s);
+}
+
+int
+main(void)
+{
+	char	 dir[] = "/tmp/test_util.XXXXXX";
+	char	*cmd;
+
+	log_init(LL_ERROR);
+	test_parsers();
+	test_split();
+	test_hashes();
+	test_misc();
+	if (mkdtemp(dir) == NULL)
+		fatal("mkdtemp");
+	test_read_file_modes(dir);
+	test_read_file_other(dir);
+	xasprintf(&cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		diag("could not remove %s", dir);
+	free(cmd);
+	return done_testing();
+}
