@@ -1,0 +1,415 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The authenticator chain.  A review first looks in the shared result
+ * cache, then asks each configured backend in turn, the way kube-apiserver
+ * unions its authenticators: the first that authenticates wins, a backend
+ * that fails does not stop the others, and when none accepts the answer is
+ * "not authenticated", carrying the failures (if any) in status.error.
+ * Backends may answer later (AUTH_PENDING); the whole review runs under one
+ * deadline so that every request is answered.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "tokenreviewd.h"
+
+/* Every backend this build knows; the chain in the config picks from it. */
+static const struct auth_backend *const backend_table[] = {
+	&auth_static_backend,
+};
+
+#define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))
+
+struct auth_chain {
+	struct runtime		*rt;
+	struct event_base	*base;
+	void			**inst;		/* per backend, NULL if init failed */
+};
+
+static void	chain_run(struct auth_req *);
+static void	chain_finish(struct auth_req *);
+
+const struct auth_backend *
+auth_backend_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < NBACKENDS; i++) {
+		if (strcmp(backend_table[i]->name, name) == 0)
+			return backend_table[i];
+	}
+	return NULL;
+}
+
+const struct auth_backend *const *
+auth_backends(size_t *n)
+{
+	*n = NBACKENDS;
+	return backend_table;
+}
+
+struct auth_chain *
+auth_chain_new(struct runtime *rt, struct event_base *base)
+{
+	struct auth_chain	*chain;
+	size_t			 i;
+
+	chain = xcalloc(1, sizeof(*chain));
+	chain->rt = rt;
+	chain->base = base;
+	chain->inst = xcalloc(rt->nbackends, sizeof(*chain->inst));
+	for (i = 0; i < rt->nbackends; i++) {
+		if (rt->backends[i]->init(rt->shared[i], base,
+		    &chain->inst[i]) != 0) {
+			log_msg(LL_ERROR, "backend_init", "backend %s could "
+			    "not start in this worker", rt->backends[i]->name);
+			chain->inst[i] = NULL;
+		}
+	}
+	runtime_ref(rt);
+	return chain;
+}
+
+void
+auth_chain_free(struct auth_chain *chain)
+{
+	size_t	i;
+
+	if (chain == NULL)
+		return;
+	for (i = 0; i < chain->rt->nbackends; i++) {
+		if (chain->inst[i] != NULL)
+			chain->rt->backends[i]->free(chain->inst[i]);
+	}
+	free(chain->inst);
+	runtime_unref(chain->rt);
+	free(chain);
+}
+
+void
+auth_result_clear(struct auth_result *res)
+{
+	free(res->username);
+	free(res->user_json);
+	free(res->audiences_json);
+	free(res->error);
+	memset(res, 0, sizeof(*res));
+}
+
+void
+auth_result_move(struct auth_result *dst, struct auth_result *src)
+{
+	auth_result_clear(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+	return s == NULL ? NULL : xstrdup(s);
+}
+
+void
+auth_result_copy(struct auth_result *dst, const struct auth_result *src)
+{
+	dst->rv = src->rv;
+	dst->backend = src->backend;
+	dst->username = strdup_or_null(src->username);
+	dst->user_json = strdup_or_null(src->user_json);
+	dst->audiences_json = strdup_or_null(src->audiences_json);
+	dst->error = strdup_or_null(src->error);
+	dst->max_ttl = src->max_ttl;
+}
+
+/* Add "backend: reason" to the errors of this review. */
+static void
+note_error(struct auth_req *req, const char *backend, const char *reason)
+{
+	char	*s;
+
+	if (reason == NULL || *reason == '\0')
+		reason = "failed";
+	if (req->errors == NULL)
+		xasprintf(&s, "%s: %s", backend, reason);
+	else
+		xasprintf(&s, "%s; %s: %s", req->errors, backend, reason);
+	free(req->errors);
+	req->errors = s;
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct auth_req			*req = arg;
+	const struct auth_backend	*be;
+	char				 why[64];
+
+	be = req->chain->rt->backends[req->cursor];
+	if (req->pending) {
+		be->cancel(req->chain->inst[req->cursor], req);
+		req->pending = 0;
+	}
+	auth_result_clear(&req->cur);
+	snprintf(why, sizeof(why), "timed out after %lld ms",
+	    req->chain->rt->conf->review_timeout);
+	note_error(req, be->name, why);
+	log_msg(LL_WARN, "review_timeout", "backend %s did not answer in "
+	    "time (token %s)", be->name, req->token_fp);
+	req->cursor = req->chain->rt->nbackends;
+	chain_finish(req);
+}
+
+/* A backend's verdict: keep it, or remember why and move on. */
+static int
+chain_take(struct auth_req *req, enum auth_rv rv)
+{
+	const struct auth_backend	*be;
+
+	be = req->chain->rt->backends[req->cursor];
+	switch (rv) {
+	case AUTH_OK:
+		req->cur.rv = AUTH_OK;
+		req->cur.backend = be->name;
+		if (req->cur.username == NULL || req->cur.user_json == NULL) {
+			log_msg(LL_ERROR, "backend_bug", "backend %s accepted "
+			    "without a user", be->name);
+			auth_result_clear(&req->cur);
+			note_error(req, be->name, "internal error");
+			break;
+		}
+		auth_result_move(&req->result, &req->cur);
+		return 1;
+	case AUTH_ERROR:
+		note_error(req, be->name, req->cur.error);
+		log_msg(LL_WARN, "backend_error", "backend %s: %s (token %s)",
+		    be->name, req->cur.error ? req->cur.error : "failed",
+		    req->token_fp);
+		break;
+	case AUTH_DENY:
+	case AUTH_PENDING:
+		break;
+	}
+	auth_result_clear(&req->cur);
+	req->cursor++;
+	return 0;
+}
+
+static void
+backend_done(struct auth_req *req, enum auth_rv rv)
+{
+	req->pending = 0;
+	if (chain_take(req, rv))
+		chain_finish(req);
+	else
+		chain_run(req);
+}
+
+static void
+chain_run(struct auth_req *req)
+{
+	struct auth_chain		*chain = req->chain;
+	const struct auth_backend	*be;
+	struct timeval			 tv;
+	enum auth_rv			 rv;
+	long long			 ms;
+
+	for (; req->cursor < chain->rt->nbackends; ) {
+		be = chain->rt->backends[req->cursor];
+		if (chain->inst[req->cursor] == NULL) {
+			note_error(req, be->name, "backend unavailable");
+			req->cursor++;
+			continue;
+		}
+		memset(&req->cur, 0, sizeof(req->cur));
+		rv = be->authenticate(chain->inst[req->cursor], req, &req->cur,
+		    backend_done);
+		if (rv == AUTH_PENDING) {
+			req->pending = 1;
+			if (req->deadline == NULL) {
+				ms = chain->rt->conf->review_timeout;
+				tv.tv_sec = ms / 1000;
+				tv.tv_usec = (ms % 1000) * 1000;
+				req->deadline = evtimer_new(req->base,
+				    deadline_cb, req);
+				evtimer_add(req->deadline, &tv);
+			}
+			return;
+		}
+		if (chain_take(req, rv)) {
+			chain_finish(req);
+			return;
+		}
+	}
+	chain_finish(req);
+}
+
+static void
+chain_finish(struct auth_req *req)
+{
+	const struct config	*conf = req->chain->rt->conf;
+	struct cache		*cache = req->chain->rt->cache;
+	long long		 ttl;
+
+	if (req->deadline != NULL) {
+		event_free(req->deadline);
+		req->deadline = NULL;
+	}
+	if (req->result.rv != AUTH_OK) {
+		auth_result_clear(&req->result);
+		if (req->errors != NULL) {
+			req->result.rv = AUTH_ERROR;
+			req->result.error = req->errors;
+			req->errors = NULL;
+		} else
+			req->result.rv = AUTH_DENY;
+	}
+	/* Errors are never cached: the next review may well succeed. */
+	if (cache != NULL && req->result.rv != AUTH_ERROR) {
+		if (req->result.rv == AUTH_OK) {
+			ttl = conf->cache_ttl;
+			if (req->result.max_ttl > 0 && req->result.max_ttl < ttl)
+				ttl = req->result.max_ttl;
+		} else
+			ttl = conf->cache_negative_ttl;
+		cache_put(cache, req->cache_key, &req->result, ttl);
+	}
+	req->finish(req, req->finish_arg);
+}
+
+void
+auth_review(struct auth_chain *chain, struct auth_req *req,
+    void (*finish)(struct auth_req *, void *), void *arg)
+{
+	struct cache	*cache = chain->rt->cache;
+	char		 hex[2 * TR_SHA256_LEN + 1];
+
+	req->chain = chain;
+	req->cursor = 0;
+	req->cached = 0;
+	req->finish = finish;
+	req->finish_arg = arg;
+	memset(&req->result, 0, sizeof(req->result));
+	memset(&req->cur, 0, sizeof(req->cur));
+	sha256(req->token, req->token_len, req->token_hash);
+	hex_encode(req->token_hash, TR_FINGERPRINT_LEN / 2, hex);
+	memcpy(req->token_fp, hex, TR_FINGERPRINT_LEN + 1);
+
+	if (cache != NULL) {
+		cache_key(req->token, req->token_len, req->audiences,
+		    req->naudiences, req->cache_key);
+		if (cache_get(cache, req->cache_key, &req->result)) {
+			req->cached = 1;
+			finish(req, arg);
+			return;
+		}
+	}
+	chain_run(req);
+}
+
+void
+auth_cancel(struct auth_req *req)
+{
+	if (req->chain != NULL && req->pending) {
+		req->chain->rt->backends[req->cursor]->cancel(
+		    req->chain->inst[req->cursor], req);
+		req->pending = 0;
+	}
+	auth_req_clear(req);
+}
+
+void
+auth_req_clear(struct auth_req *req)
+{
+	if (req->deadline != NULL) {
+		event_free(req->deadline);
+		req->deadline = NULL;
+	}
+	auth_result_clear(&req->result);
+	auth_result_clear(&req->cur);
+	free(req->errors);
+	req->errors = NULL;
+	OPENSSL_cleanse(req->cache_key, sizeof(req->cache_key));
+	OPENSSL_cleanse(req->token_hash, sizeof(req->token_hash));
+}
+
+/*
+ * A JSON string for any bytes: invalid UTF-8 becomes U+FFFD, as Go's
+ * encoder does for the same input, so an odd name never drops a field.
+ */
+static json_t *
+json_string_lossy(const char *s)
+{
+	json_t			*j;
+	const unsigned char	*p;
+	char			*copy, *o;
+
+	if ((j = json_string(s)) != NULL)
+		return j;
+	o = copy = xmalloc(strlen(s) * 3 + 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x80)
+			*o++ = (char)*p;
+		else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+		}
+	}
+	*o = '\0';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static json_t *
+string_array(char *const *list)
+{
+	json_t	*a;
+	size_t	 i;
+
+	a = json_array();
+	for (i = 0; list != NULL && list[i] != NULL; i++) {
+		if (*list[i] != '\0')
+			json_array_append_new(a, json_string_lossy(list[i]));
+	}
+	return a;
+}
+
+char *
+auth_user_json(const char *username, const char *uid, char *const *groups,
+    char *const *extra_keys, char *const *const *extra_values)
+{
+	json_t	*user, *groups_json, *extra;
+	char	*out;
+	size_t	 i;
+
+	user = json_object();
+	json_object_set_new(user, "username", json_string_lossy(username));
+	if (uid != NULL)
+		json_object_set_new(user, "uid", json_string_lossy(uid));
+	groups_json = string_array(groups);
+	if (json_array_size(groups_json) > 0)
+		json_object_set_new(user, "groups", groups_json);
+	else
+		json_decref(groups_json);
+	if (extra_keys != NULL && extra_keys[0] != NULL) {
+		extra = json_object();
+		for (i = 0; extra_keys[i] != NULL; i++) {
+			json_object_set_new(extra, extra_keys[i],
+			    string_array(extra_values[i]));
+		}
+		json_object_set_new(user, "extra", extra);
+	}
+	if ((out = json_dumps(user, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		fatalx("json_dumps failed");
+	json_decref(user);
+	return out;
+}

@@ -1,0 +1,213 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * A runtime is one loaded generation of the configuration: the parsed
+ * config, the server's TLS context, each backend's shared data and the
+ * result cache.  It is built whole in the main thread and is immutable
+ * afterwards, so a reload that fails anywhere leaves the running
+ * generation untouched, and one that succeeds is swapped in while requests
+ * in flight finish on the old one (each holds a reference).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "tokenreviewd.h"
+
+static uint64_t	next_generation = 1;
+
+static int
+has_section(const struct config *conf, const char *type)
+{
+	size_t	i;
+
+	for (i = 0; i < conf->nsections; i++) {
+		if (strcmp(conf->sections[i].type, type) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every section must belong to a backend this build has. */
+static int
+runtime_check_sections(const struct config *conf, char *err, size_t errlen)
+{
+	const struct conf_section	*sec;
+	size_t				 i;
+
+	for (i = 0; i < conf->nsections; i++) {
+		sec = &conf->sections[i];
+		if (auth_backend_find(sec->type) != NULL)
+			continue;
+		conf_error(conf, sec, NULL, err, errlen, "unknown section "
+		    "(no such token source in this build)");
+		return -1;
+	}
+	return 0;
+}
+
+/* The chain: the configured names, or every backend that has a section. */
+static int
+runtime_chain(struct runtime *rt, char *err, size_t errlen)
+{
+	const struct config		 *conf = rt->conf;
+	const struct auth_backend	 *be;
+	const struct auth_backend *const *all;
+	size_t				  i, n;
+
+	all = auth_backends(&n);
+	rt->backends = xcalloc(n + conf->nchain, sizeof(*rt->backends));
+	for (i = 0; i < conf->nchain; i++) {
+		if ((be = auth_backend_find(conf->chain[i])) == NULL) {
+			snprintf(err, errlen, "%s:%d: [server] chain: unknown "
+			    "token source \"%s\"", conf->path, conf->chain_line,
+			    conf->chain[i]);
+			return -1;
+		}
+		rt->backends[rt->nbackends++] = be;
+	}
+	for (i = 0; conf->nchain == 0 && i < n; i++) {
+		if (has_section(conf, all[i]->name))
+			rt->backends[rt->nbackends++] = all[i];
+	}
+	if (rt->nbackends == 0) {
+		snprintf(err, errlen, "%s: no token source configured: add a "
+		    "[static] section naming a token file", conf->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+runtime_client_token(struct runtime *rt, char *err, size_t errlen)
+{
+	char	*buf;
+	size_t	 len;
+
+	if (rt->conf->client_token_file == NULL)
+		return 0;
+	buf = read_file(rt->conf->client_token_file, 64 * 1024, 1, &len,
+	    err, errlen);
+	if (buf == NULL)
+		return -1;
+	/* Files written by editors and kubectl end in a newline. */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len == 0) {
+		snprintf(err, errlen, "%s: empty client token",
+		    rt->conf->client_token_file);
+		free(buf);
+		return -1;
+	}
+	sha256(buf, len, rt->client_token_hash);
+	rt->has_client_token = 1;
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return 0;
+}
+
+struct runtime *
+runtime_load(const char *path, int flags, char *err, size_t errlen)
+{
+	struct runtime	*rt;
+	size_t		 i;
+
+	rt = xcalloc(1, sizeof(*rt));
+	rt->refs = 1;
+	if ((rt->conf = config_load(path, err, errlen)) == NULL)
+		goto fail;
+	if (runtime_check_sections(rt->conf, err, errlen) != 0 ||
+	    runtime_chain(rt, err, errlen) != 0)
+		goto fail;
+	if ((flags & RUNTIME_NO_TLS) == 0) {
+		if ((rt->ssl_ctx = tls_ctx_new(rt->conf, err, errlen)) == NULL)
+			goto fail;
+		if (runtime_client_token(rt, err, errlen) != 0)
+			goto fail;
+	}
+	rt->shared = xcalloc(rt->nbackends, sizeof(*rt->shared));
+	for (i = 0; i < rt->nbackends; i++) {
+		if (rt->backends[i]->load(rt->conf, &rt->shared[i], err,
+		    errlen) != 0)
+			goto fail;
+	}
+	if (rt->conf->cache_max_entries > 0)
+		rt->cache = cache_new(rt->conf->cache_max_entries);
+	rt->generation = __atomic_fetch_add(&next_generation, 1,
+	    __ATOMIC_RELAXED);
+	return rt;
+fail:
+	runtime_unref(rt);
+	return NULL;
+}
+
+void
+runtime_ref(struct runtime *rt)
+{
+	__atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+runtime_unref(struct runtime *rt)
+{
+	size_t	i;
+
+	if (rt == NULL || __atomic_sub_fetch(&rt->refs, 1,
+	    __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; rt->shared != NULL && i < rt->nbackends; i++) {
+		if (rt->shared[i] != NULL)
+			rt->backends[i]->unload(rt->shared[i]);
+	}
+	free(rt->shared);
+	free(rt->backends);
+	cache_free(rt->cache);
+	tls_ctx_free(rt->ssl_ctx);
+	config_free(rt->conf);
+	OPENSSL_cleanse(rt->client_token_hash, sizeof(rt->client_token_hash));
+	free(rt);
+}
+
+int
+runtime_ready(struct runtime *rt, char *why, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < rt->nbackends; i++) {
+		if (rt->backends[i]->ready != NULL &&
+		    !rt->backends[i]->ready(rt->shared[i])) {
+			snprintf(why, len, "token source %s is not ready",
+			    rt->backends[i]->name);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+size_t
+runtime_watch_paths(struct runtime *rt, const char **paths, size_t max)
+{
+	const struct config	*conf = rt->conf;
+	const char		*mine[5];
+	size_t			 n = 0, i;
+
+	mine[0] = conf->path;
+	mine[1] = conf->tls_cert;
+	mine[2] = conf->tls_key;
+	mine[3] = conf->client_ca;
+	mine[4] = conf->client_token_file;
+	for (i = 0; i < 5 && n < max; i++) {
+		if (mine[i] != NULL)
+			paths[n++] = mine[i];
+	}
+	for (i = 0; i < rt->nbackends; i++) {
+		if (rt->backends[i]->watch != NULL && n < max)
+			n += rt->backends[i]->watch(rt->shared[i], paths + n,
+			    max - n);
+	}
+	return n;
+}
