@@ -1,0 +1,820 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The static token backend.  It reads a token file in kube-apiserver's
+ * --token-auth-file format and answers from an in-memory table.  The file
+ * is CSV read with the rules of Go's encoding/csv as kube-apiserver uses it
+ * (strict quotes, whitespace kept, no comments, any number of fields), so
+ * a file either works the same here and there or is refused here with the
+ * file and line named.  Two differences are on purpose: empty group names
+ * are dropped, and the user fields must be valid UTF-8 without NUL bytes,
+ * since they are sent as JSON.  The table keeps only SHA-256 of each token,
+ * never the token itself, and is immutable once built: a reload builds a
+ * new one.
+ */
+
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <openssl/crypto.h>
+
+#include "tokenreviewd.h"
+
+#define STATIC_MAX_FILE		(64 * 1024 * 1024)
+#define STATIC_MIN_SLOTS	1024
+#define STATIC_FIELDS		4	/* token,username,uid,groups */
+#define STATIC_MAX_WARNINGS	50	/* logged per load; then a count */
+
+/*
+ * One token: its SHA-256 and the offset in the arena of its strings,
+ * "username\0user_json\0".  An offset rather than a pointer keeps an
+ * entry at 36 bytes and lets the arena be one allocation that grows by
+ * realloc.
+ */
+struct static_entry {
+	uint8_t		digest[TR_SHA256_LEN];
+	uint32_t	off;
+};
+
+/*
+ * Entries are dense in file order; slots is an open-addressing index
+ * (linear probing) holding 1 + entry index, 0 for an empty slot.  The
+ * digests are uniform, so their first bytes serve as the hash.  The index
+ * is kept at most half full.
+ */
+struct static_table {
+	struct static_entry	*entries;
+	size_t			 nentries;
+	size_t			 entries_cap;
+	uint32_t		*slots;
+	size_t			 nslots;	/* a power of two */
+	char			*arena;
+	size_t			 arena_len;
+	size_t			 arena_cap;
+};
+
+struct csv_field {
+	size_t	off;		/* in the record buffer; NUL-terminated */
+	size_t	len;
+};
+
+/* Parser state: the input, the current line and the current record. */
+struct static_parse {
+	const char		*name;
+	const char		*p;		/* next unread byte */
+	const char		*end;
+	const char		*line;		/* without its line end */
+	size_t			 linelen;
+	int			 has_nl;	/* it ended in \n or \r\n */
+	size_t			 lineno;
+	size_t			 recline;	/* first line of the record */
+
+	/*
+	 * The first STATIC_FIELDS fields of the record; later ones are only
+	 * counted, so a line of a million commas costs nothing.
+	 */
+	char			*buf;
+	size_t			 len;
+	size_t			 cap;
+	struct csv_field	 fields[STATIC_FIELDS];
+	size_t			 nfields;
+	int			 discard;	/* in a field past the 4th */
+	char			**groups;	/* NULL-terminated */
+	size_t			 groups_cap;
+	uint32_t		*lines;		/* line of each entry */
+	size_t			 lines_cap;
+
+	struct static_table	*table;
+	static_warn_cb		 warn;
+	void			*warn_arg;
+	char			*err;
+	size_t			 errlen;
+};
+
+/* What the backend shares between workers. */
+struct static_shared {
+	struct static_table	*table;
+	char			*path;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+parse_error(struct static_parse *sp, size_t line, const char *fmt, ...)
+{
+	char	msg[TR_ERRLEN];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(sp->err, sp->errlen, "%s:%zu: %s", sp->name, line, msg);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+parse_warn(struct static_parse *sp, size_t line, const char *fmt, ...)
+{
+	char	msg[TR_ERRLEN], full[TR_ERRLEN + 256];
+	va_list	ap;
+
+	if (sp->warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "%s:%zu: %s", sp->name, line, msg);
+	sp->warn(full, sp->warn_arg);
+}
+
+/*
+ * Next physical line.  Like Go's csv reader, \r\n counts as \n, and a \r
+ * that ends the data is dropped; any other \r is data.  0 at the end.
+ */
+static int
+csv_read_line(struct static_parse *sp)
+{
+	const char	*nl;
+	size_t		 n;
+
+	if (sp->p >= sp->end)
+		return 0;
+	n = (size_t)(sp->end - sp->p);
+	sp->line = sp->p;
+	if ((nl = memchr(sp->p, '\n', n)) != NULL) {
+		sp->linelen = (size_t)(nl - sp->p);
+		sp->has_nl = 1;
+		sp->p = nl + 1;
+	} else {
+		sp->linelen = n;
+		sp->has_nl = 0;
+		sp->p = sp->end;
+	}
+	if (sp->linelen > 0 && sp->line[sp->linelen - 1] == '\r')
+		sp->linelen--;
+	sp->lineno++;
+	return 1;
+}
+
+static void
+csv_append(struct static_parse *sp, const char *s, size_t n)
+{
+	size_t	want;
+
+	if (sp->discard)
+		return;
+	want = sp->len + n + 1;
+	if (want > sp->cap) {
+		if (want < 2 * sp->cap)
+			want = 2 * sp->cap;
+		if (want < 256)
+			want = 256;
+		sp->buf = xreallocarray(sp->buf, want, 1);
+		sp->cap = want;
+	}
+	memcpy(sp->buf + sp->len, s, n);
+	sp->len += n;
+}
+
+static void
+csv_field_begin(struct static_parse *sp)
+{
+	sp->discard = sp->nfields >= STATIC_FIELDS;
+	if (!sp->discard)
+		sp->fields[sp->nfields].off = sp->len;
+}
+
+/* Close the open field; the NUL lets fields be used as C strings. */
+static void
+csv_field_end(struct static_parse *sp)
+{
+	struct csv_field	*f;
+
+	if (!sp->discard) {
+		f = &sp->fields[sp->nfields];
+		f->len = sp->len - f->off;
+		csv_append(sp, "", 1);
+	}
+	sp->nfields++;
+	sp->discard = 0;
+}
+
+/*
+ * A field that does not start with a quote runs to the next comma or the
+ * end of the line and may not contain a quote at all.  Returns 1 if a
+ * comma follows, 0 at the end of the record, -1 on error.
+ */
+static int
+csv_unquoted(struct static_parse *sp, size_t *pos)
+{
+	const char	*s = sp->line + *pos, *comma, *quote;
+	size_t		 n = sp->linelen - *pos, flen;
+
+	comma = memchr(s, ',', n);
+	flen = comma != NULL ? (size_t)(comma - s) : n;
+	if ((quote = memchr(s, '"', flen)) != NULL) {
+		parse_error(sp, sp->lineno, "column %zu: bare \" in a field "
+		    "that is not quoted", *pos + (size_t)(quote - s) + 1);
+		return -1;
+	}
+	csv_field_begin(sp);
+	csv_append(sp, s, flen);
+	csv_field_end(sp);
+	if (comma == NULL)
+		return 0;
+	*pos += flen + 1;
+	return 1;
+}
+
+/*
+ * A quoted field: "" is a quote, commas and line ends are data, and the
+ * closing quote must be followed by a comma or the end of the line.
+ * Returns as csv_unquoted().
+ */
+static int
+csv_quoted(struct static_parse *sp, size_t *pos)
+{
+	const char	*s, *quote;
+	size_t		 i = *pos + 1, n;
+
+	csv_field_begin(sp);
+	for (;;) {
+		s = sp->line + i;
+		n = sp->linelen - i;
+		if ((quote = memchr(s, '"', n)) == NULL) {
+			csv_append(sp, s, n);
+			if (sp->has_nl)
+				csv_append(sp, "\n", 1);
+			if (!csv_read_line(sp)) {
+				parse_error(sp, sp->recline, "quoted field "
+				    "not closed before the end of the file");
+				return -1;
+			}
+			i = 0;
+			continue;
+		}
+		csv_append(sp, s, (size_t)(quote - s));
+		i += (size_t)(quote - s) + 1;
+		if (i < sp->linelen && sp->line[i] == '"') {
+			csv_append(sp, "\"", 1);
+			i++;
+			continue;
+		}
+		break;
+	}
+	csv_field_end(sp);
+	*pos = i + 1;
+	if (i == sp->linelen)
+		return 0;
+	if (sp->line[i] == ',')
+		return 1;
+	parse_error(sp, sp->lineno, "column %zu: text after the closing \" "
+	    "of a quoted field", i + 1);
+	return -1;
+}
+
+/* Read one record into sp->fields.  1 if read, 0 at the end, -1 on error. */
+static int
+csv_read_record(struct static_parse *sp)
+{
+	size_t	pos = 0;
+	int	r;
+
+	do {
+		if (!csv_read_line(sp))
+			return 0;
+	} while (sp->linelen == 0);
+	sp->recline = sp->lineno;
+	sp->len = 0;
+	sp->nfields = 0;
+	do {
+		if (pos < sp->linelen && sp->line[pos] == '"')
+			r = csv_quoted(sp, &pos);
+		else
+			r = csv_unquoted(sp, &pos);
+	} while (r == 1);
+	return r == 0 ? 1 : -1;
+}
+
+/* Whether s is valid UTF-8 without NUL bytes (what JSON can carry as is). */
+static int
+static_valid_text(const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, k, need;
+	unsigned int		 cp;
+
+	while (i < n) {
+		if (u[i] == 0)
+			return 0;
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (u[i] >= 0xc2 && u[i] <= 0xdf)
+			need = 1;
+		else if (u[i] >= 0xe0 && u[i] <= 0xef)
+			need = 2;
+		else if (u[i] >= 0xf0 && u[i] <= 0xf4)
+			need = 3;
+		else
+			return 0;
+		cp = u[i] & (0x3f >> need);
+		if (n - i - 1 < need)
+			return 0;
+		for (k = 1; k <= need; k++) {
+			if ((u[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (u[i + k] & 0x3f);
+		}
+		if ((need == 2 && (cp < 0x800 ||
+		    (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+static inline size_t
+static_home(const uint8_t digest[TR_SHA256_LEN])
+{
+	uint64_t	h;
+
+	memcpy(&h, digest, sizeof(h));
+	return (size_t)h;
+}
+
+/* Double the index and put every entry back in it. */
+static void
+table_grow(struct static_table *t)
+{
+	size_t	i, j, mask;
+
+	free(t->slots);
+	t->nslots = t->nslots == 0 ? STATIC_MIN_SLOTS : 2 * t->nslots;
+	t->slots = xcalloc(t->nslots, sizeof(*t->slots));
+	mask = t->nslots - 1;
+	for (i = 0; i < t->nentries; i++) {
+		j = static_home(t->entries[i].digest) & mask;
+		while (t->slots[j] != 0)
+			j = (j + 1) & mask;
+		t->slots[j] = (uint32_t)(i + 1);
+	}
+}
+
+/*
+ * Add a token, or replace the one with the same digest: the last line
+ * wins, as in kube-apiserver.  *idx gets the entry's index; returns 1 if
+ * it replaced one.
+ */
+static int
+table_insert(struct static_table *t, const uint8_t digest[TR_SHA256_LEN],
+    uint32_t off, size_t *idx)
+{
+	struct static_entry	*e;
+	size_t			 i, mask;
+
+	if (2 * (t->nentries + 1) > t->nslots)
+		table_grow(t);
+	mask = t->nslots - 1;
+	for (i = static_home(digest) & mask; t->slots[i] != 0;
+	    i = (i + 1) & mask) {
+		e = &t->entries[t->slots[i] - 1];
+		if (memcmp(e->digest, digest, TR_SHA256_LEN) == 0) {
+			e->off = off;
+			*idx = t->slots[i] - 1;
+			return 1;
+		}
+	}
+	if (t->nentries == t->entries_cap) {
+		t->entries_cap = t->entries_cap == 0 ? 256 : 2 * t->entries_cap;
+		t->entries = xreallocarray(t->entries, t->entries_cap,
+		    sizeof(*t->entries));
+	}
+	e = &t->entries[t->nentries++];
+	memcpy(e->digest, digest, TR_SHA256_LEN);
+	e->off = off;
+	t->slots[i] = (uint32_t)t->nentries;
+	*idx = t->nentries - 1;
+	return 0;
+}
+
+/* Append "username\0json\0" to the arena; -1 if it would pass 4 GiB. */
+static int
+table_add_strings(struct static_table *t, const char *username,
+    const char *json, uint32_t *off)
+{
+	size_t	ulen = strlen(username) + 1, jlen = strlen(json) + 1, want;
+
+	want = t->arena_len + ulen + jlen;
+	if (want > UINT32_MAX)
+		return -1;
+	if (want > t->arena_cap) {
+		t->arena_cap = t->arena_cap == 0 ? 4096 : t->arena_cap;
+		while (t->arena_cap < want)
+			t->arena_cap *= 2;
+		t->arena = xreallocarray(t->arena, t->arena_cap, 1);
+	}
+	*off = (uint32_t)t->arena_len;
+	memcpy(t->arena + t->arena_len, username, ulen);
+	memcpy(t->arena + t->arena_len + ulen, json, jlen);
+	t->arena_len = want;
+	return 0;
+}
+
+/*
+ * Split the groups field in place on ',' into sp->groups.  Empty names
+ * are dropped (kube-apiserver would keep them as "" groups, which no
+ * authorizer can mean).  Names are not trimmed.
+ */
+static void
+static_split_groups(struct static_parse *sp, char *field, size_t len)
+{
+	size_t	n = 0, i, start = 0;
+
+	if (sp->groups_cap < len / 2 + 2) {
+		sp->groups_cap = len / 2 + 2;
+		sp->groups = xreallocarray(sp->groups, sp->groups_cap,
+		    sizeof(*sp->groups));
+	}
+	for (i = 0; i <= len; i++) {
+		if (i < len && field[i] != ',')
+			continue;
+		field[i] = '\0';
+		if (i > start)
+			sp->groups[n++] = field + start;
+		start = i + 1;
+	}
+	sp->groups[n] = NULL;
+}
+
+/* Check the fields of a record; 1 to use it, 0 to skip it, -1 on error. */
+static int
+static_check_record(struct static_parse *sp)
+{
+	static const char *const what[] = { "token", "username", "uid",
+	    "groups" };
+	struct csv_field	*f = sp->fields;
+	size_t			 i;
+
+	if (sp->nfields < 3) {
+		parse_error(sp, sp->recline, "%zu field%s, need at least 3: "
+		    "token,username,uid[,groups]", sp->nfields,
+		    sp->nfields == 1 ? "" : "s");
+		return -1;
+	}
+	if (f[0].len == 0) {
+		parse_warn(sp, sp->recline, "empty token, line skipped");
+		return 0;
+	}
+	if (f[0].len > TR_MAX_TOKEN) {
+		parse_error(sp, sp->recline, "token longer than %d bytes",
+		    TR_MAX_TOKEN);
+		return -1;
+	}
+	for (i = 1; i < sp->nfields && i < STATIC_FIELDS; i++) {
+		if (!static_valid_text(sp->buf + f[i].off, f[i].len)) {
+			parse_error(sp, sp->recline, "%s is not valid UTF-8 "
+			    "or contains a NUL byte", what[i]);
+			return -1;
+		}
+	}
+	if (sp->nfields > STATIC_FIELDS)
+		parse_warn(sp, sp->recline, "%zu field%s after the 4th "
+		    "ignored; to give several groups, quote them: \"a,b\"",
+		    sp->nfields - STATIC_FIELDS,
+		    sp->nfields == STATIC_FIELDS + 1 ? "" : "s");
+	if (f[1].len == 0)
+		parse_warn(sp, sp->recline, "empty username");
+	return 1;
+}
+
+/* Turn the record just read into a table entry.  0 or -1 on error. */
+static int
+static_add_record(struct static_parse *sp)
+{
+	struct csv_field	*f = sp->fields;
+	const char		*username, *uid;
+	uint8_t			 digest[TR_SHA256_LEN];
+	char			*json = NULL;
+	uint32_t		 off;
+	size_t			 idx;
+	int			 r;
+
+	if ((r = static_check_record(sp)) != 1)
+		return r;
+	username = sp->buf + f[1].off;
+	uid = f[2].len > 0 ? sp->buf + f[2].off : NULL;
+	if (sp->nfields > 3)
+		static_split_groups(sp, sp->buf + f[3].off, f[3].len);
+	json = auth_user_json(username, uid, sp->nfields > 3 ? sp->groups :
+	    NULL, NULL, NULL);
+	r = -1;
+	if (json == NULL) {
+		parse_error(sp, sp->recline, "cannot encode the user");
+		goto out;
+	}
+	if (table_add_strings(sp->table, username, json, &off) != 0) {
+		parse_error(sp, sp->recline, "token file too large");
+		goto out;
+	}
+	sha256(sp->buf + f[0].off, f[0].len, digest);
+	if (table_insert(sp->table, digest, off, &idx)) {
+		parse_warn(sp, sp->recline, "duplicate token (previous one "
+		    "on line %u); the last one wins", sp->lines[idx]);
+	} else if (idx == sp->lines_cap) {
+		sp->lines_cap = sp->lines_cap == 0 ? 256 : 2 * sp->lines_cap;
+		sp->lines = xreallocarray(sp->lines, sp->lines_cap,
+		    sizeof(*sp->lines));
+	}
+	sp->lines[idx] = (uint32_t)sp->recline;
+	r = 0;
+out:
+	free(json);
+	return r;
+}
+
+/* Give back the slack of the growing arrays; the table is final now. */
+static void
+table_shrink(struct static_table *t)
+{
+	if (t->nentries > 0 && t->nentries < t->entries_cap) {
+		t->entries = xreallocarray(t->entries, t->nentries,
+		    sizeof(*t->entries));
+		t->entries_cap = t->nentries;
+	}
+	if (t->arena_len > 0 && t->arena_len < t->arena_cap) {
+		t->arena = xreallocarray(t->arena, t->arena_len, 1);
+		t->arena_cap = t->arena_len;
+	}
+	if (t->slots == NULL)
+		table_grow(t);
+}
+
+struct static_table *
+static_table_parse(const char *data, size_t len, const char *name,
+    static_warn_cb warn, void *arg, char *err, size_t errlen)
+{
+	struct static_parse	 sp;
+	struct static_table	*t = NULL;
+	int			 r;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.name = name != NULL ? name : "token file";
+	sp.p = data;
+	sp.end = data + len;
+	sp.warn = warn;
+	sp.warn_arg = arg;
+	sp.err = err;
+	sp.errlen = errlen;
+	sp.table = xcalloc(1, sizeof(*sp.table));
+	while ((r = csv_read_record(&sp)) == 1) {
+		if (static_add_record(&sp) != 0) {
+			r = -1;
+			break;
+		}
+	}
+	if (r == 0) {
+		table_shrink(sp.table);
+		t = sp.table;
+		sp.table = NULL;
+	}
+	/* The record buffer held tokens. */
+	if (sp.buf != NULL)
+		OPENSSL_cleanse(sp.buf, sp.cap);
+	free(sp.buf);
+	free(sp.groups);
+	free(sp.lines);
+	static_table_free(sp.table);
+	return t;
+}
+
+void
+static_table_free(struct static_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->entries);
+	free(t->slots);
+	free(t->arena);
+	free(t);
+}
+
+size_t
+static_table_count(const struct static_table *t)
+{
+	return t == NULL ? 0 : t->nentries;
+}
+
+int
+static_table_lookup(const struct static_table *t, const char *token,
+    size_t len, const char **username, const char **user_json)
+{
+	const struct static_entry	*e;
+	uint8_t				 digest[TR_SHA256_LEN];
+	size_t				 i, mask;
+	const char			*u;
+
+	if (t == NULL || t->nentries == 0 || len == 0 || len > TR_MAX_TOKEN)
+		return 0;
+	sha256(token, len, digest);
+	mask = t->nslots - 1;
+	for (i = static_home(digest) & mask; t->slots[i] != 0;
+	    i = (i + 1) & mask) {
+		e = &t->entries[t->slots[i] - 1];
+		if (!ct_equal(e->digest, digest, TR_SHA256_LEN))
+			continue;
+		u = t->arena + e->off;
+		if (username != NULL)
+			*username = u;
+		if (user_json != NULL)
+			*user_json = u + strlen(u) + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Log the first warnings of a load; a file of junk must not flood. */
+static void
+static_warn_log(const char *msg, void *arg)
+{
+	size_t	*n = arg;
+
+	if ((*n)++ < STATIC_MAX_WARNINGS)
+		log_msg(LL_WARN, "static_token_file", "%s", msg);
+}
+
+/* Find [static] and its file key; NULL with err set if they are wrong. */
+static struct conf_kv *
+static_conf_file(const struct config *conf, struct conf_section **secp,
+    char *err, size_t errlen)
+{
+	struct conf_section	*sec;
+	struct conf_kv		*kv, *unused;
+
+	if ((sec = config_find_section(conf, "static", NULL)) == NULL) {
+		snprintf(err, errlen, "%s: the chain names \"static\" but "
+		    "there is no [static] section", conf->path);
+		return NULL;
+	}
+	if ((kv = conf_get(sec, "file")) == NULL) {
+		conf_error(conf, sec, NULL, err, errlen, "file is required");
+		return NULL;
+	}
+	if ((unused = conf_unused(sec)) != NULL) {
+		conf_error(conf, sec, unused, err, errlen, "unknown key");
+		return NULL;
+	}
+	*secp = sec;
+	return kv;
+}
+
+static int
+static_load(const struct config *conf, void **shared, char *err,
+    size_t errlen)
+{
+	struct static_shared	*ss;
+	struct static_table	*t = NULL;
+	struct conf_section	*sec;
+	struct conf_kv		*kv;
+	char			*data = NULL, why[TR_ERRLEN];
+	size_t			 len = 0, nwarn = 0;
+	int			 r = -1;
+
+	*shared = NULL;
+	if ((kv = static_conf_file(conf, &sec, err, errlen)) == NULL)
+		goto out;
+	data = read_file(kv->value, STATIC_MAX_FILE, 1, &len, why,
+	    sizeof(why));
+	if (data == NULL) {
+		conf_error(conf, sec, kv, err, errlen, "%s", why);
+		goto out;
+	}
+	t = static_table_parse(data, len, kv->value, static_warn_log, &nwarn,
+	    err, errlen);
+	if (nwarn > STATIC_MAX_WARNINGS)
+		log_msg(LL_WARN, "static_token_file", "%s: %zu more warnings "
+		    "not shown", kv->value, nwarn - STATIC_MAX_WARNINGS);
+	if (t == NULL)
+		goto out;
+	ss = xcalloc(1, sizeof(*ss));
+	ss->table = t;
+	ss->path = xstrdup(kv->value);
+	t = NULL;
+	log_msg(LL_INFO, "static_token_file", "loaded %zu tokens from %s",
+	    static_table_count(ss->table), ss->path);
+	*shared = ss;
+	r = 0;
+out:
+	if (data != NULL) {
+		OPENSSL_cleanse(data, len);
+		free(data);
+	}
+	static_table_free(t);
+	return r;
+}
+
+static void
+static_unload(void *shared)
+{
+	struct static_shared	*ss = shared;
+
+	if (ss == NULL)
+		return;
+	static_table_free(ss->table);
+	free(ss->path);
+	free(ss);
+}
+
+/* The table is immutable: every worker uses the shared data as is. */
+static int
+static_init(void *shared, struct event_base *base, void **inst)
+{
+	*inst = shared;
+	return 0;
+}
+
+static enum auth_rv
+static_authenticate(void *inst, struct auth_req *req,
+    struct auth_result *res, auth_done_cb done)
+{
+	struct static_shared	*ss = inst;
+	const char		*username, *user_json;
+
+	if (ss == NULL || !static_table_lookup(ss->table, req->token,
+	    req->token_len, &username, &user_json))
+		return AUTH_DENY;
+	res->rv = AUTH_OK;
+	res->backend = "static";
+	res->username = xstrdup(username);
+	res->user_json = xstrdup(user_json);
+	return AUTH_OK;
+}
+
+/* Nothing is ever pending and instances are the shared data. */
+static void
+static_cancel(void *inst, struct auth_req *req)
+{
+}
+
+static void
+static_free(void *inst)
+{
+}
+
+static int
+static_ready(void *shared)
+{
+	return 1;
+}
+
+/* Prometheus label values escape backslash, quote and newline. */
+static void
+static_metrics(void *shared, struct evbuffer *out)
+{
+	struct static_shared	*ss = shared;
+	const char		*p;
+
+	if (ss == NULL)
+		return;
+	evbuffer_add_printf(out, "# HELP tokenreviewd_static_tokens Tokens "
+	    "loaded from the static token file.\n"
+	    "# TYPE tokenreviewd_static_tokens gauge\n"
+	    "tokenreviewd_static_tokens{file=\"");
+	for (p = ss->path; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '"')
+			evbuffer_add_printf(out, "\\%c", *p);
+		else if (*p == '\n')
+			evbuffer_add(out, "\\n", 2);
+		else
+			evbuffer_add(out, p, 1);
+	}
+	evbuffer_add_printf(out, "\"} %zu\n", static_table_count(ss->table));
+}
+
+static size_t
+static_watch(void *shared, const char **paths, size_t max)
+{
+	struct static_shared	*ss = shared;
+
+	if (ss == NULL || max == 0)
+		return 0;
+	paths[0] = ss->path;
+	return 1;
+}
+
+const struct auth_backend auth_static_backend = {
+	.name = "static",
+	.load = static_load,
+	.unload = static_unload,
+	.init = static_init,
+	.authenticate = static_authenticate,
+	.cancel = static_cancel,
+	.free = static_free,
+	.ready = static_ready,
+	.metrics = static_metrics,
+	.watch = static_watch,
+};
