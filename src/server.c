@@ -1,0 +1,786 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The workers.  Each worker thread has its own event loop and its own
+ * SO_REUSEPORT listening socket per listen address, so the kernel spreads
+ * connections and no lock is taken on the request path.  A worker serves
+ * the review paths, /healthz, /readyz and /metrics, caps its connections
+ * (pausing accept at the cap), and swaps in a new runtime when the main
+ * thread reloads: requests in flight keep the view they started with.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "tokenreviewd.h"
+#include "http.h"
+
+#define REVIEW_PATH_V1		"/apis/authentication.k8s.io/v1/tokenreviews"
+#define REVIEW_PATH_V1BETA1	"/apis/authentication.k8s.io/v1beta1/tokenreviews"
+
+/* A worker's hold on one runtime: the backends' per-worker instances. */
+struct view {
+	int			 refs;	/* worker thread only */
+	struct runtime		*rt;
+	struct auth_chain	*chain;
+};
+
+struct sconn;
+LIST_HEAD(sconn_list, sconn);
+
+struct worker {
+	struct server		*srv;
+	int			 id;
+	pthread_t		 thread;
+	struct event_base	*base;
+	struct evconnlistener	*lev[TR_MAX_LISTEN];
+	size_t			 nlev;
+	struct event		*ctl_ev;
+	struct event		*resume_ev;
+	struct event		*stop_ev;
+	struct metrics		*m;
+	struct view		*view;
+	struct http_limits	 lim;
+	struct sconn_list	 conns;
+	int			 nconns;
+	int			 maxconns;
+	int			 paused;
+	int			 draining;
+
+	pthread_mutex_t		 mtx;	/* guards the two below */
+	struct runtime		*next_rt;
+	int			 drain_req;
+};
+
+struct server {
+	struct runtime		*rt;
+	struct worker		*w;
+	int			 nw;
+	uint16_t		 port;
+};
+
+/* One review in progress. */
+struct review {
+	struct sconn		*sc;
+	struct view		*view;
+	struct review_request	 rr;
+	struct auth_req		 areq;
+	double			 start;
+};
+
+struct sconn {
+	struct worker		*w;
+	struct http_conn	*hc;
+	struct review		*review;
+	LIST_ENTRY(sconn)	 entry;
+};
+
+static void
+view_unref(struct view *v)
+{
+	if (v == NULL || --v->refs > 0)
+		return;
+	auth_chain_free(v->chain);
+	runtime_unref(v->rt);
+	free(v);
+}
+
+static void
+worker_pause(struct worker *w, int pause)
+{
+	size_t	i;
+
+	if (w->paused == pause || w->draining)
+		return;
+	for (i = 0; i < w->nlev; i++) {
+		if (pause)
+			evconnlistener_disable(w->lev[i]);
+		else
+			evconnlistener_enable(w->lev[i]);
+	}
+	w->paused = pause;
+}
+
+static void
+reply(struct sconn *sc, enum metrics_path mp, int code, const char *ctype,
+    const char *body, size_t len, const char *extra)
+{
+	metrics_request(sc->w->m, mp, code);
+	http_reply(sc->hc, code, ctype, body, len, extra);
+}
+
+static void
+reply_status(struct sconn *sc, enum metrics_path mp, int code,
+    const char *reason, const char *message, const char *extra)
+{
+	char	*body;
+	size_t	 len;
+
+	body = review_status_encode(code, reason, message, &len);
+	reply(sc, mp, code, "application/json", body, len, extra);
+	free(body);
+}
+
+static void
+review_free(struct review *rv)
+{
+	auth_req_clear(&rv->areq);
+	review_request_clear(&rv->rr);
+	view_unref(rv->view);
+	free(rv);
+}
+
+static int
+backend_index(struct runtime *rt, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; name != NULL && i < rt->nbackends; i++) {
+		if (rt->backends[i]->name == name)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void
+review_audit(struct review *rv, enum review_outcome outcome, double secs)
+{
+	static const char *const outcomes[] = {
+		"authenticated", "unauthenticated", "error"
+	};
+	struct auth_result	*res = &rv->areq.result;
+	struct log_line		 l;
+
+	if (!rv->view->rt->conf->log_audit ||
+	    !log_line_begin(&l, LL_INFO | LL_ALWAYS, "review"))
+		return;
+	log_line_str(&l, "outcome", outcomes[outcome]);
+	log_line_str(&l, "backend", res->backend);
+	if (res->rv == AUTH_OK)
+		log_line_str(&l, "username", res->username);
+	log_line_str(&l, "client", http_peer(rv->sc->hc));
+	log_line_double(&l, "latency_ms", secs * 1000);
+	log_line_str(&l, "token_fp", rv->areq.token_fp);
+	log_line_int(&l, "cached", rv->areq.cached);
+	log_line_str(&l, "api_version", review_api_version(rv->rr.version));
+	if (res->rv == AUTH_ERROR)
+		log_line_str(&l, "error", res->error);
+	log_line_end(&l);
+}
+
+static void
+review_done(struct auth_req *areq, void *arg)
+{
+	struct review		*rv = arg;
+	struct sconn		*sc = rv->sc;
+	enum review_outcome	 outcome;
+	char			*body;
+	size_t			 len;
+	double			 secs;
+
+	body = review_encode(rv->rr.version, &areq->result, &len);
+	sc->review = NULL;
+	reply(sc, MP_REVIEW, 200, "application/json", body, len, NULL);
+	free(body);
+	switch (areq->result.rv) {
+	case AUTH_OK:
+		outcome = RO_AUTHENTICATED;
+		break;
+	case AUTH_ERROR:
+		outcome = RO_ERROR;
+		break;
+	default:
+		outcome = RO_UNAUTHENTICATED;
+		break;
+	}
+	secs = monotonic_sec() - rv->start;
+	metrics_review(sc->w->m, backend_index(rv->view->rt,
+	    areq->result.backend), outcome, secs, areq->cached);
+	review_audit(rv, outcome, secs);
+	review_free(rv);
+}
+
+/* The caller proves itself with the shared bearer token, if one is set. */
+static int
+client_token_ok(struct sconn *sc, struct runtime *rt)
+{
+	const char	*auth;
+	uint8_t		 md[TR_SHA256_LEN];
+	int		 ok;
+
+	if (!rt->has_client_token)
+		return 1;
+	auth = http_header(sc->hc, "authorization");
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+		return 0;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	sha256(auth, strlen(auth), md);
+	ok = ct_equal(md, rt->client_token_hash, sizeof(md));
+	OPENSSL_cleanse(md, sizeof(md));
+	return ok;
+}
+
+/* Missing Content-Type is taken as JSON, as kube-apiserver does. */
+static int
+content_type_ok(const char *ct)
+{
+	size_t	n;
+
+	if (ct == NULL)
+		return 1;
+	n = strcspn(ct, "; \t");
+	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static void
+handle_review(struct sconn *sc)
+{
+	struct worker	*w = sc->w;
+	struct review	*rv;
+	const char	*body;
+	char		 err[TR_ERRLEN];
+	size_t		 len;
+
+	if (strcmp(http_method(sc->hc), "POST") != 0) {
+		reply_status(sc, MP_REVIEW, 405, "MethodNotAllowed",
+		    "only POST is allowed", "Allow: POST\r\n");
+		return;
+	}
+	if (!client_token_ok(sc, w->view->rt)) {
+		__atomic_fetch_add(&w->m->client_auth_failures, 1,
+		    __ATOMIC_RELAXED);
+		log_msg(LL_WARN, "client_auth", "%s: missing or wrong bearer "
+		    "token from the caller", http_peer(sc->hc));
+		reply_status(sc, MP_REVIEW, 401, "Unauthorized",
+		    "caller not authenticated",
+		    "WWW-Authenticate: Bearer realm=\"tokenreviewd\"\r\n");
+		return;
+	}
+	if (!content_type_ok(http_header(sc->hc, "content-type"))) {
+		reply_status(sc, MP_REVIEW, 415, "UnsupportedMediaType",
+		    "Content-Type must be application/json", NULL);
+		return;
+	}
+	rv = xcalloc(1, sizeof(*rv));
+	rv->start = monotonic_sec();
+	body = http_body(sc->hc, &len);
+	if (review_decode(body, len, &rv->rr, err, sizeof(err)) != 0) {
+		log_msg(LL_VERBOSE, "bad_review", "%s: %s", http_peer(sc->hc),
+		    err);
+		reply_status(sc, MP_REVIEW, 400, "BadRequest", err, NULL);
+		review_request_clear(&rv->rr);
+		free(rv);
+		return;
+	}
+	rv->sc = sc;
+	rv->view = w->view;
+	rv->view->refs++;
+	if (rv->rr.token_len == 0) {
+		/* Nothing to look up: no backend sees it (case 4). */
+		rv->areq.result.rv = AUTH_ERROR;
+		rv->areq.result.error = xstrdup("token is required");
+		strlcpy(rv->areq.token_fp, "-", sizeof(rv->areq.token_fp));
+		sc->review = rv;
+		review_done(&rv->areq, rv);
+		return;
+	}
+	rv->areq.token = rv->rr.token;
+	rv->areq.token_len = rv->rr.token_len;
+	rv->areq.audiences = rv->rr.audiences;
+	rv->areq.naudiences = rv->rr.naudiences;
+	rv->areq.base = w->base;
+	sc->review = rv;
+	auth_review(rv->view->chain, &rv->areq, review_done, rv);
+}
+
+static void
+handle_get(struct sconn *sc, enum metrics_path mp)
+{
+	struct worker	*w = sc->w;
+	struct evbuffer	*buf;
+	char		 why[256];
+	const char	*m = http_method(sc->hc);
+	size_t		 len;
+
+	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+		reply_status(sc, mp, 405, "MethodNotAllowed",
+		    "only GET and HEAD are allowed", "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (mp == MP_HEALTHZ) {
+		reply(sc, mp, 200, "text/plain", "ok\n", 3, NULL);
+		return;
+	}
+	if (mp == MP_READYZ) {
+		if (w->draining)
+			strlcpy(why, "shutting down", sizeof(why));
+		if (w->draining || !runtime_ready(w->view->rt, why,
+		    sizeof(why))) {
+			strlcat(why, "\n", sizeof(why));
+			reply(sc, mp, 503, "text/plain", why, strlen(why),
+			    NULL);
+		} else
+			reply(sc, mp, 200, "text/plain", "ok\n", 3, NULL);
+		return;
+	}
+	if ((buf = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	metrics_render(buf, w->view->rt);
+	len = evbuffer_get_length(buf);
+	reply(sc, mp, 200, "text/plain; version=0.0.4",
+	    (const char *)evbuffer_pullup(buf, -1), len, NULL);
+	evbuffer_free(buf);
+}
+
+static void
+request_cb(struct http_conn *hc, void *arg)
+{
+	struct sconn	*sc = arg;
+	const char	*path = http_path(hc);
+
+	if (strcmp(path, sc->w->view->rt->conf->review_path) == 0 ||
+	    strcmp(path, REVIEW_PATH_V1) == 0 ||
+	    strcmp(path, REVIEW_PATH_V1BETA1) == 0)
+		handle_review(sc);
+	else if (strcmp(path, "/healthz") == 0 ||
+	    strcmp(path, "/livez") == 0)
+		handle_get(sc, MP_HEALTHZ);
+	else if (strcmp(path, "/readyz") == 0)
+		handle_get(sc, MP_READYZ);
+	else if (strcmp(path, "/metrics") == 0)
+		handle_get(sc, MP_METRICS);
+	else
+		reply_status(sc, MP_OTHER, 404, "NotFound", "no such path",
+		    NULL);
+}
+
+static void
+closed_cb(struct http_conn *hc, void *arg)
+{
+	struct sconn	*sc = arg;
+	struct worker	*w = sc->w;
+
+	if (sc->review != NULL) {
+		/* The client left before its answer: drop the review. */
+		auth_cancel(&sc->review->areq);
+		review_free(sc->review);
+	}
+	LIST_REMOVE(sc, entry);
+	free(sc);
+	w->nconns--;
+	__atomic_store_n(&w->m->connections_open, w->nconns,
+	    __ATOMIC_RELAXED);
+	if (w->nconns < w->maxconns)
+		worker_pause(w, 0);
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+handshake_failed_cb(struct http_conn *hc, int client_auth, void *arg)
+{
+	struct sconn	*sc = arg;
+
+	if (client_auth) {
+		__atomic_fetch_add(&sc->w->m->client_auth_failures, 1,
+		    __ATOMIC_RELAXED);
+		log_msg(LL_WARN, "client_auth", "%s: client certificate "
+		    "missing or not accepted", http_peer(hc));
+	} else {
+		__atomic_fetch_add(&sc->w->m->tls_handshake_failures, 1,
+		    __ATOMIC_RELAXED);
+		log_msg(LL_VERBOSE, "tls_handshake", "%s: TLS handshake "
+		    "failed", http_peer(hc));
+	}
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	static const struct http_callbacks base_cb = {
+		request_cb, closed_cb, handshake_failed_cb, NULL
+	};
+	struct worker		*w = arg;
+	struct http_callbacks	 cb = base_cb;
+	struct bufferevent	*bev;
+	struct sconn		*sc;
+	SSL			*ssl;
+	int			 one = 1;
+
+	if (w->draining) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
+		log_msg(LL_ERROR, "accept", "SSL_new failed");
+		close(fd);
+		return;
+	}
+	bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		log_msg(LL_ERROR, "accept", "bufferevent_openssl_socket_new "
+		    "failed");
+		SSL_free(ssl);
+		close(fd);
+		return;
+	}
+	sc = xcalloc(1, sizeof(*sc));
+	sc->w = w;
+	cb.arg = sc;
+	LIST_INSERT_HEAD(&w->conns, sc, entry);
+	w->nconns++;
+	__atomic_fetch_add(&w->m->connections_total, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->m->connections_open, w->nconns,
+	    __ATOMIC_RELAXED);
+	sc->hc = http_conn_new(w->base, bev, sa, (socklen_t)salen, &w->lim,
+	    &cb);
+	if (w->nconns >= w->maxconns)
+		worker_pause(w, 1);
+}
+
+static void
+resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (w->nconns < w->maxconns)
+		worker_pause(w, 0);
+}
+
+/* accept() failed, most likely EMFILE: stop accepting for a second. */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct worker	*w = arg;
+	struct timeval	 tv = { 1, 0 };
+
+	log_msg(LL_ERROR, "accept", "accept: %s; pausing for 1 s",
+	    strerror(EVUTIL_SOCKET_ERROR()));
+	worker_pause(w, 1);
+	evtimer_add(w->resume_ev, &tv);
+}
+
+static void
+worker_use(struct worker *w, struct runtime *rt)
+{
+	const struct config	*conf = rt->conf;
+	struct view		*v;
+
+	v = xcalloc(1, sizeof(*v));
+	v->refs = 1;
+	v->rt = rt;		/* takes the caller's reference */
+	v->chain = auth_chain_new(rt, w->base);
+	view_unref(w->view);
+	w->view = v;
+	w->lim.max_header = conf->max_header;
+	w->lim.max_body = conf->max_body;
+	w->lim.idle_timeout = conf->idle_timeout;
+	w->lim.read_timeout = conf->read_timeout;
+	w->lim.write_timeout = conf->write_timeout;
+	w->maxconns = (conf->max_connections + w->srv->nw - 1) / w->srv->nw;
+	if (w->paused && w->nconns < w->maxconns)
+		worker_pause(w, 0);
+}
+
+static void
+stop_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+
+	log_msg(LL_WARN, "shutdown", "worker %d: %d connections still open "
+	    "after shutdown_timeout; closing them", w->id, w->nconns);
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_drain(struct worker *w)
+{
+	struct sconn	*sc, *next;
+	struct timeval	 tv;
+	size_t		 i;
+
+	for (i = 0; i < w->nlev; i++)
+		evconnlistener_free(w->lev[i]);
+	w->nlev = 0;
+	w->draining = 1;
+	/* Idle connections close now, busy ones after their answer. */
+	for (sc = LIST_FIRST(&w->conns); sc != NULL; sc = next) {
+		next = LIST_NEXT(sc, entry);
+		http_conn_drain(sc->hc);
+	}
+	if (w->nconns == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	tv.tv_sec = w->view->rt->conf->shutdown_timeout / 1000;
+	tv.tv_usec = (w->view->rt->conf->shutdown_timeout % 1000) * 1000;
+	evtimer_add(w->stop_ev, &tv);
+}
+
+/* The main thread has news: a new runtime, or drain. */
+static void
+ctl_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	struct runtime	*rt;
+	int		 drain;
+
+	pthread_mutex_lock(&w->mtx);
+	rt = w->next_rt;
+	w->next_rt = NULL;
+	drain = w->drain_req;
+	w->drain_req = 0;
+	pthread_mutex_unlock(&w->mtx);
+	if (rt != NULL)
+		worker_use(w, rt);
+	if (drain && !w->draining)
+		worker_drain(w);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	ctl_cb(-1, 0, w);
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+/* A listening socket of its own for one worker, sharing the port. */
+static int
+listen_socket(struct sockaddr *sa, socklen_t salen, char *err, size_t errlen,
+    const char *spec)
+{
+	int	fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail;
+	if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)))
+		goto fail;
+	if (bind(fd, sa, salen) == -1 || listen(fd, 1024) == -1)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "listen %s: %s", spec, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+/* Bind one address in every worker; port 0 becomes the first one's port. */
+static int
+server_listen(struct server *srv, const char *spec, char *err, size_t errlen)
+{
+	struct addrinfo		 hints, *ai = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	struct worker		*w;
+	char			 host[256], *port;
+	int			 i, fd, r = -1;
+
+	strlcpy(host, spec[0] == '[' ? spec + 1 : spec, sizeof(host));
+	if ((port = strrchr(host, ':')) == NULL)
+		goto bad;
+	*port++ = '\0';
+	if (spec[0] == '[' && (port < host + 2 || port[-2] != ']'))
+		goto bad;
+	if (spec[0] == '[')
+		port[-2] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
+		goto bad;
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	sslen = ai->ai_addrlen;
+	for (i = 0; i < srv->nw; i++) {
+		w = &srv->w[i];
+		if ((fd = listen_socket((struct sockaddr *)&ss, sslen, err,
+		    errlen, spec)) == -1)
+			goto out;
+		/* Port 0: the others must join the port the first got. */
+		if (i == 0 && getsockname(fd, (struct sockaddr *)&ss,
+		    &sslen) == -1)
+			fatal("getsockname");
+		w->lev[w->nlev] = evconnlistener_new(w->base, accept_cb, w,
+		    LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		if (w->lev[w->nlev] == NULL)
+			fatalx("evconnlistener_new failed");
+		evconnlistener_set_error_cb(w->lev[w->nlev], accept_error_cb);
+		w->nlev++;
+	}
+	if (srv->port == 0)
+		srv->port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port);
+	log_msg(LL_INFO, "listen", "listening on %s (port %u, %d workers)",
+	    spec, ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port), srv->nw);
+	r = 0;
+	goto out;
+bad:
+	snprintf(err, errlen, "listen %s: not a numeric HOST:PORT", spec);
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return r;
+}
+
+struct server *
+server_new(struct runtime *rt, char *err, size_t errlen)
+{
+	struct server	*srv;
+	struct worker	*w;
+	size_t		 i;
+	int		 k;
+
+	srv = xcalloc(1, sizeof(*srv));
+	srv->nw = rt->conf->workers;
+	srv->w = xcalloc((size_t)srv->nw, sizeof(*srv->w));
+	srv->rt = rt;
+	runtime_ref(rt);
+	for (k = 0; k < srv->nw; k++) {
+		w = &srv->w[k];
+		w->srv = srv;
+		w->id = k;
+		LIST_INIT(&w->conns);
+		pthread_mutex_init(&w->mtx, NULL);
+		if ((w->base = event_base_new()) == NULL)
+			fatalx("event_base_new failed");
+		w->ctl_ev = event_new(w->base, -1, 0, ctl_cb, w);
+		w->resume_ev = evtimer_new(w->base, resume_cb, w);
+		w->stop_ev = evtimer_new(w->base, stop_cb, w);
+		w->m = metrics_register();
+		w->next_rt = rt;
+		runtime_ref(rt);
+	}
+	for (i = 0; i < rt->conf->nlisten; i++) {
+		if (server_listen(srv, rt->conf->listen[i], err, errlen) != 0) {
+			server_free(srv);
+			return NULL;
+		}
+	}
+	return srv;
+}
+
+int
+server_start(struct server *srv)
+{
+	int	k;
+
+	for (k = 0; k < srv->nw; k++) {
+		if (pthread_create(&srv->w[k].thread, NULL, worker_main,
+		    &srv->w[k]) != 0)
+			fatalx("pthread_create failed");
+	}
+	return 0;
+}
+
+uint16_t
+server_port(struct server *srv)
+{
+	return srv->port;
+}
+
+void
+server_swap(struct server *srv, struct runtime *rt)
+{
+	struct worker	*w;
+	int		 k;
+
+	for (k = 0; k < srv->nw; k++) {
+		w = &srv->w[k];
+		runtime_ref(rt);
+		pthread_mutex_lock(&w->mtx);
+		if (w->next_rt != NULL)
+			runtime_unref(w->next_rt);
+		w->next_rt = rt;
+		pthread_mutex_unlock(&w->mtx);
+		event_active(w->ctl_ev, EV_READ, 0);
+	}
+	runtime_ref(rt);
+	runtime_unref(srv->rt);
+	srv->rt = rt;
+}
+
+void
+server_drain(struct server *srv, long long timeout_ms)
+{
+	struct worker	*w;
+	int		 k;
+
+	for (k = 0; k < srv->nw; k++) {
+		w = &srv->w[k];
+		pthread_mutex_lock(&w->mtx);
+		w->drain_req = 1;
+		pthread_mutex_unlock(&w->mtx);
+		event_active(w->ctl_ev, EV_READ, 0);
+	}
+	for (k = 0; k < srv->nw; k++)
+		pthread_join(srv->w[k].thread, NULL);
+}
+
+void
+server_free(struct server *srv)
+{
+	struct worker	*w;
+	size_t		 i;
+	int		 k;
+
+	if (srv == NULL)
+		return;
+	for (k = 0; k < srv->nw; k++) {
+		w = &srv->w[k];
+		while (!LIST_EMPTY(&w->conns))
+			http_conn_close(LIST_FIRST(&w->conns)->hc);
+		for (i = 0; i < w->nlev; i++)
+			evconnlistener_free(w->lev[i]);
+		view_unref(w->view);
+		runtime_unref(w->next_rt);
+		event_free(w->ctl_ev);
+		event_free(w->resume_ev);
+		event_free(w->stop_ev);
+		event_base_free(w->base);
+		pthread_mutex_destroy(&w->mtx);
+	}
+	runtime_unref(srv->rt);
+	free(srv->w);
+	free(srv);
+}

@@ -1,0 +1,244 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The server's TLS context: TLS 1.2 and later only, certificate chain and
+ * key from PEM files (the key file must be private), and, when a client CA
+ * is configured, a required client certificate whose subject CN or a DNS
+ * subjectAltName must be on the allowed list.  ALPN offers http/1.1 and
+ * nothing else: kube-apiserver switches to HTTP/2 when a server selects
+ * h2, and we speak HTTP/1.1.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tokenreviewd.h"
+
+/* The allowed client names, kept with the SSL_CTX and freed with it. */
+struct tls_names {
+	char	**names;
+	size_t	  n;
+};
+
+static int	names_index = -1;
+
+static void
+names_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	struct tls_names	*tn = ptr;
+
+	if (tn == NULL)
+		return;
+	free_words(tn->names);
+	free(tn);
+}
+
+static void
+tls_error(char *err, size_t errlen, const char *what, const char *path)
+{
+	char		 ossl[256] = "unknown error";
+	unsigned long	 e;
+
+	if ((e = ERR_peek_last_error()) != 0)
+		ERR_error_string_n(e, ossl, sizeof(ossl));
+	ERR_clear_error();
+	snprintf(err, errlen, "%s: %s: %s", path, what, ossl);
+}
+
+static int
+name_allowed(const struct tls_names *tn, const char *name, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < tn->n; i++) {
+		if (strlen(tn->names[i]) == len &&
+		    memcmp(tn->names[i], name, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Does the leaf certificate carry an allowed CN or DNS name? */
+static int
+cert_name_allowed(const struct tls_names *tn, X509 *cert)
+{
+	GENERAL_NAMES		*sans;
+	const GENERAL_NAME	*gn;
+	X509_NAME		*subject;
+	X509_NAME_ENTRY		*entry;
+	ASN1_STRING		*data;
+	int			 i, ok = 0;
+
+	sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && !ok;
+	    i++) {
+		gn = sk_GENERAL_NAME_value(sans, i);
+		if (gn->type != GEN_DNS)
+			continue;
+		data = gn->d.dNSName;
+		ok = name_allowed(tn, (const char *)ASN1_STRING_get0_data(data),
+		    (size_t)ASN1_STRING_length(data));
+	}
+	GENERAL_NAMES_free(sans);
+	subject = X509_get_subject_name(cert);
+	i = -1;
+	while (!ok && (i = X509_NAME_get_index_by_NID(subject, NID_commonName,
+	    i)) >= 0) {
+		entry = X509_NAME_get_entry(subject, i);
+		data = X509_NAME_ENTRY_get_data(entry);
+		ok = name_allowed(tn, (const char *)ASN1_STRING_get0_data(data),
+		    (size_t)ASN1_STRING_length(data));
+	}
+	return ok;
+}
+
+static int
+verify_cb(int preverify_ok, X509_STORE_CTX *store)
+{
+	SSL			*ssl;
+	const struct tls_names	*tn;
+
+	if (!preverify_ok || X509_STORE_CTX_get_error_depth(store) != 0)
+		return preverify_ok;
+	ssl = X509_STORE_CTX_get_ex_data(store,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	tn = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), names_index);
+	if (tn == NULL || tn->n == 0)
+		return 1;
+	if (cert_name_allowed(tn, X509_STORE_CTX_get_current_cert(store)))
+		return 1;
+	X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+static int
+alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char http11[] = "http/1.1";
+	unsigned int		   i;
+
+	for (i = 0; i < inlen; i += 1 + in[i]) {
+		if (in[i] == 8 && i + 9 <= inlen &&
+		    memcmp(in + i + 1, http11, 8) == 0) {
+			*out = in + i + 1;
+			*outlen = 8;
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	/* Only h2 offered: go on without ALPN rather than pretend. */
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int
+tls_load_key(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY	*key;
+	BIO		*bio;
+	char		*pem;
+	size_t		 len;
+	int		 r = -1;
+
+	if ((pem = read_file(path, 1024 * 1024, 1, &len, err, errlen)) == NULL)
+		return -1;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (key == NULL)
+		tls_error(err, errlen, "cannot read private key", path);
+	else if (SSL_CTX_use_PrivateKey(ctx, key) != 1)
+		tls_error(err, errlen, "cannot use private key", path);
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		tls_error(err, errlen, "key does not match the certificate",
+		    path);
+	else
+		r = 0;
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	OPENSSL_cleanse(pem, len);
+	free(pem);
+	return r;
+}
+
+static int
+tls_client_ca(SSL_CTX *ctx, const struct config *conf, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509_NAME)	*cas;
+	struct tls_names	*tn;
+	size_t			 i;
+
+	if (SSL_CTX_load_verify_locations(ctx, conf->client_ca, NULL) != 1) {
+		tls_error(err, errlen, "cannot load client CA",
+		    conf->client_ca);
+		return -1;
+	}
+	if ((cas = SSL_load_client_CA_file(conf->client_ca)) == NULL) {
+		tls_error(err, errlen, "no certificate in client CA file",
+		    conf->client_ca);
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, cas);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	tn = xcalloc(1, sizeof(*tn));
+	tn->names = xcalloc(conf->nclient_names + 1, sizeof(*tn->names));
+	for (i = 0; i < conf->nclient_names; i++)
+		tn->names[i] = xstrdup(conf->client_names[i]);
+	tn->n = conf->nclient_names;
+	SSL_CTX_set_ex_data(ctx, names_index, tn);
+	return 0;
+}
+
+void *
+tls_ctx_new(const struct config *conf, char *err, size_t errlen)
+{
+	static const unsigned char sid[] = "tokenreviewd";
+	SSL_CTX			  *ctx;
+
+	if (names_index == -1)
+		names_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+		    names_free_cb);
+	if (conf->tls_cert == NULL || conf->tls_key == NULL) {
+		snprintf(err, errlen, "%s: [server] tls_cert and tls_key are "
+		    "required", conf->path);
+		return NULL;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		fatalx("SSL_CTX_new failed");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	if (SSL_CTX_use_certificate_chain_file(ctx, conf->tls_cert) != 1) {
+		tls_error(err, errlen, "cannot load certificate",
+		    conf->tls_cert);
+		goto fail;
+	}
+	if (tls_load_key(ctx, conf->tls_key, err, errlen) != 0)
+		goto fail;
+	if (conf->client_ca != NULL &&
+	    tls_client_ca(ctx, conf, err, errlen) != 0)
+		goto fail;
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+tls_ctx_free(void *ctx)
+{
+	SSL_CTX_free(ctx);
+}
