@@ -11,6 +11,8 @@
  * builds its copy before taking the lock, so no allocation or free happens
  * while a shard is locked.  A full shard evicts an expired entry, else the
  * one closest to expiry among a few it samples, which bounds the work.
+ * Shards start empty and double as they fill, up to their share of
+ * max_entries, so an idle cache costs next to no memory.
  */
 
 #include <sys/types.h>
@@ -18,8 +20,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "tokenreviewd.h"
 
@@ -49,6 +49,7 @@ struct cache_shard {
 	pthread_mutex_t		 lock;
 	struct cache_entry	*entries;
 	size_t			 n;
+	size_t			 cap;		/* entries allocated */
 	size_t			 max;
 	uint32_t		*slots;
 	size_t			 mask;
@@ -86,7 +87,7 @@ cache_new(size_t max_entries)
 {
 	struct cache		*c;
 	struct cache_shard	*s;
-	size_t			 i, nslots;
+	size_t			 i;
 
 	c = xcalloc(1, sizeof(*c));
 	for (i = 0; i < CACHE_SHARDS; i++) {
@@ -98,14 +99,6 @@ cache_new(size_t max_entries)
 		    (i < max_entries % CACHE_SHARDS);
 		if (s->max > CACHE_MAX_SHARD)
 			s->max = CACHE_MAX_SHARD;
-		if (s->max == 0)
-			continue;
-		for (nslots = 4; nslots < 2 * s->max; nslots *= 2)
-			;
-		s->slots = xcalloc(nslots, sizeof(*s->slots));
-		s->mask = nslots - 1;
-		/* Large arrays come from mmap: untouched pages cost nothing. */
-		s->entries = xcalloc(s->max, sizeof(*s->entries));
 	}
 	return c;
 }
@@ -140,6 +133,10 @@ shard_find(const struct cache_shard *s, const uint8_t *key, size_t *slot)
 	size_t		i;
 	uint32_t	v;
 
+	if (s->slots == NULL) {		/* nothing stored yet */
+		*slot = 0;
+		return SIZE_MAX;
+	}
 	for (i = cache_home(key) & s->mask; (v = s->slots[i]) != 0;
 	    i = (i + 1) & s->mask) {
 		if (memcmp(s->entries[v - 1].key, key, TR_SHA256_LEN) == 0) {
@@ -149,6 +146,34 @@ shard_find(const struct cache_shard *s, const uint8_t *key, size_t *slot)
 	}
 	*slot = i;
 	return SIZE_MAX;
+}
+
+/*
+ * Make room for more entries: twice as many, up to the shard's share, and
+ * an index rebuilt for them.  Rare (log2 of the share times), so done
+ * under the lock.
+ */
+static void
+shard_grow(struct cache_shard *s)
+{
+	size_t	cap, nslots, i, j;
+
+	cap = s->cap == 0 ? 16 : s->cap * 2;
+	if (cap > s->max)
+		cap = s->max;
+	for (nslots = 4; nslots < 2 * cap; nslots *= 2)
+		;
+	s->entries = xreallocarray(s->entries, cap, sizeof(*s->entries));
+	free(s->slots);
+	s->slots = xcalloc(nslots, sizeof(*s->slots));
+	s->mask = nslots - 1;
+	s->cap = cap;
+	for (i = 0; i < s->n; i++) {
+		for (j = cache_home(s->entries[i].key) & s->mask;
+		    s->slots[j] != 0; j = (j + 1) & s->mask)
+			;
+		s->slots[j] = (uint32_t)(i + 1);
+	}
 }
 
 /* Empty a slot and pull later members of its probe run back into it. */
@@ -241,6 +266,9 @@ cache_put(struct cache *c, const uint8_t key[TR_SHA256_LEN],
 			old = shard_remove(s, shard_victim(s, now));
 			/* The removal may have shifted the free slot. */
 			(void)shard_find(s, key, &slot);
+		} else if (s->n == s->cap) {
+			shard_grow(s);
+			(void)shard_find(s, key, &slot);
 		}
 		e = &s->entries[s->n++];
 		memcpy(e->key, key, TR_SHA256_LEN);
@@ -315,19 +343,14 @@ void
 cache_key(const char *token, size_t len, char *const *auds, size_t naud,
     uint8_t out[TR_SHA256_LEN])
 {
-	EVP_MD_CTX	*ctx;
-	size_t		 i;
-	int		 ok;
+	void	*ctx;
+	size_t	 i;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		fatalx("EVP_MD_CTX_new failed");
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, token, len) == 1;
-	for (i = 0; ok && auds != NULL && i < naud && auds[i] != NULL; i++) {
-		ok = EVP_DigestUpdate(ctx, "", 1) == 1 &&
-		    EVP_DigestUpdate(ctx, auds[i], strlen(auds[i])) == 1;
+	ctx = sha256_begin();
+	sha256_update(ctx, token, len);
+	for (i = 0; auds != NULL && i < naud && auds[i] != NULL; i++) {
+		sha256_update(ctx, "", 1);
+		sha256_update(ctx, auds[i], strlen(auds[i]));
 	}
-	if (!ok || EVP_DigestFinal_ex(ctx, out, NULL) != 1)
-		fatalx("SHA-256 failed");
-	EVP_MD_CTX_free(ctx);
+	sha256_end(ctx, out);
 }
