@@ -31,8 +31,8 @@
 #define STATIC_MAX_WARNINGS	50	/* logged per load; then a count */
 
 /*
- * One token: its SHA-256 and the offset in the arena of its strings,
- * "username\0user_json\0".  An offset rather than a pointer keeps an
+ * One token: its SHA-256 and the offset in the arena of its user record
+ * (see table_add_record()).  An offset rather than a pointer keeps an
  * entry at 36 bytes and lets the arena be one allocation that grows by
  * realloc.
  */
@@ -402,27 +402,67 @@ table_insert(struct static_table *t, const uint8_t digest[TR_SHA256_LEN],
 	return 0;
 }
 
-/* Append "username\0json\0" to the arena; -1 if it would pass 4 GiB. */
+/*
+ * Append the record "username\0uid\0group\0...group\0\0" to the arena (an
+ * empty uid means none; group names are never empty, so an empty string
+ * ends the list).  The JSON answer is built from it per review, which
+ * keeps a large file's table small.  -1 if it would pass 4 GiB.
+ */
 static int
-table_add_strings(struct static_table *t, const char *username,
-    const char *json, uint32_t *off)
+table_add_record(struct static_table *t, const char *username,
+    const char *uid, char *const *groups, uint32_t *off)
 {
-	size_t	ulen = strlen(username) + 1, jlen = strlen(json) + 1, want;
+	size_t	want, n, i;
+	char	*p;
 
-	want = t->arena_len + ulen + jlen;
-	if (want > UINT32_MAX)
+	want = strlen(username) + strlen(uid) + 3;
+	for (i = 0; groups != NULL && groups[i] != NULL; i++)
+		want += strlen(groups[i]) + 1;
+	if (t->arena_len + want > UINT32_MAX)
 		return -1;
-	if (want > t->arena_cap) {
+	if (t->arena_len + want > t->arena_cap) {
 		t->arena_cap = t->arena_cap == 0 ? 4096 : t->arena_cap;
-		while (t->arena_cap < want)
+		while (t->arena_cap < t->arena_len + want)
 			t->arena_cap *= 2;
 		t->arena = xreallocarray(t->arena, t->arena_cap, 1);
 	}
 	*off = (uint32_t)t->arena_len;
-	memcpy(t->arena + t->arena_len, username, ulen);
-	memcpy(t->arena + t->arena_len + ulen, json, jlen);
-	t->arena_len = want;
+	p = t->arena + t->arena_len;
+	n = strlen(username) + 1;
+	memcpy(p, username, n);
+	p += n;
+	n = strlen(uid) + 1;
+	memcpy(p, uid, n);
+	p += n;
+	for (i = 0; groups != NULL && groups[i] != NULL; i++) {
+		n = strlen(groups[i]) + 1;
+		memcpy(p, groups[i], n);
+		p += n;
+	}
+	*p = '\0';
+	t->arena_len += want;
 	return 0;
+}
+
+char *
+static_record_json(const char *rec)
+{
+	const char	*uid, *p, *stack[16];
+	char		*json, **groups;
+	size_t		 n = 0, i;
+
+	uid = rec + strlen(rec) + 1;
+	for (p = uid + strlen(uid) + 1; *p != '\0'; p += strlen(p) + 1)
+		n++;
+	groups = (char **)(n < 16 ? stack : xcalloc(n + 1, sizeof(*groups)));
+	for (i = 0, p = uid + strlen(uid) + 1; i < n; p += strlen(p) + 1)
+		groups[i++] = (char *)p;
+	groups[n] = NULL;
+	json = auth_user_json(rec, *uid != '\0' ? uid : NULL, groups, NULL,
+	    NULL);
+	if (n >= 16)
+		free(groups);
+	return json;
 }
 
 /*
@@ -497,29 +537,19 @@ static int
 static_add_record(struct static_parse *sp)
 {
 	struct csv_field	*f = sp->fields;
-	const char		*username, *uid;
 	uint8_t			 digest[TR_SHA256_LEN];
-	char			*json = NULL;
 	uint32_t		 off;
 	size_t			 idx;
 	int			 r;
 
 	if ((r = static_check_record(sp)) != 1)
 		return r;
-	username = sp->buf + f[1].off;
-	uid = f[2].len > 0 ? sp->buf + f[2].off : NULL;
 	if (sp->nfields > 3)
 		static_split_groups(sp, sp->buf + f[3].off, f[3].len);
-	json = auth_user_json(username, uid, sp->nfields > 3 ? sp->groups :
-	    NULL, NULL, NULL);
-	r = -1;
-	if (json == NULL) {
-		parse_error(sp, sp->recline, "cannot encode the user");
-		goto out;
-	}
-	if (table_add_strings(sp->table, username, json, &off) != 0) {
+	if (table_add_record(sp->table, sp->buf + f[1].off, sp->buf + f[2].off,
+	    sp->nfields > 3 ? sp->groups : NULL, &off) != 0) {
 		parse_error(sp, sp->recline, "token file too large");
-		goto out;
+		return -1;
 	}
 	sha256(sp->buf + f[0].off, f[0].len, digest);
 	if (table_insert(sp->table, digest, off, &idx)) {
@@ -531,10 +561,7 @@ static_add_record(struct static_parse *sp)
 		    sizeof(*sp->lines));
 	}
 	sp->lines[idx] = (uint32_t)sp->recline;
-	r = 0;
-out:
-	free(json);
-	return r;
+	return 0;
 }
 
 /* Give back the slack of the growing arrays; the table is final now. */
@@ -610,31 +637,37 @@ static_table_count(const struct static_table *t)
 }
 
 int
-static_table_lookup(const struct static_table *t, const char *token,
-    size_t len, const char **username, const char **user_json)
+static_table_lookup_digest(const struct static_table *t,
+    const uint8_t digest[TR_SHA256_LEN], const char **record)
 {
 	const struct static_entry	*e;
-	uint8_t				 digest[TR_SHA256_LEN];
 	size_t				 i, mask;
-	const char			*u;
 
-	if (t == NULL || t->nentries == 0 || len == 0 || len > TR_MAX_TOKEN)
+	if (t == NULL || t->nentries == 0)
 		return 0;
-	sha256(token, len, digest);
 	mask = t->nslots - 1;
 	for (i = static_home(digest) & mask; t->slots[i] != 0;
 	    i = (i + 1) & mask) {
 		e = &t->entries[t->slots[i] - 1];
 		if (!ct_equal(e->digest, digest, TR_SHA256_LEN))
 			continue;
-		u = t->arena + e->off;
-		if (username != NULL)
-			*username = u;
-		if (user_json != NULL)
-			*user_json = u + strlen(u) + 1;
+		if (record != NULL)
+			*record = t->arena + e->off;
 		return 1;
 	}
 	return 0;
+}
+
+int
+static_table_lookup(const struct static_table *t, const char *token,
+    size_t len, const char **record)
+{
+	uint8_t	digest[TR_SHA256_LEN];
+
+	if (len == 0 || len > TR_MAX_TOKEN)
+		return 0;
+	sha256(token, len, digest);
+	return static_table_lookup_digest(t, digest, record);
 }
 
 /* Log the first warnings of a load; a file of junk must not flood. */
@@ -742,15 +775,16 @@ static_authenticate(void *inst, struct auth_req *req,
     struct auth_result *res, auth_done_cb done)
 {
 	struct static_shared	*ss = inst;
-	const char		*username, *user_json;
+	const char		*rec;
 
-	if (ss == NULL || !static_table_lookup(ss->table, req->token,
-	    req->token_len, &username, &user_json))
+	/* auth_review() has hashed the token already. */
+	if (ss == NULL || req->token_len > TR_MAX_TOKEN ||
+	    !static_table_lookup_digest(ss->table, req->token_hash, &rec))
 		return AUTH_DENY;
 	res->rv = AUTH_OK;
 	res->backend = "static";
-	res->username = xstrdup(username);
-	res->user_json = xstrdup(user_json);
+	res->username = xstrdup(rec);
+	res->user_json = static_record_json(rec);
 	return AUTH_OK;
 }
 

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
@@ -342,74 +341,106 @@ auth_req_clear(struct auth_req *req)
 }
 
 /*
- * A JSON string for any bytes: invalid UTF-8 becomes U+FFFD, as Go's
- * encoder does for the same input, so an odd name never drops a field.
+ * A growing JSON text for auth_user_json(): first a pass that only counts
+ * (buf NULL), then one that writes into a buffer of that size.
  */
-static json_t *
-json_string_lossy(const char *s)
-{
-	json_t			*j;
-	const unsigned char	*p;
-	char			*copy, *o;
+struct jtext {
+	char	*buf;
+	size_t	 len;
+};
 
-	if ((j = json_string(s)) != NULL)
-		return j;
-	o = copy = xmalloc(strlen(s) * 3 + 1);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x80)
-			*o++ = (char)*p;
-		else {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-		}
-	}
-	*o = '\0';
-	j = json_string(copy);
-	free(copy);
-	return j;
+static void
+jt_raw(struct jtext *jt, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (jt->buf != NULL)
+		memcpy(jt->buf + jt->len, s, n);
+	jt->len += n;
 }
 
-static json_t *
-string_array(char *const *list)
+static void
+jt_str(struct jtext *jt, const char *s)
 {
-	json_t	*a;
-	size_t	 i;
+	jt->len += review_json_quote(s, jt->buf == NULL ? NULL :
+	    jt->buf + jt->len);
+}
 
-	a = json_array();
+/* ["a","b"]: empty names are dropped, NULL is an empty list. */
+static void
+jt_list(struct jtext *jt, char *const *list)
+{
+	size_t	i, n = 0;
+
+	jt_raw(jt, "[");
+	for (i = 0; list != NULL && list[i] != NULL; i++) {
+		if (*list[i] == '\0')
+			continue;
+		if (n++ > 0)
+			jt_raw(jt, ",");
+		jt_str(jt, list[i]);
+	}
+	jt_raw(jt, "]");
+}
+
+static int
+has_names(char *const *list)
+{
+	size_t	i;
+
 	for (i = 0; list != NULL && list[i] != NULL; i++) {
 		if (*list[i] != '\0')
-			json_array_append_new(a, json_string_lossy(list[i]));
+			return 1;
 	}
-	return a;
+	return 0;
 }
 
+static void
+jt_user(struct jtext *jt, const char *username, const char *uid,
+    char *const *groups, char *const *extra_keys,
+    char *const *const *extra_values)
+{
+	size_t	i;
+
+	jt_raw(jt, "{\"username\":");
+	jt_str(jt, username);
+	if (uid != NULL) {
+		jt_raw(jt, ",\"uid\":");
+		jt_str(jt, uid);
+	}
+	if (has_names(groups)) {
+		jt_raw(jt, ",\"groups\":");
+		jt_list(jt, groups);
+	}
+	if (extra_keys != NULL && extra_keys[0] != NULL) {
+		jt_raw(jt, ",\"extra\":{");
+		for (i = 0; extra_keys[i] != NULL; i++) {
+			if (i > 0)
+				jt_raw(jt, ",");
+			jt_str(jt, extra_keys[i]);
+			jt_raw(jt, ":");
+			jt_list(jt, extra_values[i]);
+		}
+		jt_raw(jt, "}");
+	}
+	jt_raw(jt, "}");
+}
+
+/*
+ * Written by hand rather than with jansson: a token file of 100,000 users
+ * is encoded at load, and backends may build users per review.  Invalid
+ * UTF-8 becomes U+FFFD, as Go's encoder does.
+ */
 char *
 auth_user_json(const char *username, const char *uid, char *const *groups,
     char *const *extra_keys, char *const *const *extra_values)
 {
-	json_t	*user, *groups_json, *extra;
-	char	*out;
-	size_t	 i;
+	struct jtext	jt = { NULL, 0 };
 
-	user = json_object();
-	json_object_set_new(user, "username", json_string_lossy(username));
-	if (uid != NULL)
-		json_object_set_new(user, "uid", json_string_lossy(uid));
-	groups_json = string_array(groups);
-	if (json_array_size(groups_json) > 0)
-		json_object_set_new(user, "groups", groups_json);
-	else
-		json_decref(groups_json);
-	if (extra_keys != NULL && extra_keys[0] != NULL) {
-		extra = json_object();
-		for (i = 0; extra_keys[i] != NULL; i++) {
-			json_object_set_new(extra, extra_keys[i],
-			    string_array(extra_values[i]));
-		}
-		json_object_set_new(user, "extra", extra);
-	}
-	if ((out = json_dumps(user, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-		fatalx("json_dumps failed");
-	json_decref(user);
-	return out;
+	jt_user(&jt, username, uid, groups, extra_keys, extra_values);
+	jt.buf = xmalloc(jt.len + 1);
+	jt.len = 0;
+	jt_user(&jt, username, uid, groups, extra_keys, extra_values);
+	jt.buf[jt.len] = '\0';
+	return jt.buf;
 }

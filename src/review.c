@@ -292,8 +292,8 @@ utf8_seq(const unsigned char *s)
  * returns the length written (or needed).  Invalid UTF-8 becomes U+FFFD so
  * that the answer always parses, whatever a backend's message holds.
  */
-static size_t
-json_quote(const char *s, char *out)
+size_t
+review_json_quote(const char *s, char *out)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	const unsigned char	*p = (const unsigned char *)s;
@@ -347,12 +347,12 @@ join_pieces(const struct piece *pieces, size_t *lenp)
 	size_t			 len = 0, n;
 
 	for (pc = pieces; pc->s != NULL; pc++)
-		len += pc->quote ? json_quote(pc->s, NULL) : strlen(pc->s);
+		len += pc->quote ? review_json_quote(pc->s, NULL) : strlen(pc->s);
 	buf = xmalloc(len + 1);
 	len = 0;
 	for (pc = pieces; pc->s != NULL; pc++) {
 		if (pc->quote)
-			len += json_quote(pc->s, buf + len);
+			len += review_json_quote(pc->s, buf + len);
 		else {
 			n = strlen(pc->s);
 			memcpy(buf + len, pc->s, n);

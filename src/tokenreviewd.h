@@ -71,6 +71,12 @@ void	 log_line_end(struct log_line *);
 void	 log_msg(int level, const char *event, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	 log_route_libevent(void);
+/*
+ * Buffer this thread's info and debug lines (audit lines above all) and
+ * write them in batches with log_flush(); warnings and errors flush at once.
+ */
+void	 log_buffer(int on);
+void	 log_flush(void);
 __attribute__((noreturn)) void fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void fatalx(const char *fmt, ...)
@@ -89,6 +95,10 @@ char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 sha256(const void *, size_t, uint8_t out[TR_SHA256_LEN]);
+/* Incremental SHA-256 on this thread's context: begin, update..., end. */
+void	*sha256_begin(void);
+void	 sha256_update(void *, const void *, size_t);
+void	 sha256_end(void *, uint8_t out[TR_SHA256_LEN]);
 /* First TR_FINGERPRINT_LEN hex digits of SHA-256(data), NUL-terminated. */
 void	 fingerprint(const void *, size_t, char out[TR_FINGERPRINT_LEN + 1]);
 void	 hex_encode(const uint8_t *, size_t, char *out);	/* 2n+1 bytes */
@@ -177,6 +187,7 @@ struct config {
 	/* [log] */
 	int		 log_level;
 	int		 log_audit;
+	long long	 log_flush_interval;	/* ms, 0 = unbuffered */
 
 	/* every other section, in file order */
 	struct conf_section *sections;
@@ -236,6 +247,11 @@ char	*review_encode(enum review_version, const struct auth_result *,
 char	*review_status_encode(int code, const char *reason, const char *message,
 	    size_t *len);
 const char *review_api_version(enum review_version);
+/*
+ * s as a JSON string with its quotes, invalid UTF-8 as U+FFFD.  With out
+ * NULL only counts.  Returns the length (no NUL is written).
+ */
+size_t	 review_json_quote(const char *s, char *out);
 
 /* auth.c */
 enum auth_rv {
@@ -363,12 +379,16 @@ struct static_table *static_table_parse(const char *data, size_t len,
 void		 static_table_free(struct static_table *);
 size_t		 static_table_count(const struct static_table *);
 /*
- * 1 and the entry's strings (owned by the table) if the token is in the
- * table, else 0.  Looked up by SHA-256 and compared in constant time.
+ * 1 if the token is in the table, with *record (owned by the table) set to
+ * its user: the username, then the uid and the groups, for
+ * static_record_json().  Looked up by SHA-256, compared in constant time.
  */
 int		 static_table_lookup(const struct static_table *,
-		    const char *token, size_t len, const char **username,
-		    const char **user_json);
+		    const char *token, size_t len, const char **record);
+int		 static_table_lookup_digest(const struct static_table *,
+		    const uint8_t digest[TR_SHA256_LEN], const char **record);
+/* The user JSON for auth_result.user_json; the caller frees it. */
+char		*static_record_json(const char *record);
 extern const struct auth_backend auth_static_backend;
 
 /* cache.c */

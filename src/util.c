@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "tokenreviewd.h"
 
@@ -97,10 +97,67 @@ xasprintf(char **out, const char *fmt, ...)
 	return n;
 }
 
+/*
+ * SHA-256 runs several times per review.  OpenSSL 3 looks the algorithm
+ * up and allocates a context on every one-shot call, four times the cost
+ * of the hash itself here; so the algorithm is fetched once and each
+ * thread keeps one context.
+ */
+static pthread_once_t	 sha_once = PTHREAD_ONCE_INIT;
+static pthread_key_t	 sha_key;
+static EVP_MD		*sha_md;
+
+static void
+sha_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void
+sha_init(void)
+{
+	if ((sha_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    pthread_key_create(&sha_key, sha_ctx_free) != 0)
+		fatalx("cannot set up SHA-256");
+}
+
+void *
+sha256_begin(void)
+{
+	EVP_MD_CTX	*ctx;
+
+	pthread_once(&sha_once, sha_init);
+	if ((ctx = pthread_getspecific(sha_key)) == NULL) {
+		if ((ctx = EVP_MD_CTX_new()) == NULL ||
+		    pthread_setspecific(sha_key, ctx) != 0)
+			fatalx("cannot make a SHA-256 context");
+	}
+	if (EVP_DigestInit_ex(ctx, sha_md, NULL) != 1)
+		fatalx("SHA-256 init failed");
+	return ctx;
+}
+
+void
+sha256_update(void *ctx, const void *data, size_t len)
+{
+	if (EVP_DigestUpdate(ctx, data, len) != 1)
+		fatalx("SHA-256 update failed");
+}
+
+void
+sha256_end(void *ctx, uint8_t out[TR_SHA256_LEN])
+{
+	if (EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		fatalx("SHA-256 final failed");
+}
+
 void
 sha256(const void *data, size_t len, uint8_t out[TR_SHA256_LEN])
 {
-	SHA256(data, len, out);
+	void	*ctx = sha256_begin();
+
+	sha256_update(ctx, data, len);
+	sha256_end(ctx, out);
 }
 
 void
