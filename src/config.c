@@ -132,6 +132,8 @@ static const struct conf_option conf_options[] = {
 
 	{ "log", "level", CONF_LEVEL, F(log_level), 0, 0, 0, 0, NULL },
 	{ "log", "audit", CONF_BOOL, F(log_audit), 0, 0, 0, 0, NULL },
+	{ "log", "flush_interval", CONF_DURATION, F(log_flush_interval), 0, 0,
+	  10 * 1000, 0, NULL },
 };
 #undef F
 
@@ -312,6 +314,7 @@ config_new(const char *path)
 	conf->cache_max_entries = 100000;
 	conf->log_level = LL_INFO;
 	conf->log_audit = 1;
+	conf->log_flush_interval = 100;
 	return conf;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,14 @@
 #include "tokenreviewd.h"
 
 static int	log_level = LL_INFO;
+
+/* Writers take this, so batches of lines never interleave on a pipe. */
+static pthread_mutex_t	log_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+#define LOG_BUFSIZE	(64 * 1024)
+
+static __thread char	*tbuf;		/* this thread's batch, or NULL */
+static __thread size_t	 tbuf_len;
 
 static const char *const level_names[] = {
 	"fatal", "error", "warn", "info", "verbose", "debug"
@@ -262,12 +271,50 @@ log_line_double(struct log_line *l, const char *key, double value)
 	line_raw(l, num, n);
 }
 
+static void
+write_all(const char *buf, size_t len)
+{
+	size_t	off = 0;
+	ssize_t	n;
+
+	pthread_mutex_lock(&log_mtx);
+	while (off < len) {
+		n = write(STDERR_FILENO, buf + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	pthread_mutex_unlock(&log_mtx);
+}
+
+void
+log_flush(void)
+{
+	if (tbuf != NULL && tbuf_len > 0) {
+		write_all(tbuf, tbuf_len);
+		tbuf_len = 0;
+	}
+}
+
+void
+log_buffer(int on)
+{
+	if (on && tbuf == NULL) {
+		tbuf = xmalloc(LOG_BUFSIZE);
+		tbuf_len = 0;
+	} else if (!on && tbuf != NULL) {
+		log_flush();
+		free(tbuf);
+		tbuf = NULL;
+	}
+}
+
 void
 log_line_end(struct log_line *l)
 {
 	static const char cut[] = ",\"truncated\":true";
-	size_t		  off = 0;
-	ssize_t		  n;
 
 	if (l->overflow) {
 		/* Cut back to the last complete field and say so. */
@@ -279,14 +326,15 @@ log_line_end(struct log_line *l)
 	}
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
-	while (off < l->len) {
-		n = write(STDERR_FILENO, l->buf + off, l->len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
+	if (tbuf != NULL && l->level >= LL_INFO) {
+		if (tbuf_len + l->len > LOG_BUFSIZE)
+			log_flush();
+		memcpy(tbuf + tbuf_len, l->buf, l->len);
+		tbuf_len += l->len;
+		return;
 	}
+	log_flush();
+	write_all(l->buf, l->len);
 }
 
 static void

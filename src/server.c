@@ -61,6 +61,7 @@ struct worker {
 	struct event		*ctl_ev;
 	struct event		*resume_ev;
 	struct event		*stop_ev;
+	struct event		*flush_ev;
 	struct metrics		*m;
 	struct view		*view;
 	struct http_limits	 lim;
@@ -566,13 +567,32 @@ ctl_cb(evutil_socket_t fd, short events, void *arg)
 		worker_drain(w);
 }
 
+/* Write the audit lines gathered since the last tick in one go. */
+static void
+flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	long long	 ms = w->view->rt->conf->log_flush_interval;
+	struct timeval	 tv;
+
+	log_buffer(ms > 0);
+	log_flush();
+	if (ms == 0)
+		ms = 1000;	/* look again: a reload may turn it on */
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(w->flush_ev, &tv);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
 	ctl_cb(-1, 0, w);
+	flush_cb(-1, 0, w);
 	event_base_dispatch(w->base);
+	log_buffer(0);
 	return NULL;
 }
 
@@ -663,6 +683,25 @@ out:
 	return r;
 }
 
+/*
+ * With the epoll changelist, the write event a reply adds and removes
+ * within one loop turn costs no epoll_ctl() at all.
+ */
+static struct event_base *
+worker_base(void)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		fatalx("event_config_new failed");
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	if ((base = event_base_new_with_config(cfg)) == NULL)
+		fatalx("event_base_new failed");
+	event_config_free(cfg);
+	return base;
+}
+
 struct server *
 server_new(struct runtime *rt, char *err, size_t errlen)
 {
@@ -682,11 +721,11 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		w->id = k;
 		LIST_INIT(&w->conns);
 		pthread_mutex_init(&w->mtx, NULL);
-		if ((w->base = event_base_new()) == NULL)
-			fatalx("event_base_new failed");
+		w->base = worker_base();
 		w->ctl_ev = event_new(w->base, -1, 0, ctl_cb, w);
 		w->resume_ev = evtimer_new(w->base, resume_cb, w);
 		w->stop_ev = evtimer_new(w->base, stop_cb, w);
+		w->flush_ev = evtimer_new(w->base, flush_cb, w);
 		w->m = metrics_register();
 		w->next_rt = rt;
 		runtime_ref(rt);
@@ -777,6 +816,7 @@ server_free(struct server *srv)
 		event_free(w->ctl_ev);
 		event_free(w->resume_ev);
 		event_free(w->stop_ev);
+		event_free(w->flush_ev);
 		event_base_free(w->base);
 		pthread_mutex_destroy(&w->mtx);
 	}
