@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# Limits and startup checks: slow and silent clients are cut off after
+# read_timeout, idle keep-alive connections live until idle_timeout and no
+# longer, max_connections holds and the daemon serves again afterwards,
+# bodies and headers are bounded at exactly the configured sizes, secret
+# files readable by others are refused, config errors name FILE:LINE, and
+# tokenreviewctl reviews and checks a config offline.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+tr_need curl openssl jq setsid timeout
+tr_need_binaries
+tr_tmpdir
+tr_certs
+
+tokens()
+{
+	printf '%s\n' 'tokA,alice,1001,"ops,dev"' 'tokB,bob,1002' |
+	    tr_write "$TR_DIR/tokens.csv"
+}
+
+# slow_client NAME HOLD SCRIPT: run SCRIPT's output into an s_client
+# connection held open for at most HOLD seconds; prints how long the
+# connection lasted (the server closed it) or "open" when it outlived HOLD.
+slow_client()
+{
+	local name=$1 hold=$2 script=$3 f=$TR_TMP/$1
+	cat >"$f.sh" <<EOF
+t0=\$EPOCHREALTIME
+{ $script; sleep $hold; } | {
+	timeout $((hold + 5)) openssl s_client -quiet \
+	    -connect 127.0.0.1:$TR_PORT -servername localhost \
+	    -CAfile "$TR_CERTS/ca.crt" -cert "$TR_CERTS/client.crt" \
+	    -key "$TR_CERTS/client.key" >"$f.out" 2>"$f.err"
+	awk -v a="\$t0" -v b="\$EPOCHREALTIME" \
+	    'BEGIN { printf "%.2f\n", b - a }' >"$f.time"
+}
+EOF
+	tr_bg bash "$f.sh"
+	local pid=$TR_BGPID
+	tr_wait_until $((hold + 8)) test -s "$f.time"
+	tr_bg_kill "$pid"
+	if [ -s "$f.time" ] && tr_between "$(cat "$f.time")" 0 "$((hold - 1))"; then
+		cat "$f.time"
+	else
+		echo open
+	fi
+}
+
+# A plain TCP connection that sends $1 (may be empty) and then waits up to
+# $2 seconds; prints how long until the server closed it, or "open".
+tcp_client()
+{
+	local fd t0 rc
+	# The server may close first: a failed write must not end us.
+	trap '' PIPE
+	exec {fd}<>"/dev/tcp/127.0.0.1/$TR_PORT" || { echo error; return; }
+	t0=$(tr_now)
+	[ -n "$1" ] && printf '%b' "$1" 1>&"$fd" 2>/dev/null
+	while :; do
+		# Drain what the server sends (a TLS alert) until EOF or timeout.
+		read -r -t "$2" -u "$fd" -N 512 _ 2>/dev/null
+		rc=$?
+		[ "$rc" -eq 0 ] && continue
+		break
+	done
+	exec {fd}<&-
+	if [ "$rc" -gt 128 ]; then
+		echo open
+	else
+		tr_elapsed "$t0"
+	fi
+}
+
+healthy()
+{
+	tr_req GET /healthz
+	[ "$TR_CODE" = 200 ]
+}
+
+none_alive()
+{
+	local p
+	for p in "$@"; do
+		tr_alive "$p" && return 1
+	done
+	return 0
+}
+
+few_open()
+{
+	tr_metrics
+	tr_between "$(tr_metric tokenreviewd_connections_open)" 0 2
+}
+
+# closed_within WHAT LO HI: like between, "open" fails.
+closed_within()
+{
+	case $1 in
+	[0-9]*) tr_between "$1" "$2" "$3" ;;
+	*) return 1 ;;
+	esac
+}
+
+body_of_size()
+{
+	local base n
+	base=$(tr_review_body v1 tokA)
+	n=$(($1 - ${#base}))
+	printf '%s%*s' "$base" "$n" ''
+}
+
+# ---------------------------------------------------------------- 90 s idle
+
+# Case 18: kube-apiserver keeps idle connections 90 s, so with the default
+# settings one must survive that long.  The client runs in the background
+# while the rest of the script goes on, and is checked at the end.
+tr_config defidle
+tokens
+tr_start defidle || bail "the daemon does not start"
+pid_defidle=$TR_PID
+cat >"$TR_TMP/idle90.sh" <<EOF
+{
+	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+	sleep 92
+	printf 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n'
+	sleep 2
+} | timeout 110 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$TR_PORT \
+    -servername localhost -CAfile "$TR_CERTS/ca.crt" \
+    -cert "$TR_CERTS/client.crt" -key "$TR_CERTS/client.key" \
+    >"$TR_TMP/idle90.out" 2>"$TR_TMP/idle90.err"
+EOF
+tr_bg bash "$TR_TMP/idle90.sh"
+pid_idle90=$TR_BGPID
+t_idle90=$(tr_now)
+
+# ---------------------------------------------------------------- timeouts
+
+tid "read_timeout = 2s, idle_timeout = 4s"
+tr_config lim server.read_timeout=2s server.idle_timeout=4s \
+    server.max_body=2k server.max_header=4k
+tokens
+tr_start lim || bail "the daemon does not start"
+
+t=$(slow_client partial 10 "printf 'POST /tokenreview HTTP/1.1\r\nHost: x\r\n'")
+ok "a partial request line and then silence is cut off after read_timeout (took $t s)" \
+    closed_within "$t" 1.5 5
+t=$(slow_client partialbody 10 "printf 'POST /tokenreview HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"apiV'")
+ok "a partial body and then silence is cut off after read_timeout (took $t s)" \
+    closed_within "$t" 1.5 5
+t=$(slow_client trickle 10 "for c in P O S T ' ' / t o k e n r e v i e w; do printf %s \"\$c\"; sleep 0.4; done")
+ok "a request trickled one byte per 0.4 s is cut off after read_timeout (took $t s)" \
+    closed_within "$t" 1.5 5
+t=$(tcp_client '' 10)
+ok "a TCP client that never starts a TLS handshake is closed (took $t s)" \
+    closed_within "$t" 1.5 5
+t=$(tcp_client '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' 10)
+ok "a TCP client that stops inside its ClientHello is closed (took $t s)" \
+    closed_within "$t" 1.5 5
+t=$(tcp_client 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' 10)
+ok "plain HTTP on the TLS port is closed at once (took $t s)" \
+    closed_within "$t" 0 1.5
+
+t=$(slow_client keep 10 "printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 3; printf 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n'")
+is "$(tr_raw_codes "$TR_TMP/keep.out")" "200 200" \
+    "keep-alive: a second request after 3 s idle (> read_timeout, < idle_timeout) is served"
+ok "keep-alive: ... and the connection is closed idle_timeout after it (took $t s in all)" \
+    closed_within "$t" 6 9.5
+t=$(slow_client idle 10 "printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'")
+ok "keep-alive: an idle connection is closed after idle_timeout = 4 s (took $t s)" \
+    closed_within "$t" 3.5 6.5
+ok "the daemon still serves after the timeouts" healthy
+
+# ---------------------------------------------------------------- sizes
+
+tid "max_body = 2k, max_header = 4k"
+post_size()
+{
+	tr_req POST /tokenreview "$(body_of_size "$1")"
+}
+post_size 2048
+is "$TR_CODE $(jq -r '.status.user.username' <<<"$TR_BODY" 2>/dev/null)" \
+    "200 alice" "a body of exactly max_body (2048 bytes) is accepted"
+post_size 2049
+ok "a body of max_body + 1 (2049 bytes) -> 413 with a Status body" tr_is_status 413
+tr_req POST /tokenreview "$(body_of_size 2048)" -H 'Transfer-Encoding: chunked'
+is "$TR_CODE" 200 "a chunked body of exactly max_body is accepted"
+tr_req POST /tokenreview "$(body_of_size 2049)" -H 'Transfer-Encoding: chunked'
+is "$TR_CODE" 413 "a chunked body of max_body + 1 -> 413"
+tr_req GET /healthz '' -H "X-Pad: $(printf '%*s' 2000 '' | tr ' ' p)"
+is "$TR_CODE" 200 "a 2 kB header fits max_header = 4k"
+tr_req GET /healthz '' -H "X-Pad: $(printf '%*s' 8000 '' | tr ' ' p)"
+like "$TR_CODE" '^(431|000)$' "an 8 kB header -> 431 or the connection closed (got $TR_CODE)"
+tr_stop
+is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+tid "default max_body = 64k"
+tr_config defbody
+tokens
+tr_start defbody || bail "the daemon does not start"
+post_size 65536
+is "$TR_CODE" 200 "a body of exactly 64 KiB is accepted by default"
+post_size 65537
+ok "a body of 64 KiB + 1 -> 413 by default" tr_is_status 413
+tr_stop
+
+# ---------------------------------------------------------------- connections
+
+tid "max_connections = 8, workers = 1"
+tr_config maxc server.max_connections=8 server.workers=1 \
+    server.read_timeout=20s server.idle_timeout=20s
+tokens
+tr_start maxc || bail "the daemon does not start"
+rm -f "$TR_TMP/hold"
+mkfifo "$TR_TMP/hold"
+# All 20 clients read the FIFO; our end is the only writer, so closing it
+# makes every client see EOF and leave.
+exec 7<>"$TR_TMP/hold"
+cpids=()
+for i in $(seq 1 20); do
+	timeout 40 openssl s_client -connect "127.0.0.1:$TR_PORT" \
+	    -servername localhost -CAfile "$TR_CERTS/ca.crt" \
+	    -cert "$TR_CERTS/client.crt" -key "$TR_CERTS/client.key" \
+	    <"$TR_TMP/hold" >"$TR_TMP/conn$i.out" 2>&1 7>&- &
+	cpids+=("$!")
+	TR_PIDS+=("$!")
+done
+sleep 3
+served=0
+for i in $(seq 1 20); do
+	if tr_alive "${cpids[$((i - 1))]}" && grep -q '^New, TLSv' "$TR_TMP/conn$i.out"; then
+		served=$((served + 1))
+	fi
+done
+diag "connections with a completed handshake and still open: $served"
+ok "20 idle connections: at most 8 are served at once (got $served)" \
+    tr_between "$served" 1 8
+ok "the daemon is alive with 20 connections at the door" tr_alive "$TR_PID"
+exec 7>&-
+ok "the 20 clients leave within 20 s" tr_wait_until 20 none_alive "${cpids[@]}"
+for p in "${cpids[@]}"; do
+	tr_alive "$p" && kill -TERM "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+done
+ok "after the 20 clients left, /healthz answers within 10 s" \
+    tr_wait_until 10 healthy
+tr_review v1 tokA >/dev/null
+is "$TR_CODE $(jq -r '.status.user.username' <<<"$TR_BODY" 2>/dev/null)" \
+    "200 alice" "... and reviews work again"
+ok "connections_open drops back (<= 2) once they are gone" \
+    tr_wait_until 5 few_open
+tr_stop
+is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+# ---------------------------------------------------------------- -n checks
+
+tid "tokenreviewd -n: file modes"
+tr_config modes
+tokens
+"$TOKENREVIEWD" -c "$TR_CONF" -n >/dev/null 2>"$TR_TMP/n.err"
+is "$?" 0 "-n accepts a good config"
+chmod 640 "$TR_DIR/tokens.csv"
+"$TOKENREVIEWD" -c "$TR_CONF" -n >/dev/null 2>"$TR_TMP/n.err"
+rc=$?
+ok "-n refuses a group-readable token file (exit $rc)" test "$rc" -ne 0
+like "$(cat "$TR_TMP/n.err")" "$TR_DIR/tokens\\.csv" "... and names the file"
+chmod 600 "$TR_DIR/tokens.csv"
+cp "$TR_CERTS/server.key" "$TR_DIR/tls.key"
+chmod 644 "$TR_DIR/tls.key"
+tr_config modes "server.tls_key=$TR_DIR/tls.key"
+"$TOKENREVIEWD" -c "$TR_CONF" -n >/dev/null 2>"$TR_TMP/n.err"
+rc=$?
+ok "-n refuses a world-readable TLS key (exit $rc)" test "$rc" -ne 0
+like "$(cat "$TR_TMP/n.err")" "$TR_DIR/tls\\.key" "... and names the file"
+printf 'tok' | tr_write "$TR_DIR/bearer"
+chmod 640 "$TR_DIR/bearer"
+tr_config modes server.client_ca= server.client_names= \
+    "server.client_token_file=$TR_DIR/bearer"
+"$TOKENREVIEWD" -c "$TR_CONF" -n >/dev/null 2>"$TR_TMP/n.err"
+rc=$?
+ok "-n refuses a group-readable client_token_file (exit $rc)" test "$rc" -ne 0
+like "$(cat "$TR_TMP/n.err")" "$TR_DIR/bearer" "... and names the file"
+
+tid "tokenreviewd -n: config errors name FILE:LINE"
+# Lines 1-6 are fine; the case puts its line at 7 (or replaces line 6).
+conf_with()
+{
+	local f=$TR_TMP/cfg/$1.conf chain=${3:-chain = static}
+	mkdir -p "$TR_TMP/cfg"
+	{
+		echo '[server]'
+		echo 'listen = 127.0.0.1:0'
+		echo "tls_cert = $TR_CERTS/server.crt"
+		echo "tls_key = $TR_CERTS/server.key"
+		echo "client_ca = $TR_CERTS/client-ca.crt"
+		echo "$chain"
+		printf '%b\n' "$2"
+		echo
+		echo '[static]'
+		echo "file = $TR_TMP/modes/tokens.csv"
+	} | tr_write "$f"
+	echo "$f"
+}
+check_conf_error()
+{
+	local name=$1 line=$2 text=$3 chain=${4:-} f rc
+	f=$(conf_with "$name" "$text" "$chain")
+	"$TOKENREVIEWD" -c "$f" -n >/dev/null 2>"$f.err"
+	rc=$?
+	if [ "$rc" -ne 0 ] && grep -qE "$f:($line):" "$f.err"; then
+		pass "-n: $name -> error names $name.conf:$line"
+	else
+		fail "-n: $name -> error names $name.conf:$line" "exit $rc" \
+		    "stderr: $(head -c 400 "$f.err")"
+	fi
+}
+f=$(conf_with good '')
+ok "-n: the base config used below is good" "$TOKENREVIEWD" -c "$f" -n
+check_conf_error unknown-key 7 'bogus = 1'
+check_conf_error bad-duration 7 'read_timeout = 2x'
+check_conf_error bad-size 7 'max_body = lots'
+check_conf_error small-body 7 'max_body = 100'
+check_conf_error bad-workers 7 'workers = -1'
+check_conf_error bad-level 8 '[log]\nlevel = loud'
+check_conf_error bad-listen 7 'listen = nowhere'
+check_conf_error no-equals 7 'this line has no equals sign'
+check_conf_error unknown-section '7|8' '[nosuch]\nx = 1'
+check_conf_error unknown-backend 6 '' 'chain = static nosuch'
+check_conf_error bad-review-path 7 'review_path = no-slash'
+f=$(conf_with missing-cert '')
+sed -i "s|^tls_cert = .*|tls_cert = $TR_TMP/nonexistent.crt|" "$f"
+"$TOKENREVIEWD" -c "$f" -n >/dev/null 2>"$f.err"
+rc=$?
+ok "-n: a missing certificate file fails (exit $rc)" test "$rc" -ne 0
+like "$(cat "$f.err")" 'nonexistent\.crt' "-n: ... and the error names the file"
+"$TOKENREVIEWD" -c "$TR_TMP/no-such.conf" -n >/dev/null 2>"$TR_TMP/nc.err"
+rc=$?
+ok "-n: a config file that does not exist fails (exit $rc)" test "$rc" -ne 0
+like "$(cat "$TR_TMP/nc.err")" 'no-such\.conf' "-n: ... and names it"
+
+# ---------------------------------------------------------------- ctl
+
+tid "tokenreviewctl"
+f=$(conf_with ctl '')
+ctl()
+{
+	"$TOKENREVIEWCTL" -c "$f" "$@" 2>"$TR_TMP/ctl.err"
+}
+out=$(ctl review tokA)
+rc=$?
+is "$rc" 0 "ctl review tokA: exit 0 (authenticated)"
+ok "ctl review tokA: prints OK(alice) as a v1 TokenReview" tr_jq \
+    '.apiVersion == "authentication.k8s.io/v1" and .kind == "TokenReview" and
+    .status.authenticated == true and .status.user.username == "alice" and
+    .status.user.groups == ["ops","dev"]' "$out"
+out=$(ctl review nope)
+rc=$?
+is "$rc" 1 "ctl review of an unknown token: exit 1"
+ok "ctl review of an unknown token: authenticated false" tr_jq \
+    '.status.authenticated == false' "$out"
+out=$(ctl review --v1beta1 tokB)
+is "$?" 0 "ctl review --v1beta1 tokB: exit 0"
+ok "ctl review --v1beta1: apiVersion v1beta1, bob" tr_jq \
+    '.apiVersion == "authentication.k8s.io/v1beta1" and .status.user.username == "bob"' "$out"
+out=$(ctl review -a https://kubernetes.default.svc -a other tokA)
+is "$?" 0 "ctl review -a AUD -a AUD tokA: exit 0"
+ok "ctl review -a: agnostic backend, no status.audiences" tr_jq \
+    '.status.user.username == "alice" and .status.audiences == null' "$out"
+out=$(printf 'tokA' | ctl review -)
+is "$?" 0 "ctl review - (token on stdin): exit 0"
+ok "ctl review -: OK(alice)" tr_jq '.status.user.username == "alice"' "$out"
+out=$(printf 'tokA\n' | ctl review -)
+ok "ctl review -: a trailing newline on stdin is not part of the token" tr_jq \
+    '.status.user.username == "alice"' "$out"
+ok "ctl review: the token does not appear in what it prints" \
+    eval "! grep -q tokA <<<'$out'"
+ctl check-config >/dev/null
+is "$?" 0 "ctl check-config: exit 0 on a good config"
+f=$(conf_with ctl-bad 'read_timeout = soon')
+ctl check-config >/dev/null
+rc=$?
+ok "ctl check-config: non-zero on a bad config (exit $rc)" test "$rc" -ne 0
+like "$(cat "$TR_TMP/ctl.err")" "ctl-bad\\.conf:7:" "ctl check-config: the error names FILE:LINE"
+ctl review tokA >/dev/null
+is "$?" 2 "ctl review with a bad config: exit 2"
+
+# ---------------------------------------------------------------- 90 s idle
+
+tid "default idle_timeout: 90 s idle (case 18)"
+diag "waiting for the 90 s idle client ($(tr_elapsed "$t_idle90") s so far)"
+tr_wait_exit "$pid_idle90" 110
+is "$(tr_raw_codes "$TR_TMP/idle90.out")" "200 200" \
+    "case 18: with the defaults a connection idle for 92 s still serves a request"
+tr_bg_kill "$pid_idle90"
+tr_stop "$pid_defidle"
+is "$?" 0 "the default-config daemon exits 0 on SIGTERM"
+
+done_testing

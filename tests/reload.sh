@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# Reloading without dropping a request: SIGHUP and file watching pick up a
+# changed token file (new tokens work, removed ones stop working at once,
+# cached or not), a broken file keeps the old state and says why, twenty
+# reloads under steady traffic lose no request, a replaced certificate is
+# served after a reload, and SIGTERM lets a request in flight finish.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+tr_need curl openssl jq setsid timeout
+tr_need_binaries
+tr_tmpdir
+tr_certs
+
+# user_is VERSION-less check: the last answer authenticated $1.
+user_is()
+{
+	[ "$TR_CODE" = 200 ] &&
+	    tr_jq ".status.authenticated == true and .status.user.username == \"$1\""
+}
+
+# refused: the last answer is a 200 "not authenticated".
+refused()
+{
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false'
+}
+
+# review_is TOKEN USER: one review, answered as USER.
+review_is()
+{
+	tr_review v1 "$1" >/dev/null
+	user_is "$2"
+}
+
+review_refused()
+{
+	tr_review v1 "$1" >/dev/null
+	refused
+}
+
+reloads()
+{
+	tr_metrics
+	tr_metric tokenreviewd_reloads_total "result=\"$1\""
+}
+
+# The SHA-256 fingerprint of the certificate the daemon serves now.
+served_fp()
+{
+	timeout 10 openssl s_client -connect "127.0.0.1:$TR_PORT" \
+	    -servername localhost -CAfile "$TR_CERTS/ca.crt" \
+	    -cert "$TR_CERTS/client.crt" -key "$TR_CERTS/client.key" \
+	    </dev/null 2>/dev/null |
+	    openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//'
+}
+
+served_fp_is()
+{
+	[ "$(served_fp)" = "$1" ]
+}
+
+# reloaded KIND BEFORE: the reload counter of that kind went past BEFORE.
+reloaded()
+{
+	tr_between "$(reloads "$1")" "$(($2 + 1))" 1e18
+}
+
+# ---------------------------------------------------------------- SIGHUP
+
+tid "SIGHUP reloads the token file"
+tr_config hup server.watch_interval=0 "server.tls_cert=$TR_TMP/hup/tls.crt" \
+    "server.tls_key=$TR_TMP/hup/tls.key" cache.ttl=60s cache.negative_ttl=10s
+cp "$TR_CERTS/server.crt" "$TR_DIR/tls.crt"
+cp "$TR_CERTS/server.key" "$TR_DIR/tls.key"
+printf '%s\n' 'tokA,alice,1' 'tokB,bob,2' | tr_write "$TR_DIR/tokens.csv"
+tr_start hup || bail "the daemon does not start"
+
+ok "before: tokA -> alice" review_is tokA alice
+ok "before: tokN -> not authenticated" review_refused tokN
+ok "before: tokA again (now cached) -> alice" review_is tokA alice
+printf '%s\n' 'tokB,bob,2' 'tokN,nina,3' | tr_write "$TR_DIR/tokens.csv"
+ok "with watching off and no signal, the old table still serves tokA" \
+    review_is tokA alice
+ok0=$(reloads success)
+fail0=$(reloads failure)
+kill -HUP "$TR_PID"
+ok "SIGHUP: reloads_total{result=\"success\"} goes up within 5 s" \
+    tr_wait_until 5 reloaded success "${ok0%.*}"
+ok "SIGHUP: the new token tokN -> nina" review_is tokN nina
+ok "SIGHUP: the removed token tokA is refused at once, though it was cached" \
+    review_refused tokA
+ok "SIGHUP: an unchanged token tokB -> bob" review_is tokB bob
+
+tid "a broken token file on reload keeps the old state"
+printf '%s\n' 'tokB,bob,2' 'broken,line' 'tokQ,quinn,4' |
+    tr_write "$TR_DIR/tokens.csv"
+ok1=$(reloads success)
+kill -HUP "$TR_PID"
+ok "broken file: reloads_total{result=\"failure\"} goes up within 5 s" \
+    tr_wait_until 5 reloaded failure "${fail0%.*}"
+is "$(reloads success)" "$ok1" "broken file: no successful reload counted"
+ok "broken file: the old table still serves tokN -> nina" review_is tokN nina
+ok "broken file: tokQ from the broken file is not loaded" review_refused tokQ
+ok "broken file: the daemon is still alive" tr_alive "$TR_PID"
+like "$(grep -v '"event":"review"' "$TR_LOG")" 'tokens\.csv:2' \
+    "broken file: the log says why (names tokens.csv:2)"
+printf '%s\n' 'tokB,bob,2' 'tokN,nina,3' 'tokZ,zoe,5' |
+    tr_write "$TR_DIR/tokens.csv"
+ok2=$(reloads success)
+kill -HUP "$TR_PID"
+ok "fixed file: the next SIGHUP reloads" tr_wait_until 5 reloaded success "${ok2%.*}"
+ok "fixed file: tokZ -> zoe" review_is tokZ zoe
+
+# ---------------------------------------------------------------- certificate
+
+tid "a replaced certificate is served after SIGHUP"
+old=$(tr_cert_fp "$TR_DIR/tls.crt")
+is "$(served_fp)" "$old" "the daemon serves the first certificate"
+tr_server_cert "$TR_CERTS" server2 || bail "openssl failed"
+new=$(tr_cert_fp "$TR_CERTS/server2.crt")
+tr_write "$TR_DIR/tls.key" <"$TR_CERTS/server2.key"
+tr_write "$TR_DIR/tls.crt" <"$TR_CERTS/server2.crt"
+ok3=$(reloads success)
+kill -HUP "$TR_PID"
+ok "new certificate: a reload succeeds" tr_wait_until 5 reloaded success "${ok3%.*}"
+ok "new certificate: new connections get it (SHA-256 fingerprint)" \
+    tr_wait_until 5 served_fp_is "$new"
+ok "new certificate: reviews still verify and work" review_is tokZ zoe
+
+# ---------------------------------------------------------------- traffic
+
+tid "20 reloads under traffic"
+# Two clients run until told to stop: one keeps a connection alive for 50
+# requests at a time, the other opens a new connection per request.
+cat >"$TR_TMP/traffic.sh" <<'EOF'
+mode=$1 out=$2 url=$3 certs=$4 body=$5
+mkdir -p "$out"
+i=0
+while [ ! -e "$out/../stop" ] && [ "$i" -lt 2000 ]; do
+	i=$((i + 1))
+	if [ "$mode" = keepalive ]; then
+		set -- "$url/tokenreview?i=$i&n=[1-50]"
+	else
+		set -- -H 'Connection: close' "$url/tokenreview?i=$i&n=[1-10]"
+	fi
+	curl -sS --max-time 20 --cacert "$certs/ca.crt" \
+	    --cert "$certs/client.crt" --key "$certs/client.key" \
+	    -H 'Content-Type: application/json' --data-binary "@$body" \
+	    -o "$out/$i-#1" -w '%{http_code}\n' "$@" >>"$out/codes" \
+	    2>>"$out/errors"
+done
+EOF
+tr_review_body v1 tokZ >"$TR_TMP/body-tokZ"
+mkdir -p "$TR_TMP/traffic"
+tr_bg bash "$TR_TMP/traffic.sh" keepalive "$TR_TMP/traffic/ka" "$TR_URL" \
+    "$TR_CERTS" "$TR_TMP/body-tokZ"
+pid_ka=$TR_BGPID
+tr_bg bash "$TR_TMP/traffic.sh" close "$TR_TMP/traffic/close" "$TR_URL" \
+    "$TR_CERTS" "$TR_TMP/body-tokZ"
+pid_close=$TR_BGPID
+sleep 0.5
+ok4=$(reloads success)
+fail4=$(reloads failure)
+for i in $(seq 1 20); do
+	{ printf '%s\n' 'tokB,bob,2' 'tokZ,zoe,5'; printf 'tokX%d,x%d,%d\n' "$i" "$i" "$i"; } |
+	    tr_write "$TR_DIR/tokens.csv"
+	kill -HUP "$TR_PID"
+	sleep 0.25
+done
+sleep 0.5
+: >"$TR_TMP/traffic/stop"
+if tr_wait_exit "$pid_ka" 30 && tr_wait_exit "$pid_close" 30; then
+	pass "traffic: both clients finished"
+else
+	fail "traffic: both clients finished within 30 s"
+	tr_bg_kill "$pid_ka"
+	tr_bg_kill "$pid_close"
+fi
+total=$(cat "$TR_TMP"/traffic/*/codes 2>/dev/null | wc -l)
+good=$(cat "$TR_TMP"/traffic/*/codes 2>/dev/null | grep -c '^200$')
+diag "traffic: $total requests during the reloads"
+ok "traffic: a few hundred requests were made (got $total)" tr_between "$total" 200 1e9
+is "$good" "$total" "traffic: every request during 20 reloads answered 200"
+is "$(cat "$TR_TMP"/traffic/*/[0-9]* 2>/dev/null |
+    jq -s 'map(select(.status.authenticated == true and .status.user.username == "zoe")) | length')" \
+    "$total" "traffic: every answer was OK(zoe)"
+is "$(cat "$TR_TMP"/traffic/*/errors 2>/dev/null | head -n 3)" "" \
+    "traffic: curl saw no transport error"
+ok "traffic: reloads succeeded meanwhile" tr_wait_until 5 reloaded success "${ok4%.*}"
+diag "successful reloads: ${ok4%.*} -> $(reloads success)"
+is "$(reloads failure)" "$fail4" "traffic: no reload failed"
+ok "traffic: the last file is in force (tokX20 -> x20)" \
+    tr_wait_until 5 review_is tokX20 x20
+ok "traffic: tokX19 (from an earlier file) is refused" review_refused tokX19
+
+tr_stop
+is "$?" 0 "the daemon exits 0 on SIGTERM after the reloads"
+
+# ---------------------------------------------------------------- watching
+
+tid "a changed file is picked up without a signal"
+tr_config watch server.watch_interval=1s "server.tls_cert=$TR_TMP/watch/tls.crt" \
+    "server.tls_key=$TR_TMP/watch/tls.key" cache.negative_ttl=0
+cp "$TR_CERTS/server.crt" "$TR_DIR/tls.crt"
+cp "$TR_CERTS/server.key" "$TR_DIR/tls.key"
+printf '%s\n' 'tokA,alice,1' | tr_write "$TR_DIR/tokens.csv"
+tr_start watch || bail "the watching daemon does not start"
+ok "watch: tokA -> alice" review_is tokA alice
+ok "watch: tokW -> not authenticated yet" review_refused tokW
+sleep 1.1	# a new mtime second, for watchers that compare whole seconds
+printf '%s\n' 'tokW,wanda,7' | tr_write "$TR_DIR/tokens.csv"
+t0=$(tr_now)
+if tr_wait_until 6 review_is tokW wanda; then
+	el=$(tr_elapsed "$t0")
+	pass "watch: the new token works without a signal (after $el s)"
+	ok "watch: ... within watch_interval (1 s) plus 1.5 s (took $el s)" \
+	    tr_between "$el" 0 2.5
+else
+	fail "watch: the new token works within 6 s without a signal"
+	skip "watch: ... within watch_interval (1 s) plus 1.5 s" "not picked up"
+fi
+ok "watch: the removed token tokA is refused" review_refused tokA
+tr_write "$TR_DIR/tls.key" <"$TR_CERTS/server2.key"
+tr_write "$TR_DIR/tls.crt" <"$TR_CERTS/server2.crt"
+ok "watch: a replaced certificate is served within 5 s without a signal" \
+    tr_wait_until 5 served_fp_is "$new"
+tr_stop
+is "$?" 0 "the watching daemon exits 0 on SIGTERM"
+
+# ---------------------------------------------------------------- SIGTERM
+
+tid "SIGTERM lets a request in flight finish"
+tr_config term server.shutdown_timeout=8s
+printf '%s\n' 'tokA,alice,1' | tr_write "$TR_DIR/tokens.csv"
+tr_start term || bail "the daemon does not start"
+body=$(tr_review_body v1 tokA)
+half=$((${#body} / 2))
+# Headers and half the body now, the rest after 2 s, then wait for the
+# answer; meanwhile SIGTERM arrives.
+cat >"$TR_TMP/inflight.sh" <<EOF
+{
+	printf 'POST /tokenreview HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    ${#body} '${body:0:$half}'
+	sleep 2
+	printf '%s' '${body:$half}'
+	sleep 3
+} | timeout 15 openssl s_client -quiet -connect 127.0.0.1:$TR_PORT \
+    -servername localhost -CAfile "$TR_CERTS/ca.crt" \
+    -cert "$TR_CERTS/client.crt" -key "$TR_CERTS/client.key" \
+    >"$TR_TMP/inflight.out" 2>"$TR_TMP/inflight.err"
+EOF
+tr_bg bash "$TR_TMP/inflight.sh"
+pid_if=$TR_BGPID
+# An idle keep-alive connection must not hold up the exit.
+cat >"$TR_TMP/idle.sh" <<EOF
+{
+	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+	sleep 20
+} | timeout 25 openssl s_client -quiet -connect 127.0.0.1:$TR_PORT \
+    -servername localhost -CAfile "$TR_CERTS/ca.crt" \
+    -cert "$TR_CERTS/client.crt" -key "$TR_CERTS/client.key" \
+    >"$TR_TMP/idle.out" 2>"$TR_TMP/idle.err"
+EOF
+tr_bg bash "$TR_TMP/idle.sh"
+pid_idle=$TR_BGPID
+sleep 1
+kill -TERM "$TR_PID"
+t0=$(tr_now)
+sleep 0.3
+tr_req GET /readyz
+like "$TR_CODE" '^(503|000)$' "draining: /readyz answers 503 or new connections are refused (got $TR_CODE)"
+tr_wait_exit "$TR_PID" 12
+rc=$?
+el=$(tr_elapsed "$t0")
+is "$rc" 0 "SIGTERM with a request in flight: exit status 0"
+ok "SIGTERM: the daemon ended within 6 s, not held by the idle connection (took $el s)" \
+    tr_between "$el" 0 6
+tr_wait_exit "$pid_if" 10
+is "$(tr_raw_codes "$TR_TMP/inflight.out")" 200 \
+    "SIGTERM: the request in flight was answered 200"
+ok "SIGTERM: ... with OK(alice)" grep -q '"username": *"alice"' "$TR_TMP/inflight.out"
+tr_bg_kill "$pid_idle"
+tr_bg_kill "$pid_if"
+
+done_testing
