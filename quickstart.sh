@@ -17,7 +17,7 @@ mode=${1:-run}
 
 build_deps="build-essential autoconf automake pkg-config libevent-dev
 libssl-dev libjansson-dev libinih-dev openssl curl ca-certificates"
-test_deps="clang"
+test_deps="jq"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 
