@@ -303,37 +303,11 @@ static int
 static_valid_text(const char *s, size_t n)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i = 0, k, need;
-	unsigned int		 cp;
+	size_t			 i, k;
 
-	while (i < n) {
-		if (u[i] == 0)
+	for (i = 0; i < n; i += k) {
+		if (u[i] == 0 || (k = utf8_seq_len(u + i, n - i)) == 0)
 			return 0;
-		if (u[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (u[i] >= 0xc2 && u[i] <= 0xdf)
-			need = 1;
-		else if (u[i] >= 0xe0 && u[i] <= 0xef)
-			need = 2;
-		else if (u[i] >= 0xf0 && u[i] <= 0xf4)
-			need = 3;
-		else
-			return 0;
-		cp = u[i] & (0x3f >> need);
-		if (n - i - 1 < need)
-			return 0;
-		for (k = 1; k <= need; k++) {
-			if ((u[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (u[i + k] & 0x3f);
-		}
-		if ((need == 2 && (cp < 0x800 ||
-		    (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += need + 1;
 	}
 	return 1;
 }

@@ -81,39 +81,6 @@ line_raw(struct log_line *l, const char *s, size_t n)
 	l->len += n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t		need, i;
-	unsigned int	cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return need;
-}
-
 static void
 line_escaped(struct log_line *l, const char *value, size_t n)
 {
@@ -133,7 +100,7 @@ line_escaped(struct log_line *l, const char *value, size_t n)
 			line_raw(l, esc, 6);
 		} else if (s[i] < 0x80)
 			line_raw(l, (const char *)s + i, 1);
-		else if ((k = utf8_len(s + i, n - i)) != 0)
+		else if ((k = utf8_seq_len(s + i, n - i)) != 0)
 			line_raw(l, (const char *)s + i, k);
 		else {
 			line_raw(l, "\\ufffd", 6);

@@ -253,41 +253,6 @@ review_request_clear(struct review_request *req)
 }
 
 /*
- * Length of the valid UTF-8 sequence at s, or 0 if it is not one (overlong
- * forms, surrogates and code points above U+10FFFF included).  s is
- * NUL-terminated, so a truncated sequence stops at the NUL.
- */
-static size_t
-utf8_seq(const unsigned char *s)
-{
-	unsigned int	cp;
-	size_t		n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-/*
  * Escape s as a JSON string with its quotes.  With out NULL only count;
  * returns the length written (or needed).  Invalid UTF-8 becomes U+FFFD so
  * that the answer always parses, whatever a backend's message holds.
@@ -318,7 +283,8 @@ review_json_quote(const char *s, char *out)
 			e[5] = hex[*p & 0xf];
 			src = e;
 			n = 6;
-		} else if (*p >= 0x80 && (n = step = utf8_seq(p)) == 0) {
+		} else if (*p >= 0x80 && (n = step = utf8_seq_len(p,
+		    strnlen((const char *)p, 4))) == 0) {
 			src = "\\ufffd";
 			n = 6;
 			step = 1;

@@ -103,6 +103,8 @@ void	 sha256_end(void *, uint8_t out[TR_SHA256_LEN]);
 void	 fingerprint(const void *, size_t, char out[TR_FINGERPRINT_LEN + 1]);
 void	 hex_encode(const uint8_t *, size_t, char *out);	/* 2n+1 bytes */
 int	 ct_equal(const void *, const void *, size_t);
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+size_t	 utf8_seq_len(const unsigned char *s, size_t n);
 /* "250ms", "10s", "5m", "1h"; a bare number means seconds. -1 if bad. */
 int	 parse_duration(const char *, long long *ms);
 /* "65536", "64k", "1m" (1024-based). -1 if bad. */

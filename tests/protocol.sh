@@ -444,18 +444,14 @@ ok "case 21: no rejected client reached a backend (no audit line for its token)"
 
 tid "oversized request headers"
 tr_req GET /healthz '' -H "X-Big: $(printf '%*s' 100000 '' | tr ' ' a)"
-like "$TR_CODE" '^(431|000)$' "a 100 kB header -> 431 or the connection closed"
-if [ "$TR_CODE" = 431 ]; then
-	ok "... the 431 carries a JSON Status body" tr_is_status 431
-else
-	skip "... the 431 carries a JSON Status body" "the connection was closed"
-fi
+is "$TR_CODE" 431 "a 100 kB header -> 431 (read to the end, then closed)"
+ok "... the 431 carries a JSON Status body" tr_is_status 431
 hdrs=()
 for i in $(seq 1 2000); do
 	hdrs+=(-H "X-H$i: $i")
 done
 tr_req GET /healthz '' "${hdrs[@]}"
-like "$TR_CODE" '^(431|000)$' "2000 request headers -> 431 or the connection closed"
+is "$TR_CODE" 431 "2000 request headers -> 431"
 ok "the daemon still answers after oversized headers" alive
 
 # ---------------------------------------------------------------- endpoints
