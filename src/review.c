@@ -2,9 +2,9 @@
  * Copyright 2026 The tokenreviewd Authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The TokenReview codec: decoding the request kube-apiserver sends (with
- * jansson, strictly: duplicate keys, wrong types and unknown versions are
- * refused) and encoding the answer and Kubernetes Status error bodies.
+ * The TokenReview codec: decoding the request kube-apiserver sends
+ * (strictly: duplicate keys, wrong types and unknown versions are refused)
+ * and encoding the answer and Kubernetes Status error bodies.
  * Encoding is on the path of every request, so answers are assembled from
  * pieces into one exactly sized buffer rather than through a JSON tree;
  * the user object comes from the backend already serialised.  No I/O here,
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
@@ -35,201 +34,597 @@ review_api_version(enum review_version v)
 	return REVIEW_API_V1;
 }
 
+/*
+ * The request decoder.  A small strict JSON parser rather than jansson:
+ * it runs for every review, and it needs no allocation per value.  It
+ * reads the whole body as RFC 8259 JSON (strings must be valid UTF-8 and
+ * may not hold NUL; a duplicate key anywhere is refused, so that no two
+ * parsers can read different tokens out of one body), keeping only the
+ * values a review needs: apiVersion, kind, spec.token, spec.audiences.
+ * Decoded strings go to one arena that is wiped afterwards (it holds the
+ * token).  The checks on those values run only once the body has parsed.
+ */
+
+#define JSON_MAX_DEPTH		256
+
+enum jtype {
+	JV_ABSENT,
+	JV_NULL,
+	JV_OTHER,		/* number or boolean */
+	JV_STRING,
+	JV_ARRAY,
+	JV_OBJECT,
+};
+
+/* What a value is to the decoder, by where it sits. */
+enum jwhere {
+	JW_SKIP,		/* validate only */
+	JW_KEEP,		/* keep it if it is a string */
+	JW_ROOT,		/* the TokenReview */
+	JW_SPEC,		/* its spec */
+	JW_AUDS,		/* spec.audiences */
+};
+
+struct jspan {
+	size_t		off;		/* in the arena */
+	size_t		len;
+};
+
+struct jval {
+	enum jtype	type;
+	struct jspan	s;		/* JV_STRING */
+};
+
+struct jparse {
+	const unsigned char *p;
+	const unsigned char *start;
+	const unsigned char *end;
+	int		 depth;
+	char		*arena;
+	size_t		 alen;
+	size_t		 acap;
+	struct jspan	*keys;		/* of the objects being read */
+	size_t		 nkeys;
+	size_t		 kcap;
+	int		 duplicate;
+
+	struct jval	 api;
+	struct jval	 kind;
+	struct jval	 spec;
+	struct jval	 token;
+	struct jval	 auds;
+	struct jspan	 aud[TR_MAX_AUDIENCES];
+	size_t		 naud;		/* elements seen */
+	long		 aud_bad;	/* first element not a string, or -1 */
+};
+
+static int	jp_value(struct jparse *, enum jwhere, struct jval *);
+
+static void
+jp_ws(struct jparse *jp)
+{
+	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' ||
+	    *jp->p == '\n' || *jp->p == '\r'))
+		jp->p++;
+}
+
+static void
+jp_put(struct jparse *jp, const void *data, size_t n)
+{
+	size_t	cap = jp->acap == 0 ? 256 : jp->acap;
+
+	if (jp->alen + n > jp->acap) {
+		while (cap < jp->alen + n)
+			cap *= 2;
+		jp->arena = xreallocarray(jp->arena, cap, 1);
+		jp->acap = cap;
+	}
+	memcpy(jp->arena + jp->alen, data, n);
+	jp->alen += n;
+}
+
 static int
-decode_version(json_t *root, struct review_request *req, char *err,
+jp_hex4(struct jparse *jp, unsigned int *out)
+{
+	unsigned int	v = 0;
+	int		i, c;
+
+	if (jp->end - jp->p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		c = *jp->p++;
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (unsigned int)(c - '0');
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v = v * 16 + (unsigned int)((c | 0x20) - 'a' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* \uXXXX, with a surrogate pair when it takes two, as UTF-8. */
+static int
+jp_unicode(struct jparse *jp)
+{
+	unsigned int	cp, lo;
+	unsigned char	u[4];
+	size_t		n;
+
+	if (jp_hex4(jp, &cp) != 0)
+		return -1;
+	if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (jp->end - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u')
+			return -1;
+		jp->p += 2;
+		if (jp_hex4(jp, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
+			return -1;
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+	} else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0)
+		return -1;	/* a lone low surrogate, or NUL */
+	if (cp < 0x80) {
+		u[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (unsigned char)(0xc0 | cp >> 6);
+		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | cp >> 12);
+		u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (unsigned char)(0xf0 | cp >> 18);
+		u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	jp_put(jp, u, n);
+	return 0;
+}
+
+static int
+jp_escape(struct jparse *jp)
+{
+	static const char	from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	const char		*e;
+
+	if (jp->p == jp->end)
+		return -1;
+	if (*jp->p == 'u') {
+		jp->p++;
+		return jp_unicode(jp);
+	}
+	if (*jp->p == '\0' || (e = strchr(from, *jp->p)) == NULL)
+		return -1;
+	jp_put(jp, &to[e - from], 1);
+	jp->p++;
+	return 0;
+}
+
+/* A string at *p (the opening quote), decoded into the arena. */
+static int
+jp_string(struct jparse *jp, struct jspan *out)
+{
+	const unsigned char	*run;
+	size_t			 n;
+
+	out->off = jp->alen;
+	jp->p++;
+	for (;;) {
+		/* Copy plain ASCII in runs. */
+		for (run = jp->p; jp->p < jp->end && *jp->p >= 0x20 &&
+		    *jp->p < 0x80 && *jp->p != '"' && *jp->p != '\\'; jp->p++)
+			;
+		if (jp->p > run)
+			jp_put(jp, run, (size_t)(jp->p - run));
+		if (jp->p == jp->end || *jp->p < 0x20)
+			return -1;
+		if (*jp->p == '"')
+			break;
+		if (*jp->p == '\\') {
+			jp->p++;
+			if (jp_escape(jp) != 0)
+				return -1;
+			continue;
+		}
+		if ((n = utf8_seq_len(jp->p, (size_t)(jp->end - jp->p))) == 0)
+			return -1;
+		jp_put(jp, jp->p, n);
+		jp->p += n;
+	}
+	jp->p++;
+	out->len = jp->alen - out->off;
+	return 0;
+}
+
+static int
+jp_digits(struct jparse *jp)
+{
+	const unsigned char	*s = jp->p;
+
+	while (jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9')
+		jp->p++;
+	return jp->p > s ? 0 : -1;
+}
+
+static int
+jp_number(struct jparse *jp)
+{
+	if (jp->p < jp->end && *jp->p == '-')
+		jp->p++;
+	if (jp->p < jp->end && *jp->p == '0')
+		jp->p++;
+	else if (jp_digits(jp) != 0)
+		return -1;
+	if (jp->p < jp->end && *jp->p == '.') {
+		jp->p++;
+		if (jp_digits(jp) != 0)
+			return -1;
+	}
+	if (jp->p < jp->end && (*jp->p == 'e' || *jp->p == 'E')) {
+		jp->p++;
+		if (jp->p < jp->end && (*jp->p == '+' || *jp->p == '-'))
+			jp->p++;
+		if (jp_digits(jp) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+jp_literal(struct jparse *jp, const char *word)
+{
+	size_t	n = strlen(word);
+
+	if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, word, n) != 0)
+		return -1;
+	jp->p += n;
+	return 0;
+}
+
+static int
+span_cmp(const void *a, const void *b, void *arena)
+{
+	const struct jspan	*x = a, *y = b;
+	size_t			 n = x->len < y->len ? x->len : y->len;
+	int			 r;
+
+	r = memcmp((char *)arena + x->off, (char *)arena + y->off, n);
+	if (r != 0)
+		return r;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Flag a key that stands twice among the keys of the object just read. */
+static void
+jp_check_keys(struct jparse *jp, size_t first)
+{
+	struct jspan	*k = jp->keys + first;
+	size_t		 n = jp->nkeys - first, i;
+
+	qsort_r(k, n, sizeof(*k), span_cmp, jp->arena);
+	for (i = 1; i < n; i++) {
+		if (span_cmp(&k[i - 1], &k[i], jp->arena) == 0)
+			jp->duplicate = 1;
+	}
+	jp->nkeys = first;
+}
+
+static int
+key_is(struct jparse *jp, const struct jspan *k, const char *name)
+{
+	return k->len == strlen(name) &&
+	    memcmp(jp->arena + k->off, name, k->len) == 0;
+}
+
+/* The value of key k of an object at where: where it goes, how it counts. */
+static enum jwhere
+jp_member(struct jparse *jp, enum jwhere where, const struct jspan *k,
+    struct jval **slot)
+{
+	*slot = NULL;
+	if (where == JW_ROOT) {
+		if (key_is(jp, k, "apiVersion"))
+			*slot = &jp->api;
+		else if (key_is(jp, k, "kind"))
+			*slot = &jp->kind;
+		else if (key_is(jp, k, "spec")) {
+			*slot = &jp->spec;
+			return JW_SPEC;
+		}
+	} else if (where == JW_SPEC) {
+		if (key_is(jp, k, "token"))
+			*slot = &jp->token;
+		else if (key_is(jp, k, "audiences")) {
+			*slot = &jp->auds;
+			return JW_AUDS;
+		}
+	}
+	return *slot != NULL ? JW_KEEP : JW_SKIP;
+}
+
+static int
+jp_object(struct jparse *jp, enum jwhere where)
+{
+	struct jspan	 key;
+	struct jval	 skipped, *slot;
+	enum jwhere	 child;
+	size_t		 first = jp->nkeys;
+
+	jp->p++;
+	jp_ws(jp);
+	if (jp->p < jp->end && *jp->p == '}') {
+		jp->p++;
+		return 0;
+	}
+	for (;;) {
+		jp_ws(jp);
+		if (jp->p == jp->end || *jp->p != '"' ||
+		    jp_string(jp, &key) != 0)
+			return -1;
+		if (jp->nkeys == jp->kcap) {
+			jp->kcap = jp->kcap == 0 ? 16 : jp->kcap * 2;
+			jp->keys = xreallocarray(jp->keys, jp->kcap,
+			    sizeof(*jp->keys));
+		}
+		jp->keys[jp->nkeys++] = key;
+		jp_ws(jp);
+		if (jp->p == jp->end || *jp->p++ != ':')
+			return -1;
+		child = jp_member(jp, where, &key, &slot);
+		if (jp_value(jp, child, slot != NULL ? slot : &skipped) != 0)
+			return -1;
+		jp_ws(jp);
+		if (jp->p < jp->end && *jp->p == ',') {
+			jp->p++;
+			continue;
+		}
+		if (jp->p < jp->end && *jp->p++ == '}')
+			break;
+		return -1;
+	}
+	jp_check_keys(jp, first);
+	return 0;
+}
+
+static int
+jp_array(struct jparse *jp, enum jwhere where)
+{
+	struct jval	v;
+
+	jp->p++;
+	jp_ws(jp);
+	if (jp->p < jp->end && *jp->p == ']') {
+		jp->p++;
+		return 0;
+	}
+	for (;;) {
+		if (jp_value(jp, where == JW_AUDS ? JW_KEEP : JW_SKIP, &v) != 0)
+			return -1;
+		if (where == JW_AUDS) {
+			if (v.type != JV_STRING && jp->aud_bad < 0)
+				jp->aud_bad = (long)jp->naud;
+			else if (v.type == JV_STRING &&
+			    jp->naud < TR_MAX_AUDIENCES)
+				jp->aud[jp->naud] = v.s;
+			jp->naud++;
+		}
+		jp_ws(jp);
+		if (jp->p < jp->end && *jp->p == ',') {
+			jp->p++;
+			continue;
+		}
+		if (jp->p < jp->end && *jp->p++ == ']')
+			return 0;
+		return -1;
+	}
+}
+
+static int
+jp_value(struct jparse *jp, enum jwhere where, struct jval *v)
+{
+	int	r;
+
+	jp_ws(jp);
+	if (jp->p == jp->end)
+		return -1;
+	switch (*jp->p) {
+	case '{':
+	case '[':
+		if (++jp->depth > JSON_MAX_DEPTH)
+			return -1;
+		v->type = *jp->p == '{' ? JV_OBJECT : JV_ARRAY;
+		if (v->type == JV_OBJECT)
+			r = jp_object(jp, where == JW_ROOT || where == JW_SPEC ?
+			    where : JW_SKIP);
+		else
+			r = jp_array(jp, where);
+		jp->depth--;
+		return r;
+	case '"':
+		v->type = JV_STRING;
+		return jp_string(jp, &v->s);
+	case 't':
+	case 'f':
+		v->type = JV_OTHER;
+		return jp_literal(jp, *jp->p == 't' ? "true" : "false");
+	case 'n':
+		v->type = JV_NULL;
+		return jp_literal(jp, "null");
+	default:
+		v->type = JV_OTHER;
+		return jp_number(jp);
+	}
+}
+
+/* Where parsing stopped, for the message (never the text around it). */
+static void
+jp_error(struct jparse *jp, char *err, size_t errlen)
+{
+	const unsigned char	*q;
+	int			 line = 1, col = 1;
+
+	for (q = jp->start; q < jp->p && q < jp->end; q++) {
+		if (*q == '\n') {
+			line++;
+			col = 1;
+		} else
+			col++;
+	}
+	snprintf(err, errlen, "request body is not valid JSON (line %d, "
+	    "column %d)", line, col);
+}
+
+static char *
+jp_strdup(struct jparse *jp, const struct jspan *s)
+{
+	return xstrndup(jp->arena + s->off, s->len);
+}
+
+/* apiVersion or kind: present, a string, and one of the known values. */
+static int
+check_name(struct jparse *jp, const struct jval *v, const char *what,
+    char *err, size_t errlen)
+{
+	if (v->type == JV_ABSENT || v->type == JV_NULL) {
+		snprintf(err, errlen, "%s is required", what);
+		return -1;
+	}
+	if (v->type != JV_STRING) {
+		snprintf(err, errlen, "%s must be a string", what);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_version(struct jparse *jp, struct review_request *req, char *err,
     size_t errlen)
 {
-	json_t		*v;
-	const char	*s;
+	const struct jspan	*s = &jp->api.s;
 
-	if ((v = json_object_get(root, "apiVersion")) == NULL ||
-	    json_is_null(v)) {
-		snprintf(err, errlen, "apiVersion is required");
+	if (check_name(jp, &jp->api, "apiVersion", err, errlen) != 0)
 		return -1;
-	}
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "apiVersion must be a string");
-		return -1;
-	}
-	s = json_string_value(v);
-	if (strcmp(s, REVIEW_API_V1) == 0)
+	if (key_is(jp, s, REVIEW_API_V1))
 		req->version = REVIEW_V1;
-	else if (strcmp(s, REVIEW_API_V1BETA1) == 0)
+	else if (key_is(jp, s, REVIEW_API_V1BETA1))
 		req->version = REVIEW_V1BETA1;
 	else {
 		snprintf(err, errlen, "unsupported apiVersion \"%.*s\"",
-		    REVIEW_QUOTE_MAX, s);
+		    (int)(s->len < REVIEW_QUOTE_MAX ? s->len :
+		    REVIEW_QUOTE_MAX), jp->arena + s->off);
 		return -1;
 	}
-	return 0;
-}
-
-static int
-decode_kind(json_t *root, char *err, size_t errlen)
-{
-	json_t	*v;
-
-	if ((v = json_object_get(root, "kind")) == NULL || json_is_null(v)) {
-		snprintf(err, errlen, "kind is required");
+	if (check_name(jp, &jp->kind, "kind", err, errlen) != 0)
 		return -1;
-	}
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "kind must be a string");
-		return -1;
-	}
-	if (strcmp(json_string_value(v), REVIEW_KIND) != 0) {
+	s = &jp->kind.s;
+	if (!key_is(jp, s, REVIEW_KIND)) {
 		snprintf(err, errlen, "unsupported kind \"%.*s\", expected "
-		    "\"%s\"", REVIEW_QUOTE_MAX, json_string_value(v),
-		    REVIEW_KIND);
+		    "\"%s\"", (int)(s->len < REVIEW_QUOTE_MAX ? s->len :
+		    REVIEW_QUOTE_MAX), jp->arena + s->off, REVIEW_KIND);
 		return -1;
 	}
 	return 0;
 }
 
-/*
- * Copy spec.token into req.  The copy jansson made while parsing is wiped
- * here too, since json_decref() would free it as it is.
- */
+/* A missing spec or token is an empty token, answered, never looked up. */
 static int
-decode_token(json_t *spec, struct review_request *req, char *err,
+check_spec(struct jparse *jp, struct review_request *req, char *err,
     size_t errlen)
 {
-	json_t	*v;
-	char	*s;
-	size_t	 len;
-	int	 r = -1;
+	size_t	i;
 
-	v = json_object_get(spec, "token");
-	if (v == NULL || json_is_null(v)) {
-		req->token = xstrdup("");
-		req->token_len = 0;
-		return 0;
+	if (jp->spec.type != JV_ABSENT && jp->spec.type != JV_NULL &&
+	    jp->spec.type != JV_OBJECT) {
+		snprintf(err, errlen, "spec must be an object");
+		return -1;
 	}
-	if (!json_is_string(v)) {
+	if (jp->token.type != JV_ABSENT && jp->token.type != JV_NULL &&
+	    jp->token.type != JV_STRING) {
 		snprintf(err, errlen, "spec.token must be a string");
 		return -1;
 	}
-	s = (char *)json_string_value(v);
-	len = json_string_length(v);
-	if (len > TR_MAX_TOKEN)
+	if (jp->token.type == JV_STRING && jp->token.s.len > TR_MAX_TOKEN) {
 		snprintf(err, errlen, "spec.token is longer than %d bytes",
 		    TR_MAX_TOKEN);
-	else if (memchr(s, '\0', len) != NULL)
-		snprintf(err, errlen, "spec.token contains a NUL byte");
-	else {
-		req->token = xmalloc(len + 1);
-		memcpy(req->token, s, len);
-		req->token[len] = '\0';
-		req->token_len = len;
-		r = 0;
+		return -1;
 	}
-	OPENSSL_cleanse(s, len);
-	return r;
-}
-
-static int
-decode_audiences(json_t *spec, struct review_request *req, char *err,
-    size_t errlen)
-{
-	json_t	*v, *a;
-	size_t	 i, n;
-
-	v = json_object_get(spec, "audiences");
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_array(v)) {
+	if (jp->auds.type != JV_ABSENT && jp->auds.type != JV_NULL &&
+	    jp->auds.type != JV_ARRAY) {
 		snprintf(err, errlen, "spec.audiences must be a list of "
 		    "strings");
 		return -1;
 	}
-	if ((n = json_array_size(v)) > TR_MAX_AUDIENCES) {
+	if (jp->naud > TR_MAX_AUDIENCES) {
 		snprintf(err, errlen, "spec.audiences has more than %d entries",
 		    TR_MAX_AUDIENCES);
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		if (!json_is_string(json_array_get(v, i))) {
-			snprintf(err, errlen, "spec.audiences[%zu] must be a "
-			    "string", i);
-			return -1;
-		}
+	if (jp->aud_bad >= 0) {
+		snprintf(err, errlen, "spec.audiences[%ld] must be a string",
+		    jp->aud_bad);
+		return -1;
 	}
-	if (n == 0)
-		return 0;
-	req->audiences = xcalloc(n + 1, sizeof(*req->audiences));
-	json_array_foreach(v, i, a)
-		req->audiences[i] = xstrdup(json_string_value(a));
-	req->naudiences = n;
+	if (jp->token.type == JV_STRING) {
+		req->token = jp_strdup(jp, &jp->token.s);
+		req->token_len = jp->token.s.len;
+	} else
+		req->token = xstrdup("");
+	if (jp->naud > 0) {
+		req->audiences = xcalloc(jp->naud + 1, sizeof(*req->audiences));
+		for (i = 0; i < jp->naud; i++)
+			req->audiences[i] = jp_strdup(jp, &jp->aud[i]);
+		req->naudiences = jp->naud;
+	}
 	return 0;
 }
 
 static int
-decode_spec(json_t *root, struct review_request *req, char *err,
-    size_t errlen)
+jp_parse(struct jparse *jp, char *err, size_t errlen)
 {
-	json_t	*spec;
+	struct jval	root;
 
-	/* A missing spec is an empty token, answered but never looked up. */
-	spec = json_object_get(root, "spec");
-	if (spec == NULL || json_is_null(spec)) {
-		req->token = xstrdup("");
-		req->token_len = 0;
-		return 0;
-	}
-	if (!json_is_object(spec)) {
-		snprintf(err, errlen, "spec must be an object");
+	if (jp_value(jp, JW_ROOT, &root) != 0 ||
+	    (jp_ws(jp), jp->p != jp->end)) {
+		jp_error(jp, err, errlen);
 		return -1;
 	}
-	if (decode_token(spec, req, err, errlen) != 0)
+	if (jp->duplicate) {
+		snprintf(err, errlen, "request body has a duplicate key");
 		return -1;
-	return decode_audiences(spec, req, err, errlen);
-}
-
-/*
- * jansson's error text quotes the input near the error, which may be part
- * of the token, so only the position is passed on.
- */
-static void
-decode_error(const json_error_t *jerr, char *err, size_t errlen)
-{
-#if JANSSON_VERSION_HEX >= 0x020b00
-	if (json_error_code(jerr) == json_error_duplicate_key) {
-		snprintf(err, errlen, "request body has a duplicate key "
-		    "(line %d, column %d)", jerr->line, jerr->column);
-		return;
 	}
-#endif
-	snprintf(err, errlen, "request body is not valid JSON (line %d, "
-	    "column %d)", jerr->line, jerr->column);
+	if (root.type != JV_OBJECT) {
+		snprintf(err, errlen, "request body must be a JSON object");
+		return -1;
+	}
+	return 0;
 }
 
 int
 review_decode(const char *body, size_t len, struct review_request *req,
     char *err, size_t errlen)
 {
-	json_t		*root;
-	json_error_t	 jerr;
-	int		 r = -1;
+	struct jparse	jp;
+	int		r = -1;
 
 	memset(req, 0, sizeof(*req));
-	/* Parsers that disagree on duplicate keys invite smuggling: refuse. */
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-	    &jerr);
-	if (root == NULL) {
-		decode_error(&jerr, err, errlen);
-		return -1;
+	memset(&jp, 0, sizeof(jp));
+	jp.p = jp.start = (const unsigned char *)body;
+	jp.end = jp.p + len;
+	jp.aud_bad = -1;
+	if (jp_parse(&jp, err, errlen) == 0 &&
+	    check_version(&jp, req, err, errlen) == 0 &&
+	    check_spec(&jp, req, err, errlen) == 0)
+		r = 0;
+	if (jp.arena != NULL) {
+		OPENSSL_cleanse(jp.arena, jp.alen);
+		free(jp.arena);
 	}
-	if (!json_is_object(root)) {
-		snprintf(err, errlen, "request body must be a JSON object");
-		goto out;
-	}
-	if (decode_version(root, req, err, errlen) != 0 ||
-	    decode_kind(root, err, errlen) != 0 ||
-	    decode_spec(root, req, err, errlen) != 0)
-		goto out;
-	r = 0;
-out:
-	json_decref(root);
+	free(jp.keys);
 	if (r != 0)
 		review_request_clear(req);
 	return r;
