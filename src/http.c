@@ -704,25 +704,57 @@ http_get_data(const struct http_conn *c)
 	return c->data;
 }
 
+/* Append s to buf at *n, leaving room for the header's end; -1 if full. */
+static int
+head_add(char *buf, size_t size, size_t *n, const char *s, size_t len)
+{
+	if (*n + len + 3 > size)
+		return -1;
+	memcpy(buf + *n, s, len);
+	*n += len;
+	return 0;
+}
+
 void
 http_reply(struct http_conn *c, int code, const char *ctype,
     const char *body, size_t len, const char *extra_headers)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	char		 head[512];
-	int		 n, keep;
+	const char	*text = status_text(code);
+	char		 head[512], num[24];
+	size_t		 n = 0, v = len;
+	int		 keep, k;
 
+	/* No printf here: this runs for every review. */
 	keep = c->keepalive && !c->draining && c->state == CS_BUSY;
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-	    code, status_text(code), ctype, len,
-	    keep ? "" : "Connection: close\r\n",
-	    extra_headers != NULL ? extra_headers : "");
-	if (n < 0 || (size_t)n >= sizeof(head))
+	num[0] = (char)('0' + code / 100);
+	num[1] = (char)('0' + code / 10 % 10);
+	num[2] = (char)('0' + code % 10);
+	if (head_add(head, sizeof(head), &n, "HTTP/1.1 ", 9) != 0 ||
+	    head_add(head, sizeof(head), &n, num, 3) != 0 ||
+	    head_add(head, sizeof(head), &n, " ", 1) != 0 ||
+	    head_add(head, sizeof(head), &n, text, strlen(text)) != 0 ||
+	    head_add(head, sizeof(head), &n, "\r\nContent-Type: ", 16) != 0 ||
+	    head_add(head, sizeof(head), &n, ctype, strlen(ctype)) != 0 ||
+	    head_add(head, sizeof(head), &n, "\r\nContent-Length: ", 18) != 0)
 		fatalx("http_reply: header too long");
+	k = sizeof(num);
+	do {
+		num[--k] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	if (head_add(head, sizeof(head), &n, num + k, sizeof(num) - k) != 0 ||
+	    head_add(head, sizeof(head), &n, "\r\n", 2) != 0 ||
+	    (!keep && head_add(head, sizeof(head), &n,
+	    "Connection: close\r\n", 19) != 0) ||
+	    (extra_headers != NULL && head_add(head, sizeof(head), &n,
+	    extra_headers, strlen(extra_headers)) != 0))
+		fatalx("http_reply: header too long");
+	memcpy(head + n, "\r\n", 2);
+	n += 2;
 	c->state = keep ? CS_WRITE : CS_CLOSING;
 	conn_timer(c, c->lim.write_timeout);
-	evbuffer_add(out, head, (size_t)n);
+	evbuffer_add(out, head, n);
 	if (!c->is_head)
 		evbuffer_add(out, body, len);
 }
