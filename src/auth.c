@@ -9,6 +9,12 @@
  * "not authenticated", carrying the failures (if any) in status.error.
  * Backends may answer later (AUTH_PENDING); the whole review runs under one
  * deadline so that every request is answered.
+ *
+ * A review that has to wait on a backend is a "flight".  Identical reviews
+ * (same token, same audiences) arriving at the same worker meanwhile join
+ * it instead of asking the backend again, so a burst of requests for one
+ * user costs one directory round trip.  If the leader's client goes away,
+ * the first waiter takes over and starts the lookup again.
  */
 
 #include <stdio.h>
@@ -31,6 +37,7 @@ struct auth_chain {
 	struct runtime		*rt;
 	struct event_base	*base;
 	void			**inst;		/* per backend, NULL if init failed */
+	TAILQ_HEAD(, auth_req)	 flights;	/* reviews waiting on a backend */
 };
 
 static void	chain_run(struct auth_req *);
@@ -65,6 +72,7 @@ auth_chain_new(struct runtime *rt, struct event_base *base)
 	chain->rt = rt;
 	chain->base = base;
 	chain->inst = xcalloc(rt->nbackends, sizeof(*chain->inst));
+	TAILQ_INIT(&chain->flights);
 	for (i = 0; i < rt->nbackends; i++) {
 		if (rt->backends[i]->init(rt->shared[i], base,
 		    &chain->inst[i]) != 0) {
@@ -233,6 +241,10 @@ chain_run(struct auth_req *req)
 		    backend_done);
 		if (rv == AUTH_PENDING) {
 			req->pending = 1;
+			if (!req->in_flight) {
+				TAILQ_INSERT_TAIL(&chain->flights, req, entry);
+				req->in_flight = 1;
+			}
 			if (req->deadline == NULL) {
 				ms = chain->rt->conf->review_timeout;
 				tv.tv_sec = ms / 1000;
@@ -249,6 +261,25 @@ chain_run(struct auth_req *req)
 		}
 	}
 	chain_finish(req);
+}
+
+/* Answer the reviews that waited on this one, then this one. */
+static void
+chain_answer(struct auth_req *req)
+{
+	struct auth_req	*w;
+
+	if (req->in_flight) {
+		TAILQ_REMOVE(&req->chain->flights, req, entry);
+		req->in_flight = 0;
+	}
+	while ((w = TAILQ_FIRST(&req->waiters)) != NULL) {
+		TAILQ_REMOVE(&req->waiters, w, entry);
+		w->leader = NULL;
+		auth_result_copy(&w->result, &req->result);
+		w->finish(w, w->finish_arg);
+	}
+	req->finish(req, req->finish_arg);
 }
 
 static void
@@ -281,7 +312,25 @@ chain_finish(struct auth_req *req)
 			ttl = conf->cache_negative_ttl;
 		cache_put(cache, req->cache_key, &req->result, ttl);
 	}
-	req->finish(req, req->finish_arg);
+	chain_answer(req);
+}
+
+/* A review identical to this one is waiting on a backend: join it. */
+static int
+chain_join(struct auth_chain *chain, struct auth_req *req)
+{
+	struct auth_req	*f;
+
+	TAILQ_FOREACH(f, &chain->flights, entry) {
+		if (memcmp(f->cache_key, req->cache_key,
+		    sizeof(req->cache_key)) == 0) {
+			req->leader = f;
+			req->joined = 1;
+			TAILQ_INSERT_TAIL(&f->waiters, req, entry);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 void
@@ -294,6 +343,11 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 	req->chain = chain;
 	req->cursor = 0;
 	req->cached = 0;
+	req->joined = 0;
+	req->pending = 0;
+	req->in_flight = 0;
+	req->leader = NULL;
+	TAILQ_INIT(&req->waiters);
 	req->finish = finish;
 	req->finish_arg = arg;
 	memset(&req->result, 0, sizeof(req->result));
@@ -302,25 +356,44 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 	hex_encode(req->token_hash, TR_FINGERPRINT_LEN / 2, hex);
 	memcpy(req->token_fp, hex, TR_FINGERPRINT_LEN + 1);
 
-	if (cache != NULL) {
-		cache_key(req->token, req->token_len, req->audiences,
-		    req->naudiences, req->cache_key);
-		if (cache_get(cache, req->cache_key, &req->result)) {
-			req->cached = 1;
-			finish(req, arg);
-			return;
-		}
+	cache_key(req->token, req->token_len, req->audiences, req->naudiences,
+	    req->cache_key);
+	if (cache != NULL && cache_get(cache, req->cache_key, &req->result)) {
+		req->cached = 1;
+		finish(req, arg);
+		return;
 	}
+	if (!TAILQ_EMPTY(&chain->flights) && chain_join(chain, req))
+		return;
 	chain_run(req);
 }
 
 void
 auth_cancel(struct auth_req *req)
 {
-	if (req->chain != NULL && req->pending) {
+	struct auth_req	*heir, *w;
+
+	if (req->leader != NULL) {
+		TAILQ_REMOVE(&req->leader->waiters, req, entry);
+		req->leader = NULL;
+	} else if (req->chain != NULL && req->pending) {
 		req->chain->rt->backends[req->cursor]->cancel(
 		    req->chain->inst[req->cursor], req);
 		req->pending = 0;
+	}
+	if (req->in_flight) {
+		TAILQ_REMOVE(&req->chain->flights, req, entry);
+		req->in_flight = 0;
+	}
+	/* Others wait on this lookup: the first of them does it anew. */
+	if (req->chain != NULL && (heir = TAILQ_FIRST(&req->waiters)) != NULL) {
+		TAILQ_REMOVE(&req->waiters, heir, entry);
+		TAILQ_CONCAT(&heir->waiters, &req->waiters, entry);
+		TAILQ_FOREACH(w, &heir->waiters, entry)
+			w->leader = heir;
+		heir->leader = NULL;
+		heir->joined = 0;
+		chain_run(heir);
 	}
 	auth_req_clear(req);
 }

@@ -16,6 +16,7 @@
 #endif
 
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <stdarg.h>
@@ -294,6 +295,7 @@ struct auth_req {
 	char		 token_fp[TR_FINGERPRINT_LEN + 1];
 	struct auth_result result;	/* the final answer */
 	int		 cached;	/* answered from the cache */
+	int		 joined;	/* answered by an identical review */
 
 	/* private to auth.c */
 	struct auth_chain *chain;
@@ -305,6 +307,10 @@ struct auth_req {
 	void		*finish_arg;
 	struct event	*deadline;
 	int		 pending;
+	int		 in_flight;	/* on the chain's list of lookups */
+	struct auth_req	*leader;	/* whose lookup this one waits on */
+	TAILQ_HEAD(, auth_req) waiters;	/* reviews waiting on this one */
+	TAILQ_ENTRY(auth_req) entry;	/* in flights, or in waiters */
 };
 
 /*
