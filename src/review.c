@@ -708,7 +708,8 @@ join_pieces(const struct piece *pieces, size_t *lenp)
 	size_t			 len = 0, n;
 
 	for (pc = pieces; pc->s != NULL; pc++)
-		len += pc->quote ? review_json_quote(pc->s, NULL) : strlen(pc->s);
+		len += pc->quote ? review_json_quote(pc->s, NULL) :
+		    strlen(pc->s);
 	buf = xmalloc(len + 1);
 	len = 0;
 	for (pc = pieces; pc->s != NULL; pc++) {

@@ -38,8 +38,9 @@
 #include "tokenreviewd.h"
 #include "http.h"
 
-#define REVIEW_PATH_V1		"/apis/authentication.k8s.io/v1/tokenreviews"
-#define REVIEW_PATH_V1BETA1	"/apis/authentication.k8s.io/v1beta1/tokenreviews"
+#define REVIEW_API_PATH		"/apis/authentication.k8s.io/"
+#define REVIEW_PATH_V1		REVIEW_API_PATH "v1/tokenreviews"
+#define REVIEW_PATH_V1BETA1	REVIEW_API_PATH "v1beta1/tokenreviews"
 
 /* A worker's hold on one runtime: the backends' per-worker instances. */
 struct view {
@@ -632,6 +633,7 @@ server_listen(struct server *srv, const char *spec, char *err, size_t errlen)
 	socklen_t		 sslen;
 	struct worker		*w;
 	char			 host[256], *port;
+	uint16_t		 bound;
 	int			 i, fd, r = -1;
 
 	strlcpy(host, spec[0] == '[' ? spec + 1 : spec, sizeof(host));
@@ -665,14 +667,13 @@ server_listen(struct server *srv, const char *spec, char *err, size_t errlen)
 		evconnlistener_set_error_cb(w->lev[w->nlev], accept_error_cb);
 		w->nlev++;
 	}
-	if (srv->port == 0)
-		srv->port = ntohs(ss.ss_family == AF_INET6 ?
-		    ((struct sockaddr_in6 *)&ss)->sin6_port :
-		    ((struct sockaddr_in *)&ss)->sin_port);
-	log_msg(LL_INFO, "listen", "listening on %s (port %u, %d workers)",
-	    spec, ntohs(ss.ss_family == AF_INET6 ?
+	bound = ntohs(ss.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&ss)->sin6_port :
-	    ((struct sockaddr_in *)&ss)->sin_port), srv->nw);
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	if (srv->port == 0)
+		srv->port = bound;
+	log_msg(LL_INFO, "listen", "listening on %s (port %u, %d workers)",
+	    spec, bound, srv->nw);
 	r = 0;
 	goto out;
 bad:
