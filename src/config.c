@@ -81,6 +81,7 @@ struct conf_parse {
 };
 
 static conf_check_cb conf_check_listen;
+static conf_check_cb conf_check_health_listen;
 static conf_check_cb conf_check_review_path;
 static conf_check_cb conf_check_chain;
 
@@ -89,6 +90,8 @@ static conf_check_cb conf_check_chain;
 static const struct conf_option conf_options[] = {
 	{ "server", "listen", CONF_LIST, F(listen), F(nlisten), 0, 0, 0,
 	  conf_check_listen },
+	{ "server", "health_listen", CONF_LIST, F(health_listen),
+	  F(nhealth_listen), 0, 0, 1, conf_check_health_listen },
 	{ "server", "tls_cert", CONF_STRING, F(tls_cert), 0, 0, 0, 0, NULL },
 	{ "server", "tls_key", CONF_STRING, F(tls_key), 0, 0, 0, 0, NULL },
 	{ "server", "client_ca", CONF_STRING, F(client_ca), 0, 0, 0, 0, NULL },
@@ -273,6 +276,7 @@ config_free(struct config *conf)
 		return;
 	free(conf->path);
 	free_words(conf->listen);
+	free_words(conf->health_listen);
 	free(conf->tls_cert);
 	free(conf->tls_key);
 	free(conf->client_ca);
@@ -297,6 +301,7 @@ config_new(const char *path)
 	conf->path = xstrdup(path);
 	conf->listen = split_words("127.0.0.1:8443", &conf->nlisten);
 	conf->client_names = split_words("", &conf->nclient_names);
+	conf->health_listen = split_words("", &conf->nhealth_listen);
 	conf->review_path = xstrdup("/tokenreview");
 	conf->workers = 0;
 	conf->max_body = 64 * 1024;
@@ -564,31 +569,48 @@ conf_has_duplicate(char **words, size_t n, const char **dup)
 }
 
 static int
-conf_check_listen(struct config *conf, const struct conf_section *s,
-    const struct conf_kv *kv, char *err, size_t errlen)
+conf_check_addresses(struct config *conf, const struct conf_section *s,
+    const struct conf_kv *kv, char **list, size_t n, char *err,
+    size_t errlen)
 {
 	const char	*dup;
 	char		 why[128];
 	size_t		 i;
 
-	if (conf->nlisten > TR_MAX_LISTEN) {
+	if (n > TR_MAX_LISTEN) {
 		conf_error(conf, s, kv, err, errlen, "more than %d addresses",
 		    TR_MAX_LISTEN);
 		return -1;
 	}
-	for (i = 0; i < conf->nlisten; i++) {
-		if (conf_address(conf->listen[i], why, sizeof(why)) != 0) {
+	for (i = 0; i < n; i++) {
+		if (conf_address(list[i], why, sizeof(why)) != 0) {
 			conf_error(conf, s, kv, err, errlen, "\"%s\": %s",
-			    conf->listen[i], why);
+			    list[i], why);
 			return -1;
 		}
 	}
-	if (conf_has_duplicate(conf->listen, conf->nlisten, &dup)) {
+	if (conf_has_duplicate(list, n, &dup)) {
 		conf_error(conf, s, kv, err, errlen, "\"%s\" listed twice",
 		    dup);
 		return -1;
 	}
 	return 0;
+}
+
+static int
+conf_check_listen(struct config *conf, const struct conf_section *s,
+    const struct conf_kv *kv, char *err, size_t errlen)
+{
+	return conf_check_addresses(conf, s, kv, conf->listen, conf->nlisten,
+	    err, errlen);
+}
+
+static int
+conf_check_health_listen(struct config *conf, const struct conf_section *s,
+    const struct conf_kv *kv, char *err, size_t errlen)
+{
+	return conf_check_addresses(conf, s, kv, conf->health_listen,
+	    conf->nhealth_listen, err, errlen);
 }
 
 static int

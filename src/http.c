@@ -601,7 +601,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 struct http_conn *
-http_conn_new(struct event_base *base, struct bufferevent *bev,
+http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
     const struct sockaddr *sa, socklen_t salen,
     const struct http_limits *lim, const struct http_callbacks *cb)
 {
@@ -632,10 +632,13 @@ http_conn_new(struct event_base *base, struct bufferevent *bev,
 		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", host, port);
 	} else
 		strlcpy(c->peer, "unknown", sizeof(c->peer));
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	else
+		c->state = CS_IDLE;
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	conn_timer(c, c->lim.read_timeout);
+	conn_timer(c, tls ? c->lim.read_timeout : c->lim.idle_timeout);
 	return c;
 }
 

@@ -34,8 +34,9 @@ struct http_callbacks {
 	void	*arg;
 };
 
+/* tls: bev is a bufferevent_openssl still in its handshake. */
 struct http_conn *http_conn_new(struct event_base *, struct bufferevent *,
-		    const struct sockaddr *, socklen_t,
+		    int tls, const struct sockaddr *, socklen_t,
 		    const struct http_limits *, const struct http_callbacks *);
 /* Close at once, dropping any pending request (closed() is called). */
 void		 http_conn_close(struct http_conn *);

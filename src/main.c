@@ -162,14 +162,18 @@ signal_cb(evutil_socket_t sig, short events, void *arg)
 	event_base_loopbreak(g.base);
 }
 
+/* The review port, and the health port on a second line if there is one. */
 static void
-write_port_file(const char *path, uint16_t port)
+write_port_file(const char *path, uint16_t port, uint16_t health)
 {
-	char	tmp[4096], buf[16];
+	char	tmp[4096], buf[32];
 	int	fd, n;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	n = snprintf(buf, sizeof(buf), "%u\n", port);
+	if (health != 0)
+		n = snprintf(buf, sizeof(buf), "%u\n%u\n", port, health);
+	else
+		n = snprintf(buf, sizeof(buf), "%u\n", port);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1 || write(fd, buf, (size_t)n) != n || close(fd) != 0 ||
 	    rename(tmp, path) != 0)
@@ -234,7 +238,8 @@ run(void)
 	if ((g.srv = server_new(g.rt, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (g.rt->conf->port_file != NULL)
-		write_port_file(g.rt->conf->port_file, server_port(g.srv));
+		write_port_file(g.rt->conf->port_file, server_port(g.srv),
+		    server_health_port(g.srv));
 	if (g.rt->conf->user != NULL)
 		drop_privileges(g.rt->conf->user);
 	warn_insecure(g.rt->conf);

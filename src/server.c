@@ -57,7 +57,7 @@ struct worker {
 	int			 id;
 	pthread_t		 thread;
 	struct event_base	*base;
-	struct evconnlistener	*lev[TR_MAX_LISTEN];
+	struct evconnlistener	*lev[2 * TR_MAX_LISTEN];
 	size_t			 nlev;
 	struct event		*ctl_ev;
 	struct event		*resume_ev;
@@ -82,6 +82,7 @@ struct server {
 	struct worker		*w;
 	int			 nw;
 	uint16_t		 port;
+	uint16_t		 health_port;
 };
 
 /* One review in progress. */
@@ -96,6 +97,7 @@ struct review {
 struct sconn {
 	struct worker		*w;
 	struct http_conn	*hc;
+	int			 health_only;	/* health_listen */
 	struct review		*review;
 	LIST_ENTRY(sconn)	 entry;
 };
@@ -365,9 +367,10 @@ request_cb(struct http_conn *hc, void *arg)
 	struct sconn	*sc = arg;
 	const char	*path = http_path(hc);
 
-	if (strcmp(path, sc->w->view->rt->conf->review_path) == 0 ||
+	if (!sc->health_only && (strcmp(path,
+	    sc->w->view->rt->conf->review_path) == 0 ||
 	    strcmp(path, REVIEW_PATH_V1) == 0 ||
-	    strcmp(path, REVIEW_PATH_V1BETA1) == 0)
+	    strcmp(path, REVIEW_PATH_V1BETA1) == 0))
 		handle_review(sc);
 	else if (strcmp(path, "/healthz") == 0 ||
 	    strcmp(path, "/livez") == 0)
@@ -421,52 +424,69 @@ handshake_failed_cb(struct http_conn *hc, int client_auth, void *arg)
 	}
 }
 
+/* A new connection: TLS on listen, plain HTTP on health_listen. */
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, int tls)
 {
 	static const struct http_callbacks base_cb = {
 		request_cb, closed_cb, handshake_failed_cb, NULL
 	};
-	struct worker		*w = arg;
 	struct http_callbacks	 cb = base_cb;
 	struct bufferevent	*bev;
 	struct sconn		*sc;
-	SSL			*ssl;
-	int			 one = 1;
+	SSL			*ssl = NULL;
+	int			 one = 1, opts;
 
 	if (w->draining) {
 		close(fd);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
+	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	if (tls && (ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
 		log_msg(LL_ERROR, "accept", "SSL_new failed");
 		close(fd);
 		return;
 	}
-	bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tls)
+		bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, opts);
+	else
+		bev = bufferevent_socket_new(w->base, fd, opts);
 	if (bev == NULL) {
-		log_msg(LL_ERROR, "accept", "bufferevent_openssl_socket_new "
-		    "failed");
+		log_msg(LL_ERROR, "accept", "cannot make a bufferevent");
 		SSL_free(ssl);
 		close(fd);
 		return;
 	}
 	sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
+	sc->health_only = !tls;
 	cb.arg = sc;
 	LIST_INSERT_HEAD(&w->conns, sc, entry);
 	w->nconns++;
 	__atomic_fetch_add(&w->m->connections_total, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->m->connections_open, w->nconns,
 	    __ATOMIC_RELAXED);
-	sc->hc = http_conn_new(w->base, bev, sa, (socklen_t)salen, &w->lim,
-	    &cb);
+	sc->hc = http_conn_new(w->base, bev, tls, sa, (socklen_t)salen,
+	    &w->lim, &cb);
 	if (w->nconns >= w->maxconns)
 		worker_pause(w, 1);
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	worker_accept(arg, fd, sa, salen, 1);
+}
+
+static void
+health_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	worker_accept(arg, fd, sa, salen, 0);
 }
 
 static void
@@ -624,9 +644,13 @@ fail:
 	return -1;
 }
 
-/* Bind one address in every worker; port 0 becomes the first one's port. */
+/*
+ * Bind one address in every worker; port 0 becomes the first one's port.
+ * tls: the review port; else a plain HTTP health port.
+ */
 static int
-server_listen(struct server *srv, const char *spec, char *err, size_t errlen)
+server_listen(struct server *srv, const char *spec, int tls, char *err,
+    size_t errlen)
 {
 	struct addrinfo		 hints, *ai = NULL;
 	struct sockaddr_storage	 ss;
@@ -660,8 +684,9 @@ server_listen(struct server *srv, const char *spec, char *err, size_t errlen)
 		if (i == 0 && getsockname(fd, (struct sockaddr *)&ss,
 		    &sslen) == -1)
 			fatal("getsockname");
-		w->lev[w->nlev] = evconnlistener_new(w->base, accept_cb, w,
-		    LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		w->lev[w->nlev] = evconnlistener_new(w->base, tls ?
+		    accept_cb : health_accept_cb, w, LEV_OPT_CLOSE_ON_FREE, 0,
+		    fd);
 		if (w->lev[w->nlev] == NULL)
 			fatalx("evconnlistener_new failed");
 		evconnlistener_set_error_cb(w->lev[w->nlev], accept_error_cb);
@@ -670,10 +695,13 @@ server_listen(struct server *srv, const char *spec, char *err, size_t errlen)
 	bound = ntohs(ss.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&ss)->sin6_port :
 	    ((struct sockaddr_in *)&ss)->sin_port);
-	if (srv->port == 0)
+	if (tls && srv->port == 0)
 		srv->port = bound;
-	log_msg(LL_INFO, "listen", "listening on %s (port %u, %d workers)",
-	    spec, bound, srv->nw);
+	if (!tls && srv->health_port == 0)
+		srv->health_port = bound;
+	log_msg(LL_INFO, "listen", "listening on %s (%s, port %u, %d "
+	    "workers)", spec, tls ? "TLS" : "plain HTTP, health only", bound,
+	    srv->nw);
 	r = 0;
 	goto out;
 bad:
@@ -731,8 +759,11 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		w->next_rt = rt;
 		runtime_ref(rt);
 	}
-	for (i = 0; i < rt->conf->nlisten; i++) {
-		if (server_listen(srv, rt->conf->listen[i], err, errlen) != 0) {
+	for (i = 0; i < rt->conf->nlisten + rt->conf->nhealth_listen; i++) {
+		if (server_listen(srv, i < rt->conf->nlisten ?
+		    rt->conf->listen[i] :
+		    rt->conf->health_listen[i - rt->conf->nlisten],
+		    i < rt->conf->nlisten, err, errlen) != 0) {
 			server_free(srv);
 			return NULL;
 		}
@@ -757,6 +788,12 @@ uint16_t
 server_port(struct server *srv)
 {
 	return srv->port;
+}
+
+uint16_t
+server_health_port(struct server *srv)
+{
+	return srv->health_port;
 }
 
 void

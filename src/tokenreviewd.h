@@ -159,6 +159,8 @@ struct config {
 	/* [server] */
 	char		**listen;		/* "127.0.0.1:8443", "[::1]:8443" */
 	size_t		 nlisten;
+	char		**health_listen;	/* plain HTTP, health only */
+	size_t		 nhealth_listen;
 	char		*tls_cert;
 	char		*tls_key;
 	char		*client_ca;
@@ -505,5 +507,6 @@ void		 server_swap(struct server *, struct runtime *);
 void		 server_drain(struct server *, long long timeout_ms);
 void		 server_free(struct server *);
 uint16_t	 server_port(struct server *);	/* first bound port */
+uint16_t	 server_health_port(struct server *);	/* or 0 */
 
 #endif /* TOKENREVIEWD_H */

@@ -84,7 +84,8 @@ alive()
 
 # Fixture F of the conformance list, then the lines of cases 25, 26, 29 and
 # 30 (an empty line, CRLF ends), quoting, and the secret token.
-tr_config proto cache.ttl=60s cache.negative_ttl=10s
+tr_config proto cache.ttl=60s cache.negative_ttl=10s \
+    server.health_listen=127.0.0.1:0
 {
 	printf '%s\n' 'tokA,alice,1001,"ops,dev"' 'tokB,bob,1002' \
 	    'dup,first,1' 'dup,second,2' 'a&b<c>,eve,1005' \
@@ -484,6 +485,20 @@ ok "a repeated review is a cache hit (cache_hits_total $before -> $after)" \
     tr_between "$after" "$((${before%.*} + 1))" 1e18
 ok "reviews_total counts the reviews made (>= 200)" \
     tr_between "$(tr_metric tokenreviewd_reviews_total)" 200 1e18
+
+tid "health_listen: plain HTTP, health endpoints only, no client certificate"
+hport=$(sed -n 2p "$TR_TMP/proto/port")
+like "$hport" '^[0-9]+$' "port_file names the health port on its second line"
+for p in healthz readyz metrics; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+	    "http://127.0.0.1:$hport/$p")
+	is "$code" 200 "health port: GET /$p -> 200 without TLS or certificate"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"tokA"}}' \
+    "http://127.0.0.1:$hport/tokenreview")
+is "$code" 404 "health port: POST /tokenreview -> 404 (no reviews there)"
 
 # ---------------------------------------------------------------- audit log
 
