@@ -256,6 +256,29 @@ ok "connections_open drops back (<= 2) once they are gone" \
 tr_stop
 is "$?" 0 "the daemon exits 0 on SIGTERM"
 
+# ---------------------------------------------------------------- privileges
+
+tid "[server] user: privileges dropped after binding"
+if [ "$(id -u)" != 0 ] || ! nobody=$(id -u nobody 2>/dev/null); then
+	skip "runs as nobody (uid, gid)" "needs root and a user nobody"
+else
+	tr_config priv server.user=nobody
+	tokens
+	tr_start priv || bail "the daemon does not start as root with user"
+	uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$TR_PID/status")
+	is "$uids" "$nobody $nobody $nobody $nobody" \
+	    "real, effective, saved and file-system uid are nobody's"
+	tr_review v1 tokA >/dev/null
+	is "$TR_CODE" 200 "reviews work after the drop"
+	kill -HUP "$TR_PID"
+	ok "a reload that nobody may not read fails and says so" \
+	    tr_wait_until 10 grep -q reload_failed "$TR_LOG"
+	tr_review v1 tokA >/dev/null
+	is "$TR_CODE" 200 "... and the running configuration keeps serving"
+	tr_stop
+	is "$?" 0 "the daemon exits 0 on SIGTERM"
+fi
+
 # ---------------------------------------------------------------- -n checks
 
 tid "tokenreviewd -n: file modes"
