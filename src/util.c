@@ -339,6 +339,40 @@ free_words(char **words)
 	free(words);
 }
 
+static int
+in_group(gid_t gid)
+{
+	gid_t	groups[256];
+	int	n, i;
+
+	if (getegid() == gid)
+		return 1;
+	if ((n = getgroups(256, groups)) < 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (groups[i] == gid)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * May a file with secrets have this mode?  Nothing for others, no group
+ * write, and group read only when root owns the file and its group is one
+ * of ours, not root's: that is how Kubernetes mounts a Secret for a pod
+ * with an fsGroup (root:fsGroup, 0440), and no one outside the daemon's
+ * group can read it.
+ */
+static int
+private_mode(const struct stat *st)
+{
+	if (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP))
+		return 0;
+	if ((st->st_mode & S_IRGRP) == 0)
+		return 1;
+	return st->st_uid == 0 && st->st_gid != 0 && in_group(st->st_gid);
+}
+
 char *
 read_file(const char *path, size_t max, int private_file, size_t *lenp,
     char *err, size_t errlen)
@@ -361,9 +395,10 @@ read_file(const char *path, size_t max, int private_file, size_t *lenp,
 		snprintf(err, errlen, "%s: not a regular file", path);
 		goto fail;
 	}
-	if (private_file && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+	if (private_file && !private_mode(&st)) {
 		snprintf(err, errlen, "%s: mode %04o gives group or others "
-		    "access; chmod 600 it", path,
+		    "access; chmod 600 it (group read is allowed only for a "
+		    "file of root's in a group of ours)", path,
 		    (unsigned)(st.st_mode & 07777));
 		goto fail;
 	}

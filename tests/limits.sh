@@ -262,8 +262,16 @@ tid "[server] user: privileges dropped after binding"
 if [ "$(id -u)" != 0 ] || ! nobody=$(id -u nobody 2>/dev/null); then
 	skip "runs as nobody (uid, gid)" "needs root and a user nobody"
 else
-	tr_config priv server.user=nobody
+	tr_config priv server.user=nobody \
+	    server.tls_key="$TR_TMP/priv/server.key" \
+	    server.tls_cert="$TR_TMP/priv/server.crt" \
+	    server.client_ca="$TR_TMP/priv/client-ca.crt"
 	tokens
+	for f in server.key server.crt client-ca.crt; do
+		cp "$TR_CERTS/$f" "$TR_TMP/priv/$f"
+	done
+	chmod 600 "$TR_TMP/priv/server.key"
+	chmod 644 "$TR_TMP/priv/server.crt" "$TR_TMP/priv/client-ca.crt"
 	tr_start priv || bail "the daemon does not start as root with user"
 	uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$TR_PID/status")
 	is "$uids" "$nobody $nobody $nobody $nobody" \
@@ -275,6 +283,25 @@ else
 	    tr_wait_until 10 grep -q reload_failed "$TR_LOG"
 	tr_review v1 tokA >/dev/null
 	is "$TR_CODE" 200 "... and the running configuration keeps serving"
+	# What a Kubernetes Secret volume with an fsGroup looks like:
+	# root:fsGroup 0440, in directories the pod may enter.
+	chmod 711 "$TR_TMP" "$TR_TMP/priv"
+	chmod 644 "$TR_TMP/priv/tokenreviewd.conf"
+	chown "root:$(id -g nobody)" "$TR_TMP/priv/server.key" \
+	    "$TR_TMP/priv/tokens.csv"
+	chmod 440 "$TR_TMP/priv/server.key" "$TR_TMP/priv/tokens.csv"
+	kill -HUP "$TR_PID"
+	ok "root:nobody's-group 0440 files (a Secret with fsGroup) reload" \
+	    tr_wait_until 10 grep -q '"event":"reloaded"' "$TR_LOG"
+	# Checked as root, who is not in that group: the key must be 0600.
+	chown root:root "$TR_TMP/priv/server.key"
+	chmod 600 "$TR_TMP/priv/server.key"
+	chmod 444 "$TR_TMP/priv/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_TMP/priv/tokenreviewd.conf" 2>&1)
+	like "$out" "tokens.csv: mode 0444" \
+	    "... but a token file others may read is still refused"
+	tr_review v1 tokA >/dev/null
+	is "$TR_CODE" 200 "... and the daemon keeps serving"
 	tr_stop
 	is "$?" 0 "the daemon exits 0 on SIGTERM"
 fi
