@@ -36,14 +36,14 @@
 
 #include "tokenreviewd.h"
 
-#define TOKENDB_MAX_PENDING	256	/* distinct ids gathered per flush */
+#define TOKENDB_MAX_PENDING	4096	/* slots for uses per flush (2^n) */
 #define TOKENDB_BOOTSTRAPPERS	"system:bootstrappers"
 #define TOKENDB_BOOTSTRAP_USER	"system:bootstrap:"
 
 /* Defaults of the [tokendb] keys. */
 #define TOKENDB_CACHE_TTL	1000	/* ms */
 #define TOKENDB_BUSY_TIMEOUT	50	/* ms */
-#define TOKENDB_FLUSH_INTERVAL	1000	/* ms */
+#define TOKENDB_FLUSH_INTERVAL	10000	/* ms */
 
 struct tokendb_shared {
 	char		*path;
@@ -56,6 +56,8 @@ struct tokendb_shared {
 	uint64_t	 errors;
 	uint64_t	 lookup_us;	/* total time of lookups */
 	uint64_t	 flushes;
+	uint64_t	 flush_us;	/* total time of flushes */
+	uint64_t	 uses_dropped;	/* not counted: the batch was full */
 	int		 failing;	/* the last lookup failed */
 };
 
@@ -168,16 +170,19 @@ static void
 tokendb_flush(struct tokendb_inst *ti)
 {
 	char	err[TR_ERRLEN];
+	double	t0 = monotonic_sec();
 
 	if (ti->nuses == 0)
 		return;
 	/* On failure the counts stay and the next flush tries again. */
-	if (tokendb_record_uses(ti->db, ti->uses, ti->nuses, err,
+	if (tokendb_record_uses(ti->db, ti->uses, TOKENDB_MAX_PENDING, err,
 	    sizeof(err)) < 0) {
 		log_msg(LL_WARN, "tokendb_flush", "%s", err);
 		return;
 	}
 	ADD(ti->ts->flushes, 1);
+	ADD(ti->ts->flush_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+	memset(ti->uses, 0, sizeof(ti->uses));
 	ti->nuses = 0;
 }
 
@@ -226,29 +231,37 @@ tokendb_init(void *shared, struct event_base *base, void **inst)
 	return 0;
 }
 
-/* Count a use for the next flush; a full batch is written at once. */
+/*
+ * Count a use for the next flush, in an open-addressing table keyed by id.
+ * The hot path never writes: when the table is three-quarters full, uses
+ * of further ids are not counted until the next flush (and the metric
+ * says how many were dropped).
+ */
 static void
 tokendb_note_use(struct tokendb_inst *ti, const char *id, long long now)
 {
-	size_t	i;
+	struct tokendb_use	*u;
+	uint32_t		 h = 2166136261u;
+	size_t			 i;
 
-	for (i = 0; i < ti->nuses; i++) {
-		if (strcmp(ti->uses[i].id, id) == 0)
+	for (i = 0; id[i] != '\0'; i++)
+		h = (h ^ (uint8_t)id[i]) * 16777619u;
+	for (i = h & (TOKENDB_MAX_PENDING - 1);; i = (i + 1) &
+	    (TOKENDB_MAX_PENDING - 1)) {
+		u = &ti->uses[i];
+		if (u->count == 0 || strcmp(u->id, id) == 0)
 			break;
 	}
-	if (i == ti->nuses) {
-		if (ti->nuses == TOKENDB_MAX_PENDING) {
-			tokendb_flush(ti);
-			if (ti->nuses == TOKENDB_MAX_PENDING)
-				return;		/* the DB is busy: drop it */
-			i = 0;
+	if (u->count == 0) {
+		if (ti->nuses >= TOKENDB_MAX_PENDING / 4 * 3) {
+			ADD(ti->ts->uses_dropped, 1);
+			return;
 		}
-		memset(&ti->uses[i], 0, sizeof(ti->uses[i]));
-		strlcpy(ti->uses[i].id, id, sizeof(ti->uses[i].id));
+		strlcpy(u->id, id, sizeof(u->id));
 		ti->nuses++;
 	}
-	ti->uses[i].count++;
-	ti->uses[i].last_used = now;
+	u->count++;
+	u->last_used = now;
 }
 
 static int
@@ -439,11 +452,21 @@ tokendb_metrics(void *shared, struct evbuffer *out)
 	    "# HELP tokenreviewd_tokendb_flushes_total Batches of usage "
 	    "counts written.\n"
 	    "# TYPE tokenreviewd_tokendb_flushes_total counter\n"
-	    "tokenreviewd_tokendb_flushes_total %llu\n",
+	    "tokenreviewd_tokendb_flushes_total %llu\n"
+	    "# HELP tokenreviewd_tokendb_flush_seconds_total Time spent "
+	    "writing usage counts.\n"
+	    "# TYPE tokenreviewd_tokendb_flush_seconds_total counter\n"
+	    "tokenreviewd_tokendb_flush_seconds_total %.6f\n"
+	    "# HELP tokenreviewd_tokendb_uses_dropped_total Uses not "
+	    "counted because the batch was full.\n"
+	    "# TYPE tokenreviewd_tokendb_uses_dropped_total counter\n"
+	    "tokenreviewd_tokendb_uses_dropped_total %llu\n",
 	    (unsigned long long)GET(ts->lookups),
 	    (double)GET(ts->lookup_us) / 1e6,
 	    (unsigned long long)GET(ts->errors),
-	    (unsigned long long)GET(ts->flushes));
+	    (unsigned long long)GET(ts->flushes),
+	    (double)GET(ts->flush_us) / 1e6,
+	    (unsigned long long)GET(ts->uses_dropped));
 }
 
 const struct auth_backend auth_tokendb_backend = {

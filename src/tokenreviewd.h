@@ -464,7 +464,8 @@ long long	 tokendb_prune(struct tokendb *, long long now, char *err,
 int		 tokendb_list(struct tokendb *,
 		    int (*cb)(const struct tokendb_token *, void *), void *arg,
 		    char *err, size_t errlen);
-/* Add counts and last-used times of a batch, in one transaction. */
+/* Add counts and last-used times of a batch, in one transaction; entries
+   with a zero count are skipped. */
 int		 tokendb_record_uses(struct tokendb *,
 		    const struct tokendb_use *, size_t n, char *err,
 		    size_t errlen);
