@@ -29,6 +29,9 @@
 /* Every backend this build knows; the chain in the config picks from it. */
 static const struct auth_backend *const backend_table[] = {
 	&auth_static_backend,
+#ifdef HAVE_TOKENDB
+	&auth_tokendb_backend,
+#endif
 };
 
 #define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))
@@ -302,8 +305,12 @@ chain_finish(struct auth_req *req)
 		} else
 			req->result.rv = AUTH_DENY;
 	}
-	/* Errors are never cached: the next review may well succeed. */
-	if (cache != NULL && req->result.rv != AUTH_ERROR) {
+	/*
+	 * Errors are never cached: the next review may well succeed.  Nor is
+	 * a result its backend marks as such (max_ttl < 0).
+	 */
+	if (cache != NULL && req->result.rv != AUTH_ERROR &&
+	    req->result.max_ttl >= 0) {
 		if (req->result.rv == AUTH_OK) {
 			ttl = conf->cache_ttl;
 			if (req->result.max_ttl > 0 && req->result.max_ttl < ttl)

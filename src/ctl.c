@@ -5,7 +5,8 @@
  * tokenreviewctl: the operator's tool.  check-config loads a configuration
  * exactly as the daemon would (certificates, token files and all) and says
  * what is wrong; review runs one token through the same chain the daemon
- * uses and prints the TokenReview it would answer.
+ * uses and prints the TokenReview it would answer.  token manages the
+ * token database (when built with it).
  */
 
 #include <errno.h>
@@ -13,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
@@ -26,6 +29,10 @@ usage(FILE *f)
 	fprintf(f, "usage: tokenreviewctl [-c config] check-config\n"
 	    "       tokenreviewctl [-c config] review [-a audience]... "
 	    "[--v1beta1] TOKEN|-\n"
+#ifdef HAVE_TOKENDB
+	    "       tokenreviewctl [-c config] token create|list|show|revoke|"
+	    "delete|prune|import|export ...\n"
+#endif
 	    "  review exits 0 if the token is authenticated, 1 if not, "
 	    "2 on error;\n"
 	    "  '-' reads the token from standard input, keeping it out of "
@@ -158,6 +165,743 @@ out:
 	return r;
 }
 
+#ifdef HAVE_TOKENDB
+/*
+ * tokenreviewctl token: manage the token database named by the [tokendb]
+ * section of the config.  Secrets are printed once, by create, and never
+ * stored: the database keeps their SHA-256 only.
+ */
+
+#define CTL_BUSY_MS		2000	/* wait this long for a locked DB */
+#define CTL_MAX_IMPORT		(64 * 1024 * 1024)
+#define CTL_BOOTSTRAP_TTL	(24 * 3600)
+
+struct token_opts {
+	struct tokendb_token	 tok;
+	const char		*ttl;
+	int			 token_stdin;
+	int			 json;
+	size_t			 ngroups;
+	size_t			 nextra;
+};
+
+static void
+token_usage(FILE *f)
+{
+	fprintf(f, "usage: tokenreviewctl [-c config] token create "
+	    "[--user NAME] [--uid UID]\n"
+	    "           [--group G]... [--extra KEY=VALUE]... [--ttl 24h|7d|"
+	    "never]\n"
+	    "           [--uses N] [--description TEXT] [--usages LIST] "
+	    "[--bootstrap]\n"
+	    "           [--token-stdin]\n"
+	    "       tokenreviewctl [-c config] token list [-o json]\n"
+	    "       tokenreviewctl [-c config] token show|revoke|delete ID\n"
+	    "       tokenreviewctl [-c config] token prune|export\n"
+	    "       tokenreviewctl [-c config] token import FILE\n");
+}
+
+/* The database of the config's [tokendb] section, created if missing. */
+static struct tokendb *
+token_open(const char *path)
+{
+	struct config		*conf;
+	struct conf_section	*sec;
+	struct conf_kv		*kv;
+	struct tokendb		*db = NULL;
+	char			 err[TR_ERRLEN];
+
+	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	if ((sec = config_find_section(conf, "tokendb", NULL)) == NULL)
+		fprintf(stderr, "%s: no [tokendb] section\n", path);
+	else if (conf_get(sec, "url") != NULL)
+		fprintf(stderr, "%s: [tokendb] url: PostgreSQL is not "
+		    "supported by this build\n", path);
+	else if ((kv = conf_get(sec, "path")) == NULL)
+		fprintf(stderr, "%s: [tokendb] path is required\n", path);
+	else if ((db = tokendb_open(kv->value, TOKENDB_CREATE, CTL_BUSY_MS,
+	    err, sizeof(err))) == NULL)
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+	config_free(conf);
+	return db;
+}
+
+static int
+token_check_id(const char *id)
+{
+	if (tokendb_valid_id(id))
+		return 0;
+	fprintf(stderr, "tokenreviewctl: bad token id \"%s\": an id is 6 "
+	    "characters a-z and 0-9\n", id);
+	return -1;
+}
+
+/* "2026-05-01T12:00:00Z" into buf; "-" for 0. */
+static const char *
+token_time(long long t, char *buf, size_t len)
+{
+	time_t		 tt = (time_t)t;
+	struct tm	 tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return "-";
+	return buf;
+}
+
+static const char *
+token_status(const struct tokendb_token *tok, long long now)
+{
+	if (tok->revoked)
+		return "revoked";
+	if (tok->expires != 0 && now >= tok->expires)
+		return "expired";
+	if (tok->uses_left == 0)
+		return "used-up";
+	return "active";
+}
+
+static json_t *
+token_json_list(char *const *list)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+
+	for (i = 0; list != NULL && list[i] != NULL; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+static json_t *
+token_json_time(long long t)
+{
+	char	buf[32];
+
+	return t == 0 ? json_null() : json_string(token_time(t, buf,
+	    sizeof(buf)));
+}
+
+/* A row's metadata (never the secret or its hash) as a JSON object. */
+static json_t *
+token_json(const struct tokendb_token *tok)
+{
+	json_t	*o, *extra;
+	size_t	 i;
+
+	extra = json_object();
+	for (i = 0; tok->extra_keys[i] != NULL; i++)
+		json_object_set_new(extra, tok->extra_keys[i],
+		    token_json_list(tok->extra_values[i]));
+	o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:s, s:o, "
+	    "s:o, s:o, s:o, s:I}",
+	    "id", tok->id, "username", tok->username,
+	    "uid", tok->uid != NULL ? json_string(tok->uid) : json_null(),
+	    "groups", token_json_list(tok->groups), "extra", extra,
+	    "description", tok->description, "usages", tok->usages,
+	    "bootstrap", tok->bootstrap,
+	    "status", token_status(tok, (long long)time(NULL)),
+	    "created", token_json_time(tok->created),
+	    "expires", token_json_time(tok->expires),
+	    "uses_left", tok->uses_left < 0 ? json_null() :
+	    json_integer(tok->uses_left),
+	    "last_used", token_json_time(tok->last_used),
+	    "use_count", (json_int_t)tok->use_count);
+	if (o == NULL)
+		fatalx("json_pack failed");
+	return o;
+}
+
+static int
+token_collect_cb(const struct tokendb_token *tok, void *arg)
+{
+	json_array_append_new(arg, token_json(tok));
+	return 0;
+}
+
+static int
+token_table_cb(const struct tokendb_token *tok, void *arg)
+{
+	json_t	*a;
+	char	 exp[32], used[32], uses[24], *groups;
+
+	a = token_json_list(tok->groups);
+	groups = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	if (tok->uses_left < 0)
+		strlcpy(uses, "-", sizeof(uses));
+	else
+		snprintf(uses, sizeof(uses), "%lld", tok->uses_left);
+	printf("%-6s  %-7s  %-20s  %-20s  %-9s  %s %s\n", tok->id,
+	    token_status(tok, (long long)time(NULL)),
+	    token_time(tok->expires, exp, sizeof(exp)),
+	    token_time(tok->last_used, used, sizeof(used)), uses,
+	    tok->username, groups != NULL ? groups : "[]");
+	free(groups);
+	return 0;
+}
+
+static int
+token_print_json(json_t *j)
+{
+	if (json_dumpf(j, stdout, JSON_INDENT(2)) != 0)
+		return 1;
+	printf("\n");
+	return 0;
+}
+
+static int
+token_list(struct tokendb *db, int json)
+{
+	json_t	*a = NULL;
+	char	 err[TR_ERRLEN];
+	int	 r = 1;
+
+	if (json)
+		a = json_array();
+	else
+		printf("%-6s  %-7s  %-20s  %-20s  %-9s  %s\n", "ID", "STATUS",
+		    "EXPIRES", "LAST USED", "USES LEFT", "USER GROUPS");
+	if (tokendb_list(db, json ? token_collect_cb : token_table_cb, a,
+	    err, sizeof(err)) != 0)
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+	else
+		r = json ? token_print_json(a) : 0;
+	json_decref(a);
+	return r;
+}
+
+static int
+token_show(struct tokendb *db, const char *id)
+{
+	struct tokendb_token	 tok;
+	json_t			*j;
+	char			 err[TR_ERRLEN];
+	int			 found, r = 1;
+
+	if (token_check_id(id) != 0)
+		return 1;
+	if ((found = tokendb_get(db, id, &tok, err, sizeof(err))) < 0)
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+	else if (found == 0)
+		fprintf(stderr, "tokenreviewctl: no token with id %s\n", id);
+	else {
+		j = token_json(&tok);
+		r = token_print_json(j);
+		json_decref(j);
+	}
+	tokendb_token_clear(&tok);
+	return r;
+}
+
+/* revoke or delete one id. */
+static int
+token_by_id(struct tokendb *db, const char *cmd, const char *id)
+{
+	char	err[TR_ERRLEN];
+	int	r;
+
+	if (token_check_id(id) != 0)
+		return 1;
+	if (strcmp(cmd, "revoke") == 0)
+		r = tokendb_revoke(db, id, err, sizeof(err));
+	else
+		r = tokendb_delete(db, id, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+		return 1;
+	}
+	if (r == 0) {
+		fprintf(stderr, "tokenreviewctl: no token with id %s\n", id);
+		return 1;
+	}
+	printf("token %s %s\n", id, strcmp(cmd, "revoke") == 0 ? "revoked" :
+	    "deleted");
+	return 0;
+}
+
+static int
+token_prune(struct tokendb *db)
+{
+	char		err[TR_ERRLEN];
+	long long	n;
+
+	if ((n = tokendb_prune(db, (long long)time(NULL), err,
+	    sizeof(err))) < 0) {
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+		return 1;
+	}
+	printf("%lld expired token%s deleted\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static char **
+token_list_add(char **list, size_t *n, const char *s)
+{
+	list = xreallocarray(list, *n + 2, sizeof(*list));
+	list[(*n)++] = xstrdup(s);
+	list[*n] = NULL;
+	return list;
+}
+
+/* --extra KEY=VALUE: a value for KEY, which may be given again. */
+static int
+token_add_extra(struct token_opts *o, const char *arg)
+{
+	struct tokendb_token	*tok = &o->tok;
+	const char		*eq = strchr(arg, '=');
+	char			*key;
+	size_t			 i, n = 0;
+
+	if (eq == NULL || eq == arg) {
+		fprintf(stderr, "tokenreviewctl: --extra needs KEY=VALUE\n");
+		return -1;
+	}
+	key = xstrndup(arg, (size_t)(eq - arg));
+	for (i = 0; i < o->nextra; i++) {
+		if (strcmp(tok->extra_keys[i], key) == 0)
+			break;
+	}
+	if (i == o->nextra) {
+		tok->extra_keys = token_list_add(tok->extra_keys, &o->nextra,
+		    key);
+		tok->extra_values = xreallocarray(tok->extra_values,
+		    o->nextra + 1, sizeof(*tok->extra_values));
+		tok->extra_values[i] = xcalloc(1, sizeof(char *));
+		tok->extra_values[o->nextra] = NULL;
+	}
+	free(key);
+	while (tok->extra_values[i][n] != NULL)
+		n++;
+	tok->extra_values[i] = token_list_add(tok->extra_values[i], &n,
+	    eq + 1);
+	return 0;
+}
+
+static int
+token_create_opt(struct token_opts *o, int ch, const char *arg)
+{
+	struct tokendb_token	*tok = &o->tok;
+	long long		 n;
+
+	switch (ch) {
+	case 'u':
+		free(tok->username);
+		tok->username = xstrdup(arg);
+		break;
+	case 'i':
+		free(tok->uid);
+		tok->uid = xstrdup(arg);
+		break;
+	case 'g':
+		tok->groups = token_list_add(tok->groups, &o->ngroups, arg);
+		break;
+	case 'e':
+		return token_add_extra(o, arg);
+	case 't':
+		o->ttl = arg;
+		break;
+	case 'n':
+		if (parse_number(arg, 1, 1000000000, &n) != 0) {
+			fprintf(stderr, "tokenreviewctl: bad --uses \"%s\": "
+			    "a number from 1\n", arg);
+			return -1;
+		}
+		tok->uses_left = n;
+		break;
+	case 'd':
+		free(tok->description);
+		tok->description = xstrdup(arg);
+		break;
+	case 'U':
+		free(tok->usages);
+		tok->usages = xstrdup(arg);
+		break;
+	case 'b':
+		tok->bootstrap = 1;
+		break;
+	case 's':
+		o->token_stdin = 1;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+/* The groups of a bootstrap token and its user; -1 if a group is bad. */
+static int
+token_bootstrap(struct token_opts *o)
+{
+	struct tokendb_token	*tok = &o->tok;
+	size_t			 i;
+
+	if (tok->username != NULL || tok->uid != NULL || o->nextra > 0) {
+		fprintf(stderr, "tokenreviewctl: a bootstrap token has no "
+		    "--user, --uid or --extra\n");
+		return -1;
+	}
+	for (i = 0; i < o->ngroups; i++) {
+		if (strcmp(tok->groups[i], "system:bootstrappers") != 0 &&
+		    !tokendb_bootstrap_group(tok->groups[i])) {
+			fprintf(stderr, "tokenreviewctl: bad bootstrap group "
+			    "\"%s\": it must match system:bootstrappers:"
+			    "[a-z0-9:-]{0,255}[a-z0-9]\n", tok->groups[i]);
+			return -1;
+		}
+	}
+	if (o->ttl == NULL)
+		o->ttl = "24h";
+	return 0;
+}
+
+/* Check the options and fill in what they leave out. */
+static int
+token_create_check(struct token_opts *o)
+{
+	struct tokendb_token	*tok = &o->tok;
+	long long		 ttl;
+
+	if (tok->bootstrap && token_bootstrap(o) != 0)
+		return -1;
+	if (!tok->bootstrap && (tok->username == NULL ||
+	    *tok->username == '\0')) {
+		fprintf(stderr, "tokenreviewctl: --user is required (or "
+		    "--bootstrap)\n");
+		return -1;
+	}
+	if (o->ttl != NULL && strcmp(o->ttl, "never") != 0) {
+		if (tokendb_parse_ttl(o->ttl, &ttl) != 0) {
+			fprintf(stderr, "tokenreviewctl: bad --ttl \"%s\": a "
+			    "number with s, m, h or d, or never\n", o->ttl);
+			return -1;
+		}
+		tok->expires = tok->created + ttl;
+	}
+	if (tok->usages == NULL)
+		tok->usages = xstrdup("authentication");
+	if (tok->groups == NULL)
+		tok->groups = xcalloc(1, sizeof(char *));
+	if (tok->extra_keys == NULL) {
+		tok->extra_keys = xcalloc(1, sizeof(char *));
+		tok->extra_values = xcalloc(1, sizeof(char **));
+	}
+	return 0;
+}
+
+/* The token to store: read from stdin, or new from the CSPRNG. */
+static int
+token_secret(struct token_opts *o, char *id, char *secret)
+{
+	char	*line;
+	size_t	 len = 0;
+	int	 r = -1;
+
+	if (!o->token_stdin) {
+		if (tokendb_generate(id, secret) != 0)
+			fprintf(stderr, "tokenreviewctl: no random bytes\n");
+		else
+			r = 0;
+		return r;
+	}
+	if ((line = read_token_stdin(&len)) == NULL ||
+	    tokendb_parse_token(line, len, id, secret) != 0)
+		fprintf(stderr, "tokenreviewctl: the token on standard input "
+		    "is not of the form [a-z0-9]{6}.[a-z0-9]{16}\n");
+	else
+		r = 0;
+	if (line != NULL) {
+		OPENSSL_cleanse(line, len);
+		free(line);
+	}
+	return r;
+}
+
+/* Store the token under a fresh id; a taken id is drawn again. */
+static int
+token_store(struct tokendb *db, struct token_opts *o, char *secret)
+{
+	struct tokendb_token	*tok = &o->tok;
+	char			 err[TR_ERRLEN], user[64];
+	int			 tries, r = 0;
+
+	for (tries = 0; tries < 10 && r == 0; tries++) {
+		if (tries > 0 && (o->token_stdin ||
+		    token_secret(o, tok->id, secret) != 0))
+			break;
+		sha256(secret, TOKENDB_SECRET_LEN, tok->secret_hash);
+		if (tok->bootstrap) {
+			snprintf(user, sizeof(user), "system:bootstrap:%s",
+			    tok->id);
+			free(tok->username);
+			tok->username = xstrdup(user);
+		}
+		if ((r = tokendb_insert(db, tok, err, sizeof(err))) < 0)
+			fprintf(stderr, "tokenreviewctl: %s\n", err);
+	}
+	if (r == 0)
+		fprintf(stderr, "tokenreviewctl: token id %s is taken\n",
+		    tok->id);
+	return r == 1 ? 0 : -1;
+}
+
+static int
+token_create(struct tokendb *db, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "uid", required_argument, NULL, 'i' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "extra", required_argument, NULL, 'e' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "uses", required_argument, NULL, 'n' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "usages", required_argument, NULL, 'U' },
+		{ "bootstrap", no_argument, NULL, 'b' },
+		{ "token-stdin", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct token_opts	 o;
+	char			 secret[TOKENDB_SECRET_LEN + 1], exp[32];
+	int			 ch, r = 1;
+
+	memset(&o, 0, sizeof(o));
+	o.tok.uses_left = -1;
+	o.tok.created = (long long)time(NULL);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (token_create_opt(&o, ch, optarg) != 0)
+			goto out;
+	}
+	if (optind != argc) {
+		token_usage(stderr);
+		goto out;
+	}
+	if (token_create_check(&o) != 0 ||
+	    token_secret(&o, o.tok.id, secret) != 0 ||
+	    token_store(db, &o, secret) != 0)
+		goto out;
+	/* The only time the secret is ever shown. */
+	printf("%s.%s\n", o.tok.id, secret);
+	fprintf(stderr, "token %s for %s created, expires %s\n", o.tok.id,
+	    o.tok.username, token_time(o.tok.expires, exp, sizeof(exp)));
+	r = 0;
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	tokendb_token_clear(&o.tok);
+	return r;
+}
+
+/*
+ * The fields of one CSV line, with the quoting of kube-apiserver's token
+ * file ("a,b" holds a comma, "" a quote).  A quoted field spanning lines
+ * is not supported here.  NULL on a quote error.
+ */
+static char **
+token_csv_fields(const char *line, size_t *n)
+{
+	char	**f = NULL, *buf;
+	size_t	  len = 0;
+	int	  quoted;
+
+	*n = 0;
+	buf = xmalloc(strlen(line) + 1);
+	for (;;) {
+		len = 0;
+		if ((quoted = (*line == '"')))
+			line++;
+		while (*line != '\0') {
+			if (quoted && *line == '"' && line[1] == '"') {
+				buf[len++] = '"';
+				line += 2;
+			} else if (quoted && *line == '"') {
+				quoted = 0;
+				if (*++line != ',' && *line != '\0')
+					goto bad;
+			} else if (!quoted && *line == ',')
+				break;
+			else if (!quoted && *line == '"')
+				goto bad;
+			else
+				buf[len++] = *line++;
+		}
+		if (quoted)
+			goto bad;
+		buf[len] = '\0';
+		f = token_list_add(f, n, buf);
+		if (*line++ != ',')
+			break;
+	}
+	free(buf);
+	return f;
+bad:
+	free(buf);
+	free_words(f);
+	return NULL;
+}
+
+/* Column 4 of a token file: groups split on ",", empty names dropped. */
+static char **
+token_split_groups(const char *s, size_t *n)
+{
+	char	**list = xcalloc(1, sizeof(char *));
+	char	 *name;
+	size_t	  len;
+
+	*n = 0;
+	for (;;) {
+		len = strcspn(s, ",");
+		if (len > 0) {
+			name = xstrndup(s, len);
+			list = token_list_add(list, n, name);
+			free(name);
+		}
+		if (s[len] == '\0')
+			break;
+		s += len + 1;
+	}
+	return list;
+}
+
+/* One CSV record as a row; -1 with a message naming the line. */
+static int
+token_import_line(struct tokendb *db, const char *file, size_t lineno,
+    char *line, long long now)
+{
+	struct tokendb_token	 tok;
+	char			 err[TR_ERRLEN], secret[TOKENDB_SECRET_LEN + 1];
+	char			**f;
+	size_t			 n, ng = 0;
+	int			 r = -1;
+
+	memset(&tok, 0, sizeof(tok));
+	if ((f = token_csv_fields(line, &n)) == NULL || n < 3) {
+		fprintf(stderr, "%s:%zu: %s\n", file, lineno, f == NULL ?
+		    "bad quoting" : "fewer than 3 fields");
+		goto out;
+	}
+	if (tokendb_parse_token(f[0], strlen(f[0]), tok.id, secret) != 0) {
+		fprintf(stderr, "%s:%zu: the token is not of the form "
+		    "[a-z0-9]{6}.[a-z0-9]{16}; keep it in the static token "
+		    "file\n", file, lineno);
+		goto out;
+	}
+	sha256(secret, TOKENDB_SECRET_LEN, tok.secret_hash);
+	tok.username = xstrdup(f[1]);
+	tok.uid = *f[2] != '\0' ? xstrdup(f[2]) : NULL;
+	tok.groups = token_split_groups(n > 3 ? f[3] : "", &ng);
+	tok.extra_keys = xcalloc(1, sizeof(char *));
+	tok.extra_values = xcalloc(1, sizeof(char **));
+	tok.usages = xstrdup("authentication");
+	tok.description = xstrdup("imported");
+	tok.created = now;
+	tok.uses_left = -1;
+	if ((r = tokendb_insert(db, &tok, err, sizeof(err))) <= 0) {
+		if (r == 0)
+			fprintf(stderr, "%s:%zu: token id %s already exists\n",
+			    file, lineno, tok.id);
+		else
+			fprintf(stderr, "tokenreviewctl: %s\n", err);
+		r = -1;
+	}
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (f != NULL)
+		OPENSSL_cleanse(f[0], strlen(f[0]));
+	free_words(f);
+	tokendb_token_clear(&tok);
+	return r < 0 ? -1 : 0;
+}
+
+/* Import a token file in one transaction: every line, or none. */
+static int
+token_import(struct tokendb *db, const char *file)
+{
+	char		*data, *line, *next, err[TR_ERRLEN];
+	size_t		 len = 0, lineno = 0, n = 0, l;
+	long long	 now = (long long)time(NULL);
+	int		 ok = 1;
+
+	if ((data = read_file(file, CTL_MAX_IMPORT, 0, &len, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+		return 1;
+	}
+	if (tokendb_begin(db, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+		ok = 0;
+	}
+	for (line = data; ok && line != NULL && *line != '\0'; line = next) {
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		l = strlen(line);
+		if (l > 0 && line[l - 1] == '\r')
+			line[--l] = '\0';
+		if (l == 0)
+			continue;
+		if (token_import_line(db, file, lineno, line, now) != 0)
+			ok = 0;
+		else
+			n++;
+	}
+	if (tokendb_commit(db, ok, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+		ok = 0;
+	}
+	OPENSSL_cleanse(data, len);
+	free(data);
+	if (ok)
+		printf("%zu token%s imported\n", n, n == 1 ? "" : "s");
+	else
+		fprintf(stderr, "tokenreviewctl: nothing imported\n");
+	return ok ? 0 : 1;
+}
+
+static int
+cmd_token(const char *path, int argc, char **argv)
+{
+	struct tokendb	*db = NULL;
+	const char	*cmd = argc > 1 ? argv[1] : "";
+	int		 r = 2, json = 0;
+
+	if (strcmp(cmd, "list") == 0 && argc == 4 &&
+	    strcmp(argv[2], "-o") == 0 && strcmp(argv[3], "json") == 0)
+		json = 1;
+	else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "prune") == 0 ||
+	    strcmp(cmd, "export") == 0) {
+		if (argc != 2)
+			goto usage;
+	} else if (strcmp(cmd, "show") == 0 || strcmp(cmd, "revoke") == 0 ||
+	    strcmp(cmd, "delete") == 0 || strcmp(cmd, "import") == 0) {
+		if (argc != 3)
+			goto usage;
+	} else if (strcmp(cmd, "create") != 0)
+		goto usage;
+	if ((db = token_open(path)) == NULL)
+		return 1;
+	if (strcmp(cmd, "create") == 0)
+		r = token_create(db, argc - 1, argv + 1);
+	else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "export") == 0)
+		r = token_list(db, json || strcmp(cmd, "export") == 0);
+	else if (strcmp(cmd, "show") == 0)
+		r = token_show(db, argv[2]);
+	else if (strcmp(cmd, "prune") == 0)
+		r = token_prune(db);
+	else if (strcmp(cmd, "import") == 0)
+		r = token_import(db, argv[2]);
+	else
+		r = token_by_id(db, cmd, argv[2]);
+	tokendb_close(db);
+	return r;
+usage:
+	token_usage(stderr);
+	return 2;
+}
+#endif /* HAVE_TOKENDB */
+
 int
 main(int argc, char **argv)
 {
@@ -191,6 +935,10 @@ main(int argc, char **argv)
 		return cmd_check_config(path);
 	if (strcmp(argv[0], "review") == 0)
 		return cmd_review(path, argc, argv);
+#ifdef HAVE_TOKENDB
+	if (strcmp(argv[0], "token") == 0)
+		return cmd_token(path, argc, argv);
+#endif
 	usage(stderr);
 	return 2;
 }

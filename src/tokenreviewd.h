@@ -278,7 +278,8 @@ struct auth_result {
 	char		*user_json;	/* {"username":...,"uid":...,...} */
 	char		*audiences_json; /* ["aud",...] or NULL: leave out */
 	char		*error;		/* short reason, never a secret */
-	long long	 max_ttl;	/* ms a cache may keep it, 0 = no cap */
+	long long	 max_ttl;	/* ms a cache may keep it, 0 = no cap,
+				   < 0 = never cache it */
 };
 
 struct auth_req;
@@ -400,6 +401,105 @@ int		 static_table_lookup_digest(const struct static_table *,
 /* The user JSON for auth_result.user_json; the caller frees it. */
 char		*static_record_json(const char *record);
 extern const struct auth_backend auth_static_backend;
+
+/* tokendb.c */
+#define TOKENDB_ID_LEN		6
+#define TOKENDB_SECRET_LEN	16
+#define TOKENDB_TOKEN_LEN	(TOKENDB_ID_LEN + 1 + TOKENDB_SECRET_LEN)
+#define TOKENDB_SCHEMA_VERSION	1
+
+/*
+ * One row of the token database.  Strings and arrays are owned by the
+ * struct and released by tokendb_token_clear().  groups and extra_keys are
+ * NULL-terminated; extra_values[i] (NULL-terminated) pairs with
+ * extra_keys[i].  Times are Unix seconds.
+ */
+struct tokendb_token {
+	char		  id[TOKENDB_ID_LEN + 1];
+	uint8_t		  secret_hash[TR_SHA256_LEN];
+	char		 *username;
+	char		 *uid;		/* NULL: none */
+	char		**groups;
+	char		**extra_keys;
+	char		***extra_values;
+	char		 *description;
+	char		 *usages;	/* "authentication,signing" */
+	int		  bootstrap;
+	int		  revoked;
+	long long	  created;
+	long long	  expires;	/* 0: never */
+	long long	  uses_left;	/* -1: unlimited */
+	long long	  last_used;	/* 0: never */
+	long long	  use_count;
+};
+
+/* Uses of one token not yet written to the database. */
+struct tokendb_use {
+	char		 id[TOKENDB_ID_LEN + 1];
+	long long	 count;
+	long long	 last_used;
+};
+
+struct tokendb;
+#define TOKENDB_CREATE	0x1	/* create the file and schema if missing */
+/*
+ * Open (and migrate) the SQLite database at path.  busy_ms bounds how long
+ * a call waits for a lock held by another connection.  NULL and err set on
+ * failure.  One connection belongs to one thread.
+ */
+struct tokendb	*tokendb_open(const char *path, int flags, long long busy_ms,
+		    char *err, size_t errlen);
+void		 tokendb_close(struct tokendb *);
+/*
+ * The calls below return 1 when done (found), 0 when the id is unknown
+ * (or, for insert, already taken) and -1 with err set on a database error.
+ */
+int		 tokendb_get(struct tokendb *, const char *id,
+		    struct tokendb_token *, char *err, size_t errlen);
+int		 tokendb_insert(struct tokendb *, const struct tokendb_token *,
+		    char *err, size_t errlen);
+int		 tokendb_revoke(struct tokendb *, const char *id, char *err,
+		    size_t errlen);
+int		 tokendb_delete(struct tokendb *, const char *id, char *err,
+		    size_t errlen);
+/* Take one use of a usage-limited token, atomically across processes. */
+int		 tokendb_consume(struct tokendb *, const char *id, char *err,
+		    size_t errlen);
+/* Rows expired at now deleted: their count, or -1. */
+long long	 tokendb_prune(struct tokendb *, long long now, char *err,
+		    size_t errlen);
+/* Call cb for every row in id order; stops early when cb returns -1. */
+int		 tokendb_list(struct tokendb *,
+		    int (*cb)(const struct tokendb_token *, void *), void *arg,
+		    char *err, size_t errlen);
+/* Add counts and last-used times of a batch, in one transaction; entries
+   with a zero count are skipped. */
+int		 tokendb_record_uses(struct tokendb *,
+		    const struct tokendb_use *, size_t n, char *err,
+		    size_t errlen);
+/* One write transaction around several calls: all or nothing (import). */
+int		 tokendb_begin(struct tokendb *, char *err, size_t errlen);
+int		 tokendb_commit(struct tokendb *, int ok, char *err,
+		    size_t errlen);
+void		 tokendb_token_clear(struct tokendb_token *);
+/*
+ * Split a token of the exact shape [a-z0-9]{6}.[a-z0-9]{16} into id and
+ * secret (NUL-terminated).  -1 for any other string.
+ */
+int		 tokendb_parse_token(const char *, size_t, char *id,
+		    char *secret);
+int		 tokendb_valid_id(const char *);
+/* A new random id and secret from the OS CSPRNG.  -1 if it failed. */
+int		 tokendb_generate(char *id, char *secret);
+/* A token lifetime: "90s", "30m", "24h", "7d" (> 0) in seconds; -1 if bad. */
+int		 tokendb_parse_ttl(const char *, long long *seconds);
+/* A valid extra bootstrap group: system:bootstrappers:[a-z0-9:-]*[a-z0-9]. */
+int		 tokendb_bootstrap_group(const char *);
+/* 1 if the comma-separated usages list holds "authentication". */
+int		 tokendb_usage_auth(const char *usages);
+
+/* auth-tokendb.c */
+extern const struct auth_backend auth_tokendb_backend;
 
 /* cache.c */
 struct cache;

@@ -27,6 +27,8 @@ usage: run.sh [options]
   --warmup D        unmeasured run per server before the rounds (default 2s, 0 = none)
   --no-log          no audit log in tokenreviewd, no access log in nginx
   --no-cache        tokenreviewd result cache off (ttl = 0)
+  --tokendb         tokens in a token database (SQLite, imported with
+                    tokenreviewctl) instead of the static token file
   --keep            keep the temporary directory
   -h, --help        this text
 The daemon is $TOKENREVIEWD, else ./tokenreviewd, ./src/tokenreviewd or
@@ -70,6 +72,7 @@ WARMUP=2s
 LOGS=yes
 CACHE=yes
 KEEP=no
+SOURCE=static
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -83,6 +86,7 @@ while [ $# -gt 0 ]; do
 	--warmup) WARMUP=${2-}; shift ;;
 	--no-log) LOGS=no ;;
 	--no-cache) CACHE=no ;;
+	--tokendb) SOURCE=tokendb ;;
 	--keep) KEEP=yes ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -201,15 +205,33 @@ make_certs()
 # Lines "tok<i>-<16 hex>,user<i>,<i>,"group-a,group-b"", the format of
 # kube-apiserver's --token-auth-file.  The random part comes from
 # /dev/urandom: awk's rand() is too weak to make distinct-looking tokens.
+# With --tokendb the tokens have the token database's shape instead,
+# <i in base 36, 6 digits>.<16 hex>, and are imported into it.
 make_tokens()
 {
-	od -An -vtx8 -w8 -N $((TOKENS * 8)) /dev/urandom | awk '{
-		printf "tok%d-%s,user%d,%d,\"group-a,group-b\"\n",
-		    NR, $1, NR, NR
+	od -An -vtx8 -w8 -N $((TOKENS * 8)) /dev/urandom | awk -v src="$SOURCE" '
+	BEGIN { d = "0123456789abcdefghijklmnopqrstuvwxyz" }
+	{
+		tok = sprintf("tok%d-%s", NR, $1)
+		if (src == "tokendb") {
+			tok = ""
+			n = NR
+			for (k = 0; k < 6; k++) {
+				tok = substr(d, n % 36 + 1, 1) tok
+				n = int(n / 36)
+			}
+			tok = tok "." $1
+		}
+		printf "%s,user%d,%d,\"group-a,group-b\"\n", tok, NR, NR
 	}' >"$DIR/tokens.csv" &&
 	chmod 600 "$DIR/tokens.csv" &&
 	[ "$(wc -l <"$DIR/tokens.csv")" -eq "$TOKENS" ] &&
-	head -n "$SAMPLE" "$DIR/tokens.csv" | cut -d, -f1 >"$DIR/wrk-tokens.txt"
+	head -n "$SAMPLE" "$DIR/tokens.csv" | cut -d, -f1 >"$DIR/wrk-tokens.txt" ||
+	    return 1
+	[ "$SOURCE" = tokendb ] || return 0
+	write_tokenreviewd_conf
+	"$(dirname "$DAEMON")/tokenreviewctl" -c "$DIR/tokenreviewd.conf" \
+	    token import "$DIR/tokens.csv" >/dev/null
 }
 
 # A free TCP port on 127.0.0.1: ask the kernel when python3 is around,
@@ -247,7 +269,7 @@ write_tokenreviewd_conf()
 		echo "tls_key = $DIR/server.key"
 		echo "review_path = /tokenreview"
 		echo "workers = $WORKERS"
-		echo "chain = static"
+		echo "chain = $SOURCE"
 		echo
 		if [ "$CACHE" = no ]; then
 			echo "[cache]"
@@ -257,6 +279,9 @@ write_tokenreviewd_conf()
 		fi
 		echo "[static]"
 		echo "file = $DIR/tokens.csv"
+		echo
+		echo "[tokendb]"
+		echo "path = $DIR/tokens.db"
 		echo
 		echo "[log]"
 		echo "level = warn"
@@ -483,7 +508,7 @@ EOF
 echo "tokenreviewd benchmark: $DAEMON vs nginx, 127.0.0.1 only"
 echo "  cpus $(nproc 2>/dev/null || echo '?'), workers $WORKERS," \
     "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds each," \
-    "$TOKENS tokens ($SAMPLE used), logs $LOGS, cache $CACHE"
+    "$TOKENS tokens ($SAMPLE used) in $SOURCE, logs $LOGS, cache $CACHE"
 echo "  $(nginx -v 2>&1), $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')," \
     "$(openssl version | awk '{print $1, $2}')"
 echo "  work dir $DIR"

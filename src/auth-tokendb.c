@@ -1,0 +1,482 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The token database backend.  Tokens have the bootstrap-token shape
+ * <id>.<secret>; anything else is not ours and is refused without touching
+ * the database.  The id finds the row by primary key, the secret's SHA-256
+ * is compared in constant time with the stored hash, and expired, revoked,
+ * used-up or wrongly-scoped tokens are refused.  Bootstrap rows answer as
+ * kube-apiserver does for bootstrap tokens.
+ *
+ * Each worker has its own SQLite connection and reads synchronously: in
+ * WAL mode a read never waits for a writer and a lookup by primary key
+ * takes microseconds, far less than handing it to another thread would.
+ * Writes are kept off the hot path: use counts and last-used times are
+ * gathered per worker and written in one transaction every
+ * flush_interval.  The exception is a usage-limited token, whose use must
+ * be taken atomically before it is accepted; that write waits at most
+ * busy_timeout for the lock.
+ *
+ * Accepted results may stay in the shared result cache for cache_ttl at
+ * most (usage-limited ones not at all), which bounds how long a revoked
+ * token keeps working.
+ */
+
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "tokenreviewd.h"
+
+#define TOKENDB_MAX_PENDING	4096	/* slots for uses per flush (2^n) */
+#define TOKENDB_BOOTSTRAPPERS	"system:bootstrappers"
+#define TOKENDB_BOOTSTRAP_USER	"system:bootstrap:"
+
+/* Defaults of the [tokendb] keys. */
+#define TOKENDB_CACHE_TTL	1000	/* ms */
+#define TOKENDB_BUSY_TIMEOUT	50	/* ms */
+#define TOKENDB_FLUSH_INTERVAL	10000	/* ms */
+
+struct tokendb_shared {
+	char		*path;
+	long long	 cache_ttl;
+	long long	 busy_timeout;
+	long long	 flush_interval;
+
+	/* metrics, updated with relaxed atomics by every worker */
+	uint64_t	 lookups;
+	uint64_t	 errors;
+	uint64_t	 lookup_us;	/* total time of lookups */
+	uint64_t	 flushes;
+	uint64_t	 flush_us;	/* total time of flushes */
+	uint64_t	 uses_dropped;	/* not counted: the batch was full */
+	int		 failing;	/* the last lookup failed */
+};
+
+struct tokendb_inst {
+	struct tokendb_shared	*ts;
+	struct tokendb		*db;
+	struct event		*flush_ev;
+	struct tokendb_use	 uses[TOKENDB_MAX_PENDING];
+	size_t			 nuses;
+};
+
+#define ADD(field, n)	__atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define SET(field, v)	__atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
+static int
+conf_ms(const struct config *conf, struct conf_section *sec, const char *key,
+    long long def, long long min, long long *out, char *err, size_t errlen)
+{
+	struct conf_kv	*kv;
+
+	*out = def;
+	if ((kv = conf_get(sec, key)) == NULL)
+		return 0;
+	if (parse_duration(kv->value, out) != 0 || *out < min) {
+		conf_error(conf, sec, kv, err, errlen, "bad duration \"%s\"",
+		    kv->value);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+tokendb_conf(const struct config *conf, struct tokendb_shared *ts,
+    char *err, size_t errlen)
+{
+	struct conf_section	*sec;
+	struct conf_kv		*kv;
+
+	if ((sec = config_find_section(conf, "tokendb", NULL)) == NULL) {
+		snprintf(err, errlen, "%s: the chain names \"tokendb\" but "
+		    "there is no [tokendb] section", conf->path);
+		return -1;
+	}
+	if ((kv = conf_get(sec, "url")) != NULL) {
+		conf_error(conf, sec, kv, err, errlen, "PostgreSQL is not "
+		    "supported by this build; use path (SQLite)");
+		return -1;
+	}
+	if ((kv = conf_get(sec, "path")) == NULL || *kv->value == '\0') {
+		conf_error(conf, sec, NULL, err, errlen, "path is required");
+		return -1;
+	}
+	ts->path = xstrdup(kv->value);
+	if (conf_ms(conf, sec, "cache_ttl", TOKENDB_CACHE_TTL, 0,
+	    &ts->cache_ttl, err, errlen) != 0 ||
+	    conf_ms(conf, sec, "busy_timeout", TOKENDB_BUSY_TIMEOUT, 0,
+	    &ts->busy_timeout, err, errlen) != 0 ||
+	    conf_ms(conf, sec, "flush_interval", TOKENDB_FLUSH_INTERVAL, 1,
+	    &ts->flush_interval, err, errlen) != 0)
+		return -1;
+	if ((kv = conf_unused(sec)) != NULL) {
+		conf_error(conf, sec, kv, err, errlen, "unknown key");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+tokendb_unload(void *shared)
+{
+	struct tokendb_shared	*ts = shared;
+
+	if (ts == NULL)
+		return;
+	free(ts->path);
+	free(ts);
+}
+
+/* Read the section and create or migrate the database once, here. */
+static int
+tokendb_load(const struct config *conf, void **shared, char *err,
+    size_t errlen)
+{
+	struct tokendb_shared	*ts;
+	struct tokendb		*db;
+	struct conf_section	*sec;
+	char			 why[TR_ERRLEN];
+
+	*shared = NULL;
+	ts = xcalloc(1, sizeof(*ts));
+	if (tokendb_conf(conf, ts, err, errlen) != 0)
+		goto fail;
+	if ((db = tokendb_open(ts->path, TOKENDB_CREATE, 1000, why,
+	    sizeof(why))) == NULL) {
+		sec = config_find_section(conf, "tokendb", NULL);
+		conf_error(conf, sec, conf_get(sec, "path"), err, errlen,
+		    "%s", why);
+		goto fail;
+	}
+	tokendb_close(db);
+	*shared = ts;
+	return 0;
+fail:
+	tokendb_unload(ts);
+	return -1;
+}
+
+static void
+tokendb_flush(struct tokendb_inst *ti)
+{
+	char	err[TR_ERRLEN];
+	double	t0 = monotonic_sec();
+
+	if (ti->nuses == 0)
+		return;
+	/* On failure the counts stay and the next flush tries again. */
+	if (tokendb_record_uses(ti->db, ti->uses, TOKENDB_MAX_PENDING, err,
+	    sizeof(err)) < 0) {
+		log_msg(LL_WARN, "tokendb_flush", "%s", err);
+		return;
+	}
+	ADD(ti->ts->flushes, 1);
+	ADD(ti->ts->flush_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+	memset(ti->uses, 0, sizeof(ti->uses));
+	ti->nuses = 0;
+}
+
+static void
+tokendb_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	tokendb_flush(arg);
+}
+
+static void
+tokendb_free(void *inst)
+{
+	struct tokendb_inst	*ti = inst;
+
+	if (ti == NULL)
+		return;
+	if (ti->flush_ev != NULL)
+		event_free(ti->flush_ev);
+	tokendb_flush(ti);
+	tokendb_close(ti->db);
+	free(ti);
+}
+
+static int
+tokendb_init(void *shared, struct event_base *base, void **inst)
+{
+	struct tokendb_shared	*ts = shared;
+	struct tokendb_inst	*ti;
+	struct timeval		 tv;
+	char			 err[TR_ERRLEN];
+
+	*inst = NULL;
+	ti = xcalloc(1, sizeof(*ti));
+	ti->ts = ts;
+	if ((ti->db = tokendb_open(ts->path, 0, ts->busy_timeout, err,
+	    sizeof(err))) == NULL) {
+		log_msg(LL_ERROR, "tokendb_open", "%s", err);
+		tokendb_free(ti);
+		return -1;
+	}
+	ti->flush_ev = event_new(base, -1, EV_PERSIST, tokendb_flush_cb, ti);
+	tv.tv_sec = ts->flush_interval / 1000;
+	tv.tv_usec = (ts->flush_interval % 1000) * 1000;
+	event_add(ti->flush_ev, &tv);
+	*inst = ti;
+	return 0;
+}
+
+/*
+ * Count a use for the next flush, in an open-addressing table keyed by id.
+ * The hot path never writes: when the table is three-quarters full, uses
+ * of further ids are not counted until the next flush (and the metric
+ * says how many were dropped).
+ */
+static void
+tokendb_note_use(struct tokendb_inst *ti, const char *id, long long now)
+{
+	struct tokendb_use	*u;
+	uint32_t		 h = 2166136261u;
+	size_t			 i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		h = (h ^ (uint8_t)id[i]) * 16777619u;
+	for (i = h & (TOKENDB_MAX_PENDING - 1);; i = (i + 1) &
+	    (TOKENDB_MAX_PENDING - 1)) {
+		u = &ti->uses[i];
+		if (u->count == 0 || strcmp(u->id, id) == 0)
+			break;
+	}
+	if (u->count == 0) {
+		if (ti->nuses >= TOKENDB_MAX_PENDING / 4 * 3) {
+			ADD(ti->ts->uses_dropped, 1);
+			return;
+		}
+		strlcpy(u->id, id, sizeof(u->id));
+		ti->nuses++;
+	}
+	u->count++;
+	u->last_used = now;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The groups of a bootstrap token: system:bootstrappers plus the stored
+ * ones, sorted and without duplicates.  NULL when a stored group is not a
+ * valid bootstrap group, which rejects the whole token as kube-apiserver
+ * does.  The array borrows the strings of tok.
+ */
+static char **
+bootstrap_groups(const struct tokendb_token *tok)
+{
+	char	**g;
+	size_t	  i, n = 0, m = 0;
+
+	while (tok->groups[n] != NULL)
+		n++;
+	g = xcalloc(n + 2, sizeof(*g));
+	g[m++] = (char *)TOKENDB_BOOTSTRAPPERS;
+	for (i = 0; i < n; i++) {
+		if (strcmp(tok->groups[i], TOKENDB_BOOTSTRAPPERS) == 0)
+			continue;
+		if (!tokendb_bootstrap_group(tok->groups[i])) {
+			free(g);
+			return NULL;
+		}
+		g[m++] = tok->groups[i];
+	}
+	qsort(g, m, sizeof(*g), str_cmp);
+	for (i = 1, n = 1; i < m; i++) {
+		if (strcmp(g[i], g[n - 1]) != 0)
+			g[n++] = g[i];
+	}
+	g[n] = NULL;
+	return g;
+}
+
+/* Fill res with the row's user; 0, or -1 if the row may not log in. */
+static int
+tokendb_user(const struct tokendb_token *tok, struct auth_result *res)
+{
+	char	**groups;
+
+	if (!tok->bootstrap) {
+		res->username = xstrdup(tok->username);
+		res->user_json = auth_user_json(tok->username, tok->uid,
+		    tok->groups, tok->extra_keys,
+		    (char *const *const *)tok->extra_values);
+		return 0;
+	}
+	if ((groups = bootstrap_groups(tok)) == NULL)
+		return -1;
+	xasprintf(&res->username, TOKENDB_BOOTSTRAP_USER "%s", tok->id);
+	res->user_json = auth_user_json(res->username, NULL, groups, NULL,
+	    NULL);
+	free(groups);
+	return 0;
+}
+
+/* Look the id up, timing it for the metrics.  As tokendb_get(). */
+static int
+tokendb_lookup(struct tokendb_inst *ti, const char *id,
+    struct tokendb_token *tok, struct auth_result *res)
+{
+	char	err[TR_ERRLEN];
+	double	t0 = monotonic_sec();
+	int	found;
+
+	found = tokendb_get(ti->db, id, tok, err, sizeof(err));
+	ADD(ti->ts->lookups, 1);
+	ADD(ti->ts->lookup_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+	SET(ti->ts->failing, found < 0);
+	if (found < 0) {
+		ADD(ti->ts->errors, 1);
+		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
+		res->error = xstrdup("token database unavailable");
+	}
+	return found;
+}
+
+/* Take one use of a usage-limited token: AUTH_OK, AUTH_DENY or error. */
+static enum auth_rv
+tokendb_take_use(struct tokendb_inst *ti, const char *id,
+    struct auth_result *res)
+{
+	char	err[TR_ERRLEN];
+	int	r;
+
+	if ((r = tokendb_consume(ti->db, id, err, sizeof(err))) < 0) {
+		ADD(ti->ts->errors, 1);
+		log_msg(LL_WARN, "tokendb_use", "%s", err);
+		res->error = xstrdup("token database busy");
+		return AUTH_ERROR;
+	}
+	return r == 1 ? AUTH_OK : AUTH_DENY;
+}
+
+static enum auth_rv
+tokendb_authenticate(void *inst, struct auth_req *req,
+    struct auth_result *res, auth_done_cb done)
+{
+	struct tokendb_inst	*ti = inst;
+	struct tokendb_token	 tok;
+	uint8_t			 hash[TR_SHA256_LEN];
+	char			 id[TOKENDB_ID_LEN + 1];
+	char			 secret[TOKENDB_SECRET_LEN + 1];
+	long long		 now = (long long)time(NULL);
+	enum auth_rv		 rv = AUTH_DENY;
+	int			 found;
+
+	memset(&tok, 0, sizeof(tok));
+	/* Any other shape is not ours: no lookup at all. */
+	if (tokendb_parse_token(req->token, req->token_len, id, secret) != 0)
+		return AUTH_DENY;
+	sha256(secret, TOKENDB_SECRET_LEN, hash);
+	if ((found = tokendb_lookup(ti, id, &tok, res)) <= 0) {
+		rv = found < 0 ? AUTH_ERROR : AUTH_DENY;
+		goto out;
+	}
+	if (!ct_equal(hash, tok.secret_hash, sizeof(hash)) || tok.revoked ||
+	    (tok.expires != 0 && now >= tok.expires) ||
+	    !tokendb_usage_auth(tok.usages) || tok.uses_left == 0)
+		goto out;
+	if (tokendb_user(&tok, res) != 0)
+		goto out;
+	res->max_ttl = ti->ts->cache_ttl > 0 ? ti->ts->cache_ttl : -1;
+	if (tok.uses_left > 0) {
+		/* Each use must reach the database: never cached. */
+		res->max_ttl = -1;
+		if ((rv = tokendb_take_use(ti, id, res)) != AUTH_OK)
+			goto out;
+	}
+	tokendb_note_use(ti, id, now);
+	res->rv = AUTH_OK;
+	res->backend = "tokendb";
+	rv = AUTH_OK;
+out:
+	if (rv != AUTH_OK) {
+		free(res->username);
+		free(res->user_json);
+		res->username = res->user_json = NULL;
+	}
+	tokendb_token_clear(&tok);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return rv;
+}
+
+/* Every answer is given at once: nothing is ever pending. */
+static void
+tokendb_cancel(void *inst, struct auth_req *req)
+{
+}
+
+static int
+tokendb_ready(void *shared)
+{
+	struct tokendb_shared	*ts = shared;
+
+	return ts != NULL && !GET(ts->failing);
+}
+
+static void
+tokendb_metrics(void *shared, struct evbuffer *out)
+{
+	struct tokendb_shared	*ts = shared;
+
+	if (ts == NULL)
+		return;
+	evbuffer_add_printf(out,
+	    "# HELP tokenreviewd_tokendb_lookups_total Token database "
+	    "lookups.\n"
+	    "# TYPE tokenreviewd_tokendb_lookups_total counter\n"
+	    "tokenreviewd_tokendb_lookups_total %llu\n"
+	    "# HELP tokenreviewd_tokendb_lookup_seconds_total Time spent in "
+	    "token database lookups.\n"
+	    "# TYPE tokenreviewd_tokendb_lookup_seconds_total counter\n"
+	    "tokenreviewd_tokendb_lookup_seconds_total %.6f\n"
+	    "# HELP tokenreviewd_tokendb_errors_total Failed token database "
+	    "operations.\n"
+	    "# TYPE tokenreviewd_tokendb_errors_total counter\n"
+	    "tokenreviewd_tokendb_errors_total %llu\n"
+	    "# HELP tokenreviewd_tokendb_flushes_total Batches of usage "
+	    "counts written.\n"
+	    "# TYPE tokenreviewd_tokendb_flushes_total counter\n"
+	    "tokenreviewd_tokendb_flushes_total %llu\n"
+	    "# HELP tokenreviewd_tokendb_flush_seconds_total Time spent "
+	    "writing usage counts.\n"
+	    "# TYPE tokenreviewd_tokendb_flush_seconds_total counter\n"
+	    "tokenreviewd_tokendb_flush_seconds_total %.6f\n"
+	    "# HELP tokenreviewd_tokendb_uses_dropped_total Uses not "
+	    "counted because the batch was full.\n"
+	    "# TYPE tokenreviewd_tokendb_uses_dropped_total counter\n"
+	    "tokenreviewd_tokendb_uses_dropped_total %llu\n",
+	    (unsigned long long)GET(ts->lookups),
+	    (double)GET(ts->lookup_us) / 1e6,
+	    (unsigned long long)GET(ts->errors),
+	    (unsigned long long)GET(ts->flushes),
+	    (double)GET(ts->flush_us) / 1e6,
+	    (unsigned long long)GET(ts->uses_dropped));
+}
+
+const struct auth_backend auth_tokendb_backend = {
+	.name = "tokendb",
+	.load = tokendb_load,
+	.unload = tokendb_unload,
+	.init = tokendb_init,
+	.authenticate = tokendb_authenticate,
+	.cancel = tokendb_cancel,
+	.free = tokendb_free,
+	.ready = tokendb_ready,
+	.metrics = tokendb_metrics,
+};

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# The token database (SQLite) end to end: tokenreviewctl token creates,
+# revokes, imports and prunes rows in the file while a running daemon
+# answers reviews from it.  Covers create -> authenticate -> revoke ->
+# refused within the cache bound, expiry, a one-use token reviewed
+# concurrently (exactly one success), the bootstrap-token conformance
+# cases 31-36, import of a kube-apiserver token CSV, the tool's errors
+# (bad id, unknown id, bad TTL, locked database) and writes by the tool
+# while clients keep reviewing.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+tr_need curl openssl jq setsid timeout sha256sum sqlite3
+tr_need_binaries
+"$TOKENREVIEWCTL" -h | grep -q 'token create' ||
+    tr_skip_all "tokenreviewctl built without the token database"
+tr_tmpdir
+tr_certs
+
+ctl()
+{
+	"$TOKENREVIEWCTL" -c "$TR_CONF" token "$@"
+}
+
+# expect_user DESC JQ-FILTER-ON-USER: the last review authenticated.
+expect_user()
+{
+	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == true and
+	    (.status.user | $2)"; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE (curl $TR_CURL_RC)" "body: $TR_BODY"
+	fi
+}
+
+# expect_no DESC: authenticated false, no user, no error.
+expect_no()
+{
+	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    ((.status.user // {}) == {}) and ((.status.error // "") == "")'; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE (curl $TR_CURL_RC)" "body: $TR_BODY"
+	fi
+}
+
+authenticated()
+{
+	tr_review v1 "$1" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == true'
+}
+
+refused()
+{
+	tr_review v1 "$1" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false'
+}
+
+# The positive cache TTL is long on purpose: the backend's bound
+# ([tokendb] cache_ttl, 1 s by default) must win over it.
+tr_config tdb server.chain="static tokendb" server.workers=4 \
+    cache.ttl=60s cache.negative_ttl=10s "tokendb.path=$TR_TMP/tdb/tokens.db" \
+    tokendb.flush_interval=1s
+printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+DB=$TR_DIR/tokens.db
+
+# ---------------------------------------------------------------- create
+
+tid "create before the daemon runs"
+ALICE=$(ctl create --user alice --uid 1001 --group ops --group dev \
+    --extra example.org/team=blue --description "alice's laptop" 2>"$TR_TMP/err")
+like "$ALICE" '^[a-z0-9]{6}\.[a-z0-9]{16}$' \
+    "create prints one token of the bootstrap shape"
+ok "the database file is created on first use" test -s "$DB"
+is "$(sqlite3 "$DB" 'PRAGMA journal_mode')" wal "the database is in WAL mode"
+is "$(sqlite3 "$DB" 'SELECT version FROM schema_version')" 1 \
+    "schema version table"
+ALICE_ID=${ALICE%%.*}
+ALICE_SECRET=${ALICE#*.}
+unlike "$(ctl list; ctl list -o json; ctl export; ctl show "$ALICE_ID";
+    sqlite3 "$DB" .dump)" "$ALICE_SECRET" \
+    "the secret is in no listing, export or the database"
+is "$(sqlite3 "$DB" "SELECT hex(secret_hash) FROM tokens WHERE id = '$ALICE_ID'" |
+    tr 'A-F' 'a-f')" "$(printf '%s' "$ALICE_SECRET" | sha256sum | cut -c1-64)" \
+    "the database keeps SHA-256 of the secret"
+
+tid "daemon"
+if ! tr_start tdb; then
+	fail "daemon starts"
+	done_testing
+fi
+pass "daemon starts with the token database in the chain"
+
+# ---------------------------------------------------------------- reviews
+
+tid "create -> authenticate -> revoke"
+tr_review v1 "$ALICE" >/dev/null
+expect_user "token from ctl create authenticates with its user" \
+    '.username == "alice" and .uid == "1001" and .groups == ["ops","dev"] and
+    .extra == {"example.org/team": ["blue"]}'
+tr_review v1 "$ALICE" >/dev/null
+expect_user "again (from the cache)" '.username == "alice"'
+tr_review v1 static1 >/dev/null
+expect_user "the static backend still answers" '.username == "sam"'
+ok "ctl revoke" ctl revoke "$ALICE_ID"
+# The answer cached just before may live 1 s ([tokendb] cache_ttl), no more.
+sleep 1.05
+tr_review v1 "$ALICE" >/dev/null
+expect_no "revoked token refused 1.05 s after the revoke (cache bound 1 s)"
+tr_req GET /readyz
+is "$TR_CODE" 200 "/readyz is 200 with the database reachable"
+
+tid "expiry"
+SHORT=$(ctl create --user shorty --ttl 2s 2>/dev/null)
+ok "token with a 2 s lifetime works at first" authenticated "$SHORT"
+sleep 2.1
+refused "$SHORT"
+expect_no "and is refused once it expired"
+is "$(ctl show "${SHORT%%.*}" | jq -r .status)" expired "show says expired"
+
+tid "one-use token, concurrent reviews"
+ONCE=$(ctl create --user once --uses 1 2>/dev/null)
+body=$(tr_review_body v1 "$ONCE")
+tr_tls_args
+pids=()
+for i in $(seq 1 16); do
+	curl -sS --max-time 10 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
+	    --data-binary "$body" "$TR_URL/tokenreview" >"$TR_TMP/once.$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+n_ok=$(cat "$TR_TMP"/once.* | jq -s '[.[] | select(.status.authenticated == true)] | length')
+n_no=$(cat "$TR_TMP"/once.* | jq -s '[.[] | select(.status.authenticated == false and (.status.error // "") == "")] | length')
+is "$n_ok/$n_no" 1/15 "exactly one of 16 concurrent reviews succeeds, 15 are refused"
+refused "$ONCE"
+expect_no "the used-up token stays refused"
+is "$(ctl show "${ONCE%%.*}" | jq -r '.status + " " + (.uses_left | tostring)')" \
+    "used-up 0" "show says used-up"
+
+# ---------------------------------------------------------------- bootstrap
+
+tid "bootstrap tokens (cases 31-36)"
+ok "create the fixture token from standard input" \
+    sh -c "echo q8z1xk.4m0vaqgd7l2n9s1e | '$TOKENREVIEWCTL' -c '$TR_CONF' \
+    token create --bootstrap --group system:bootstrappers:worker-pool-a \
+    --token-stdin"
+is "$(ctl show q8z1xk | jq -r '.expires != null and .bootstrap')" true \
+    "bootstrap token: 24 h lifetime by default"
+tr_review v1 q8z1xk.4m0vaqgd7l2n9s1e >/dev/null
+expect_user "case 31: OK(system:bootstrap:q8z1xk, bootstrappers groups, no uid, no extra)" \
+    '. == {"username": "system:bootstrap:q8z1xk", "groups":
+    ["system:bootstrappers", "system:bootstrappers:worker-pool-a"]}'
+tr_review v1 q8z1xk.4m0vaqgd7l2n9s1x >/dev/null
+expect_no "case 32: same id, wrong secret -> NO"
+echo past01.4m0vaqgd7l2n9s1e | ctl create --bootstrap --token-stdin >/dev/null 2>&1
+sqlite3 "$DB" "UPDATE tokens SET expires = CAST(strftime('%s','now') AS INTEGER) - 1 WHERE id = 'past01'"
+tr_review v1 past01.4m0vaqgd7l2n9s1e >/dev/null
+expect_no "case 33: expired a second ago -> NO"
+echo sign01.4m0vaqgd7l2n9s1e | ctl create --bootstrap --usages signing \
+    --token-stdin >/dev/null 2>&1
+tr_review v1 sign01.4m0vaqgd7l2n9s1e >/dev/null
+expect_no "case 34: not usable for authentication -> NO"
+err=$(ctl create --bootstrap --group system:masters 2>&1)
+like "$err" 'bad bootstrap group "system:masters"' \
+    "case 35: ctl refuses system:masters as a bootstrap group"
+echo mast01.4m0vaqgd7l2n9s1e | ctl create --bootstrap --token-stdin >/dev/null 2>&1
+sqlite3 "$DB" "UPDATE tokens SET groups = '[\"system:bootstrappers:a\",\"system:masters\"]' WHERE id = 'mast01'"
+tr_review v1 mast01.4m0vaqgd7l2n9s1e >/dev/null
+expect_no "case 35: a row with system:masters is rejected whole -> NO"
+tr_metrics
+before=$(tr_metric tokenreviewd_tokendb_lookups_total)
+tr_review v1 Q8Z1XK.4m0vaqgd7l2n9s1e >/dev/null
+expect_no "case 36: uppercase token -> NO"
+tr_review v1 q8z1xk.4m0vaqgd7l2n9s1 >/dev/null
+expect_no "case 36: 15-character secret -> NO"
+tr_metrics
+is "$(tr_metric tokenreviewd_tokendb_lookups_total)" "$before" \
+    "case 36: no database lookup for either"
+
+# ---------------------------------------------------------------- import
+
+tid "import a token CSV"
+{
+	printf '%s\n' 'imp001.aaaaaaaaaaaaaaaa,ivan,2001,"ops,dev"' \
+	    'imp002.bbbbbbbbbbbbbbbb,"jo, jr",2002' ''
+	printf 'imp003.cccccccccccccccc,kim,2003\r\n'
+} | tr_write "$TR_TMP/import.csv"
+is "$(ctl import "$TR_TMP/import.csv" 2>&1)" "3 tokens imported" "import"
+tr_review v1 imp001.aaaaaaaaaaaaaaaa >/dev/null
+expect_user "imported token: user, uid and quoted groups" \
+    '.username == "ivan" and .uid == "2001" and .groups == ["ops","dev"]'
+tr_review v1 imp002.bbbbbbbbbbbbbbbb >/dev/null
+expect_user "imported token: quoted user name" '.username == "jo, jr"'
+ok "imported token with CRLF line end" authenticated imp003.cccccccccccccccc
+printf 'imp004.dddddddddddddddd,lee,1\nnot-a-db-token,max,2\n' |
+    tr_write "$TR_TMP/bad.csv"
+err=$(ctl import "$TR_TMP/bad.csv" 2>&1)
+like "$err" "bad.csv:2: the token is not of the form" \
+    "import names the line of a token of another shape"
+is "$(sqlite3 "$DB" "SELECT count(*) FROM tokens WHERE id = 'imp004'")" 0 \
+    "a failed import adds nothing"
+err=$(ctl import "$TR_TMP/import.csv" 2>&1)
+like "$err" "import.csv:1: token id imp001 already exists" \
+    "import refuses ids that exist"
+
+# ---------------------------------------------------------------- ctl errors
+
+tid "tokenreviewctl errors"
+err=$(ctl revoke NOPE 2>&1); rc=$?
+like "$rc $err" '^1 .*bad token id "NOPE"' "bad id"
+err=$(ctl revoke zzzzzz 2>&1); rc=$?
+like "$rc $err" '^1 .*no token with id zzzzzz' "unknown id"
+err=$(ctl show zzzzzz 2>&1); rc=$?
+like "$rc $err" '^1 .*no token with id zzzzzz' "show unknown id"
+err=$(ctl create --user x --ttl 3x 2>&1); rc=$?
+like "$rc $err" '^1 .*bad --ttl "3x"' "bad TTL 3x"
+err=$(ctl create 2>&1); rc=$?
+like "$rc $err" '^1 .*--user is required' "create without a user"
+err=$(ctl frobnicate 2>&1); rc=$?
+like "$rc $err" '^2 usage' "unknown subcommand"
+{ echo 'BEGIN IMMEDIATE;'; echo 'UPDATE tokens SET description = description;'
+  sleep 4; echo 'COMMIT;'; } | sqlite3 "$DB" &
+locker=$!
+sleep 0.5
+err=$(ctl revoke "${SHORT%%.*}" 2>&1); rc=$?
+like "$rc $err" '^1 .*locked' "a locked database is reported as such"
+ok "reviews go on while another process holds the write lock" \
+    authenticated q8z1xk.4m0vaqgd7l2n9s1e
+wait "$locker"
+
+# ---------------------------------------------------------------- under load
+
+tid "tool writes while the daemon serves reviews"
+LOAD=$(ctl create --user loaded 2>/dev/null)
+body=$(tr_review_body v1 "$LOAD")
+tr_tls_args
+pids=()
+for w in 1 2 3 4; do
+	(
+		for i in $(seq 1 30); do
+			curl -sS --max-time 10 "${TR_TLS[@]}" \
+			    -H 'Content-Type: application/json' \
+			    --data-binary "$body" "$TR_URL/tokenreview" |
+			    jq -r '.status.authenticated' 2>/dev/null || echo fail
+		done >"$TR_TMP/load.$w"
+	) &
+	pids+=($!)
+done
+writes=0
+for i in $(seq 1 15); do
+	t=$(ctl create --user "w$i" --ttl 1h 2>/dev/null) &&
+	    ctl revoke "${t%%.*}" >/dev/null && writes=$((writes + 2))
+done
+ctl prune >/dev/null && writes=$((writes + 1))
+wait "${pids[@]}"
+total=$(cat "$TR_TMP"/load.* | wc -l)
+good=$(grep -c '^true$' "$TR_TMP"/load.* | awk -F: '{ s += $2 } END { print s }')
+is "$writes" 31 "31 writes by tokenreviewctl during the load"
+is "$good/$total" "120/120" "no failed review while the tool writes"
+
+# ---------------------------------------------------------------- the rest
+
+tid "usage counts, prune, metrics, logs"
+BRIEF=$(ctl create --user brief --ttl 1s 2>/dev/null)
+sleep 1.3	# one flush interval, and BRIEF expires
+# Reviews answered from the result cache never reach the backend.
+is "$(ctl show "${LOAD%%.*}" | jq -r '.use_count >= 1 and .last_used != null')" \
+    true "use count and last use written in batches"
+out=$(ctl prune)
+like "$out" '^[1-9][0-9]* expired tokens? deleted$' "prune deletes expired tokens"
+is "$(sqlite3 "$DB" "SELECT count(*) FROM tokens WHERE id IN ('past01', '${SHORT%%.*}', '${BRIEF%%.*}')")" \
+    0 "the expired rows are gone"
+ok "list -o json is JSON without secrets" sh -c \
+    "'$TOKENREVIEWCTL' -c '$TR_CONF' token list -o json |
+    jq -e 'length > 5 and all(.[]; has(\"secret\") | not)'"
+tr_metrics
+ok "lookups are counted" \
+    tr_between "$(tr_metric tokenreviewd_tokendb_lookups_total)" 10 1e9
+is "$(tr_metric tokenreviewd_tokendb_errors_total)" 0 "no database errors"
+unlike "$(cat "$TR_LOG")" "$ALICE_SECRET|4m0vaqgd7l2n9s1e|$(printf %s "$LOAD" | cut -d. -f2)" \
+    "no secret in the daemon log"
+ok "audit lines name the tokendb backend with the token fingerprint" \
+    grep -qF "\"token_fp\":\"$(tr_fp "$ALICE")\"" "$TR_LOG"
+
+tr_stop
+is "$?" 0 "daemon stops cleanly"
+done_testing
