@@ -279,6 +279,13 @@ chain_answer(struct auth_req *req)
 	while ((w = TAILQ_FIRST(&req->waiters)) != NULL) {
 		TAILQ_REMOVE(&req->waiters, w, entry);
 		w->leader = NULL;
+		/* A result not to be cached (a use of a limited token) is
+		 * this review's alone: the others ask for themselves. */
+		if (req->result.max_ttl < 0) {
+			w->joined = 0;
+			chain_run(w);
+			continue;
+		}
 		auth_result_copy(&w->result, &req->result);
 		w->finish(w, w->finish_arg);
 	}

@@ -40,6 +40,9 @@ fake_fire(evutil_socket_t fd, short what, void *arg)
 	}
 	op->res->username = xstrdup("carol");
 	op->res->user_json = auth_user_json("carol", NULL, NULL, NULL, NULL);
+	/* A use of a usage-limited token: never shared or cached. */
+	if (strncmp(op->req->token, "once-", 5) == 0)
+		op->res->max_ttl = -1;
 	event_free(op->ev);
 	op->done(op->req, AUTH_OK);
 	free(op);
@@ -85,6 +88,7 @@ fake_a(void *inst, struct auth_req *req, struct auth_result *res,
 		return AUTH_ERROR;
 	}
 	if (strncmp(req->token, "async-", 6) != 0 &&
+	    strncmp(req->token, "once-", 5) != 0 &&
 	    strncmp(req->token, "hang-", 5) != 0)
 		return AUTH_DENY;
 	op = xcalloc(1, sizeof(*op));
@@ -92,7 +96,7 @@ fake_a(void *inst, struct auth_req *req, struct auth_result *res,
 	op->res = res;
 	op->done = done;
 	op->ev = evtimer_new(base, fake_fire, op);
-	if (strncmp(req->token, "async-", 6) == 0)
+	if (strncmp(req->token, "hang-", 5) != 0)
 		evtimer_add(op->ev, &tv);
 	for (i = 0; i < 64 && ops[i] != NULL; i++)
 		;
@@ -247,6 +251,28 @@ test_join(struct auth_chain *chain)
 }
 
 static void
+test_not_shared(struct auth_chain *chain)
+{
+	struct probe	p[3];
+	size_t		i, ok_n = 0;
+
+	calls_a = 0;
+	for (i = 0; i < 3; i++)
+		start(chain, &p[i], "once-1");
+	run_until(p, 3);
+	for (i = 0; i < 3; i++) {
+		ok_n += p[i].finished == 1 && p[i].req.result.rv == AUTH_OK;
+		auth_req_clear(&p[i].req);
+	}
+	ok(calls_a == 3 && ok_n == 3, "a result not to be cached is not "
+	    "shared: three identical reviews, three lookups (%d)", calls_a);
+	start(chain, &p[0], "once-1");
+	ok(!p[0].req.cached && calls_a == 4, "... nor cached");
+	run_until(p, 1);
+	auth_req_clear(&p[0].req);
+}
+
+static void
 test_leader_leaves(struct auth_chain *chain)
 {
 	struct probe	p[3];
@@ -322,6 +348,7 @@ main(void)
 
 	test_order_and_errors(chain);
 	test_join(chain);
+	test_not_shared(chain);
 	test_leader_leaves(chain);
 	test_deadline(chain);
 
