@@ -16,8 +16,10 @@ build="$top/build"
 mode=${1:-run}
 
 build_deps="build-essential autoconf automake pkg-config libevent-dev
-libssl-dev libjansson-dev libinih-dev openssl curl ca-certificates"
-test_deps="jq"
+libssl-dev libjansson-dev libinih-dev openssl curl ca-certificates
+libldap2-dev"
+test_deps="jq
+slapd ldap-utils"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

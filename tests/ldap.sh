@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# The LDAP token source against real slapd servers started here on
+# loopback (ldap:// with StartTLS, ldaps://, ldapi://) from a generated
+# slapd.conf, the Debian schema files and data loaded with slapadd: users
+# (one with a non-ASCII name, one locked by ppolicy, two holding the same
+# token hash), groupOfNames with nested groups and a cycle, a posixGroup.
+# It drives tokenreviewd with curl: bind and attribute modes, wrong
+# passwords, unknown users, filter injection, failover when the first
+# server stops mid-run and recovery when it returns, conformance case 22
+# (no server: NO+err within 1 s), a server that accepts connections but
+# never answers (timeout), a CA that does not match, and 1,000 concurrent
+# reviews.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+tr_need curl openssl jq setsid timeout sha256sum base64
+[ -x /usr/sbin/slapd ] || tr_skip_all "slapd not installed"
+[ -x /usr/sbin/slapadd ] || tr_skip_all "slapadd not installed"
+tr_need_binaries
+tr_tmpdir
+tr_certs
+
+SLAPD=/usr/sbin/slapd
+SLAPADD=/usr/sbin/slapadd
+BASE=dc=example,dc=org
+READER_PW=r$(openssl rand -hex 12)
+ALICE_PW='al1ce pass:word'
+JUERGEN_PW=j$(openssl rand -hex 8)
+ATTR_TOKEN=t$(openssl rand -hex 20)
+DUP_TOKEN=d$(openssl rand -hex 20)
+
+# A loopback port nobody listens on (bash's /dev/tcp probes it).
+free_port()
+{
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+	done
+	echo "$p"
+}
+
+b64()
+{
+	printf '%s' "$1" | base64 -w0
+}
+
+hash_hex()
+{
+	printf '%s' "$1" | sha256sum | cut -d' ' -f1
+}
+
+# ---------------------------------------------------------------- slapd
+
+tr_server_cert "$TR_CERTS" ldap
+
+# The schema for the token hash of attribute mode.
+cat >"$TR_TMP/kube.schema" <<'EOS'
+attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'kubeTokenHash'
+	EQUALITY caseIgnoreMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'kubeTokenHolder'
+	SUP top AUXILIARY MAY kubeTokenHash )
+EOS
+
+# slapd_conf DIR: a slapd.conf for one server whose data lives in DIR.
+slapd_conf()
+{
+	local d=$1
+	mkdir -p "$d/db"
+	cat >"$d/slapd.conf" <<EOS
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+include $TR_TMP/kube.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload ppolicy
+pidfile $d/slapd.pid
+TLSCACertificateFile $TR_CERTS/ca.crt
+TLSCertificateFile $TR_CERTS/ldap.crt
+TLSCertificateKeyFile $TR_CERTS/ldap.key
+database mdb
+maxsize 67108864
+suffix "$BASE"
+rootdn "cn=admin,$BASE"
+directory $d/db
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,$BASE"
+access to attrs=userPassword by anonymous auth by * none
+access to * by users read by * none
+EOS
+}
+
+ldif_user()
+{
+	local uid=$1 cn=$2 pw=$3 num=$4
+	shift 4
+	printf 'dn: uid=%s,ou=people,%s\n' "$uid" "$BASE"
+	printf 'objectClass: inetOrgPerson\nobjectClass: posixAccount\n'
+	printf 'objectClass: kubeTokenHolder\n'
+	printf 'uid: %s\ncn: %s\nsn: %s\n' "$uid" "$cn" "$uid"
+	printf 'uidNumber: %s\ngidNumber: 5000\nhomeDirectory: /home/%s\n' \
+	    "$num" "$uid"
+	printf 'userPassword: %s\n' "$pw"
+	printf '%s\n' "$@"
+	echo
+}
+
+ldif_group()
+{
+	local cn=$1 m
+	shift
+	printf 'dn: cn=%s,ou=groups,%s\nobjectClass: groupOfNames\ncn: %s\n' \
+	    "$cn" "$BASE" "$cn"
+	for m in "$@"; do
+		printf 'member: %s\n' "$m"
+	done
+	echo
+}
+
+# Non-ASCII values go base64-encoded in LDIF.
+JUERGEN=$(printf 'j\xc3\xbcrgen')
+{
+	printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\n' "$BASE"
+	printf 'o: Example\ndc: example\n\n'
+	for ou in people groups policies; do
+		printf 'dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n' \
+		    "$ou" "$BASE" "$ou"
+	done
+	printf 'dn: cn=reader,%s\nobjectClass: organizationalRole\n' "$BASE"
+	printf 'objectClass: simpleSecurityObject\ncn: reader\n'
+	printf 'userPassword: %s\n\n' "$READER_PW"
+	printf 'dn: cn=default,ou=policies,%s\nobjectClass: pwdPolicy\n' "$BASE"
+	printf 'objectClass: organizationalRole\ncn: default\n'
+	printf 'pwdAttribute: userPassword\npwdLockout: TRUE\n'
+	printf 'pwdMaxFailure: 50\n\n'
+	ldif_user alice "Alice Liddell" "$ALICE_PW" 1001 \
+	    "kubeTokenHash: $(hash_hex "$ATTR_TOKEN")"
+	printf 'dn:: %s\n' "$(b64 "uid=$JUERGEN,ou=people,$BASE")"
+	printf 'objectClass: inetOrgPerson\nobjectClass: posixAccount\n'
+	printf 'uid:: %s\ncn:: %s\nsn: g\n' "$(b64 "$JUERGEN")" \
+	    "$(b64 "$(printf 'J\xc3\xbcrgen Gro\xc3\x9f')")"
+	printf 'uidNumber: 1002\ngidNumber: 5000\nhomeDirectory: /home/j\n'
+	printf 'userPassword: %s\n\n' "$JUERGEN_PW"
+	ldif_user carol "Carol Locked" carol-pw 1003 \
+	    "pwdAccountLockedTime: 000001010000Z"
+	ldif_user dup1 "Dup One" dup1-pw 1004 "kubeTokenHash: $(hash_hex "$DUP_TOKEN")"
+	ldif_user dup2 "Dup Two" dup2-pw 1005 "kubeTokenHash: $(hash_hex "$DUP_TOKEN")"
+	ldif_user nopw "No Password" x 1006
+	A="uid=alice,ou=people,$BASE"
+	G="ou=groups,$BASE"
+	ldif_group dev "$A" "uid=$JUERGEN,ou=people,$BASE"
+	ldif_group ops "cn=dev,$G"
+	ldif_group all "cn=ops,$G"
+	ldif_group cyc-a "$A" "cn=cyc-b,$G"
+	ldif_group cyc-b "cn=cyc-a,$G"
+	printf 'dn: cn=posix-devs,%s\nobjectClass: posixGroup\ncn: posix-devs\n' "$G"
+	printf 'gidNumber: 5000\nmemberUid: alice\n\n'
+} >"$TR_TMP/data.ldif"
+
+# slapd_start NAME: a server with its own data (same content) on fresh
+# ports; sets <NAME>_PID, <NAME>_LDAP, <NAME>_LDAPS, <NAME>_LDAPI.
+slapd_start()
+{
+	local n=$1 d=$TR_TMP/$1 p ps try
+	if [ ! -f "$d/slapd.conf" ]; then
+		slapd_conf "$d"
+		"$SLAPADD" -q -f "$d/slapd.conf" -l "$TR_TMP/data.ldif" \
+		    >"$d/slapadd.log" 2>&1 ||
+		    bail "slapadd failed: $(tail -n 5 "$d/slapadd.log")"
+	fi
+	for try in 1 2 3; do
+		p=$(eval "echo \${${n}_PORT:-}")
+		ps=$(eval "echo \${${n}_SPORT:-}")
+		[ -n "$p" ] || p=$(free_port)
+		[ -n "$ps" ] || ps=$(free_port)
+		"$SLAPD" -f "$d/slapd.conf" -d 0 -h "ldap://127.0.0.1:$p/ ldaps://127.0.0.1:$ps/ ldapi://$(printf '%s' "$d/ldapi" | jq -sRr @uri)" \
+		    >>"$d/slapd.log" 2>&1 </dev/null &
+		eval "${n}_PID=$!"
+		TR_PIDS+=("$!")
+		if tr_wait_until 5 ldapwhoami_ok "$p"; then
+			eval "${n}_PORT=$p ${n}_SPORT=$ps"
+			eval "${n}_LDAP=ldap://127.0.0.1:$p ${n}_LDAPS=ldaps://127.0.0.1:$ps"
+			return 0
+		fi
+		kill "$(eval "echo \$${n}_PID")" 2>/dev/null
+		eval "unset ${n}_PORT ${n}_SPORT"
+	done
+	bail "slapd $n did not start: $(tail -n 5 "$d/slapd.log")"
+}
+
+ldapwhoami_ok()
+{
+	LDAPTLS_CACERT=$TR_CERTS/ca.crt ldapwhoami -x -ZZ \
+	    -H "ldap://127.0.0.1:$1" -D "cn=reader,$BASE" -w "$READER_PW"
+}
+
+slapd_stop()
+{
+	local pid
+	pid=$(eval "echo \$${1}_PID")
+	kill -CONT "$pid" 2>/dev/null
+	tr_stop "$pid" 10
+}
+
+tid "two slapd servers with the same data"
+slapd_start s1
+slapd_start s2
+pass "slapd s1 and s2 answer a StartTLS bind as the reader"
+
+printf '%s\n' "$READER_PW" | tr_write "$TR_TMP/reader.pw"
+
+# ldap_section NAME KEY=VALUE...: an [ldap "NAME"] section on stdout.
+ldap_section()
+{
+	local kv
+	printf '\n[ldap "%s"]\n' "$1"
+	shift
+	for kv in "$@"; do
+		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+	done
+}
+
+# The sections of the main daemon: bind mode over StartTLS with failover
+# from s1 to s2 and nested groupOfNames, then attribute mode over ldaps
+# with a posixGroup search.
+corp=(uri="$s1_LDAP $s2_LDAP" ca="$TR_CERTS/ca.crt"
+    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
+    mode=bind user_base="ou=people,$BASE"
+    user_filter="(&(objectClass=inetOrgPerson)(uid=%s))"
+    uid_attribute=uidNumber group_base="ou=groups,$BASE"
+    group_filter="(&(objectClass=groupOfNames)(member=%s))"
+    group_prefix=ldap: nested_depth=5 timeout=2s connect_timeout=1s
+    pool_size=3)
+tokens=(uri="$s1_LDAPS" ca="$TR_CERTS/ca.crt"
+    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
+    mode=attribute token_attribute=kubeTokenHash
+    user_base="ou=people,$BASE" username_prefix=tok:
+    group_base="ou=groups,$BASE"
+    group_filter="(&(objectClass=posixGroup)(memberUid=%u))")
+
+tr_config main server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section corp "${corp[@]}"
+	ldap_section tokens "${tokens[@]}"
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+
+tid "configuration check"
+ok "tokenreviewd -n accepts the LDAP config" "$TOKENREVIEWD" -c "$TR_CONF" -n
+
+tid "daemon with two LDAP directories"
+if ! tr_start main; then
+	fail "daemon starts"
+	done_testing
+fi
+pass "daemon starts"
+
+# expect_user DESC JQ-FILTER-ON-USER
+expect_user()
+{
+	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == true and
+	    (.status.user | $2)"; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE" "body: $TR_BODY"
+	fi
+}
+
+# expect_no DESC [err]
+expect_no()
+{
+	local e='((.status.error // "") == "")'
+	[ "${2:-}" = err ] && e='((.status.error // "") != "")'
+	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == false and
+	    ((.status.user // {}) == {}) and $e"; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE" "body: $TR_BODY"
+	fi
+}
+
+bind_tok()
+{
+	b64 "$1:$2"
+}
+
+ALICE_GROUPS='["ldap:all","ldap:cyc-a","ldap:cyc-b","ldap:dev","ldap:ops"]'
+
+tid "bind mode"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "alice with her password -> OK(alice, uid 1001)" \
+    '.username == "alice" and .uid == "1001"'
+expect_user "... groups: direct, nested to depth 2, and the cycle once" \
+    "(.groups | sort) == $ALICE_GROUPS"
+tr_review v1 "$(bind_tok alice wrong)" >/dev/null
+expect_no "alice with a wrong password -> NO"
+tr_review v1 "$(bind_tok nobody "$ALICE_PW")" >/dev/null
+expect_no "unknown user -> NO"
+tr_review v1 "$(bind_tok "$JUERGEN" "$JUERGEN_PW")" >/dev/null
+expect_user "non-ASCII user name -> OK(j\u00fcrgen)" \
+    ".username == \"$JUERGEN\" and (.groups | sort) == [\"ldap:all\",\"ldap:dev\",\"ldap:ops\"]"
+tr_review v1 "$(bind_tok carol carol-pw)" >/dev/null
+expect_no "account locked by ppolicy -> NO without an error"
+tr_review v1 "$(bind_tok alice "")" >/dev/null
+expect_no "empty password -> NO (never an unauthenticated bind)"
+tr_review v1 "$(printf 'alice:' | base64 -w0)" >/dev/null
+expect_no "alice: with nothing after the colon -> NO"
+
+tid "filter injection in user names"
+for u in '*' '*)(uid=*' 'alice)(uid=*' 'al*' '*)(|(uid=*)' 'alice\' \
+    'alice)(&' '(uid=alice)'; do
+	tr_review v1 "$(bind_tok "$u" "$ALICE_PW")" >/dev/null
+	expect_no "user name '$u' with alice's password -> NO"
+done
+
+tid "attribute mode"
+tr_review v1 "$ATTR_TOKEN" >/dev/null
+expect_user "token whose hash alice holds -> OK(tok:alice, posix group)" \
+    '.username == "tok:alice" and .groups == ["posix-devs"]'
+tr_review v1 "$DUP_TOKEN" >/dev/null
+expect_no "hash held by two entries -> NO+err" err
+like "$TR_BODY" 'more than one entry' "... the error says why"
+grep -q 'ldap_ambiguous' "$TR_LOG" && pass "... and it is logged" ||
+    fail "... and it is logged"
+tr_review v1 "x$ATTR_TOKEN" >/dev/null
+expect_no "unknown opaque token -> NO"
+
+tid "secrets stay out of the logs"
+if grep -qF -e "$ALICE_PW" -e "$READER_PW" -e "$JUERGEN_PW" -e "$ATTR_TOKEN" \
+    -e "$(bind_tok alice "$ALICE_PW")" "$TR_LOG"; then
+	fail "no password or token in the daemon log"
+else
+	pass "no password or token in the daemon log"
+fi
+
+tid "metrics"
+tr_metrics
+m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="success"')
+tr_between "$m" 1 100000 && pass "bind successes counted ($m)" ||
+    fail "bind successes counted" "$m"
+m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="rejected"')
+tr_between "$m" 2 100000 && pass "refused binds counted ($m)" ||
+    fail "refused binds counted" "$m"
+
+tid "1,000 concurrent reviews"
+tr_review_body v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/body-alice"
+tr_tls_args
+mkdir -p "$TR_TMP/c1k"
+t0=$(tr_now)
+for half in a b; do
+	curl -sS --max-time 60 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
+	    --data-binary "@$TR_TMP/body-alice" --parallel --parallel-immediate \
+	    --parallel-max 500 -o "$TR_TMP/c1k/$half#1" -w '%{http_code}\n' \
+	    "$TR_URL/tokenreview?n=[1-500]" >"$TR_TMP/c1k.$half" \
+	    2>"$TR_TMP/c1k.$half.err" &
+	TR_PIDS+=("$!")
+	eval "c1k_$half=\$!"
+done
+# shellcheck disable=SC2154
+wait "$c1k_a" "$c1k_b"
+diag "1,000 parallel reviews (cache off) took $(tr_elapsed "$t0") s"
+is "$(cat "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | grep -c '^200$')" 1000 \
+    "1,000 concurrent reviews -> 1,000 answers 200"
+is "$(cat "$TR_TMP"/c1k/* | jq -s 'map(select(.status.user.username == "alice")) | length')" 1000 \
+    "... every one OK(alice)"
+
+tid "failover"
+# Reviews keep running while s1 stops; none may fail.
+(
+	i=0
+	while [ $i -lt 40 ]; do
+		curl -sS --max-time 10 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
+		    --data-binary "@$TR_TMP/body-alice" "$TR_URL/tokenreview" |
+		    jq -r '.status.authenticated'
+		sleep 0.05
+		i=$((i + 1))
+	done
+) >"$TR_TMP/failover.out" 2>&1 &
+fo=$!
+TR_PIDS+=("$fo")
+sleep 0.5
+slapd_stop s1
+wait "$fo"
+is "$(grep -c '^true$' "$TR_TMP/failover.out")" 40 \
+    "40 reviews while s1 stops mid-run -> all OK"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "after s1 stopped: alice served by s2" '.username == "alice"'
+tr_metrics
+m=$(tr_metric tokenreviewd_ldap_failovers_total)
+tr_between "$m" 1 1000 && pass "failovers counted ($m)" ||
+    fail "failovers counted" "$m"
+
+tid "recovery"
+slapd_start s1
+slapd_stop s2
+sleep 1.2	# past the first backoff of s1
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "s1 back and s2 stopped -> OK(alice) again" '.username == "alice"'
+
+tid "case 22: directory unavailable"
+slapd_stop s1
+t0=$(tr_now)
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+el=$(tr_elapsed "$t0")
+expect_no "case 22: all servers stopped -> NO+err, HTTP 200" err
+tr_between "$el" 0 1 && pass "case 22: ... within 1 s ($el s)" ||
+    fail "case 22: ... within 1 s" "took $el s"
+like "$TR_BODY" 'unreachable|connection|answer' "... the error names the cause"
+[ -z "$(tr_header retry-after)" ] && pass "case 22: ... no Retry-After" ||
+    fail "case 22: ... no Retry-After"
+tr_req GET /readyz
+is "$TR_CODE" 503 "/readyz says not ready while no server answers"
+tr_stop "$TR_PID"
+is "$?" 0 "daemon exits 0 on SIGTERM"
+
+done_testing
