@@ -111,6 +111,7 @@ struct ldap_uri {
 /* One [ldap "NAME"] section, immutable once loaded. */
 struct ldap_dir {
 	char		*name;
+	char		*mname;		/* name as a Prometheus label value */
 	struct ldap_uri	 uris[LDAP_MAX_URIS];
 	size_t		 nuris;
 	char		*ca;
@@ -2086,6 +2087,22 @@ dl_all(struct dir_load *dl)
 	return 0;
 }
 
+/* Labels hold no quote or control character; a backslash is doubled. */
+static char *
+metric_label(const char *s)
+{
+	char	*out, *p;
+
+	out = p = xmalloc(2 * strlen(s) + 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	*p = '\0';
+	return out;
+}
+
 static void
 auth_ldap_dir_clear(struct ldap_dir *d)
 {
@@ -2100,6 +2117,7 @@ auth_ldap_dir_clear(struct ldap_dir *d)
 	free(d->bind_password);
 	free(d->bind_password_file);
 	free(d->name);
+	free(d->mname);
 	free(d->ca);
 	free(d->cert);
 	free(d->key);
@@ -2143,8 +2161,14 @@ auth_ldap_load(const struct config *conf, void **shared, char *err, size_t errle
 	struct conf_section	*sec;
 	struct conf_kv		*unused;
 	size_t			 i;
+	int			 v;
 
 	*shared = NULL;
+	/*
+	 * libldap sets up its global defaults on first use; do it here, in
+	 * the main thread, before workers make handles concurrently.
+	 */
+	ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &v);
 	ls = xcalloc(1, sizeof(*ls));
 	ls->dirs = xcalloc(conf->nsections + 1, sizeof(*ls->dirs));
 	for (i = 0; i < conf->nsections; i++) {
@@ -2156,6 +2180,7 @@ auth_ldap_load(const struct config *conf, void **shared, char *err, size_t errle
 		dl.sec = sec;
 		dl.d = &ls->dirs[ls->ndirs++];
 		dl.d->name = xstrdup(sec->label != NULL ? sec->label : "ldap");
+		dl.d->mname = metric_label(dl.d->name);
 		dl.err = err;
 		dl.errlen = errlen;
 		if (dl_all(&dl) != 0)
@@ -2209,7 +2234,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 	    "# TYPE tokenreviewd_ldap_operations_total counter\n");
 	for (i = 0; i < ls->ndirs; i++) {
 		st = &ls->dirs[i].stats;
-		n = ls->dirs[i].name;
+		n = ls->dirs[i].mname;
 		for (t = 0; t < OT_MAX; t++) {
 			for (r = 0; r < OR_MAX; r++)
 				evbuffer_add_printf(out, "tokenreviewd_ldap_"
@@ -2228,7 +2253,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 		for (t = 0; t < OT_MAX; t++)
 			evbuffer_add_printf(out, "tokenreviewd_ldap_operation_"
 			    "seconds_sum{directory=\"%s\",op=\"%s\"} %.6f\n",
-			    ls->dirs[i].name, optype_names[t],
+			    ls->dirs[i].mname, optype_names[t],
 			    (double)__atomic_load_n(&ls->dirs[i].stats.
 			    usec_sum[t], __ATOMIC_RELAXED) / 1e6);
 	}
@@ -2237,7 +2262,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 	    "# TYPE tokenreviewd_ldap_connections gauge\n");
 	for (i = 0; i < ls->ndirs; i++)
 		evbuffer_add_printf(out, "tokenreviewd_ldap_connections"
-		    "{directory=\"%s\"} %lld\n", ls->dirs[i].name, (long long)
+		    "{directory=\"%s\"} %lld\n", ls->dirs[i].mname, (long long)
 		    __atomic_load_n(&ls->dirs[i].stats.connections,
 		    __ATOMIC_RELAXED));
 	evbuffer_add_printf(out,
@@ -2246,7 +2271,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 	    "# TYPE tokenreviewd_ldap_failovers_total counter\n");
 	for (i = 0; i < ls->ndirs; i++)
 		evbuffer_add_printf(out, "tokenreviewd_ldap_failovers_total"
-		    "{directory=\"%s\"} %llu\n", ls->dirs[i].name,
+		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
 		    (unsigned long long)__atomic_load_n(
 		    &ls->dirs[i].stats.failovers, __ATOMIC_RELAXED));
 }

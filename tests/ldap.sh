@@ -81,6 +81,7 @@ include $TR_TMP/kube.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
+moduleload memberof
 pidfile $d/slapd.pid
 TLSCACertificateFile $TR_CERTS/ca.crt
 TLSCertificateFile $TR_CERTS/ldap.crt
@@ -91,6 +92,7 @@ suffix "$BASE"
 rootdn "cn=admin,$BASE"
 directory $d/db
 overlay ppolicy
+overlay memberof
 ppolicy_default "cn=default,ou=policies,$BASE"
 access to attrs=userPassword by anonymous auth by * none
 access to * by users read by * none
@@ -140,8 +142,10 @@ JUERGEN=$(printf 'j\xc3\xbcrgen')
 	printf 'objectClass: organizationalRole\ncn: default\n'
 	printf 'pwdAttribute: userPassword\npwdLockout: TRUE\n'
 	printf 'pwdMaxFailure: 50\n\n'
+	# slapadd bypasses the memberof overlay: the LDIF carries memberOf.
 	ldif_user alice "Alice Liddell" "$ALICE_PW" 1001 \
-	    "kubeTokenHash: $(hash_hex "$ATTR_TOKEN")"
+	    "kubeTokenHash: $(hash_hex "$ATTR_TOKEN")" \
+	    "memberOf: cn=dev,ou=groups,$BASE" "memberOf: cn=cyc-a,ou=groups,$BASE"
 	printf 'dn:: %s\n' "$(b64 "uid=$JUERGEN,ou=people,$BASE")"
 	printf 'objectClass: inetOrgPerson\nobjectClass: posixAccount\n'
 	printf 'uid:: %s\ncn:: %s\nsn: g\n' "$(b64 "$JUERGEN")" \
@@ -422,5 +426,72 @@ tr_req GET /readyz
 is "$TR_CODE" 503 "/readyz says not ready while no server answers"
 tr_stop "$TR_PID"
 is "$?" 0 "daemon exits 0 on SIGTERM"
+
+# ---------------------------------------------------------------- edges
+
+# A daemon whose only directory is s3, with short timeouts.
+tid "a server that accepts connections but never answers"
+slapd_start s3
+tr_config stall server.chain=ldap static.file= server.workers=1 cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section s3 uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" timeout=1s connect_timeout=1s
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start stall || fail "daemon stall starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "s3 answering -> OK(alice)" '.username == "alice"'
+# A stopped process still completes TCP handshakes (the kernel queues
+# them) but never reads: a server that hangs.
+kill -STOP "$s3_PID"
+t0=$(tr_now)
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+el=$(tr_elapsed "$t0")
+expect_no "s3 hangs on an open connection -> NO+err" err
+tr_between "$el" 0.8 3 && pass "... after the 1 s operation timeout ($el s)" ||
+    fail "... after the 1 s operation timeout" "took $el s"
+like "$TR_BODY" 'did not answer in time' "... error: did not answer in time"
+t0=$(tr_now)
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+el=$(tr_elapsed "$t0")
+expect_no "s3 hangs on a new connection (StartTLS unanswered) -> NO+err" err
+tr_between "$el" 0 3 && pass "... within the 1 s connect timeout ($el s)" ||
+    fail "... within the 1 s connect timeout" "took $el s"
+# Clients that hang up while their review waits on the hung server.
+for i in 1 2 3 4 5; do
+	TR_CURL_TIMEOUT=0.3 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+done
+kill -CONT "$s3_PID"
+sleep 1.2
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "clients gone mid-LDAP, s3 resumed -> OK(alice) again" \
+    '.username == "alice"'
+tr_stop "$TR_PID"
+is "$?" 0 "daemon exits 0 after cancelled reviews"
+
+tid "TLS verification, plain LDAP when allowed, memberOf"
+tr_config edge server.chain=ldap static.file=
+{
+	cat "$TR_CONF"
+	ldap_section badca uri="$s3_LDAPS" ca="$TR_CERTS/rogue-ca.crt" \
+	    user_base="ou=people,$BASE" connect_timeout=1s
+	ldap_section plain uri="$s3_LDAP" insecure=yes \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" memberof_attribute=memberOf \
+	    group_base="ou=groups,$BASE" nested_depth=5
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start edge || fail "daemon edge starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "memberOf and nested groups over plain LDAP (insecure = yes)" \
+    '(.groups | sort) == ["all","cyc-a","cyc-b","dev","ops"]'
+grep -q 'TLS handshake failed' "$TR_LOG" &&
+    pass "ldaps with a CA that did not sign the server: handshake refused" ||
+    fail "ldaps with a CA that did not sign the server: handshake refused"
+tr_stop "$TR_PID"
+slapd_stop s3
 
 done_testing
