@@ -62,6 +62,8 @@ int	ldap_init_fd(ber_socket_t, int, const char *, LDAP **);
 #define LDAP_BACKOFF_MIN	500	/* ms a failed URI is skipped, doubling */
 #define LDAP_BACKOFF_MAX	30000
 #define LDAP_BUSY_OPS		16	/* open another search connection */
+#define LDAP_MAX_EXTRA		16	/* extra attributes */
+#define LDAP_MAX_VALUES		64	/* values per extra attribute */
 
 enum ldap_mode {
 	LM_BIND,
@@ -128,6 +130,9 @@ struct ldap_dir {
 	char		*username_attribute;
 	char		*username_prefix;
 	char		*uid_attribute;
+	char		**extra_attrs;	/* NULL-terminated */
+	char		**extra_keys;	/* extra_keys[i] from extra_attrs[i] */
+	size_t		 nextra;
 	char		*memberof_attribute;
 	char		*group_base;
 	char		*group_filter;
@@ -266,6 +271,7 @@ struct lreq {
 	int			 rejected;
 
 	char			*rawname;	/* username value, no prefix */
+	char			**extra[LDAP_MAX_EXTRA];	/* values */
 	int			 sync;		/* inside authenticate() */
 	int			 finished;
 	enum auth_rv		 final;
@@ -1176,6 +1182,20 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
+static void
+lr_extra_free(struct lreq *lr)
+{
+	size_t	i, j;
+
+	for (i = 0; i < LDAP_MAX_EXTRA; i++) {
+		for (j = 0; lr->extra[i] != NULL && lr->extra[i][j] != NULL;
+		    j++)
+			free(lr->extra[i][j]);
+		free(lr->extra[i]);
+		lr->extra[i] = NULL;
+	}
+}
+
 /* Forget what one directory found, before the next one is asked. */
 static void
 lr_reset(struct lreq *lr)
@@ -1189,6 +1209,7 @@ lr_reset(struct lreq *lr)
 	free(lr->uid);
 	free(lr->rawname);
 	free(lr->error);
+	lr_extra_free(lr);
 	strv_free(lr->names, lr->nnames);
 	strv_free(lr->gdns, lr->ngdns);
 	lr->login = lr->password = lr->dn = lr->username = lr->uid = NULL;
@@ -1330,6 +1351,27 @@ lr_memberof(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 	ldap_value_free_len(vals);
 }
 
+/* The values of the attributes mapped to extra keys (text only). */
+static void
+lr_extra(struct lreq *lr, LDAP *ld, LDAPMessage *e)
+{
+	struct ldap_dir	 *d = &lr->li->ls->dirs[lr->dir];
+	struct berval	**vals;
+	size_t		  i, j, n;
+
+	for (i = 0; i < d->nextra; i++) {
+		vals = ldap_get_values_len(ld, e, d->extra_attrs[i]);
+		lr->extra[i] = xcalloc(LDAP_MAX_VALUES + 1, sizeof(char *));
+		for (j = n = 0; vals != NULL && vals[j] != NULL &&
+		    n < LDAP_MAX_VALUES; j++) {
+			if (valid_text(vals[j]))
+				lr->extra[i][n++] = xstrndup(vals[j]->bv_val,
+				    vals[j]->bv_len);
+		}
+		ldap_value_free_len(vals);
+	}
+}
+
 /* The user's entry: DN, names, direct groups from memberOf. */
 static void
 lr_user_entry(struct lreq *lr, LDAP *ld, LDAPMessage *e)
@@ -1344,6 +1386,7 @@ lr_user_entry(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 	lr->rawname = entry_first(ld, e, d->username_attribute);
 	lr->uid = entry_first(ld, e, d->uid_attribute);
 	lr_memberof(lr, ld, e);
+	lr_extra(lr, ld, e);
 }
 
 static void	lr_groups_next(struct lreq *);
@@ -1467,20 +1510,24 @@ static void
 lr_search_user(struct lreq *lr, struct lconn *c)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		*attrs[4], *filter, hex[2 * TR_SHA256_LEN + 1];
-	size_t		 n = 0;
+	char		*attrs[4 + LDAP_MAX_EXTRA], *filter;
+	char		 hex[2 * TR_SHA256_LEN + 1];
+	size_t		 n = 0, i;
 
 	attrs[n++] = d->username_attribute;
 	if (d->uid_attribute != NULL)
 		attrs[n++] = d->uid_attribute;
 	if (d->memberof_attribute != NULL)
 		attrs[n++] = d->memberof_attribute;
+	for (i = 0; i < d->nextra; i++)
+		attrs[n++] = d->extra_attrs[i];
 	attrs[n] = NULL;
 	lr->nentries = 0;
 	free(lr->dn);
 	free(lr->rawname);
 	free(lr->uid);
 	lr->dn = lr->rawname = lr->uid = NULL;
+	lr_extra_free(lr);
 	if (d->mode == LM_BIND)
 		filter = auth_ldap_filter_expand(d->user_filter, lr->login,
 		    lr->login);
@@ -1639,12 +1686,23 @@ static void
 lr_result(struct lreq *lr)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		*name;
+	char		*name, *keys[LDAP_MAX_EXTRA + 1];
+	char		**vals[LDAP_MAX_EXTRA + 1];
+	size_t		 i, n;
 
 	xasprintf(&name, "%s%s", d->username_prefix, lr->rawname);
 	lr->res->backend = "ldap";
-	lr->res->user_json = auth_user_json(name, lr->uid, lr->names, NULL,
-	    NULL);
+	/* Only attributes the entry has become extra keys. */
+	for (i = n = 0; i < d->nextra; i++) {
+		if (lr->extra[i] == NULL || lr->extra[i][0] == NULL)
+			continue;
+		keys[n] = d->extra_keys[i];
+		vals[n++] = lr->extra[i];
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	lr->res->user_json = auth_user_json(name, lr->uid, lr->names, keys,
+	    (char *const *const *)vals);
 	lr->res->username = name;
 }
 
@@ -2044,6 +2102,44 @@ dl_mode(struct dir_load *dl)
 	return 0;
 }
 
+/* extra_attributes = attr=key ...: attribute values as user.extra[key]. */
+static int
+dl_extra(struct dir_load *dl)
+{
+	struct ldap_dir	*d = dl->d;
+	struct conf_kv	*kv;
+	char		**w, *eq;
+	size_t		 n, i;
+	int		 r = -1;
+
+	if ((kv = conf_get(dl->sec, "extra_attributes")) == NULL)
+		return 0;
+	w = split_words(kv->value, &n);
+	if (n > LDAP_MAX_EXTRA) {
+		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
+		    "at most %d attributes", LDAP_MAX_EXTRA);
+		goto out;
+	}
+	d->extra_attrs = xcalloc(n + 1, sizeof(char *));
+	d->extra_keys = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		if ((eq = strchr(w[i], '=')) == NULL || eq == w[i] ||
+		    eq[1] == '\0') {
+			conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
+			    "%s: want attribute=key, as in "
+			    "mail=example.org/mail", w[i]);
+			goto out;
+		}
+		d->extra_attrs[i] = xstrndup(w[i], (size_t)(eq - w[i]));
+		d->extra_keys[i] = xstrdup(eq + 1);
+		d->nextra++;
+	}
+	r = 0;
+out:
+	free_words(w);
+	return r;
+}
+
 static int
 dl_all(struct dir_load *dl)
 {
@@ -2080,6 +2176,8 @@ dl_all(struct dir_load *dl)
 	d->username_attribute = dl_str(dl, "username_attribute", "uid");
 	d->username_prefix = dl_str(dl, "username_prefix", "");
 	d->uid_attribute = dl_str(dl, "uid_attribute", NULL);
+	if (dl_extra(dl) != 0)
+		return -1;
 	d->memberof_attribute = dl_str(dl, "memberof_attribute", NULL);
 	d->group_base = dl_str(dl, "group_base", NULL);
 	d->group_name_attribute = dl_str(dl, "group_name_attribute", "cn");
@@ -2128,6 +2226,12 @@ auth_ldap_dir_clear(struct ldap_dir *d)
 	free(d->username_attribute);
 	free(d->username_prefix);
 	free(d->uid_attribute);
+	for (i = 0; i < d->nextra; i++) {
+		free(d->extra_attrs[i]);
+		free(d->extra_keys[i]);
+	}
+	free(d->extra_attrs);
+	free(d->extra_keys);
 	free(d->memberof_attribute);
 	free(d->group_base);
 	free(d->group_filter);

@@ -481,13 +481,16 @@ tr_config edge server.chain=ldap static.file=
 	ldap_section plain uri="$s3_LDAP" insecure=yes \
 	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
 	    user_base="ou=people,$BASE" memberof_attribute=memberOf \
-	    group_base="ou=groups,$BASE" nested_depth=5
+	    group_base="ou=groups,$BASE" nested_depth=5 group_deny=^cyc- \
+	    extra_attributes="cn=example.org/name mail=example.org/mail"
 } | tr_write "$TR_CONF.new"
 mv "$TR_CONF.new" "$TR_CONF"
 tr_start edge || fail "daemon edge starts"
 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
 expect_user "memberOf and nested groups over plain LDAP (insecure = yes)" \
-    '(.groups | sort) == ["all","cyc-a","cyc-b","dev","ops"]'
+    '(.groups | sort) == ["all","dev","ops"]'
+expect_user "... group_deny drops cyc-*, extra from cn (mail is absent)" \
+    '.extra == {"example.org/name":["Alice Liddell"]}'
 grep -q 'TLS handshake failed' "$TR_LOG" &&
     pass "ldaps with a CA that did not sign the server: handshake refused" ||
     fail "ldaps with a CA that did not sign the server: handshake refused"
