@@ -75,6 +75,7 @@ maxsize 67108864
 suffix "$BASE"
 rootdn "cn=admin,$BASE"
 directory $d/db
+index objectClass,uid,memberUid,member,kubeTokenHash eq
 overlay ppolicy
 overlay memberof
 ppolicy_default "cn=default,ou=policies,$BASE"
