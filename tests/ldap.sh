@@ -308,6 +308,9 @@ expect_user "... group_deny drops cyc-*, extra from cn (mail is absent)" \
 grep -q 'TLS handshake failed' "$TR_LOG" &&
     pass "ldaps with a CA that did not sign the server: handshake refused" ||
     fail "ldaps with a CA that did not sign the server: handshake refused"
+out=$(printf '%s\n' "$(bind_tok alice "$ALICE_PW")" |
+    timeout 20 "$TOKENREVIEWCTL" -c "$TR_CONF" review - 2>&1)
+like "$out" '"username": *"alice"' "tokenreviewctl review asks the directory too"
 tr_stop "$TR_PID"
 slapd_stop s3
 
