@@ -2037,15 +2037,29 @@ dl_password(struct dir_load *dl)
 	return 0;
 }
 
-/* A filter template: parenthesised, and only %s, %u and %% in it. */
+/*
+ * A filter template: parenthesised, only %s, %u and %% in it, and at
+ * least one placeholder (a filter without one would match the same
+ * entries for everyone).
+ */
 static int
 dl_filter(struct dir_load *dl, const char *key, const char *def, char **out)
 {
 	struct conf_kv	*kv = conf_get(dl->sec, key);
-	char		*t;
+	char		*t, *u;
+	int		 same;
 
 	*out = xstrdup(kv != NULL ? kv->value : def);
 	t = auth_ldap_filter_expand(*out, "x", "x");
+	u = auth_ldap_filter_expand(*out, "y", "y");
+	same = t != NULL && u != NULL && strcmp(t, u) == 0;
+	free(u);
+	if (same) {
+		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
+		    "the filter needs %%s or %%u");
+		free(t);
+		return -1;
+	}
 	if (t == NULL || **out != '(' || (*out)[strlen(*out) - 1] != ')') {
 		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
 		    "a filter in parentheses; %%s and %%u are the only "

@@ -175,6 +175,19 @@ test_load(void)
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
 	    "uid=%s\n", err, sizeof(err)), "in parentheses",
 	    "filter must be parenthesised");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
+	    "(uid=alice)\n", err, sizeof(err)), "needs %s or %u",
+	    "filter without a placeholder refused");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_filter = "
+	    "(cn=%%s)\n", err, sizeof(err)), "needs %s or %u",
+	    "%%%%s is not a placeholder");
+	is_str(load(dir, "uri = ldaps://x ldap://y ldapi://%2Ftmp%2Fs\n"
+	    "user_base = dc=x\ngroup_filter = (memberUid=%u)\nmode = attribute\n"
+	    "token_attribute = h\nextra_attributes = mail=example.org/mail\n"
+	    "nested_depth = 3\npool_size = 4\ntimeout = 250ms\n", err,
+	    sizeof(err)), "", "every kind of URI and most keys load");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nextra_attributes = "
+	    "mail\n", err, sizeof(err)), "attribute=key", "bad extra mapping");
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nmode = attribute\n",
 	    err, sizeof(err)), "token_attribute is required",
 	    "attribute mode needs token_attribute");
