@@ -63,6 +63,9 @@ int	ldap_init_fd(ber_socket_t, int, const char *, LDAP **);
 #define LDAP_BACKOFF_MAX	30000
 #define LDAP_BUSY_OPS		16	/* open another search connection */
 #define LDAP_MAX_EXTRA		16	/* extra attributes */
+#ifndef nitems
+#define nitems(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
 #define LDAP_MAX_VALUES		64	/* values per extra attribute */
 
 enum ldap_mode {
@@ -588,18 +591,58 @@ op_detach(struct lop *op)
 		op->lr->op = NULL;
 }
 
+/* Take a connection out of its pool and stop its events. */
+static void
+conn_unlink(struct lconn *c)
+{
+	struct ldap_wdir	*wd = c->wd;
+
+	if (c->probe) {
+		wd->probing = 0;
+		c->probe = 0;
+	}
+	c->state = LS_DEAD;
+	TAILQ_REMOVE(&wd->conns[c->kind], c, entry);
+	wd->nconns[c->kind]--;
+	__atomic_sub_fetch(&wd->dir->stats.connections, 1, __ATOMIC_RELAXED);
+	if (c->ev != NULL)
+		event_del(c->ev);
+	if (c->tmo != NULL)
+		event_del(c->tmo);
+}
+
+/* Fail the operations of an unlinked connection, then free it. */
+static void
+conn_finish(struct lconn *c)
+{
+	struct lop	*op;
+	struct lreq	*lr;
+
+	while ((op = TAILQ_FIRST(&c->ops)) != NULL) {
+		op_detach(op);
+		lr = op->lr;
+		if (op->cb != NULL && lr != NULL)
+			op->cb(lr, NULL, NULL, -1, LDAP_SERVER_DOWN);
+		op_free(op);
+	}
+	if (c->dispatching == 0)
+		conn_free(c);
+}
+
 /*
  * End a connection: every operation on it fails (its request may retry
- * elsewhere) and the URI is paused when the failure was the server's.
+ * elsewhere).  When the server is at fault its URI is paused, and the
+ * other connections to it go too, before any request retries: a server
+ * that went away took them all, and a retry must not land on one.
  * Freed at once unless results are being dispatched from it.
  */
 static void
 conn_fail(struct lconn *c, const char *why, int uri_fault)
 {
 	struct ldap_wdir	*wd = c->wd;
-	struct lop		*op;
-	struct lreq		*lr;
-	int			 setup;
+	struct lconn		*o, *next, *gone[2 * 64];
+	size_t			 ngone = 0, i;
+	int			 setup, k;
 
 	if (c->state == LS_DEAD)
 		return;
@@ -608,14 +651,17 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 		log_msg(LL_WARN, "ldap_connection", "[ldap \"%s\"] %s: %s",
 		    wd->dir->name, wd->dir->uris[c->uri].uri, why);
 	}
-	if (c->probe) {
-		wd->probing = 0;
-		c->probe = 0;
-	}
 	setup = c->state != LS_READY;
-	c->state = LS_DEAD;
-	TAILQ_REMOVE(&wd->conns[c->kind], c, entry);
-	wd->nconns[c->kind]--;
+	conn_unlink(c);
+	for (k = LK_SEARCH; uri_fault && !setup && k <= LK_BIND; k++) {
+		for (o = TAILQ_FIRST(&wd->conns[k]); o != NULL; o = next) {
+			next = TAILQ_NEXT(o, entry);
+			if (o->uri != c->uri || ngone == nitems(gone))
+				continue;
+			conn_unlink(o);
+			gone[ngone++] = o;
+		}
+	}
 	/*
 	 * Requests wait for this connection: try the other URIs, and when
 	 * none is left let them fail rather than wait for their deadline.
@@ -628,21 +674,10 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 		wd->unreachable[c->kind] = 1;
 		wd->round[c->kind] = 0;
 	}
-	__atomic_sub_fetch(&wd->dir->stats.connections, 1, __ATOMIC_RELAXED);
-	if (c->ev != NULL)
-		event_del(c->ev);
-	if (c->tmo != NULL)
-		event_del(c->tmo);
-	while ((op = TAILQ_FIRST(&c->ops)) != NULL) {
-		op_detach(op);
-		lr = op->lr;
-		if (op->cb != NULL && lr != NULL)
-			op->cb(lr, NULL, NULL, -1, LDAP_SERVER_DOWN);
-		op_free(op);
-	}
 	wd_kick(wd);
-	if (c->dispatching == 0)
-		conn_free(c);
+	conn_finish(c);
+	for (i = 0; i < ngone; i++)
+		conn_finish(gone[i]);
 }
 
 static void
@@ -878,9 +913,13 @@ conn_open(struct ldap_wdir *wd, enum lconn_kind kind, unsigned tried)
 		if (conn_socket(c, &wd->dir->uris[i]) == 0) {
 			c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
 			    conn_connect_cb, c);
+			/* Held, so that a failure inside cannot free it. */
+			c->dispatching++;
 			conn_connected(c);
-			if (c->state == LS_DEAD)	/* freed */
+			if (--c->dispatching == 0 && c->state == LS_DEAD) {
+				conn_free(c);
 				continue;
+			}
 			wd->opening--;
 			return c;
 		}
@@ -991,7 +1030,12 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			conn_fail(c, "connection lost", 1);
+			/*
+			 * An idle connection closed by the server (its idle
+			 * timeout) says nothing about the server's health.
+			 */
+			conn_fail(c, "connection lost", c->nops > 0 ||
+			    c->state != LS_READY);
 			break;
 		}
 		conn_dispatch(c, msg);

@@ -312,6 +312,23 @@ out=$(printf '%s\n' "$(bind_tok alice "$ALICE_PW")" |
     timeout 20 "$TOKENREVIEWCTL" -c "$TR_CONF" review - 2>&1)
 like "$out" '"username": *"alice"' "tokenreviewctl review asks the directory too"
 tr_stop "$TR_PID"
+
+tid "ldapi: a local socket, after one that does not exist"
+tr_config local server.chain=ldap static.file=
+{
+	cat "$TR_CONF"
+	ldap_section local \
+	    uri="ldapi://$(printf '%s' "$TR_TMP/none" | jq -sRr @uri) ldapi://$(printf '%s' "$TR_TMP/s3/ldapi" | jq -sRr @uri)" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE"
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start local || fail "daemon local starts"
+for i in 1 2 3; do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+done
+expect_user "ldapi:// after a missing socket -> OK(alice)" '.username == "alice"'
+tr_stop "$TR_PID"
 slapd_stop s3
 
 done_testing
