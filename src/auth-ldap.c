@@ -157,8 +157,6 @@ struct ldap_shared {
 	size_t		 ndirs;
 };
 
-
-
 enum lconn_kind {
 	LK_SEARCH,
 	LK_BIND,
