@@ -32,6 +32,9 @@ static const struct auth_backend *const backend_table[] = {
 #ifdef HAVE_TOKENDB
 	&auth_tokendb_backend,
 #endif
+#ifdef HAVE_LDAP
+	&auth_ldap_backend,
+#endif
 };
 
 #define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))

@@ -501,6 +501,25 @@ int		 tokendb_usage_auth(const char *usages);
 /* auth-tokendb.c */
 extern const struct auth_backend auth_tokendb_backend;
 
+/* auth-ldap.c */
+/* RFC 4515 escaping of an assertion value; the caller frees the result. */
+char		*auth_ldap_filter_escape(const char *, size_t);
+/*
+ * A filter from a template: %s is value, %u is user (both escaped), %%
+ * is %.  NULL if the template has another % sequence or uses a NULL
+ * value.  The caller frees the result.
+ */
+char		*auth_ldap_filter_expand(const char *tmpl, const char *value,
+		    const char *user);
+/*
+ * Split a bind-mode token, base64("user:password"), into user and
+ * password (the caller frees both, wiping the password).  -1 when the
+ * token has another shape or either part is empty.
+ */
+int		 auth_ldap_decode_basic(const char *, size_t, char **user,
+		    char **password, size_t *password_len);
+extern const struct auth_backend auth_ldap_backend;
+
 /* cache.c */
 struct cache;
 struct cache	*cache_new(size_t max_entries);

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# LDAP review throughput: starts one slapd with --users extra users
+# (default 10,000) on loopback, and measures with wrk tokenreviewd in
+# bind mode (StartTLS, service bind, user search, user bind, group
+# search) with the result cache off (every review goes to slapd, tokens
+# drawn from all users), on with the same draw (misses dominate while
+# the cache fills), and on for a burst of --hot users (hits), and the
+# static backend serving the same tokens as the yardstick.  Prints one
+# line per case: requests per second, p50 and p99 latency in ms, non-2xx
+# answers; on stderr the mean time of each kind of LDAP operation.
+# slapd needs its equality indexes (tests/slapd-lib.sh sets them):
+# without, every user search is a scan of the whole directory.
+#
+#   TOKENREVIEWD=build/tokenreviewd contrib/bench/ldap.sh \
+#       [--users N] [--duration 10s] [--connections 64] [--workers 2] \
+#       [--pool 4] [--hot 100]
+#
+# Needs slapd, ldap-utils, wrk, jq, curl, openssl.  Everything listens
+# on 127.0.0.1 and is stopped at the end.
+
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+USERS=10000
+DURATION=10s
+CONNECTIONS=64
+WORKERS=2
+POOL=4
+HOT=100
+while [ $# -gt 0 ]; do
+	case $1 in
+	--users) USERS=$2; shift 2 ;;
+	--duration) DURATION=$2; shift 2 ;;
+	--connections) CONNECTIONS=$2; shift 2 ;;
+	--workers) WORKERS=$2; shift 2 ;;
+	--pool) POOL=$2; shift 2 ;;
+	--hot) HOT=$2; shift 2 ;;
+	*) echo "usage: $0 [--users N] [--duration D] [--connections N]" \
+	    "[--workers N] [--pool N]" >&2; exit 2 ;;
+	esac
+done
+: "${TOKENREVIEWD:=$(command -v tokenreviewd || echo ./tokenreviewd)}"
+export TOKENREVIEWD
+. "$TOP/tests/lib.sh"
+for t in wrk jq curl openssl /usr/sbin/slapd ldapwhoami; do
+	command -v "$t" >/dev/null 2>&1 || { echo "$0: $t not found" >&2; exit 1; }
+done
+tr_tmpdir
+tr_certs
+. "$TOP/tests/slapd-lib.sh"
+
+echo "# $USERS users, $DURATION per case, $CONNECTIONS connections," \
+    "$WORKERS workers, pool_size $POOL" >&2
+slapd_data "$USERS"
+t0=$(tr_now)
+slapd_start s1
+echo "# slapadd and slapd start: $(tr_elapsed "$t0") s" >&2
+printf '%s\n' "$READER_PW" | tr_write "$TR_TMP/reader.pw"
+seq 0 $((USERS - 1)) | sed 's/.*/bench&:bench-pw/' | jq -Rr @base64 \
+    >"$TR_TMP/tokens.txt"
+paste -d, "$TR_TMP/tokens.txt" <(seq 0 $((USERS - 1)) | sed 's/^/bench/') \
+    <(seq 10000 $((USERS + 9999))) | tr_write "$TR_TMP/tokens.csv"
+
+# daemon NAME KEY=VALUE...: a daemon without client authentication.
+daemon()
+{
+	local name=$1
+	shift
+	tr_config "$name" server.client_ca= server.client_names= \
+	    server.workers="$WORKERS" log.level=warn \
+	    static.file="$TR_TMP/tokens.csv" "$@"
+	cat >>"$TR_CONF" <<EOC
+
+[ldap "bench"]
+uri = $s1_LDAP
+ca = $TR_CERTS/ca.crt
+bind_dn = cn=reader,$BASE
+bind_password_file = $TR_TMP/reader.pw
+user_base = ou=people,$BASE
+uid_attribute = uidNumber
+group_base = ou=groups,$BASE
+group_filter = (&(objectClass=posixGroup)(memberUid=%u))
+pool_size = $POOL
+EOC
+	tr_start "$name" || { echo "$0: daemon $name did not start" >&2; exit 1; }
+}
+
+# run NAME [TOKENS]: wrk against the current daemon; one result line.
+run()
+{
+	local out=$TR_TMP/wrk-$1.txt toks=${2:-$TR_TMP/tokens.txt}
+	TR_CLIENT=none
+	tr_review v1 "$(head -n 1 "$TR_TMP/tokens.txt")" >/dev/null
+	tr_jq '.status.authenticated == true' ||
+	    { echo "$0: $1: a bench token is not accepted: $TR_BODY" >&2; exit 1; }
+	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
+	    -s "$HERE/review.lua" "$TR_URL/tokenreview" -- \
+	    "$toks" >"$out" 2>&1
+	awk -v n="$1" '
+	function ms(v,   x, u) {
+		x = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		return u == "us" ? x / 1000 : u == "s" ? x * 1000 : x
+	}
+	/^Requests\/sec:/ { rps = $2 }
+	$1 == "50%" { p50 = ms($2) }
+	$1 == "99%" { p99 = ms($2) }
+	/Non-2xx/ { bad = $NF }
+	END { printf "%-16s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d\n",
+	    n, rps, p50, p99, bad + 0 }' "$out"
+	tr_metrics
+	printf '%s\n' "$TR_METRICS" | awk '
+	/^tokenreviewd_ldap_operations_total/ && $NF > 0 {
+		match($0, /op="[a-z]+"/); op = substr($0, RSTART + 4, RLENGTH - 5)
+		n[op] += $NF
+	}
+	/^tokenreviewd_ldap_operation_seconds_sum/ {
+		match($0, /op="[a-z]+"/); op = substr($0, RSTART + 4, RLENGTH - 5)
+		s[op] = $NF
+	}
+	END { for (op in n) printf "#   ldap %-8s %8d ops, mean %.3f ms\n",
+	    op, n[op], 1000 * s[op] / n[op] }' >&2
+	tr_stop "$TR_PID"
+}
+
+[ -n "${BENCH_SKIP_STATIC:-}" ] || { daemon static server.chain=static; run static; }
+daemon ldap-nocache server.chain=ldap cache.ttl=0 cache.negative_ttl=0
+run ldap-nocache
+daemon ldap-cache server.chain=ldap cache.ttl=10m
+run ldap-cache
+head -n "$HOT" "$TR_TMP/tokens.txt" >"$TR_TMP/hot.txt"
+daemon ldap-cache-hot server.chain=ldap cache.ttl=10m
+run ldap-cache-hot "$TR_TMP/hot.txt"
+slapd_stop s1

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# The LDAP token source against real slapd servers started here on
+# loopback (ldap:// with StartTLS, ldaps://, ldapi://) from a generated
+# slapd.conf, the Debian schema files and data loaded with slapadd: users
+# (one with a non-ASCII name, one locked by ppolicy, two holding the same
+# token hash), groupOfNames with nested groups and a cycle, a posixGroup.
+# It drives tokenreviewd with curl: bind and attribute modes, wrong
+# passwords, unknown users, filter injection, failover when the first
+# server stops mid-run and recovery when it returns, conformance case 22
+# (no server: NO+err within 1 s), a server that accepts connections but
+# never answers (timeout), a CA that does not match, and 1,000 concurrent
+# reviews.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+tr_need curl openssl jq setsid timeout sha256sum base64
+[ -x /usr/sbin/slapd ] || tr_skip_all "slapd not installed"
+[ -x /usr/sbin/slapadd ] || tr_skip_all "slapadd not installed"
+tr_need_binaries
+tr_tmpdir
+tr_certs
+
+. "$(dirname "$0")/slapd-lib.sh"
+slapd_data
+
+tid "two slapd servers with the same data"
+slapd_start s1
+slapd_start s2
+pass "slapd s1 and s2 answer a StartTLS bind as the reader"
+
+printf '%s\n' "$READER_PW" | tr_write "$TR_TMP/reader.pw"
+
+# ldap_section NAME KEY=VALUE...: an [ldap "NAME"] section on stdout.
+ldap_section()
+{
+	local kv
+	printf '\n[ldap "%s"]\n' "$1"
+	shift
+	for kv in "$@"; do
+		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+	done
+}
+
+# The sections of the main daemon: bind mode over StartTLS with failover
+# from s1 to s2 and nested groupOfNames, then attribute mode over ldaps
+# with a posixGroup search.
+corp=(uri="$s1_LDAP $s2_LDAP" ca="$TR_CERTS/ca.crt"
+    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
+    mode=bind user_base="ou=people,$BASE"
+    user_filter="(&(objectClass=inetOrgPerson)(uid=%s))"
+    uid_attribute=uidNumber group_base="ou=groups,$BASE"
+    group_filter="(&(objectClass=groupOfNames)(member=%s))"
+    group_prefix=ldap: nested_depth=5 timeout=2s connect_timeout=1s
+    pool_size=3)
+tokens=(uri="$s1_LDAPS" ca="$TR_CERTS/ca.crt"
+    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
+    mode=attribute token_attribute=kubeTokenHash
+    user_base="ou=people,$BASE" username_prefix=tok:
+    group_base="ou=groups,$BASE"
+    group_filter="(&(objectClass=posixGroup)(memberUid=%u))")
+
+tr_config main server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section corp "${corp[@]}"
+	ldap_section tokens "${tokens[@]}"
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+
+tid "configuration check"
+ok "tokenreviewd -n accepts the LDAP config" "$TOKENREVIEWD" -c "$TR_CONF" -n
+
+tid "daemon with two LDAP directories"
+if ! tr_start main; then
+	fail "daemon starts"
+	done_testing
+fi
+pass "daemon starts"
+
+# expect_user DESC JQ-FILTER-ON-USER
+expect_user()
+{
+	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == true and
+	    (.status.user | $2)"; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE" "body: $TR_BODY"
+	fi
+}
+
+# expect_no DESC [err]
+expect_no()
+{
+	local e='((.status.error // "") == "")'
+	[ "${2:-}" = err ] && e='((.status.error // "") != "")'
+	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == false and
+	    ((.status.user // {}) == {}) and $e"; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE" "body: $TR_BODY"
+	fi
+}
+
+bind_tok()
+{
+	b64 "$1:$2"
+}
+
+ALICE_GROUPS='["ldap:all","ldap:cyc-a","ldap:cyc-b","ldap:dev","ldap:ops"]'
+
+tid "bind mode"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "alice with her password -> OK(alice, uid 1001)" \
+    '.username == "alice" and .uid == "1001"'
+expect_user "... groups: direct, nested to depth 2, and the cycle once" \
+    "(.groups | sort) == $ALICE_GROUPS"
+tr_review v1 "$(bind_tok alice wrong)" >/dev/null
+expect_no "alice with a wrong password -> NO"
+tr_review v1 "$(bind_tok nobody "$ALICE_PW")" >/dev/null
+expect_no "unknown user -> NO"
+tr_review v1 "$(bind_tok "$JUERGEN" "$JUERGEN_PW")" >/dev/null
+expect_user "non-ASCII user name -> OK(j\u00fcrgen)" \
+    ".username == \"$JUERGEN\" and (.groups | sort) == [\"ldap:all\",\"ldap:dev\",\"ldap:ops\"]"
+tr_review v1 "$(bind_tok carol carol-pw)" >/dev/null
+expect_no "account locked by ppolicy -> NO without an error"
+tr_review v1 "$(bind_tok alice "")" >/dev/null
+expect_no "empty password -> NO (never an unauthenticated bind)"
+tr_review v1 "$(printf 'alice:' | base64 -w0)" >/dev/null
+expect_no "alice: with nothing after the colon -> NO"
+
+tid "filter injection in user names"
+for u in '*' '*)(uid=*' 'alice)(uid=*' 'al*' '*)(|(uid=*)' 'alice\' \
+    'alice)(&' '(uid=alice)'; do
+	tr_review v1 "$(bind_tok "$u" "$ALICE_PW")" >/dev/null
+	expect_no "user name '$u' with alice's password -> NO"
+done
+
+tid "attribute mode"
+tr_review v1 "$ATTR_TOKEN" >/dev/null
+expect_user "token whose hash alice holds -> OK(tok:alice, posix group)" \
+    '.username == "tok:alice" and .groups == ["posix-devs"]'
+tr_review v1 "$DUP_TOKEN" >/dev/null
+expect_no "hash held by two entries -> NO+err" err
+like "$TR_BODY" 'more than one entry' "... the error says why"
+grep -q 'ldap_ambiguous' "$TR_LOG" && pass "... and it is logged" ||
+    fail "... and it is logged"
+tr_review v1 "x$ATTR_TOKEN" >/dev/null
+expect_no "unknown opaque token -> NO"
+
+tid "secrets stay out of the logs"
+if grep -qF -e "$ALICE_PW" -e "$READER_PW" -e "$JUERGEN_PW" -e "$ATTR_TOKEN" \
+    -e "$(bind_tok alice "$ALICE_PW")" "$TR_LOG"; then
+	fail "no password or token in the daemon log"
+else
+	pass "no password or token in the daemon log"
+fi
+
+tid "metrics"
+tr_metrics
+m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="success"')
+tr_between "$m" 1 100000 && pass "bind successes counted ($m)" ||
+    fail "bind successes counted" "$m"
+m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="rejected"')
+tr_between "$m" 2 100000 && pass "refused binds counted ($m)" ||
+    fail "refused binds counted" "$m"
+
+tid "1,000 concurrent reviews"
+tr_review_body v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/body-alice"
+tr_tls_args
+mkdir -p "$TR_TMP/c1k"
+t0=$(tr_now)
+for half in a b; do
+	curl -sS --max-time 60 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
+	    --data-binary "@$TR_TMP/body-alice" --parallel --parallel-immediate \
+	    --parallel-max 500 -o "$TR_TMP/c1k/$half#1" -w '%{http_code}\n' \
+	    "$TR_URL/tokenreview?n=[1-500]" >"$TR_TMP/c1k.$half" \
+	    2>"$TR_TMP/c1k.$half.err" &
+	TR_PIDS+=("$!")
+	eval "c1k_$half=\$!"
+done
+# shellcheck disable=SC2154
+wait "$c1k_a" "$c1k_b"
+diag "1,000 parallel reviews (cache off) took $(tr_elapsed "$t0") s"
+is "$(cat "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | grep -c '^200$')" 1000 \
+    "1,000 concurrent reviews -> 1,000 answers 200"
+is "$(cat "$TR_TMP"/c1k/* | jq -s 'map(select(.status.user.username == "alice")) | length')" 1000 \
+    "... every one OK(alice)"
+
+tid "failover"
+# Reviews keep running while s1 stops; none may fail.
+(
+	i=0
+	while [ $i -lt 40 ]; do
+		curl -sS --max-time 10 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
+		    --data-binary "@$TR_TMP/body-alice" "$TR_URL/tokenreview" |
+		    jq -r '.status.authenticated'
+		sleep 0.05
+		i=$((i + 1))
+	done
+) >"$TR_TMP/failover.out" 2>&1 &
+fo=$!
+TR_PIDS+=("$fo")
+sleep 0.5
+slapd_stop s1
+wait "$fo"
+is "$(grep -c '^true$' "$TR_TMP/failover.out")" 40 \
+    "40 reviews while s1 stops mid-run -> all OK"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "after s1 stopped: alice served by s2" '.username == "alice"'
+tr_metrics
+m=$(tr_metric tokenreviewd_ldap_failovers_total)
+tr_between "$m" 1 1000 && pass "failovers counted ($m)" ||
+    fail "failovers counted" "$m"
+
+tid "recovery"
+slapd_start s1
+slapd_stop s2
+sleep 1.2	# past the first backoff of s1
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "s1 back and s2 stopped -> OK(alice) again" '.username == "alice"'
+
+tid "case 22: directory unavailable"
+slapd_stop s1
+t0=$(tr_now)
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+el=$(tr_elapsed "$t0")
+expect_no "case 22: all servers stopped -> NO+err, HTTP 200" err
+tr_between "$el" 0 1 && pass "case 22: ... within 1 s ($el s)" ||
+    fail "case 22: ... within 1 s" "took $el s"
+like "$TR_BODY" 'unreachable|connection|answer' "... the error names the cause"
+[ -z "$(tr_header retry-after)" ] && pass "case 22: ... no Retry-After" ||
+    fail "case 22: ... no Retry-After"
+tr_req GET /readyz
+is "$TR_CODE" 503 "/readyz says not ready while no server answers"
+tr_stop "$TR_PID"
+is "$?" 0 "daemon exits 0 on SIGTERM"
+
+# ---------------------------------------------------------------- edges
+
+# A daemon whose only directory is s3, with short timeouts.
+tid "a server that accepts connections but never answers"
+slapd_start s3
+tr_config stall server.chain=ldap static.file= server.workers=1 cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section s3 uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" timeout=1s connect_timeout=1s
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start stall || fail "daemon stall starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "s3 answering -> OK(alice)" '.username == "alice"'
+# A stopped process still completes TCP handshakes (the kernel queues
+# them) but never reads: a server that hangs.
+kill -STOP "$s3_PID"
+t0=$(tr_now)
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+el=$(tr_elapsed "$t0")
+expect_no "s3 hangs on an open connection -> NO+err" err
+tr_between "$el" 0.8 3 && pass "... after the 1 s operation timeout ($el s)" ||
+    fail "... after the 1 s operation timeout" "took $el s"
+like "$TR_BODY" 'did not answer in time' "... error: did not answer in time"
+t0=$(tr_now)
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+el=$(tr_elapsed "$t0")
+expect_no "s3 hangs on a new connection (StartTLS unanswered) -> NO+err" err
+tr_between "$el" 0 3 && pass "... within the 1 s connect timeout ($el s)" ||
+    fail "... within the 1 s connect timeout" "took $el s"
+# Clients that hang up while their review waits on the hung server.
+for i in 1 2 3 4 5; do
+	TR_CURL_TIMEOUT=0.3 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+done
+kill -CONT "$s3_PID"
+sleep 1.2
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "clients gone mid-LDAP, s3 resumed -> OK(alice) again" \
+    '.username == "alice"'
+tr_stop "$TR_PID"
+is "$?" 0 "daemon exits 0 after cancelled reviews"
+
+tid "TLS verification, plain LDAP when allowed, memberOf"
+tr_config edge server.chain=ldap static.file=
+{
+	cat "$TR_CONF"
+	ldap_section badca uri="$s3_LDAPS" ca="$TR_CERTS/rogue-ca.crt" \
+	    user_base="ou=people,$BASE" connect_timeout=1s
+	ldap_section plain uri="$s3_LDAP" insecure=yes \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" memberof_attribute=memberOf \
+	    group_base="ou=groups,$BASE" nested_depth=5 group_deny=^cyc- \
+	    extra_attributes="cn=example.org/name mail=example.org/mail"
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start edge || fail "daemon edge starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "memberOf and nested groups over plain LDAP (insecure = yes)" \
+    '(.groups | sort) == ["all","dev","ops"]'
+expect_user "... group_deny drops cyc-*, extra from cn (mail is absent)" \
+    '.extra == {"example.org/name":["Alice Liddell"]}'
+grep -q 'TLS handshake failed' "$TR_LOG" &&
+    pass "ldaps with a CA that did not sign the server: handshake refused" ||
+    fail "ldaps with a CA that did not sign the server: handshake refused"
+out=$(printf '%s\n' "$(bind_tok alice "$ALICE_PW")" |
+    timeout 20 "$TOKENREVIEWCTL" -c "$TR_CONF" review - 2>&1)
+like "$out" '"username": *"alice"' "tokenreviewctl review asks the directory too"
+tr_stop "$TR_PID"
+
+tid "ldapi: a local socket, after one that does not exist"
+tr_config local server.chain=ldap static.file=
+{
+	cat "$TR_CONF"
+	ldap_section local \
+	    uri="ldapi://$(printf '%s' "$TR_TMP/none" | jq -sRr @uri) ldapi://$(printf '%s' "$TR_TMP/s3/ldapi" | jq -sRr @uri)" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE"
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start local || fail "daemon local starts"
+for i in 1 2 3; do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+done
+expect_user "ldapi:// after a missing socket -> OK(alice)" '.username == "alice"'
+tr_stop "$TR_PID"
+slapd_stop s3
+
+done_testing

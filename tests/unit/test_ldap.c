@@ -1,0 +1,230 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of the LDAP backend's pure parts: RFC 4515 escaping of
+ * values in filters (injection attempts among them), filter templates,
+ * the decoding of bind-mode tokens, and the config checks of load().
+ */
+
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tokenreviewd.h"
+#include "tap.h"
+
+/* got contains sub; shows got when it does not. */
+#define like(got, sub, ...) do {					\
+	const char *like_got = (got);					\
+	if (!ok(strstr(like_got, (sub)) != NULL, __VA_ARGS__))		\
+		diag("got: '%s'", like_got);				\
+} while (0)
+
+static void
+check_escape(const char *in, size_t len, const char *want, const char *what)
+{
+	char	*got = auth_ldap_filter_escape(in, len);
+
+	is_str(got, want, "escape %s", what);
+	free(got);
+}
+
+static void
+test_escape(void)
+{
+	check_escape("alice", 5, "alice", "plain name");
+	check_escape("*", 1, "\\2a", "star");
+	check_escape("*)(uid=*", 8, "\\2a\\29\\28uid=\\2a", "injection");
+	check_escape("a\\b", 3, "a\\5cb", "backslash");
+	check_escape("a\0b", 3, "a\\00b", "NUL");
+	check_escape("(x)", 3, "\\28x\\29", "parentheses");
+	check_escape("J\xc3\xbcrgen", 7, "J\xc3\xbcrgen", "UTF-8 unchanged");
+	check_escape("", 0, "", "empty");
+}
+
+static void
+test_expand(void)
+{
+	char	*f;
+
+	f = auth_ldap_filter_expand("(uid=%s)", "*)(uid=*", NULL);
+	is_str(f, "(uid=\\2a\\29\\28uid=\\2a)", "injection stays a value");
+	free(f);
+	f = auth_ldap_filter_expand("(&(objectClass=posixGroup)(memberUid=%u))",
+	    "cn=x", "bob");
+	is_str(f, "(&(objectClass=posixGroup)(memberUid=bob))", "%%u");
+	free(f);
+	f = auth_ldap_filter_expand("(member=%s)",
+	    "cn=a\\,b,ou=g,dc=example", NULL);
+	is_str(f, "(member=cn=a\\5c,b,ou=g,dc=example)", "DN escaped");
+	free(f);
+	f = auth_ldap_filter_expand("(pct=100%%)", "x", "y");
+	is_str(f, "(pct=100%)", "%%%% is a percent sign");
+	free(f);
+	ok(auth_ldap_filter_expand("(uid=%d)", "x", "y") == NULL,
+	    "unknown placeholder refused");
+	ok(auth_ldap_filter_expand("(uid=%u)", "x", NULL) == NULL,
+	    "%%u without a user refused");
+	ok(auth_ldap_filter_expand("(uid=%", "x", "y") == NULL,
+	    "trailing %% refused");
+}
+
+static int
+decode(const char *tok, char **u, char **p)
+{
+	size_t	plen;
+
+	return auth_ldap_decode_basic(tok, strlen(tok), u, p, &plen);
+}
+
+static void
+test_decode(void)
+{
+	char	*u, *p;
+
+	/* base64("alice:secret") */
+	ok(decode("YWxpY2U6c2VjcmV0", &u, &p) == 0, "decodes user:password");
+	is_str(u, "alice", "user");
+	is_str(p, "secret", "password");
+	free(u);
+	free(p);
+	/* base64("bob:a:b") with padding: the password may hold colons */
+	ok(decode("Ym9iOmE6Yg==", &u, &p) == 0, "padded, colon in password");
+	is_str(u, "bob", "user before the first colon");
+	is_str(p, "a:b", "rest is the password");
+	free(u);
+	free(p);
+	ok(decode("Ym9iOmE6Yg", &u, &p) == 0, "unpadded accepted");
+	free(u);
+	free(p);
+	/* base64("alice:") */
+	ok(decode("YWxpY2U6", &u, &p) == -1 && u == NULL && p == NULL,
+	    "empty password refused");
+	/* base64(":pw") */
+	ok(decode("OnB3", &u, &p) == -1, "empty user refused");
+	/* base64("nocolon") */
+	ok(decode("bm9jb2xvbg==", &u, &p) == -1, "no colon: not ours");
+	ok(decode("eyJhbGciOiJSUzI1NiJ9.eyJ9.c2ln", &u, &p) == -1,
+	    "a JWT is not ours");
+	ok(decode("", &u, &p) == -1, "empty token");
+	ok(decode("YWxp Y2U6c2VjcmV0", &u, &p) == -1, "space refused");
+	/* base64("a\x01b:pw") */
+	ok(decode("YQFiOnB3", &u, &p) == -1, "control character in user");
+	/* base64("a\0:pw") */
+	ok(decode("YQA6cHc=", &u, &p) == -1, "NUL refused");
+	/* base64("J\xc3\xbcrgen:pw") */
+	ok(decode("SsO8cmdlbjpwdw==", &u, &p) == 0, "UTF-8 user");
+	is_str(u, "J\xc3\xbcrgen", "UTF-8 user kept");
+	free(u);
+	free(p);
+	/* base64("\xff:pw") */
+	ok(decode("/zpwdw==", &u, &p) == -1, "invalid UTF-8 user refused");
+}
+
+/* Load a config with one [ldap] section; the error text, or "" if OK. */
+static char *
+load(const char *dir, const char *section, char *err, size_t errlen)
+{
+	const struct auth_backend	*be = &auth_ldap_backend;
+	struct config			*conf;
+	char				 path[512];
+	void				*shared = NULL;
+	FILE				*f;
+
+	snprintf(path, sizeof(path), "%s/t.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[server]\nlisten = 127.0.0.1:0\ntls_cert = x\n"
+	    "tls_key = x\nchain = ldap\n\n[ldap \"corp\"]\n%s", section);
+	fclose(f);
+	err[0] = '\0';
+	if ((conf = config_load(path, err, errlen)) == NULL)
+		return err;
+	if (be->load(conf, &shared, err, errlen) == 0)
+		be->unload(shared);
+	config_free(conf);
+	return err;
+}
+
+static void
+test_load(void)
+{
+	char	dir[] = "/tmp/test_ldap.XXXXXX", err[TR_ERRLEN], pw[600];
+	FILE	*f;
+
+	if (mkdtemp(dir) == NULL) {
+		diag("mkdtemp failed");
+		return;
+	}
+	snprintf(pw, sizeof(pw), "%s/pw", dir);
+	f = fopen(pw, "w");
+	fputs("secret\n", f);
+	fclose(f);
+	chmod(pw, 0600);
+	is_str(load(dir, "uri = ldaps://127.0.0.1\nuser_base = dc=x\n", err,
+	    sizeof(err)), "", "minimal section loads");
+	like(load(dir, "user_base = dc=x\n", err, sizeof(err)),
+	    "uri is required", "uri required");
+	like(load(dir, "uri = http://x\nuser_base = dc=x\n", err,
+	    sizeof(err)), "not an LDAP URI", "bad URI");
+	like(load(dir, "uri = ldaps://x\n", err, sizeof(err)),
+	    "user_base is required", "user_base required");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
+	    "uid=%s\n", err, sizeof(err)), "in parentheses",
+	    "filter must be parenthesised");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
+	    "(uid=alice)\n", err, sizeof(err)), "needs %s or %u",
+	    "filter without a placeholder refused");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_filter = "
+	    "(cn=%%s)\n", err, sizeof(err)), "needs %s or %u",
+	    "%%%%s is not a placeholder");
+	is_str(load(dir, "uri = ldaps://x ldap://y ldapi://%2Ftmp%2Fs\n"
+	    "user_base = dc=x\ngroup_filter = (memberUid=%u)\nmode = attribute\n"
+	    "token_attribute = h\nextra_attributes = mail=example.org/mail\n"
+	    "nested_depth = 3\npool_size = 4\ntimeout = 250ms\n", err,
+	    sizeof(err)), "", "every kind of URI and most keys load");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nextra_attributes = "
+	    "mail\n", err, sizeof(err)), "attribute=key", "bad extra mapping");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nmode = attribute\n",
+	    err, sizeof(err)), "token_attribute is required",
+	    "attribute mode needs token_attribute");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nbind_dn = cn=r\n",
+	    err, sizeof(err)), "go together", "bind_dn needs a password file");
+	chmod(pw, 0644);
+	snprintf(pw + strlen(pw), sizeof(pw) - strlen(pw), "%s", "");
+	{
+		char	sec[1024];
+
+		snprintf(sec, sizeof(sec), "uri = ldaps://x\nuser_base = dc=x\n"
+		    "bind_dn = cn=r\nbind_password_file = %s\n", pw);
+		ok(*load(dir, sec, err, sizeof(err)) != '\0',
+		    "world-readable password file refused: %s", err);
+		chmod(pw, 0600);
+		is_str(load(dir, sec, err, sizeof(err)), "",
+		    "private password file accepted");
+	}
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nfoo = 1\n", err,
+	    sizeof(err)), "foo: unknown key", "unknown key");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ntimeout = x\n",
+	    err, sizeof(err)), "timeout", "bad timeout");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_allow = (\n",
+	    err, sizeof(err)), "group_allow", "bad regex");
+	unlink(pw);
+	snprintf(pw, sizeof(pw), "%s/t.conf", dir);
+	unlink(pw);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	log_init(LL_FATAL);
+	test_escape();
+	test_expand();
+	test_decode();
+	test_load();
+	return done_testing();
+}
