@@ -592,6 +592,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->state = CS_IDLE;
 		conn_timer(c, c->lim.idle_timeout);
+		/* A request may have come in with the end of the handshake. */
+		conn_process(c);
 		return;
 	}
 	if (c->state == CS_HANDSHAKE && c->cb.handshake_failed != NULL)

@@ -128,8 +128,8 @@ cat >"$TR_TMP/idle90.sh" <<EOF
 	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
 	sleep 92
 	printf 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n'
-	sleep 2
-} | timeout 110 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$TR_PORT \
+	sleep 8
+} | timeout 115 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:$TR_PORT \
     -servername localhost -CAfile "$TR_CERTS/ca.crt" \
     -cert "$TR_CERTS/client.crt" -key "$TR_CERTS/client.key" \
     >"$TR_TMP/idle90.out" 2>"$TR_TMP/idle90.err"
@@ -442,7 +442,7 @@ is "$?" 2 "ctl review with a bad config: exit 2"
 
 tid "default idle_timeout: 90 s idle (case 18)"
 diag "waiting for the 90 s idle client ($(tr_elapsed "$t_idle90") s so far)"
-tr_wait_exit "$pid_idle90" 110
+tr_wait_exit "$pid_idle90" 120
 is "$(tr_raw_codes "$TR_TMP/idle90.out")" "200 200" \
     "case 18: with the defaults a connection idle for 92 s still serves a request"
 tr_bg_kill "$pid_idle90"
