@@ -16,7 +16,8 @@ build="$top/build"
 mode=${1:-run}
 
 build_deps="build-essential autoconf automake pkg-config libevent-dev
-libssl-dev libjansson-dev libinih-dev openssl curl ca-certificates"
+libssl-dev libjansson-dev libinih-dev libcjose-dev libcurl4-openssl-dev
+openssl curl ca-certificates"
 test_deps="jq"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }

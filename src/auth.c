@@ -23,6 +23,9 @@
 /* Every backend this build knows; the chain in the config picks from it. */
 static const struct auth_backend *const backend_table[] = {
 	&auth_static_backend,
+#ifdef HAVE_JWT
+	&auth_jwt_backend,
+#endif
 };
 
 #define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))

@@ -393,6 +393,9 @@ int		 static_table_lookup_digest(const struct static_table *,
 char		*static_record_json(const char *record);
 extern const struct auth_backend auth_static_backend;
 
+/* auth-jwt.c */
+extern const struct auth_backend auth_jwt_backend;
+
 /* cache.c */
 struct cache;
 struct cache	*cache_new(size_t max_entries);
