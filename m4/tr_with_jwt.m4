@@ -11,7 +11,7 @@ AC_DEFUN([TR_WITH_JWT], [
 	    [], [with_jwt=auto])
 	tr_jwt=no
 	AS_IF([test "x$with_jwt" != xno], [
-		PKG_CHECK_MODULES([JWT], [cjose >= 0.6 libcurl >= 7.68],
+		PKG_CHECK_MODULES([JWT], [cjose >= 0.6 libcurl >= 7.85],
 		    [tr_jwt=yes],
 		    [AS_IF([test "x$with_jwt" = xyes],
 		        [AC_MSG_ERROR([--with-jwt: $JWT_PKG_ERRORS (Debian: libcjose-dev libcurl4-openssl-dev)])])])

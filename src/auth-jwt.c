@@ -17,17 +17,28 @@
  * or template, groups, uid and extra for OIDC, and the fixed
  * system:serviceaccount identity for service-account issuers.
  *
- * Keys come from a JWKS file or PEM public key files read at load; the
- * issuer's key set is immutable and reference-counted.
+ * Keys come from a JWKS file or PEM public key files read at load, or
+ * from the issuer's discovery document and JWKS, fetched by one thread
+ * off the request path (see "fetching" below).  A key set is immutable
+ * and reference-counted; a new one replaces it whole.
  */
 
+#include <sys/queue.h>
+
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -120,7 +131,8 @@ struct jwt_issuer {
 	size_t			 nextra;
 	char			**key_files;	/* watched for reloads */
 	size_t			 nkey_files;
-	struct jwt_keyset	*keys;
+	struct jwt_keyset	*keys;		/* from files, or NULL */
+	struct jwt_source	*src;		/* fetched keys, or NULL */
 
 	/* counters, written with relaxed atomics by any worker */
 	uint64_t		 n_ok;
@@ -513,6 +525,444 @@ fail:
 	return -1;
 }
 
+/* ---------------------------------------------------------------- fetching */
+
+/*
+ * Keys fetched over HTTPS.  One fetcher thread per process serves every
+ * issuer without a key file: it fetches the discovery document and the
+ * JWKS with libcurl (blocking calls, but only that thread waits on them)
+ * and publishes a new immutable key set under the source's mutex.  A
+ * failed fetch keeps the last good keys.  Sources outlive a reload: a new
+ * generation's issuer with the same URLs, CA file and limits finds the
+ * existing source and keeps its keys.  A worker that needs a fetch (an
+ * unknown kid, no keys yet) asks for one, at most one per refetch_interval,
+ * joins the fetch in flight, and waits for it without blocking: the
+ * fetcher wakes it through a pipe its event loop watches.
+ */
+
+struct jwt_inst;
+
+struct jwt_source {
+	TAILQ_ENTRY(jwt_source)	 entry;
+	int			 refs;		/* under fetch_mtx */
+	char			*name;		/* the first section's */
+	char			*id;		/* everything that tells apart */
+	char			*issuer;
+	char			*discovery_url;
+	char			*jwks_url;	/* NULL: from discovery */
+	char			*ca;
+	long long		 refresh;	/* ms */
+	long long		 retry;
+	long long		 refetch;
+	long long		 timeout;
+	size_t			 max_response;
+
+	/* under fetch_mtx */
+	int			 busy;
+	int			 fetch_now;
+	uint64_t		 next_fetch;	/* monotonic ms */
+	uint64_t		 last_start;
+	uint64_t		 gen;		/* fetches done; atomic reads */
+	struct jwt_inst		**waiters;
+	size_t			 nwaiters;
+
+	pthread_mutex_t		 keys_mtx;
+	struct jwt_keyset	*keys;		/* under keys_mtx; NULL: none */
+
+	uint64_t		 n_fetch_ok;	/* atomic */
+	uint64_t		 n_fetch_error;	/* atomic */
+	int64_t			 last_ok;	/* atomic, wall clock; 0: never */
+};
+
+static pthread_mutex_t	fetch_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	fetch_cv = PTHREAD_COND_INITIALIZER;
+static TAILQ_HEAD(, jwt_source) sources = TAILQ_HEAD_INITIALIZER(sources);
+static pthread_once_t	curl_once = PTHREAD_ONCE_INIT;
+static pthread_once_t	fetcher_once = PTHREAD_ONCE_INIT;
+
+struct jwt_inst {
+	struct jwt_shared	*js;
+	struct event_base	*base;
+	int			 fds[2];	/* fetcher -> worker wake-ups */
+	struct event		*wake;
+	TAILQ_HEAD(, jwt_wait)	 waits;
+};
+
+static void
+source_free(struct jwt_source *src)
+{
+	free(src->name);
+	free(src->id);
+	free(src->issuer);
+	free(src->discovery_url);
+	free(src->jwks_url);
+	free(src->ca);
+	free(src->waiters);
+	keyset_unref(src->keys);
+	pthread_mutex_destroy(&src->keys_mtx);
+	free(src);
+}
+
+static void
+source_unref(struct jwt_source *src)
+{
+	if (src == NULL)
+		return;
+	pthread_mutex_lock(&fetch_mtx);
+	if (--src->refs > 0) {
+		pthread_mutex_unlock(&fetch_mtx);
+		return;
+	}
+	TAILQ_REMOVE(&sources, src, entry);
+	pthread_mutex_unlock(&fetch_mtx);
+	source_free(src);
+}
+
+/* The source with src's identity if one is live (src is then freed). */
+static struct jwt_source *
+source_share(struct jwt_source *src)
+{
+	struct jwt_source	*s;
+
+	pthread_mutex_lock(&fetch_mtx);
+	TAILQ_FOREACH(s, &sources, entry) {
+		if (strcmp(s->id, src->id) == 0)
+			break;
+	}
+	if (s != NULL) {
+		s->refs++;
+		pthread_mutex_unlock(&fetch_mtx);
+		source_free(src);
+		return s;
+	}
+	src->refs = 1;
+	TAILQ_INSERT_TAIL(&sources, src, entry);
+	pthread_mutex_unlock(&fetch_mtx);
+	return src;
+}
+
+/* A reference to the source's current keys, or NULL. */
+static struct jwt_keyset *
+source_keys(struct jwt_source *src)
+{
+	struct jwt_keyset	*ks;
+
+	pthread_mutex_lock(&src->keys_mtx);
+	if ((ks = src->keys) != NULL)
+		__atomic_add_fetch(&ks->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&src->keys_mtx);
+	return ks;
+}
+
+struct fetch_buf {
+	char	*data;
+	size_t	 len;
+	size_t	 max;
+	int	 toobig;
+};
+
+static size_t
+fetch_write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct fetch_buf	*b = arg;
+	size_t			 len = size * n;
+
+	if (len > b->max - b->len) {
+		b->toobig = 1;
+		return 0;	/* libcurl ends the transfer */
+	}
+	b->data = xreallocarray(b->data, b->len + len + 1, 1);
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return len;
+}
+
+/*
+ * GET an https URL; the body (NUL-terminated, the caller frees it) if the
+ * answer is 200 within the time and size limits, else NULL and why.
+ * libcurl honours the https_proxy and no_proxy environment variables.
+ */
+static char *
+http_get(const struct jwt_source *src, const char *url, size_t *len,
+    char *why, size_t whylen)
+{
+	struct fetch_buf	 b = { NULL, 0, src->max_response, 0 };
+	char			 errbuf[CURL_ERROR_SIZE] = "";
+	CURL			*c;
+	CURLcode		 rc;
+	long			 code = 0;
+
+	if ((c = curl_easy_init()) == NULL) {
+		snprintf(why, whylen, "%s: libcurl failed to start", url);
+		return NULL;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)src->timeout);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/"
+	    PACKAGE_VERSION);
+	if (src->ca != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, src->ca);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	if (b.toobig)
+		snprintf(why, whylen, "%s: response larger than %zu bytes",
+		    url, src->max_response);
+	else if (rc != CURLE_OK)
+		snprintf(why, whylen, "%s: %s", url, errbuf[0] != '\0' ?
+		    errbuf : curl_easy_strerror(rc));
+	else if (code != 200)
+		snprintf(why, whylen, "%s: HTTP status %ld", url, code);
+	if (b.toobig || rc != CURLE_OK || code != 200) {
+		free(b.data);
+		return NULL;
+	}
+	*len = b.len;
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+/* The jwks_uri of a discovery document whose issuer is ours. */
+static char *
+discovery_jwks_uri(const struct jwt_source *src, const char *doc,
+    size_t len, char *why, size_t whylen)
+{
+	json_t		*j;
+	const char	*iss, *uri;
+	char		*r = NULL;
+
+	if ((j = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL)) ==
+	    NULL || !json_is_object(j)) {
+		snprintf(why, whylen, "%s: not a JSON object",
+		    src->discovery_url);
+		goto out;
+	}
+	iss = json_str(j, "issuer");
+	uri = json_str(j, "jwks_uri");
+	if (iss == NULL || strcmp(iss, src->issuer) != 0)
+		snprintf(why, whylen, "%s: its issuer is not %s",
+		    src->discovery_url, src->issuer);
+	else if (uri == NULL || strncmp(uri, "https://", 8) != 0)
+		snprintf(why, whylen, "%s: no https jwks_uri",
+		    src->discovery_url);
+	else
+		r = xstrdup(uri);
+out:
+	json_decref(j);
+	return r;
+}
+
+/* The keys at the source's JWKS URL, or NULL and why. */
+static struct jwt_keyset *
+fetch_keys(const struct jwt_source *src, char *why, size_t whylen)
+{
+	struct jwt_keyset	*ks = NULL;
+	char			*doc = NULL, *uri = NULL, msg[200];
+	size_t			 len;
+
+	msg[0] = '\0';
+	if (src->jwks_url == NULL) {
+		if ((doc = http_get(src, src->discovery_url, &len, why,
+		    whylen)) == NULL || (uri = discovery_jwks_uri(src, doc,
+		    len, why, whylen)) == NULL)
+			goto out;
+		free(doc);
+	} else
+		uri = xstrdup(src->jwks_url);
+	if ((doc = http_get(src, uri, &len, why, whylen)) == NULL)
+		goto out;
+	ks = xcalloc(1, sizeof(*ks));
+	ks->refs = 1;
+	if (keyset_add_jwks(ks, doc, len, msg, sizeof(msg)) != 0 ||
+	    ks->nkeys == 0) {
+		snprintf(why, whylen, "%.200s: %s", uri, msg[0] == '\0' ?
+		    "no usable signing key" : msg);
+		keyset_unref(ks);
+		ks = NULL;
+	}
+out:
+	free(doc);
+	free(uri);
+	return ks;
+}
+
+/* One fetch; publishes the keys on success.  1 if it succeeded. */
+static int
+fetch_source(struct jwt_source *src)
+{
+	struct jwt_keyset	*ks, *old;
+	char			 why[TR_ERRLEN];
+	size_t			 nold;
+
+	why[0] = '\0';
+	if ((ks = fetch_keys(src, why, sizeof(why))) == NULL) {
+		__atomic_add_fetch(&src->n_fetch_error, 1, __ATOMIC_RELAXED);
+		old = source_keys(src);
+		nold = old != NULL ? old->nkeys : 0;
+		keyset_unref(old);
+		log_msg(LL_WARN, "jwt_fetch", "issuer %s: key fetch failed, "
+		    "keeping the %zu last good keys: %s", src->name, nold,
+		    why);
+		return 0;
+	}
+	pthread_mutex_lock(&src->keys_mtx);
+	old = src->keys;
+	src->keys = ks;
+	pthread_mutex_unlock(&src->keys_mtx);
+	keyset_unref(old);
+	__atomic_add_fetch(&src->n_fetch_ok, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&src->last_ok, (int64_t)time(NULL), __ATOMIC_RELAXED);
+	log_msg(LL_INFO, "jwt_fetch", "issuer %s: %zu signing keys fetched",
+	    src->name, ks->nkeys);
+	return 1;
+}
+
+/* The next source to fetch, or NULL; under fetch_mtx. */
+static struct jwt_source *
+fetch_due(uint64_t now)
+{
+	struct jwt_source	*src;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (!src->busy && (src->fetch_now || now >= src->next_fetch))
+			return src;
+	}
+	return NULL;
+}
+
+/* A fetch ended: wake every worker waiting on it; under fetch_mtx. */
+static void
+fetch_wake(struct jwt_source *src)
+{
+	size_t	i;
+	ssize_t	n;
+
+	__atomic_add_fetch(&src->gen, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < src->nwaiters; i++) {
+		/* A full pipe already holds a wake-up. */
+		n = write(src->waiters[i]->fds[1], "", 1);
+		(void)n;
+	}
+	src->nwaiters = 0;
+}
+
+static void *
+fetcher_main(void *arg)
+{
+	struct jwt_source	*src;
+	struct timespec		 ts;
+	int			 ok;
+
+	pthread_mutex_lock(&fetch_mtx);
+	for (;;) {
+		if ((src = fetch_due(monotonic_ms())) == NULL) {
+			/* Periodic refreshes are due within a second. */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec++;
+			pthread_cond_timedwait(&fetch_cv, &fetch_mtx, &ts);
+			continue;
+		}
+		src->busy = 1;
+		src->fetch_now = 0;
+		src->refs++;
+		src->last_start = monotonic_ms();
+		pthread_mutex_unlock(&fetch_mtx);
+		ok = fetch_source(src);
+		pthread_mutex_lock(&fetch_mtx);
+		src->busy = 0;
+		src->next_fetch = monotonic_ms() +
+		    (uint64_t)(ok ? src->refresh : src->retry);
+		fetch_wake(src);
+		pthread_mutex_unlock(&fetch_mtx);
+		source_unref(src);
+		pthread_mutex_lock(&fetch_mtx);
+	}
+	return NULL;
+}
+
+/* Started once, by the first worker; it blocks every signal. */
+static void
+fetcher_start(void)
+{
+	pthread_t	t;
+	sigset_t	all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, NULL, fetcher_main, NULL) != 0)
+		fatalx("cannot start the JWKS fetcher thread");
+	pthread_detach(t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void
+curl_start(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fatalx("curl_global_init failed");
+}
+
+/*
+ * Ask for a fetch on behalf of a worker and register it for the wake-up.
+ * -1 when the refetch rate limit says no and no fetch is coming.
+ */
+static int
+fetch_request(struct jwt_inst *ji, struct jwt_source *src, uint64_t *gen)
+{
+	uint64_t	now = monotonic_ms();
+	size_t		i;
+
+	pthread_mutex_lock(&fetch_mtx);
+	if (!src->busy && !src->fetch_now && src->last_start != 0 &&
+	    now - src->last_start < (uint64_t)src->refetch &&
+	    now < src->next_fetch) {
+		pthread_mutex_unlock(&fetch_mtx);
+		return -1;
+	}
+	if (!src->busy) {
+		src->fetch_now = 1;
+		pthread_cond_signal(&fetch_cv);
+	}
+	for (i = 0; i < src->nwaiters && src->waiters[i] != ji; i++)
+		;
+	if (i == src->nwaiters) {
+		src->waiters = xreallocarray(src->waiters, src->nwaiters + 1,
+		    sizeof(*src->waiters));
+		src->waiters[src->nwaiters++] = ji;
+	}
+	*gen = src->gen;
+	pthread_mutex_unlock(&fetch_mtx);
+	return 0;
+}
+
+/* A worker instance goes away: no wake-up may reach it any more. */
+static void
+fetch_forget(struct jwt_inst *ji)
+{
+	struct jwt_source	*src;
+	size_t			 i;
+
+	pthread_mutex_lock(&fetch_mtx);
+	TAILQ_FOREACH(src, &sources, entry) {
+		for (i = 0; i < src->nwaiters; i++) {
+			if (src->waiters[i] != ji)
+				continue;
+			src->waiters[i] = src->waiters[--src->nwaiters];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fetch_mtx);
+}
+
 /* ---------------------------------------------------------------- config */
 
 static int
@@ -553,6 +1003,7 @@ issuer_free(struct jwt_issuer *is)
 	free(is->extra);
 	free_words(is->key_files);
 	keyset_unref(is->keys);
+	source_unref(is->src);
 	free(is);
 }
 
@@ -722,6 +1173,149 @@ conf_key_file(struct jwt_conf *jc, struct conf_kv *kv, const char *path,
 	return 0;
 }
 
+/* Network keys: discovery and JWKS URLs, CA file, intervals, limits. */
+static const struct {
+	const char	*key;
+	long long	 def;		/* ms */
+	long long	 min;
+	long long	 max;
+} jwt_durations[] = {
+	{ "refresh_interval", 3600 * 1000, 1000, 24 * 3600 * 1000 },
+	{ "retry_interval", 10 * 1000, 100, 3600 * 1000 },
+	{ "refetch_interval", 10 * 1000, 100, 3600 * 1000 },
+	{ "fetch_timeout", 10 * 1000, 100, 120 * 1000 },
+};
+
+static int
+conf_url(struct jwt_conf *jc, const char *key, char **out)
+{
+	struct conf_kv	*kv;
+
+	if ((kv = conf_get(jc->sec, key)) == NULL)
+		return 0;
+	if (strncmp(kv->value, "https://", 8) != 0 || kv->value[8] == '\0') {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "want an https:// URL");
+		return -1;
+	}
+	*out = xstrdup(kv->value);
+	return 0;
+}
+
+static int
+conf_fetch_limits(struct jwt_conf *jc, struct jwt_source *src)
+{
+	long long	*dst[] = { &src->refresh, &src->retry, &src->refetch,
+	    &src->timeout };
+	struct conf_kv	*kv;
+	size_t		 i;
+
+	for (i = 0; i < 4; i++) {
+		*dst[i] = jwt_durations[i].def;
+		if ((kv = conf_get(jc->sec, jwt_durations[i].key)) == NULL)
+			continue;
+		if (parse_duration(kv->value, dst[i]) != 0 ||
+		    *dst[i] < jwt_durations[i].min ||
+		    *dst[i] > jwt_durations[i].max) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "want a duration from %lldms to %llds",
+			    jwt_durations[i].min, jwt_durations[i].max / 1000);
+			return -1;
+		}
+	}
+	src->max_response = 1024 * 1024;
+	if ((kv = conf_get(jc->sec, "max_response")) != NULL &&
+	    (parse_size(kv->value, &src->max_response) != 0 ||
+	    src->max_response < 1024 ||
+	    src->max_response > 16 * 1024 * 1024)) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "want a size from 1k to 16m");
+		return -1;
+	}
+	return 0;
+}
+
+/* The issuer's keys come from its discovery document and JWKS URL. */
+static int
+conf_network(struct jwt_conf *jc)
+{
+	struct jwt_source	*src;
+	struct conf_kv		*kv;
+	size_t			 n;
+
+	src = xcalloc(1, sizeof(*src));
+	pthread_mutex_init(&src->keys_mtx, NULL);
+	src->name = xstrdup(jc->is->name);
+	src->issuer = xstrdup(jc->is->issuer);
+	if (strncmp(src->issuer, "https://", 8) != 0) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, "issuer"),
+		    jc->err, jc->errlen, "keys are fetched from an https:// "
+		    "issuer; give jwks_file or public_key_file otherwise");
+		goto fail;
+	}
+	if (conf_url(jc, "discovery_url", &src->discovery_url) != 0 ||
+	    conf_url(jc, "jwks_url", &src->jwks_url) != 0 ||
+	    conf_fetch_limits(jc, src) != 0)
+		goto fail;
+	if (src->discovery_url == NULL) {
+		n = strlen(src->issuer);
+		while (n > 8 && src->issuer[n - 1] == '/')
+			n--;
+		xasprintf(&src->discovery_url, "%.*s/.well-known/"
+		    "openid-configuration", (int)n, src->issuer);
+	}
+	if ((kv = conf_get(jc->sec, "ca")) != NULL) {
+		if (access(kv->value, R_OK) != 0) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "%s: %s", kv->value, strerror(errno));
+			goto fail;
+		}
+		src->ca = xstrdup(kv->value);
+	}
+	xasprintf(&src->id, "%s\n%s\n%s\n%s\n%lld %lld %lld %lld %zu",
+	    src->issuer, src->discovery_url, src->jwks_url ? src->jwks_url :
+	    "", src->ca ? src->ca : "", src->refresh, src->retry,
+	    src->refetch, src->timeout, src->max_response);
+	pthread_once(&curl_once, curl_start);
+	jc->is->src = source_share(src);
+	return 0;
+fail:
+	source_free(src);
+	return -1;
+}
+
+/* Whether a section has a key, without marking it used. */
+static int
+conf_has(const struct conf_section *sec, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < sec->nkv; i++) {
+		if (strcmp(sec->kv[i].key, key) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+conf_is_network_key(const char *key)
+{
+	static const char *const keys[] = { "discovery_url", "jwks_url", "ca",
+	    "refresh_interval", "retry_interval", "refetch_interval",
+	    "fetch_timeout", "max_response" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Keys from files (jwks_file, public_key_file), read now; or else from
+ * the network, fetched by the fetcher thread.
+ */
 static int
 conf_keys(struct jwt_conf *jc)
 {
@@ -731,6 +1325,15 @@ conf_keys(struct jwt_conf *jc)
 	size_t		  n, i, k;
 	int		  r = 0;
 
+	if (!conf_has(jc->sec, keys[0]) && !conf_has(jc->sec, keys[1]))
+		return conf_network(jc);
+	for (i = 0; i < jc->sec->nkv; i++) {
+		if (!conf_is_network_key(jc->sec->kv[i].key))
+			continue;
+		conf_error(jc->conf, jc->sec, &jc->sec->kv[i], jc->err,
+		    jc->errlen, "not used with jwks_file or public_key_file");
+		return -1;
+	}
 	jc->is->keys = xcalloc(1, sizeof(*jc->is->keys));
 	jc->is->keys->refs = 1;
 	for (k = 0; k < 2 && r == 0; k++) {
@@ -743,11 +1346,6 @@ conf_keys(struct jwt_conf *jc)
 	}
 	if (r != 0)
 		return -1;
-	if (jc->is->nkey_files == 0) {
-		conf_error(jc->conf, jc->sec, NULL, jc->err, jc->errlen,
-		    "jwks_file or public_key_file is required");
-		return -1;
-	}
 	if (jc->is->keys->nkeys == 0) {
 		conf_error(jc->conf, jc->sec, conf_get(jc->sec, "jwks_file"),
 		    jc->err, jc->errlen, "no usable signing key");
@@ -956,8 +1554,15 @@ jwt_load(const struct config *conf, void **shared, char *err, size_t errlen)
 		js->issuers = xreallocarray(js->issuers, js->nissuers + 1,
 		    sizeof(*js->issuers));
 		js->issuers[js->nissuers++] = is;
-		log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): %zu keys",
-		    is->name, is->issuer, is->keys->nkeys);
+		if (is->src != NULL)
+			log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): keys "
+			    "from %s", is->name, is->issuer,
+			    is->src->jwks_url != NULL ? is->src->jwks_url :
+			    is->src->discovery_url);
+		else
+			log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): %zu "
+			    "keys from files", is->name, is->issuer,
+			    is->keys->nkeys);
 	}
 	if (js->nissuers == 0) {
 		snprintf(err, errlen, "%s: the chain names \"jwt\" but there "
@@ -1596,17 +2201,31 @@ out:
 	return rv;
 }
 
+/* The keys to check a token with (a reference), or NULL. */
+static struct jwt_keyset *
+issuer_keys(const struct jwt_issuer *is)
+{
+	if (is->src != NULL)
+		return source_keys(is->src);
+	__atomic_add_fetch(&is->keys->refs, 1, __ATOMIC_RELAXED);
+	return is->keys;
+}
+
+/*
+ * Every check of a routed token.  *need_keys is set when the keys at hand
+ * cannot tell (no keys yet, or none with the token's kid): a fetch may.
+ */
 static enum auth_rv
 check_token(const struct jwt_issuer *is, const struct jwt_token *t,
     const struct auth_req *req, struct auth_result *res, char *why,
-    size_t len)
+    size_t len, int *need_keys)
 {
 	const struct jwt_alg	*alg;
 	struct jwt_keyset	*ks;
 	json_t			*claims;
 	enum auth_rv		 rv;
-	int			 unknown_kid;
 
+	*need_keys = 0;
 	if (t->len > is->max_token) {
 		snprintf(why, len, "token larger than %zu bytes",
 		    is->max_token);
@@ -1614,8 +2233,14 @@ check_token(const struct jwt_issuer *is, const struct jwt_token *t,
 	}
 	if ((alg = check_header(is, t->header, why, len)) == NULL)
 		return AUTH_ERROR;
-	ks = __atomic_load_n(&is->keys, __ATOMIC_ACQUIRE);
-	claims = verify(ks, t, alg, &unknown_kid, why, len);
+	if ((ks = issuer_keys(is)) == NULL || ks->nkeys == 0) {
+		snprintf(why, len, "no signing keys for this issuer yet");
+		*need_keys = 1;
+		keyset_unref(ks);
+		return AUTH_ERROR;
+	}
+	claims = verify(ks, t, alg, need_keys, why, len);
+	keyset_unref(ks);
 	if (claims == NULL)
 		return AUTH_ERROR;
 	rv = check_claims(is, claims, req, res, why, len);
@@ -1633,29 +2258,55 @@ count(const struct jwt_issuer *is, enum auth_rv rv)
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
-static enum auth_rv
-jwt_authenticate(void *inst, struct auth_req *req, struct auth_result *res,
-    auth_done_cb done)
-{
-	struct jwt_shared	*js = inst;
-	const struct jwt_issuer	*is;
-	struct jwt_token	 t;
-	enum auth_rv		 rv;
-	char			 why[JWT_REASONLEN];
+/* A review waiting for a key fetch, in its worker. */
+struct jwt_wait {
+	TAILQ_ENTRY(jwt_wait)	 entry;
+	struct jwt_inst		*ji;
+	struct auth_req		*req;
+	struct auth_result	*res;
+	auth_done_cb		 done;
+	struct jwt_source	*src;
+	uint64_t		 gen;		/* the fetch count it waits past */
+	struct event		*timer;
+};
 
-	if (js == NULL || req->token_len > TR_MAX_TOKEN ||
-	    token_split(&t, req->token, req->token_len) != 0)
-		return AUTH_DENY;
-	if ((is = route(js, json_str(t.unverified, "iss"))) == NULL) {
-		__atomic_fetch_add(&js->n_foreign, 1, __ATOMIC_RELAXED);
-		log_msg(LL_VERBOSE, "jwt_deny", "token %s: JWT of an issuer "
-		    "not configured", req->token_fp);
-		token_clear(&t);
-		return AUTH_DENY;
-	}
-	why[0] = '\0';
-	rv = check_token(is, &t, req, res, why, sizeof(why));
-	token_clear(&t);
+static void	wait_timeout_cb(evutil_socket_t, short, void *);
+
+/* Wait for a fetch of the issuer's keys; -1 if none may be made now. */
+static int
+wait_keys(struct jwt_inst *ji, const struct jwt_issuer *is,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done)
+{
+	struct jwt_wait	*w;
+	struct timeval	 tv;
+	uint64_t	 gen;
+	long long	 ms;
+
+	if (is->src == NULL || ji->wake == NULL || done == NULL ||
+	    fetch_request(ji, is->src, &gen) != 0)
+		return -1;
+	w = xcalloc(1, sizeof(*w));
+	w->ji = ji;
+	w->req = req;
+	w->res = res;
+	w->done = done;
+	w->src = is->src;
+	w->gen = gen;
+	/* Discovery and JWKS, each within fetch_timeout, and some slack. */
+	ms = 2 * is->src->timeout + 1000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	w->timer = evtimer_new(ji->base, wait_timeout_cb, w);
+	evtimer_add(w->timer, &tv);
+	TAILQ_INSERT_TAIL(&ji->waits, w, entry);
+	return 0;
+}
+
+/* Turn the verdict into the result and the log line. */
+static enum auth_rv
+review_end(const struct jwt_issuer *is, struct auth_req *req,
+    struct auth_result *res, enum auth_rv rv, const char *why)
+{
 	count(is, rv);
 	if (rv == AUTH_ERROR) {
 		auth_result_clear(res);
@@ -1669,33 +2320,199 @@ jwt_authenticate(void *inst, struct auth_req *req, struct auth_result *res,
 	return rv;
 }
 
-/* Keys are immutable and nothing is ever pending: workers share it all. */
+/*
+ * Review a token; with done set, a token that needs keys not at hand may
+ * wait for a fetch (AUTH_PENDING).
+ */
+static enum auth_rv
+review(struct jwt_inst *ji, struct auth_req *req, struct auth_result *res,
+    auth_done_cb done)
+{
+	const struct jwt_issuer	*is;
+	struct jwt_token	 t;
+	enum auth_rv		 rv;
+	char			 why[JWT_REASONLEN];
+	int			 need_keys;
+
+	if (req->token_len > TR_MAX_TOKEN ||
+	    token_split(&t, req->token, req->token_len) != 0)
+		return AUTH_DENY;
+	if ((is = route(ji->js, json_str(t.unverified, "iss"))) == NULL) {
+		__atomic_fetch_add(&ji->js->n_foreign, 1, __ATOMIC_RELAXED);
+		log_msg(LL_VERBOSE, "jwt_deny", "token %s: JWT of an issuer "
+		    "not configured", req->token_fp);
+		token_clear(&t);
+		return AUTH_DENY;
+	}
+	why[0] = '\0';
+	rv = check_token(is, &t, req, res, why, sizeof(why), &need_keys);
+	token_clear(&t);
+	if (rv == AUTH_ERROR && need_keys &&
+	    wait_keys(ji, is, req, res, done) == 0) {
+		auth_result_clear(res);
+		return AUTH_PENDING;
+	}
+	return review_end(is, req, res, rv, why);
+}
+
+static void
+wait_free(struct jwt_wait *w)
+{
+	TAILQ_REMOVE(&w->ji->waits, w, entry);
+	event_free(w->timer);
+	free(w);
+}
+
+/* The fetch ended: check the token again with what it brought. */
+static void
+wait_finish(struct jwt_wait *w)
+{
+	struct auth_req		*req = w->req;
+	struct auth_result	*res = w->res;
+	auth_done_cb		 done = w->done;
+	enum auth_rv		 rv;
+
+	rv = review(w->ji, req, res, NULL);
+	wait_free(w);
+	done(req, rv);
+}
+
+static void
+wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct jwt_wait		*w = arg;
+	struct auth_req		*req = w->req;
+	struct auth_result	*res = w->res;
+	auth_done_cb		 done = w->done;
+
+	auth_result_clear(res);
+	xasprintf(&res->error, "%s: key fetch did not finish in time",
+	    w->src->name);
+	wait_free(w);
+	done(req, AUTH_ERROR);
+}
+
+/*
+ * The fetcher wrote to our pipe.  done() may start other reviews on this
+ * instance, so the list is searched afresh after each one.
+ */
+static void
+wake_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct jwt_inst	*ji = arg;
+	struct jwt_wait	*w;
+	char		 buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	for (;;) {
+		TAILQ_FOREACH(w, &ji->waits, entry) {
+			if (__atomic_load_n(&w->src->gen, __ATOMIC_ACQUIRE) !=
+			    w->gen)
+				break;
+		}
+		if (w == NULL)
+			break;
+		wait_finish(w);
+	}
+}
+
+static enum auth_rv
+jwt_authenticate(void *inst, struct auth_req *req, struct auth_result *res,
+    auth_done_cb done)
+{
+	if (inst == NULL)
+		return AUTH_DENY;
+	return review(inst, req, res, done);
+}
+
+static int
+has_sources(const struct jwt_shared *js)
+{
+	size_t	i;
+
+	for (i = 0; i < js->nissuers; i++) {
+		if (js->issuers[i]->src != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Per worker: the wake-up pipe, when some issuer fetches its keys.  The
+ * first worker starts the fetcher thread.
+ */
 static int
 jwt_init(void *shared, struct event_base *base, void **inst)
 {
-	*inst = shared;
+	struct jwt_inst	*ji;
+
+	ji = xcalloc(1, sizeof(*ji));
+	ji->js = shared;
+	ji->base = base;
+	ji->fds[0] = ji->fds[1] = -1;
+	TAILQ_INIT(&ji->waits);
+	if (base != NULL && has_sources(ji->js)) {
+		if (pipe2(ji->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+			log_msg(LL_ERROR, "jwt", "pipe: %s", strerror(errno));
+			free(ji);
+			return -1;
+		}
+		ji->wake = event_new(base, ji->fds[0], EV_READ | EV_PERSIST,
+		    wake_cb, ji);
+		event_add(ji->wake, NULL);
+		pthread_once(&fetcher_once, fetcher_start);
+	}
+	*inst = ji;
 	return 0;
 }
 
 static void
 jwt_cancel(void *inst, struct auth_req *req)
 {
+	struct jwt_inst	*ji = inst;
+	struct jwt_wait	*w;
+
+	TAILQ_FOREACH(w, &ji->waits, entry) {
+		if (w->req == req) {
+			wait_free(w);
+			return;
+		}
+	}
 }
 
 static void
 jwt_free(void *inst)
 {
+	struct jwt_inst	*ji = inst;
+
+	if (ji == NULL)
+		return;
+	fetch_forget(ji);
+	while (!TAILQ_EMPTY(&ji->waits))
+		wait_free(TAILQ_FIRST(&ji->waits));
+	if (ji->wake != NULL)
+		event_free(ji->wake);
+	if (ji->fds[0] != -1) {
+		close(ji->fds[0]);
+		close(ji->fds[1]);
+	}
+	free(ji);
 }
 
 static int
 jwt_ready(void *shared)
 {
 	struct jwt_shared	*js = shared;
+	struct jwt_keyset	*ks;
 	size_t			 i;
+	int			 ok;
 
 	for (i = 0; js != NULL && i < js->nissuers; i++) {
-		if (js->issuers[i]->keys == NULL ||
-		    js->issuers[i]->keys->nkeys == 0)
+		ks = issuer_keys(js->issuers[i]);
+		ok = ks != NULL && ks->nkeys > 0;
+		keyset_unref(ks);
+		if (!ok)
 			return 0;
 	}
 	return 1;
@@ -1715,44 +2532,89 @@ metrics_label(struct evbuffer *out, const char *s)
 	}
 }
 
+/* name{issuer="NAME"<labels>} value */
+static void
+metrics_line(struct evbuffer *out, const char *name, const char *issuer,
+    const char *labels, unsigned long long v)
+{
+	evbuffer_add_printf(out, "%s{issuer=\"", name);
+	metrics_label(out, issuer);
+	evbuffer_add_printf(out, "\"%s} %llu\n", labels, v);
+}
+
+static void
+metrics_verifications(const struct jwt_shared *js, struct evbuffer *out)
+{
+	const char	*m = "tokenreviewd_jwt_verifications_total";
+	size_t		 i;
+
+	evbuffer_add_printf(out, "# HELP %s JWT reviews by issuer and "
+	    "result.\n# TYPE %s counter\n", m, m);
+	for (i = 0; i < js->nissuers; i++) {
+		metrics_line(out, m, js->issuers[i]->name, ",result=\"ok\"",
+		    __atomic_load_n(&js->issuers[i]->n_ok, __ATOMIC_RELAXED));
+		metrics_line(out, m, js->issuers[i]->name,
+		    ",result=\"invalid\"", __atomic_load_n(
+		    &js->issuers[i]->n_invalid, __ATOMIC_RELAXED));
+		metrics_line(out, m, js->issuers[i]->name,
+		    ",result=\"rejected\"", __atomic_load_n(
+		    &js->issuers[i]->n_rejected, __ATOMIC_RELAXED));
+	}
+	metrics_line(out, m, "", ",result=\"unknown_issuer\"",
+	    __atomic_load_n(&js->n_foreign, __ATOMIC_RELAXED));
+}
+
+static void
+metrics_fetches(const struct jwt_shared *js, struct evbuffer *out)
+{
+	const char		*m = "tokenreviewd_jwt_jwks_fetches_total";
+	const char		*a = "tokenreviewd_jwt_jwks_last_success_age_seconds";
+	struct jwt_source	*src;
+	int64_t			 last;
+	size_t			 i;
+
+	evbuffer_add_printf(out, "# HELP %s Key fetches (discovery and "
+	    "JWKS) by issuer and result.\n# TYPE %s counter\n", m, m);
+	for (i = 0; i < js->nissuers; i++) {
+		if ((src = js->issuers[i]->src) == NULL)
+			continue;
+		metrics_line(out, m, js->issuers[i]->name, ",result=\"ok\"",
+		    __atomic_load_n(&src->n_fetch_ok, __ATOMIC_RELAXED));
+		metrics_line(out, m, js->issuers[i]->name,
+		    ",result=\"error\"", __atomic_load_n(&src->n_fetch_error,
+		    __ATOMIC_RELAXED));
+	}
+	evbuffer_add_printf(out, "# HELP %s Seconds since the last "
+	    "successful key fetch.\n# TYPE %s gauge\n", a, a);
+	for (i = 0; i < js->nissuers; i++) {
+		if ((src = js->issuers[i]->src) == NULL ||
+		    (last = __atomic_load_n(&src->last_ok,
+		    __ATOMIC_RELAXED)) == 0)
+			continue;
+		metrics_line(out, a, js->issuers[i]->name, "",
+		    (unsigned long long)(time(NULL) > last ?
+		    time(NULL) - last : 0));
+	}
+}
+
 static void
 jwt_metrics(void *shared, struct evbuffer *out)
 {
-	static const char *const results[] = { "ok", "invalid", "rejected" };
 	struct jwt_shared	*js = shared;
-	struct jwt_issuer	*is;
-	size_t			 i, r;
-	uint64_t		 v;
+	struct jwt_keyset	*ks;
+	size_t			 i;
 
 	if (js == NULL)
 		return;
-	evbuffer_add_printf(out, "# HELP tokenreviewd_jwt_verifications_total "
-	    "JWT reviews by issuer and result.\n"
-	    "# TYPE tokenreviewd_jwt_verifications_total counter\n");
-	for (i = 0; i < js->nissuers; i++) {
-		is = js->issuers[i];
-		for (r = 0; r < 3; r++) {
-			v = __atomic_load_n(r == 0 ? &is->n_ok : r == 1 ?
-			    &is->n_invalid : &is->n_rejected,
-			    __ATOMIC_RELAXED);
-			evbuffer_add_printf(out,
-			    "tokenreviewd_jwt_verifications_total{issuer=\"");
-			metrics_label(out, is->name);
-			evbuffer_add_printf(out, "\",result=\"%s\"} %llu\n",
-			    results[r], (unsigned long long)v);
-		}
-	}
-	evbuffer_add_printf(out, "tokenreviewd_jwt_verifications_total"
-	    "{issuer=\"\",result=\"unknown_issuer\"} %llu\n",
-	    (unsigned long long)__atomic_load_n(&js->n_foreign,
-	    __ATOMIC_RELAXED));
+	metrics_verifications(js, out);
+	metrics_fetches(js, out);
 	evbuffer_add_printf(out, "# HELP tokenreviewd_jwt_keys Signing keys "
 	    "known per issuer.\n# TYPE tokenreviewd_jwt_keys gauge\n");
 	for (i = 0; i < js->nissuers; i++) {
-		evbuffer_add_printf(out, "tokenreviewd_jwt_keys{issuer=\"");
-		metrics_label(out, js->issuers[i]->name);
-		evbuffer_add_printf(out, "\"} %zu\n",
-		    js->issuers[i]->keys->nkeys);
+		ks = issuer_keys(js->issuers[i]);
+		metrics_line(out, "tokenreviewd_jwt_keys",
+		    js->issuers[i]->name, "", ks != NULL ? ks->nkeys : 0);
+		keyset_unref(ks);
 	}
 }
 

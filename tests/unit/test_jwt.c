@@ -775,6 +775,8 @@ test_config_errors(void)
 		{ "clock_skew = 2h\n", "clock_skew: want a duration" },
 		{ "max_token_size = 1m\n", "max_token_size: want a size" },
 		{ "colour = blue\n", "colour: unknown key" },
+		{ "ca = /etc/hostname\n",
+		    "ca: not used with jwks_file or public_key_file" },
 	};
 	char	text[1024], err[TR_ERRLEN];
 	void	*sh;
@@ -806,6 +808,26 @@ test_config_errors(void)
 	    "issuer = i\naudiences = k\n", &sh, err, sizeof(err)) != 0 &&
 	    strstr(err, "jwks_file or public_key_file") != NULL,
 	    "config error: no key source");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test\naudiences = k\n"
+	    "jwks_url = http://a.test/keys\n", &sh, err, sizeof(err)) != 0 &&
+	    strstr(err, "jwks_url: want an https:// URL") != NULL,
+	    "config error: jwks_url must be https");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test\naudiences = k\nfetch_timeout = 1h\n",
+	    &sh, err, sizeof(err)) != 0 &&
+	    strstr(err, "fetch_timeout: want a duration") != NULL,
+	    "config error: fetch_timeout out of range");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test\naudiences = k\nca = %1$s/none\n",
+	    &sh, err, sizeof(err)) != 0 && strstr(err, "ca: ") != NULL,
+	    "config error: missing ca file");
+	sh = NULL;
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test/\naudiences = k\n", &sh, err,
+	    sizeof(err)) == 0 && auth_jwt_backend.ready(sh) == 0,
+	    "discovery issuer loads; not ready before its keys are fetched");
+	auth_jwt_backend.unload(sh);
 	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
 	    "issuer = i\naudiences = k\njwks_file = %1$s/garbage.json\n", &sh,
 	    err, sizeof(err)) != 0 && strstr(err, "not a JWKS") != NULL &&
