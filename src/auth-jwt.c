@@ -1507,6 +1507,9 @@ fail:
 	return NULL;
 }
 
+static const struct jwt_issuer *route(const struct jwt_shared *,
+		    const char *);
+
 static void
 jwt_unload(void *shared)
 {
@@ -1526,7 +1529,8 @@ jwt_load(const struct config *conf, void **shared, char *err, size_t errlen)
 {
 	struct jwt_shared	*js;
 	struct jwt_issuer	*is;
-	size_t			 i, j;
+	const struct jwt_issuer	*other;
+	size_t			 i;
 
 	*shared = NULL;
 	js = xcalloc(1, sizeof(*js));
@@ -1541,13 +1545,11 @@ jwt_load(const struct config *conf, void **shared, char *err, size_t errlen)
 		if ((is = issuer_load(conf, &conf->sections[i], err,
 		    errlen)) == NULL)
 			goto fail;
-		for (j = 0; j < js->nissuers; j++) {
-			if (strcmp(js->issuers[j]->issuer, is->issuer) != 0)
-				continue;
+		if ((other = route(js, is->issuer)) != NULL) {
 			conf_error(conf, &conf->sections[i],
 			    conf_get(&conf->sections[i], "issuer"), err,
 			    errlen, "issuer also used by [jwt \"%s\"]",
-			    js->issuers[j]->name);
+			    other->name);
 			issuer_free(is);
 			goto fail;
 		}

@@ -796,6 +796,15 @@ test_config_errors(void)
 		if (strstr(err, cases[i].want) == NULL)
 			diag("got: %s", err);
 	}
+}
+
+/* Errors that need a section of their own. */
+static void
+test_config_sections(void)
+{
+	char	err[TR_ERRLEN];
+	void	*sh = NULL;
+
 	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
 	    "audiences = k\njwks_file = %1$s/jwks.json\n", &sh, err,
 	    sizeof(err)) != 0 && strstr(err, "issuer is required") != NULL,
@@ -912,6 +921,7 @@ main(void)
 	test_audience_aware();
 	test_metrics();
 	test_config_errors();
+	test_config_sections();
 	test_random();
 	auth_result_clear(&res);
 	auth_jwt_backend.free(inst);
