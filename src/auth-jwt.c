@@ -855,20 +855,42 @@ fetch_wake(struct jwt_source *src)
 	src->nwaiters = 0;
 }
 
+/*
+ * Sleep until the next fetch is due (at most a second) or a worker asks
+ * for one; under fetch_mtx.
+ */
+static void
+fetch_sleep(void)
+{
+	struct jwt_source	*src;
+	struct timespec		 ts;
+	uint64_t		 now = monotonic_ms(), ms = 1000;
+
+	TAILQ_FOREACH(src, &sources, entry) {
+		if (!src->busy && src->next_fetch > now &&
+		    src->next_fetch - now < ms)
+			ms = src->next_fetch - now;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&fetch_cv, &fetch_mtx, &ts);
+}
+
 static void *
 fetcher_main(void *arg)
 {
 	struct jwt_source	*src;
-	struct timespec		 ts;
 	int			 ok;
 
 	pthread_mutex_lock(&fetch_mtx);
 	for (;;) {
 		if ((src = fetch_due(monotonic_ms())) == NULL) {
-			/* Periodic refreshes are due within a second. */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec++;
-			pthread_cond_timedwait(&fetch_cv, &fetch_mtx, &ts);
+			fetch_sleep();
 			continue;
 		}
 		src->busy = 1;

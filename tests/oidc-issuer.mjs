@@ -110,7 +110,15 @@ async function serve(keysFile, certFile, keyFile, port, portFile) {
 	const server = https.createServer({
 		cert: readFileSync(certFile),
 		key: readFileSync(keyFile),
-	}, (req, res) => provider.callback()(req, res));
+	}, (req, res) => {
+		// Clients may connect before the provider is built.
+		if (provider === null) {
+			res.writeHead(503);
+			res.end();
+			return;
+		}
+		provider.callback()(req, res);
+	});
 	server.listen(Number(port), '127.0.0.1', async () => {
 		const issuer = `https://127.0.0.1:${server.address().port}`;
 		provider = await newProvider(issuer, keysFile);
