@@ -35,6 +35,9 @@ static const struct auth_backend *const backend_table[] = {
 #ifdef HAVE_LDAP
 	&auth_ldap_backend,
 #endif
+#ifdef HAVE_JWT
+	&auth_jwt_backend,
+#endif
 };
 
 #define NBACKENDS (sizeof(backend_table) / sizeof(backend_table[0]))

@@ -520,6 +520,9 @@ int		 auth_ldap_decode_basic(const char *, size_t, char **user,
 		    char **password, size_t *password_len);
 extern const struct auth_backend auth_ldap_backend;
 
+/* auth-jwt.c */
+extern const struct auth_backend auth_jwt_backend;
+
 /* cache.c */
 struct cache;
 struct cache	*cache_new(size_t max_entries);

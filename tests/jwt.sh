@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# The jwt token source against a real OpenID Connect issuer: oidc-provider
+# from the npm registry (tests/oidc-issuer.mjs), served over HTTPS on
+# 127.0.0.1, issuing JWT access tokens through the client_credentials
+# grant.  Two issuers at once, RS256 and ES256 tokens with mapped users
+# and groups; wrong issuer, wrong audience, expired, not yet valid,
+# tampered, alg none, HS256, wrong key type, unknown kid and oversized
+# tokens refused with a reason in the log; key rotation picked up without
+# a restart or a failed review; the provider down after start (cached keys
+# keep working) and down at start, then up; a service-account token
+# signed with a key file.  Conformance cases 37-50 where they apply.
+#
+# oidc-provider is taken from $TR_NODE_DIR (.ci/run installs it there),
+# else installed with npm into the build tree.
+
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+
+OIDC_PROVIDER=oidc-provider@9.13.3
+
+tr_need curl openssl jq setsid timeout node npm
+tr_need_binaries
+tr_tmpdir
+tr_certs
+
+: "${TR_NODE_DIR:=$top_builddir/tests/node}"
+export TR_NODE_DIR
+if [ ! -f "$TR_NODE_DIR/node_modules/oidc-provider/package.json" ]; then
+	mkdir -p "$TR_NODE_DIR"
+	npm install --prefix "$TR_NODE_DIR" --no-audit --no-fund --silent \
+	    "$OIDC_PROVIDER" >"$TR_TMP/npm.log" 2>&1 ||
+	    tr_skip_all "npm install $OIDC_PROVIDER failed: $(tail -n 3 "$TR_TMP/npm.log")"
+fi
+ISSUER_JS=$TR_SRCDIR/tests/oidc-issuer.mjs
+# Our issuers are on loopback: never through a proxy.
+export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+
+# ---------------------------------------------------------------- helpers
+
+# start_idp NAME KEYS PORT: an issuer in $TR_TMP/NAME; sets IDP_PORT and
+# NAME_PID (its process group) and NAME_PORT.
+start_idp()
+{
+	local name=$1 keys=$2 port=$3 d=$TR_TMP/$1
+	mkdir -p "$d"
+	rm -f "$d/port"
+	tr_bg node "$ISSUER_JS" serve "$keys" "$TR_CERTS/server.crt" \
+	    "$TR_CERTS/server.key" "$port" "$d/port" 2>>"$d/log" >&2
+	printf -v "${name}_PID" '%s' "$TR_BGPID"
+	local n=100
+	while [ ! -s "$d/port" ]; do
+		# A port in use ends it at once.
+		tr_alive "$TR_BGPID" && [ "$n" -gt 0 ] || return 1
+		sleep 0.1
+		n=$((n - 1))
+	done
+	read -r IDP_PORT <"$d/port"
+	printf -v "${name}_PORT" '%s' "$IDP_PORT"
+}
+
+# token NAME CLIENT RESOURCE: an access token from issuer NAME.
+token()
+{
+	local port
+	port=$(cat "$TR_TMP/$1/port")
+	curl -sS --max-time 10 --cacert "$TR_CERTS/ca.crt" \
+	    -d grant_type=client_credentials -d "client_id=$2" \
+	    -d "client_secret=$2-secret" -d "resource=$3" \
+	    "https://127.0.0.1:$port/token" | jq -r '.access_token // empty'
+}
+
+# sign KEYS KID ALG CLAIMS-JSON [HEADER-KID]: a JWT signed here.
+sign()
+{
+	node "$ISSUER_JS" sign "$@"
+}
+
+b64url()
+{
+	base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+
+# claims ISSUER-PORT [JQ-UPDATE]: OIDC claims for jane, valid now.
+claims()
+{
+	local now
+	now=$(date +%s)
+	jq -nc --arg iss "https://127.0.0.1:$1" --argjson now "$now" \
+	    "{iss: \$iss, aud: \"kubernetes\", sub: \"jane\", email: \"jane@test\",
+	    groups: [\"dev\"], iat: \$now, exp: (\$now + 300)} | ${2:-.}"
+}
+
+# expect_ok DESC JQ-ON-USER TOKEN [AUDIENCES]
+expect_ok()
+{
+	tr_review v1 "$3" "${4:-}" >/dev/null
+	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == true and
+	    (.status | has(\"audiences\") | not) and (.status.user | $2)"; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE" "body: $TR_BODY"
+	fi
+}
+
+# expect_err DESC ERE TOKEN: NO+err whose error matches ERE.
+expect_err()
+{
+	tr_review v1 "$3" >/dev/null
+	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    ((.status.user // {}) == {})' &&
+	    [[ $(jq -r '.status.error // ""' <<<"$TR_BODY") =~ $2 ]]; then
+		pass "$1"
+	else
+		fail "$1" "want NO with an error matching $2" \
+		    "status $TR_CODE body: $TR_BODY"
+	fi
+}
+
+# expect_no DESC TOKEN: NO without an error.
+expect_no()
+{
+	tr_review v1 "$2" >/dev/null
+	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    ((.status.error // "") == "")'; then
+		pass "$1"
+	else
+		fail "$1" "status $TR_CODE body: $TR_BODY"
+	fi
+}
+
+fetches()
+{
+	tr_metrics
+	tr_metric tokenreviewd_jwt_jwks_fetches_total \
+	    "issuer=\"$1\",result=\"${2:-ok}\""
+}
+
+ready()
+{
+	tr_req GET /readyz
+	[ "$TR_CODE" = 200 ]
+}
+
+# ---------------------------------------------------------------- setup
+
+tid "two oidc-provider issuers over HTTPS"
+node "$ISSUER_JS" keys "$TR_TMP/idp1.keys" a &&
+node "$ISSUER_JS" keys "$TR_TMP/idp2.keys" b &&
+node "$ISSUER_JS" keys "$TR_TMP/rotated.keys" c ||
+    bail "could not make issuer keys"
+# Issuer 1 is restarted on its port later: a port below the usual
+# ephemeral range (32768-60999), where no client socket can take it
+# meanwhile.
+for try in 1 2 3 4 5; do
+	start_idp idp1 "$TR_TMP/idp1.keys" $((20000 + RANDOM % 10000)) &&
+	    break
+	tr_bg_kill "$idp1_PID"
+	[ "$try" = 5 ] && bail "issuer 1 did not start"
+done
+start_idp idp2 "$TR_TMP/idp2.keys" 0 || bail "issuer 2 did not start"
+P1=$idp1_PORT
+P2=$idp2_PORT
+pass "two issuers listen on 127.0.0.1:$P1 and :$P2"
+
+# A foreign cluster's service-account key pair and its kid, as
+# kube-apiserver computes it.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$TR_TMP/sa.key" 2>/dev/null &&
+openssl pkey -in "$TR_TMP/sa.key" -pubout -out "$TR_TMP/sa.pub" ||
+    bail "could not make the service-account key"
+SA_KID=$(openssl pkey -in "$TR_TMP/sa.key" -pubout -outform DER |
+    openssl dgst -sha256 -binary | b64url)
+
+# jwt_sections P1 P2: the [jwt] sections of the daemons.
+jwt_sections()
+{
+	cat <<EOF
+[jwt "idp1"]
+issuer = https://127.0.0.1:$1
+audiences = kubernetes
+username_claim = email
+groups_claim = groups
+groups_prefix = oidc:
+ca = $TR_CERTS/ca.crt
+retry_interval = 300ms
+refetch_interval = 1s
+fetch_timeout = 3s
+max_token_size = 4k
+
+EOF
+	[ -n "$2" ] && cat <<EOF
+[jwt "idp2"]
+issuer = https://127.0.0.1:$2
+audiences = kubernetes
+algorithms = RS256 ES256
+username_template = idp2:{sub}
+groups_claim = groups
+ca = $TR_CERTS/ca.crt
+
+[jwt "cluster-b"]
+type = serviceaccount
+issuer = https://cluster-b.test
+audiences = https://kubernetes.default.svc
+public_key_file = $TR_TMP/sa.pub
+EOF
+	return 0
+}
+
+# The cache is off: every review verifies a signature.
+tr_config main server.chain=jwt static.file= cache.max_entries=0
+jwt_sections "$P1" "$P2" >>"$TR_CONF"
+if ! tr_start main; then
+	fail "daemon starts with three jwt issuers"
+	done_testing
+fi
+pass "daemon starts with three jwt issuers"
+if tr_wait_until 10 ready; then
+	pass "/readyz is 200 once both issuers' keys are fetched"
+else
+	fail "/readyz is 200 once both issuers' keys are fetched" "$TR_BODY"
+fi
+
+# ---------------------------------------------------------------- accepted
+
+tid "tokens from the provider"
+RS=$(token idp1 jane urn:k8s:RS256:300)
+ES=$(token idp1 jane urn:k8s:ES256:300)
+SHORT=$(token idp1 jane urn:k8s:RS256:1)
+[ -n "$RS" ] && [ -n "$ES" ] && [ -n "$SHORT" ] ||
+    bail "the provider gave no access token"
+expect_ok "case 37: RS256 access token -> jane@test, groups oidc:dev oidc:ops" \
+    '.username == "jane@test" and .groups == ["oidc:dev","oidc:ops"]' "$RS"
+like "$(jq -r '.status.user.extra["authentication.kubernetes.io/credential-id"][0]' <<<"$TR_BODY")" \
+    '^JTI=.+' "case 46: the provider's jti is the credential-id extra"
+expect_ok "ES256 access token -> jane@test" \
+    '.username == "jane@test" and .groups == ["oidc:dev","oidc:ops"]' "$ES"
+expect_ok "case 47: review audiences play no part; no status.audiences" \
+    '.username == "jane@test"' "$RS" '["https://kubernetes.default.svc"]'
+expect_err "case 43: email_verified false (client bob) -> NO+err" \
+    'email not verified' "$(token idp1 bob urn:k8s:RS256:300)"
+expect_ok "two issuers: idp2's token -> username template, groups as given" \
+    '.username == "idp2:jane" and .groups == ["dev","ops"]' \
+    "$(token idp2 jane urn:k8s:ES256:300)"
+expect_ok "case 38: groups as a string (idp2, client bob)" \
+    '.username == "idp2:bob" and .groups == ["viewers"]' \
+    "$(token idp2 bob urn:k8s:RS256:300)"
+
+# ---------------------------------------------------------------- refused
+
+tid "tokens refused"
+expect_no "case 41: a JWT of an unconfigured issuer -> NO without error" \
+    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
+    "$(claims "$P1" '.iss = "https://127.0.0.1:1"')")"
+expect_err "case 47: wrong audience -> NO+err" 'audience' \
+    "$(token idp1 jane urn:k8s:RS256:300:other)"
+expect_err "case 40: nbf 5 min ahead -> NO+err" 'nbf' \
+    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
+    "$(claims "$P1" '.nbf = .iat + 300')")"
+expect_ok "case 40: nbf 30 s ahead -> OK" '.username == "jane@test"' \
+    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
+    "$(claims "$P1" '.nbf = .iat + 30')")"
+expect_err "unknown kid (another issuer's key) -> NO+err" 'unknown key id' \
+    "$(sign "$TR_TMP/idp2.keys" b-rsa RS256 "$(claims "$P1")")"
+sig=${RS##*.}
+tampered=${RS%.*}.${sig:0:10}$([ "${sig:10:1}" = A ] && echo B || echo A)${sig:11}
+expect_err "case 42: tampered signature -> NO+err" 'signature' "$tampered"
+hdr=$(printf '{"alg":"none","typ":"JWT"}' | b64url)
+payload=$(cut -d. -f2 <<<"$RS")
+expect_err "case 42: alg none -> NO+err" 'algorithm none not allowed' \
+    "$hdr.$payload."
+# HS256 keyed with the issuer's own published key, the classic confusion.
+jwks=$(curl -s --cacert "$TR_CERTS/ca.crt" "https://127.0.0.1:$P1/jwks")
+hdr=$(printf '{"alg":"HS256","typ":"JWT","kid":"a-rsa"}' | b64url)
+hs=$(printf '%s' "$hdr.$payload" |
+    openssl dgst -sha256 -hmac "$jwks" -binary | b64url)
+expect_err "case 42: HS256 with the issuer's public key -> NO+err" \
+    'algorithm HS256 not allowed' "$hdr.$payload.$hs"
+expect_err "wrong key type: ES256 with the kid of the RSA key -> NO+err" \
+    'key type does not match' \
+    "$(sign "$TR_TMP/idp1.keys" a-ec ES256 "$(claims "$P1")" a-rsa)"
+big=$(head -c 3000 /dev/zero | tr '\0' x)
+expect_err "oversized token (max_token_size 4k) -> NO+err" 'larger than 4096' \
+    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
+    "$(claims "$P1" ".pad = \"$big$big\"")")"
+expect_err "case 39: expired provider token -> NO+err (no leeway)" 'expired' \
+    "$(sleep 2; echo "$SHORT")"
+expect_err "case 39: no exp -> NO+err" 'exp' \
+    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 "$(claims "$P1" 'del(.exp)')")"
+
+log=$(cat "$TR_LOG")
+for why in 'not allowed' 'signature does not verify' 'token expired' \
+    'key type does not match' 'larger than' 'audience not accepted' \
+    'unknown key id' 'email not verified'; do
+	like "$log" "backend jwt: idp1: [^\"]*$why[^\"]*\(token [0-9a-f]{12}\)" \
+	    "the log gives the reason: $why"
+done
+unlike "$log" "${RS:20:40}|${ES:20:40}|${sig:0:30}" "no token in the log"
+
+# ---------------------------------------------------------------- case 45
+
+tid "unknown kids: rate-limited refetches"
+# The signature is never checked when no key has the kid: any will do.
+unknown=()
+for i in $(seq 30); do
+	hdr=$(printf '{"alg":"RS256","kid":"%s"}' "$(openssl rand -hex 6)" |
+	    b64url)
+	unknown+=("$hdr.$payload.$sig")
+done
+sleep 1.1
+before=$(fetches idp1)
+t0=$(tr_now)
+for t in "${unknown[@]}"; do
+	tr_review v1 "$t" >/dev/null
+done
+took=$(tr_elapsed "$t0")
+after=$(fetches idp1)
+# refetch_interval is 1 s: one fetch per started second at most.
+most=$((${took%.*} + 1))
+if [ $((after - before)) -ge 1 ] && [ $((after - before)) -le "$most" ]; then
+	pass "case 45: 30 random unknown kids in $took s -> $((after - before)) refetches (at most $most)"
+else
+	fail "case 45: 30 random unknown kids in $took s -> 1 to $most refetches" \
+	    "got $((after - before))"
+fi
+
+# ---------------------------------------------------------------- rotation
+
+tid "key rotation on the provider"
+sleep 1.1
+cp "$TR_TMP/rotated.keys" "$TR_TMP/idp1.keys"
+kill -HUP "$idp1_PID"
+tr_wait_until 10 test -s "$TR_TMP/idp1/port.rotated" ||
+    fail "the provider took the new keys"
+NEW=$(token idp1 jane urn:k8s:RS256:300)
+like "$(cut -d. -f1 <<<"$NEW" | tr '_-' '/+' | base64 -d 2>/dev/null)" \
+    '"kid":"c-rsa"' "the provider signs with the rotated key c-rsa"
+before=$(fetches idp1)
+expect_ok "rotation: the first review of a new-key token succeeds" \
+    '.username == "jane@test"' "$NEW"
+is "$(($(fetches idp1) - before))" 1 \
+    "case 45: ... after exactly one refetch, without a restart"
+
+# ---------------------------------------------------------------- down
+
+tid "provider down after start"
+tr_bg_kill "$idp1_PID"
+expect_ok "provider down: the fetched keys keep verifying (cache off)" \
+    '.username == "jane@test"' "$NEW"
+expect_err "provider down: an unknown kid -> NO+err, daemon alive" \
+    'unknown key id' \
+    "$(sign "$TR_TMP/idp2.keys" b-rsa RS256 "$(claims "$P1")")"
+sleep 0.5
+tr_metrics
+like "$(tr_metric tokenreviewd_jwt_keys 'issuer="idp1"')" '^[1-9]' \
+    "provider down: the last good keys are kept (tokenreviewd_jwt_keys)"
+reloads=$(tr_metric tokenreviewd_reloads_total 'result="success"')
+kill -HUP "$TR_PID"
+reloaded()
+{
+	tr_metrics
+	[ "$(tr_metric tokenreviewd_reloads_total 'result="success"')" != "$reloads" ]
+}
+tr_wait_until 5 reloaded || fail "provider down: SIGHUP reloads"
+expect_ok "provider down: after a reload the fetched keys still serve" \
+    '.username == "jane@test"' "$NEW"
+
+tid "provider down at start, then up"
+tr_config late server.chain=jwt static.file= cache.max_entries=0
+jwt_sections "$P1" "" >>"$TR_CONF"
+if tr_start late; then
+	pass "a daemon starts while its issuer is down"
+	tr_req GET /readyz
+	is "$TR_CODE" 503 "issuer down at start: /readyz 503"
+	expect_err "issuer down at start: NO+err" 'no signing keys' "$NEW"
+	if start_idp idp1 "$TR_TMP/idp1.keys" "$P1"; then
+		pass "the provider restarts on port $P1"
+	else
+		fail "the provider restarts on port $P1"
+	fi
+	if tr_wait_until 10 ready; then
+		pass "issuer up: /readyz 200 without a restart"
+	else
+		fail "issuer up: /readyz 200 without a restart"
+	fi
+	expect_ok "issuer up: the token is accepted" \
+	    '.username == "jane@test"' "$NEW"
+	tr_stop
+	is "$?" 0 "the second daemon exits 0"
+else
+	fail "a daemon starts while its issuer is down"
+fi
+
+# ---------------------------------------------------------------- SA
+
+tid "service-account token of another cluster"
+tr_use main
+now=$(date +%s)
+sa_claims=$(jq -nc --argjson now "$now" '{
+    iss: "https://cluster-b.test", aud: ["https://kubernetes.default.svc"],
+    exp: ($now + 3600), iat: $now, nbf: $now, jti: "j-1",
+    sub: "system:serviceaccount:payments:api",
+    "kubernetes.io": {namespace: "payments",
+	serviceaccount: {name: "api", uid: "sa-uid"},
+	pod: {name: "api-1", uid: "pod-uid"}}}')
+expect_ok "case 48: SA token (key file) -> system:serviceaccount:payments:api" \
+    '.username == "system:serviceaccount:payments:api" and .uid == "sa-uid" and
+    .groups == ["system:serviceaccounts","system:serviceaccounts:payments"] and
+    .extra["authentication.kubernetes.io/pod-name"] == ["api-1"] and
+    .extra["authentication.kubernetes.io/credential-id"] == ["JTI=j-1"]' \
+    "$(sign "$TR_TMP/sa.key" - ES256 "$sa_claims" "$SA_KID")"
+expect_err "case 49: SA token expired 90 s ago -> NO+err" 'expired' \
+    "$(sign "$TR_TMP/sa.key" - ES256 \
+    "$(jq -c '.exp = .iat - 90' <<<"$sa_claims")" "$SA_KID")"
+
+tid "metrics"
+tr_metrics
+like "$(tr_metric tokenreviewd_jwt_verifications_total 'issuer="idp1",result="ok"')" \
+    '^[1-9]' "metrics: verifications by issuer and result"
+like "$(tr_metric tokenreviewd_jwt_jwks_fetches_total 'issuer="idp2",result="ok"')" \
+    '^[1-9]' "metrics: fetches by issuer and result"
+like "$TR_METRICS" 'tokenreviewd_jwt_jwks_last_success_age_seconds\{issuer="idp2"\} [0-9]+' \
+    "metrics: age of the last good fetch"
+
+tr_stop
+is "$?" 0 "daemon exits 0 on SIGTERM"
+done_testing

@@ -1,0 +1,937 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of the JWT backend with keys from files: tokens are signed
+ * here with OpenSSL (RS256, PS256, ES256, and the forged kinds: HS256 with
+ * the issuer's public key as the secret, alg none, tampered parts, wrong
+ * key type, unknown kid) and reviewed through the backend's load and
+ * authenticate.  Covers the OIDC and service-account conformance cases
+ * 37-50 at unit level, the claim mappings, every refusal, and the config
+ * errors of [jwt "NAME"] sections.
+ */
+
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "tokenreviewd.h"
+#include "tap.h"
+
+static char		 dir[] = "/tmp/tokenreviewd-jwt.XXXXXX";
+static EVP_PKEY		*rsa1, *rsa2, *ec1, *ec384, *sakey;
+static void		*shared, *inst;
+static struct config	*conf;
+static long long	 now;
+static const char	*hmac_secret = "secret";
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *
+b64url(const unsigned char *in, size_t n)
+{
+	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	char			*out = xmalloc(n * 4 / 3 + 4);
+	unsigned int		 acc = 0;
+	size_t			 i, o = 0;
+	int			 bits = 0;
+
+	for (i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		for (bits += 8; bits >= 6; bits -= 6)
+			out[o++] = tab[(acc >> (bits - 6)) & 63];
+	}
+	if (bits > 0)
+		out[o++] = tab[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+	return out;
+}
+
+static void
+write_file(const char *name, const char *data)
+{
+	char	path[256];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1 || write(fd, data, strlen(data)) != (ssize_t)strlen(data))
+		fatal("write %s", path);
+	close(fd);
+}
+
+static EVP_PKEY *
+gen_rsa(void)
+{
+	EVP_PKEY	*k = EVP_RSA_gen(2048);
+
+	if (k == NULL)
+		fatalx("RSA keygen");
+	return k;
+}
+
+static EVP_PKEY *
+gen_ec(const char *curve)
+{
+	EVP_PKEY	*k = EVP_EC_gen(curve);
+
+	if (k == NULL)
+		fatalx("EC keygen");
+	return k;
+}
+
+static char *
+bn_param(EVP_PKEY *k, const char *name, int pad)
+{
+	unsigned char	 buf[600];
+	BIGNUM		*bn = NULL;
+	int		 n;
+
+	if (!EVP_PKEY_get_bn_param(k, name, &bn))
+		fatalx("param %s", name);
+	n = BN_bn2binpad(bn, buf, pad > 0 ? pad : BN_num_bytes(bn));
+	BN_free(bn);
+	return b64url(buf, (size_t)n);
+}
+
+/* A public JWK of key k with kid and (optional) alg. */
+static json_t *
+jwk_of(EVP_PKEY *k, const char *kid, const char *alg)
+{
+	json_t	*j;
+	char	*a, *b;
+
+	if (EVP_PKEY_is_a(k, "RSA")) {
+		a = bn_param(k, OSSL_PKEY_PARAM_RSA_N, 0);
+		b = bn_param(k, OSSL_PKEY_PARAM_RSA_E, 0);
+		j = json_pack("{s:s,s:s,s:s,s:s}", "kty", "RSA", "n", a,
+		    "e", b, "kid", kid);
+	} else {
+		int	p256 = EVP_PKEY_get_bits(k) == 256;
+
+		a = bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, p256 ? 32 : 48);
+		b = bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, p256 ? 32 : 48);
+		j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kty", "EC", "crv",
+		    p256 ? "P-256" : "P-384", "x", a, "y", b, "kid", kid);
+	}
+	if (alg != NULL)
+		json_object_set_new(j, "alg", json_string(alg));
+	free(a);
+	free(b);
+	return j;
+}
+
+static char *
+pub_pem(EVP_PKEY *k)
+{
+	BIO	*bio = BIO_new(BIO_s_mem());
+	char	*p, *s;
+	long	 n;
+
+	PEM_write_bio_PUBKEY(bio, k);
+	n = BIO_get_mem_data(bio, &p);
+	s = xstrndup(p, (size_t)n);
+	BIO_free(bio);
+	return s;
+}
+
+/* Raw r||s of an ECDSA DER signature, as JWS wants it. */
+static size_t
+ecdsa_raw(const unsigned char *der, size_t len, unsigned char *out, int half)
+{
+	ECDSA_SIG	*sig = d2i_ECDSA_SIG(NULL, &der, (long)len);
+	const BIGNUM	*r, *s;
+
+	ECDSA_SIG_get0(sig, &r, &s);
+	BN_bn2binpad(r, out, half);
+	BN_bn2binpad(s, out + half, half);
+	ECDSA_SIG_free(sig);
+	return (size_t)(2 * half);
+}
+
+/* Sign input with alg and key (or the HMAC secret); signature to sig. */
+static size_t
+sign_input(const char *alg, EVP_PKEY *key, const char *secret,
+    const char *input, unsigned char *sig)
+{
+	unsigned char	 der[1024];
+	unsigned int	 hlen;
+	size_t		 len = sizeof(der);
+	EVP_MD_CTX	*md;
+	EVP_PKEY_CTX	*pctx;
+
+	if (strcmp(alg, "none") == 0)
+		return 0;
+	if (strcmp(alg, "HS256") == 0) {
+		HMAC(EVP_sha256(), secret, (int)strlen(secret),
+		    (const unsigned char *)input, strlen(input), sig, &hlen);
+		return hlen;
+	}
+	md = EVP_MD_CTX_new();
+	EVP_DigestSignInit(md, &pctx, strcmp(alg + 2, "384") == 0 ?
+	    EVP_sha384() : EVP_sha256(), NULL, key);
+	if (alg[0] == 'P') {
+		EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+		EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
+	}
+	if (EVP_DigestSign(md, alg[0] == 'E' ? der : sig, &len,
+	    (const unsigned char *)input, strlen(input)) != 1)
+		fatalx("sign %s", alg);
+	EVP_MD_CTX_free(md);
+	if (alg[0] == 'E')
+		len = ecdsa_raw(der, len, sig, strcmp(alg, "ES384") == 0 ?
+		    48 : 32);
+	return len;
+}
+
+/* A compact JWS over claims (taken) with the given header fields. */
+static char *
+sign(const char *alg, EVP_PKEY *key, const char *kid, json_t *claims)
+{
+	json_t		*hdr;
+	char		*h, *p, *hs, *ps, *input, *ss, *tok;
+	unsigned char	 sig[1024];
+	size_t		 n;
+
+	hdr = json_pack("{s:s,s:s}", "alg", alg, "typ", "JWT");
+	if (kid != NULL)
+		json_object_set_new(hdr, "kid", json_string(kid));
+	h = json_dumps(hdr, JSON_COMPACT);
+	p = json_dumps(claims, JSON_COMPACT);
+	hs = b64url((unsigned char *)h, strlen(h));
+	ps = b64url((unsigned char *)p, strlen(p));
+	xasprintf(&input, "%s.%s", hs, ps);
+	n = sign_input(alg, key, hmac_secret, input, sig);
+	ss = b64url(sig, n);
+	xasprintf(&tok, "%s.%s", input, ss);
+	free(h);
+	free(p);
+	free(hs);
+	free(ps);
+	free(input);
+	free(ss);
+	json_decref(hdr);
+	json_decref(claims);
+	return tok;
+}
+
+/* Claims: base with changes applied (a null value removes the claim). */
+static json_t *
+claims(const char *base, const char *changes)
+{
+	json_t	*c, *d, *v;
+	const char *k;
+
+	c = json_loads(base, 0, NULL);
+	if (changes != NULL) {
+		if ((d = json_loads(changes, 0, NULL)) == NULL)
+			fatalx("bad test JSON %s", changes);
+		json_object_foreach(d, k, v) {
+			if (json_is_null(v))
+				json_object_del(c, k);
+			else
+				json_object_set(c, k, v);
+		}
+		json_decref(d);
+	}
+	return c;
+}
+
+/* J(): the fixture's OIDC claims (conformance list), with changes. */
+static json_t *
+J(const char *changes)
+{
+	char	base[256];
+
+	snprintf(base, sizeof(base), "{\"iss\":\"https://idp.test\","
+	    "\"aud\":\"kubernetes\",\"exp\":%lld,\"tenant\":\"blue\","
+	    "\"email\":\"jane@test\",\"sub\":\"u1\"}", now + 300);
+	return claims(base, changes);
+}
+
+/* S(): a bound service-account token of payments/api on pod api-1. */
+static json_t *
+S(const char *iss, const char *changes)
+{
+	char	base[1024];
+
+	snprintf(base, sizeof(base), "{\"iss\":\"%s\","
+	    "\"aud\":[\"https://kubernetes.default.svc\"],"
+	    "\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld,"
+	    "\"jti\":\"6f1d0c3e\",\"sub\":\"system:serviceaccount:payments:api\","
+	    "\"kubernetes.io\":{\"namespace\":\"payments\","
+	    "\"serviceaccount\":{\"name\":\"api\",\"uid\":\"sa-uid\"},"
+	    "\"pod\":{\"name\":\"api-1\",\"uid\":\"pod-uid\"}}}",
+	    iss, now + 3600, now, now);
+	return claims(base, changes);
+}
+
+static struct auth_result res;
+
+/* Review a token (freed) with NULL or a NULL-terminated audience list. */
+static enum auth_rv
+review_auds(char *tok, char **auds)
+{
+	struct auth_req	req;
+	enum auth_rv	rv;
+
+	auth_result_clear(&res);
+	memset(&req, 0, sizeof(req));
+	req.token = tok;
+	req.token_len = strlen(tok);
+	req.audiences = auds;
+	for (req.naudiences = 0; auds != NULL && auds[req.naudiences];)
+		req.naudiences++;
+	strlcpy(req.token_fp, "test", sizeof(req.token_fp));
+	rv = auth_jwt_backend.authenticate(inst, &req, &res, NULL);
+	free(tok);
+	return rv;
+}
+
+static enum auth_rv
+review(char *tok)
+{
+	return review_auds(tok, NULL);
+}
+
+#define is_ok(tok, user, ...) do {					\
+	enum auth_rv r_ = review(tok);					\
+	ok(r_ == AUTH_OK, __VA_ARGS__);					\
+	if (r_ != AUTH_OK)						\
+		diag("rv %d error %s", r_, res.error ? res.error : "-"); \
+	is_str(res.user_json, user, "  user");				\
+} while (0)
+
+#define is_err(tok, why, ...) do {					\
+	enum auth_rv r_ = review(tok);					\
+	ok(r_ == AUTH_ERROR && res.error != NULL &&			\
+	    strstr(res.error, why) != NULL && res.user_json == NULL,	\
+	    __VA_ARGS__);						\
+	if (r_ != AUTH_ERROR || res.error == NULL ||			\
+	    strstr(res.error, why) == NULL)				\
+		diag("rv %d error %s, want %s", r_,			\
+		    res.error ? res.error : "-", why);			\
+} while (0)
+
+#define JANE	"{\"username\":\"jane@test\"}"
+
+/* ---------------------------------------------------------------- setup */
+
+static void
+setup_keys(void)
+{
+	json_t	*jwks;
+	char	*s, *pem;
+
+	rsa1 = gen_rsa();
+	rsa2 = gen_rsa();
+	ec1 = gen_ec("P-256");
+	ec384 = gen_ec("P-384");
+	sakey = gen_ec("P-256");
+	jwks = json_pack("{s:[o,o,o,{s:s,s:s,s:s}]}", "keys",
+	    jwk_of(rsa1, "rsa1", NULL), jwk_of(ec1, "ec1", "ES256"),
+	    jwk_of(ec384, "ec384", NULL), "kty", "oct", "kid", "hmac",
+	    "k", "c2VjcmV0");
+	s = json_dumps(jwks, JSON_INDENT(1));
+	write_file("jwks.json", s);
+	free(s);
+	json_decref(jwks);
+	pem = pub_pem(sakey);
+	write_file("sa.pem", pem);
+	free(pem);
+	write_file("rsa1.pem", (pem = pub_pem(rsa1)));
+	free(pem);
+	write_file("garbage.json", "{\"keys\": 7}");
+}
+
+static const char *conf_text =
+	"[server]\ntls_cert = /x\ntls_key = /x\n\n"
+	"[jwt \"idp\"]\n"
+	"issuer = https://idp.test\n"
+	"audiences = kubernetes\n"
+	"algorithms = RS256 ES256 PS256\n"
+	"username_claim = email\n"
+	"groups_claim = groups\n"
+	"groups_prefix = oidc:\n"
+	"required_claims = tenant=blue\n"
+	"jwks_file = %1$s/jwks.json\n\n"
+	"[jwt \"idp2\"]\n"
+	"type = oidc\n"
+	"issuer = https://idp2.test\n"
+	"audiences = k8s other\n"
+	"username_template = oidc:{email}/{sub}\n"
+	"uid_claim = sub\n"
+	"extra.example.org/tenant = tenant\n"
+	"max_token_size = 1k\n"
+	"jwks_file = %1$s/jwks.json\n\n"
+	"[jwt \"idp3\"]\n"
+	"issuer = https://idp3.test\n"
+	"audiences = kubernetes\n"
+	"groups_claim = roles\n"
+	"public_key_file = %1$s/rsa1.pem\n\n"
+	"[jwt \"cluster-b\"]\n"
+	"type = serviceaccount\n"
+	"issuer = https://cluster-b.test\n"
+	"audiences = https://kubernetes.default.svc\n"
+	"public_key_file = %1$s/sa.pem\n\n"
+	"[jwt \"cluster-c\"]\n"
+	"type = serviceaccount\n"
+	"issuer = https://cluster-c.test\n"
+	"audiences = x\n"
+	"audience_aware = yes\n"
+	"clock_skew = 10s\n"
+	"public_key_file = %1$s/sa.pem\n";
+
+/* Load text (a format with %1$s for the directory) as a config. */
+static int
+load(const char *text, void **out, char *err, size_t errlen)
+{
+	char		 path[256], *body;
+	struct config	*c;
+	int		 r;
+
+	snprintf(path, sizeof(path), "%s/tokenreviewd.conf", dir);
+	xasprintf(&body, text, dir);
+	write_file("tokenreviewd.conf", body);
+	free(body);
+	if ((c = config_load(path, err, errlen)) == NULL)
+		return -1;
+	r = auth_jwt_backend.load(c, out, err, errlen);
+	if (out == &shared)
+		conf = c;
+	else
+		config_free(c);
+	return r;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void
+test_oidc(void)
+{
+	char	*key;
+
+	is_ok(sign("RS256", rsa1, "rsa1", J("{\"groups\":[\"dev\"]}")),
+	    "{\"username\":\"jane@test\",\"groups\":[\"oidc:dev\"]}",
+	    "case 37: RS256 J(groups [dev]) -> jane@test, oidc:dev");
+	ok(res.max_ttl > 290000 && res.max_ttl <= 300000,
+	    "cached at most until exp (%lld ms)", res.max_ttl);
+	ok(res.audiences_json == NULL, "case 37: no status.audiences");
+	is_ok(sign("ES256", ec1, "ec1", J("{\"groups\":[\"dev\",\"ops\"]}")),
+	    "{\"username\":\"jane@test\",\"groups\":[\"oidc:dev\","
+	    "\"oidc:ops\"]}", "ES256 accepted");
+	is_ok(sign("PS256", rsa1, "rsa1", J(NULL)), JANE,
+	    "PS256 accepted where allowed");
+	is_ok(sign("RS256", rsa1, NULL, J(NULL)), JANE,
+	    "no kid: every key is tried");
+	is_ok(sign("RS256", rsa1, "rsa1", J("{\"groups\":\"dev\"}")),
+	    "{\"username\":\"jane@test\",\"groups\":[\"oidc:dev\"]}",
+	    "case 38: groups as a string");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"groups\":7}")),
+	    "groups claim", "case 38: groups 7 -> error");
+	is_ok(sign("RS256", rsa1, "rsa1", J("{\"groups\":null}")), JANE,
+	    "no groups claim: no groups");
+
+	xasprintf(&key, "{\"exp\":%lld}", now - 1);
+	is_err(sign("RS256", rsa1, "rsa1", J(key)), "expired",
+	    "case 39: exp now-1 -> error (no leeway)");
+	free(key);
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"exp\":null}")), "exp",
+	    "case 39: no exp -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"exp\":\"soon\"}")), "exp",
+	    "exp a string -> error");
+	xasprintf(&key, "{\"nbf\":%lld}", now + 30);
+	is_ok(sign("RS256", rsa1, "rsa1", J(key)), JANE, "case 40: nbf now+30");
+	free(key);
+	xasprintf(&key, "{\"nbf\":%lld}", now + 90);
+	is_err(sign("RS256", rsa1, "rsa1", J(key)), "nbf",
+	    "case 40: nbf now+90 -> error");
+	free(key);
+	xasprintf(&key, "{\"iat\":%lld}", now + 900);
+	is_ok(sign("RS256", rsa1, "rsa1", J(key)), JANE,
+	    "iat is not checked for OIDC");
+	free(key);
+}
+
+static void
+test_routing(void)
+{
+	ok(review(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://other.test\"}"))) == AUTH_DENY &&
+	    res.error == NULL, "case 41: unconfigured iss -> NO, no error");
+	ok(review(sign("RS256", rsa1, "rsa1", J("{\"iss\":null}"))) ==
+	    AUTH_DENY, "no iss -> NO");
+	ok(review(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp.test/\"}"))) == AUTH_DENY,
+	    "iss must match exactly (trailing slash) -> NO");
+	ok(review(xstrdup("tokA")) == AUTH_DENY, "opaque token -> NO");
+	ok(review(xstrdup("q8z1xk.4m0vaqgd7l2n9s1e")) == AUTH_DENY,
+	    "bootstrap-shaped token -> NO");
+	ok(review(xstrdup("a.b.c")) == AUTH_DENY, "three junk parts -> NO");
+	ok(review(xstrdup("eyJhbGciOiJSUzI1NiJ9.e30.x.y")) == AUTH_DENY,
+	    "four parts -> NO");
+	ok(review(xstrdup("eyJhbGciOiJSUzI1NiJ9..x")) == AUTH_DENY,
+	    "empty payload -> NO");
+	ok(review(xstrdup("eyJhbGc+OiJSUzI1NiJ9.e30.x")) == AUTH_DENY,
+	    "standard base64 -> NO");
+	ok(review(xstrdup("WzFd.WzFd.x")) == AUTH_DENY,
+	    "parts that are JSON but not objects -> NO");
+}
+
+/*
+ * A token signed by rsa1 with a part changed: the signature (one
+ * character), or the payload swapped for that of another signed token.
+ */
+static char *
+tampered(int part)
+{
+	char	*t, *o, *p, *q, *r;
+
+	t = sign("RS256", rsa1, "rsa1", J(NULL));
+	if (part == 2) {
+		p = strrchr(t, '.');
+		p[10] = p[10] == 'A' ? 'B' : 'A';
+		return t;
+	}
+	o = sign("RS256", rsa1, "rsa1", J("{\"email\":\"mallory@test\"}"));
+	p = strchr(t, '.');
+	q = strchr(o, '.');
+	*strrchr(q + 1, '.') = '\0';
+	*p = '\0';
+	xasprintf(&r, "%s.%s%s", t, q + 1, strrchr(p + 1, '.'));
+	free(t);
+	free(o);
+	return r;
+}
+
+static void
+test_forgeries(void)
+{
+	char	*pem;
+
+	is_err(sign("none", NULL, "rsa1", J(NULL)), "not allowed",
+	    "case 42: alg none -> error");
+	is_err(sign("none", NULL, NULL, J(NULL)), "not allowed",
+	    "case 42: alg none without kid -> error");
+	/* HS256 keyed with the public key: the classic confusion. */
+	pem = pub_pem(rsa1);
+	hmac_secret = pem;
+	is_err(sign("HS256", NULL, "rsa1", J(NULL)), "not allowed",
+	    "case 42: HS256 keyed with the issuer's public key -> error");
+	hmac_secret = "secret";
+	free(pem);
+	is_err(tampered(2), "signature", "case 42: bad signature -> error");
+	is_err(tampered(1), "signature",
+	    "case 42: payload of another token -> error");
+	ok(review(xstrdup("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC50"
+	    "ZXN0In0.abcde")) == AUTH_DENY,
+	    "signature of a length libcjose would abort on -> NO");
+	is_err(sign("ES256", ec1, "rsa1", J(NULL)), "key type",
+	    "ES256 with the kid of an RSA key -> key type error");
+	is_err(sign("ES384", ec384, "ec384", J(NULL)), "not allowed",
+	    "ES384 not in the allow-list");
+	is_err(sign("RS256", rsa2, "rsa2", J(NULL)), "unknown key id",
+	    "unknown kid -> error");
+	is_err(sign("RS256", rsa2, "rsa1", J(NULL)), "signature",
+	    "right kid, other key -> error");
+	is_err(sign("RS256", rsa2, NULL, J(NULL)), "signature",
+	    "no kid, no key verifies -> error");
+	is_err(sign("RS256", rsa1, "hmac", J(NULL)), "unknown key id",
+	    "a symmetric JWK is never used");
+	is_err(sign("PS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp2.test\",\"aud\":\"k8s\"}")),
+	    "not allowed", "PS256 refused where not listed (default RS256 "
+	    "ES256)");
+}
+
+static void
+test_claims(void)
+{
+	char	big[2000], *c;
+
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"email_verified\":false}")),
+	    "email not verified", "case 43: email_verified false -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"email_verified\":\"true\"}")),
+	    "email not verified", "case 43: email_verified \"true\" -> error");
+	is_ok(sign("RS256", rsa1, "rsa1", J("{\"email_verified\":true}")),
+	    JANE, "case 43: email_verified true -> OK");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"tenant\":\"red\"}")),
+	    "tenant", "case 44: tenant red -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"tenant\":null}")),
+	    "tenant", "case 44: tenant missing -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"tenant\":[\"blue\"]}")),
+	    "tenant", "required claim must be a string");
+	is_ok(sign("RS256", rsa1, "rsa1", J("{\"jti\":\"abc\"}")),
+	    "{\"username\":\"jane@test\",\"extra\":{\"authentication."
+	    "kubernetes.io/credential-id\":[\"JTI=abc\"]}}",
+	    "case 46: jti -> credential-id extra");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"email\":7}")),
+	    "username claim", "username claim not a string -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"email\":\"\"}")),
+	    "empty username", "empty username -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"aud\":\"other\"}")),
+	    "audience", "case 47: aud other -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"aud\":null}")),
+	    "aud", "no aud -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"aud\":[1]}")),
+	    "aud", "aud [1] -> error");
+	is_ok(sign("RS256", rsa1, "rsa1",
+	    J("{\"aud\":[\"x\",\"kubernetes\"]}")), JANE,
+	    "aud list with a configured audience -> OK");
+	{
+		char	*auds[] = { (char *)"https://kubernetes.default.svc",
+		    NULL };
+
+		ok(review_auds(sign("RS256", rsa1, "rsa1", J(NULL)), auds) ==
+		    AUTH_OK && res.audiences_json == NULL,
+		    "case 47: review audiences play no part for OIDC; no "
+		    "status.audiences");
+	}
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	xasprintf(&c, "{\"iss\":\"https://idp2.test\",\"aud\":\"k8s\","
+	    "\"pad\":\"%s\"}", big);
+	is_err(sign("RS256", rsa1, "rsa1", J(c)), "larger than 1024",
+	    "oversized token (max_token_size) -> error");
+	free(c);
+}
+
+static void
+test_mappings(void)
+{
+	is_ok(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp2.test\",\"aud\":[\"other\"],"
+	    "\"jti\":\"j1\"}")),
+	    "{\"username\":\"oidc:jane@test/u1\",\"uid\":\"u1\",\"extra\":"
+	    "{\"example.org/tenant\":[\"blue\"],\"authentication.kubernetes.io"
+	    "/credential-id\":[\"JTI=j1\"]}}",
+	    "username_template, uid_claim, extra.KEY, jti");
+	is_err(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp2.test\",\"aud\":\"k8s\","
+	    "\"email_verified\":false}")), "email not verified",
+	    "template using {email} applies the email_verified rule");
+	is_err(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp2.test\",\"aud\":\"k8s\","
+	    "\"sub\":null}")), "sub",
+	    "template claim missing -> error");
+	is_err(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp2.test\",\"aud\":\"k8s\","
+	    "\"tenant\":{}}")), "extra claim",
+	    "extra claim of another type -> error");
+	is_ok(sign("RS256", rsa1, "rsa1",
+	    J("{\"iss\":\"https://idp2.test\",\"aud\":\"k8s\","
+	    "\"tenant\":null}")),
+	    "{\"username\":\"oidc:jane@test/u1\",\"uid\":\"u1\"}",
+	    "extra claim absent -> key left out");
+	is_ok(sign("RS256", rsa1, NULL,
+	    J("{\"iss\":\"https://idp3.test\",\"roles\":[\"a\",\"\",\"b\"],"
+	    "\"email_verified\":false}")),
+	    "{\"username\":\"https://idp3.test#u1\",\"groups\":[\"a\",\"b\"]}",
+	    "default: sub with the ISSUER# prefix, empty groups dropped; "
+	    "key from a PEM file");
+	is_ok(sign("RS256", rsa1, NULL,
+	    J("{\"iss\":\"https://idp3.test\",\"tenant\":\"red\"}")),
+	    "{\"username\":\"https://idp3.test#u1\"}",
+	    "no required claims configured: tenant is free");
+}
+
+#define SA_USER "{\"username\":\"system:serviceaccount:payments:api\"," \
+	"\"uid\":\"sa-uid\",\"groups\":[\"system:serviceaccounts\"," \
+	"\"system:serviceaccounts:payments\"],\"extra\":{" \
+	"\"authentication.kubernetes.io/pod-name\":[\"api-1\"]," \
+	"\"authentication.kubernetes.io/pod-uid\":[\"pod-uid\"]," \
+	"\"authentication.kubernetes.io/credential-id\":[\"JTI=6f1d0c3e\"]}}"
+
+static void
+test_serviceaccount(void)
+{
+	const char	*b = "https://cluster-b.test";
+	char		*c;
+
+	is_ok(sign("ES256", sakey, NULL, S(b, NULL)), SA_USER,
+	    "case 48: S() -> system:serviceaccount:payments:api");
+	xasprintf(&c, "{\"exp\":%lld}", now - 30);
+	is_ok(sign("ES256", sakey, NULL, S(b, c)), SA_USER,
+	    "case 49: exp now-30 -> OK (60 s leeway)");
+	ok(res.max_ttl == 1, "expired within leeway: cached 1 ms at most");
+	free(c);
+	xasprintf(&c, "{\"exp\":%lld}", now - 90);
+	is_err(sign("ES256", sakey, NULL, S(b, c)), "expired",
+	    "case 49: exp now-90 -> error");
+	free(c);
+	xasprintf(&c, "{\"iat\":%lld}", now + 90);
+	is_err(sign("ES256", sakey, NULL, S(b, c)), "iat",
+	    "case 49: iat now+90 -> error");
+	free(c);
+	is_ok(sign("ES256", sakey, NULL, S(b, "{\"kubernetes.io\":"
+	    "{\"namespace\":\"payments\",\"serviceaccount\":{\"name\":\"api\","
+	    "\"uid\":\"sa-uid\"},\"node\":{\"name\":\"w3\",\"uid\":\"n-uid\"}},"
+	    "\"jti\":null}")),
+	    "{\"username\":\"system:serviceaccount:payments:api\","
+	    "\"uid\":\"sa-uid\",\"groups\":[\"system:serviceaccounts\","
+	    "\"system:serviceaccounts:payments\"],\"extra\":{"
+	    "\"authentication.kubernetes.io/node-name\":[\"w3\"],"
+	    "\"authentication.kubernetes.io/node-uid\":[\"n-uid\"]}}",
+	    "node-bound token: node extras, no jti");
+	is_err(sign("ES256", sakey, NULL, S(b, "{\"kubernetes.io\":null}")),
+	    "kubernetes.io", "no kubernetes.io claims -> error");
+	is_err(sign("ES256", sakey, NULL,
+	    S(b, "{\"sub\":\"system:serviceaccount:x:y\"}")), "sub",
+	    "sub and claims disagree -> error");
+	is_err(sign("ES256", sakey, NULL, S(b, "{\"aud\":[\"other\"]}")),
+	    "audience", "SA aud not configured -> error");
+	is_err(sign("RS256", rsa1, NULL, S(b, NULL)), "key type",
+	    "SA token signed by a key not in the key file -> error");
+}
+
+static void
+test_audience_aware(void)
+{
+	const char	*c = "https://cluster-c.test";
+	char		*yz[] = { (char *)"y", (char *)"z", NULL };
+	char		*z[] = { (char *)"z", NULL };
+	char		*e;
+
+	ok(review_auds(sign("ES256", sakey, NULL,
+	    S(c, "{\"aud\":[\"x\",\"y\"]}")), yz) == AUTH_OK,
+	    "case 50: aud [x,y], review [y,z] -> OK");
+	is_str(res.audiences_json, "[\"y\"]",
+	    "case 50: status.audiences [y]");
+	ok(review_auds(sign("ES256", sakey, NULL,
+	    S(c, "{\"aud\":[\"x\",\"y\"]}")), z) == AUTH_DENY &&
+	    res.error == NULL, "case 50: review [z] -> NO");
+	ok(review(sign("ES256", sakey, NULL,
+	    S(c, "{\"aud\":[\"x\",\"y\"]}"))) == AUTH_OK &&
+	    res.audiences_json == NULL,
+	    "no review audiences: the configured ones; no status.audiences");
+	ok(review(sign("ES256", sakey, NULL,
+	    S(c, "{\"aud\":[\"y\"]}"))) == AUTH_DENY,
+	    "no review audiences, aud not configured -> NO");
+	xasprintf(&e, "{\"aud\":\"x\",\"exp\":%lld}", now - 30);
+	is_err(sign("ES256", sakey, NULL, S(c, e)), "expired",
+	    "clock_skew 10s: exp now-30 -> error");
+	free(e);
+}
+
+static void
+test_metrics(void)
+{
+	struct evbuffer	*b = evbuffer_new();
+	char		*s;
+	const char	*paths[16];
+
+	auth_jwt_backend.metrics(shared, b);
+	evbuffer_add(b, "", 1);
+	s = (char *)evbuffer_pullup(b, -1);
+	ok(strstr(s, "tokenreviewd_jwt_verifications_total{issuer=\"idp\","
+	    "result=\"ok\"}") != NULL, "metrics: verifications by issuer");
+	ok(strstr(s, "tokenreviewd_jwt_keys{issuer=\"idp\"} 3") != NULL,
+	    "metrics: 3 usable keys for idp (the oct key skipped)");
+	ok(strstr(s, "result=\"unknown_issuer\"} 0") == NULL,
+	    "metrics: tokens of unknown issuers counted");
+	evbuffer_free(b);
+	ok(auth_jwt_backend.ready(shared) == 1, "ready with keys");
+	is_int(auth_jwt_backend.watch(shared, paths, 16), 5,
+	    "key files are watched");
+}
+
+static void
+test_config_errors(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*want;
+	} cases[] = {
+		{ "algorithms = none\n", "algorithms: \"none\" is not allowed" },
+		{ "algorithms = RS256 HS256\n", "\"HS256\" is not allowed" },
+		{ "algorithms = \n", "no algorithm" },
+		{ "type = saml\n", "type: want oidc or serviceaccount" },
+		{ "audience_aware = yes\n", "only for type = serviceaccount" },
+		{ "type = serviceaccount\nusername_claim = email\n",
+		    "username_claim: not used with type = serviceaccount" },
+		{ "extra.kubernetes.io/x = a\n", "reserved" },
+		{ "extra.foo.k8s.io/x = a\n", "reserved" },
+		{ "extra.Example.org/x = a\n", "lower-case" },
+		{ "extra.tenant = a\n", "domain-prefixed" },
+		{ "username_template = oidc:{email\n", "placeholders" },
+		{ "username_template = plain\n", "no {claim}" },
+		{ "required_claims = tenant\n", "want claim=value" },
+		{ "clock_skew = 2h\n", "clock_skew: want a duration" },
+		{ "max_token_size = 1m\n", "max_token_size: want a size" },
+		{ "colour = blue\n", "colour: unknown key" },
+		{ "ca = /etc/hostname\n",
+		    "ca: not used with jwks_file or public_key_file" },
+	};
+	char	text[1024], err[TR_ERRLEN];
+	void	*sh;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[server]\ntls_cert = /x\n"
+		    "tls_key = /x\n[jwt \"a\"]\nissuer = https://a.test\n"
+		    "audiences = k\njwks_file = %%1$s/jwks.json\n%s",
+		    cases[i].text);
+		sh = NULL;
+		err[0] = '\0';
+		ok(load(text, &sh, err, sizeof(err)) != 0 && sh == NULL &&
+		    strstr(err, cases[i].want) != NULL &&
+		    strstr(err, "[jwt \"a\"]") != NULL,
+		    "config error: %s", cases[i].want);
+		if (strstr(err, cases[i].want) == NULL)
+			diag("got: %s", err);
+	}
+}
+
+/* Errors that need a section of their own. */
+static void
+test_config_sections(void)
+{
+	char	err[TR_ERRLEN];
+	void	*sh = NULL;
+
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "audiences = k\njwks_file = %1$s/jwks.json\n", &sh, err,
+	    sizeof(err)) != 0 && strstr(err, "issuer is required") != NULL,
+	    "config error: issuer is required");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = i\njwks_file = %1$s/jwks.json\n", &sh, err,
+	    sizeof(err)) != 0 && strstr(err, "audiences is required") != NULL,
+	    "config error: audiences is required");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = i\naudiences = k\n", &sh, err, sizeof(err)) != 0 &&
+	    strstr(err, "jwks_file or public_key_file") != NULL,
+	    "config error: no key source");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test\naudiences = k\n"
+	    "jwks_url = http://a.test/keys\n", &sh, err, sizeof(err)) != 0 &&
+	    strstr(err, "jwks_url: want an https:// URL") != NULL,
+	    "config error: jwks_url must be https");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test\naudiences = k\nfetch_timeout = 1h\n",
+	    &sh, err, sizeof(err)) != 0 &&
+	    strstr(err, "fetch_timeout: want a duration") != NULL,
+	    "config error: fetch_timeout out of range");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test\naudiences = k\nca = %1$s/none\n",
+	    &sh, err, sizeof(err)) != 0 && strstr(err, "ca: ") != NULL,
+	    "config error: missing ca file");
+	sh = NULL;
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = https://a.test/\naudiences = k\n", &sh, err,
+	    sizeof(err)) == 0 && auth_jwt_backend.ready(sh) == 0,
+	    "discovery issuer loads; not ready before its keys are fetched");
+	auth_jwt_backend.unload(sh);
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = i\naudiences = k\njwks_file = %1$s/garbage.json\n", &sh,
+	    err, sizeof(err)) != 0 && strstr(err, "not a JWKS") != NULL &&
+	    strstr(err, ":7: [jwt \"a\"] jwks_file:") != NULL,
+	    "config error: bad JWKS names file, line and key");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = i\naudiences = k\npublic_key_file = %1$s/jwks.json\n",
+	    &sh, err, sizeof(err)) != 0 && strstr(err, "no PEM") != NULL,
+	    "config error: public_key_file without a PEM key");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = i\naudiences = k\njwks_file = %1$s/nonexistent\n", &sh,
+	    err, sizeof(err)) != 0 && strstr(err, "nonexistent") != NULL,
+	    "config error: missing key file");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt \"a\"]\n"
+	    "issuer = i\naudiences = k\njwks_file = %1$s/jwks.json\n"
+	    "[jwt \"b\"]\nissuer = i\naudiences = k\n"
+	    "jwks_file = %1$s/jwks.json\n", &sh, err, sizeof(err)) != 0 &&
+	    strstr(err, "issuer also used by [jwt \"a\"]") != NULL,
+	    "config error: two sections with one issuer");
+	ok(load("[server]\ntls_cert = /x\ntls_key = /x\n[jwt]\n"
+	    "issuer = i\naudiences = k\njwks_file = %1$s/jwks.json\n", &sh,
+	    err, sizeof(err)) != 0 && strstr(err, "needs a name") != NULL,
+	    "config error: [jwt] without a name");
+}
+
+/* Random bytes and mangled tokens must never crash or be accepted. */
+static void
+test_random(void)
+{
+	char	*good, *t;
+	size_t	 i, n, len, bad = 0;
+
+	good = sign("RS256", rsa1, "rsa1", J(NULL));
+	len = strlen(good);
+	srandom(7);
+	for (i = 0; i < 3000; i++) {
+		t = xstrdup(good);
+		for (n = 0; n < 1 + (size_t)random() % 3; n++)
+			t[(size_t)random() % len] = "A._-=x/{"[random() % 8];
+		if (strcmp(t, good) == 0)
+			free(t);
+		else if (review(t) == AUTH_OK)
+			bad++;
+	}
+	free(good);
+	is_int(bad, 0, "3000 mangled tokens: none accepted");
+}
+
+static void
+cleanup(void)
+{
+	char	cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		diag("could not remove %s", dir);
+}
+
+int
+main(void)
+{
+	char	err[TR_ERRLEN];
+
+	log_init(LL_ERROR);
+	now = (long long)time(NULL);
+	if (mkdtemp(dir) == NULL)
+		fatal("mkdtemp");
+	setup_keys();
+	if (load(conf_text, &shared, err, sizeof(err)) != 0) {
+		diag("%s", err);
+		ok(0, "load the test configuration");
+		cleanup();
+		return done_testing();
+	}
+	ok(auth_jwt_backend.init(shared, NULL, &inst) == 0, "init");
+	test_oidc();
+	test_routing();
+	test_forgeries();
+	test_claims();
+	test_mappings();
+	test_serviceaccount();
+	test_audience_aware();
+	test_metrics();
+	test_config_errors();
+	test_config_sections();
+	test_random();
+	auth_result_clear(&res);
+	auth_jwt_backend.free(inst);
+	auth_jwt_backend.unload(shared);
+	config_free(conf);
+	EVP_PKEY_free(rsa1);
+	EVP_PKEY_free(rsa2);
+	EVP_PKEY_free(ec1);
+	EVP_PKEY_free(ec384);
+	EVP_PKEY_free(sakey);
+	cleanup();
+	return done_testing();
+}
