@@ -16,8 +16,9 @@ build="$top/build"
 mode=${1:-run}
 
 build_deps="build-essential autoconf automake pkg-config libevent-dev
-libssl-dev libjansson-dev libinih-dev libsqlite3-dev openssl curl ca-certificates"
-test_deps="jq sqlite3"
+libssl-dev libjansson-dev libinih-dev libsqlite3-dev libpq-dev openssl curl
+ca-certificates"
+test_deps="jq sqlite3 postgresql"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

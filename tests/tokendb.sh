@@ -27,9 +27,15 @@ tr_need_binaries
 tr_tmpdir
 tr_certs
 
+# As postgres, from a directory it may read.
+pg_run()
+{
+	(cd "$PGDIR" && exec runuser -u postgres -- "$@")
+}
+
 pg_ctl_run()
 {
-	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" "$@"
+	pg_run "$PGBIN/pg_ctl" -D "$PGDIR/data" "$@"
 }
 
 pg_start()
@@ -56,7 +62,7 @@ pg_setup()
 	    bail "mktemp failed"
 	trap 'pg_stop; rm -rf "$PGDIR"; tr_cleanup' EXIT
 	chown postgres: "$PGDIR"
-	runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -A trust \
+	pg_run "$PGBIN/initdb" -D "$PGDIR/data" -A trust \
 	    -U tokenreviewd -N >"$PGDIR/initdb.log" 2>&1 ||
 	    bail "initdb failed: $(tail -n 5 "$PGDIR/initdb.log")"
 	for try in 1 2 3 4 5; do
@@ -72,7 +78,7 @@ pg_setup()
 if [ "$ENGINE" = postgresql ]; then
 	pg_setup
 	DBKEYS=("tokendb.url=$DBURL" tokendb.ready_grace=1s
-	    tokendb.query_timeout=2s)
+	    tokendb.query_timeout=1s)
 	sql()
 	{
 		psql -X -q -A -t -v ON_ERROR_STOP=1 "$DBURL" -c "$1"
@@ -367,6 +373,24 @@ ok "audit lines name the tokendb backend with the token fingerprint" \
 # ---------------------------------------------------------------- outage
 
 if [ "$ENGINE" = postgresql ]; then
+	tid "a query that outlives [tokendb] query_timeout"
+	SLOW=$(ctl create --user slow 2>/dev/null)
+	psql -X -q "$DBURL" -c "BEGIN; LOCK TABLE tokens IN ACCESS EXCLUSIVE
+	    MODE; SELECT pg_sleep(4); COMMIT" >/dev/null 2>&1 &
+	locker=$!
+	sleep 0.5
+	t0=$(tr_now)
+	tr_review v1 "$SLOW" >/dev/null
+	took=$(tr_elapsed "$t0")
+	ok "a lookup blocked by a lock ends with an error" \
+	    tr_jq '.status.authenticated == false and
+	    (.status.error // "" | test("timed out"))'
+	ok "after query_timeout, 1 s, not the 3.5 s of the lock ($took s)" \
+	    tr_between "$took" 0.9 2.5
+	wait "$locker"
+	ok "its connection was replaced: the token works once the lock is gone" \
+	    tr_wait_until 5 authenticated "$SLOW"
+
 	tid "PostgreSQL stopped and started under the daemon"
 	LATE=$(ctl create --user late 2>/dev/null)
 	pg_stop
