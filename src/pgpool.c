@@ -279,7 +279,8 @@ conn_read(struct pgconn *c)
 	char			 err[TR_ERRLEN];
 	ExecStatusType		 st;
 
-	if (!PQconsumeInput(c->conn)) {
+	/* A closed socket is readable forever: it must not stay watched. */
+	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
 		tokendb_pg_message(PQerrorMessage(c->conn), "token database "
 		    "connection lost", err, sizeof(err));
 		conn_close(c, err);
