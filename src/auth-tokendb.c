@@ -21,6 +21,15 @@
  * Accepted results may stay in the shared result cache for cache_ttl at
  * most (usage-limited ones not at all), which bounds how long a revoked
  * token keeps working.
+ *
+ * With [tokendb] url the rows are in PostgreSQL, a network away: each
+ * worker then looks tokens up asynchronously through its own small pool
+ * of connections (pgpool.c), answers AUTH_PENDING and calls done() from
+ * its event loop when the row arrives.  The use of a usage-limited token
+ * is a second, conditional UPDATE on the same path, and the batch of use
+ * counts goes out as one asynchronous statement.  While the database is
+ * unreachable the pool refuses at once, so reviews get a quick error
+ * instead of waiting, and readiness turns false after ready_grace.
  */
 
 #include <sys/types.h>

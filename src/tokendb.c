@@ -10,6 +10,10 @@
  * a schema version that open() migrates forward.  Also here: the pure rules
  * of the token shape, lifetimes and bootstrap groups, and the generation
  * of new tokens.
+ *
+ * Opened with a postgresql:// URL instead of a path, the same calls go to
+ * the PostgreSQL engine in tokendb-pg.c, so that tokenreviewctl and the
+ * daemon's start need not know which engine holds the rows.
  */
 
 #include <sys/types.h>

@@ -443,8 +443,9 @@ struct tokendb_use {
 struct tokendb;
 #define TOKENDB_CREATE	0x1	/* create the file and schema if missing */
 /*
- * Open (and migrate) the SQLite database at path.  busy_ms bounds how long
- * a call waits for a lock held by another connection.  NULL and err set on
+ * Open (and migrate) the SQLite database at path, or the PostgreSQL one
+ * when path is a postgresql:// URL.  busy_ms bounds how long a call waits
+ * for a lock held by another connection (PostgreSQL: to connect).  NULL and err set on
  * failure.  One connection belongs to one thread.
  */
 struct tokendb	*tokendb_open(const char *path, int flags, long long busy_ms,
