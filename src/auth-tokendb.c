@@ -406,8 +406,8 @@ tokendb_init(void *shared, struct event_base *base, void **inst)
 		ti->pool = pgpool_new(base, ts->url, (int)ts->pool_size,
 		    ts->query_timeout, tokendb_up, ti);
 #endif
-	if (ti->pool == NULL && (ti->db = tokendb_open(ts->path, 0, ts->busy_timeout, err,
-	    sizeof(err))) == NULL) {
+	if (ti->pool == NULL && (ti->db = tokendb_open(ts->path, 0,
+	    ts->busy_timeout, err, sizeof(err))) == NULL) {
 		log_msg(LL_ERROR, "tokendb_open", "%s", err);
 		tokendb_free(ti);
 		return -1;

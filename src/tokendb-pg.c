@@ -175,7 +175,8 @@ tokendb_pg_open(const char *url, int flags, long long timeout_ms, char *err,
     size_t errlen)
 {
 	struct tokendb_pg	*p;
-	const char		*keys[] = { "connect_timeout", "dbname", NULL };
+	const char		*keys[] = { "connect_timeout", "dbname",
+				    NULL };
 	const char		*values[] = { NULL, url, NULL };
 	char			 secs[32];
 
