@@ -21,9 +21,19 @@
  * Accepted results may stay in the shared result cache for cache_ttl at
  * most (usage-limited ones not at all), which bounds how long a revoked
  * token keeps working.
+ *
+ * With [tokendb] url the rows are in PostgreSQL, a network away: each
+ * worker then looks tokens up asynchronously through its own small pool
+ * of connections (pgpool.c), answers AUTH_PENDING and calls done() from
+ * its event loop when the row arrives.  The use of a usage-limited token
+ * is a second, conditional UPDATE on the same path, and the batch of use
+ * counts goes out as one asynchronous statement.  While the database is
+ * unreachable the pool refuses at once, so reviews get a quick error
+ * instead of waiting, and readiness turns false after ready_grace.
  */
 
 #include <sys/types.h>
+#include <sys/queue.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +43,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#ifdef HAVE_TOKENDB_PG
+#include <libpq-fe.h>
+#endif
 
 #include "tokenreviewd.h"
 
@@ -44,9 +57,17 @@
 #define TOKENDB_CACHE_TTL	1000	/* ms */
 #define TOKENDB_BUSY_TIMEOUT	50	/* ms */
 #define TOKENDB_FLUSH_INTERVAL	10000	/* ms */
+#define TOKENDB_POOL_SIZE	4	/* PostgreSQL connections per worker */
+#define TOKENDB_QUERY_TIMEOUT	2000	/* ms */
+#define TOKENDB_READY_GRACE	5000	/* ms */
 
 struct tokendb_shared {
 	char		*path;
+	char		*url;		/* PostgreSQL instead of path */
+	long long	 pool_size;
+	long long	 query_timeout;
+	long long	 ready_grace;
+	int64_t		 down_since;	/* ms, monotonic; 0 while reachable */
 	long long	 cache_ttl;
 	long long	 busy_timeout;
 	long long	 flush_interval;
@@ -61,9 +82,15 @@ struct tokendb_shared {
 	int		 failing;	/* the last lookup failed */
 };
 
+struct tokendb_pend;
+
 struct tokendb_inst {
 	struct tokendb_shared	*ts;
 	struct tokendb		*db;
+	struct pgpool		*pool;	/* PostgreSQL: lookups go here */
+	TAILQ_HEAD(, tokendb_pend) pending;
+	struct pgpool_query	*flushing;
+	struct tokendb_use	*flushed;	/* the batch being written */
 	struct event		*flush_ev;
 	struct tokendb_use	 uses[TOKENDB_MAX_PENDING];
 	size_t			 nuses;
@@ -90,6 +117,43 @@ conf_ms(const struct config *conf, struct conf_section *sec, const char *key,
 	return 0;
 }
 
+/* [tokendb] url and the keys that only PostgreSQL has. */
+static int
+tokendb_conf_pg(const struct config *conf, struct conf_section *sec,
+    struct conf_kv *url, struct tokendb_shared *ts, char *err, size_t errlen)
+{
+#ifdef HAVE_TOKENDB_PG
+	struct conf_kv	*kv;
+
+	if (!tokendb_is_url(url->value)) {
+		conf_error(conf, sec, url, err, errlen, "not a postgresql:// "
+		    "URL");
+		return -1;
+	}
+	if ((kv = conf_get(sec, "path")) != NULL) {
+		conf_error(conf, sec, kv, err, errlen, "path and url exclude "
+		    "each other");
+		return -1;
+	}
+	ts->url = xstrdup(url->value);
+	ts->pool_size = TOKENDB_POOL_SIZE;
+	if ((kv = conf_get(sec, "pool_size")) != NULL &&
+	    parse_number(kv->value, 1, 64, &ts->pool_size) != 0) {
+		conf_error(conf, sec, kv, err, errlen, "bad pool size \"%s\" "
+		    "(1-64)", kv->value);
+		return -1;
+	}
+	return conf_ms(conf, sec, "query_timeout", TOKENDB_QUERY_TIMEOUT, 1,
+	    &ts->query_timeout, err, errlen) != 0 || conf_ms(conf, sec,
+	    "ready_grace", TOKENDB_READY_GRACE, 0, &ts->ready_grace, err,
+	    errlen) != 0 ? -1 : 0;
+#else
+	conf_error(conf, sec, url, err, errlen, "PostgreSQL is not "
+	    "supported by this build; use path (SQLite)");
+	return -1;
+#endif
+}
+
 static int
 tokendb_conf(const struct config *conf, struct tokendb_shared *ts,
     char *err, size_t errlen)
@@ -103,15 +167,15 @@ tokendb_conf(const struct config *conf, struct tokendb_shared *ts,
 		return -1;
 	}
 	if ((kv = conf_get(sec, "url")) != NULL) {
-		conf_error(conf, sec, kv, err, errlen, "PostgreSQL is not "
-		    "supported by this build; use path (SQLite)");
+		if (tokendb_conf_pg(conf, sec, kv, ts, err, errlen) != 0)
+			return -1;
+	} else if ((kv = conf_get(sec, "path")) == NULL ||
+	    *kv->value == '\0') {
+		conf_error(conf, sec, NULL, err, errlen, "path or url is "
+		    "required");
 		return -1;
-	}
-	if ((kv = conf_get(sec, "path")) == NULL || *kv->value == '\0') {
-		conf_error(conf, sec, NULL, err, errlen, "path is required");
-		return -1;
-	}
-	ts->path = xstrdup(kv->value);
+	} else
+		ts->path = xstrdup(kv->value);
 	if (conf_ms(conf, sec, "cache_ttl", TOKENDB_CACHE_TTL, 0,
 	    &ts->cache_ttl, err, errlen) != 0 ||
 	    conf_ms(conf, sec, "busy_timeout", TOKENDB_BUSY_TIMEOUT, 0,
@@ -134,6 +198,7 @@ tokendb_unload(void *shared)
 	if (ts == NULL)
 		return;
 	free(ts->path);
+	free(ts->url);
 	free(ts);
 }
 
@@ -151,11 +216,12 @@ tokendb_load(const struct config *conf, void **shared, char *err,
 	ts = xcalloc(1, sizeof(*ts));
 	if (tokendb_conf(conf, ts, err, errlen) != 0)
 		goto fail;
-	if ((db = tokendb_open(ts->path, TOKENDB_CREATE, 1000, why,
+	if ((db = tokendb_open(ts->url != NULL ? ts->url : ts->path,
+	    TOKENDB_CREATE, ts->url != NULL ? ts->query_timeout : 1000, why,
 	    sizeof(why))) == NULL) {
 		sec = config_find_section(conf, "tokendb", NULL);
-		conf_error(conf, sec, conf_get(sec, "path"), err, errlen,
-		    "%s", why);
+		conf_error(conf, sec, conf_get(sec, ts->url != NULL ? "url" :
+		    "path"), err, errlen, "%s", why);
 		goto fail;
 	}
 	tokendb_close(db);
@@ -166,6 +232,79 @@ fail:
 	return -1;
 }
 
+static void	tokendb_note_use(struct tokendb_inst *, const char *,
+		    long long, long long);
+#ifdef HAVE_TOKENDB_PG
+static void	tokendb_pend_free(struct tokendb_pend *);
+#endif
+
+#ifdef HAVE_TOKENDB_PG
+/*
+ * The database answered or not.  Shared by all workers: readiness follows
+ * the time since the first failure that no success has cleared.
+ */
+static void
+tokendb_up(int up, void *arg)
+{
+	struct tokendb_inst	*ti = arg;
+	int64_t			 now = (int64_t)(monotonic_sec() * 1000);
+	int64_t			 zero = 0;
+
+	if (up)
+		SET(ti->ts->down_since, 0);
+	else
+		__atomic_compare_exchange_n(&ti->ts->down_since, &zero,
+		    now > 0 ? now : 1, 0, __ATOMIC_RELAXED,
+		    __ATOMIC_RELAXED);
+}
+
+static void
+tokendb_flushed_cb(const struct pg_result *res, const char *err, void *arg)
+{
+	struct tokendb_inst	*ti = arg;
+	struct tokendb_use	*u;
+
+	ti->flushing = NULL;
+	if (err != NULL) {
+		/* Put the counts back for the next flush. */
+		log_msg(LL_WARN, "tokendb_flush", "%s", err);
+		ADD(ti->ts->errors, 1);
+		for (u = ti->flushed; u->count != 0; u++)
+			tokendb_note_use(ti, u->id, u->last_used, u->count);
+	} else
+		ADD(ti->ts->flushes, 1);
+	free(ti->flushed);
+	ti->flushed = NULL;
+}
+
+/* Write the batch with one asynchronous statement. */
+static void
+tokendb_flush_pg(struct tokendb_inst *ti)
+{
+	char	*params[3], err[TR_ERRLEN];
+	size_t	 i, n = 0;
+	int	 k;
+
+	if (ti->flushing != NULL)
+		return;
+	ti->flushed = xcalloc(ti->nuses + 1, sizeof(*ti->flushed));
+	for (i = 0; i < TOKENDB_MAX_PENDING; i++) {
+		if (ti->uses[i].count != 0)
+			ti->flushed[n++] = ti->uses[i];
+	}
+	tokendb_pg_uses_params(ti->flushed, n, params);
+	memset(ti->uses, 0, sizeof(ti->uses));
+	ti->nuses = 0;
+	ti->flushing = pgpool_exec(ti->pool, tokendb_pg_sql_uses, 3,
+	    (const char *const *)params, tokendb_flushed_cb, ti, err,
+	    sizeof(err));
+	if (ti->flushing == NULL)
+		tokendb_flushed_cb(NULL, err, ti);
+	for (k = 0; k < 3; k++)
+		free(params[k]);
+}
+#endif
+
 static void
 tokendb_flush(struct tokendb_inst *ti)
 {
@@ -174,6 +313,12 @@ tokendb_flush(struct tokendb_inst *ti)
 
 	if (ti->nuses == 0)
 		return;
+#ifdef HAVE_TOKENDB_PG
+	if (ti->pool != NULL) {
+		tokendb_flush_pg(ti);
+		return;
+	}
+#endif
 	/* On failure the counts stay and the next flush tries again. */
 	if (tokendb_record_uses(ti->db, ti->uses, TOKENDB_MAX_PENDING, err,
 	    sizeof(err)) < 0) {
@@ -192,6 +337,41 @@ tokendb_flush_cb(evutil_socket_t fd, short events, void *arg)
 	tokendb_flush(arg);
 }
 
+#ifdef HAVE_TOKENDB_PG
+/*
+ * The last counts go out synchronously on a connection of their own: the
+ * loop is stopping and nothing waits for this worker any more.
+ */
+static void
+tokendb_free_pg(struct tokendb_inst *ti)
+{
+	struct tokendb_use	*u;
+	char			 err[TR_ERRLEN];
+
+	if (ti->pool == NULL)
+		return;
+	if (ti->flushed != NULL) {
+		for (u = ti->flushed; u->count != 0; u++)
+			tokendb_note_use(ti, u->id, u->last_used, u->count);
+	}
+	/* Reviews still waiting are the chain's to forget, not to answer. */
+	pgpool_free(ti->pool);
+	ti->pool = NULL;
+	while (!TAILQ_EMPTY(&ti->pending))
+		tokendb_pend_free(TAILQ_FIRST(&ti->pending));
+	free(ti->flushed);
+	ti->flushed = NULL;
+	ti->flushing = NULL;
+	if (ti->nuses > 0 && (ti->db = tokendb_open(ti->ts->url, 0,
+	    ti->ts->query_timeout, err, sizeof(err))) == NULL)
+		log_msg(LL_WARN, "tokendb_flush", "%s", err);
+	if (ti->db == NULL) {
+		memset(ti->uses, 0, sizeof(ti->uses));
+		ti->nuses = 0;
+	}
+}
+#endif
+
 static void
 tokendb_free(void *inst)
 {
@@ -201,6 +381,9 @@ tokendb_free(void *inst)
 		return;
 	if (ti->flush_ev != NULL)
 		event_free(ti->flush_ev);
+#ifdef HAVE_TOKENDB_PG
+	tokendb_free_pg(ti);
+#endif
 	tokendb_flush(ti);
 	tokendb_close(ti->db);
 	free(ti);
@@ -217,8 +400,14 @@ tokendb_init(void *shared, struct event_base *base, void **inst)
 	*inst = NULL;
 	ti = xcalloc(1, sizeof(*ti));
 	ti->ts = ts;
-	if ((ti->db = tokendb_open(ts->path, 0, ts->busy_timeout, err,
-	    sizeof(err))) == NULL) {
+	TAILQ_INIT(&ti->pending);
+#ifdef HAVE_TOKENDB_PG
+	if (ts->url != NULL)
+		ti->pool = pgpool_new(base, ts->url, (int)ts->pool_size,
+		    ts->query_timeout, tokendb_up, ti);
+#endif
+	if (ti->pool == NULL && (ti->db = tokendb_open(ts->path, 0,
+	    ts->busy_timeout, err, sizeof(err))) == NULL) {
 		log_msg(LL_ERROR, "tokendb_open", "%s", err);
 		tokendb_free(ti);
 		return -1;
@@ -238,7 +427,8 @@ tokendb_init(void *shared, struct event_base *base, void **inst)
  * says how many were dropped).
  */
 static void
-tokendb_note_use(struct tokendb_inst *ti, const char *id, long long now)
+tokendb_note_use(struct tokendb_inst *ti, const char *id, long long now,
+    long long count)
 {
 	struct tokendb_use	*u;
 	uint32_t		 h = 2166136261u;
@@ -260,8 +450,9 @@ tokendb_note_use(struct tokendb_inst *ti, const char *id, long long now)
 		strlcpy(u->id, id, sizeof(u->id));
 		ti->nuses++;
 	}
-	u->count++;
-	u->last_used = now;
+	u->count += count;
+	if (now > u->last_used)
+		u->last_used = now;
 }
 
 static int
@@ -347,6 +538,181 @@ tokendb_lookup(struct tokendb_inst *ti, const char *id,
 	return found;
 }
 
+/*
+ * The row lets the token in (right secret, not revoked, expired, used up
+ * or scoped otherwise): res gets the user and its cache bound.  0, or -1.
+ */
+static int
+tokendb_accept(struct tokendb_inst *ti, const struct tokendb_token *tok,
+    const uint8_t *hash, long long now, struct auth_result *res)
+{
+	if (!ct_equal(hash, tok->secret_hash, TR_SHA256_LEN) ||
+	    tok->revoked || (tok->expires != 0 && now >= tok->expires) ||
+	    !tokendb_usage_auth(tok->usages) || tok->uses_left == 0)
+		return -1;
+	if (tokendb_user(tok, res) != 0)
+		return -1;
+	res->max_ttl = ti->ts->cache_ttl > 0 ? ti->ts->cache_ttl : -1;
+	/* Each use of a usage-limited token must reach the database. */
+	if (tok->uses_left > 0)
+		res->max_ttl = -1;
+	return 0;
+}
+
+/* Complete res for the answer rv: counted when OK, no user otherwise. */
+static void
+tokendb_answer(struct tokendb_inst *ti, const char *id, long long now,
+    struct auth_result *res, enum auth_rv rv)
+{
+	if (rv == AUTH_OK) {
+		tokendb_note_use(ti, id, now, 1);
+		res->rv = AUTH_OK;
+		res->backend = "tokendb";
+		return;
+	}
+	free(res->username);
+	free(res->user_json);
+	res->username = res->user_json = NULL;
+}
+
+#ifdef HAVE_TOKENDB_PG
+/* A review waiting for PostgreSQL. */
+struct tokendb_pend {
+	TAILQ_ENTRY(tokendb_pend) entry;
+	struct tokendb_inst	*ti;
+	struct auth_req		*req;
+	struct auth_result	*res;
+	auth_done_cb		 done;
+	struct pgpool_query	*q;
+	char			 id[TOKENDB_ID_LEN + 1];
+	uint8_t			 hash[TR_SHA256_LEN];
+	long long		 now;
+	double			 t0;
+};
+
+static void
+tokendb_pend_free(struct tokendb_pend *p)
+{
+	TAILQ_REMOVE(&p->ti->pending, p, entry);
+	OPENSSL_cleanse(p, sizeof(*p));
+	free(p);
+}
+
+/*
+ * status.error for a failure: its kind ("token database unreachable"),
+ * without the server's address or message, which go to the log.
+ */
+static void
+tokendb_pg_error(struct tokendb_inst *ti, struct auth_result *res,
+    const char *err)
+{
+	size_t	n = strcspn(err, ":(");
+
+	while (n > 0 && err[n - 1] == ' ')
+		n--;
+	ADD(ti->ts->errors, 1);
+	free(res->error);
+	xasprintf(&res->error, "%.*s", (int)n, err);
+}
+
+static void
+tokendb_pend_done(struct tokendb_pend *p, enum auth_rv rv)
+{
+	struct auth_req	*req = p->req;
+	auth_done_cb	 done = p->done;
+
+	tokendb_answer(p->ti, p->id, p->now, p->res, rv);
+	tokendb_pend_free(p);
+	done(req, rv);
+}
+
+static void
+tokendb_used_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tokendb_pend	*p = arg;
+
+	p->q = NULL;
+	if (err != NULL) {
+		log_msg(LL_WARN, "tokendb_use", "%s", err);
+		tokendb_pg_error(p->ti, p->res, err);
+		tokendb_pend_done(p, AUTH_ERROR);
+		return;
+	}
+	tokendb_pend_done(p, PQntuples((const PGresult *)r) == 1 ? AUTH_OK :
+	    AUTH_DENY);
+}
+
+static void
+tokendb_got_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tokendb_pend	*p = arg;
+	struct tokendb_token	 tok;
+	const char		*param = p->id;
+	char			 why[TR_ERRLEN];
+	enum auth_rv		 rv = AUTH_DENY;
+
+	p->q = NULL;
+	ADD(p->ti->ts->lookups, 1);
+	ADD(p->ti->ts->lookup_us, (uint64_t)((monotonic_sec() - p->t0) * 1e6));
+	if (err != NULL) {
+		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
+		tokendb_pg_error(p->ti, p->res, err);
+		tokendb_pend_done(p, AUTH_ERROR);
+		return;
+	}
+	if (PQntuples((const PGresult *)r) != 1) {
+		tokendb_pend_done(p, AUTH_DENY);
+		return;
+	}
+	tokendb_pg_row(r, 0, &tok);
+	if (tokendb_accept(p->ti, &tok, p->hash, p->now, p->res) == 0) {
+		rv = AUTH_OK;
+		/* Take the use: the conditional UPDATE, asynchronously too. */
+		if (tok.uses_left > 0 && (p->q = pgpool_exec(p->ti->pool,
+		    tokendb_pg_sql_consume, 1, &param, tokendb_used_cb, p, why,
+		    sizeof(why))) == NULL) {
+			tokendb_pg_error(p->ti, p->res, why);
+			rv = AUTH_ERROR;
+		}
+	}
+	tokendb_token_clear(&tok);
+	if (p->q == NULL)
+		tokendb_pend_done(p, rv);
+}
+
+static enum auth_rv
+tokendb_authenticate_pg(struct tokendb_inst *ti, struct auth_req *req,
+    struct auth_result *res, auth_done_cb done, const char *id,
+    const uint8_t *hash, long long now)
+{
+	struct tokendb_pend	*p;
+	const char		*param;
+	char			 err[TR_ERRLEN];
+
+	p = xcalloc(1, sizeof(*p));
+	p->ti = ti;
+	p->req = req;
+	p->res = res;
+	p->done = done;
+	strlcpy(p->id, id, sizeof(p->id));
+	memcpy(p->hash, hash, sizeof(p->hash));
+	p->now = now;
+	p->t0 = monotonic_sec();
+	param = p->id;
+	TAILQ_INSERT_TAIL(&ti->pending, p, entry);
+	p->q = pgpool_exec(ti->pool, tokendb_pg_sql_get, 1, &param,
+	    tokendb_got_cb, p, err, sizeof(err));
+	if (p->q == NULL) {
+		/* Known to be unreachable: answer now, no waiting. */
+		ADD(ti->ts->lookups, 1);
+		tokendb_pg_error(ti, res, err);
+		tokendb_pend_free(p);
+		return AUTH_ERROR;
+	}
+	return AUTH_PENDING;
+}
+#endif
+
 /* Take one use of a usage-limited token: AUTH_OK, AUTH_DENY or error. */
 static enum auth_rv
 tokendb_take_use(struct tokendb_inst *ti, const char *id,
@@ -382,50 +748,64 @@ tokendb_authenticate(void *inst, struct auth_req *req,
 	if (tokendb_parse_token(req->token, req->token_len, id, secret) != 0)
 		return AUTH_DENY;
 	sha256(secret, TOKENDB_SECRET_LEN, hash);
+#ifdef HAVE_TOKENDB_PG
+	if (ti->pool != NULL) {
+		rv = tokendb_authenticate_pg(ti, req, res, done, id, hash, now);
+		goto clean;
+	}
+#endif
 	if ((found = tokendb_lookup(ti, id, &tok, res)) <= 0) {
 		rv = found < 0 ? AUTH_ERROR : AUTH_DENY;
 		goto out;
 	}
-	if (!ct_equal(hash, tok.secret_hash, sizeof(hash)) || tok.revoked ||
-	    (tok.expires != 0 && now >= tok.expires) ||
-	    !tokendb_usage_auth(tok.usages) || tok.uses_left == 0)
+	if (tokendb_accept(ti, &tok, hash, now, res) != 0)
 		goto out;
-	if (tokendb_user(&tok, res) != 0)
+	if (tok.uses_left > 0 &&
+	    (rv = tokendb_take_use(ti, id, res)) != AUTH_OK)
 		goto out;
-	res->max_ttl = ti->ts->cache_ttl > 0 ? ti->ts->cache_ttl : -1;
-	if (tok.uses_left > 0) {
-		/* Each use must reach the database: never cached. */
-		res->max_ttl = -1;
-		if ((rv = tokendb_take_use(ti, id, res)) != AUTH_OK)
-			goto out;
-	}
-	tokendb_note_use(ti, id, now);
-	res->rv = AUTH_OK;
-	res->backend = "tokendb";
 	rv = AUTH_OK;
 out:
-	if (rv != AUTH_OK) {
-		free(res->username);
-		free(res->user_json);
-		res->username = res->user_json = NULL;
-	}
+	tokendb_answer(ti, id, now, res, rv);
 	tokendb_token_clear(&tok);
+#ifdef HAVE_TOKENDB_PG
+clean:
+#endif
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return rv;
 }
 
-/* Every answer is given at once: nothing is ever pending. */
+/* Only PostgreSQL lookups are ever pending; SQLite answers at once. */
 static void
 tokendb_cancel(void *inst, struct auth_req *req)
 {
+#ifdef HAVE_TOKENDB_PG
+	struct tokendb_inst	*ti = inst;
+	struct tokendb_pend	*p;
+
+	TAILQ_FOREACH(p, &ti->pending, entry) {
+		if (p->req == req)
+			break;
+	}
+	if (p == NULL)
+		return;
+	if (p->q != NULL)
+		pgpool_abandon(p->q);
+	tokendb_pend_free(p);
+#endif
 }
 
 static int
 tokendb_ready(void *shared)
 {
 	struct tokendb_shared	*ts = shared;
+	int64_t			 since;
 
+	if (ts != NULL && ts->url != NULL) {
+		since = GET(ts->down_since);
+		return since == 0 ||
+		    monotonic_sec() * 1000 - since <= ts->ready_grace;
+	}
 	return ts != NULL && !GET(ts->failing);
 }
 

@@ -217,11 +217,15 @@ token_open(const char *path)
 	}
 	if ((sec = config_find_section(conf, "tokendb", NULL)) == NULL)
 		fprintf(stderr, "%s: no [tokendb] section\n", path);
+#ifndef HAVE_TOKENDB_PG
 	else if (conf_get(sec, "url") != NULL)
 		fprintf(stderr, "%s: [tokendb] url: PostgreSQL is not "
 		    "supported by this build\n", path);
-	else if ((kv = conf_get(sec, "path")) == NULL)
-		fprintf(stderr, "%s: [tokendb] path is required\n", path);
+#endif
+	else if ((kv = conf_get(sec, "url")) == NULL &&
+	    (kv = conf_get(sec, "path")) == NULL)
+		fprintf(stderr, "%s: [tokendb] path or url is required\n",
+		    path);
 	else if ((db = tokendb_open(kv->value, TOKENDB_CREATE, CTL_BUSY_MS,
 	    err, sizeof(err))) == NULL)
 		fprintf(stderr, "tokenreviewctl: %s\n", err);

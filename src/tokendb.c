@@ -10,6 +10,10 @@
  * a schema version that open() migrates forward.  Also here: the pure rules
  * of the token shape, lifetimes and bootstrap groups, and the generation
  * of new tokens.
+ *
+ * Opened with a postgresql:// URL instead of a path, the same calls go to
+ * the PostgreSQL engine in tokendb-pg.c, so that tokenreviewctl and the
+ * daemon's start need not know which engine holds the rows.
  */
 
 #include <sys/types.h>
@@ -92,6 +96,7 @@ static const char *const stmt_sql[ST_MAX] = {
 };
 
 struct tokendb {
+	struct tokendb_pg *pg;		/* PostgreSQL instead of the file */
 	sqlite3		*db;
 	sqlite3_stmt	*stmt[ST_MAX];
 };
@@ -207,6 +212,14 @@ tokendb_open(const char *path, int flags, long long busy_ms, char *err,
 	int		 oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 
 	t = xcalloc(1, sizeof(*t));
+#ifdef HAVE_TOKENDB_PG
+	if (tokendb_is_url(path)) {
+		if ((t->pg = tokendb_pg_open(path, flags, busy_ms, err,
+		    errlen)) == NULL)
+			goto fail;
+		return t;
+	}
+#endif
 	if (flags & TOKENDB_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;
 	if (sqlite3_open_v2(path, &t->db, oflags, NULL) != SQLITE_OK) {
@@ -240,6 +253,9 @@ tokendb_close(struct tokendb *t)
 
 	if (t == NULL)
 		return;
+#ifdef HAVE_TOKENDB_PG
+	tokendb_pg_close(t->pg);
+#endif
 	for (i = 0; i < ST_MAX; i++)
 		sqlite3_finalize(t->stmt[i]);
 	sqlite3_close(t->db);
@@ -351,6 +367,26 @@ extra_json(const struct tokendb_token *tok)
 	return dump(o);
 }
 
+void
+tokendb_token_set_json(struct tokendb_token *tok, const char *groups,
+    const char *extra)
+{
+	parse_groups(tok, groups);
+	parse_extra(tok, extra);
+}
+
+char *
+tokendb_groups_json(const struct tokendb_token *tok)
+{
+	return dump(list_to_json(tok->groups));
+}
+
+char *
+tokendb_extra_json(const struct tokendb_token *tok)
+{
+	return extra_json(tok);
+}
+
 /* ------------------------------------------------------------ rows */
 
 static const char *
@@ -423,6 +459,10 @@ tokendb_get(struct tokendb *t, const char *id, struct tokendb_token *tok,
 {
 	sqlite3_stmt	*st;
 	int		 rc, r = -1;
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_get(t->pg, id, tok, err, errlen);
+#endif
 
 	memset(tok, 0, sizeof(*tok));
 	if ((st = stmt(t, ST_GET, err, errlen)) == NULL)
@@ -456,6 +496,10 @@ tokendb_insert(struct tokendb *t, const struct tokendb_token *tok,
 	sqlite3_stmt	*st;
 	char		*groups, *extra;
 	int		 r = -1;
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_insert(t->pg, tok, err, errlen);
+#endif
 
 	if ((st = stmt(t, ST_INSERT, err, errlen)) == NULL)
 		return -1;
@@ -512,12 +556,20 @@ by_id(struct tokendb *t, enum tokendb_stmt which, const char *id,
 int
 tokendb_revoke(struct tokendb *t, const char *id, char *err, size_t errlen)
 {
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_revoke(t->pg, id, err, errlen);
+#endif
 	return by_id(t, ST_REVOKE, id, "revoking a token", err, errlen);
 }
 
 int
 tokendb_delete(struct tokendb *t, const char *id, char *err, size_t errlen)
 {
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_delete(t->pg, id, err, errlen);
+#endif
 	return by_id(t, ST_DELETE, id, "deleting a token", err, errlen);
 }
 
@@ -529,6 +581,10 @@ tokendb_delete(struct tokendb *t, const char *id, char *err, size_t errlen)
 int
 tokendb_consume(struct tokendb *t, const char *id, char *err, size_t errlen)
 {
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_consume(t->pg, id, err, errlen);
+#endif
 	return by_id(t, ST_CONSUME, id, "using a token", err, errlen);
 }
 
@@ -537,6 +593,10 @@ tokendb_prune(struct tokendb *t, long long now, char *err, size_t errlen)
 {
 	sqlite3_stmt	*st;
 	long long	 r = -1;
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_prune(t->pg, now, err, errlen);
+#endif
 
 	if ((st = stmt(t, ST_PRUNE, err, errlen)) == NULL)
 		return -1;
@@ -557,6 +617,10 @@ tokendb_list(struct tokendb *t,
 	struct tokendb_token	 tok;
 	sqlite3_stmt		*st;
 	int			 rc, r = -1;
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_list(t->pg, cb, arg, err, errlen);
+#endif
 
 	if ((st = stmt(t, ST_LIST, err, errlen)) == NULL)
 		return -1;
@@ -578,6 +642,10 @@ tokendb_list(struct tokendb *t,
 int
 tokendb_begin(struct tokendb *t, char *err, size_t errlen)
 {
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_begin(t->pg, err, errlen);
+#endif
 	return exec_sql(t, "BEGIN IMMEDIATE", "starting a transaction", err,
 	    errlen);
 }
@@ -585,6 +653,10 @@ tokendb_begin(struct tokendb *t, char *err, size_t errlen)
 int
 tokendb_commit(struct tokendb *t, int ok, char *err, size_t errlen)
 {
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_commit(t->pg, ok, err, errlen);
+#endif
 	if (!ok) {
 		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
 		return 0;
@@ -599,6 +671,10 @@ tokendb_record_uses(struct tokendb *t, const struct tokendb_use *uses,
 	sqlite3_stmt	*st;
 	size_t		 i;
 	int		 ok = 1;
+#ifdef HAVE_TOKENDB_PG
+	if (t->pg != NULL)
+		return tokendb_pg_record_uses(t->pg, uses, n, err, errlen);
+#endif
 
 	if (tokendb_begin(t, err, errlen) != 0)
 		return -1;

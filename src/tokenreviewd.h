@@ -443,8 +443,9 @@ struct tokendb_use {
 struct tokendb;
 #define TOKENDB_CREATE	0x1	/* create the file and schema if missing */
 /*
- * Open (and migrate) the SQLite database at path.  busy_ms bounds how long
- * a call waits for a lock held by another connection.  NULL and err set on
+ * Open (and migrate) the SQLite database at path, or the PostgreSQL one
+ * when path is a postgresql:// URL.  busy_ms bounds how long a call waits
+ * for a lock held by another connection (PostgreSQL: to connect).  NULL and err set on
  * failure.  One connection belongs to one thread.
  */
 struct tokendb	*tokendb_open(const char *path, int flags, long long busy_ms,
@@ -497,6 +498,76 @@ int		 tokendb_parse_ttl(const char *, long long *seconds);
 int		 tokendb_bootstrap_group(const char *);
 /* 1 if the comma-separated usages list holds "authentication". */
 int		 tokendb_usage_auth(const char *usages);
+/* groups and extra of a row from their stored JSON text, and back. */
+void		 tokendb_token_set_json(struct tokendb_token *,
+		    const char *groups, const char *extra);
+char		*tokendb_groups_json(const struct tokendb_token *);
+char		*tokendb_extra_json(const struct tokendb_token *);
+
+/* tokendb-pg.c */
+struct pg_result;
+struct tokendb_pg;
+/* 1 for a postgresql:// or postgres:// URL. */
+int		 tokendb_is_url(const char *);
+/* As tokendb_open() and the calls after it, in PostgreSQL at url. */
+struct tokendb_pg *tokendb_pg_open(const char *url, int flags,
+		    long long timeout_ms, char *err, size_t errlen);
+void		 tokendb_pg_close(struct tokendb_pg *);
+int		 tokendb_pg_get(struct tokendb_pg *, const char *id,
+		    struct tokendb_token *, char *err, size_t errlen);
+int		 tokendb_pg_insert(struct tokendb_pg *,
+		    const struct tokendb_token *, char *err, size_t errlen);
+int		 tokendb_pg_revoke(struct tokendb_pg *, const char *id,
+		    char *err, size_t errlen);
+int		 tokendb_pg_delete(struct tokendb_pg *, const char *id,
+		    char *err, size_t errlen);
+int		 tokendb_pg_consume(struct tokendb_pg *, const char *id,
+		    char *err, size_t errlen);
+long long	 tokendb_pg_prune(struct tokendb_pg *, long long now,
+		    char *err, size_t errlen);
+int		 tokendb_pg_list(struct tokendb_pg *,
+		    int (*cb)(const struct tokendb_token *, void *), void *arg,
+		    char *err, size_t errlen);
+int		 tokendb_pg_record_uses(struct tokendb_pg *,
+		    const struct tokendb_use *, size_t n, char *err,
+		    size_t errlen);
+int		 tokendb_pg_begin(struct tokendb_pg *, char *err, size_t errlen);
+int		 tokendb_pg_commit(struct tokendb_pg *, int ok, char *err,
+		    size_t errlen);
+/* Statements for the asynchronous lookups (one parameter: the id). */
+extern const char *const tokendb_pg_sql_get;
+extern const char *const tokendb_pg_sql_consume;
+/* A batch of uses: three parameters from tokendb_pg_uses_params(). */
+extern const char *const tokendb_pg_sql_uses;
+int		 tokendb_pg_uses_params(const struct tokendb_use *, size_t n,
+		    char *params[3]);
+/* Row row of a result of tokendb_pg_sql_get into tok. */
+void		 tokendb_pg_row(const struct pg_result *, int row,
+		    struct tokendb_token *);
+/* err = "what: " and the first line of a libpq message. */
+void		 tokendb_pg_message(const char *msg, const char *what,
+		    char *err, size_t errlen);
+
+/* pgpool.c */
+/*
+ * A small pool of asynchronous PostgreSQL connections on one event loop.
+ * Connections are opened when first needed; one that fails makes the pool
+ * refuse queries at once until a retry time that backs off.  A query's
+ * callback runs once from the loop with the result (not to be cleared by
+ * the callback) or NULL and an error, unless it was abandoned first.
+ */
+struct pgpool;
+struct pgpool_query;
+typedef void	 (*pgpool_cb)(const struct pg_result *, const char *err,
+		    void *arg);
+struct pgpool	*pgpool_new(struct event_base *, const char *url, int size,
+		    long long timeout_ms, void (*up)(int, void *), void *arg);
+void		 pgpool_free(struct pgpool *);
+/* NULL with err set when the database is known to be unreachable. */
+struct pgpool_query *pgpool_exec(struct pgpool *, const char *sql, int n,
+		    const char *const *params, pgpool_cb, void *arg, char *err,
+		    size_t errlen);
+void		 pgpool_abandon(struct pgpool_query *);
 
 /* auth-tokendb.c */
 extern const struct auth_backend auth_tokendb_backend;

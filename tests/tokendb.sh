@@ -2,24 +2,99 @@
 # Copyright 2026 The tokenreviewd Authors
 # SPDX-License-Identifier: Apache-2.0
 #
-# The token database (SQLite) end to end: tokenreviewctl token creates,
-# revokes, imports and prunes rows in the file while a running daemon
-# answers reviews from it.  Covers create -> authenticate -> revoke ->
+# The token database end to end, once per storage engine: SQLite (this
+# script) and PostgreSQL (tokendb-pg.sh runs it with TR_TOKENDB_ENGINE=
+# postgresql and a real server started here by initdb and pg_ctl as the
+# user postgres, on a free loopback port).  tokenreviewctl token creates,
+# revokes, imports and prunes rows while a running daemon answers reviews
+# from them.  Covers create -> authenticate -> revoke ->
 # refused within the cache bound, expiry, a one-use token reviewed
 # concurrently (exactly one success), the bootstrap-token conformance
 # cases 31-36, import of a kube-apiserver token CSV, the tool's errors
 # (bad id, unknown id, bad TTL, locked database) and writes by the tool
-# while clients keep reviewing.
+# while clients keep reviewing.  With PostgreSQL also: the server stopped
+# while the daemon runs (quick errors, readiness lost after the grace
+# period) and started again (reviews work without a restart).
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
-tr_need curl openssl jq setsid timeout sha256sum sqlite3
+ENGINE=${TR_TOKENDB_ENGINE:-sqlite}
+tr_need curl openssl jq setsid timeout sha256sum
 tr_need_binaries
 "$TOKENREVIEWCTL" -h | grep -q 'token create' ||
     tr_skip_all "tokenreviewctl built without the token database"
 tr_tmpdir
 tr_certs
+
+# As postgres, from a directory it may read.
+pg_run()
+{
+	(cd "$PGDIR" && exec runuser -u postgres -- "$@")
+}
+
+pg_ctl_run()
+{
+	pg_run "$PGBIN/pg_ctl" -D "$PGDIR/data" "$@"
+}
+
+pg_start()
+{
+	pg_ctl_run -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGDIR \
+	    -c fsync=off" -l "$PGDIR/log" -w -t 20 start >/dev/null 2>&1
+}
+
+pg_stop()
+{
+	pg_ctl_run -m fast -w stop >/dev/null 2>&1
+}
+
+# A throwaway PostgreSQL server in a directory owned by postgres (it will
+# not run as root), stopped at exit.
+pg_setup()
+{
+	local try
+	tr_need runuser psql
+	[ "$(id -u)" = 0 ] || tr_skip_all "starting PostgreSQL needs root (runuser)"
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -x "$PGBIN/initdb" ] || tr_skip_all "PostgreSQL server not installed"
+	PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/tokenreviewd-pg.XXXXXX") ||
+	    bail "mktemp failed"
+	trap 'pg_stop; rm -rf "$PGDIR"; tr_cleanup' EXIT
+	chown postgres: "$PGDIR"
+	pg_run "$PGBIN/initdb" -D "$PGDIR/data" -A trust \
+	    -U tokenreviewd -N >"$PGDIR/initdb.log" 2>&1 ||
+	    bail "initdb failed: $(tail -n 5 "$PGDIR/initdb.log")"
+	for try in 1 2 3 4 5; do
+		PGPORT=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$PGPORT") 2>/dev/null && continue
+		pg_start && break
+		PGPORT=
+	done
+	[ -n "$PGPORT" ] || bail "PostgreSQL did not start: $(tail -n 5 "$PGDIR/log")"
+	DBURL=postgresql://tokenreviewd@127.0.0.1:$PGPORT/postgres
+}
+
+if [ "$ENGINE" = postgresql ]; then
+	pg_setup
+	DBKEYS=("tokendb.url=$DBURL" tokendb.ready_grace=1s
+	    tokendb.query_timeout=1s)
+	sql()
+	{
+		psql -X -q -A -t -v ON_ERROR_STOP=1 "$DBURL" -c "$1"
+	}
+	HEX="encode(secret_hash, 'hex')"
+	NOW="extract(epoch from now())::bigint"
+else
+	tr_need sqlite3
+	DBKEYS=("tokendb.path=$TR_TMP/tdb/tokens.db")
+	sql()
+	{
+		sqlite3 "$DB" "$1"
+	}
+	HEX="lower(hex(secret_hash))"
+	NOW="CAST(strftime('%s','now') AS INTEGER)"
+fi
 
 ctl()
 {
@@ -63,7 +138,7 @@ refused()
 # The positive cache TTL is long on purpose: the backend's bound
 # ([tokendb] cache_ttl, 1 s by default) must win over it.
 tr_config tdb server.chain="static tokendb" server.workers=4 \
-    cache.ttl=60s cache.negative_ttl=10s "tokendb.path=$TR_TMP/tdb/tokens.db" \
+    cache.ttl=60s cache.negative_ttl=10s "${DBKEYS[@]}" \
     tokendb.flush_interval=1s
 printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
 DB=$TR_DIR/tokens.db
@@ -75,17 +150,24 @@ ALICE=$(ctl create --user alice --uid 1001 --group ops --group dev \
     --extra example.org/team=blue --description "alice's laptop" 2>"$TR_TMP/err")
 like "$ALICE" '^[a-z0-9]{6}\.[a-z0-9]{16}$' \
     "create prints one token of the bootstrap shape"
-ok "the database file is created on first use" test -s "$DB"
-is "$(sqlite3 "$DB" 'PRAGMA journal_mode')" wal "the database is in WAL mode"
-is "$(sqlite3 "$DB" 'SELECT version FROM schema_version')" 1 \
+if [ "$ENGINE" = sqlite ]; then
+	ok "the database file is created on first use" test -s "$DB"
+	is "$(sql 'PRAGMA journal_mode')" wal "the database is in WAL mode"
+	DUMP=(sqlite3 "$DB" .dump)
+else
+	is "$(sql 'SELECT count(*) FROM tokens')" 1 \
+	    "the schema is created on first use"
+	DUMP=(sql "SELECT * FROM tokens")
+fi
+is "$(sql 'SELECT version FROM schema_version')" 1 \
     "schema version table"
 ALICE_ID=${ALICE%%.*}
 ALICE_SECRET=${ALICE#*.}
 unlike "$(ctl list; ctl list -o json; ctl export; ctl show "$ALICE_ID";
-    sqlite3 "$DB" .dump)" "$ALICE_SECRET" \
+    "${DUMP[@]}")" "$ALICE_SECRET" \
     "the secret is in no listing, export or the database"
-is "$(sqlite3 "$DB" "SELECT hex(secret_hash) FROM tokens WHERE id = '$ALICE_ID'" |
-    tr 'A-F' 'a-f')" "$(printf '%s' "$ALICE_SECRET" | sha256sum | cut -c1-64)" \
+is "$(sql "SELECT $HEX FROM tokens WHERE id = '$ALICE_ID'")" \
+    "$(printf '%s' "$ALICE_SECRET" | sha256sum | cut -c1-64)" \
     "the database keeps SHA-256 of the secret"
 
 tid "daemon"
@@ -157,7 +239,7 @@ expect_user "case 31: OK(system:bootstrap:q8z1xk, bootstrappers groups, no uid, 
 tr_review v1 q8z1xk.4m0vaqgd7l2n9s1x >/dev/null
 expect_no "case 32: same id, wrong secret -> NO"
 echo past01.4m0vaqgd7l2n9s1e | ctl create --bootstrap --token-stdin >/dev/null 2>&1
-sqlite3 "$DB" "UPDATE tokens SET expires = CAST(strftime('%s','now') AS INTEGER) - 1 WHERE id = 'past01'"
+sql "UPDATE tokens SET expires = $NOW - 1 WHERE id = 'past01'"
 tr_review v1 past01.4m0vaqgd7l2n9s1e >/dev/null
 expect_no "case 33: expired a second ago -> NO"
 echo sign01.4m0vaqgd7l2n9s1e | ctl create --bootstrap --usages signing \
@@ -168,7 +250,7 @@ err=$(ctl create --bootstrap --group system:masters 2>&1)
 like "$err" 'bad bootstrap group "system:masters"' \
     "case 35: ctl refuses system:masters as a bootstrap group"
 echo mast01.4m0vaqgd7l2n9s1e | ctl create --bootstrap --token-stdin >/dev/null 2>&1
-sqlite3 "$DB" "UPDATE tokens SET groups = '[\"system:bootstrappers:a\",\"system:masters\"]' WHERE id = 'mast01'"
+sql "UPDATE tokens SET groups = '[\"system:bootstrappers:a\",\"system:masters\"]' WHERE id = 'mast01'"
 tr_review v1 mast01.4m0vaqgd7l2n9s1e >/dev/null
 expect_no "case 35: a row with system:masters is rejected whole -> NO"
 tr_metrics
@@ -201,7 +283,7 @@ printf 'imp004.dddddddddddddddd,lee,1\nnot-a-db-token,max,2\n' |
 err=$(ctl import "$TR_TMP/bad.csv" 2>&1)
 like "$err" "bad.csv:2: the token is not of the form" \
     "import names the line of a token of another shape"
-is "$(sqlite3 "$DB" "SELECT count(*) FROM tokens WHERE id = 'imp004'")" 0 \
+is "$(sql "SELECT count(*) FROM tokens WHERE id = 'imp004'")" 0 \
     "a failed import adds nothing"
 err=$(ctl import "$TR_TMP/import.csv" 2>&1)
 like "$err" "import.csv:1: token id imp001 already exists" \
@@ -222,15 +304,17 @@ err=$(ctl create 2>&1); rc=$?
 like "$rc $err" '^1 .*--user is required' "create without a user"
 err=$(ctl frobnicate 2>&1); rc=$?
 like "$rc $err" '^2 usage' "unknown subcommand"
-{ echo 'BEGIN IMMEDIATE;'; echo 'UPDATE tokens SET description = description;'
-  sleep 4; echo 'COMMIT;'; } | sqlite3 "$DB" &
-locker=$!
-sleep 0.5
-err=$(ctl revoke "${SHORT%%.*}" 2>&1); rc=$?
-like "$rc $err" '^1 .*locked' "a locked database is reported as such"
-ok "reviews go on while another process holds the write lock" \
-    authenticated q8z1xk.4m0vaqgd7l2n9s1e
-wait "$locker"
+if [ "$ENGINE" = sqlite ]; then
+	{ echo 'BEGIN IMMEDIATE;'; echo 'UPDATE tokens SET description = description;'
+	  sleep 4; echo 'COMMIT;'; } | sqlite3 "$DB" &
+	locker=$!
+	sleep 0.5
+	err=$(ctl revoke "${SHORT%%.*}" 2>&1); rc=$?
+	like "$rc $err" '^1 .*locked' "a locked database is reported as such"
+	ok "reviews go on while another process holds the write lock" \
+	    authenticated q8z1xk.4m0vaqgd7l2n9s1e
+	wait "$locker"
+fi
 
 # ---------------------------------------------------------------- under load
 
@@ -272,7 +356,7 @@ is "$(ctl show "${LOAD%%.*}" | jq -r '.use_count >= 1 and .last_used != null')" 
     true "use count and last use written in batches"
 out=$(ctl prune)
 like "$out" '^[1-9][0-9]* expired tokens? deleted$' "prune deletes expired tokens"
-is "$(sqlite3 "$DB" "SELECT count(*) FROM tokens WHERE id IN ('past01', '${SHORT%%.*}', '${BRIEF%%.*}')")" \
+is "$(sql "SELECT count(*) FROM tokens WHERE id IN ('past01', '${SHORT%%.*}', '${BRIEF%%.*}')")" \
     0 "the expired rows are gone"
 ok "list -o json is JSON without secrets" sh -c \
     "'$TOKENREVIEWCTL' -c '$TR_CONF' token list -o json |
@@ -285,6 +369,65 @@ unlike "$(cat "$TR_LOG")" "$ALICE_SECRET|4m0vaqgd7l2n9s1e|$(printf %s "$LOAD" | 
     "no secret in the daemon log"
 ok "audit lines name the tokendb backend with the token fingerprint" \
     grep -qF "\"token_fp\":\"$(tr_fp "$ALICE")\"" "$TR_LOG"
+
+# ---------------------------------------------------------------- outage
+
+if [ "$ENGINE" = postgresql ]; then
+	tid "a query that outlives [tokendb] query_timeout"
+	SLOW=$(ctl create --user slow 2>/dev/null)
+	psql -X -q "$DBURL" -c "BEGIN; LOCK TABLE tokens IN ACCESS EXCLUSIVE
+	    MODE; SELECT pg_sleep(4); COMMIT" >/dev/null 2>&1 &
+	locker=$!
+	sleep 0.5
+	t0=$(tr_now)
+	tr_review v1 "$SLOW" >/dev/null
+	took=$(tr_elapsed "$t0")
+	ok "a lookup blocked by a lock ends with an error" \
+	    tr_jq '.status.authenticated == false and
+	    (.status.error // "" | test("timed out"))'
+	ok "after query_timeout, 1 s, not the 3.5 s of the lock ($took s)" \
+	    tr_between "$took" 0.9 2.5
+	wait "$locker"
+	ok "its connection was replaced: the token works once the lock is gone" \
+	    tr_wait_until 5 authenticated "$SLOW"
+
+	tid "PostgreSQL stopped and started under the daemon"
+	LATE=$(ctl create --user late 2>/dev/null)
+	pg_stop
+	t0=$(tr_now)
+	tr_review v1 "$LATE" >/dev/null
+	took=$(tr_elapsed "$t0")
+	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error // "" | test("token database unreachable"))'; then
+		pass "database down: HTTP 200, authenticated false, status.error"
+	else
+		fail "database down: HTTP 200, authenticated false, status.error" \
+		    "status $TR_CODE" "body: $TR_BODY"
+	fi
+	ok "the answer came within 1 s ($took s)" tr_between "$took" 0 1
+	t0=$(tr_now)
+	tr_review v1 "$LATE" >/dev/null
+	took=$(tr_elapsed "$t0")
+	ok "again, while retrying with backoff, within 1 s ($took s)" \
+	    tr_between "$took" 0 1
+	ok "and with the error again" \
+	    tr_jq '.status.error // "" | test("unreachable")'
+	tr_review v1 static1 >/dev/null
+	expect_user "static token while the database is down" '.username == "sam"'
+	err=$(ctl list 2>&1); rc=$?
+	like "$rc $err" '^1 .*unreachable' "tokenreviewctl says the database is unreachable"
+	sleep 1.2	# [tokendb] ready_grace
+	tr_review v1 "$LATE" >/dev/null
+	tr_req GET /readyz
+	is "$TR_CODE" 503 "/readyz is 503 once the database was down for ready_grace"
+	pg_start || bail "PostgreSQL did not start again"
+	t0=$(tr_now)
+	ok "reviews work again without restarting the daemon" \
+	    tr_wait_until 10 authenticated "$LATE"
+	diag "back after $(tr_elapsed "$t0") s"
+	tr_req GET /readyz
+	is "$TR_CODE" 200 "/readyz is 200 again"
+fi
 
 tr_stop
 is "$?" 0 "daemon stops cleanly"

@@ -29,6 +29,8 @@ usage: run.sh [options]
   --no-cache        tokenreviewd result cache off (ttl = 0)
   --tokendb         tokens in a token database (SQLite, imported with
                     tokenreviewctl) instead of the static token file
+  --tokendb-url URL as --tokendb, in the PostgreSQL database at URL (it
+                    must not hold these tokens yet: they are imported)
   --keep            keep the temporary directory
   -h, --help        this text
 The daemon is $TOKENREVIEWD, else ./tokenreviewd, ./src/tokenreviewd or
@@ -73,6 +75,7 @@ LOGS=yes
 CACHE=yes
 KEEP=no
 SOURCE=static
+TOKENDB_URL=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -87,6 +90,7 @@ while [ $# -gt 0 ]; do
 	--no-log) LOGS=no ;;
 	--no-cache) CACHE=no ;;
 	--tokendb) SOURCE=tokendb ;;
+	--tokendb-url) SOURCE=tokendb; TOKENDB_URL=${2-}; shift ;;
 	--keep) KEEP=yes ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -281,7 +285,11 @@ write_tokenreviewd_conf()
 		echo "file = $DIR/tokens.csv"
 		echo
 		echo "[tokendb]"
-		echo "path = $DIR/tokens.db"
+		if [ -n "$TOKENDB_URL" ]; then
+			echo "url = $TOKENDB_URL"
+		else
+			echo "path = $DIR/tokens.db"
+		fi
 		echo
 		echo "[log]"
 		echo "level = warn"

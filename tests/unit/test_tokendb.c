@@ -5,7 +5,8 @@
  * Unit tests of the token database: the token shape, lifetimes, bootstrap
  * groups and token generation; the SQLite storage on a temporary file
  * (schema, insert, lookup, revoke, atomic use, batched counts, prune); and
- * the backend itself, with the bootstrap-token conformance cases 31 to 36.
+ * the backend itself, with the bootstrap-token conformance cases 31 to 36;
+ * and, when built, the pure parts of the PostgreSQL engine.
  */
 
 #include <sys/stat.h>
@@ -465,8 +466,18 @@ test_conf_errors(void)
 		const char	*body;
 		const char	*want;
 	} cases[] = {
-		{ "", "path is required" },
+		{ "", "path or url is required" },
+#ifdef HAVE_TOKENDB_PG
+		{ "url = postgresql://127.0.0.1:1/x\n",
+		    ":6: [tokendb] url: the token database is unreachable" },
+		{ "url = mysql://x\n", "not a postgresql:// URL" },
+		{ "url = postgresql://x\npath = /x\n", "exclude each other" },
+		{ "url = postgresql://x\npool_size = 0\n", "bad pool size" },
+		{ "url = postgresql://x\nready_grace = 3x\n",
+		    "[tokendb] ready_grace: bad duration" },
+#else
 		{ "url = postgresql://x\n", "PostgreSQL" },
+#endif
 		{ "path = %s/e.db\ncache_ttl = 3x\n", ":7: [tokendb] cache_ttl" },
 		{ "path = %s/e.db\nbogus = 1\n", "bogus: unknown key" },
 	};
@@ -496,6 +507,40 @@ test_conf_errors(void)
 	}
 }
 
+#ifdef HAVE_TOKENDB_PG
+/* The pure parts of the PostgreSQL engine. */
+static void
+test_pg(void)
+{
+	struct tokendb_use	 uses[4];
+	char			*p[3];
+	int			 k;
+
+	ok(tokendb_is_url("postgresql://u@h:5432/db") &&
+	    tokendb_is_url("postgres://h/db") && !tokendb_is_url("/var/x.db")
+	    && !tokendb_is_url("postgresql:/h"), "postgresql:// URLs");
+	memset(uses, 0, sizeof(uses));
+	strlcpy(uses[1].id, "abc123", sizeof(uses[1].id));
+	uses[1].count = 3;
+	uses[1].last_used = 1700000000;
+	strlcpy(uses[3].id, "zz0009", sizeof(uses[3].id));
+	uses[3].count = 1;
+	uses[3].last_used = 5;
+	ok(tokendb_pg_uses_params(uses, 4, p) == 1 &&
+	    strcmp(p[0], "{abc123,zz0009}") == 0 &&
+	    strcmp(p[1], "{3,1}") == 0 &&
+	    strcmp(p[2], "{1700000000,5}") == 0,
+	    "a batch of uses as array parameters, empty slots skipped");
+	for (k = 0; k < 3; k++)
+		free(p[k]);
+	memset(uses, 0, sizeof(uses));
+	ok(tokendb_pg_uses_params(uses, 4, p) == 0 &&
+	    strcmp(p[0], "{}") == 0, "an empty batch");
+	for (k = 0; k < 3; k++)
+		free(p[k]);
+}
+#endif
+
 int
 main(void)
 {
@@ -512,6 +557,9 @@ main(void)
 	test_storage();
 	test_backend();
 	test_conf_errors();
+#ifdef HAVE_TOKENDB_PG
+	test_pg();
+#endif
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		diag("could not remove %s", dir);

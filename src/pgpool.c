@@ -1,0 +1,502 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * A few asynchronous PostgreSQL connections driven by one worker's event
+ * loop, so that a lookup never blocks the worker.  Connections open
+ * lazily with PQconnectStart()/PQconnectPoll() while libevent watches
+ * their socket; a query goes out with PQsendQueryParams() and its result
+ * is read with PQconsumeInput()/PQisBusy()/PQgetResult() on read events.
+ * Queries wait in a queue for a free connection.  Every connection
+ * attempt and every query has a timeout; a connection whose query outlives
+ * it is closed, which also ends the query on the server.
+ *
+ * When a connection attempt fails, the queued queries fail at once and new
+ * ones are refused without waiting until a retry time that doubles with
+ * each failure (up to PGPOOL_BACKOFF_MAX): an unreachable database costs
+ * the reviews nothing but a quick error.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "tokenreviewd.h"
+
+#define PGPOOL_BACKOFF_MIN	0.25	/* s */
+#define PGPOOL_BACKOFF_MAX	4.0	/* s */
+#define PGPOOL_MAX_QUEUE	1024
+
+enum pgconn_state {
+	PC_DOWN,
+	PC_CONNECTING,
+	PC_IDLE,
+	PC_BUSY,
+};
+
+struct pgpool_query {
+	TAILQ_ENTRY(pgpool_query) entry;
+	struct pgpool	*pool;
+	char		*sql;
+	int		 n;
+	char		**params;
+	pgpool_cb	 cb;
+	void		*arg;
+	int		 running;
+	int		 abandoned;
+	PGresult	*res;
+};
+TAILQ_HEAD(pgpool_queue, pgpool_query);
+
+struct pgconn {
+	struct pgpool		*pool;
+	PGconn			*conn;
+	enum pgconn_state	 state;
+	struct event		*ev;
+	short			 watching;
+	struct event		*timer;
+	struct pgpool_query	*q;
+};
+
+struct pgpool {
+	struct event_base	*base;
+	char			*url;
+	long long		 timeout_ms;
+	struct pgconn		*conns;
+	int			 nconns;
+	struct pgpool_queue	 queue;
+	int			 nqueued;
+	struct event		*kick;
+	double			 retry_at;
+	double			 backoff;
+	void			 (*up)(int, void *);
+	void			*up_arg;
+};
+
+static void	conn_io_cb(evutil_socket_t, short, void *);
+static void	dispatch(struct pgpool *);
+
+static void
+query_free(struct pgpool_query *q)
+{
+	int	i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->n; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q->sql);
+	PQclear(q->res);
+	free(q);
+}
+
+/* Hand the query its answer (unless abandoned) and free it. */
+static void
+query_done(struct pgpool_query *q, const char *err)
+{
+	if (!q->abandoned)
+		q->cb(err == NULL ? (struct pg_result *)q->res : NULL, err,
+		    q->arg);
+	query_free(q);
+}
+
+/* Watch the connection's socket for what; 0, or -1 without a socket. */
+static int
+conn_watch(struct pgconn *c, short what)
+{
+	int	fd = PQsocket(c->conn);
+
+	if (c->ev != NULL && (event_get_fd(c->ev) != fd ||
+	    c->watching != what)) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (fd < 0)
+		return -1;
+	if (c->ev == NULL) {
+		c->ev = event_new(c->pool->base, fd, what | EV_PERSIST,
+		    conn_io_cb, c);
+		c->watching = what;
+		event_add(c->ev, NULL);
+	}
+	return 0;
+}
+
+static void
+conn_timer(struct pgconn *c, int on)
+{
+	struct timeval	tv;
+
+	if (!on) {
+		evtimer_del(c->timer);
+		return;
+	}
+	tv.tv_sec = c->pool->timeout_ms / 1000;
+	tv.tv_usec = (c->pool->timeout_ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Close the connection; a running query fails with err. */
+static void
+conn_close(struct pgconn *c, const char *err)
+{
+	struct pgpool_query	*q = c->q;
+
+	if (c->ev != NULL)
+		event_free(c->ev);
+	c->ev = NULL;
+	conn_timer(c, 0);
+	PQfinish(c->conn);
+	c->conn = NULL;
+	c->state = PC_DOWN;
+	c->q = NULL;
+	if (q != NULL)
+		query_done(q, err);
+}
+
+static int
+pool_live(struct pgpool *p)
+{
+	int	i;
+
+	for (i = 0; i < p->nconns; i++) {
+		if (p->conns[i].state != PC_DOWN)
+			return 1;
+	}
+	return 0;
+}
+
+/* A connection attempt failed: back off, and fail the waiting queries. */
+static void
+conn_failed(struct pgconn *c, const char *msg)
+{
+	struct pgpool		*p = c->pool;
+	struct pgpool_query	*q;
+	char			 err[TR_ERRLEN];
+
+	tokendb_pg_message(msg, "token database unreachable", err,
+	    sizeof(err));
+	conn_close(c, err);
+	p->backoff = p->backoff == 0 ? PGPOOL_BACKOFF_MIN :
+	    p->backoff * 2 > PGPOOL_BACKOFF_MAX ? PGPOOL_BACKOFF_MAX :
+	    p->backoff * 2;
+	p->retry_at = monotonic_sec() + p->backoff;
+	log_msg(LL_WARN, "pgpool_connect", "%s; retrying in %.2f s", err,
+	    p->backoff);
+	if (p->up != NULL)
+		p->up(0, p->up_arg);
+	if (pool_live(p))
+		return;
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+		TAILQ_REMOVE(&p->queue, q, entry);
+		p->nqueued--;
+		query_done(q, err);
+	}
+}
+
+static void
+conn_poll(struct pgconn *c)
+{
+	switch (PQconnectPoll(c->conn)) {
+	case PGRES_POLLING_READING:
+		if (conn_watch(c, EV_READ) != 0)
+			conn_failed(c, "no socket");
+		return;
+	case PGRES_POLLING_WRITING:
+		if (conn_watch(c, EV_WRITE) != 0)
+			conn_failed(c, "no socket");
+		return;
+	case PGRES_POLLING_OK:
+		conn_timer(c, 0);
+		c->state = PC_IDLE;
+		c->pool->backoff = 0;
+		c->pool->retry_at = 0;
+		if (c->pool->up != NULL)
+			c->pool->up(1, c->pool->up_arg);
+		/* Idle, it is watched for the server closing it. */
+		conn_watch(c, EV_READ);
+		dispatch(c->pool);
+		return;
+	default:
+		conn_failed(c, PQerrorMessage(c->conn));
+		return;
+	}
+}
+
+static void
+conn_start(struct pgconn *c)
+{
+	const char	*keys[] = { "dbname", NULL };
+	const char	*values[] = { c->pool->url, NULL };
+
+	c->conn = PQconnectStartParams(keys, values, 1);
+	c->state = PC_CONNECTING;
+	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
+		conn_failed(c, c->conn != NULL ? PQerrorMessage(c->conn) :
+		    "out of memory");
+		return;
+	}
+	PQsetnonblocking(c->conn, 1);
+	conn_timer(c, 1);
+	if (conn_watch(c, EV_WRITE) != 0)
+		conn_failed(c, "no socket");
+}
+
+static void
+conn_send(struct pgconn *c, struct pgpool_query *q)
+{
+	char	err[TR_ERRLEN];
+	int	f;
+
+	c->q = q;
+	q->running = 1;
+	c->state = PC_BUSY;
+	if (!PQsendQueryParams(c->conn, q->sql, q->n, NULL,
+	    (const char *const *)q->params, NULL, NULL, 0) ||
+	    (f = PQflush(c->conn)) < 0) {
+		tokendb_pg_message(PQerrorMessage(c->conn), "token database "
+		    "query failed", err, sizeof(err));
+		conn_close(c, err);
+		return;
+	}
+	conn_timer(c, 1);
+	conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+/* Read what arrived; the query ends when PQgetResult() says so. */
+static void
+conn_read(struct pgconn *c)
+{
+	struct pgpool_query	*q = c->q;
+	PGresult		*r;
+	char			 err[TR_ERRLEN];
+	ExecStatusType		 st;
+
+	/* A closed socket is readable forever: it must not stay watched. */
+	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
+		tokendb_pg_message(PQerrorMessage(c->conn), "token database "
+		    "connection lost", err, sizeof(err));
+		conn_close(c, err);
+		return;
+	}
+	if (q == NULL) {
+		/* Idle: a notice, or the server going away. */
+		while (!PQisBusy(c->conn) && (r = PQgetResult(c->conn)) != NULL)
+			PQclear(r);
+		return;
+	}
+	while (!PQisBusy(c->conn)) {
+		if ((r = PQgetResult(c->conn)) == NULL) {
+			conn_timer(c, 0);
+			c->q = NULL;
+			c->state = PC_IDLE;
+			conn_watch(c, EV_READ);
+			st = q->res != NULL ? PQresultStatus(q->res) :
+			    PGRES_FATAL_ERROR;
+			if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+				query_done(q, NULL);
+			else {
+				tokendb_pg_message(q->res != NULL ?
+				    PQresultErrorMessage(q->res) : "no result",
+				    "token database query failed", err,
+				    sizeof(err));
+				query_done(q, err);
+			}
+			dispatch(c->pool);
+			return;
+		}
+		if (q->res == NULL)
+			q->res = r;
+		else
+			PQclear(r);
+	}
+}
+
+static void
+conn_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgconn	*c = arg;
+	char		 err[TR_ERRLEN];
+	int		 f;
+
+	if (c->state == PC_CONNECTING) {
+		conn_poll(c);
+		return;
+	}
+	if ((what & EV_WRITE) && c->q != NULL) {
+		if ((f = PQflush(c->conn)) < 0) {
+			tokendb_pg_message(PQerrorMessage(c->conn), "token "
+			    "database connection lost", err, sizeof(err));
+			conn_close(c, err);
+			return;
+		}
+		if (f == 0)
+			conn_watch(c, EV_READ);
+	}
+	if (what & EV_READ)
+		conn_read(c);
+}
+
+static void
+conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgconn	*c = arg;
+
+	if (c->state == PC_CONNECTING) {
+		conn_failed(c, "connection timed out");
+		return;
+	}
+	log_msg(LL_WARN, "pgpool_query", "a token database query took "
+	    "longer than %lld ms; closing its connection",
+	    c->pool->timeout_ms);
+	conn_close(c, "token database query timed out");
+	dispatch(c->pool);
+}
+
+/* Start queued queries on idle connections, opening more if allowed. */
+static void
+dispatch(struct pgpool *p)
+{
+	struct pgpool_query	*q;
+	struct pgconn		*idle, *down;
+	int			 i, connecting;
+
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+		idle = down = NULL;
+		connecting = 0;
+		for (i = 0; i < p->nconns; i++) {
+			if (p->conns[i].state == PC_IDLE && idle == NULL)
+				idle = &p->conns[i];
+			else if (p->conns[i].state == PC_DOWN && down == NULL)
+				down = &p->conns[i];
+			else if (p->conns[i].state == PC_CONNECTING)
+				connecting++;
+		}
+		if (idle != NULL) {
+			TAILQ_REMOVE(&p->queue, q, entry);
+			p->nqueued--;
+			conn_send(idle, q);
+			continue;
+		}
+		/* One more connection per query waiting beyond those coming. */
+		if (down != NULL && connecting < p->nqueued &&
+		    monotonic_sec() >= p->retry_at) {
+			conn_start(down);
+			continue;
+		}
+		break;
+	}
+}
+
+static void
+kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dispatch(arg);
+}
+
+struct pgpool *
+pgpool_new(struct event_base *base, const char *url, int size,
+    long long timeout_ms, void (*up)(int, void *), void *arg)
+{
+	struct pgpool	*p;
+	int		 i;
+
+	p = xcalloc(1, sizeof(*p));
+	p->base = base;
+	p->url = xstrdup(url);
+	p->timeout_ms = timeout_ms;
+	p->nconns = size;
+	p->conns = xcalloc(size, sizeof(*p->conns));
+	for (i = 0; i < size; i++) {
+		p->conns[i].pool = p;
+		p->conns[i].timer = evtimer_new(base, conn_timeout_cb,
+		    &p->conns[i]);
+	}
+	TAILQ_INIT(&p->queue);
+	p->kick = event_new(base, -1, 0, kick_cb, p);
+	p->up = up;
+	p->up_arg = arg;
+	return p;
+}
+
+/* Queries still queued or running are dropped without their callbacks. */
+void
+pgpool_free(struct pgpool *p)
+{
+	struct pgpool_query	*q;
+	int			 i;
+
+	if (p == NULL)
+		return;
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+		TAILQ_REMOVE(&p->queue, q, entry);
+		query_free(q);
+	}
+	for (i = 0; i < p->nconns; i++) {
+		if (p->conns[i].q != NULL)
+			p->conns[i].q->abandoned = 1;
+		conn_close(&p->conns[i], "shutting down");
+		event_free(p->conns[i].timer);
+	}
+	event_free(p->kick);
+	free(p->conns);
+	free(p->url);
+	free(p);
+}
+
+struct pgpool_query *
+pgpool_exec(struct pgpool *p, const char *sql, int n,
+    const char *const *params, pgpool_cb cb, void *arg, char *err,
+    size_t errlen)
+{
+	struct pgpool_query	*q;
+	int			 i;
+
+	if (!pool_live(p) && monotonic_sec() < p->retry_at) {
+		snprintf(err, errlen, "token database unreachable (retrying "
+		    "in %.2f s)", p->retry_at - monotonic_sec());
+		return NULL;
+	}
+	if (p->nqueued >= PGPOOL_MAX_QUEUE) {
+		snprintf(err, errlen, "token database busy: too many queries "
+		    "waiting");
+		return NULL;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->pool = p;
+	q->sql = xstrdup(sql);
+	q->n = n;
+	q->params = xcalloc(n + 1, sizeof(*q->params));
+	for (i = 0; i < n; i++)
+		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	q->cb = cb;
+	q->arg = arg;
+	TAILQ_INSERT_TAIL(&p->queue, q, entry);
+	p->nqueued++;
+	/* From the loop: a callback never runs before this returns. */
+	event_active(p->kick, 0, 0);
+	return q;
+}
+
+/*
+ * The caller no longer wants the answer: a waiting query is dropped, a
+ * running one's answer is discarded when it comes.
+ */
+void
+pgpool_abandon(struct pgpool_query *q)
+{
+	if (q->running) {
+		q->abandoned = 1;
+		return;
+	}
+	TAILQ_REMOVE(&q->pool->queue, q, entry);
+	q->pool->nqueued--;
+	query_free(q);
+}

@@ -1,0 +1,487 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The token database in PostgreSQL, for several daemons sharing one
+ * database.  Same rows and schema version as the SQLite engine, in
+ * PostgreSQL types; the schema is created on first use under an advisory
+ * lock so that two processes starting at once do not both create it.
+ * This file holds the synchronous calls behind the tokendb_*() API (used
+ * by tokenreviewctl and at daemon start) and the statements and row
+ * decoding that the daemon's asynchronous lookups share with them.
+ */
+
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+
+#include "tokenreviewd.h"
+
+/* Any constant: the key of the advisory lock taken while migrating. */
+#define TOKENDB_PG_LOCK		"7263206"
+
+/* migrations[i] takes the schema from version i to i + 1, as in SQLite. */
+static const char *const pg_migrations[TOKENDB_SCHEMA_VERSION] = {
+	"CREATE TABLE tokens ("
+	"  id text PRIMARY KEY NOT NULL,"
+	"  secret_hash bytea NOT NULL,"
+	"  username text NOT NULL,"
+	"  uid text,"
+	"  groups text NOT NULL DEFAULT '[]',"
+	"  extra text NOT NULL DEFAULT '{}',"
+	"  description text NOT NULL DEFAULT '',"
+	"  usages text NOT NULL DEFAULT 'authentication',"
+	"  bootstrap integer NOT NULL DEFAULT 0,"
+	"  revoked integer NOT NULL DEFAULT 0,"
+	"  created bigint NOT NULL,"
+	"  expires bigint,"
+	"  uses_left bigint,"
+	"  last_used bigint,"
+	"  use_count bigint NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX tokens_expires ON tokens (expires)"
+	"  WHERE expires IS NOT NULL;",
+};
+
+#define PG_COLUMNS "id, encode(secret_hash, 'hex'), username, uid, " \
+	"groups, extra, description, usages, bootstrap, revoked, created, " \
+	"expires, uses_left, last_used, use_count"
+
+const char *const tokendb_pg_sql_get =
+    "SELECT " PG_COLUMNS " FROM tokens WHERE id = $1";
+/* The condition makes the decrement atomic across all daemons. */
+const char *const tokendb_pg_sql_consume =
+    "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1 AND "
+    "uses_left > 0 AND revoked = 0 RETURNING uses_left";
+/* A whole batch of use counts in one statement. */
+const char *const tokendb_pg_sql_uses =
+    "UPDATE tokens AS t SET use_count = t.use_count + u.n, last_used = "
+    "greatest(coalesce(t.last_used, 0), u.at) FROM unnest($1::text[], "
+    "$2::bigint[], $3::bigint[]) AS u(id, n, at) WHERE t.id = u.id";
+
+struct tokendb_pg {
+	PGconn	*conn;
+};
+
+int
+tokendb_is_url(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 ||
+	    strncmp(s, "postgres://", 11) == 0;
+}
+
+/* The first line of libpq's message: they end in newlines. */
+void
+tokendb_pg_message(const char *msg, const char *what, char *err,
+    size_t errlen)
+{
+	size_t	n = strcspn(msg, "\n");
+
+	snprintf(err, errlen, "%s: %.*s", what, (int)n, msg);
+}
+
+static PGresult *
+pg_exec(struct tokendb_pg *p, const char *sql, int n,
+    const char *const *params, const char *what, char *err, size_t errlen)
+{
+	PGresult	*res;
+
+	/* Without parameters, a string may hold several statements. */
+	if (n == 0)
+		res = PQexec(p->conn, sql);
+	else
+		res = PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL,
+		    0);
+	if (res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK))
+		return res;
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+		tokendb_pg_message(PQerrorMessage(p->conn), "the token "
+		    "database is unreachable", err, errlen);
+	else
+		tokendb_pg_message(res != NULL ? PQresultErrorMessage(res) :
+		    PQerrorMessage(p->conn), what, err, errlen);
+	PQclear(res);
+	return NULL;
+}
+
+static int
+pg_simple(struct tokendb_pg *p, const char *sql, const char *what,
+    char *err, size_t errlen)
+{
+	PGresult	*res;
+
+	if ((res = pg_exec(p, sql, 0, NULL, what, err, errlen)) == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+static int
+pg_migrate(struct tokendb_pg *p, int flags, char *err, size_t errlen)
+{
+	PGresult	*res = NULL;
+	char		 sql[64];
+	int		 v, r = -1;
+
+	if (pg_simple(p, "BEGIN", "opening", err, errlen) != 0)
+		return -1;
+	if (pg_simple(p, "SELECT pg_advisory_xact_lock(" TOKENDB_PG_LOCK ")",
+	    "opening", err, errlen) != 0 || pg_simple(p, "CREATE TABLE IF "
+	    "NOT EXISTS schema_version (version integer NOT NULL)",
+	    "creating the schema", err, errlen) != 0)
+		goto out;
+	if ((res = pg_exec(p, "SELECT version FROM schema_version", 0, NULL,
+	    "reading the schema version", err, errlen)) == NULL)
+		goto out;
+	v = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+	if (v > TOKENDB_SCHEMA_VERSION) {
+		snprintf(err, errlen, "schema version %d is newer than this "
+		    "program knows (%d)", v, TOKENDB_SCHEMA_VERSION);
+		goto out;
+	}
+	if (v == 0 && !(flags & TOKENDB_CREATE)) {
+		snprintf(err, errlen, "not a token database (no schema)");
+		goto out;
+	}
+	if (PQntuples(res) == 0 && pg_simple(p, "INSERT INTO schema_version "
+	    "VALUES (0)", "creating the schema", err, errlen) != 0)
+		goto out;
+	for (; v < TOKENDB_SCHEMA_VERSION; v++) {
+		if (pg_simple(p, pg_migrations[v], "migrating the schema",
+		    err, errlen) != 0)
+			goto out;
+	}
+	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d",
+	    TOKENDB_SCHEMA_VERSION);
+	r = pg_simple(p, sql, "migrating the schema", err, errlen);
+out:
+	PQclear(res);
+	if (r == 0 && pg_simple(p, "COMMIT", "opening", err, errlen) != 0)
+		r = -1;
+	if (r != 0)
+		PQclear(PQexec(p->conn, "ROLLBACK"));
+	return r;
+}
+
+struct tokendb_pg *
+tokendb_pg_open(const char *url, int flags, long long timeout_ms, char *err,
+    size_t errlen)
+{
+	struct tokendb_pg	*p;
+	const char		*keys[] = { "connect_timeout", "dbname",
+				    NULL };
+	const char		*values[] = { NULL, url, NULL };
+	char			 secs[32];
+
+	/* libpq counts whole seconds; it treats 1 as 2. */
+	snprintf(secs, sizeof(secs), "%lld", timeout_ms < 2000 ? 2 :
+	    timeout_ms / 1000);
+	values[0] = secs;
+	p = xcalloc(1, sizeof(*p));
+	p->conn = PQconnectdbParams(keys, values, 1);
+	if (p->conn == NULL || PQstatus(p->conn) != CONNECTION_OK) {
+		tokendb_pg_message(p->conn != NULL ? PQerrorMessage(p->conn) :
+		    "out of memory", "the token database is unreachable", err,
+		    errlen);
+		goto fail;
+	}
+	if (pg_simple(p, "SET client_min_messages = warning", "opening",
+	    err, errlen) != 0 || pg_migrate(p, flags, err, errlen) != 0)
+		goto fail;
+	return p;
+fail:
+	tokendb_pg_close(p);
+	return NULL;
+}
+
+void
+tokendb_pg_close(struct tokendb_pg *p)
+{
+	if (p == NULL)
+		return;
+	PQfinish(p->conn);
+	free(p);
+}
+
+static long long
+col_ll(const PGresult *res, int row, int col, long long none)
+{
+	if (PQgetisnull(res, row, col))
+		return none;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static char *
+col_str(const PGresult *res, int row, int col)
+{
+	return xstrdup(PQgetvalue(res, row, col));
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+void
+tokendb_pg_row(const struct pg_result *cres, int row,
+    struct tokendb_token *tok)
+{
+	const PGresult	*res = (const PGresult *)cres;
+	const char	*h;
+	size_t		 i;
+	int		 hi, lo;
+
+	memset(tok, 0, sizeof(*tok));
+	strlcpy(tok->id, PQgetvalue(res, row, 0), sizeof(tok->id));
+	/* A hash of another size or form never matches: it stays zero. */
+	h = PQgetvalue(res, row, 1);
+	if (strlen(h) == 2 * TR_SHA256_LEN) {
+		for (i = 0; i < TR_SHA256_LEN; i++) {
+			if ((hi = hexval(h[2 * i])) < 0 ||
+			    (lo = hexval(h[2 * i + 1])) < 0)
+				break;
+			tok->secret_hash[i] = (uint8_t)(hi << 4 | lo);
+		}
+		if (i != TR_SHA256_LEN)
+			memset(tok->secret_hash, 0, TR_SHA256_LEN);
+	}
+	tok->username = col_str(res, row, 2);
+	tok->uid = PQgetisnull(res, row, 3) ? NULL : col_str(res, row, 3);
+	tokendb_token_set_json(tok, PQgetvalue(res, row, 4),
+	    PQgetvalue(res, row, 5));
+	tok->description = col_str(res, row, 6);
+	tok->usages = col_str(res, row, 7);
+	tok->bootstrap = (int)col_ll(res, row, 8, 0);
+	tok->revoked = (int)col_ll(res, row, 9, 0);
+	tok->created = col_ll(res, row, 10, 0);
+	tok->expires = col_ll(res, row, 11, 0);
+	tok->uses_left = col_ll(res, row, 12, -1);
+	tok->last_used = col_ll(res, row, 13, 0);
+	tok->use_count = col_ll(res, row, 14, 0);
+}
+
+int
+tokendb_pg_get(struct tokendb_pg *p, const char *id,
+    struct tokendb_token *tok, char *err, size_t errlen)
+{
+	PGresult	*res;
+	int		 r = 0;
+
+	memset(tok, 0, sizeof(*tok));
+	if ((res = pg_exec(p, tokendb_pg_sql_get, 1, &id,
+	    "looking up a token", err, errlen)) == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		tokendb_pg_row((struct pg_result *)res, 0, tok);
+		r = 1;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* Rows changed by a statement: >0 is 1, or -1 on error. */
+static int
+pg_changed(struct tokendb_pg *p, const char *sql, int n,
+    const char *const *params, const char *what, char *err, size_t errlen)
+{
+	PGresult	*res;
+	int		 r;
+
+	if ((res = pg_exec(p, sql, n, params, what, err, errlen)) == NULL)
+		return -1;
+	r = atoi(PQcmdTuples(res)) > 0;
+	PQclear(res);
+	return r;
+}
+
+static char *
+ll_str(long long v, long long none)
+{
+	char	*s;
+
+	if (v == none)
+		return NULL;
+	xasprintf(&s, "%lld", v);
+	return s;
+}
+
+int
+tokendb_pg_insert(struct tokendb_pg *p, const struct tokendb_token *tok,
+    char *err, size_t errlen)
+{
+	char		*v[15], hex[2 * TR_SHA256_LEN + 1];
+	size_t		 i;
+	int		 r;
+
+	for (i = 0; i < TR_SHA256_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", tok->secret_hash[i]);
+	memset(v, 0, sizeof(v));
+	v[0] = xstrdup(tok->id);
+	v[1] = xstrdup(hex);
+	v[2] = xstrdup(tok->username);
+	v[3] = tok->uid != NULL ? xstrdup(tok->uid) : NULL;
+	v[4] = tokendb_groups_json(tok);
+	v[5] = tokendb_extra_json(tok);
+	v[6] = xstrdup(tok->description ? tok->description : "");
+	v[7] = xstrdup(tok->usages ? tok->usages : "authentication");
+	v[8] = ll_str(tok->bootstrap, -1);
+	v[9] = ll_str(tok->revoked, -1);
+	v[10] = ll_str(tok->created, -1);
+	v[11] = ll_str(tok->expires, 0);
+	v[12] = ll_str(tok->uses_left, -1);
+	v[13] = ll_str(tok->last_used, 0);
+	v[14] = ll_str(tok->use_count, -1);
+	r = pg_changed(p, "INSERT INTO tokens (id, secret_hash, username, "
+	    "uid, groups, extra, description, usages, bootstrap, revoked, "
+	    "created, expires, uses_left, last_used, use_count) VALUES ($1, "
+	    "decode($2, 'hex'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+	    "$13, $14, $15) ON CONFLICT (id) DO NOTHING", 15,
+	    (const char *const *)v, "adding a token", err, errlen);
+	OPENSSL_cleanse(hex, sizeof(hex));
+	for (i = 0; i < 15; i++)
+		free(v[i]);
+	return r;
+}
+
+int
+tokendb_pg_revoke(struct tokendb_pg *p, const char *id, char *err,
+    size_t errlen)
+{
+	return pg_changed(p, "UPDATE tokens SET revoked = 1 WHERE id = $1", 1,
+	    &id, "revoking a token", err, errlen);
+}
+
+int
+tokendb_pg_delete(struct tokendb_pg *p, const char *id, char *err,
+    size_t errlen)
+{
+	return pg_changed(p, "DELETE FROM tokens WHERE id = $1", 1, &id,
+	    "deleting a token", err, errlen);
+}
+
+int
+tokendb_pg_consume(struct tokendb_pg *p, const char *id, char *err,
+    size_t errlen)
+{
+	return pg_changed(p, tokendb_pg_sql_consume, 1, &id, "using a token",
+	    err, errlen);
+}
+
+long long
+tokendb_pg_prune(struct tokendb_pg *p, long long now, char *err,
+    size_t errlen)
+{
+	PGresult	*res;
+	char		 t[32];
+	const char	*param = t;
+	long long	 n;
+
+	snprintf(t, sizeof(t), "%lld", now);
+	if ((res = pg_exec(p, "DELETE FROM tokens WHERE expires IS NOT NULL "
+	    "AND expires <= $1", 1, &param, "pruning tokens", err,
+	    errlen)) == NULL)
+		return -1;
+	n = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+int
+tokendb_pg_list(struct tokendb_pg *p,
+    int (*cb)(const struct tokendb_token *, void *), void *arg, char *err,
+    size_t errlen)
+{
+	struct tokendb_token	 tok;
+	PGresult		*res;
+	int			 i;
+
+	if ((res = pg_exec(p, "SELECT " PG_COLUMNS " FROM tokens ORDER BY "
+	    "id", 0, NULL, "listing tokens", err, errlen)) == NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res); i++) {
+		tokendb_pg_row((struct pg_result *)res, i, &tok);
+		if (cb(&tok, arg) == -1)
+			i = PQntuples(res);
+		tokendb_token_clear(&tok);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int
+tokendb_pg_begin(struct tokendb_pg *p, char *err, size_t errlen)
+{
+	return pg_simple(p, "BEGIN", "starting a transaction", err, errlen);
+}
+
+int
+tokendb_pg_commit(struct tokendb_pg *p, int ok, char *err, size_t errlen)
+{
+	if (!ok) {
+		PQclear(PQexec(p->conn, "ROLLBACK"));
+		return 0;
+	}
+	return pg_simple(p, "COMMIT", "committing", err, errlen);
+}
+
+/*
+ * The three array parameters of tokendb_pg_sql_uses for a batch; 0 when
+ * the batch has no counts.  Ids are [a-z0-9], which need no quoting in an
+ * array literal.
+ */
+int
+tokendb_pg_uses_params(const struct tokendb_use *uses, size_t n,
+    char *params[3])
+{
+	struct evbuffer	*b[3];
+	size_t		 i, k, m = 0;
+
+	for (k = 0; k < 3; k++) {
+		b[k] = evbuffer_new();
+		evbuffer_add(b[k], "{", 1);
+	}
+	for (i = 0; i < n; i++) {
+		if (uses[i].count == 0)
+			continue;
+		evbuffer_add_printf(b[0], "%s%s", m ? "," : "", uses[i].id);
+		evbuffer_add_printf(b[1], "%s%lld", m ? "," : "",
+		    uses[i].count);
+		evbuffer_add_printf(b[2], "%s%lld", m ? "," : "",
+		    uses[i].last_used);
+		m++;
+	}
+	for (k = 0; k < 3; k++) {
+		evbuffer_add(b[k], "}", 2);	/* with the NUL */
+		params[k] = xstrdup((char *)evbuffer_pullup(b[k], -1));
+		evbuffer_free(b[k]);
+	}
+	return m > 0;
+}
+
+int
+tokendb_pg_record_uses(struct tokendb_pg *p, const struct tokendb_use *uses,
+    size_t n, char *err, size_t errlen)
+{
+	char	*params[3];
+	int	 r = 1, k;
+
+	if (tokendb_pg_uses_params(uses, n, params) && pg_changed(p,
+	    tokendb_pg_sql_uses, 3, (const char *const *)params,
+	    "recording token use", err, errlen) < 0)
+		r = -1;
+	for (k = 0; k < 3; k++)
+		free(params[k]);
+	return r;
+}
