@@ -987,20 +987,6 @@ fetch_forget(struct jwt_inst *ji)
 
 /* ---------------------------------------------------------------- config */
 
-static int
-conf_bool(const char *s, int *out)
-{
-	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
-	    strcmp(s, "on") == 0 || strcmp(s, "1") == 0)
-		*out = 1;
-	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
-	    strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
-
 static void
 issuer_free(struct jwt_issuer *is)
 {
@@ -1408,7 +1394,7 @@ conf_identity(struct jwt_conf *jc)
 		return -1;
 	}
 	if ((kv = conf_get(jc->sec, "audience_aware")) != NULL &&
-	    (conf_bool(kv->value, &is->audience_aware) != 0 ||
+	    ((is->audience_aware = conf_parse_bool(kv->value)) == -1 ||
 	    (is->audience_aware && is->type != JWT_SERVICEACCOUNT))) {
 		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
 		    is->type != JWT_SERVICEACCOUNT ? "only for type = "

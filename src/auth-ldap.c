@@ -1962,10 +1962,7 @@ dl_bool(struct dir_load *dl, const char *key, int *out)
 	*out = 0;
 	if ((kv = conf_get(dl->sec, key)) == NULL)
 		return 0;
-	if (strcmp(kv->value, "yes") == 0 || strcmp(kv->value, "true") == 0)
-		*out = 1;
-	else if (strcmp(kv->value, "no") != 0 &&
-	    strcmp(kv->value, "false") != 0) {
+	if ((*out = conf_parse_bool(kv->value)) == -1) {
 		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
 		    "yes or no");
 		return -1;

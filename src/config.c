@@ -372,8 +372,8 @@ conf_range(struct config *conf, const struct conf_section *s,
 	return -1;
 }
 
-static int
-conf_bool(const char *s)
+int
+conf_parse_bool(const char *s)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
@@ -441,7 +441,7 @@ conf_set_value(struct config *conf, const struct conf_section *s,
 		    (size_t *)((char *)conf + o->count_off));
 		return 0;
 	case CONF_BOOL:
-		if ((b = conf_bool(kv->value)) != -1) {
+		if ((b = conf_parse_bool(kv->value)) != -1) {
 			*(int *)dst = b;
 			return 0;
 		}

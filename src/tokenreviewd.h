@@ -215,6 +215,8 @@ struct conf_kv	*conf_get(struct conf_section *, const char *key);
 void		 conf_error(const struct config *, const struct conf_section *,
 		    const struct conf_kv *, char *err, size_t errlen,
 		    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* yes/true/on/1 -> 1, no/false/off/0 -> 0 (any case), else -1. */
+int		 conf_parse_bool(const char *);
 /* The first key of a section no conf_get() asked for, or NULL. */
 struct conf_kv	*conf_unused(struct conf_section *);
 
