@@ -26,11 +26,22 @@ usage: run.sh [options]
   --rounds N        measured runs per server, alternating (default 2)
   --warmup D        unmeasured run per server before the rounds (default 2s, 0 = none)
   --no-log          no audit log in tokenreviewd, no access log in nginx
-  --no-cache        tokenreviewd result cache off (ttl = 0)
-  --tokendb         tokens in a token database (SQLite, imported with
-                    tokenreviewctl) instead of the static token file
-  --tokendb-url URL as --tokendb, in the PostgreSQL database at URL (it
-                    must not hold these tokens yet: they are imported)
+  --no-cache        tokenreviewd result cache off (same as --cache off)
+  --cache on|off|both
+                    result cache on (the default), off (ttl = 0), or both:
+                    each source is run once with and once without it
+  --sources LIST    comma-separated token sources to measure, each in its
+                    own daemon, all in the same run (default static):
+                      static      the static token file
+                      sqlite      the token database in a SQLite file
+                      postgresql  the token database in PostgreSQL: the
+                                  server at --tokendb-url, else a
+                                  throwaway one started here (needs root
+                                  and Debian's postgresql package)
+  --tokendb         same as --sources sqlite
+  --tokendb-url URL PostgreSQL database for the postgresql source (it must
+                    not hold these tokens yet: they are imported); alone,
+                    the same as --sources postgresql
   --keep            keep the temporary directory
   -h, --help        this text
 The daemon is $TOKENREVIEWD, else ./tokenreviewd, ./src/tokenreviewd or
@@ -72,9 +83,9 @@ SAMPLE=1000
 ROUNDS=2
 WARMUP=2s
 LOGS=yes
-CACHE=yes
+CACHE=on
 KEEP=no
-SOURCE=static
+SOURCES=
 TOKENDB_URL=
 
 while [ $# -gt 0 ]; do
@@ -88,9 +99,11 @@ while [ $# -gt 0 ]; do
 	--rounds) ROUNDS=${2-}; shift ;;
 	--warmup) WARMUP=${2-}; shift ;;
 	--no-log) LOGS=no ;;
-	--no-cache) CACHE=no ;;
-	--tokendb) SOURCE=tokendb ;;
-	--tokendb-url) SOURCE=tokendb; TOKENDB_URL=${2-}; shift ;;
+	--no-cache) CACHE=off ;;
+	--cache) CACHE=${2-}; shift ;;
+	--sources) SOURCES=${2-}; shift ;;
+	--tokendb) SOURCES=sqlite ;;
+	--tokendb-url) TOKENDB_URL=${2-}; shift ;;
 	--keep) KEEP=yes ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -108,6 +121,44 @@ for v in connections:$CONNECTIONS threads:$THREADS workers:$WORKERS \
 done
 [ "$CONNECTIONS" -ge "$THREADS" ] || die "--connections must be >= --threads"
 [ "$SAMPLE" -le "$TOKENS" ] || SAMPLE=$TOKENS
+
+# The daemons to measure, one per source and cache setting, named
+# <source> (cache on) and <source>-nocache.
+if [ -z "$SOURCES" ]; then
+	SOURCES=static
+	[ -z "$TOKENDB_URL" ] || SOURCES=postgresql
+fi
+case "$CACHE" in
+on | off) CACHES=$CACHE ;;
+both) CACHES="on off" ;;
+*) die "--cache takes on, off or both, not '$CACHE'" ;;
+esac
+VARIANTS=
+SHAPE=static
+USE_SQLITE=no
+USE_PG=no
+for src in ${SOURCES//,/ }; do
+	case "$src" in
+	static) ;;
+	sqlite) SHAPE=tokendb; USE_SQLITE=yes ;;
+	postgresql) SHAPE=tokendb; USE_PG=yes ;;
+	*) die "unknown source '$src' (static, sqlite or postgresql)" ;;
+	esac
+	case " $VARIANTS " in *" $src "* | *" $src-nocache "*)
+		die "source '$src' given twice" ;;
+	esac
+	for c in $CACHES; do
+		if [ "$c" = on ]; then
+			VARIANTS="$VARIANTS $src"
+		else
+			VARIANTS="$VARIANTS $src-nocache"
+		fi
+	done
+done
+VARIANTS=${VARIANTS# }
+[ -n "$VARIANTS" ] || die "--sources names no source"
+[ -z "$TOKENDB_URL" ] || [ "$USE_PG" = yes ] ||
+    die "--tokendb-url needs the postgresql source"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ -r "$HERE/review.lua" ] || die "$HERE/review.lua not found"
@@ -151,8 +202,9 @@ fi
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/tokenreviewd-bench.XXXXXX") ||
     die "cannot create a temporary directory"
-TRD_PID=
+declare -A TRD_PID TRD_PORT
 NGINX_PID=
+PG_DIR=
 FAILED=0
 
 # shellcheck disable=SC2317  # called from the EXIT trap
@@ -172,10 +224,14 @@ stop_pid()
 # shellcheck disable=SC2317
 cleanup()
 {
+	local v
 	stop_pid "$NGINX_PID"
-	stop_pid "$TRD_PID"
 	NGINX_PID=
-	TRD_PID=
+	for v in "${!TRD_PID[@]}"; do
+		stop_pid "${TRD_PID[$v]}"
+		unset "TRD_PID[$v]"
+	done
+	stop_postgresql
 	if [ "$KEEP" = yes ]; then
 		echo "run.sh: files kept in $DIR" >&2
 	else
@@ -209,15 +265,17 @@ make_certs()
 # Lines "tok<i>-<16 hex>,user<i>,<i>,"group-a,group-b"", the format of
 # kube-apiserver's --token-auth-file.  The random part comes from
 # /dev/urandom: awk's rand() is too weak to make distinct-looking tokens.
-# With --tokendb the tokens have the token database's shape instead,
-# <i in base 36, 6 digits>.<16 hex>, and are imported into it.
+# When a token database is measured, every source gets the same tokens in
+# its shape, <i in base 36, 6 digits>.<16 hex>, so that the figures of the
+# sources compare the same requests; the file is imported into each
+# database with tokenreviewctl.
 make_tokens()
 {
-	od -An -vtx8 -w8 -N $((TOKENS * 8)) /dev/urandom | awk -v src="$SOURCE" '
+	od -An -vtx8 -w8 -N $((TOKENS * 8)) /dev/urandom | awk -v shape="$SHAPE" '
 	BEGIN { d = "0123456789abcdefghijklmnopqrstuvwxyz" }
 	{
 		tok = sprintf("tok%d-%s", NR, $1)
-		if (src == "tokendb") {
+		if (shape == "tokendb") {
 			tok = ""
 			n = NR
 			for (k = 0; k < 6; k++) {
@@ -230,12 +288,23 @@ make_tokens()
 	}' >"$DIR/tokens.csv" &&
 	chmod 600 "$DIR/tokens.csv" &&
 	[ "$(wc -l <"$DIR/tokens.csv")" -eq "$TOKENS" ] &&
-	head -n "$SAMPLE" "$DIR/tokens.csv" | cut -d, -f1 >"$DIR/wrk-tokens.txt" ||
-	    return 1
-	[ "$SOURCE" = tokendb ] || return 0
-	write_tokenreviewd_conf
-	"$(dirname "$DAEMON")/tokenreviewctl" -c "$DIR/tokenreviewd.conf" \
-	    token import "$DIR/tokens.csv" >/dev/null
+	head -n "$SAMPLE" "$DIR/tokens.csv" | cut -d, -f1 >"$DIR/wrk-tokens.txt"
+}
+
+# Imports the token file into the database of source $1 with tokenreviewctl
+# and the config of that source's daemon.
+import_tokens()
+{
+	local t0 t1
+	write_tokenreviewd_conf "$1" "$1" on
+	t0=$(date +%s)
+	"$(dirname "$DAEMON")/tokenreviewctl" -c "$DIR/$1.conf" \
+	    token import "$DIR/tokens.csv" >"$DIR/import-$1.log" 2>&1 || {
+		tail -n 5 "$DIR/import-$1.log" >&2
+		return 1
+	}
+	t1=$(date +%s)
+	echo "  imported $TOKENS tokens into $1 in $((t1 - t0)) s"
 }
 
 # A free TCP port on 127.0.0.1: ask the kernel when python3 is around,
@@ -261,21 +330,71 @@ print(s.getsockname()[1])' && return 0
 
 # --- servers -----------------------------------------------------------
 
+# A throwaway PostgreSQL server for the postgresql source when no
+# --tokendb-url is given: initdb and pg_ctl as the user postgres (the
+# server refuses to run as root) in a directory of its own, on a free
+# loopback port, fsync off (the bench measures reads), stopped at exit.
+pg_run()
+{
+	(cd "$PG_DIR" && exec runuser -u postgres -- "$@")
+}
+
+start_postgresql()
+{
+	local bin port
+	[ "$(id -u)" -eq 0 ] ||
+	    die "starting PostgreSQL needs root; or give --tokendb-url"
+	need runuser util-linux
+	bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -x "$bin/initdb" ] ||
+	    die "PostgreSQL not found (apt-get install postgresql), or give --tokendb-url"
+	PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tokenreviewd-bench-pg.XXXXXX") ||
+	    die "cannot create a directory for PostgreSQL"
+	chown postgres: "$PG_DIR"
+	PG_BIN=$bin
+	pg_run "$bin/initdb" -D "$PG_DIR/data" -A trust -U tokenreviewd -N \
+	    >"$PG_DIR/initdb.log" 2>&1 || {
+		tail -n 5 "$PG_DIR/initdb.log" >&2
+		die "initdb failed"
+	}
+	port=$(free_port) || die "no free port found for PostgreSQL"
+	pg_run "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 30 \
+	    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off \
+	    -c synchronous_commit=off" start >/dev/null 2>&1 || {
+		tail -n 5 "$PG_DIR/log" >&2
+		die "PostgreSQL did not start"
+	}
+	TOKENDB_URL=postgresql://tokenreviewd@127.0.0.1:$port/postgres
+	echo "  PostgreSQL $("$bin/postgres" -V | awk '{print $NF}') on port $port"
+}
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+stop_postgresql()
+{
+	[ -n "$PG_DIR" ] || return 0
+	pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop \
+	    >/dev/null 2>&1 || true
+	[ "$KEEP" = yes ] || rm -rf "$PG_DIR"
+	PG_DIR=
+}
+
+# The config of daemon $1: source $2, result cache $3 (on or off).
 write_tokenreviewd_conf()
 {
-	local audit=yes
+	local name=$1 src=$2 cache=$3 audit=yes chain=tokendb
 	[ "$LOGS" = yes ] || audit=no
+	[ "$src" != static ] || chain=static
 	{
 		echo "[server]"
 		echo "listen = 127.0.0.1:0"
-		echo "port_file = $DIR/tokenreviewd.port"
+		echo "port_file = $DIR/$name.port"
 		echo "tls_cert = $DIR/server.crt"
 		echo "tls_key = $DIR/server.key"
 		echo "review_path = /tokenreview"
 		echo "workers = $WORKERS"
-		echo "chain = $SOURCE"
+		echo "chain = $chain"
 		echo
-		if [ "$CACHE" = no ]; then
+		if [ "$cache" = off ]; then
 			echo "[cache]"
 			echo "ttl = 0"
 			echo "negative_ttl = 0"
@@ -284,39 +403,43 @@ write_tokenreviewd_conf()
 		echo "[static]"
 		echo "file = $DIR/tokens.csv"
 		echo
-		echo "[tokendb]"
-		if [ -n "$TOKENDB_URL" ]; then
-			echo "url = $TOKENDB_URL"
-		else
-			echo "path = $DIR/tokens.db"
+		if [ "$src" != static ]; then
+			echo "[tokendb]"
+			if [ "$src" = postgresql ]; then
+				echo "url = $TOKENDB_URL"
+			else
+				echo "path = $DIR/tokens.db"
+			fi
+			echo
 		fi
-		echo
 		echo "[log]"
 		echo "level = warn"
 		echo "audit = $audit"
-	} >"$DIR/tokenreviewd.conf"
+	} >"$DIR/$name.conf"
 }
 
+# Starts the daemon of variant $1 (<source> or <source>-nocache).
 start_tokenreviewd()
 {
-	local _ port
-	write_tokenreviewd_conf
-	"$DAEMON" -c "$DIR/tokenreviewd.conf" 2>"$DIR/tokenreviewd.log" &
-	TRD_PID=$!
+	local name=$1 src=${1%-nocache} cache=on _ port
+	[ "$name" = "$src" ] || cache=off
+	write_tokenreviewd_conf "$name" "$src" "$cache"
+	"$DAEMON" -c "$DIR/$name.conf" 2>"$DIR/$name.log" &
+	TRD_PID[$name]=$!
 	for _ in $(seq 150); do
-		if [ -s "$DIR/tokenreviewd.port" ]; then
-			port=$(head -n 1 "$DIR/tokenreviewd.port")
+		if [ -s "$DIR/$name.port" ]; then
+			port=$(head -n 1 "$DIR/$name.port")
 			port=${port##*:}
 			case "$port" in
 			"" | *[!0-9]*) ;;
-			*) TRD_PORT=$port; return 0 ;;
+			*) TRD_PORT[$name]=$port; return 0 ;;
 			esac
 		fi
-		kill -0 "$TRD_PID" 2>/dev/null || break
+		kill -0 "${TRD_PID[$name]}" 2>/dev/null || break
 		sleep 0.1
 	done
-	tail -n 20 "$DIR/tokenreviewd.log" >&2 || true
-	die "tokenreviewd did not start (no port in $DIR/tokenreviewd.port)"
+	tail -n 20 "$DIR/$name.log" >&2 || true
+	die "tokenreviewd ($name) did not start (no port in $DIR/$name.port)"
 }
 
 sed_escape()
@@ -382,26 +505,26 @@ review()
 	    "https://127.0.0.1:$1/tokenreview"
 }
 
-# tokenreviewd must accept a token of the list as the right user and
-# refuse one that is not in the file, before any figure is worth reading.
+# Daemon $1 must accept a token of the list as the right user and refuse
+# one that is not in the file, before any figure is worth reading.
 verify_tokenreviewd()
 {
-	local line tok user answer
+	local name=$1 port=${TRD_PORT[$1]} line tok user answer
 	line=$(sed -n "$(( (SAMPLE + 1) / 2 ))p" "$DIR/tokens.csv")
 	tok=${line%%,*}
 	user=$(echo "$line" | cut -d, -f2)
-	answer=$(review "$TRD_PORT" "$tok") ||
-	    die "tokenreviewd: review request failed"
+	answer=$(review "$port" "$tok") ||
+	    die "tokenreviewd ($name): review request failed"
 	echo "$answer" | grep -Eq '"authenticated" *: *true' ||
-	    die "tokenreviewd: token not accepted: $answer"
+	    die "tokenreviewd ($name): token not accepted: $answer"
 	echo "$answer" | grep -Eq "\"username\" *: *\"$user\"" ||
-	    die "tokenreviewd: wrong user for token: $answer"
-	# The baseline answers with the same bytes tokenreviewd sent.
-	NGINX_BODY=$(printf '%s' "$answer" | tr -d '\n')
-	answer=$(review "$TRD_PORT" "not-a-token-$RANDOM") ||
-	    die "tokenreviewd: review request failed"
+	    die "tokenreviewd ($name): wrong user for token: $answer"
+	# The baseline answers with the bytes the first daemon sent.
+	[ -n "${NGINX_BODY-}" ] || NGINX_BODY=$(printf '%s' "$answer" | tr -d '\n')
+	answer=$(review "$port" "not-a-token-$RANDOM") ||
+	    die "tokenreviewd ($name): review request failed"
 	echo "$answer" | grep -Eq '"authenticated" *: *true' &&
-	    die "tokenreviewd: unknown token accepted: $answer"
+	    die "tokenreviewd ($name): unknown token accepted: $answer"
 	case "$NGINX_BODY" in
 	*\'* | *\\*)
 		NGINX_BODY='{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{"authenticated":true,"user":{"username":"user1","uid":"1","groups":["group-a","group-b"]}}}'
@@ -492,7 +615,7 @@ parse_wrk()
 measure()
 {
 	local name=$1 round=$2 port line rps p50 p99 bad sock
-	if [ "$name" = nginx ]; then port=$NGINX_PORT; else port=$TRD_PORT; fi
+	if [ "$name" = nginx ]; then port=$NGINX_PORT; else port=${TRD_PORT[$name]}; fi
 	run_wrk "$name-$round" "$port" "$DURATION"
 	line=$(parse_wrk "$DIR/wrk-$name-$round.txt") || {
 		cat "$DIR/wrk-$name-$round.txt" >&2
@@ -502,7 +625,7 @@ measure()
 	read -r rps p50 p99 bad sock <<EOF
 $line
 EOF
-	printf '  %-12s round %d: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
+	printf '  %-18s round %d: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
 	    "$name" "$round" "$rps" "$p50" "$p99"
 	if [ "$bad" -ne 0 ] || [ "$sock" -ne 0 ]; then
 		printf '  ERRORS: non-2xx %d, socket errors %d' "$bad" "$sock"
@@ -516,7 +639,8 @@ EOF
 echo "tokenreviewd benchmark: $DAEMON vs nginx, 127.0.0.1 only"
 echo "  cpus $(nproc 2>/dev/null || echo '?'), workers $WORKERS," \
     "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds each," \
-    "$TOKENS tokens ($SAMPLE used) in $SOURCE, logs $LOGS, cache $CACHE"
+    "$TOKENS tokens ($SAMPLE used), logs $LOGS"
+echo "  daemons: $VARIANTS"
 echo "  $(nginx -v 2>&1), $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')," \
     "$(openssl version | awk '{print $1, $2}')"
 echo "  work dir $DIR"
@@ -526,80 +650,118 @@ make_certs >"$DIR/openssl.log" 2>&1 || {
 	die "cannot make the certificates"
 }
 make_tokens || die "cannot write the token file"
+if [ "$USE_PG" = yes ] && [ -z "$TOKENDB_URL" ]; then
+	start_postgresql
+fi
+if [ "$USE_SQLITE" = yes ]; then
+	import_tokens sqlite || die "cannot import the tokens into SQLite"
+fi
+if [ "$USE_PG" = yes ]; then
+	import_tokens postgresql || die "cannot import the tokens into PostgreSQL"
+fi
 
-start_tokenreviewd
-TRD_LOADED_RSS=$(proc_kb "$TRD_PID" VmRSS)
-TRD_LOADED_HWM=$(proc_kb "$TRD_PID" VmHWM)
-verify_tokenreviewd
+: >"$DIR/memory"
+for v in $VARIANTS; do
+	start_tokenreviewd "$v"
+	printf '%s %s %s\n' "$v" "$(proc_kb "${TRD_PID[$v]}" VmRSS)" \
+	    "$(proc_kb "${TRD_PID[$v]}" VmHWM)" >>"$DIR/memory"
+	verify_tokenreviewd "$v"
+	echo "  $(printf '%-18s' "$v") on port ${TRD_PORT[$v]} (pid ${TRD_PID[$v]})"
+done
 start_nginx
 verify_nginx
-echo "  tokenreviewd on port $TRD_PORT (pid $TRD_PID): $(tls_of "$TRD_PORT")"
-echo "  nginx        on port $NGINX_PORT (pid $NGINX_PID): $(tls_of "$NGINX_PORT")"
+echo "  $(printf '%-18s' nginx) on port $NGINX_PORT (pid $NGINX_PID)"
+echo "  TLS: $(tls_of "$NGINX_PORT") (nginx)," \
+    "$(tls_of "${TRD_PORT[${VARIANTS%% *}]}") (tokenreviewd)"
 
 if [ "$WARMUP_S" -gt 0 ]; then
 	echo "warm-up, $WARMUP each (not counted)"
 	run_wrk nginx-warmup "$NGINX_PORT" "$WARMUP"
-	run_wrk tokenreviewd-warmup "$TRD_PORT" "$WARMUP"
+	for v in $VARIANTS; do
+		run_wrk "$v-warmup" "${TRD_PORT[$v]}" "$WARMUP"
+	done
 fi
 
 echo "measured runs, alternating"
 : >"$DIR/results"
 for round in $(seq "$ROUNDS"); do
 	measure nginx "$round"
-	measure tokenreviewd "$round"
+	for v in $VARIANTS; do
+		measure "$v" "$round"
+	done
 done
 
-TRD_AFTER_RSS=$(proc_kb "$TRD_PID" VmRSS)
-TRD_AFTER_HWM=$(proc_kb "$TRD_PID" VmHWM)
-NGINX_AFTER_RSS=$(nginx_rss_kb)
-kill -0 "$TRD_PID" 2>/dev/null || die "tokenreviewd died during the load"
 kill -0 "$NGINX_PID" 2>/dev/null || die "nginx died during the load"
-# A last answer after the load: the daemon still serves correctly.
-verify_tokenreviewd
+NGINX_AFTER_RSS=$(nginx_rss_kb)
+: >"$DIR/memory.after"
+for v in $VARIANTS; do
+	kill -0 "${TRD_PID[$v]}" 2>/dev/null || die "tokenreviewd ($v) died during the load"
+	# A last answer after the load: the daemon still serves correctly.
+	verify_tokenreviewd "$v"
+	echo " $(proc_kb "${TRD_PID[$v]}" VmRSS) $(proc_kb "${TRD_PID[$v]}" VmHWM)"
+done >"$DIR/memory.after"
+paste -d '' "$DIR/memory" "$DIR/memory.after" >"$DIR/memory.all"
 
-AUDIT_LINES=0
-ACCESS_LINES=0
 if [ "$LOGS" = yes ]; then
-	AUDIT_LINES=$(wc -l <"$DIR/tokenreviewd.log")
-	ACCESS_LINES=$(wc -l <"$DIR/nginx-access.log" 2>/dev/null || echo 0)
+	printf 'log lines:'
+	for v in $VARIANTS; do
+		printf ' %s %d,' "$v" "$(wc -l <"$DIR/$v.log")"
+	done
+	printf ' nginx access log %d\n' \
+	    "$(wc -l <"$DIR/nginx-access.log" 2>/dev/null || echo 0)"
 fi
 
-awk -v tokens="$TOKENS" -v rounds="$ROUNDS" \
-    -v lr="$TRD_LOADED_RSS" -v lh="$TRD_LOADED_HWM" \
-    -v ar="$TRD_AFTER_RSS" -v ah="$TRD_AFTER_HWM" -v nr="$NGINX_AFTER_RSS" \
-    -v audit="$AUDIT_LINES" -v access="$ACCESS_LINES" -v logs="$LOGS" '
+# The summary: mean over the rounds for each server, ratios to nginx and,
+# for a token database, to the static source with the same cache setting;
+# the targets are judged on the first daemon.
+awk -v tokens="$TOKENS" -v rounds="$ROUNDS" -v order="nginx $VARIANTS" \
+    -v nr="$NGINX_AFTER_RSS" -v memfile="$DIR/memory.all" '
 {
 	rps[$1] += $3; p50[$1] += $4; p99[$1] += $5; n[$1]++
 }
 function verdict(ok) { return ok ? "PASS" : "FAIL" }
+function baseline(s,   b) {
+	if (s == "nginx" || s ~ /^static/)
+		return ""
+	b = (s ~ /-nocache$/) ? "static-nocache" : "static"
+	return (b in n) ? b : ""
+}
 END {
 	for (s in n) {
 		rps[s] /= n[s]; p50[s] /= n[s]; p99[s] /= n[s]
 	}
+	k = split(order, names, " ")
+	first = names[2]
 	print ""
 	printf "results: mean of %d rounds per server\n", rounds
-	printf "  %-14s %12s %10s %10s\n", "", "req/s", "p50 ms", "p99 ms"
-	printf "  %-14s %12.0f %10.3f %10.3f\n", "nginx",
-	    rps["nginx"], p50["nginx"], p99["nginx"]
-	printf "  %-14s %12.0f %10.3f %10.3f\n", "tokenreviewd",
-	    rps["tokenreviewd"], p50["tokenreviewd"], p99["tokenreviewd"]
-	rr = rps["tokenreviewd"] / rps["nginx"]
-	pr = p99["tokenreviewd"] / p99["nginx"]
-	printf "  %-14s %12.3f %10.3f %10.3f\n", "ratio trd/ngx", rr,
-	    p50["tokenreviewd"] / p50["nginx"], pr
+	printf "  %-18s %10s %9s %9s %9s %9s %10s\n", "", "req/s",
+	    "p50 ms", "p99 ms", "/nginx", "p99/ngx", "/static"
+	for (i = 1; i <= k; i++) {
+		s = names[i]
+		b = baseline(s)
+		printf "  %-18s %10.0f %9.3f %9.3f %9.3f %9.3f", s, rps[s],
+		    p50[s], p99[s], rps[s] / rps["nginx"], p99[s] / p99["nginx"]
+		if (b != "")
+			printf " %10.3f", rps[s] / rps[b]
+		printf "\n"
+	}
 	print ""
-	printf "tokenreviewd memory (%d tokens):\n", tokens
-	printf "  after loading the tokens: VmRSS %.1f MiB, VmHWM %.1f MiB\n",
-	    lr / 1024, lh / 1024
-	printf "  after the load:           VmRSS %.1f MiB, VmHWM %.1f MiB\n",
-	    ar / 1024, ah / 1024
+	printf "tokenreviewd memory (%d tokens), MiB:\n", tokens
+	printf "  %-18s %12s %12s %12s %12s\n", "", "loaded RSS", "loaded HWM",
+	    "after RSS", "after HWM"
+	while ((getline line < memfile) > 0) {
+		split(line, m, " ")
+		printf "  %-18s %12.1f %12.1f %12.1f %12.1f\n", m[1],
+		    m[2] / 1024, m[3] / 1024, m[4] / 1024, m[5] / 1024
+		if (m[1] == first)
+			ah = m[5]
+	}
 	printf "  (nginx master + workers after the load: VmRSS %.1f MiB)\n",
 	    nr / 1024
-	if (logs == "yes")
-		printf "log lines: tokenreviewd stderr %d, nginx access log %d\n",
-		    audit, access
+	rr = rps[first] / rps["nginx"]
+	pr = p99[first] / p99["nginx"]
 	print ""
-	printf "targets:\n"
+	printf "targets (%s):\n", first
 	printf "  req/s ratio >= 0.85:          %.3f  %s\n", rr, verdict(rr >= 0.85)
 	printf "  p99 <= 1.2 x nginx:           %.3f  %s\n", pr, verdict(pr <= 1.2)
 	if (tokens == 100000)
