@@ -125,6 +125,10 @@ static const struct conf_option conf_options[] = {
 	{ "server", "user", CONF_STRING, F(user), 0, 0, 0, 0, NULL },
 	{ "server", "chain", CONF_LIST, F(chain), F(nchain), 0, 0, 1,
 	  conf_check_chain },
+	{ "server", "failed_review_rate", CONF_INT, F(failed_review_rate), 0,
+	  0, 1000000, 0, NULL },
+	{ "server", "failed_review_burst", CONF_INT, F(failed_review_burst),
+	  0, 1, 1000000, 0, NULL },
 
 	{ "cache", "ttl", CONF_DURATION, F(cache_ttl), 0, 0, CONF_DAY_MS, 0,
 	  NULL },
@@ -314,6 +318,8 @@ config_new(const char *path)
 	conf->shutdown_timeout = 15 * 1000;
 	conf->watch_interval = 2 * 1000;
 	conf->chain = split_words("", &conf->nchain);
+	conf->failed_review_rate = 100;
+	conf->failed_review_burst = 1000;
 	conf->cache_ttl = 60 * 1000;
 	conf->cache_negative_ttl = 10 * 1000;
 	conf->cache_max_entries = 100000;

@@ -194,6 +194,7 @@ metrics_sum_one(struct metrics *t, struct metrics *m)
 	    __ATOMIC_RELAXED);
 	t->tls_handshake_failures += ld(&m->tls_handshake_failures);
 	t->client_auth_failures += ld(&m->client_auth_failures);
+	t->reviews_limited += ld(&m->reviews_limited);
 }
 
 static void
@@ -365,6 +366,9 @@ render_connections(struct evbuffer *buf, const struct metrics *t)
 	metrics_one(buf, "tokenreviewd_client_auth_failures_total", "counter",
 	    "Requests refused because the client was not authenticated.",
 	    t->client_auth_failures);
+	metrics_one(buf, "tokenreviewd_reviews_limited_total", "counter",
+	    "Reviews refused unseen: the client's failed reviews were over "
+	    "failed_review_rate.", t->reviews_limited);
 }
 
 void

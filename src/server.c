@@ -99,6 +99,7 @@ struct sconn {
 	struct http_conn	*hc;
 	int			 health_only;	/* health_listen */
 	struct review		*review;
+	char			 client[INET6_ADDRSTRLEN]; /* for limits */
 	LIST_ENTRY(sconn)	 entry;
 };
 
@@ -195,6 +196,30 @@ review_audit(struct review *rv, enum review_outcome outcome, double secs)
 	log_line_end(&l);
 }
 
+static struct limit_conf
+review_limit(const struct config *conf)
+{
+	struct limit_conf	lc;
+
+	lc.rate = conf->failed_review_rate;
+	lc.burst = conf->failed_review_burst;
+	return lc;
+}
+
+/* A token no source knows: one more guess from this client. */
+static void
+review_failed(struct review *rv)
+{
+	const struct config	*conf = rv->view->rt->conf;
+	struct limit_conf	 lc = review_limit(conf);
+
+	if (limit_failed(&lc, rv->sc->client, monotonic_ms()))
+		log_msg(LL_WARN, "review_limit", "%s: failed reviews over "
+		    "the limit (%d a second, %d in a row); its reviews are "
+		    "refused until it slows down", rv->sc->client,
+		    conf->failed_review_rate, conf->failed_review_burst);
+}
+
 static void
 review_done(struct auth_req *areq, void *arg)
 {
@@ -220,6 +245,8 @@ review_done(struct auth_req *areq, void *arg)
 		outcome = RO_UNAUTHENTICATED;
 		break;
 	}
+	if (outcome == RO_UNAUTHENTICATED)
+		review_failed(rv);
 	secs = monotonic_sec() - rv->start;
 	metrics_review(sc->w->m, backend_index(rv->view->rt,
 	    areq->result.backend), outcome, secs, areq->cached);
@@ -264,11 +291,12 @@ content_type_ok(const char *ct)
 static void
 handle_review(struct sconn *sc)
 {
-	struct worker	*w = sc->w;
-	struct review	*rv;
-	const char	*body;
-	char		 err[TR_ERRLEN];
-	size_t		 len;
+	struct worker		*w = sc->w;
+	struct review		*rv;
+	struct limit_conf	 lc;
+	const char		*body;
+	char			 err[TR_ERRLEN];
+	size_t			 len;
 
 	if (strcmp(http_method(sc->hc), "POST") != 0) {
 		reply_status(sc, MP_REVIEW, 405, "MethodNotAllowed",
@@ -309,6 +337,19 @@ handle_review(struct sconn *sc)
 		rv->areq.result.rv = AUTH_ERROR;
 		rv->areq.result.error = xstrdup("token is required");
 		strlcpy(rv->areq.token_fp, "-", sizeof(rv->areq.token_fp));
+		sc->review = rv;
+		review_done(&rv->areq, rv);
+		return;
+	}
+	lc = review_limit(rv->view->rt->conf);
+	if (!limit_allowed(&lc, sc->client, monotonic_ms())) {
+		/* No source sees a guess over the limit. */
+		__atomic_fetch_add(&w->m->reviews_limited, 1,
+		    __ATOMIC_RELAXED);
+		rv->areq.result.rv = AUTH_ERROR;
+		rv->areq.result.error = xstrdup("too many failed reviews from "
+		    "this client; retry later");
+		fingerprint(rv->rr.token, rv->rr.token_len, rv->areq.token_fp);
 		sc->review = rv;
 		review_done(&rv->areq, rv);
 		return;
@@ -471,6 +512,7 @@ worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	    __ATOMIC_RELAXED);
 	sc->hc = http_conn_new(w->base, bev, tls, sa, (socklen_t)salen,
 	    &w->lim, &cb);
+	limit_client(http_peer(sc->hc), sc->client, sizeof(sc->client));
 	if (w->nconns >= w->maxconns)
 		worker_pause(w, 1);
 }

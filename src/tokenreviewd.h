@@ -183,6 +183,8 @@ struct config {
 	char		**chain;		/* backend names, in order */
 	size_t		 nchain;
 	int		 chain_line;		/* for messages */
+	int		 failed_review_rate;	/* a second per client, 0 = off */
+	int		 failed_review_burst;
 
 	/* [cache] */
 	long long	 cache_ttl;		/* ms, 0 = no positive caching */
@@ -646,6 +648,25 @@ size_t		 runtime_watch_paths(struct runtime *, const char **paths,
 void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
 void	 tls_ctx_free(void *);
 
+/* limit.c */
+struct limit_conf {
+	double	rate;		/* failed reviews a second, <= 0: no limit */
+	double	burst;		/* failed reviews in a row */
+};
+/* The address part of http_peer()'s "addr:port" or "[addr]:port". */
+void	 limit_client(const char *peer, char *out, size_t outlen);
+/* 0 while client's failures are over the limit at now (ms), else 1. */
+int	 limit_allowed(const struct limit_conf *, const char *client,
+	    uint64_t now);
+/*
+ * Count a failed review; 1 when it used up the client's last one for the
+ * first time since its bucket was last full.
+ */
+int	 limit_failed(const struct limit_conf *, const char *client,
+	    uint64_t now);
+/* Forget every client (tests). */
+void	 limit_reset(void);
+
 /* metrics.c */
 enum metrics_path {
 	MP_REVIEW,
@@ -682,6 +703,7 @@ struct metrics {
 	int64_t		connections_open;
 	uint64_t	tls_handshake_failures;
 	uint64_t	client_auth_failures;
+	uint64_t	reviews_limited;	/* over failed_review_rate */
 	char		pad[64];
 };
 

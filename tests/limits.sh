@@ -256,6 +256,90 @@ ok "connections_open drops back (<= 2) once they are gone" \
 tr_stop
 is "$?" 0 "the daemon exits 0 on SIGTERM"
 
+# ---------------------------------------------------------------- failed reviews
+
+# NO without error, as an unknown token gets.
+plain_no()
+{
+	tr_review v1 "$1" >/dev/null
+	[ "$TR_CODE" = 200 ] &&
+	    tr_jq '.status.authenticated == false and (.status | has("error") | not)'
+}
+
+# The answer of a client over failed_review_rate.
+limited()
+{
+	tr_review v1 "$1" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error | test("too many failed reviews"))'
+}
+
+tid "failed_review_rate = 1, failed_review_burst = 5"
+tr_config lim server.failed_review_rate=1 server.failed_review_burst=5 \
+    server.workers=2
+tokens
+tr_start lim || bail "the daemon does not start"
+# The bucket refills by one a second while the guesses go: count the
+# plain answers until the first refusal.
+n=0
+t0=$(tr_now)
+while [ "$n" -lt 30 ] && plain_no "guess-$n-$RANDOM"; do
+	n=$((n + 1))
+done
+secs=$(tr_elapsed "$t0")
+diag "$n plain NO in $secs s before the first refusal"
+ok "unknown tokens: the burst of 5 (+1 a second) answered, then refused" \
+    tr_between "$n" 5 "$(awk -v s="$secs" 'BEGIN { print int(5 + s + 1) }')"
+ok "the refusal: NO + error 'too many failed reviews', HTTP 200" \
+    tr_jq '.status.authenticated == false and (.status.error | test("too many"))'
+# The bucket refills meanwhile: a refused guess may be followed by a
+# review that just found a whole failure again.  A few tries settle it.
+valid_limited()
+{
+	local try
+	for try in 1 2 3; do
+		limited tokA && return 0
+		while plain_no "guess-x$try-$RANDOM"; do :; done
+	done
+	return 1
+}
+ok "... and a valid token from that client too (no source is asked)" \
+    valid_limited
+tr_metrics
+lim=$(tr_metric tokenreviewd_reviews_limited_total)
+ok "tokenreviewd_reviews_limited_total counts the refused reviews ($lim)" \
+    tr_between "$lim" 2 4
+is "$(tr_metric tokenreviewd_reviews_total '^\\{.*outcome="error"')" "$lim" \
+    "the refused reviews count as errors"
+ok "one warning names the client and the limit" grep -q \
+    '"event":"review_limit".*127\.0\.0\.1: .*(1 a second, 5 in a row)' "$TR_LOG"
+is "$(grep -c '"review_limit"' "$TR_LOG")" 1 "... only once"
+ok "the audit line of a refused review has the error and a fingerprint" \
+    grep -q "\"token_fp\":\"$(tr_fp tokA)\".*too many failed reviews" "$TR_LOG"
+ok "no guessed token is written in the log" eval "! grep -q guess- '$TR_LOG'"
+sleep 1.1
+ok "after 1.1 s (rate 1 a second): the valid token is accepted" \
+    tr_jq '.status.user.username == "alice"' "$(tr_review v1 tokA | head -n 1)"
+n=0
+while [ "$n" -lt 10 ] && plain_no "guess-$n-$RANDOM"; do
+	n=$((n + 1))
+done
+ok "guesses are answered again, then refused again ($n answered)" \
+    tr_between "$n" 1 4
+tr_stop
+is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+tid "failed_review_rate = 0: no limit"
+tr_config nolim server.failed_review_rate=0 server.failed_review_burst=1
+tokens
+tr_start nolim || bail "the daemon does not start"
+n=0
+for i in $(seq 1 20); do
+	plain_no "guess-$i" && n=$((n + 1))
+done
+is "$n" 20 "20 unknown tokens: 20 plain NO"
+tr_stop
+
 # ---------------------------------------------------------------- privileges
 
 tid "[server] user: privileges dropped after binding"
