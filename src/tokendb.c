@@ -12,8 +12,8 @@
  * of new tokens.
  *
  * Opened with a postgresql:// URL instead of a path, the same calls go to
- * the PostgreSQL engine in tokendb-pg.c, so that tokenreviewctl and the
- * daemon's start need not know which engine holds the rows.
+ * the PostgreSQL engine in tokendb-pg.c, so that tokenreviewctl need not
+ * know which engine holds the rows.
  */
 
 #include <sys/types.h>

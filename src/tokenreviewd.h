@@ -543,6 +543,14 @@ extern const char *const tokendb_pg_sql_consume;
 extern const char *const tokendb_pg_sql_uses;
 int		 tokendb_pg_uses_params(const struct tokendb_use *, size_t n,
 		    char *params[3]);
+/*
+ * The daemon's asynchronous schema check: the migration as one statement
+ * (the caller frees it), then the version it left.  Load only parses the
+ * URL: 0, or -1 with err set.
+ */
+char		*tokendb_pg_migrate_sql(void);
+extern const char *const tokendb_pg_sql_version;
+int		 tokendb_pg_check_url(const char *, char *err, size_t errlen);
 /* Row row of a result of tokendb_pg_sql_get into tok. */
 void		 tokendb_pg_row(const struct pg_result *, int row,
 		    struct tokendb_token *);

@@ -427,6 +427,83 @@ if [ "$ENGINE" = postgresql ]; then
 	diag "back after $(tr_elapsed "$t0") s"
 	tr_req GET /readyz
 	is "$TR_CODE" 200 "/readyz is 200 again"
+
+	tid "the daemon starts while PostgreSQL is down"
+	pg_stop
+	tr_config down server.chain="static tokendb" "${DBKEYS[@]}"
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+	like "$out" 'configuration OK' "tokenreviewd -n does not connect"
+	tr_config badurl server.chain="static tokendb" \
+	    'tokendb.url=postgresql://u:s3cret@[bad'
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 1 "tokenreviewd -n fails on a URL that does not parse"
+	like "$out" 'tokenreviewd\.conf:[0-9]+: \[tokendb\] url: bad URL' \
+	    "and names the key"
+	unlike "$out" s3cret "without the password in it"
+	tr_use down
+	if tr_start down; then
+		pass "the daemon starts with PostgreSQL stopped"
+	else
+		fail "the daemon starts with PostgreSQL stopped"
+		done_testing
+	fi
+	t0=$(tr_now)
+	tr_review v1 abcdef.0123456789abcdef >/dev/null
+	took=$(tr_elapsed "$t0")
+	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error | test("token database unreachable"))'; then
+		pass "a token-shaped token: status.error \"token database unreachable\""
+	else
+		fail "a token-shaped token: status.error \"token database unreachable\"" \
+		    "status $TR_CODE" "body: $TR_BODY"
+	fi
+	ok "at once ($took s)" tr_between "$took" 0 1
+	tr_review v1 static1 >/dev/null
+	expect_user "a static token is accepted" '.username == "sam"'
+	kill -HUP "$TR_PID"
+	ok "a reload with the database down succeeds" tr_wait_until 5 \
+	    grep -q '"event":"reloaded"' "$TR_LOG"
+	sleep 1.1	# [tokendb] ready_grace from the reload
+	tr_req GET /readyz
+	is "$TR_CODE" 503 "/readyz is 503 once ready_grace has passed"
+	pg_start || bail "PostgreSQL did not start again"
+	FRESH=$(ctl create --user fresh 2>/dev/null)
+	t0=$(tr_now)
+	ok "once PostgreSQL is up, its token is accepted without a restart" \
+	    tr_wait_until 10 authenticated "$FRESH"
+	diag "accepted after $(tr_elapsed "$t0") s"
+	tr_req GET /readyz
+	is "$TR_CODE" 200 "/readyz is 200"
+	ok "the schema check is logged" \
+	    grep -q '"event":"tokendb_schema".*schema version 1' "$TR_LOG"
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
+
+	tid "a schema newer than ours"
+	sql "CREATE DATABASE newer" >/dev/null
+	psql -X -q "${DBURL%/*}/newer" -c "CREATE TABLE schema_version
+	    (version integer NOT NULL); INSERT INTO schema_version VALUES (2)"
+	tr_config newer server.chain="static tokendb" \
+	    "tokendb.url=${DBURL%/*}/newer" tokendb.ready_grace=30s
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_start newer || bail "the daemon does not start on a newer schema"
+	ok "the newer schema is logged as an error" tr_wait_until 5 \
+	    grep -q '"level":"error","event":"tokendb_schema".*version 2' "$TR_LOG"
+	tr_review v1 abcdef.0123456789abcdef >/dev/null
+	ok "reviews answer status.error naming the version" tr_jq \
+	    '.status.authenticated == false and (.status.error |
+	    test("schema version 2 is newer"))'
+	tr_review v1 static1 >/dev/null
+	expect_user "a static token is accepted" '.username == "sam"'
+	tr_req GET /readyz
+	is "$TR_CODE" 503 "/readyz is 503 at once (within ready_grace)"
+	ok "the schema was left alone" test "$(psql -X -A -t "${DBURL%/*}/newer" \
+	    -c 'SELECT version FROM schema_version')" = 2
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
+	tr_use tdb
 fi
 
 tr_stop
