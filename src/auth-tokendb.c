@@ -36,13 +36,17 @@
  * (or fail at once while the database cannot be reached).
  */
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/queue.h>
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -118,6 +122,9 @@ struct tokendb_inst {
 	struct tokendb_use	 uses[TOKENDB_MAX_PENDING];
 	size_t			 nuses;
 };
+
+/* Set by the daemon: a check of the config creates no file. */
+static int	tokendb_may_create;
 
 #define ADD(field, n)	__atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -264,20 +271,70 @@ tokendb_load_pg(const struct config *conf, struct tokendb_shared *ts,
 #endif
 }
 
-/* SQLite: create or migrate the file once, here. */
+void
+auth_tokendb_may_create(int on)
+{
+	tokendb_may_create = on;
+}
+
+/*
+ * A check of the config finds the file missing: it is made on the
+ * daemon's first start, in a directory that must exist by then.
+ */
+static int
+tokendb_check_missing(const struct config *conf, struct tokendb_shared *ts,
+    char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*copy, *dir, why[TR_ERRLEN];
+	int		 r = 0;
+
+	copy = xstrdup(ts->path);
+	dir = dirname(copy);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, sizeof(why), "%s: no such directory", dir);
+		tokendb_load_error(conf, ts, why, err, errlen);
+		r = -1;
+	} else
+		log_msg(LL_INFO | LL_ALWAYS, "tokendb_missing", "%s does not "
+		    "exist yet: it will be created on first start",
+		    ts->path);
+	free(copy);
+	return r;
+}
+
+/*
+ * SQLite: create (as the daemon) or migrate the file once, here, where
+ * the daemon may still be root: a file it makes is given to [server]
+ * user, who must write use counts to it.
+ */
 static int
 tokendb_load_file(const struct config *conf, struct tokendb_shared *ts,
     char *err, size_t errlen)
 {
 	struct tokendb	*db;
+	struct stat	 st;
 	char		 why[TR_ERRLEN];
+	int		 created = 0;
 
-	if ((db = tokendb_open(ts->path, TOKENDB_CREATE, 1000, why,
-	    sizeof(why))) == NULL) {
+	if (!tokendb_may_create && lstat(ts->path, &st) != 0 &&
+	    errno == ENOENT)
+		return tokendb_check_missing(conf, ts, err, errlen);
+	if (tokendb_may_create)
+		db = tokendb_create(ts->path, conf->user, 1000, &created, why,
+		    sizeof(why));
+	else
+		db = tokendb_open(ts->path, 0, 1000, why, sizeof(why));
+	if (db == NULL) {
 		tokendb_load_error(conf, ts, why, err, errlen);
 		return -1;
 	}
 	tokendb_close(db);
+	if (created)
+		log_msg(LL_INFO, "tokendb_created", "created the token "
+		    "database %s%s%s", ts->path, conf->user != NULL &&
+		    geteuid() == 0 ? " for user " : "", conf->user != NULL &&
+		    geteuid() == 0 ? conf->user : "");
 	return 0;
 }
 

@@ -454,6 +454,16 @@ struct tokendb	*tokendb_open(const char *path, int flags, long long busy_ms,
 		    char *err, size_t errlen);
 void		 tokendb_close(struct tokendb *);
 /*
+ * tokendb_open() with TOKENDB_CREATE for a daemon's database: a SQLite
+ * file that is missing is made mode 0600 and, when running as root with
+ * owner set (the [server] user), given to owner with its -wal and -shm,
+ * so that the daemon may write after dropping privileges.  An existing
+ * file keeps its owner.  *created says whether the file was made here.
+ */
+struct tokendb	*tokendb_create(const char *path, const char *owner,
+		    long long busy_ms, int *created, char *err,
+		    size_t errlen);
+/*
  * The calls below return 1 when done (found), 0 when the id is unknown
  * (or, for insert, already taken) and -1 with err set on a database error.
  */
@@ -581,6 +591,12 @@ void		 pgpool_abandon(struct pgpool_query *);
 
 /* auth-tokendb.c */
 extern const struct auth_backend auth_tokendb_backend;
+/*
+ * Let load() create a missing SQLite file: the daemon does; tokenreviewd
+ * -n, tokenreviewctl check-config and review (the default) only say that
+ * the file will be created on first start.
+ */
+void		 auth_tokendb_may_create(int);
 
 /* auth-ldap.c */
 /* RFC 4515 escaping of an assertion value; the caller frees the result. */

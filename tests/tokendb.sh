@@ -506,6 +506,81 @@ if [ "$ENGINE" = postgresql ]; then
 	tr_use tdb
 fi
 
-tr_stop
-is "$?" 0 "daemon stops cleanly"
+# ---------------------------------------------------------------- the file
+
+# fresh_config: a daemon whose SQLite file is $FRESH_DB, run as nobody
+# when the tests run as root.
+fresh_config()
+{
+	tr_config fresh server.chain="static tokendb" ${FRESH_USER:+server.user=nobody} \
+	    "tokendb.path=$FRESH_DB" tokendb.flush_interval=200ms
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+}
+
+if [ "$ENGINE" = sqlite ]; then
+	tid "checks do not create the database file; the daemon does"
+	tr_stop
+	is "$?" 0 "daemon stops cleanly"
+	FRESH_DB=$TR_TMP/fresh/db/tokens.db
+	FRESH_USER=
+	[ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1 && FRESH_USER=nobody
+	fresh_config
+	mkdir "$TR_DIR/db"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 0 "tokenreviewd -n accepts a config whose database is missing"
+	like "$out" 'tokens\.db does not exist yet: it will be created on first start' \
+	    "and says that it will be created on first start"
+	out=$("$TOKENREVIEWCTL" -c "$TR_CONF" check-config 2>&1); rc=$?
+	is "$rc" 0 "so does tokenreviewctl check-config"
+	like "$out" 'created on first start' "and says so too"
+	ok "neither made the file" test ! -e "$FRESH_DB"
+	tr_config nodir server.chain="static tokendb" \
+	    "tokendb.path=$TR_TMP/nodir/none/tokens.db"
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 1 "tokenreviewd -n fails when the file's directory is missing"
+	like "$out" '\[tokendb\] path: .*/none: no such directory' \
+	    "and says which one"
+
+	if [ -z "$FRESH_USER" ]; then
+		skip "a file the daemon makes as root is [server] user's" \
+		    "needs root and a user nobody"
+	else
+		# The directory is the daemon user's, as a state directory is.
+		chmod 711 "$TR_TMP" "$TR_TMP/fresh"
+		chown nobody "$TR_TMP/fresh/db"
+		chmod 700 "$TR_TMP/fresh/db"
+		tr_use tdb
+		fresh_config
+		tr_start fresh || bail "the daemon does not start as root with user"
+		is "$(stat -c %U:%a "$FRESH_DB")" nobody:600 \
+		    "the daemon started as root makes the file nobody's, mode 0600"
+		is "$(stat -c %U "$FRESH_DB-wal" "$FRESH_DB-shm" | sort -u)" nobody \
+		    "and its -wal and -shm"
+		FRESH=$(ctl create --user fresh 2>/dev/null)
+		ok "a token created in it (by root) is accepted" authenticated "$FRESH"
+		ok "its use is written by the daemon running as nobody" \
+		    tr_wait_until 5 sh -c "'$TOKENREVIEWCTL' -c '$TR_CONF' token show \
+		    ${FRESH%%.*} | jq -e '.use_count >= 1'"
+		unlike "$(grep tokendb_flush "$TR_LOG")" . "no failed flush in the log"
+		is "$(stat -c %U "$FRESH_DB")" nobody "tokenreviewctl left the owner alone"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+
+		rm -f "$FRESH_DB" "$FRESH_DB-wal" "$FRESH_DB-shm"
+		FRESH=$(ctl create --user fresh2 2>/dev/null)
+		is "$(stat -c %U "$FRESH_DB")" nobody \
+		    "tokenreviewctl token create as root makes the file nobody's too"
+
+		rm -f "$FRESH_DB" "$FRESH_DB-wal" "$FRESH_DB-shm"
+		sqlite3 "$FRESH_DB" 'CREATE TABLE other (x)'
+		tr_start fresh || bail "the daemon does not start on an existing file"
+		is "$(stat -c %U "$FRESH_DB")" root "an existing file is never chowned"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+	fi
+else
+	tr_stop
+	is "$?" 0 "daemon stops cleanly"
+fi
 done_testing
