@@ -481,6 +481,45 @@ if [ "$ENGINE" = postgresql ]; then
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
 
+	tid "two daemons race to create the schema"
+	sql "CREATE DATABASE race" >/dev/null
+	RACEURL=${DBURL%/*}/race
+	# Hold the migration's advisory lock: both daemons' checks queue on
+	# it, and a review that comes meanwhile waits for the check.
+	tr_bg psql -X -q "$RACEURL" -c "SELECT pg_advisory_lock(7263206),
+	    pg_sleep(1.5)"
+	locker=$TR_BGPID
+	sleep 0.3
+	for n in race1 race2; do
+		tr_config "$n" server.chain="static tokendb" server.workers=4 \
+		    "tokendb.url=$RACEURL"
+		printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+		tr_start "$n" || bail "daemon $n does not start"
+	done
+	t0=$(tr_now)
+	tr_review v1 abcdef.0123456789abcdef >/dev/null
+	took=$(tr_elapsed "$t0")
+	expect_no "a review during the check waits for it, then is refused without error"
+	ok "it waited for the lock ($took s)" tr_between "$took" 0.3 5
+	tr_wait_exit "$locker" 5
+	for n in race1 race2; do
+		ok "$n checked the schema" tr_wait_until 5 grep -q \
+		    '"event":"tokendb_schema".*schema version 1' "$TR_TMP/$n/log"
+	done
+	unlike "$(grep -h '"level":"\(warn\|error\)","event":"tokendb_schema"' \
+	    "$TR_TMP"/race?/log)" . "with no failed attempt"
+	is "$(psql -X -A -t "$RACEURL" -c 'SELECT count(*), max(version)
+	    FROM schema_version')" "1|1" "one schema, version 1"
+	RACE=$(ctl create --user racer 2>/dev/null)
+	ok "a token in it is accepted by the one" authenticated "$RACE"
+	tr_use race1
+	ok "and by the other" authenticated "$RACE"
+	for n in race1 race2; do
+		tr_use "$n"
+		tr_stop
+		is "$?" 0 "$n stops cleanly"
+	done
+
 	tid "a schema newer than ours"
 	sql "CREATE DATABASE newer" >/dev/null
 	psql -X -q "${DBURL%/*}/newer" -c "CREATE TABLE schema_version
