@@ -30,15 +30,23 @@
  * counts goes out as one asynchronous statement.  While the database is
  * unreachable the pool refuses at once, so reviews get a quick error
  * instead of waiting, and readiness turns false after ready_grace.
+ * Load does not connect, so that the daemon starts and reloads while the
+ * database is down: the schema is created or checked by one worker on the
+ * first connection of each generation, and reviews wait for that check
+ * (or fail at once while the database cannot be reached).
  */
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/queue.h>
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -60,6 +68,16 @@
 #define TOKENDB_POOL_SIZE	4	/* PostgreSQL connections per worker */
 #define TOKENDB_QUERY_TIMEOUT	2000	/* ms */
 #define TOKENDB_READY_GRACE	5000	/* ms */
+#define TOKENDB_SCHEMA_RETRY_MAX 4.0	/* s between schema check attempts */
+#define TOKENDB_PARK_POLL	10	/* ms: parked reviews look again */
+
+/* Where the schema check of a PostgreSQL generation stands. */
+enum tokendb_schema {
+	SCHEMA_UNKNOWN,		/* not checked yet, or the last try failed */
+	SCHEMA_CHECKING,	/* one worker is at it */
+	SCHEMA_OK,
+	SCHEMA_NEWER,		/* written by a newer program: not ours */
+};
 
 struct tokendb_shared {
 	char		*path;
@@ -68,6 +86,10 @@ struct tokendb_shared {
 	long long	 query_timeout;
 	long long	 ready_grace;
 	int64_t		 down_since;	/* ms, monotonic; 0 while reachable */
+	int64_t		 loaded;	/* ms, monotonic */
+	char		*migrate_sql;
+	int		 schema;	/* enum tokendb_schema, atomic */
+	int		 schema_found;	/* the newer version, for messages */
 	long long	 cache_ttl;
 	long long	 busy_timeout;
 	long long	 flush_interval;
@@ -92,9 +114,17 @@ struct tokendb_inst {
 	struct pgpool_query	*flushing;
 	struct tokendb_use	*flushed;	/* the batch being written */
 	struct event		*flush_ev;
+	struct pgpool_query	*schema_q;	/* this worker checks */
+	int			 schema_step;	/* 0 migrate, 1 version */
+	double			 schema_backoff;	/* s */
+	struct event		*schema_ev;	/* next attempt */
+	struct event		*park_ev;	/* parked reviews look again */
 	struct tokendb_use	 uses[TOKENDB_MAX_PENDING];
 	size_t			 nuses;
 };
+
+/* Set by the daemon: a check of the config creates no file. */
+static int	tokendb_may_create;
 
 #define ADD(field, n)	__atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -199,32 +229,128 @@ tokendb_unload(void *shared)
 		return;
 	free(ts->path);
 	free(ts->url);
+	free(ts->migrate_sql);
 	free(ts);
 }
 
-/* Read the section and create or migrate the database once, here. */
+/* err for the key of the [tokendb] section that names the database. */
+static void
+tokendb_load_error(const struct config *conf, const struct tokendb_shared *ts,
+    const char *why, char *err, size_t errlen)
+{
+	struct conf_section	*sec;
+
+	sec = config_find_section(conf, "tokendb", NULL);
+	conf_error(conf, sec, conf_get(sec, ts->url != NULL ? "url" : "path"),
+	    err, errlen, "%s", why);
+}
+
+/*
+ * PostgreSQL is a network away and may be down while the daemon starts or
+ * reloads: only the URL is checked here.  A worker checks the schema on
+ * the first connection (tokendb_schema_start()).
+ */
+static int
+tokendb_load_pg(const struct config *conf, struct tokendb_shared *ts,
+    char *err, size_t errlen)
+{
+#ifdef HAVE_TOKENDB_PG
+	char	why[TR_ERRLEN];
+
+	if (tokendb_pg_check_url(ts->url, why, sizeof(why)) != 0) {
+		tokendb_load_error(conf, ts, why, err, errlen);
+		return -1;
+	}
+	ts->migrate_sql = tokendb_pg_migrate_sql();
+	ts->loaded = (int64_t)(monotonic_sec() * 1000);
+	return 0;
+#else
+	tokendb_load_error(conf, ts, "PostgreSQL is not supported by this "
+	    "build", err, errlen);
+	return -1;
+#endif
+}
+
+void
+auth_tokendb_may_create(int on)
+{
+	tokendb_may_create = on;
+}
+
+/*
+ * A check of the config finds the file missing: it is made on the
+ * daemon's first start, in a directory that must exist by then.
+ */
+static int
+tokendb_check_missing(const struct config *conf, struct tokendb_shared *ts,
+    char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*copy, *dir, why[TR_ERRLEN];
+	int		 r = 0;
+
+	copy = xstrdup(ts->path);
+	dir = dirname(copy);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, sizeof(why), "%s: no such directory", dir);
+		tokendb_load_error(conf, ts, why, err, errlen);
+		r = -1;
+	} else
+		log_msg(LL_INFO | LL_ALWAYS, "tokendb_missing", "%s does not "
+		    "exist yet: it will be created on first start",
+		    ts->path);
+	free(copy);
+	return r;
+}
+
+/*
+ * SQLite: create (as the daemon) or migrate the file once, here, where
+ * the daemon may still be root: a file it makes is given to [server]
+ * user, who must write use counts to it.
+ */
+static int
+tokendb_load_file(const struct config *conf, struct tokendb_shared *ts,
+    char *err, size_t errlen)
+{
+	struct tokendb	*db;
+	struct stat	 st;
+	char		 why[TR_ERRLEN];
+	int		 created = 0;
+
+	if (!tokendb_may_create && lstat(ts->path, &st) != 0 &&
+	    errno == ENOENT)
+		return tokendb_check_missing(conf, ts, err, errlen);
+	if (tokendb_may_create)
+		db = tokendb_create(ts->path, conf->user, 1000, &created, why,
+		    sizeof(why));
+	else
+		db = tokendb_open(ts->path, 0, 1000, why, sizeof(why));
+	if (db == NULL) {
+		tokendb_load_error(conf, ts, why, err, errlen);
+		return -1;
+	}
+	tokendb_close(db);
+	if (created)
+		log_msg(LL_INFO, "tokendb_created", "created the token "
+		    "database %s%s%s", ts->path, conf->user != NULL &&
+		    geteuid() == 0 ? " for user " : "", conf->user != NULL &&
+		    geteuid() == 0 ? conf->user : "");
+	return 0;
+}
+
 static int
 tokendb_load(const struct config *conf, void **shared, char *err,
     size_t errlen)
 {
 	struct tokendb_shared	*ts;
-	struct tokendb		*db;
-	struct conf_section	*sec;
-	char			 why[TR_ERRLEN];
 
 	*shared = NULL;
 	ts = xcalloc(1, sizeof(*ts));
 	if (tokendb_conf(conf, ts, err, errlen) != 0)
 		goto fail;
-	if ((db = tokendb_open(ts->url != NULL ? ts->url : ts->path,
-	    TOKENDB_CREATE, ts->url != NULL ? ts->query_timeout : 1000, why,
-	    sizeof(why))) == NULL) {
-		sec = config_find_section(conf, "tokendb", NULL);
-		conf_error(conf, sec, conf_get(sec, ts->url != NULL ? "url" :
-		    "path"), err, errlen, "%s", why);
+	if ((ts->url != NULL ? tokendb_load_pg(conf, ts, err, errlen) :
+	    tokendb_load_file(conf, ts, err, errlen)) != 0)
 		goto fail;
-	}
-	tokendb_close(db);
 	*shared = ts;
 	return 0;
 fail:
@@ -236,6 +362,9 @@ static void	tokendb_note_use(struct tokendb_inst *, const char *,
 		    long long, long long);
 #ifdef HAVE_TOKENDB_PG
 static void	tokendb_pend_free(struct tokendb_pend *);
+static void	tokendb_schema_stop(struct tokendb_inst *);
+static void	tokendb_schema_ev_cb(evutil_socket_t, short, void *);
+static void	tokendb_park_cb(evutil_socket_t, short, void *);
 #endif
 
 #ifdef HAVE_TOKENDB_PG
@@ -354,6 +483,7 @@ tokendb_free_pg(struct tokendb_inst *ti)
 		for (u = ti->flushed; u->count != 0; u++)
 			tokendb_note_use(ti, u->id, u->last_used, u->count);
 	}
+	tokendb_schema_stop(ti);
 	/* Reviews still waiting are the chain's to forget, not to answer. */
 	pgpool_free(ti->pool);
 	ti->pool = NULL;
@@ -402,9 +532,14 @@ tokendb_init(void *shared, struct event_base *base, void **inst)
 	ti->ts = ts;
 	TAILQ_INIT(&ti->pending);
 #ifdef HAVE_TOKENDB_PG
-	if (ts->url != NULL)
+	if (ts->url != NULL) {
 		ti->pool = pgpool_new(base, ts->url, (int)ts->pool_size,
 		    ts->query_timeout, tokendb_up, ti);
+		ti->schema_ev = evtimer_new(base, tokendb_schema_ev_cb, ti);
+		ti->park_ev = evtimer_new(base, tokendb_park_cb, ti);
+		/* The first worker to run checks the schema. */
+		event_active(ti->schema_ev, 0, 0);
+	}
 #endif
 	if (ti->pool == NULL && (ti->db = tokendb_open(ts->path, 0,
 	    ts->busy_timeout, err, sizeof(err))) == NULL) {
@@ -588,6 +723,7 @@ struct tokendb_pend {
 	uint8_t			 hash[TR_SHA256_LEN];
 	long long		 now;
 	double			 t0;
+	int			 parked;	/* waits for the schema check */
 };
 
 static void
@@ -680,14 +816,197 @@ tokendb_got_cb(const struct pg_result *r, const char *err, void *arg)
 		tokendb_pend_done(p, rv);
 }
 
+/* Send the lookup of a review; -1 with err set when the pool refuses. */
+static int
+tokendb_pend_send(struct tokendb_pend *p, char *err, size_t errlen)
+{
+	const char	*param = p->id;
+
+	p->parked = 0;
+	p->t0 = monotonic_sec();
+	p->q = pgpool_exec(p->ti->pool, tokendb_pg_sql_get, 1, &param,
+	    tokendb_got_cb, p, err, errlen);
+	if (p->q == NULL) {
+		ADD(p->ti->ts->lookups, 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The schema check: the first successful connection of a generation runs
+ * the migration (under the advisory lock, so that workers of other
+ * generations and other daemons may race it) and reads the version it
+ * left.  One worker at a time holds the check (SCHEMA_CHECKING); reviews
+ * wait for it parked, and a failure is tried again after a backoff.
+ */
+static void
+tokendb_schema_error(struct tokendb_shared *ts, int state, char *err,
+    size_t errlen)
+{
+	if (state == SCHEMA_NEWER)
+		snprintf(err, errlen, "token database schema version %d is "
+		    "newer than this program knows (%d)",
+		    GET(ts->schema_found), TOKENDB_SCHEMA_VERSION);
+	else
+		snprintf(err, errlen, "token database unreachable (schema not "
+		    "checked yet)");
+}
+
+static void
+tokendb_schema_set(struct tokendb_inst *ti, int state)
+{
+	__atomic_store_n(&ti->ts->schema, state, __ATOMIC_RELEASE);
+	/* Parked reviews hear of it from the loop, not from here. */
+	event_active(ti->park_ev, 0, 0);
+}
+
+/* The attempt failed: say so if it reached the pool, and try again later. */
+static void
+tokendb_schema_failed(struct tokendb_inst *ti, const char *err, int tried)
+{
+	struct timeval	tv;
+	double		b = ti->schema_backoff;
+
+	ti->schema_q = NULL;
+	b = b == 0 ? 0.25 : b * 2 > TOKENDB_SCHEMA_RETRY_MAX ?
+	    TOKENDB_SCHEMA_RETRY_MAX : b * 2;
+	ti->schema_backoff = b;
+	if (tried)
+		log_msg(LL_WARN, "tokendb_schema", "checking the token "
+		    "database schema: %s; trying again in %.2f s", err, b);
+	tv.tv_sec = (time_t)b;
+	tv.tv_usec = (suseconds_t)((b - (double)tv.tv_sec) * 1e6);
+	evtimer_add(ti->schema_ev, &tv);
+	tokendb_schema_set(ti, SCHEMA_UNKNOWN);
+}
+
+static void
+tokendb_schema_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tokendb_inst	*ti = arg;
+	const PGresult		*res = (const PGresult *)r;
+	char			 why[TR_ERRLEN];
+	int			 v;
+
+	ti->schema_q = NULL;
+	if (err != NULL) {
+		tokendb_schema_failed(ti, err, 1);
+		return;
+	}
+	if (ti->schema_step++ == 0) {
+		if ((ti->schema_q = pgpool_exec(ti->pool,
+		    tokendb_pg_sql_version, 0, NULL, tokendb_schema_cb, ti, why,
+		    sizeof(why))) == NULL)
+			tokendb_schema_failed(ti, why, 1);
+		return;
+	}
+	v = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ?
+	    atoi(PQgetvalue(res, 0, 0)) : 0;
+	if (v < TOKENDB_SCHEMA_VERSION) {
+		tokendb_schema_failed(ti, "the schema was not created", 1);
+		return;
+	}
+	ti->schema_backoff = 0;
+	if (v > TOKENDB_SCHEMA_VERSION) {
+		SET(ti->ts->schema_found, v);
+		log_msg(LL_ERROR, "tokendb_schema", "the token database has "
+		    "schema version %d, newer than this program knows (%d): "
+		    "its tokens are refused with an error until tokenreviewd "
+		    "is upgraded", v, TOKENDB_SCHEMA_VERSION);
+		tokendb_schema_set(ti, SCHEMA_NEWER);
+		return;
+	}
+	log_msg(LL_INFO, "tokendb_schema", "token database schema version %d",
+	    v);
+	tokendb_schema_set(ti, SCHEMA_OK);
+}
+
+/* Take the check if nobody has it and it is not done. */
+static void
+tokendb_schema_start(struct tokendb_inst *ti)
+{
+	char	err[TR_ERRLEN];
+	int	expect = SCHEMA_UNKNOWN;
+
+	if (ti->schema_q != NULL || !__atomic_compare_exchange_n(
+	    &ti->ts->schema, &expect, SCHEMA_CHECKING, 0, __ATOMIC_ACQ_REL,
+	    __ATOMIC_ACQUIRE))
+		return;
+	ti->schema_step = 0;
+	/* Refused at once while the pool backs off: no log line per try. */
+	if ((ti->schema_q = pgpool_exec(ti->pool, ti->ts->migrate_sql, 0,
+	    NULL, tokendb_schema_cb, ti, err, sizeof(err))) == NULL)
+		tokendb_schema_failed(ti, err, 0);
+}
+
+static void
+tokendb_schema_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	tokendb_schema_start(arg);
+}
+
+/* The worker goes away: a check it holds is free for another one. */
+static void
+tokendb_schema_stop(struct tokendb_inst *ti)
+{
+	int	expect = SCHEMA_CHECKING;
+
+	if (ti->schema_q != NULL)
+		__atomic_compare_exchange_n(&ti->ts->schema, &expect,
+		    SCHEMA_UNKNOWN, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	ti->schema_q = NULL;
+	if (ti->schema_ev != NULL)
+		event_free(ti->schema_ev);
+	if (ti->park_ev != NULL)
+		event_free(ti->park_ev);
+	ti->schema_ev = ti->park_ev = NULL;
+}
+
+/* Parked reviews go on (or fail) once the check is over. */
+static void
+tokendb_park_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tokendb_inst	*ti = arg;
+	struct tokendb_pend	*p;
+	struct timeval		 tv;
+	char			 err[TR_ERRLEN];
+	int			 state, waiting = 0;
+
+	state = __atomic_load_n(&ti->ts->schema, __ATOMIC_ACQUIRE);
+again:
+	TAILQ_FOREACH(p, &ti->pending, entry) {
+		if (!p->parked)
+			continue;
+		if (state == SCHEMA_CHECKING) {
+			waiting = 1;
+			continue;
+		}
+		if (state == SCHEMA_OK && tokendb_pend_send(p, err,
+		    sizeof(err)) == 0)
+			continue;
+		if (state != SCHEMA_OK)
+			tokendb_schema_error(ti->ts, state, err, sizeof(err));
+		tokendb_pg_error(ti, p->res, err);
+		/* done() may end other reviews: start over. */
+		tokendb_pend_done(p, AUTH_ERROR);
+		goto again;
+	}
+	if (waiting) {
+		tv.tv_sec = 0;
+		tv.tv_usec = TOKENDB_PARK_POLL * 1000;
+		evtimer_add(ti->park_ev, &tv);
+	}
+}
+
 static enum auth_rv
 tokendb_authenticate_pg(struct tokendb_inst *ti, struct auth_req *req,
     struct auth_result *res, auth_done_cb done, const char *id,
     const uint8_t *hash, long long now)
 {
 	struct tokendb_pend	*p;
-	const char		*param;
 	char			 err[TR_ERRLEN];
+	int			 state;
 
 	p = xcalloc(1, sizeof(*p));
 	p->ti = ti;
@@ -697,19 +1016,25 @@ tokendb_authenticate_pg(struct tokendb_inst *ti, struct auth_req *req,
 	strlcpy(p->id, id, sizeof(p->id));
 	memcpy(p->hash, hash, sizeof(p->hash));
 	p->now = now;
-	p->t0 = monotonic_sec();
-	param = p->id;
 	TAILQ_INSERT_TAIL(&ti->pending, p, entry);
-	p->q = pgpool_exec(ti->pool, tokendb_pg_sql_get, 1, &param,
-	    tokendb_got_cb, p, err, sizeof(err));
-	if (p->q == NULL) {
-		/* Known to be unreachable: answer now, no waiting. */
-		ADD(ti->ts->lookups, 1);
-		tokendb_pg_error(ti, res, err);
-		tokendb_pend_free(p);
-		return AUTH_ERROR;
+	if ((state = __atomic_load_n(&ti->ts->schema,
+	    __ATOMIC_ACQUIRE)) == SCHEMA_UNKNOWN) {
+		tokendb_schema_start(ti);
+		state = __atomic_load_n(&ti->ts->schema, __ATOMIC_ACQUIRE);
 	}
-	return AUTH_PENDING;
+	if (state == SCHEMA_CHECKING) {
+		p->parked = 1;
+		event_active(ti->park_ev, 0, 0);
+		return AUTH_PENDING;
+	}
+	if (state == SCHEMA_OK && tokendb_pend_send(p, err, sizeof(err)) == 0)
+		return AUTH_PENDING;
+	/* Known to be unreachable (or not ours): answer now, no waiting. */
+	if (state != SCHEMA_OK)
+		tokendb_schema_error(ti->ts, state, err, sizeof(err));
+	tokendb_pg_error(ti, res, err);
+	tokendb_pend_free(p);
+	return AUTH_ERROR;
 }
 #endif
 
@@ -800,11 +1125,19 @@ tokendb_ready(void *shared)
 {
 	struct tokendb_shared	*ts = shared;
 	int64_t			 since;
+	double			 now;
+	int			 state;
 
 	if (ts != NULL && ts->url != NULL) {
+		now = monotonic_sec() * 1000;
+		state = GET(ts->schema);
+		if (state == SCHEMA_NEWER)
+			return 0;
+		/* Not checked yet: ready for the grace after the load. */
+		if (state != SCHEMA_OK)
+			return now - ts->loaded <= ts->ready_grace;
 		since = GET(ts->down_since);
-		return since == 0 ||
-		    monotonic_sec() * 1000 - since <= ts->ready_grace;
+		return since == 0 || now - since <= ts->ready_grace;
 	}
 	return ts != NULL && !GET(ts->failing);
 }

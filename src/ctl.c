@@ -201,7 +201,10 @@ token_usage(FILE *f)
 	    "       tokenreviewctl [-c config] token import FILE\n");
 }
 
-/* The database of the config's [tokendb] section, created if missing. */
+/*
+ * The database of the config's [tokendb] section, created if missing
+ * (run as root, for the [server] user, as the daemon does).
+ */
 static struct tokendb *
 token_open(const char *path)
 {
@@ -210,6 +213,7 @@ token_open(const char *path)
 	struct conf_kv		*kv;
 	struct tokendb		*db = NULL;
 	char			 err[TR_ERRLEN];
+	int			 created;
 
 	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
@@ -226,8 +230,8 @@ token_open(const char *path)
 	    (kv = conf_get(sec, "path")) == NULL)
 		fprintf(stderr, "%s: [tokendb] path or url is required\n",
 		    path);
-	else if ((db = tokendb_open(kv->value, TOKENDB_CREATE, CTL_BUSY_MS,
-	    err, sizeof(err))) == NULL)
+	else if ((db = tokendb_create(kv->value, conf->user, CTL_BUSY_MS,
+	    &created, err, sizeof(err))) == NULL)
 		fprintf(stderr, "tokenreviewctl: %s\n", err);
 	config_free(conf);
 	return db;

@@ -320,6 +320,10 @@ main(int argc, char **argv)
 	log_route_libevent();
 
 	initial_log_level();
+#ifdef HAVE_TOKENDB
+	/* Checking a config must leave no database file behind. */
+	auth_tokendb_may_create(!check);
+#endif
 	if ((g.rt = runtime_load(g.config_path, 0, err, sizeof(err))) == NULL) {
 		if (check) {
 			fprintf(stderr, "%s\n", err);

@@ -7,8 +7,9 @@
  * PostgreSQL types; the schema is created on first use under an advisory
  * lock so that two processes starting at once do not both create it.
  * This file holds the synchronous calls behind the tokendb_*() API (used
- * by tokenreviewctl and at daemon start) and the statements and row
- * decoding that the daemon's asynchronous lookups share with them.
+ * by tokenreviewctl and for a worker's last use counts) and the
+ * statements and row decoding that the daemon's asynchronous lookups and
+ * schema check share with them.
  */
 
 #include <sys/types.h>
@@ -64,6 +65,10 @@ const char *const tokendb_pg_sql_uses =
     "UPDATE tokens AS t SET use_count = t.use_count + u.n, last_used = "
     "greatest(coalesce(t.last_used, 0), u.at) FROM unnest($1::text[], "
     "$2::bigint[], $3::bigint[]) AS u(id, n, at) WHERE t.id = u.id";
+
+/* The schema version the database holds, after tokendb_pg_migrate_sql(). */
+const char *const tokendb_pg_sql_version =
+    "SELECT max(version) FROM schema_version";
 
 struct tokendb_pg {
 	PGconn	*conn;
@@ -168,6 +173,65 @@ out:
 	if (r != 0)
 		PQclear(PQexec(p->conn, "ROLLBACK"));
 	return r;
+}
+
+/*
+ * The daemon's schema check as one statement, for a pool that gives no
+ * connection to a transaction of several: a DO block that does what
+ * pg_migrate() does, under the same advisory lock, from the same
+ * migrations.  A schema newer than ours is left alone; the caller reads
+ * the version afterwards with tokendb_pg_sql_version.  to_regclass()
+ * instead of IF NOT EXISTS: no notice reaches the client.
+ */
+char *
+tokendb_pg_migrate_sql(void)
+{
+	struct evbuffer	*b;
+	char		*sql;
+	int		 v;
+
+	b = evbuffer_new();
+	evbuffer_add_printf(b, "DO $tokenreviewd$ DECLARE v integer; BEGIN "
+	    "PERFORM pg_advisory_xact_lock(" TOKENDB_PG_LOCK "); "
+	    "IF to_regclass('schema_version') IS NULL THEN "
+	    "CREATE TABLE schema_version (version integer NOT NULL); "
+	    "END IF; "
+	    "SELECT max(version) INTO v FROM schema_version; "
+	    "IF v IS NULL THEN INSERT INTO schema_version VALUES (0); "
+	    "v := 0; END IF; ");
+	for (v = 0; v < TOKENDB_SCHEMA_VERSION; v++)
+		evbuffer_add_printf(b, "IF v < %d THEN EXECUTE $m$%s$m$; "
+		    "END IF; ", v + 1, pg_migrations[v]);
+	evbuffer_add_printf(b, "IF v < %d THEN UPDATE schema_version SET "
+	    "version = %d; END IF; END $tokenreviewd$",
+	    TOKENDB_SCHEMA_VERSION, TOKENDB_SCHEMA_VERSION);
+	evbuffer_add(b, "", 1);
+	sql = xstrdup((char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+	return sql;
+}
+
+/*
+ * The URL parses as libpq connection parameters; nothing is contacted.
+ * libpq quotes the URL, or the part it could not parse, after ': "' in
+ * its message; that part may hold a password and is left out.
+ */
+int
+tokendb_pg_check_url(const char *url, char *err, size_t errlen)
+{
+	PQconninfoOption	*opts;
+	char			*msg = NULL, *q;
+
+	if ((opts = PQconninfoParse(url, &msg)) == NULL) {
+		if (msg != NULL && (q = strstr(msg, ": \"")) != NULL)
+			*q = '\0';
+		tokendb_pg_message(msg != NULL ? msg : "out of memory",
+		    "bad URL", err, errlen);
+		PQfreemem(msg);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	return 0;
 }
 
 struct tokendb_pg *

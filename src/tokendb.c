@@ -12,15 +12,20 @@
  * of new tokens.
  *
  * Opened with a postgresql:// URL instead of a path, the same calls go to
- * the PostgreSQL engine in tokendb-pg.c, so that tokenreviewctl and the
- * daemon's start need not know which engine holds the rows.
+ * the PostgreSQL engine in tokendb-pg.c, so that tokenreviewctl need not
+ * know which engine holds the rows.
  */
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -244,6 +249,85 @@ tokendb_open(const char *path, int flags, long long busy_ms, char *err,
 fail:
 	tokendb_close(t);
 	return NULL;
+}
+
+/* Give a file this process made (not a symbolic link) to uid:gid. */
+static int
+chown_made(const char *path, const char *suffix, uid_t uid, gid_t gid,
+    char *err, size_t errlen)
+{
+	char	name[4096];
+
+	snprintf(name, sizeof(name), "%s%s", path, suffix);
+	if (lchown(name, uid, gid) == 0 || errno == ENOENT)
+		return 0;
+	snprintf(err, errlen, "%s: chown: %s", name, strerror(errno));
+	return -1;
+}
+
+/*
+ * Make the missing file ourselves (O_EXCL: we know it is ours), mode
+ * 0600, owned by uid:gid unless uid is -1.  1 if made, 0 if it existed.
+ */
+static int
+create_file(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	int	fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
+		if (errno == EEXIST)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (uid != (uid_t)-1 && fchown(fd, uid, gid) == -1) {
+		snprintf(err, errlen, "%s: chown: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 1;
+}
+
+struct tokendb *
+tokendb_create(const char *path, const char *owner, long long busy_ms,
+    int *created, char *err, size_t errlen)
+{
+	struct tokendb	*t;
+	struct passwd	*pw;
+	uid_t		 uid = (uid_t)-1;
+	gid_t		 gid = (gid_t)-1;
+
+	*created = 0;
+#ifdef HAVE_TOKENDB_PG
+	if (tokendb_is_url(path))
+		return tokendb_open(path, TOKENDB_CREATE, busy_ms, err, errlen);
+#endif
+	if (owner != NULL && geteuid() == 0) {
+		if ((pw = getpwnam(owner)) == NULL) {
+			snprintf(err, errlen, "%s: no such user %s (the owner "
+			    "of a new file)", path, owner);
+			return NULL;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if ((*created = create_file(path, uid, gid, err, errlen)) < 0) {
+		*created = 0;
+		return NULL;
+	}
+	if ((t = tokendb_open(path, TOKENDB_CREATE, busy_ms, err,
+	    errlen)) == NULL || !*created || uid == (uid_t)-1)
+		return t;
+	/* SQLite gives them the file's owner too; make sure of it. */
+	if (chown_made(path, "-wal", uid, gid, err, errlen) != 0 ||
+	    chown_made(path, "-shm", uid, gid, err, errlen) != 0) {
+		tokendb_close(t);
+		return NULL;
+	}
+	return t;
 }
 
 void

@@ -456,6 +456,16 @@ struct tokendb	*tokendb_open(const char *path, int flags, long long busy_ms,
 		    char *err, size_t errlen);
 void		 tokendb_close(struct tokendb *);
 /*
+ * tokendb_open() with TOKENDB_CREATE for a daemon's database: a SQLite
+ * file that is missing is made mode 0600 and, when running as root with
+ * owner set (the [server] user), given to owner with its -wal and -shm,
+ * so that the daemon may write after dropping privileges.  An existing
+ * file keeps its owner.  *created says whether the file was made here.
+ */
+struct tokendb	*tokendb_create(const char *path, const char *owner,
+		    long long busy_ms, int *created, char *err,
+		    size_t errlen);
+/*
  * The calls below return 1 when done (found), 0 when the id is unknown
  * (or, for insert, already taken) and -1 with err set on a database error.
  */
@@ -545,6 +555,14 @@ extern const char *const tokendb_pg_sql_consume;
 extern const char *const tokendb_pg_sql_uses;
 int		 tokendb_pg_uses_params(const struct tokendb_use *, size_t n,
 		    char *params[3]);
+/*
+ * The daemon's asynchronous schema check: the migration as one statement
+ * (the caller frees it), then the version it left.  Load only parses the
+ * URL: 0, or -1 with err set.
+ */
+char		*tokendb_pg_migrate_sql(void);
+extern const char *const tokendb_pg_sql_version;
+int		 tokendb_pg_check_url(const char *, char *err, size_t errlen);
 /* Row row of a result of tokendb_pg_sql_get into tok. */
 void		 tokendb_pg_row(const struct pg_result *, int row,
 		    struct tokendb_token *);
@@ -575,6 +593,12 @@ void		 pgpool_abandon(struct pgpool_query *);
 
 /* auth-tokendb.c */
 extern const struct auth_backend auth_tokendb_backend;
+/*
+ * Let load() create a missing SQLite file: the daemon does; tokenreviewd
+ * -n, tokenreviewctl check-config and review (the default) only say that
+ * the file will be created on first start.
+ */
+void		 auth_tokendb_may_create(int);
 
 /* auth-ldap.c */
 /* RFC 4515 escaping of an assertion value; the caller frees the result. */

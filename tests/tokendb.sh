@@ -427,8 +427,199 @@ if [ "$ENGINE" = postgresql ]; then
 	diag "back after $(tr_elapsed "$t0") s"
 	tr_req GET /readyz
 	is "$TR_CODE" 200 "/readyz is 200 again"
+
+	tid "the daemon starts while PostgreSQL is down"
+	pg_stop
+	tr_config down server.chain="static tokendb" "${DBKEYS[@]}"
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+	like "$out" 'configuration OK' "tokenreviewd -n does not connect"
+	tr_config badurl server.chain="static tokendb" \
+	    'tokendb.url=postgresql://u:s3cret@[bad'
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 1 "tokenreviewd -n fails on a URL that does not parse"
+	like "$out" 'tokenreviewd\.conf:[0-9]+: \[tokendb\] url: bad URL' \
+	    "and names the key"
+	unlike "$out" s3cret "without the password in it"
+	tr_use down
+	if tr_start down; then
+		pass "the daemon starts with PostgreSQL stopped"
+	else
+		fail "the daemon starts with PostgreSQL stopped"
+		done_testing
+	fi
+	t0=$(tr_now)
+	tr_review v1 abcdef.0123456789abcdef >/dev/null
+	took=$(tr_elapsed "$t0")
+	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error | test("token database unreachable"))'; then
+		pass "a token-shaped token: status.error \"token database unreachable\""
+	else
+		fail "a token-shaped token: status.error \"token database unreachable\"" \
+		    "status $TR_CODE" "body: $TR_BODY"
+	fi
+	ok "at once ($took s)" tr_between "$took" 0 1
+	tr_review v1 static1 >/dev/null
+	expect_user "a static token is accepted" '.username == "sam"'
+	kill -HUP "$TR_PID"
+	ok "a reload with the database down succeeds" tr_wait_until 5 \
+	    grep -q '"event":"reloaded"' "$TR_LOG"
+	sleep 1.1	# [tokendb] ready_grace from the reload
+	tr_req GET /readyz
+	is "$TR_CODE" 503 "/readyz is 503 once ready_grace has passed"
+	pg_start || bail "PostgreSQL did not start again"
+	FRESH=$(ctl create --user fresh 2>/dev/null)
+	t0=$(tr_now)
+	ok "once PostgreSQL is up, its token is accepted without a restart" \
+	    tr_wait_until 10 authenticated "$FRESH"
+	diag "accepted after $(tr_elapsed "$t0") s"
+	tr_req GET /readyz
+	is "$TR_CODE" 200 "/readyz is 200"
+	ok "the schema check is logged" \
+	    grep -q '"event":"tokendb_schema".*schema version 1' "$TR_LOG"
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
+
+	tid "two daemons race to create the schema"
+	sql "CREATE DATABASE race" >/dev/null
+	RACEURL=${DBURL%/*}/race
+	# Hold the migration's advisory lock: both daemons' checks queue on
+	# it, and a review that comes meanwhile waits for the check.
+	tr_bg psql -X -q "$RACEURL" -c "SELECT pg_advisory_lock(7263206),
+	    pg_sleep(1.5)"
+	locker=$TR_BGPID
+	sleep 0.3
+	for n in race1 race2; do
+		tr_config "$n" server.chain="static tokendb" server.workers=4 \
+		    "tokendb.url=$RACEURL"
+		printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+		tr_start "$n" || bail "daemon $n does not start"
+	done
+	t0=$(tr_now)
+	tr_review v1 abcdef.0123456789abcdef >/dev/null
+	took=$(tr_elapsed "$t0")
+	expect_no "a review during the check waits for it, then is refused without error"
+	ok "it waited for the lock ($took s)" tr_between "$took" 0.3 5
+	tr_wait_exit "$locker" 5
+	for n in race1 race2; do
+		ok "$n checked the schema" tr_wait_until 5 grep -q \
+		    '"event":"tokendb_schema".*schema version 1' "$TR_TMP/$n/log"
+	done
+	unlike "$(grep -h '"level":"\(warn\|error\)","event":"tokendb_schema"' \
+	    "$TR_TMP"/race?/log)" . "with no failed attempt"
+	is "$(psql -X -A -t "$RACEURL" -c 'SELECT count(*), max(version)
+	    FROM schema_version')" "1|1" "one schema, version 1"
+	RACE=$(ctl create --user racer 2>/dev/null)
+	ok "a token in it is accepted by the one" authenticated "$RACE"
+	tr_use race1
+	ok "and by the other" authenticated "$RACE"
+	for n in race1 race2; do
+		tr_use "$n"
+		tr_stop
+		is "$?" 0 "$n stops cleanly"
+	done
+
+	tid "a schema newer than ours"
+	sql "CREATE DATABASE newer" >/dev/null
+	psql -X -q "${DBURL%/*}/newer" -c "CREATE TABLE schema_version
+	    (version integer NOT NULL); INSERT INTO schema_version VALUES (2)"
+	tr_config newer server.chain="static tokendb" \
+	    "tokendb.url=${DBURL%/*}/newer" tokendb.ready_grace=30s
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_start newer || bail "the daemon does not start on a newer schema"
+	ok "the newer schema is logged as an error" tr_wait_until 5 \
+	    grep -q '"level":"error","event":"tokendb_schema".*version 2' "$TR_LOG"
+	tr_review v1 abcdef.0123456789abcdef >/dev/null
+	ok "reviews answer status.error naming the version" tr_jq \
+	    '.status.authenticated == false and (.status.error |
+	    test("schema version 2 is newer"))'
+	tr_review v1 static1 >/dev/null
+	expect_user "a static token is accepted" '.username == "sam"'
+	tr_req GET /readyz
+	is "$TR_CODE" 503 "/readyz is 503 at once (within ready_grace)"
+	ok "the schema was left alone" test "$(psql -X -A -t "${DBURL%/*}/newer" \
+	    -c 'SELECT version FROM schema_version')" = 2
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
+	tr_use tdb
 fi
 
-tr_stop
-is "$?" 0 "daemon stops cleanly"
+# ---------------------------------------------------------------- the file
+
+# fresh_config: a daemon whose SQLite file is $FRESH_DB, run as nobody
+# when the tests run as root.
+fresh_config()
+{
+	tr_config fresh server.chain="static tokendb" ${FRESH_USER:+server.user=nobody} \
+	    "tokendb.path=$FRESH_DB" tokendb.flush_interval=200ms
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+}
+
+if [ "$ENGINE" = sqlite ]; then
+	tid "checks do not create the database file; the daemon does"
+	tr_stop
+	is "$?" 0 "daemon stops cleanly"
+	FRESH_DB=$TR_TMP/fresh/db/tokens.db
+	FRESH_USER=
+	[ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1 && FRESH_USER=nobody
+	fresh_config
+	mkdir "$TR_DIR/db"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 0 "tokenreviewd -n accepts a config whose database is missing"
+	like "$out" 'tokens\.db does not exist yet: it will be created on first start' \
+	    "and says that it will be created on first start"
+	out=$("$TOKENREVIEWCTL" -c "$TR_CONF" check-config 2>&1); rc=$?
+	is "$rc" 0 "so does tokenreviewctl check-config"
+	like "$out" 'created on first start' "and says so too"
+	ok "neither made the file" test ! -e "$FRESH_DB"
+	tr_config nodir server.chain="static tokendb" \
+	    "tokendb.path=$TR_TMP/nodir/none/tokens.db"
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 1 "tokenreviewd -n fails when the file's directory is missing"
+	like "$out" '\[tokendb\] path: .*/none: no such directory' \
+	    "and says which one"
+
+	if [ -z "$FRESH_USER" ]; then
+		skip "a file the daemon makes as root is [server] user's" \
+		    "needs root and a user nobody"
+	else
+		# The directory is the daemon user's, as a state directory is.
+		chmod 711 "$TR_TMP" "$TR_TMP/fresh"
+		chown nobody "$TR_TMP/fresh/db"
+		chmod 700 "$TR_TMP/fresh/db"
+		tr_use tdb
+		fresh_config
+		tr_start fresh || bail "the daemon does not start as root with user"
+		is "$(stat -c %U:%a "$FRESH_DB")" nobody:600 \
+		    "the daemon started as root makes the file nobody's, mode 0600"
+		is "$(stat -c %U "$FRESH_DB-wal" "$FRESH_DB-shm" | sort -u)" nobody \
+		    "and its -wal and -shm"
+		FRESH=$(ctl create --user fresh 2>/dev/null)
+		ok "a token created in it (by root) is accepted" authenticated "$FRESH"
+		ok "its use is written by the daemon running as nobody" \
+		    tr_wait_until 5 sh -c "'$TOKENREVIEWCTL' -c '$TR_CONF' token show \
+		    ${FRESH%%.*} | jq -e '.use_count >= 1'"
+		unlike "$(grep tokendb_flush "$TR_LOG")" . "no failed flush in the log"
+		is "$(stat -c %U "$FRESH_DB")" nobody "tokenreviewctl left the owner alone"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+
+		rm -f "$FRESH_DB" "$FRESH_DB-wal" "$FRESH_DB-shm"
+		FRESH=$(ctl create --user fresh2 2>/dev/null)
+		is "$(stat -c %U "$FRESH_DB")" nobody \
+		    "tokenreviewctl token create as root makes the file nobody's too"
+
+		rm -f "$FRESH_DB" "$FRESH_DB-wal" "$FRESH_DB-shm"
+		sqlite3 "$FRESH_DB" 'CREATE TABLE other (x)'
+		tr_start fresh || bail "the daemon does not start on an existing file"
+		is "$(stat -c %U "$FRESH_DB")" root "an existing file is never chowned"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+	fi
+else
+	tr_stop
+	is "$?" 0 "daemon stops cleanly"
+fi
 done_testing
