@@ -431,4 +431,50 @@ fi
 
 tr_stop
 is "$?" 0 "daemon stops cleanly"
+
+# ---------------------------------------------------------------- use counts
+
+# A flush interval of an hour: only a reload (the old generation's last
+# batch) and SIGTERM (the last batch of all) can write the counts here.
+# cache_ttl 0 makes every review a lookup, so the counts are exact.
+tid "use counts: written at reload and at SIGTERM"
+tr_config tdbw server.chain="static tokendb" server.workers=2 \
+    "${DBKEYS[@]}" tokendb.flush_interval=1h tokendb.cache_ttl=0
+printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+COUNTED=$(ctl create --user counted 2>/dev/null)
+use_count()
+{
+	ctl show "${COUNTED%%.*}" | jq -r .use_count
+}
+count_is()
+{
+	[ "$(use_count)" = "$1" ]
+}
+reloaded()
+{
+	tr_metrics
+	[ "$(tr_metric tokenreviewd_reloads_total 'success')" = 1 ]
+}
+if tr_start tdbw; then
+	n=0
+	for i in 1 2 3 4 5; do
+		authenticated "$COUNTED" && n=$((n + 1))
+	done
+	is "$n/$(use_count)" 5/0 "5 reviews, nothing written within the hour"
+	kill -HUP "$TR_PID"
+	ok "SIGHUP reloads" tr_wait_until 5 reloaded
+	ok "the old generation's counts are written after the reload" \
+	    tr_wait_until 5 count_is 5
+	is "$(use_count)" 5 "use count 5 after the reload"
+	for i in 1 2 3; do
+		authenticated "$COUNTED" && n=$((n + 1))
+	done
+	tr_stop
+	is "$?" 0 "daemon stops cleanly on SIGTERM"
+	is "$n/$(use_count)" 8/8 "SIGTERM writes the last batch: use count 8"
+	unlike "$(cat "$TR_LOG")" "not written|tokendb_flush" \
+	    "no failed write of use counts in the log"
+else
+	fail "daemon tdbw starts"
+fi
 done_testing
