@@ -105,6 +105,7 @@ struct tokendb_shared {
 	uint64_t	 lookups;
 	uint64_t	 errors;
 	uint64_t	 lookup_us;	/* total time of lookups */
+	uint64_t	 lookup_bucket[METRICS_NBUCKETS];	/* histogram */
 	uint64_t	 flushes;
 	uint64_t	 flush_us;	/* total time of flushes */
 	uint64_t	 uses_dropped;	/* not counted: the batch was full */
@@ -814,6 +815,19 @@ tokendb_user(const struct tokendb_token *tok, struct auth_result *res)
 	return 0;
 }
 
+/* Count a lookup that started at t0 (monotonic_sec()) in the metrics. */
+static void
+tokendb_timed(struct tokendb_shared *ts, double t0)
+{
+	double	d = monotonic_sec() - t0;
+
+	if (d < 0)
+		d = 0;
+	ADD(ts->lookups, 1);
+	ADD(ts->lookup_us, (uint64_t)(d * 1e6));
+	ADD(ts->lookup_bucket[metrics_bucket(d)], 1);
+}
+
 /* Look the id up, timing it for the metrics.  As tokendb_get(). */
 static int
 tokendb_lookup(struct tokendb_inst *ti, const char *id,
@@ -824,8 +838,7 @@ tokendb_lookup(struct tokendb_inst *ti, const char *id,
 	int	found;
 
 	found = tokendb_get(ti->db, id, tok, err, sizeof(err));
-	ADD(ti->ts->lookups, 1);
-	ADD(ti->ts->lookup_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+	tokendb_timed(ti->ts, t0);
 	SET(ti->ts->failing, found < 0);
 	if (found < 0) {
 		ADD(ti->ts->errors, 1);
@@ -949,8 +962,7 @@ tokendb_got_cb(const struct pg_result *r, const char *err, void *arg)
 	enum auth_rv		 rv = AUTH_DENY;
 
 	p->q = NULL;
-	ADD(p->ti->ts->lookups, 1);
-	ADD(p->ti->ts->lookup_us, (uint64_t)((monotonic_sec() - p->t0) * 1e6));
+	tokendb_timed(p->ti->ts, p->t0);
 	if (err != NULL) {
 		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
 		tokendb_pg_error(p->ti, p->res, err);
@@ -1001,7 +1013,7 @@ tokendb_authenticate_pg(struct tokendb_inst *ti, struct auth_req *req,
 	    tokendb_got_cb, p, err, sizeof(err));
 	if (p->q == NULL) {
 		/* Known to be unreachable: answer now, no waiting. */
-		ADD(ti->ts->lookups, 1);
+		tokendb_timed(ti->ts, p->t0);
 		tokendb_pg_error(ti, res, err);
 		tokendb_pend_free(p);
 		return AUTH_ERROR;
@@ -1144,6 +1156,10 @@ tokendb_metrics(void *shared, struct evbuffer *out)
 	    (unsigned long long)GET(ts->flushes),
 	    (double)GET(ts->flush_us) / 1e6,
 	    (unsigned long long)GET(ts->uses_dropped));
+	/* Every lookup counted above is in it: _count is lookups_total. */
+	metrics_histogram(out, "tokenreviewd_tokendb_lookup_duration_seconds",
+	    "Time of token database lookups, from the query to the row.",
+	    ts->lookup_bucket, (double)GET(ts->lookup_us) / 1e6);
 }
 
 const struct auth_backend auth_tokendb_backend = {

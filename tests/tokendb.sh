@@ -365,6 +365,27 @@ tr_metrics
 ok "lookups are counted" \
     tr_between "$(tr_metric tokenreviewd_tokendb_lookups_total)" 10 1e9
 is "$(tr_metric tokenreviewd_tokendb_errors_total)" 0 "no database errors"
+# les NAME: "LE COUNT" per bucket of histogram NAME, in order.
+les()
+{
+	printf '%s\n' "$TR_METRICS" |
+	    sed -n "s/^$1_bucket{le=\"\([^\"]*\)\"} \([0-9]*\)\$/\1 \2/p"
+}
+HIST=tokenreviewd_tokendb_lookup_duration_seconds
+n=$(tr_metric tokenreviewd_tokendb_lookups_total)
+like "$TR_METRICS" "# TYPE $HIST histogram" "lookup latency is a histogram"
+is "$(tr_metric ${HIST}_count)" "$n" "its _count equals lookups_total ($n)"
+is "$(tr_metric ${HIST}_bucket 'le="[+]Inf"')" "$n" \
+    "its +Inf bucket holds every lookup"
+is "$(les $HIST | cut -d' ' -f1 | xargs)" \
+    "$(les tokenreviewd_review_duration_seconds | cut -d' ' -f1 | xargs)" \
+    "its buckets are those of the review latency histogram"
+is "$(les $HIST | awk 'p > $2 { bad = 1 } { p = $2 }
+    END { print bad ? "no" : "yes" }')" yes "its buckets are cumulative"
+is "$(awk -v a="$(tr_metric ${HIST}_sum)" \
+    -v b="$(tr_metric tokenreviewd_tokendb_lookup_seconds_total)" \
+    'BEGIN { print (a - b < 1e-5 && b - a < 1e-5) }')" 1 \
+    "its _sum is lookup_seconds_total"
 unlike "$(cat "$TR_LOG")" "$ALICE_SECRET|4m0vaqgd7l2n9s1e|$(printf %s "$LOAD" | cut -d. -f2)" \
     "no secret in the daemon log"
 ok "audit lines name the tokendb backend with the token fingerprint" \
