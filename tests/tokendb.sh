@@ -11,16 +11,18 @@
 # refused within the cache bound, expiry, a one-use token reviewed
 # concurrently (exactly one success), the bootstrap-token conformance
 # cases 31-36, import of a kube-apiserver token CSV, the tool's errors
-# (bad id, unknown id, bad TTL, locked database) and writes by the tool
-# while clients keep reviewing.  With PostgreSQL also: the server stopped
-# while the daemon runs (quick errors, readiness lost after the grace
-# period) and started again (reviews work without a restart).
+# (bad id, unknown id, bad TTL, locked database), writes by the tool while
+# wrk keeps a second daemon busy (no failed review), the lookup latency
+# histogram, and exact use counts written at reload and at SIGTERM.  With
+# PostgreSQL also: the server stopped while the daemon runs (quick errors,
+# readiness lost after the grace period) and started again (reviews work
+# without a restart).
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
 ENGINE=${TR_TOKENDB_ENGINE:-sqlite}
-tr_need curl openssl jq setsid timeout sha256sum
+tr_need curl openssl jq setsid timeout sha256sum wrk
 tr_need_binaries
 "$TOKENREVIEWCTL" -h | grep -q 'token create' ||
     tr_skip_all "tokenreviewctl built without the token database"
@@ -318,33 +320,104 @@ fi
 
 # ---------------------------------------------------------------- under load
 
-tid "tool writes while the daemon serves reviews"
-LOAD=$(ctl create --user loaded 2>/dev/null)
-body=$(tr_review_body v1 "$LOAD")
-tr_tls_args
-pids=()
-for w in 1 2 3 4; do
-	(
-		for i in $(seq 1 30); do
-			curl -sS --max-time 10 "${TR_TLS[@]}" \
-			    -H 'Content-Type: application/json' \
-			    --data-binary "$body" "$TR_URL/tokenreview" |
-			    jq -r '.status.authenticated' 2>/dev/null || echo fail
-		done >"$TR_TMP/load.$w"
-	) &
-	pids+=($!)
+tid "tool writes while the daemon is under wrk load"
+# wrk cannot present a client certificate: a second daemon on the same
+# database takes a bearer token instead.  cache_ttl 0 makes every review
+# a lookup, so each one meets the tool's writes in the database.
+BEARER=b$(openssl rand -hex 16)
+tr_config tdbl server.chain=tokendb server.workers=2 server.client_ca= \
+    server.client_names= "server.client_token_file=$TR_TMP/tdbl/bearer" \
+    static.file= log.level=warn "${DBKEYS[@]}" tokendb.cache_ttl=0
+printf '%s' "$BEARER" | tr_write "$TR_DIR/bearer"
+toks=()
+for i in 1 2 3 4; do
+	toks+=("$(ctl create --user "wrkuser$i" 2>/dev/null)")
 done
-writes=0
-for i in $(seq 1 15); do
-	t=$(ctl create --user "w$i" --ttl 1h 2>/dev/null) &&
-	    ctl revoke "${t%%.*}" >/dev/null && writes=$((writes + 2))
-done
-ctl prune >/dev/null && writes=$((writes + 1))
-wait "${pids[@]}"
-total=$(cat "$TR_TMP"/load.* | wc -l)
-good=$(grep -c '^true$' "$TR_TMP"/load.* | awk -F: '{ s += $2 } END { print s }')
-is "$writes" 31 "31 writes by tokenreviewctl during the load"
-is "$good/$total" "120/120" "no failed review while the tool writes"
+LOAD=${toks[0]}
+{
+	printf 'local tokens = {'
+	printf '"%s", ' "${toks[@]}"
+	printf '}\nlocal bearer = "%s"\n' "$BEARER"
+	cat <<'LUA'
+-- TokenReviews for the tokens above, at random.  response() counts every
+-- answer that is not 200 with authenticated true and one of their users;
+-- done() sums the counts of all threads (each runs its own Lua state).
+local threads = {}
+local reqs = {}
+answers, bad = 0, 0
+
+function setup(thread)
+	table.insert(threads, thread)
+end
+
+function init(args)
+	local h = { ["Content-Type"] = "application/json",
+	    ["Authorization"] = "Bearer " .. bearer }
+	for i, t in ipairs(tokens) do
+		reqs[i] = wrk.format("POST", nil, h,
+		    '{"apiVersion":"authentication.k8s.io/v1",' ..
+		    '"kind":"TokenReview","spec":{"token":"' .. t .. '"}}')
+	end
+end
+
+function request()
+	return reqs[math.random(#reqs)]
+end
+
+function response(status, headers, body)
+	answers = answers + 1
+	if status ~= 200 or not body:find('"authenticated":true', 1, true) or
+	    not body:find('"username":"wrkuser[1-4]"') then
+		bad = bad + 1
+	end
+end
+
+function done(summary, latency, requests)
+	local n, b = 0, 0
+	for _, t in ipairs(threads) do
+		n = n + t:get("answers")
+		b = b + t:get("bad")
+	end
+	local e = summary.errors
+	io.write(string.format("requests %d answers %d bad %d errors %d\n",
+	    summary.requests, n, b,
+	    e.connect + e.read + e.write + e.status + e.timeout))
+end
+LUA
+} >"$TR_TMP/tdbl/review.lua"
+if tr_start tdbl; then
+	wrk -t1 -c8 -d4s -s "$TR_TMP/tdbl/review.lua" "$TR_URL$TR_REVIEW_PATH" \
+	    >"$TR_TMP/wrk.out" 2>&1 &
+	wrkpid=$!
+	sleep 0.5
+	writes=0 failed=0
+	for i in $(seq 1 8); do
+		t=$(ctl create --user "w$i" --ttl 1h 2>>"$TR_TMP/ctl.err") &&
+		    writes=$((writes + 1)) || failed=$((failed + 1))
+		ctl revoke "${t%%.*}" >/dev/null 2>>"$TR_TMP/ctl.err" &&
+		    writes=$((writes + 1)) || failed=$((failed + 1))
+		ctl delete "${t%%.*}" >/dev/null 2>>"$TR_TMP/ctl.err" &&
+		    writes=$((writes + 1)) || failed=$((failed + 1))
+	done
+	ok "the tool's writes all fell within the load" tr_alive "$wrkpid"
+	wait "$wrkpid"
+	is "$?" 0 "wrk exits 0"
+	is "$writes/$failed" 24/0 "24 writes by tokenreviewctl, all exit 0" ||
+	    diag "$(cat "$TR_TMP/ctl.err")"
+	# "requests N answers N bad N errors N"
+	read -r -a W <<<"$(grep '^requests ' "$TR_TMP/wrk.out")"
+	ok "over 100 reviews in 4 s (${W[1]:-none})" \
+	    tr_between "${W[1]:-0}" 101 1e9
+	is "answers ${W[3]:-?} bad ${W[5]:-?} errors ${W[7]:-?}" \
+	    "answers ${W[1]:-} bad 0 errors 0" \
+	    "every answer 200, authenticated, the right user; no socket error"
+	diag "$(grep -E 'Latency|Requests/sec' "$TR_TMP/wrk.out")"
+	tr_stop
+	is "$?" 0 "the daemon under load stops cleanly"
+else
+	fail "daemon tdbl starts"
+fi
+tr_use tdb
 
 # ---------------------------------------------------------------- the rest
 
