@@ -307,6 +307,11 @@ like "$rc $err" '^1 .*--user is required' "create without a user"
 err=$(ctl frobnicate 2>&1); rc=$?
 like "$rc $err" '^2 usage' "unknown subcommand"
 if [ "$ENGINE" = sqlite ]; then
+	KEPT=$(ctl create --user kept 2>/dev/null)
+	kept_written()
+	{
+		[ "$(ctl show "${KEPT%%.*}" | jq -r .use_count)" = 1 ]
+	}
 	{ echo 'BEGIN IMMEDIATE;'; echo 'UPDATE tokens SET description = description;'
 	  sleep 4; echo 'COMMIT;'; } | sqlite3 "$DB" &
 	locker=$!
@@ -315,7 +320,12 @@ if [ "$ENGINE" = sqlite ]; then
 	like "$rc $err" '^1 .*locked' "a locked database is reported as such"
 	ok "reviews go on while another process holds the write lock" \
 	    authenticated q8z1xk.4m0vaqgd7l2n9s1e
+	ok "a token reviewed while the lock is held works" authenticated "$KEPT"
+	ok "the writer fails to write its use count while the lock is held" \
+	    tr_wait_until 3 grep -q '"tokendb_flush".*locked' "$TR_LOG"
 	wait "$locker"
+	ok "the count was kept and is written once the lock is gone" \
+	    tr_wait_until 5 kept_written
 fi
 
 # ---------------------------------------------------------------- under load
