@@ -86,7 +86,6 @@ struct tokendb_writer {
 	struct tokendb_use	*pending;	/* under mtx */
 	size_t			 npending;
 	struct tokendb_use	*writing;	/* the thread's own */
-	size_t			 nwriting;
 	struct tokendb		*db;		/* the thread's own */
 };
 
@@ -333,7 +332,6 @@ tokendb_writer_write(struct tokendb_shared *ts)
 	ADD(ts->flushes, 1);
 	ADD(ts->flush_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
 	memset(w->writing, 0, TOKENDB_WRITER_SLOTS * sizeof(*w->writing));
-	w->nwriting = 0;
 	return 0;
 fail:
 	log_msg(LL_WARN, "tokendb_flush", "%s", err);
@@ -350,18 +348,16 @@ tokendb_writer_pass(struct tokendb_shared *ts)
 
 	tab = w->writing;
 	w->writing = w->pending;
-	w->nwriting = w->npending;
 	w->pending = tab;
 	w->npending = 0;
 	pthread_mutex_unlock(&w->mtx);
 	r = tokendb_writer_write(ts);
 	pthread_mutex_lock(&w->mtx);
 	if (r != 0) {
-		/* Back in front of what came meanwhile, for the next try. */
+		/* Merged with what came meanwhile, for the next try. */
 		tokendb_writer_merge(ts, w->writing, TOKENDB_WRITER_SLOTS);
 		memset(w->writing, 0, TOKENDB_WRITER_SLOTS *
 		    sizeof(*w->writing));
-		w->nwriting = 0;
 	}
 	return r;
 }
@@ -429,8 +425,12 @@ tokendb_writer_start(struct tokendb_shared *ts)
 		return 0;
 	if (w->stop)
 		return -1;
-	w->pending = xcalloc(TOKENDB_WRITER_SLOTS, sizeof(*w->pending));
-	w->writing = xcalloc(TOKENDB_WRITER_SLOTS, sizeof(*w->writing));
+	if (w->pending == NULL) {
+		w->pending = xcalloc(TOKENDB_WRITER_SLOTS,
+		    sizeof(*w->pending));
+		w->writing = xcalloc(TOKENDB_WRITER_SLOTS,
+		    sizeof(*w->writing));
+	}
 	pthread_once(&tokendb_exit_once, tokendb_exit_register);
 	if ((e = pthread_create(&t, NULL, tokendb_writer_main, ts)) != 0) {
 		log_msg(LL_ERROR, "tokendb_flush", "no writer thread: %s",
