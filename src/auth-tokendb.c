@@ -13,10 +13,11 @@
  * WAL mode a read never waits for a writer and a lookup by primary key
  * takes microseconds, far less than handing it to another thread would.
  * Writes are kept off the hot path: use counts and last-used times are
- * gathered per worker and written in one transaction every
- * flush_interval.  The exception is a usage-limited token, whose use must
- * be taken atomically before it is accepted; that write waits at most
- * busy_timeout for the lock.
+ * gathered per worker and, every flush_interval, handed to the one writer
+ * thread of the loaded [tokendb], which writes them in one transaction
+ * while the worker goes on answering.  The exception is a usage-limited
+ * token, whose use must be taken atomically before it is accepted; that
+ * write waits at most busy_timeout for the lock.
  *
  * Accepted results may stay in the shared result cache for cache_ttl at
  * most (usage-limited ones not at all), which bounds how long a revoked
@@ -42,6 +43,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,31 @@ enum tokendb_schema {
 	SCHEMA_NEWER,		/* written by a newer program: not ours */
 };
 
+#define TOKENDB_WRITER_SLOTS	8192	/* uses the writer holds (2^n) */
+#define TOKENDB_WRITER_BUSY	1000	/* ms the writer waits for the lock */
+#define TOKENDB_EXIT_WAIT	5	/* s the process waits for writers */
+
+/*
+ * The SQLite writer of one loaded [tokendb]: a thread that writes the
+ * batches of use counts the workers hand over, so that no worker waits for
+ * the database lock or the disk.  Workers merge their batch into pending
+ * under mtx and signal; the thread swaps pending with writing and writes
+ * the latter without the lock.  A failed write merges its counts back into
+ * pending for the next try.  The thread starts with the first batch and
+ * outlives its generation: unload only tells it to stop, it writes what it
+ * was given, frees the shared data and exits (see tokendb_unload()).
+ */
+struct tokendb_writer {
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cv;
+	int			 started;
+	int			 stop;
+	struct tokendb_use	*pending;	/* under mtx */
+	size_t			 npending;
+	struct tokendb_use	*writing;	/* the thread's own */
+	struct tokendb		*db;		/* the thread's own */
+};
+
 struct tokendb_shared {
 	char		*path;
 	char		*url;		/* PostgreSQL instead of path */
@@ -98,10 +125,13 @@ struct tokendb_shared {
 	uint64_t	 lookups;
 	uint64_t	 errors;
 	uint64_t	 lookup_us;	/* total time of lookups */
+	uint64_t	 lookup_bucket[METRICS_NBUCKETS];	/* histogram */
 	uint64_t	 flushes;
 	uint64_t	 flush_us;	/* total time of flushes */
 	uint64_t	 uses_dropped;	/* not counted: the batch was full */
 	int		 failing;	/* the last lookup failed */
+
+	struct tokendb_writer writer;	/* SQLite */
 };
 
 struct tokendb_pend;
@@ -220,6 +250,259 @@ tokendb_conf(const struct config *conf, struct tokendb_shared *ts,
 	return 0;
 }
 
+/*
+ * Add count uses of id, the last at time last, to the open-addressing
+ * table tab of size slots (a power of two) holding *n ids.  -1 when the id
+ * is new and the table three-quarters full: the use is not counted.
+ */
+static int
+tokendb_uses_add(struct tokendb_use *tab, size_t size, size_t *n,
+    const char *id, long long last, long long count)
+{
+	struct tokendb_use	*u;
+	uint32_t		 h = 2166136261u;
+	size_t			 i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		h = (h ^ (uint8_t)id[i]) * 16777619u;
+	for (i = h & (size - 1);; i = (i + 1) & (size - 1)) {
+		u = &tab[i];
+		if (u->count == 0 || strcmp(u->id, id) == 0)
+			break;
+	}
+	if (u->count == 0) {
+		if (*n >= size / 4 * 3)
+			return -1;
+		strlcpy(u->id, id, sizeof(u->id));
+		(*n)++;
+	}
+	u->count += count;
+	if (last > u->last_used)
+		u->last_used = last;
+	return 0;
+}
+
+/* Merge the size slots of from into the writer's pending table; mtx held. */
+static void
+tokendb_writer_merge(struct tokendb_shared *ts, const struct tokendb_use *from,
+    size_t size)
+{
+	struct tokendb_writer	*w = &ts->writer;
+	size_t			 i;
+
+	for (i = 0; i < size; i++) {
+		if (from[i].count != 0 && tokendb_uses_add(w->pending,
+		    TOKENDB_WRITER_SLOTS, &w->npending, from[i].id,
+		    from[i].last_used, from[i].count) != 0)
+			ADD(ts->uses_dropped, (uint64_t)from[i].count);
+	}
+}
+
+/* Writers told to stop that have not finished; the process waits for them. */
+static pthread_mutex_t	tokendb_exit_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	tokendb_exit_cv = PTHREAD_COND_INITIALIZER;
+static int		tokendb_retiring;
+static pthread_once_t	tokendb_exit_once = PTHREAD_ONCE_INIT;
+
+/*
+ * At exit, give the writers of unloaded generations the time to write
+ * their last batch: main() returns right after dropping the last runtime.
+ * Only stopping writers are waited for, so a fatal exit never hangs here.
+ */
+static void
+tokendb_exit_wait(void)
+{
+	struct timespec	dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += TOKENDB_EXIT_WAIT;
+	pthread_mutex_lock(&tokendb_exit_mtx);
+	while (tokendb_retiring > 0 && pthread_cond_timedwait(
+	    &tokendb_exit_cv, &tokendb_exit_mtx, &dl) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&tokendb_exit_mtx);
+}
+
+static void
+tokendb_exit_register(void)
+{
+	atexit(tokendb_exit_wait);
+}
+
+static void
+tokendb_shared_free(struct tokendb_shared *ts)
+{
+	free(ts->path);
+	free(ts->url);
+	free(ts->migrate_sql);
+	tokendb_close(ts->writer.db);
+	free(ts->writer.pending);
+	free(ts->writer.writing);
+	pthread_cond_destroy(&ts->writer.cv);
+	pthread_mutex_destroy(&ts->writer.mtx);
+	free(ts);
+}
+
+/* Write the writing table; 0, or -1 with the counts kept there. */
+static int
+tokendb_writer_write(struct tokendb_shared *ts)
+{
+	struct tokendb_writer	*w = &ts->writer;
+	char			 err[TR_ERRLEN];
+	double			 t0 = monotonic_sec();
+
+	/* Opened here, so that only this thread ever uses it. */
+	if (w->db == NULL && (w->db = tokendb_open(ts->path, 0,
+	    ts->busy_timeout > TOKENDB_WRITER_BUSY ? ts->busy_timeout :
+	    TOKENDB_WRITER_BUSY, err, sizeof(err))) == NULL)
+		goto fail;
+	if (tokendb_record_uses(w->db, w->writing, TOKENDB_WRITER_SLOTS, err,
+	    sizeof(err)) < 0)
+		goto fail;
+	ADD(ts->flushes, 1);
+	ADD(ts->flush_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+	memset(w->writing, 0, TOKENDB_WRITER_SLOTS * sizeof(*w->writing));
+	return 0;
+fail:
+	log_msg(LL_WARN, "tokendb_flush", "%s", err);
+	return -1;
+}
+
+/* Write what is pending, with mtx held on entry and on return. */
+static int
+tokendb_writer_pass(struct tokendb_shared *ts)
+{
+	struct tokendb_writer	*w = &ts->writer;
+	struct tokendb_use	*tab;
+	int			 r;
+
+	tab = w->writing;
+	w->writing = w->pending;
+	w->pending = tab;
+	w->npending = 0;
+	pthread_mutex_unlock(&w->mtx);
+	r = tokendb_writer_write(ts);
+	pthread_mutex_lock(&w->mtx);
+	if (r != 0) {
+		/* Merged with what came meanwhile, for the next try. */
+		tokendb_writer_merge(ts, w->writing, TOKENDB_WRITER_SLOTS);
+		memset(w->writing, 0, TOKENDB_WRITER_SLOTS *
+		    sizeof(*w->writing));
+	}
+	return r;
+}
+
+/* After a failed write: wait flush_interval, or less if told to stop. */
+static void
+tokendb_writer_backoff(struct tokendb_shared *ts)
+{
+	struct tokendb_writer	*w = &ts->writer;
+	struct timespec		 dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ts->flush_interval / 1000;
+	dl.tv_nsec += (ts->flush_interval % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mtx,
+	    &dl) != ETIMEDOUT)
+		;
+}
+
+static void *
+tokendb_writer_main(void *arg)
+{
+	struct tokendb_shared	*ts = arg;
+	struct tokendb_writer	*w = &ts->writer;
+	int			 stop, r = 0;
+
+	pthread_mutex_lock(&w->mtx);
+	for (;;) {
+		if (r != 0)
+			tokendb_writer_backoff(ts);
+		while (w->npending == 0 && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mtx);
+		/* Everything handed over before the stop is written. */
+		stop = w->stop;
+		r = w->npending > 0 ? tokendb_writer_pass(ts) : 0;
+		if (stop)
+			break;
+	}
+	if (w->npending > 0)
+		log_msg(LL_WARN, "tokendb_flush", "%zu use counts not written",
+		    w->npending);
+	pthread_mutex_unlock(&w->mtx);
+	tokendb_shared_free(ts);
+
+	pthread_mutex_lock(&tokendb_exit_mtx);
+	tokendb_retiring--;
+	pthread_cond_broadcast(&tokendb_exit_cv);
+	pthread_mutex_unlock(&tokendb_exit_mtx);
+	return NULL;
+}
+
+/* Start the writer, with mtx held; 0, or -1 if there is no thread. */
+static int
+tokendb_writer_start(struct tokendb_shared *ts)
+{
+	struct tokendb_writer	*w = &ts->writer;
+	pthread_t		 t;
+	int			 e;
+
+	if (w->started)
+		return 0;
+	if (w->stop)
+		return -1;
+	if (w->pending == NULL) {
+		w->pending = xcalloc(TOKENDB_WRITER_SLOTS,
+		    sizeof(*w->pending));
+		w->writing = xcalloc(TOKENDB_WRITER_SLOTS,
+		    sizeof(*w->writing));
+	}
+	pthread_once(&tokendb_exit_once, tokendb_exit_register);
+	if ((e = pthread_create(&t, NULL, tokendb_writer_main, ts)) != 0) {
+		log_msg(LL_ERROR, "tokendb_flush", "no writer thread: %s",
+		    strerror(e));
+		return -1;
+	}
+	pthread_detach(t);
+	w->started = 1;
+	return 0;
+}
+
+static void
+tokendb_writer_init(struct tokendb_writer *w)
+{
+	pthread_mutex_init(&w->mtx, NULL);
+	pthread_cond_init(&w->cv, NULL);
+}
+
+/*
+ * Tell a started writer to finish: 1 if it now owns ts and frees it.  The
+ * writer is not joined here: the last reference to a generation is often
+ * dropped by a worker, which must not wait for a write.
+ */
+static int
+tokendb_writer_retire(struct tokendb_shared *ts)
+{
+	struct tokendb_writer	*w = &ts->writer;
+	int			 started;
+
+	pthread_mutex_lock(&w->mtx);
+	started = w->started;
+	w->stop = 1;
+	if (started) {
+		pthread_mutex_lock(&tokendb_exit_mtx);
+		tokendb_retiring++;
+		pthread_mutex_unlock(&tokendb_exit_mtx);
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mtx);
+	return started;
+}
+
 static void
 tokendb_unload(void *shared)
 {
@@ -227,10 +510,9 @@ tokendb_unload(void *shared)
 
 	if (ts == NULL)
 		return;
-	free(ts->path);
-	free(ts->url);
-	free(ts->migrate_sql);
-	free(ts);
+	if (tokendb_writer_retire(ts))
+		return;
+	tokendb_shared_free(ts);
 }
 
 /* err for the key of the [tokendb] section that names the database. */
@@ -346,6 +628,7 @@ tokendb_load(const struct config *conf, void **shared, char *err,
 
 	*shared = NULL;
 	ts = xcalloc(1, sizeof(*ts));
+	tokendb_writer_init(&ts->writer);
 	if (tokendb_conf(conf, ts, err, errlen) != 0)
 		goto fail;
 	if ((ts->url != NULL ? tokendb_load_pg(conf, ts, err, errlen) :
@@ -434,21 +717,17 @@ tokendb_flush_pg(struct tokendb_inst *ti)
 }
 #endif
 
+#ifdef HAVE_TOKENDB_PG
+/*
+ * The last batch of a PostgreSQL worker, written synchronously on the
+ * connection tokendb_free_pg() opened: the loop is stopping.
+ */
 static void
-tokendb_flush(struct tokendb_inst *ti)
+tokendb_flush_last(struct tokendb_inst *ti)
 {
 	char	err[TR_ERRLEN];
 	double	t0 = monotonic_sec();
 
-	if (ti->nuses == 0)
-		return;
-#ifdef HAVE_TOKENDB_PG
-	if (ti->pool != NULL) {
-		tokendb_flush_pg(ti);
-		return;
-	}
-#endif
-	/* On failure the counts stay and the next flush tries again. */
 	if (tokendb_record_uses(ti->db, ti->uses, TOKENDB_MAX_PENDING, err,
 	    sizeof(err)) < 0) {
 		log_msg(LL_WARN, "tokendb_flush", "%s", err);
@@ -456,8 +735,46 @@ tokendb_flush(struct tokendb_inst *ti)
 	}
 	ADD(ti->ts->flushes, 1);
 	ADD(ti->ts->flush_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+}
+#endif
+
+/*
+ * Give the batch to the writer thread and start afresh; the worker never
+ * waits for the write.  If there is no writer, the counts stay here.
+ */
+static void
+tokendb_hand_over(struct tokendb_inst *ti)
+{
+	struct tokendb_writer	*w = &ti->ts->writer;
+
+	pthread_mutex_lock(&w->mtx);
+	if (tokendb_writer_start(ti->ts) != 0) {
+		pthread_mutex_unlock(&w->mtx);
+		return;
+	}
+	tokendb_writer_merge(ti->ts, ti->uses, TOKENDB_MAX_PENDING);
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
 	memset(ti->uses, 0, sizeof(ti->uses));
 	ti->nuses = 0;
+}
+
+static void
+tokendb_flush(struct tokendb_inst *ti)
+{
+	if (ti->nuses == 0)
+		return;
+#ifdef HAVE_TOKENDB_PG
+	if (ti->pool != NULL) {
+		tokendb_flush_pg(ti);
+		return;
+	}
+	if (ti->ts->url != NULL) {
+		tokendb_flush_last(ti);
+		return;
+	}
+#endif
+	tokendb_hand_over(ti);
 }
 
 static void
@@ -565,29 +882,9 @@ static void
 tokendb_note_use(struct tokendb_inst *ti, const char *id, long long now,
     long long count)
 {
-	struct tokendb_use	*u;
-	uint32_t		 h = 2166136261u;
-	size_t			 i;
-
-	for (i = 0; id[i] != '\0'; i++)
-		h = (h ^ (uint8_t)id[i]) * 16777619u;
-	for (i = h & (TOKENDB_MAX_PENDING - 1);; i = (i + 1) &
-	    (TOKENDB_MAX_PENDING - 1)) {
-		u = &ti->uses[i];
-		if (u->count == 0 || strcmp(u->id, id) == 0)
-			break;
-	}
-	if (u->count == 0) {
-		if (ti->nuses >= TOKENDB_MAX_PENDING / 4 * 3) {
-			ADD(ti->ts->uses_dropped, 1);
-			return;
-		}
-		strlcpy(u->id, id, sizeof(u->id));
-		ti->nuses++;
-	}
-	u->count += count;
-	if (now > u->last_used)
-		u->last_used = now;
+	if (tokendb_uses_add(ti->uses, TOKENDB_MAX_PENDING, &ti->nuses, id,
+	    now, count) != 0)
+		ADD(ti->ts->uses_dropped, (uint64_t)count);
 }
 
 static int
@@ -652,6 +949,19 @@ tokendb_user(const struct tokendb_token *tok, struct auth_result *res)
 	return 0;
 }
 
+/* Count a lookup that started at t0 (monotonic_sec()) in the metrics. */
+static void
+tokendb_timed(struct tokendb_shared *ts, double t0)
+{
+	double	d = monotonic_sec() - t0;
+
+	if (d < 0)
+		d = 0;
+	ADD(ts->lookups, 1);
+	ADD(ts->lookup_us, (uint64_t)(d * 1e6));
+	ADD(ts->lookup_bucket[metrics_bucket(d)], 1);
+}
+
 /* Look the id up, timing it for the metrics.  As tokendb_get(). */
 static int
 tokendb_lookup(struct tokendb_inst *ti, const char *id,
@@ -662,8 +972,7 @@ tokendb_lookup(struct tokendb_inst *ti, const char *id,
 	int	found;
 
 	found = tokendb_get(ti->db, id, tok, err, sizeof(err));
-	ADD(ti->ts->lookups, 1);
-	ADD(ti->ts->lookup_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
+	tokendb_timed(ti->ts, t0);
 	SET(ti->ts->failing, found < 0);
 	if (found < 0) {
 		ADD(ti->ts->errors, 1);
@@ -788,8 +1097,7 @@ tokendb_got_cb(const struct pg_result *r, const char *err, void *arg)
 	enum auth_rv		 rv = AUTH_DENY;
 
 	p->q = NULL;
-	ADD(p->ti->ts->lookups, 1);
-	ADD(p->ti->ts->lookup_us, (uint64_t)((monotonic_sec() - p->t0) * 1e6));
+	tokendb_timed(p->ti->ts, p->t0);
 	if (err != NULL) {
 		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
 		tokendb_pg_error(p->ti, p->res, err);
@@ -827,7 +1135,7 @@ tokendb_pend_send(struct tokendb_pend *p, char *err, size_t errlen)
 	p->q = pgpool_exec(p->ti->pool, tokendb_pg_sql_get, 1, &param,
 	    tokendb_got_cb, p, err, errlen);
 	if (p->q == NULL) {
-		ADD(p->ti->ts->lookups, 1);
+		tokendb_timed(p->ti->ts, p->t0);
 		return -1;
 	}
 	return 0;
@@ -1180,6 +1488,10 @@ tokendb_metrics(void *shared, struct evbuffer *out)
 	    (unsigned long long)GET(ts->flushes),
 	    (double)GET(ts->flush_us) / 1e6,
 	    (unsigned long long)GET(ts->uses_dropped));
+	/* Every lookup counted above is in it: _count is lookups_total. */
+	metrics_histogram(out, "tokenreviewd_tokendb_lookup_duration_seconds",
+	    "Time of token database lookups, from the query to the row.",
+	    ts->lookup_bucket, (double)GET(ts->lookup_us) / 1e6);
 }
 
 const struct auth_backend auth_tokendb_backend = {

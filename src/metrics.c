@@ -116,12 +116,24 @@ metrics_request(struct metrics *m, enum metrics_path path, int code)
 	metrics_add(&m->requests[path][metrics_code_index(code)], 1);
 }
 
+size_t
+metrics_bucket(double seconds)
+{
+	size_t	i;
+
+	for (i = 0; i < METRICS_NBUCKETS - 1; i++) {
+		if (seconds <= metrics_bounds[i])
+			break;
+	}
+	return i;
+}
+
 void
 metrics_review(struct metrics *m, int backend, enum review_outcome outcome,
     double seconds, int cached)
 {
 	double	sum;
-	size_t	b, i;
+	size_t	b;
 
 	if (m == NULL || (unsigned int)outcome >= RO_MAX)
 		return;
@@ -131,11 +143,7 @@ metrics_review(struct metrics *m, int backend, enum review_outcome outcome,
 		b = (size_t)backend;
 	metrics_add(&m->reviews[b][outcome], 1);
 
-	for (i = 0; i < METRICS_NBUCKETS - 1; i++) {
-		if (seconds <= metrics_bounds[i])
-			break;
-	}
-	metrics_add(&m->latency_bucket[i], 1);
+	metrics_add(&m->latency_bucket[metrics_bucket(seconds)], 1);
 	metrics_add(&m->latency_count, 1);
 	/* Only this thread writes the sum: load, add, store is enough. */
 	__atomic_load(&m->latency_sum, &sum, __ATOMIC_RELAXED);
@@ -293,25 +301,31 @@ render_reviews(struct evbuffer *buf, const struct metrics *t,
 	render_review_row(buf, "none", t->reviews[METRICS_MAX_BACKENDS]);
 }
 
-static void
-render_latency(struct evbuffer *buf, const struct metrics *t)
+void
+metrics_histogram(struct evbuffer *buf, const char *name, const char *help,
+    const uint64_t *buckets, double sum)
 {
 	uint64_t	cum = 0;
 	size_t		i;
 
-	metrics_head(buf, "tokenreviewd_review_duration_seconds", "histogram",
-	    "Time to answer a TokenReview, from decoded request to answer.");
+	metrics_head(buf, name, "histogram", help);
 	for (i = 0; i < METRICS_NBUCKETS; i++) {
-		cum += t->latency_bucket[i];
-		evbuffer_add_printf(buf, "tokenreviewd_review_duration_seconds"
-		    "_bucket{le=\"%s\"} %llu\n", metrics_le[i],
-		    (unsigned long long)cum);
+		cum += __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
+		evbuffer_add_printf(buf, "%s_bucket{le=\"%s\"} %llu\n", name,
+		    metrics_le[i], (unsigned long long)cum);
 	}
-	evbuffer_add_printf(buf, "tokenreviewd_review_duration_seconds_sum "
-	    "%.9g\n", t->latency_sum);
+	evbuffer_add_printf(buf, "%s_sum %.9g\n", name, sum);
 	/* The count is the +Inf bucket, so the two always agree. */
-	evbuffer_add_printf(buf, "tokenreviewd_review_duration_seconds_count "
-	    "%llu\n", (unsigned long long)cum);
+	evbuffer_add_printf(buf, "%s_count %llu\n", name,
+	    (unsigned long long)cum);
+}
+
+static void
+render_latency(struct evbuffer *buf, const struct metrics *t)
+{
+	metrics_histogram(buf, "tokenreviewd_review_duration_seconds",
+	    "Time to answer a TokenReview, from decoded request to answer.",
+	    t->latency_bucket, t->latency_sum);
 }
 
 static void

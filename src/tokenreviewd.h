@@ -737,6 +737,14 @@ void		 metrics_request(struct metrics *, enum metrics_path, int code);
 void		 metrics_review(struct metrics *, int backend,
 		    enum review_outcome, double seconds, int cached);
 void		 metrics_reload(int ok);
+/* Index in a METRICS_NBUCKETS histogram of an observation of seconds. */
+size_t		 metrics_bucket(double seconds);
+/*
+ * One histogram NAME with the review latency's bucket bounds, from counts
+ * per bucket (not cumulative; read with relaxed atomic loads) and the sum.
+ */
+void		 metrics_histogram(struct evbuffer *, const char *name,
+		    const char *help, const uint64_t *buckets, double sum);
 /* Render everything in the Prometheus text format. */
 void		 metrics_render(struct evbuffer *, struct runtime *);
 

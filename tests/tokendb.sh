@@ -11,16 +11,18 @@
 # refused within the cache bound, expiry, a one-use token reviewed
 # concurrently (exactly one success), the bootstrap-token conformance
 # cases 31-36, import of a kube-apiserver token CSV, the tool's errors
-# (bad id, unknown id, bad TTL, locked database) and writes by the tool
-# while clients keep reviewing.  With PostgreSQL also: the server stopped
-# while the daemon runs (quick errors, readiness lost after the grace
-# period) and started again (reviews work without a restart).
+# (bad id, unknown id, bad TTL, locked database), writes by the tool while
+# wrk keeps a second daemon busy (no failed review), the lookup latency
+# histogram, and exact use counts written at reload and at SIGTERM.  With
+# PostgreSQL also: the server stopped while the daemon runs (quick errors,
+# readiness lost after the grace period) and started again (reviews work
+# without a restart).
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
 ENGINE=${TR_TOKENDB_ENGINE:-sqlite}
-tr_need curl openssl jq setsid timeout sha256sum
+tr_need curl openssl jq setsid timeout sha256sum wrk
 tr_need_binaries
 "$TOKENREVIEWCTL" -h | grep -q 'token create' ||
     tr_skip_all "tokenreviewctl built without the token database"
@@ -305,46 +307,152 @@ like "$rc $err" '^1 .*--user is required' "create without a user"
 err=$(ctl frobnicate 2>&1); rc=$?
 like "$rc $err" '^2 usage' "unknown subcommand"
 if [ "$ENGINE" = sqlite ]; then
+	KEPT=$(ctl create --user kept 2>/dev/null)
+	kept_written()
+	{
+		[ "$(ctl show "${KEPT%%.*}" | jq -r .use_count)" = 1 ]
+	}
 	{ echo 'BEGIN IMMEDIATE;'; echo 'UPDATE tokens SET description = description;'
 	  sleep 4; echo 'COMMIT;'; } | sqlite3 "$DB" &
 	locker=$!
 	sleep 0.5
-	err=$(ctl revoke "${SHORT%%.*}" 2>&1); rc=$?
-	like "$rc $err" '^1 .*locked' "a locked database is reported as such"
 	ok "reviews go on while another process holds the write lock" \
 	    authenticated q8z1xk.4m0vaqgd7l2n9s1e
+	ok "a token reviewed while the lock is held works" authenticated "$KEPT"
+	err=$(ctl revoke "${SHORT%%.*}" 2>&1); rc=$?
+	like "$rc $err" '^1 .*locked' "a locked database is reported as such"
+	ok "the writer fails to write its use count while the lock is held" \
+	    tr_wait_until 3 grep -q '"tokendb_flush".*locked' "$TR_LOG"
 	wait "$locker"
+	ok "the count was kept and is written once the lock is gone" \
+	    tr_wait_until 5 kept_written
 fi
 
 # ---------------------------------------------------------------- under load
 
-tid "tool writes while the daemon serves reviews"
-LOAD=$(ctl create --user loaded 2>/dev/null)
-body=$(tr_review_body v1 "$LOAD")
-tr_tls_args
-pids=()
-for w in 1 2 3 4; do
-	(
-		for i in $(seq 1 30); do
-			curl -sS --max-time 10 "${TR_TLS[@]}" \
-			    -H 'Content-Type: application/json' \
-			    --data-binary "$body" "$TR_URL/tokenreview" |
-			    jq -r '.status.authenticated' 2>/dev/null || echo fail
-		done >"$TR_TMP/load.$w"
-	) &
-	pids+=($!)
+tid "tool writes while the daemon is under wrk load"
+# wrk cannot present a client certificate: a second daemon on the same
+# database takes a bearer token instead.  cache_ttl 0 makes every review
+# a lookup, so each one meets the tool's writes in the database.
+BEARER=b$(openssl rand -hex 16)
+tr_config tdbl server.chain=tokendb server.workers=2 server.client_ca= \
+    server.client_names= "server.client_token_file=$TR_TMP/tdbl/bearer" \
+    static.file= log.level=warn "${DBKEYS[@]}" tokendb.cache_ttl=0
+printf '%s' "$BEARER" | tr_write "$TR_DIR/bearer"
+toks=()
+for i in 1 2 3 4; do
+	toks+=("$(ctl create --user "wrkuser$i" 2>/dev/null)")
 done
-writes=0
-for i in $(seq 1 15); do
-	t=$(ctl create --user "w$i" --ttl 1h 2>/dev/null) &&
-	    ctl revoke "${t%%.*}" >/dev/null && writes=$((writes + 2))
-done
-ctl prune >/dev/null && writes=$((writes + 1))
-wait "${pids[@]}"
-total=$(cat "$TR_TMP"/load.* | wc -l)
-good=$(grep -c '^true$' "$TR_TMP"/load.* | awk -F: '{ s += $2 } END { print s }')
-is "$writes" 31 "31 writes by tokenreviewctl during the load"
-is "$good/$total" "120/120" "no failed review while the tool writes"
+LOAD=${toks[0]}
+{
+	printf 'local tokens = {'
+	printf '"%s", ' "${toks[@]}"
+	printf '}\nlocal bearer = "%s"\n' "$BEARER"
+	cat <<'LUA'
+-- TokenReviews for the tokens above, at random.  response() counts every
+-- answer that is not 200 with authenticated true and one of their users;
+-- done() sums the counts of all threads (each runs its own Lua state).
+local threads = {}
+local reqs = {}
+answers, bad = 0, 0
+
+function setup(thread)
+	table.insert(threads, thread)
+end
+
+function init(args)
+	local h = { ["Content-Type"] = "application/json",
+	    ["Authorization"] = "Bearer " .. bearer }
+	for i, t in ipairs(tokens) do
+		reqs[i] = wrk.format("POST", nil, h,
+		    '{"apiVersion":"authentication.k8s.io/v1",' ..
+		    '"kind":"TokenReview","spec":{"token":"' .. t .. '"}}')
+	end
+end
+
+function request()
+	return reqs[math.random(#reqs)]
+end
+
+function response(status, headers, body)
+	answers = answers + 1
+	if status ~= 200 or not body:find('"authenticated":true', 1, true) or
+	    not body:find('"username":"wrkuser[1-4]"') then
+		bad = bad + 1
+	end
+end
+
+function done(summary, latency, requests)
+	local n, b = 0, 0
+	for _, t in ipairs(threads) do
+		n = n + t:get("answers")
+		b = b + t:get("bad")
+	end
+	local e = summary.errors
+	io.write(string.format("requests %d answers %d bad %d errors %d\n",
+	    summary.requests, n, b,
+	    e.connect + e.read + e.write + e.status + e.timeout))
+end
+LUA
+} >"$TR_TMP/tdbl/review.lua"
+if tr_start tdbl; then
+	wrk -t1 -c8 -d4s -s "$TR_TMP/tdbl/review.lua" "$TR_URL$TR_REVIEW_PATH" \
+	    >"$TR_TMP/wrk.out" 2>&1 &
+	wrkpid=$!
+	sleep 0.2
+	# Three loops of create, revoke and delete for as long as wrk runs,
+	# each write noted "during" the load, "after" it, or "failed".
+	note()
+	{
+		if [ "$1" != 0 ]; then
+			echo failed
+		elif tr_alive "$wrkpid"; then
+			echo during
+		else
+			echo after
+		fi
+	}
+	ctl_loop()
+	{
+		local k=0 t
+		while tr_alive "$wrkpid" && [ "$k" -lt 20 ]; do
+			k=$((k + 1))
+			t=$(ctl create --user "w$1-$k" --ttl 1h 2>>"$TR_TMP/ctl.err")
+			note $?
+			ctl revoke "${t%%.*}" >/dev/null 2>>"$TR_TMP/ctl.err"
+			note $?
+			ctl delete "${t%%.*}" >/dev/null 2>>"$TR_TMP/ctl.err"
+			note $?
+		done
+	}
+	pids=()
+	for i in 1 2 3; do
+		ctl_loop "$i" >"$TR_TMP/ctl.$i" &
+		pids+=($!)
+	done
+	wait "$wrkpid"
+	is "$?" 0 "wrk exits 0"
+	wait "${pids[@]}"
+	during=$(cat "$TR_TMP"/ctl.[123] | grep -c '^during$')
+	failed=$(cat "$TR_TMP"/ctl.[123] | grep -c '^failed$')
+	ok "at least 20 writes by tokenreviewctl during the load ($during)" \
+	    tr_between "$during" 20 1e9
+	is "$failed" 0 "every write by tokenreviewctl exits 0" ||
+	    diag "$(cat "$TR_TMP/ctl.err")"
+	# "requests N answers N bad N errors N"
+	read -r -a W <<<"$(grep '^requests ' "$TR_TMP/wrk.out")"
+	ok "over 100 reviews in 4 s (${W[1]:-none})" \
+	    tr_between "${W[1]:-0}" 101 1e9
+	is "answers ${W[3]:-?} bad ${W[5]:-?} errors ${W[7]:-?}" \
+	    "answers ${W[1]:-} bad 0 errors 0" \
+	    "every answer 200, authenticated, the right user; no socket error"
+	diag "$(grep -E 'Latency|Requests/sec' "$TR_TMP/wrk.out")"
+	tr_stop
+	is "$?" 0 "the daemon under load stops cleanly"
+else
+	fail "daemon tdbl starts"
+fi
+tr_use tdb
 
 # ---------------------------------------------------------------- the rest
 
@@ -365,6 +473,27 @@ tr_metrics
 ok "lookups are counted" \
     tr_between "$(tr_metric tokenreviewd_tokendb_lookups_total)" 10 1e9
 is "$(tr_metric tokenreviewd_tokendb_errors_total)" 0 "no database errors"
+# les NAME: "LE COUNT" per bucket of histogram NAME, in order.
+les()
+{
+	printf '%s\n' "$TR_METRICS" |
+	    sed -n "s/^$1_bucket{le=\"\([^\"]*\)\"} \([0-9]*\)\$/\1 \2/p"
+}
+HIST=tokenreviewd_tokendb_lookup_duration_seconds
+n=$(tr_metric tokenreviewd_tokendb_lookups_total)
+like "$TR_METRICS" "# TYPE $HIST histogram" "lookup latency is a histogram"
+is "$(tr_metric ${HIST}_count)" "$n" "its _count equals lookups_total ($n)"
+is "$(tr_metric ${HIST}_bucket 'le="[+]Inf"')" "$n" \
+    "its +Inf bucket holds every lookup"
+is "$(les $HIST | cut -d' ' -f1 | xargs)" \
+    "$(les tokenreviewd_review_duration_seconds | cut -d' ' -f1 | xargs)" \
+    "its buckets are those of the review latency histogram"
+is "$(les $HIST | awk 'p > $2 { bad = 1 } { p = $2 }
+    END { print bad ? "no" : "yes" }')" yes "its buckets are cumulative"
+is "$(awk -v a="$(tr_metric ${HIST}_sum)" \
+    -v b="$(tr_metric tokenreviewd_tokendb_lookup_seconds_total)" \
+    'BEGIN { print (a - b < 1e-5 && b - a < 1e-5) }')" 1 \
+    "its _sum is lookup_seconds_total"
 unlike "$(cat "$TR_LOG")" "$ALICE_SECRET|4m0vaqgd7l2n9s1e|$(printf %s "$LOAD" | cut -d. -f2)" \
     "no secret in the daemon log"
 ok "audit lines name the tokendb backend with the token fingerprint" \
@@ -621,5 +750,51 @@ if [ "$ENGINE" = sqlite ]; then
 else
 	tr_stop
 	is "$?" 0 "daemon stops cleanly"
+fi
+
+# ---------------------------------------------------------------- use counts
+
+# A flush interval of an hour: only a reload (the old generation's last
+# batch) and SIGTERM (the last batch of all) can write the counts here.
+# cache_ttl 0 makes every review a lookup, so the counts are exact.
+tid "use counts: written at reload and at SIGTERM"
+tr_config tdbw server.chain="static tokendb" server.workers=2 \
+    "${DBKEYS[@]}" tokendb.flush_interval=1h tokendb.cache_ttl=0
+printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+COUNTED=$(ctl create --user counted 2>/dev/null)
+use_count()
+{
+	ctl show "${COUNTED%%.*}" | jq -r .use_count
+}
+count_is()
+{
+	[ "$(use_count)" = "$1" ]
+}
+reloaded()
+{
+	tr_metrics
+	[ "$(tr_metric tokenreviewd_reloads_total 'success')" = 1 ]
+}
+if tr_start tdbw; then
+	n=0
+	for i in 1 2 3 4 5; do
+		authenticated "$COUNTED" && n=$((n + 1))
+	done
+	is "$n/$(use_count)" 5/0 "5 reviews, nothing written within the hour"
+	kill -HUP "$TR_PID"
+	ok "SIGHUP reloads" tr_wait_until 5 reloaded
+	ok "the old generation's counts are written after the reload" \
+	    tr_wait_until 5 count_is 5
+	is "$(use_count)" 5 "use count 5 after the reload"
+	for i in 1 2 3; do
+		authenticated "$COUNTED" && n=$((n + 1))
+	done
+	tr_stop
+	is "$?" 0 "daemon stops cleanly on SIGTERM"
+	is "$n/$(use_count)" 8/8 "SIGTERM writes the last batch: use count 8"
+	unlike "$(cat "$TR_LOG")" "not written|tokendb_flush" \
+	    "no failed write of use counts in the log"
+else
+	fail "daemon tdbw starts"
 fi
 done_testing
