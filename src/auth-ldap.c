@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -450,16 +451,67 @@ valid_text(const struct berval *bv)
 	return 1;
 }
 
-/* A value as text: as is when it is UTF-8, else lowercase hex (GUIDs). */
+/*
+ * Active Directory's objectGUID as Windows writes it: the first three
+ * fields are stored little-endian, the last two as bytes in order.
+ */
 static char *
-value_text(const struct berval *bv)
+guid_text(const uint8_t *g)
 {
 	char	*s;
 
-	if (valid_text(bv))
-		return xstrndup(bv->bv_val, bv->bv_len);
-	s = xmalloc(2 * bv->bv_len + 1);
-	hex_encode((const uint8_t *)bv->bv_val, bv->bv_len, s);
+	xasprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", g[3], g[2], g[1], g[0], g[5], g[4],
+	    g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+	return s;
+}
+
+/*
+ * An objectSid as S-R-A-S1-S2...: revision, a 48-bit big-endian
+ * authority, then little-endian 32-bit sub-authorities.  NULL if the
+ * bytes are not a SID.
+ */
+static char *
+sid_text(const uint8_t *b, size_t len)
+{
+	char		*s, *t;
+	uint64_t	 auth = 0;
+	uint32_t	 sub;
+	size_t		 i, n;
+
+	if (len < 8 || b[0] != 1 || (n = b[1]) > 15 || len != 8 + 4 * n)
+		return NULL;
+	for (i = 2; i < 8; i++)
+		auth = auth << 8 | b[i];
+	xasprintf(&s, "S-%u-%llu", b[0], (unsigned long long)auth);
+	for (i = 0; i < n; i++) {
+		sub = (uint32_t)b[8 + 4 * i] | (uint32_t)b[9 + 4 * i] << 8 |
+		    (uint32_t)b[10 + 4 * i] << 16 | (uint32_t)b[11 + 4 * i] << 24;
+		xasprintf(&t, "%s-%u", s, sub);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+char *
+auth_ldap_value_text(const char *attr, const char *val, size_t len)
+{
+	const uint8_t	*b = (const uint8_t *)val;
+	struct berval	 bv;
+	char		*s;
+
+	if (strcasecmp(attr, "objectGUID") == 0 && len == 16)
+		return guid_text(b);
+	if (strcasecmp(attr, "objectSid") == 0 &&
+	    (s = sid_text(b, len)) != NULL)
+		return s;
+	bv.bv_val = (char *)val;
+	bv.bv_len = len;
+	if (valid_text(&bv))
+		return xstrndup(val, len);
+	s = xmalloc(2 * len + 1);
+	hex_encode(b, len, s);
 	return s;
 }
 
@@ -1334,7 +1386,8 @@ entry_first(LDAP *ld, LDAPMessage *e, const char *attr)
 		return NULL;
 	vals = ldap_get_values_len(ld, e, attr);
 	if (vals != NULL && vals[0] != NULL)
-		s = value_text(vals[0]);
+		s = auth_ldap_value_text(attr, vals[0]->bv_val,
+		    vals[0]->bv_len);
 	ldap_value_free_len(vals);
 	return s;
 }

@@ -617,6 +617,13 @@ char		*auth_ldap_filter_expand(const char *tmpl, const char *value,
  */
 int		 auth_ldap_decode_basic(const char *, size_t, char **user,
 		    char **password, size_t *password_len);
+/*
+ * An attribute's value as text: objectGUID as Windows writes a GUID,
+ * objectSid as S-1-5-21-..., other UTF-8 text as is, anything else in
+ * lowercase hex.  The caller frees the result.
+ */
+char		*auth_ldap_value_text(const char *attr, const char *val,
+		    size_t len);
 extern const struct auth_backend auth_ldap_backend;
 
 /* auth-jwt.c */

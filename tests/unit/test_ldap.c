@@ -218,10 +218,48 @@ test_load(void)
 	rmdir(dir);
 }
 
+static void
+is_text(const char *attr, const char *val, size_t len, const char *want,
+    const char *what)
+{
+	char	*s = auth_ldap_value_text(attr, val, len);
+
+	is_str(s, want, "%s", what);
+	free(s);
+}
+
+/* uid_attribute values: AD's binary GUIDs and SIDs in their usual form. */
+static void
+test_value_text(void)
+{
+	static const char guid[] = "\x67\x45\x23\x01\xab\x89\xef\xcd"
+	    "\x01\x23\x45\x67\x89\xab\xcd\xef";
+	static const char sid[] = "\x01\x05\x00\x00\x00\x00\x00\x05"
+	    "\x15\x00\x00\x00\xdc\xf4\xdc\x3b\x83\x3d\x2b\x46\x82\x8b\xa6\x28"
+	    "\x00\x02\x00\x00";
+	static const char text[] = "ABCDEFGHIJKLMNOP";	/* 16 bytes */
+
+	is_text("objectGUID", guid, 16, "01234567-89ab-cdef-0123-456789abcdef",
+	    "objectGUID in the Windows form");
+	is_text("objectguid", text, 16, "44434241-4645-4847-494a-4b4c4d4e4f50",
+	    "objectGUID that happens to be text is still a GUID");
+	is_text("objectGUID", guid, 15, "67452301ab89efcd0123456789abcd",
+	    "15 bytes are no GUID: hex");
+	is_text("objectSid", sid, 28, "S-1-5-21-1004336348-1177238915-"
+	    "682003330-512", "objectSid as S-1-5-21-...");
+	is_text("objectSid", sid, 27, "01050000000000051500000"
+	    "0dcf4dc3b833d2b46828ba628000200", "a SID cut short: hex");
+	is_text("entryUUID", "5d6e-\xc3\xa9", 7, "5d6e-\xc3\xa9",
+	    "UTF-8 text as is");
+	is_text("uidNumber", "\xff\x00\x01", 3, "ff0001",
+	    "other bytes in lowercase hex");
+}
+
 int
 main(void)
 {
 	log_init(LL_FATAL);
+	test_value_text();
 	test_escape();
 	test_expand();
 	test_decode();
