@@ -23,7 +23,10 @@
  * Searches share "search" connections (bound as the service account,
  * many operations in flight).  User binds go to "bind" connections, one
  * bind at a time each, since a bind changes the identity of its
- * connection.  A URI that fails is skipped for a backoff period; when
+ * connection.  Group searches are paged (RFC 2696) on "paged"
+ * connections, each held by one search from its first page to its last:
+ * slapd keeps one paged search per connection, and a second one started
+ * on it would void the first one's cookie.  A URI that fails is skipped for a backoff period; when
  * every URI is down the review fails at once with an error.
  */
 
@@ -57,7 +60,7 @@ int	ldap_init_fd(ber_socket_t, int, const char *, LDAP **);
 #define LDAP_MAX_URIS		8
 #define LDAP_MAX_LOGIN		256	/* bytes of a user name in a token */
 #define LDAP_MAX_BASIC		1024	/* longest bind-mode token */
-#define LDAP_MAX_GROUPS		1024
+#define LDAP_MAX_GROUPS		10000	/* highest max_groups */
 #define LDAP_MAX_OR		32	/* group DNs per nested search */
 #define LDAP_BACKOFF_MIN	500	/* ms a failed URI is skipped, doubling */
 #define LDAP_BACKOFF_MAX	30000
@@ -149,6 +152,8 @@ struct ldap_dir {
 	long long	 timeout;
 	long long	 connect_timeout;
 	int		 pool_size;
+	int		 page_size;	/* 0: group searches are not paged */
+	int		 max_groups;
 	struct ldap_stats stats;
 };
 
@@ -157,9 +162,16 @@ struct ldap_shared {
 	size_t		 ndirs;
 };
 
+/*
+ * Search connections are shared; bind and paged connections serve one
+ * request at a time (a bind changes the identity of its connection, and
+ * slapd keeps the state of one paged search per connection).
+ */
 enum lconn_kind {
 	LK_SEARCH,
 	LK_BIND,
+	LK_PAGED,
+	LK_MAX,
 };
 
 enum lconn_state {
@@ -186,6 +198,7 @@ struct lconn {
 	int			 setup_msgid;
 	double			 setup_start;
 	int			 probe;		/* to a paused URI */
+	struct lreq		*holder;	/* paged search between pages */
 	TAILQ_HEAD(, lop)	 ops;
 	size_t			 nops;
 	int			 dispatching;
@@ -216,15 +229,15 @@ struct lop {
 struct ldap_wdir {
 	struct ldap_inst	*li;
 	struct ldap_dir		*dir;
-	struct lconn_list	 conns[2];
-	size_t			 nconns[2];
-	TAILQ_HEAD(, lreq)	 waiting[2];
+	struct lconn_list	 conns[LK_MAX];
+	size_t			 nconns[LK_MAX];
+	TAILQ_HEAD(, lreq)	 waiting[LK_MAX];
 	uint64_t		 down_until[LDAP_MAX_URIS];
 	unsigned		 fails[LDAP_MAX_URIS];
 	int			 probing;	/* a paused URI is tried */
 	int			 opening;	/* inside conn_open() */
-	int			 unreachable[2]; /* fail the waiters */
-	unsigned		 round[2];	/* URIs failed for waiters */
+	int			 unreachable[LK_MAX]; /* fail the waiters */
+	unsigned		 round[LK_MAX];	/* URIs failed for waiters */
 	struct event		*kick;
 };
 
@@ -266,7 +279,12 @@ struct lreq {
 	char			**gdns;		/* group DNs seen (cycles) */
 	size_t			 ngdns;
 	size_t			 cursor;	/* next group DN to expand */
+	size_t			 chunk_end;	/* end of the chunk asked for */
 	size_t			 level_end;
+	int			 overflow;	/* more than max_groups */
+	char			*gfilter;	/* of the paged search */
+	struct berval		 cookie;	/* its next page */
+	struct lconn		*held;		/* its connection */
 	int			 depth;
 	char			*error;		/* of this directory */
 	int			 rejected;
@@ -279,6 +297,7 @@ struct lreq {
 
 	struct lop		*op;
 	int			 waiting;	/* -1 or the pool kind */
+	struct event		*wait_tmo;	/* bounds the wait */
 	TAILQ_ENTRY(lreq)	 wentry;
 	TAILQ_ENTRY(lreq)	 aentry;
 };
@@ -599,6 +618,10 @@ conn_unlink(struct lconn *c)
 		wd->probing = 0;
 		c->probe = 0;
 	}
+	if (c->holder != NULL) {
+		c->holder->held = NULL;
+		c->holder = NULL;
+	}
 	c->state = LS_DEAD;
 	TAILQ_REMOVE(&wd->conns[c->kind], c, entry);
 	wd->nconns[c->kind]--;
@@ -638,7 +661,7 @@ static void
 conn_fail(struct lconn *c, const char *why, int uri_fault)
 {
 	struct ldap_wdir	*wd = c->wd;
-	struct lconn		*o, *next, *gone[2 * 64];
+	struct lconn		*o, *next, *gone[LK_MAX * 64];
 	size_t			 ngone = 0, i;
 	int			 setup, k;
 
@@ -651,7 +674,7 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 	}
 	setup = c->state != LS_READY;
 	conn_unlink(c);
-	for (k = LK_SEARCH; uri_fault && !setup && k <= LK_BIND; k++) {
+	for (k = LK_SEARCH; uri_fault && !setup && k < LK_MAX; k++) {
 		for (o = TAILQ_FIRST(&wd->conns[k]); o != NULL; o = next) {
 			next = TAILQ_NEXT(o, entry);
 			if (o->uri != c->uri || ngone == nitems(gone))
@@ -1001,8 +1024,8 @@ conn_dispatch(struct lconn *c, LDAPMessage *msg)
 	stats_op(c->wd->dir, op->type, rc == LDAP_SUCCESS ? OR_SUCCESS :
 	    auth_ldap_rejected(rc) ? OR_REJECTED : OR_ERROR, op->start);
 	op_detach(op);
-	if (c->kind == LK_BIND)
-		wd_kick(c->wd);		/* free for the next bind */
+	if (c->kind != LK_SEARCH)
+		wd_kick(c->wd);		/* free for the next request */
 	if (op->lr != NULL)
 		op->cb(op->lr, c->ld, msg, 1, rc);
 	op_free(op);
@@ -1099,9 +1122,13 @@ op_abandon(struct lop *op)
 	op_detach(op);
 	ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
 	op_free(op);
-	/* A bind connection in the middle of a bind has no known identity. */
-	if (c->kind == LK_BIND)
-		conn_fail(c, "bind abandoned", 0);
+	/*
+	 * A bind connection in the middle of a bind has no known identity,
+	 * and a paged search abandoned between pages may leave its state on
+	 * the server: neither connection is used again.
+	 */
+	if (c->kind != LK_SEARCH)
+		conn_fail(c, "operation abandoned", 0);
 }
 
 /* A ready connection of a kind that can take an operation, or NULL. */
@@ -1113,7 +1140,7 @@ wd_get_conn(struct ldap_wdir *wd, enum lconn_kind kind)
 	TAILQ_FOREACH(c, &wd->conns[kind], entry) {
 		if (c->state != LS_READY)
 			continue;
-		if (kind == LK_BIND && c->nops > 0)
+		if (kind != LK_SEARCH && (c->nops > 0 || c->holder != NULL))
 			continue;
 		if (best == NULL || c->nops < best->nops)
 			best = c;
@@ -1134,6 +1161,38 @@ wd_connecting(struct ldap_wdir *wd, enum lconn_kind kind)
 	return 0;
 }
 
+/* A queued request got no connection within the operation timeout. */
+static void
+lr_wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lreq		*lr = arg;
+	struct ldap_wdir	*wd = &lr->li->wd[lr->dir];
+
+	if (lr->waiting == -1)
+		return;
+	TAILQ_REMOVE(&wd->waiting[lr->waiting], lr, wentry);
+	lr->waiting = -1;
+	lr_error(lr, "%s: no connection to the directory was free in time",
+	    wd->dir->name);
+}
+
+/* Queue a request for a connection; its wait is bounded once. */
+static void
+wd_queue(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind)
+{
+	struct timeval	tv;
+
+	lr->waiting = (int)kind;
+	TAILQ_INSERT_TAIL(&wd->waiting[kind], lr, wentry);
+	if (lr->wait_tmo == NULL)
+		lr->wait_tmo = evtimer_new(wd->li->base, lr_wait_timeout_cb,
+		    lr);
+	if (!evtimer_pending(lr->wait_tmo, NULL)) {
+		ms_to_tv(wd->dir->timeout, &tv);
+		evtimer_add(lr->wait_tmo, &tv);
+	}
+}
+
 /*
  * A connection for the request's next operation: a ready one, or NULL
  * with the request queued until one is ready.  Opens connections up to
@@ -1147,7 +1206,7 @@ wd_acquire(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind,
 
 	*cp = NULL;
 	c = wd_get_conn(wd, kind);
-	if (c != NULL && (kind == LK_BIND || c->nops < LDAP_BUSY_OPS ||
+	if (c != NULL && (kind != LK_SEARCH || c->nops < LDAP_BUSY_OPS ||
 	    wd->nconns[kind] >= (size_t)wd->dir->pool_size)) {
 		*cp = c;
 		return 0;
@@ -1162,8 +1221,7 @@ wd_acquire(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind,
 	}
 	if (wd->nconns[kind] == 0)
 		return -1;
-	lr->waiting = (int)kind;
-	TAILQ_INSERT_TAIL(&wd->waiting[kind], lr, wentry);
+	wd_queue(wd, lr, kind);
 	return 0;
 }
 
@@ -1181,7 +1239,7 @@ wd_kick_cb(evutil_socket_t fd, short events, void *arg)
 	 * A request may go back to the end of the queue (no connection after
 	 * all); taking at most as many as were queued keeps this finite.
 	 */
-	for (k = LK_SEARCH; k <= LK_BIND; k++) {
+	for (k = LK_SEARCH; k < LK_MAX; k++) {
 		if (wd->unreachable[k]) {
 			wd->unreachable[k] = 0;
 			while ((lr = TAILQ_FIRST(&wd->waiting[k])) != NULL) {
@@ -1238,10 +1296,34 @@ lr_extra_free(struct lreq *lr)
 	}
 }
 
+/*
+ * A paged search is over: its connection goes back to the pool, and is
+ * closed there if it was retired meanwhile.
+ */
+static void
+lr_release(struct lreq *lr)
+{
+	struct lconn	*c = lr->held;
+
+	free(lr->gfilter);
+	lr->gfilter = NULL;
+	ber_memfree(lr->cookie.bv_val);
+	lr->cookie.bv_val = NULL;
+	lr->cookie.bv_len = 0;
+	if (c == NULL)
+		return;
+	lr->held = NULL;
+	c->holder = NULL;
+	wd_kick(c->wd);
+}
+
 /* Forget what one directory found, before the next one is asked. */
 static void
 lr_reset(struct lreq *lr)
 {
+	lr_release(lr);
+	if (lr->wait_tmo != NULL)
+		evtimer_del(lr->wait_tmo);
 	free(lr->login);
 	if (lr->password != NULL)
 		OPENSSL_cleanse(lr->password, lr->password_len);
@@ -1258,7 +1340,8 @@ lr_reset(struct lreq *lr)
 	lr->rawname = lr->error = NULL;
 	lr->names = lr->gdns = NULL;
 	lr->nnames = lr->ngdns = lr->nentries = lr->cursor = 0;
-	lr->level_end = 0;
+	lr->level_end = lr->chunk_end = 0;
+	lr->overflow = 0;
 	lr->password_len = 0;
 	lr->depth = lr->retries = lr->rejected = 0;
 }
@@ -1269,6 +1352,8 @@ lr_free(struct lreq *lr)
 	if (lr == NULL)
 		return;
 	lr_reset(lr);
+	if (lr->wait_tmo != NULL)
+		event_free(lr->wait_tmo);
 	free(lr->errors);
 	TAILQ_REMOVE(&lr->li->active, lr, aentry);
 	free(lr);
@@ -1346,13 +1431,19 @@ lr_add_group(struct lreq *lr, const char *dn, char *name)
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 	size_t		 i;
 
+	if (lr->overflow) {
+		free(name);
+		return 0;
+	}
 	for (i = 0; i < lr->ngdns; i++) {
 		if (strcasecmp(lr->gdns[i], dn) == 0) {
 			free(name);
 			return 0;
 		}
 	}
-	if (lr->ngdns >= LDAP_MAX_GROUPS) {
+	/* The rest of the search is drained and dropped, then it fails. */
+	if (lr->ngdns >= (size_t)d->max_groups) {
+		lr->overflow = 1;
 		free(name);
 		return 0;
 	}
@@ -1433,6 +1524,19 @@ lr_user_entry(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 
 static void	lr_groups_next(struct lreq *);
 
+/* A user in more groups than max_groups: an error, not a partial list. */
+static void
+lr_too_many_groups(struct lreq *lr)
+{
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+
+	log_msg(LL_WARN, "ldap_max_groups", "[ldap \"%s\"] a user has more "
+	    "than %d groups; raise max_groups (token %s)", d->name,
+	    d->max_groups, lr->req->token_fp);
+	lr_error(lr, "%s: the user has more than %d groups (max_groups)",
+	    d->name, d->max_groups);
+}
+
 static void
 lr_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
     int rc)
@@ -1461,6 +1565,10 @@ lr_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 	}
 	if (lr->nentries == 0 || lr->rawname == NULL) {
 		lr_dir_done(lr, AUTH_DENY);
+		return;
+	}
+	if (lr->overflow) {
+		lr_too_many_groups(lr);
 		return;
 	}
 	lr->retries = 0;
@@ -1501,6 +1609,36 @@ lr_bind_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 	}
 }
 
+/*
+ * Keep the cookie of a paged search's next page from the result of the
+ * last one; 1 when there is a next page.  A server that ignored the
+ * control sent everything at once.
+ */
+static int
+lr_page_cookie(struct lreq *lr, LDAP *ld, LDAPMessage *msg)
+{
+	LDAPControl	**ctrls = NULL, *pc;
+	struct berval	  cookie = { 0, NULL };
+	ber_int_t	  count;
+	int		  err, more = 0;
+
+	ber_memfree(lr->cookie.bv_val);
+	lr->cookie = cookie;
+	if (lr->held == NULL || ldap_parse_result(ld, msg, &err, NULL, NULL,
+	    NULL, &ctrls, 0) != LDAP_SUCCESS)
+		return 0;
+	pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
+	if (pc != NULL && ldap_parse_pageresponse_control(ld, pc, &count,
+	    &cookie) == LDAP_SUCCESS) {
+		lr->cookie = cookie;
+		more = cookie.bv_len > 0;
+	}
+	ldap_controls_free(ctrls);
+	return more;
+}
+
+static void	lr_group_page(struct lreq *, struct lconn *);
+
 static void
 lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
     int rc)
@@ -1521,25 +1659,38 @@ lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 		ldap_memfree(dn);
 		return;
 	}
-	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT &&
-	    rc != LDAP_SIZELIMIT_EXCEEDED) {
-		lr_error(lr, "%s: group search failed: %s", d->name,
-		    ldap_err2string(rc));
+	if (rc == LDAP_SUCCESS && !lr->overflow && lr_page_cookie(lr, ld,
+	    msg)) {
+		lr_group_page(lr, lr->held);
 		return;
 	}
-	lr->retries = 0;
-	lr_groups_next(lr);
+	lr_release(lr);
+	if (lr->overflow)
+		lr_too_many_groups(lr);
+	else if (rc == LDAP_SIZELIMIT_EXCEEDED)
+		lr_error(lr, "%s: the group search reached the server's size "
+		    "limit (page_size pages it)", d->name);
+	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
+		lr_error(lr, "%s: group search failed: %s", d->name,
+		    ldap_err2string(rc));
+	else {
+		if (lr->step == LR_NESTED)
+			lr->cursor = lr->chunk_end;
+		lr->retries = 0;
+		lr_groups_next(lr);
+	}
 }
 
 /* Send a search on a ready connection; its failures go to cb. */
 static void
 lr_search(struct lreq *lr, struct lconn *c, const char *base,
-    const char *filter, char **attrs, int sizelimit, lop_cb cb)
+    const char *filter, char **attrs, int sizelimit, LDAPControl **ctrls,
+    lop_cb cb)
 {
 	int	msgid, rc;
 
 	rc = ldap_search_ext(c->ld, base, LDAP_SCOPE_SUBTREE, filter, attrs,
-	    0, NULL, NULL, NULL, sizelimit, &msgid);
+	    0, ctrls, NULL, NULL, sizelimit, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		conn_fail(c, ldap_err2string(rc), 1);
 		cb(lr, NULL, NULL, -1, rc);
@@ -1577,7 +1728,7 @@ lr_search_user(struct lreq *lr, struct lconn *c)
 		hex_encode(lr->req->token_hash, TR_SHA256_LEN, hex);
 		xasprintf(&filter, "(%s=%s)", d->token_attribute, hex);
 	}
-	lr_search(lr, c, d->user_base, filter, attrs, 2, lr_user_cb);
+	lr_search(lr, c, d->user_base, filter, attrs, 2, NULL, lr_user_cb);
 	free(filter);
 }
 
@@ -1628,7 +1779,7 @@ lr_group_filter(struct lreq *lr)
 		free(f);
 	}
 	evbuffer_add(b, ")", 1);
-	lr->cursor = end;
+	lr->chunk_end = end;	/* the cursor moves once it is answered */
 	n = evbuffer_get_length(b);
 	out = xmalloc(n + 1);
 	evbuffer_remove(b, out, n);
@@ -1638,21 +1789,51 @@ out:
 	return out;
 }
 
+/*
+ * Ask for one page of the group search (the first when the cookie is
+ * empty) on the connection the request holds, or for everything at once
+ * when the search is not paged; then the server stops after max_groups.
+ */
 static void
-lr_search_groups(struct lreq *lr, struct lconn *c)
+lr_group_page(struct lreq *lr, struct lconn *c)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		*attrs[2], *filter;
+	LDAPControl	*ctrls[2] = { NULL, NULL };
+	char		*attrs[2];
 
 	attrs[0] = d->group_name_attribute;
 	attrs[1] = NULL;
-	if ((filter = lr_group_filter(lr)) == NULL) {
+	if (lr->held != NULL && ldap_create_page_control(c->ld, d->page_size,
+	    lr->cookie.bv_len > 0 ? &lr->cookie : NULL, 0, &ctrls[0]) !=
+	    LDAP_SUCCESS) {
+		lr_release(lr);
+		lr_error(lr, "%s: could not make a paged search", d->name);
+		return;
+	}
+	lr_search(lr, c, d->group_base, lr->gfilter, attrs, ctrls[0] != NULL ?
+	    0 : d->max_groups + 1, ctrls[0] != NULL ? ctrls : NULL,
+	    lr_group_cb);
+	if (ctrls[0] != NULL)
+		ldap_control_free(ctrls[0]);
+}
+
+/*
+ * Start a group search.  A paged one keeps its connection to itself
+ * until its last page: slapd knows one paged search per connection.
+ */
+static void
+lr_search_groups(struct lreq *lr, struct lconn *c)
+{
+	lr_release(lr);
+	if ((lr->gfilter = lr_group_filter(lr)) == NULL) {
 		lr_dir_done(lr, AUTH_OK);
 		return;
 	}
-	lr_search(lr, c, d->group_base, filter, attrs, LDAP_MAX_GROUPS,
-	    lr_group_cb);
-	free(filter);
+	if (c->kind == LK_PAGED) {
+		lr->held = c;
+		c->holder = lr;
+	}
+	lr_group_page(lr, c);
 }
 
 /*
@@ -1701,7 +1882,12 @@ lr_run(struct lreq *lr)
 		lr_groups_next(lr);
 		return;
 	}
-	kind = lr->step == LR_BIND ? LK_BIND : LK_SEARCH;
+	if (lr->step == LR_BIND)
+		kind = LK_BIND;
+	else if (lr->step != LR_USER && d->page_size > 0)
+		kind = LK_PAGED;
+	else
+		kind = LK_SEARCH;
 	if (wd_acquire(wd, lr, kind, &c) != 0) {
 		lr_error(lr, "%s: directory unreachable (no server "
 		    "answered)", d->name);
@@ -1709,6 +1895,8 @@ lr_run(struct lreq *lr)
 	}
 	if (c == NULL)
 		return;		/* queued */
+	if (lr->wait_tmo != NULL)
+		evtimer_del(lr->wait_tmo);
 	switch (lr->step) {
 	case LR_USER:
 		lr_search_user(lr, c);
@@ -1851,6 +2039,7 @@ auth_ldap_init(void *shared, struct event_base *base, void **instp)
 	struct ldap_inst	*li;
 	struct ldap_wdir	*wd;
 	size_t			 i;
+	int			 k;
 
 	li = xcalloc(1, sizeof(*li));
 	li->ls = ls;
@@ -1861,10 +2050,10 @@ auth_ldap_init(void *shared, struct event_base *base, void **instp)
 		wd = &li->wd[i];
 		wd->li = li;
 		wd->dir = &ls->dirs[i];
-		TAILQ_INIT(&wd->conns[LK_SEARCH]);
-		TAILQ_INIT(&wd->conns[LK_BIND]);
-		TAILQ_INIT(&wd->waiting[LK_SEARCH]);
-		TAILQ_INIT(&wd->waiting[LK_BIND]);
+		for (k = LK_SEARCH; k < LK_MAX; k++) {
+			TAILQ_INIT(&wd->conns[k]);
+			TAILQ_INIT(&wd->waiting[k]);
+		}
 		wd->kick = event_new(base, -1, 0, wd_kick_cb, wd);
 	}
 	*instp = li;
@@ -1888,7 +2077,7 @@ auth_ldap_free(void *inst)
 		auth_ldap_cancel(li, lr->req);
 	for (i = 0; i < li->ls->ndirs; i++) {
 		wd = &li->wd[i];
-		for (k = LK_SEARCH; k <= LK_BIND; k++) {
+		for (k = LK_SEARCH; k < LK_MAX; k++) {
 			while ((c = TAILQ_FIRST(&wd->conns[k])) != NULL)
 				conn_fail(c, "shutting down", 0);
 		}
@@ -2222,6 +2411,9 @@ dl_all(struct dir_load *dl)
 	    dl_duration(dl, "timeout", 5000, &d->timeout) != 0 ||
 	    dl_duration(dl, "connect_timeout", 2000, &d->connect_timeout) ||
 	    dl_number(dl, "pool_size", 1, 64, 2, &d->pool_size) != 0 ||
+	    dl_number(dl, "page_size", 0, 100000, 500, &d->page_size) != 0 ||
+	    dl_number(dl, "max_groups", 1, LDAP_MAX_GROUPS, 1024,
+	    &d->max_groups) != 0 ||
 	    dl_number(dl, "nested_depth", 0, 32, 0, &n) != 0)
 		return -1;
 	depth = n;

@@ -6,9 +6,11 @@
 # loopback (ldap:// with StartTLS, ldaps://, ldapi://) from a generated
 # slapd.conf, the Debian schema files and data loaded with slapadd: users
 # (one with a non-ASCII name, one locked by ppolicy, two holding the same
-# token hash), groupOfNames with nested groups and a cycle, a posixGroup.
+# token hash, one in more groups than slapd returns to a search that is
+# not paged), groupOfNames with nested groups and a cycle, a posixGroup.
 # It drives tokenreviewd with curl: bind and attribute modes, wrong
-# passwords, unknown users, filter injection, failover when the first
+# passwords, unknown users, filter injection, paged group searches and
+# the max_groups limit, failover when the first
 # server stops mid-run and recovery when it returns, conformance case 22
 # (no server: NO+err within 1 s), a server that accepts connections but
 # never answers (timeout), a CA that does not match, and 1,000 concurrent
@@ -55,7 +57,7 @@ corp=(uri="$s1_LDAP $s2_LDAP" ca="$TR_CERTS/ca.crt"
     uid_attribute=uidNumber group_base="ou=groups,$BASE"
     group_filter="(&(objectClass=groupOfNames)(member=%s))"
     group_prefix=ldap: nested_depth=5 timeout=2s connect_timeout=1s
-    pool_size=3)
+    pool_size=3 page_size=25)
 tokens=(uri="$s1_LDAPS" ca="$TR_CERTS/ca.crt"
     bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
     mode=attribute token_attribute=kubeTokenHash
@@ -152,6 +154,18 @@ grep -q 'ldap_ambiguous' "$TR_LOG" && pass "... and it is logged" ||
 tr_review v1 "x$ATTR_TOKEN" >/dev/null
 expect_no "unknown opaque token -> NO"
 
+tid "paged group search"
+tr_metrics
+s0=$(tr_metric tokenreviewd_ldap_operations_total 'op="search",result="success"')
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+expect_user "paula in $PAGED_GROUPS groups, slapd gives $SLAPD_SIZELIMIT unpaged, pages of 25 -> all groups" \
+    "(.groups | map(select(test(\"^ldap:paged[0-9]+$\"))) | unique | length) == $PAGED_GROUPS and (.groups | length) == $PAGED_GROUPS"
+tr_metrics
+s1=$(tr_metric tokenreviewd_ldap_operations_total 'op="search",result="success"')
+tr_between $((s1 - s0)) 4 100 &&
+    pass "... in several pages ($((s1 - s0)) searches for the review)" ||
+    fail "... in several pages" "$s0 -> $s1"
+
 tid "secrets stay out of the logs"
 if grep -qF -e "$ALICE_PW" -e "$READER_PW" -e "$JUERGEN_PW" -e "$ATTR_TOKEN" \
     -e "$(bind_tok alice "$ALICE_PW")" "$TR_LOG"; then
@@ -169,14 +183,17 @@ m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="rejected"')
 tr_between "$m" 2 100000 && pass "refused binds counted ($m)" ||
     fail "refused binds counted" "$m"
 
-tid "1,000 concurrent reviews"
+tid "1,000 concurrent reviews, group searches paged"
 tr_review_body v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/body-alice"
+tr_review_body v1 "$(bind_tok paula "$PAULA_PW")" >"$TR_TMP/body-paula"
 tr_tls_args
 mkdir -p "$TR_TMP/c1k"
 t0=$(tr_now)
 for half in a b; do
+	body=$TR_TMP/body-alice
+	[ "$half" = b ] && body=$TR_TMP/body-paula
 	curl -sS --max-time 60 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
-	    --data-binary "@$TR_TMP/body-alice" --parallel --parallel-immediate \
+	    --data-binary "@$body" --parallel --parallel-immediate \
 	    --parallel-max 500 -o "$TR_TMP/c1k/$half#1" -w '%{http_code}\n' \
 	    "$TR_URL/tokenreview?n=[1-500]" >"$TR_TMP/c1k.$half" \
 	    2>"$TR_TMP/c1k.$half.err" &
@@ -188,8 +205,10 @@ wait "$c1k_a" "$c1k_b"
 diag "1,000 parallel reviews (cache off) took $(tr_elapsed "$t0") s"
 is "$(cat "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | grep -c '^200$')" 1000 \
     "1,000 concurrent reviews -> 1,000 answers 200"
-is "$(cat "$TR_TMP"/c1k/* | jq -s 'map(select(.status.user.username == "alice")) | length')" 1000 \
-    "... every one OK(alice)"
+is "$(cat "$TR_TMP"/c1k/a* | jq -s "map(select(.status.user.username == \"alice\" and (.status.user.groups | sort) == $ALICE_GROUPS)) | length")" 500 \
+    "... 500 OK(alice) with her groups"
+is "$(cat "$TR_TMP"/c1k/b* | jq -s "map(select(.status.user.username == \"paula\" and (.status.user.groups | length) == $PAGED_GROUPS)) | length")" 500 \
+    "... 500 OK(paula) with all $PAGED_GROUPS groups (three pages each)"
 
 tid "failover"
 # Reviews keep running while s1 stops; none may fail.
@@ -311,6 +330,32 @@ grep -q 'TLS handshake failed' "$TR_LOG" &&
 out=$(printf '%s\n' "$(bind_tok alice "$ALICE_PW")" |
     timeout 20 "$TOKENREVIEWCTL" -c "$TR_CONF" review - 2>&1)
 like "$out" '"username": *"alice"' "tokenreviewctl review asks the directory too"
+tr_stop "$TR_PID"
+
+tid "page_size = 0 meets the server's size limit; max_groups"
+tr_config pages server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+common=(uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" bind_dn="cn=reader,$BASE"
+    bind_password_file="$TR_TMP/reader.pw" user_base="ou=people,$BASE"
+    group_base="ou=groups,$BASE")
+{
+	cat "$TR_CONF"
+	ldap_section unpaged "${common[@]}" page_size=0
+	ldap_section capped "${common[@]}" page_size=25 max_groups=50
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start pages || fail "daemon pages starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "page_size = 0: alice's few groups in one search -> OK" \
+    '(.groups | sort) == ["cyc-a","dev"]'
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+expect_no "paula: $PAGED_GROUPS groups -> NO+err, never a partial list" err
+like "$TR_BODY" "unpaged: the group search reached the server's size limit" \
+    "... unpaged: the server's size limit"
+like "$TR_BODY" 'capped: the user has more than 50 groups \(max_groups\)' \
+    "... capped: more than max_groups"
+grep -q 'ldap_max_groups' "$TR_LOG" && pass "... max_groups logged" ||
+    fail "... max_groups logged"
 tr_stop "$TR_PID"
 
 tid "ldapi: a local socket, after one that does not exist"

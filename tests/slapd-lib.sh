@@ -6,7 +6,9 @@
 # from the Debian schema files plus a token-hash attribute, test data
 # (slapd_data), and servers started as children on free loopback ports
 # with ldap://, ldaps:// and ldapi:// listeners (slapd_start, slapd_stop).
-# Passwords and tokens are random per run.
+# Passwords and tokens are random per run.  The reader gets at most
+# SLAPD_SIZELIMIT entries from a search that is not paged, so that only a
+# paged search finds all the PAGED_GROUPS groups of the user paula.
 
 SLAPD=/usr/sbin/slapd
 SLAPADD=/usr/sbin/slapadd
@@ -16,6 +18,9 @@ ALICE_PW='al1ce pass:word'
 JUERGEN_PW=j$(openssl rand -hex 8)
 ATTR_TOKEN=t$(openssl rand -hex 20)
 DUP_TOKEN=d$(openssl rand -hex 20)
+PAULA_PW=p$(openssl rand -hex 8)
+PAGED_GROUPS=60
+SLAPD_SIZELIMIT=20
 
 # A loopback port nobody listens on (bash's /dev/tcp probes it).
 free_port()
@@ -79,6 +84,7 @@ index objectClass,uid,memberUid,member,kubeTokenHash eq
 overlay ppolicy
 overlay memberof
 ppolicy_default "cn=default,ou=policies,$BASE"
+limits dn.exact="cn=reader,$BASE" size.soft=$SLAPD_SIZELIMIT size.hard=$SLAPD_SIZELIMIT size.prtotal=unlimited
 access to attrs=userPassword by anonymous auth by * none
 access to * by users read by * none
 EOS
@@ -157,6 +163,12 @@ slapd_data()
 		ldif_group cyc-b "cn=cyc-a,$G"
 		printf 'dn: cn=posix-devs,%s\nobjectClass: posixGroup\ncn: posix-devs\n' "$G"
 		printf 'gidNumber: 5000\nmemberUid: alice\n\n'
+		ldif_user paula "Paula Paged" "$PAULA_PW" 1007
+		i=0
+		while [ "$i" -lt "$PAGED_GROUPS" ]; do
+			ldif_group "paged$i" "uid=paula,ou=people,$BASE"
+			i=$((i + 1))
+		done
 		i=0
 		while [ "$i" -lt "$n" ]; do
 			ldif_user "bench$i" "Bench $i" bench-pw $((10000 + i))
