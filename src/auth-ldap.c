@@ -26,8 +26,12 @@
  * connection.  Group searches are paged (RFC 2696) on "paged"
  * connections, each held by one search from its first page to its last:
  * slapd keeps one paged search per connection, and a second one started
- * on it would void the first one's cookie.  A URI that fails is skipped for a backoff period; when
- * every URI is down the review fails at once with an error.
+ * on it would void the first one's cookie.
+ *
+ * A URI that fails is skipped for a backoff period; when every URI is
+ * down the review fails at once with an error.  Connections made to a
+ * later URI move back to an earlier one once it answers again: it is
+ * probed as its pause ends, and the later connections retire when idle.
  */
 
 #include <sys/types.h>
@@ -63,7 +67,6 @@ int	ldap_init_fd(ber_socket_t, int, const char *, LDAP **);
 #define LDAP_MAX_GROUPS		10000	/* highest max_groups */
 #define LDAP_MAX_OR		32	/* group DNs per nested search */
 #define LDAP_BACKOFF_MIN	500	/* ms a failed URI is skipped, doubling */
-#define LDAP_BACKOFF_MAX	30000
 #define LDAP_BUSY_OPS		16	/* open another search connection */
 #define LDAP_MAX_EXTRA		16	/* extra attributes */
 #ifndef nitems
@@ -104,6 +107,7 @@ struct ldap_stats {
 	uint64_t	ops[OT_MAX][OR_MAX];
 	uint64_t	usec_sum[OT_MAX];
 	int64_t		connections;
+	int64_t		uri_connections[LDAP_MAX_URIS];
 	uint64_t	failovers;
 	int		unreachable;	/* the last attempt found no URI */
 };
@@ -151,6 +155,7 @@ struct ldap_dir {
 	regex_t		 group_deny;
 	long long	 timeout;
 	long long	 connect_timeout;
+	long long	 backoff_max;
 	int		 pool_size;
 	int		 page_size;	/* 0: group searches are not paged */
 	int		 max_groups;
@@ -199,6 +204,7 @@ struct lconn {
 	double			 setup_start;
 	int			 probe;		/* to a paused URI */
 	struct lreq		*holder;	/* paged search between pages */
+	int			 retiring;	/* close when idle */
 	TAILQ_HEAD(, lop)	 ops;
 	size_t			 nops;
 	int			 dispatching;
@@ -238,7 +244,9 @@ struct ldap_wdir {
 	int			 opening;	/* inside conn_open() */
 	int			 unreachable[LK_MAX]; /* fail the waiters */
 	unsigned		 round[LK_MAX];	/* URIs failed for waiters */
+	size_t			 nretiring[LK_MAX];
 	struct event		*kick;
+	struct event		*back;		/* probe an earlier URI */
 };
 
 struct ldap_inst {
@@ -310,6 +318,7 @@ static void	lr_error(struct lreq *, const char *, ...)
 static void	conn_fail(struct lconn *, const char *, int);
 static void	wd_kick(struct ldap_wdir *);
 static struct lconn *conn_open(struct ldap_wdir *, enum lconn_kind, unsigned);
+static struct lconn *conn_start(struct ldap_wdir *, enum lconn_kind, size_t);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -528,7 +537,7 @@ ms_to_tv(long long ms, struct timeval *tv)
 
 /*
  * A URI failed: skip it for a while, doubling the pause with each
- * failure up to LDAP_BACKOFF_MAX.  Several connections failing together
+ * failure up to backoff_max.  Several connections failing together
  * (a server going away) count once.
  */
 static void
@@ -540,10 +549,10 @@ wd_uri_failed(struct ldap_wdir *wd, size_t i, int probe)
 
 	if (wd->down_until[i] > now && !probe)
 		return;
-	for (n = 0; n < wd->fails[i] && pause < LDAP_BACKOFF_MAX; n++)
+	for (n = 0; n < wd->fails[i] && pause < wd->dir->backoff_max; n++)
 		pause *= 2;
-	if (pause > LDAP_BACKOFF_MAX)
-		pause = LDAP_BACKOFF_MAX;
+	if (pause > wd->dir->backoff_max)
+		pause = wd->dir->backoff_max;
 	wd->fails[i]++;
 	wd->down_until[i] = now + (uint64_t)pause;
 }
@@ -625,7 +634,11 @@ conn_unlink(struct lconn *c)
 	c->state = LS_DEAD;
 	TAILQ_REMOVE(&wd->conns[c->kind], c, entry);
 	wd->nconns[c->kind]--;
+	if (c->retiring)
+		wd->nretiring[c->kind]--;
 	__atomic_sub_fetch(&wd->dir->stats.connections, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&wd->dir->stats.uri_connections[c->uri], 1,
+	    __ATOMIC_RELAXED);
 	if (c->ev != NULL)
 		event_del(c->ev);
 	if (c->tmo != NULL)
@@ -648,6 +661,125 @@ conn_finish(struct lconn *c)
 	}
 	if (c->dispatching == 0)
 		conn_free(c);
+}
+
+/* Connections of a kind that take new work (not retiring). */
+static size_t
+wd_live(struct ldap_wdir *wd, enum lconn_kind kind)
+{
+	return wd->nconns[kind] - wd->nretiring[kind];
+}
+
+/* A retiring connection is closed once nothing runs on it. */
+static void
+conn_idle_check(struct lconn *c)
+{
+	if (c->retiring && c->state == LS_READY && c->nops == 0 &&
+	    c->holder == NULL)
+		conn_fail(c, "moved back to an earlier URI", 0);
+}
+
+/*
+ * URI uri answers: connections to later URIs take no new operation and
+ * are closed once idle, so that new ones go to the earlier URI; what is
+ * in flight on them finishes.
+ */
+static void
+wd_retire(struct ldap_wdir *wd, size_t uri)
+{
+	struct lconn	*c, *next;
+	int		 k, n = 0;
+
+	for (k = LK_SEARCH; k < LK_MAX; k++) {
+		for (c = TAILQ_FIRST(&wd->conns[k]); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, entry);
+			if (c->uri <= uri || c->retiring)
+				continue;
+			c->retiring = 1;
+			wd->nretiring[k]++;
+			n++;
+			conn_idle_check(c);
+		}
+	}
+	if (n > 0)
+		log_msg(LL_INFO, "ldap_return", "[ldap \"%s\"] %s answers: "
+		    "connections move back to it", wd->dir->name,
+		    wd->dir->uris[uri].uri);
+}
+
+/*
+ * The URI to try so that connections move back towards the first URI,
+ * and in *when the time its pause ends.  -1 when every connection uses
+ * the best URI that answers, or a connection to an earlier URI is on
+ * its way (its end decides).
+ */
+static ssize_t
+wd_return_uri(struct ldap_wdir *wd, uint64_t *when)
+{
+	struct lconn	*c;
+	uint64_t	 now = now_ms();
+	size_t		 worst = 0, setup = LDAP_MAX_URIS, i, best = 0;
+	int		 k;
+
+	for (k = LK_SEARCH; k < LK_MAX; k++) {
+		TAILQ_FOREACH(c, &wd->conns[k], entry) {
+			if (c->retiring)
+				continue;
+			if (c->state != LS_READY && c->uri < setup)
+				setup = c->uri;
+			else if (c->state == LS_READY && c->uri > worst)
+				worst = c->uri;
+		}
+	}
+	if (worst == 0 || setup < worst)
+		return -1;
+	for (i = 0; i < worst; i++) {
+		if (wd->down_until[i] <= now) {
+			*when = now;
+			return (ssize_t)i;
+		}
+		if (wd->down_until[i] < wd->down_until[best])
+			best = i;
+	}
+	*when = wd->down_until[best];
+	return (ssize_t)best;
+}
+
+/* Wake up when an earlier URI may be tried again (backoff). */
+static void
+wd_arm_return(struct ldap_wdir *wd)
+{
+	struct timeval	tv;
+	uint64_t	when, now = now_ms();
+
+	if (wd_return_uri(wd, &when) == -1)
+		return;
+	ms_to_tv(when > now ? (long long)(when - now) : 0, &tv);
+	evtimer_add(wd->back, &tv);
+}
+
+/*
+ * Probe an earlier URI with a search connection.  When it is ready, the
+ * connections to later URIs retire (conn_ready); when it fails, the URI
+ * is paused for longer and the next probe waits for that.
+ */
+static void
+wd_back_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct ldap_wdir	*wd = arg;
+	uint64_t		 when;
+	ssize_t			 i;
+
+	if ((i = wd_return_uri(wd, &when)) == -1)
+		return;
+	if (when > now_ms()) {
+		wd_arm_return(wd);
+		return;
+	}
+	wd->opening++;
+	(void)conn_start(wd, LK_SEARCH, (size_t)i);
+	wd->opening--;
+	wd_arm_return(wd);
 }
 
 /*
@@ -689,7 +821,7 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 	 */
 	if (setup)
 		wd->round[c->kind] |= 1U << c->uri;
-	if (setup && wd->nconns[c->kind] == 0 && !wd->opening &&
+	if (setup && wd_live(wd, c->kind) == 0 && !wd->opening &&
 	    !TAILQ_EMPTY(&wd->waiting[c->kind]) &&
 	    conn_open(wd, c->kind, wd->round[c->kind]) == NULL) {
 		wd->unreachable[c->kind] = 1;
@@ -699,6 +831,7 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 	conn_finish(c);
 	for (i = 0; i < ngone; i++)
 		conn_finish(gone[i]);
+	wd_arm_return(wd);
 }
 
 static void
@@ -728,6 +861,12 @@ conn_ready(struct lconn *c)
 	wd->down_until[c->uri] = 0;
 	__atomic_store_n(&wd->dir->stats.unreachable, 0, __ATOMIC_RELAXED);
 	wd_kick(wd);
+	if (c->retiring) {
+		conn_idle_check(c);
+		return;
+	}
+	wd_retire(wd, c->uri);
+	wd_arm_return(wd);
 }
 
 /* The service bind of a search connection, when a bind_dn is set. */
@@ -893,6 +1032,64 @@ out:
 }
 
 /*
+ * Start one connection of a kind to URI i.  NULL when the connect failed
+ * at once (the URI is then paused).
+ */
+static struct lconn *
+conn_start(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
+{
+	struct lconn	*c;
+	struct timeval	 tv;
+	int		 err;
+
+	c = xcalloc(1, sizeof(*c));
+	c->wd = wd;
+	c->kind = kind;
+	c->uri = i;
+	c->fd = -1;
+	c->state = LS_CONNECTING;
+	if (wd->down_until[i] > now_ms()) {
+		c->probe = 1;
+		wd->probing = 1;
+	}
+	TAILQ_INIT(&c->ops);
+	TAILQ_INSERT_TAIL(&wd->conns[kind], c, entry);
+	wd->nconns[kind]++;
+	__atomic_add_fetch(&wd->dir->stats.connections, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&wd->dir->stats.uri_connections[i], 1,
+	    __ATOMIC_RELAXED);
+	if (i > 0)
+		__atomic_add_fetch(&wd->dir->stats.failovers, 1,
+		    __ATOMIC_RELAXED);
+	c->setup_start = monotonic_sec();
+	c->tmo = evtimer_new(wd->li->base, conn_timeout_cb, c);
+	ms_to_tv(wd->dir->connect_timeout, &tv);
+	evtimer_add(c->tmo, &tv);
+	if (conn_socket(c, &wd->dir->uris[i]) == 0) {
+		c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
+		    conn_connect_cb, c);
+		/* Held, so that a failure inside cannot free it. */
+		c->dispatching++;
+		conn_connected(c);
+		if (--c->dispatching == 0 && c->state == LS_DEAD) {
+			conn_free(c);
+			return NULL;
+		}
+		return c;
+	}
+	if (c->fd != -1 && errno == EINPROGRESS) {
+		c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
+		    conn_connect_cb, c);
+		event_add(c->ev, NULL);
+		return c;
+	}
+	err = errno;
+	stats_op(wd->dir, OT_CONNECT, OR_ERROR, c->setup_start);
+	conn_fail(c, strerror(err), 1);
+	return NULL;
+}
+
+/*
  * Open one connection of a kind to the first healthy URI.  NULL when
  * every URI is paused or the connect failed at once (then the URI is
  * paused and the next one tried).
@@ -900,64 +1097,20 @@ out:
 static struct lconn *
 conn_open(struct ldap_wdir *wd, enum lconn_kind kind, unsigned tried)
 {
-	struct lconn	*c;
-	struct timeval	 tv;
+	struct lconn	*c = NULL;
 	ssize_t		 i;
-	int		 err;
 
 	/* Each URI at most once: one that fails at once is paused. */
 	wd->opening++;
-	while ((i = wd_pick_uri(wd, tried)) != -1) {
+	while (c == NULL && (i = wd_pick_uri(wd, tried)) != -1) {
 		tried |= 1U << i;
-		c = xcalloc(1, sizeof(*c));
-		c->wd = wd;
-		c->kind = kind;
-		c->uri = (size_t)i;
-		c->fd = -1;
-		c->state = LS_CONNECTING;
-		if (wd->down_until[i] > now_ms()) {
-			c->probe = 1;
-			wd->probing = 1;
-		}
-		TAILQ_INIT(&c->ops);
-		TAILQ_INSERT_TAIL(&wd->conns[kind], c, entry);
-		wd->nconns[kind]++;
-		__atomic_add_fetch(&wd->dir->stats.connections, 1,
-		    __ATOMIC_RELAXED);
-		if (i > 0)
-			__atomic_add_fetch(&wd->dir->stats.failovers, 1,
-			    __ATOMIC_RELAXED);
-		c->setup_start = monotonic_sec();
-		c->tmo = evtimer_new(wd->li->base, conn_timeout_cb, c);
-		ms_to_tv(wd->dir->connect_timeout, &tv);
-		evtimer_add(c->tmo, &tv);
-		if (conn_socket(c, &wd->dir->uris[i]) == 0) {
-			c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
-			    conn_connect_cb, c);
-			/* Held, so that a failure inside cannot free it. */
-			c->dispatching++;
-			conn_connected(c);
-			if (--c->dispatching == 0 && c->state == LS_DEAD) {
-				conn_free(c);
-				continue;
-			}
-			wd->opening--;
-			return c;
-		}
-		if (c->fd != -1 && errno == EINPROGRESS) {
-			c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
-			    conn_connect_cb, c);
-			event_add(c->ev, NULL);
-			wd->opening--;
-			return c;
-		}
-		err = errno;
-		stats_op(wd->dir, OT_CONNECT, OR_ERROR, c->setup_start);
-		conn_fail(c, strerror(err), 1);
+		c = conn_start(wd, kind, (size_t)i);
 	}
 	wd->opening--;
-	__atomic_store_n(&wd->dir->stats.unreachable, 1, __ATOMIC_RELAXED);
-	return NULL;
+	if (c == NULL)
+		__atomic_store_n(&wd->dir->stats.unreachable, 1,
+		    __ATOMIC_RELAXED);
+	return c;
 }
 
 /* The answer to StartTLS or to the service bind. */
@@ -1029,6 +1182,7 @@ conn_dispatch(struct lconn *c, LDAPMessage *msg)
 	if (op->lr != NULL)
 		op->cb(op->lr, c->ld, msg, 1, rc);
 	op_free(op);
+	conn_idle_check(c);
 }
 
 /*
@@ -1129,6 +1283,8 @@ op_abandon(struct lop *op)
 	 */
 	if (c->kind != LK_SEARCH)
 		conn_fail(c, "operation abandoned", 0);
+	else
+		conn_idle_check(c);
 }
 
 /* A ready connection of a kind that can take an operation, or NULL. */
@@ -1138,7 +1294,7 @@ wd_get_conn(struct ldap_wdir *wd, enum lconn_kind kind)
 	struct lconn	*c, *best = NULL;
 
 	TAILQ_FOREACH(c, &wd->conns[kind], entry) {
-		if (c->state != LS_READY)
+		if (c->state != LS_READY || c->retiring)
 			continue;
 		if (kind != LK_SEARCH && (c->nops > 0 || c->holder != NULL))
 			continue;
@@ -1155,7 +1311,7 @@ wd_connecting(struct ldap_wdir *wd, enum lconn_kind kind)
 	struct lconn	*c;
 
 	TAILQ_FOREACH(c, &wd->conns[kind], entry) {
-		if (c->state != LS_READY)
+		if (c->state != LS_READY && !c->retiring)
 			return 1;
 	}
 	return 0;
@@ -1207,19 +1363,19 @@ wd_acquire(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind,
 	*cp = NULL;
 	c = wd_get_conn(wd, kind);
 	if (c != NULL && (kind != LK_SEARCH || c->nops < LDAP_BUSY_OPS ||
-	    wd->nconns[kind] >= (size_t)wd->dir->pool_size)) {
+	    wd_live(wd, kind) >= (size_t)wd->dir->pool_size)) {
 		*cp = c;
 		return 0;
 	}
-	if (wd->nconns[kind] < (size_t)wd->dir->pool_size &&
+	if (wd_live(wd, kind) < (size_t)wd->dir->pool_size &&
 	    !wd_connecting(wd, kind) && conn_open(wd, kind, 0) == NULL &&
-	    wd->nconns[kind] == 0)
+	    wd_live(wd, kind) == 0)
 		return -1;
 	if (c != NULL) {
 		*cp = c;
 		return 0;
 	}
-	if (wd->nconns[kind] == 0)
+	if (wd_live(wd, kind) == 0)
 		return -1;
 	wd_queue(wd, lr, kind);
 	return 0;
@@ -1254,7 +1410,7 @@ wd_kick_cb(evutil_socket_t fd, short events, void *arg)
 			n++;
 		while (n-- > 0 && (lr = TAILQ_FIRST(&wd->waiting[k])) != NULL) {
 			if (wd_get_conn(wd, k) == NULL &&
-			    (wd_connecting(wd, k) || wd->nconns[k] >=
+			    (wd_connecting(wd, k) || wd_live(wd, k) >=
 			    (size_t)wd->dir->pool_size))
 				break;
 			TAILQ_REMOVE(&wd->waiting[k], lr, wentry);
@@ -1315,6 +1471,7 @@ lr_release(struct lreq *lr)
 	lr->held = NULL;
 	c->holder = NULL;
 	wd_kick(c->wd);
+	conn_idle_check(c);
 }
 
 /* Forget what one directory found, before the next one is asked. */
@@ -2055,6 +2212,7 @@ auth_ldap_init(void *shared, struct event_base *base, void **instp)
 			TAILQ_INIT(&wd->waiting[k]);
 		}
 		wd->kick = event_new(base, -1, 0, wd_kick_cb, wd);
+		wd->back = evtimer_new(base, wd_back_cb, wd);
 	}
 	*instp = li;
 	return 0;
@@ -2082,6 +2240,7 @@ auth_ldap_free(void *inst)
 				conn_fail(c, "shutting down", 0);
 		}
 		event_free(wd->kick);
+		event_free(wd->back);
 	}
 	free(li->wd);
 	free(li);
@@ -2410,6 +2569,7 @@ dl_all(struct dir_load *dl)
 	    dl_regex(dl, "group_deny", &d->group_deny, &d->has_deny) ||
 	    dl_duration(dl, "timeout", 5000, &d->timeout) != 0 ||
 	    dl_duration(dl, "connect_timeout", 2000, &d->connect_timeout) ||
+	    dl_duration(dl, "backoff_max", 30000, &d->backoff_max) != 0 ||
 	    dl_number(dl, "pool_size", 1, 64, 2, &d->pool_size) != 0 ||
 	    dl_number(dl, "page_size", 0, 100000, 500, &d->page_size) != 0 ||
 	    dl_number(dl, "max_groups", 1, LDAP_MAX_GROUPS, 1024,
@@ -2430,7 +2590,7 @@ dl_all(struct dir_load *dl)
 	return 0;
 }
 
-/* Labels hold no quote or control character; a backslash is doubled. */
+/* A label value: backslash, quote and newline escaped. */
 static char *
 metric_label(const char *s)
 {
@@ -2438,9 +2598,9 @@ metric_label(const char *s)
 
 	out = p = xmalloc(2 * strlen(s) + 1);
 	for (; *s != '\0'; s++) {
-		if (*s == '\\')
+		if (*s == '\\' || *s == '"' || *s == '\n')
 			*p++ = '\\';
-		*p++ = *s;
+		*p++ = *s == '\n' ? 'n' : *s;
 	}
 	*p = '\0';
 	return out;
@@ -2567,6 +2727,31 @@ auth_ldap_ready(void *shared)
 	return 1;
 }
 
+/* Open connections per URI: which servers the workers use now. */
+static void
+auth_ldap_uri_metrics(struct ldap_shared *ls, struct evbuffer *out)
+{
+	struct ldap_dir	*d;
+	char		*u;
+	size_t		 i, j;
+
+	evbuffer_add_printf(out,
+	    "# HELP tokenreviewd_ldap_uri_connections Open LDAP connections "
+	    "by URI.\n"
+	    "# TYPE tokenreviewd_ldap_uri_connections gauge\n");
+	for (i = 0; i < ls->ndirs; i++) {
+		d = &ls->dirs[i];
+		for (j = 0; j < d->nuris; j++) {
+			u = metric_label(d->uris[j].uri);
+			evbuffer_add_printf(out, "tokenreviewd_ldap_uri_"
+			    "connections{directory=\"%s\",uri=\"%s\"} %lld\n",
+			    d->mname, u, (long long)__atomic_load_n(
+			    &d->stats.uri_connections[j], __ATOMIC_RELAXED));
+			free(u);
+		}
+	}
+}
+
 static void
 auth_ldap_metrics(void *shared, struct evbuffer *out)
 {
@@ -2623,6 +2808,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
 		    (unsigned long long)__atomic_load_n(
 		    &ls->dirs[i].stats.failovers, __ATOMIC_RELAXED));
+	auth_ldap_uri_metrics(ls, out);
 }
 
 static size_t

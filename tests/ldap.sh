@@ -10,11 +10,11 @@
 # not paged), groupOfNames with nested groups and a cycle, a posixGroup.
 # It drives tokenreviewd with curl: bind and attribute modes, wrong
 # passwords, unknown users, filter injection, paged group searches and
-# the max_groups limit, failover when the first
-# server stops mid-run and recovery when it returns, conformance case 22
-# (no server: NO+err within 1 s), a server that accepts connections but
-# never answers (timeout), a CA that does not match, and 1,000 concurrent
-# reviews.
+# the max_groups limit, failover when the first server stops mid-run and
+# the return to it once it answers again (seen in the connections per
+# URI), conformance case 22 (no server: NO+err within 1 s), a server
+# that accepts connections but never answers (timeout), a CA that does
+# not match, and 1,000 concurrent reviews.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -57,7 +57,7 @@ corp=(uri="$s1_LDAP $s2_LDAP" ca="$TR_CERTS/ca.crt"
     uid_attribute=uidNumber group_base="ou=groups,$BASE"
     group_filter="(&(objectClass=groupOfNames)(member=%s))"
     group_prefix=ldap: nested_depth=5 timeout=2s connect_timeout=1s
-    pool_size=3 page_size=25)
+    pool_size=3 page_size=25 backoff_max=1s)
 tokens=(uri="$s1_LDAPS" ca="$TR_CERTS/ca.crt"
     bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
     mode=attribute token_attribute=kubeTokenHash
@@ -236,13 +236,49 @@ m=$(tr_metric tokenreviewd_ldap_failovers_total)
 tr_between "$m" 1 1000 && pass "failovers counted ($m)" ||
     fail "failovers counted" "$m"
 
-tid "recovery"
+tid "return to the first URI"
+# uri_conns URI: the daemon's open connections to URI (last tr_metrics).
+uri_conns()
+{
+	tr_metric tokenreviewd_ldap_uri_connections "uri=\"$1\""
+}
+is "$(uri_conns "$s1_LDAP") $(uri_conns "$s2_LDAP" | sed 's/^[1-9][0-9]*$/N/')" \
+    "0 N" "s1 stopped: every connection is to s2"
 slapd_start s1
+t0=$(tr_now)
+back=
+bad=0
+for i in $(seq 1 40); do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "alice"' ||
+	    bad=$((bad + 1))
+	tr_metrics
+	if [ "$(uri_conns "$s1_LDAP")" -gt 0 ] &&
+	    [ "$(uri_conns "$s2_LDAP")" -eq 0 ]; then
+		back=$(tr_elapsed "$t0")
+		break
+	fi
+	sleep 0.25
+done
+[ -n "$back" ] && tr_between "$back" 0 5 &&
+    pass "s1 answers again -> connections back on s1, none left on s2 ($back s)" ||
+    fail "s1 answers again -> connections back on s1, none left on s2" \
+    "s1: $(uri_conns "$s1_LDAP"), s2: $(uri_conns "$s2_LDAP")"
+is "$bad" 0 "... every review meanwhile OK(alice)"
+grep -q 'ldap_return' "$TR_LOG" && pass "... logged (ldap_return)" ||
+    fail "... logged (ldap_return)"
+f0=$(tr_metric tokenreviewd_ldap_failovers_total)
 slapd_stop s2
-sleep 1.2	# past the first backoff of s1
-tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-expect_user "s1 back and s2 stopped -> OK(alice) again" '.username == "alice"'
+n=0
+for i in $(seq 1 20); do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "alice"' &&
+	    n=$((n + 1))
+done
+is "$n" 20 "s2 stopped then: 20 reviews -> all OK(alice)"
+tr_metrics
+is "$(tr_metric tokenreviewd_ldap_failovers_total)" "$f0" \
+    "... and no connection was opened to s2"
 
 tid "case 22: directory unavailable"
 slapd_stop s1

@@ -221,6 +221,11 @@ test_load(void)
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nmax_groups = 0\n",
 	    err, sizeof(err)), "max_groups: a number from 1 to 10000",
 	    "max_groups 0 refused");
+	is_str(load(dir, "uri = ldaps://x ldaps://y\nuser_base = dc=x\n"
+	    "backoff_max = 2s\n", err, sizeof(err)), "", "backoff_max loads");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nbackoff_max = 0\n",
+	    err, sizeof(err)), "backoff_max: a duration",
+	    "backoff_max 0 refused");
 	unlink(pw);
 	snprintf(pw, sizeof(pw), "%s/t.conf", dir);
 	unlink(pw);
