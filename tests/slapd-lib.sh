@@ -120,11 +120,38 @@ ldif_group()
 # Non-ASCII values go base64-encoded in LDIF.
 JUERGEN=$(printf 'j\xc3\xbcrgen')
 
+# bench_tokens N: $TR_TMP/bench-tokens.txt, the attribute-mode token of
+# each of the N bench users (line i+1 for bench<i>), and their SHA-256 in
+# $TR_TMP/bench-hashes.txt.  One sha256sum over a file per token, rather
+# than a process per token.
+bench_tokens()
+{
+	local n=$1 i salt d=$TR_TMP/bench-tok
+	salt=$(openssl rand -hex 16)
+	mkdir -p "$d"
+	: >"$TR_TMP/bench-tokens.txt"
+	i=0
+	while [ "$i" -lt "$n" ]; do
+		printf 'bt%s-%s' "$i" "$salt" >"$d/$i"
+		printf 'bt%s-%s\n' "$i" "$salt" >>"$TR_TMP/bench-tokens.txt"
+		i=$((i + 1))
+	done
+	(cd "$d" && seq 0 $((n - 1)) | xargs sha256sum) | cut -d' ' -f1 \
+	    >"$TR_TMP/bench-hashes.txt"
+	rm -rf "$d"
+}
+
 # slapd_data [N]: $TR_TMP/data.ldif with the test entries, and N more
-# users bench0..bench<N-1> (password bench-pw, member of group bench).
+# users bench0..bench<N-1> (password bench-pw, and the hash of line i+1
+# of $TR_TMP/bench-tokens.txt in kubeTokenHash).
 slapd_data()
 {
-	local n=${1:-0} i
+	local n=${1:-0} i h
+	local -a hashes=()
+	if [ "$n" -gt 0 ]; then
+		bench_tokens "$n"
+		mapfile -t hashes <"$TR_TMP/bench-hashes.txt"
+	fi
 	{
 		printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\n' "$BASE"
 		printf 'o: Example\ndc: example\n\n'
@@ -171,7 +198,9 @@ slapd_data()
 		done
 		i=0
 		while [ "$i" -lt "$n" ]; do
-			ldif_user "bench$i" "Bench $i" bench-pw $((10000 + i))
+			h=${hashes[$i]}
+			ldif_user "bench$i" "Bench $i" bench-pw $((10000 + i)) \
+			    "kubeTokenHash: $h"
 			i=$((i + 1))
 		done
 	} >"$TR_TMP/data.ldif"
