@@ -1724,10 +1724,6 @@ lr_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 		lr_dir_done(lr, AUTH_DENY);
 		return;
 	}
-	if (lr->overflow) {
-		lr_too_many_groups(lr);
-		return;
-	}
 	lr->retries = 0;
 	lr->step = d->mode == LM_BIND ? LR_BIND : LR_GROUPS;
 	lr_run(lr);
@@ -1826,7 +1822,8 @@ lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 		lr_too_many_groups(lr);
 	else if (rc == LDAP_SIZELIMIT_EXCEEDED)
 		lr_error(lr, "%s: the group search reached the server's size "
-		    "limit (page_size pages it)", d->name);
+		    "limit%s", d->name, d->page_size == 0 ? " (page_size "
+		    "pages it)" : "");
 	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
 		lr_error(lr, "%s: group search failed: %s", d->name,
 		    ldap_err2string(rc));
@@ -2003,6 +2000,12 @@ lr_groups_next(struct lreq *lr)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 
+	/* Checked after the bind: no answer tells about a user before. */
+	if (lr->overflow) {
+		lr_too_many_groups(lr);
+		return;
+	}
+
 	if (lr->step == LR_GROUPS) {
 		lr->step = LR_NESTED;
 		lr->cursor = 0;
@@ -2030,13 +2033,13 @@ lr_run(struct lreq *lr)
 	struct lconn		*c;
 	enum lconn_kind		 kind;
 
-	if (lr->step == LR_GROUPS && d->group_base == NULL) {
-		lr_dir_done(lr, AUTH_OK);
-		return;
-	}
 	/* memberOf gave the direct groups: only nested ones are searched. */
 	if (lr->step == LR_GROUPS && d->memberof_attribute != NULL) {
 		lr_groups_next(lr);
+		return;
+	}
+	if (lr->step == LR_GROUPS && d->group_base == NULL) {
+		lr_dir_done(lr, AUTH_OK);
 		return;
 	}
 	if (lr->step == LR_BIND)

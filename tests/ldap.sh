@@ -376,6 +376,10 @@ common=(uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" bind_dn="cn=reader,$BASE"
     group_base="ou=groups,$BASE")
 {
 	cat "$TR_CONF"
+	ldap_section mcap uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" user_filter="(&(uid=%s)(uid=alice))" \
+	    memberof_attribute=memberOf max_groups=1
 	ldap_section unpaged "${common[@]}" page_size=0
 	ldap_section capped "${common[@]}" page_size=25 max_groups=50
 } | tr_write "$TR_CONF.new"
@@ -384,6 +388,9 @@ tr_start pages || fail "daemon pages starts"
 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
 expect_user "page_size = 0: alice's few groups in one search -> OK" \
     '(.groups | sort) == ["cyc-a","dev"]'
+grep -q 'mcap.*a user has more than 1 groups' "$TR_LOG" &&
+    pass "... after two memberOf values over max_groups = 1 -> error" ||
+    fail "... after two memberOf values over max_groups = 1 -> error"
 tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
 expect_no "paula: $PAGED_GROUPS groups -> NO+err, never a partial list" err
 like "$TR_BODY" "unpaged: the group search reached the server's size limit" \
