@@ -23,10 +23,12 @@
  * Searches share "search" connections (bound as the service account,
  * many operations in flight).  User binds go to "bind" connections, one
  * bind at a time each, since a bind changes the identity of its
- * connection.  Group searches are paged (RFC 2696) on "paged"
- * connections, each held by one search from its first page to its last:
- * slapd keeps one paged search per connection, and a second one started
- * on it would void the first one's cookie.
+ * connection.  A group search that the server cuts short at its size
+ * limit is asked again in pages (RFC 2696) on a "paged" connection, held
+ * by that search from its first page to its last: slapd keeps one paged
+ * search per connection, and a second one started on it would void the
+ * first one's cookie.  Most group searches fit in one answer and share
+ * the search connections.
  *
  * A URI that fails is skipped for a backoff period; when every URI is
  * down the review fails at once with an error.  Connections made to a
@@ -290,6 +292,7 @@ struct lreq {
 	size_t			 chunk_end;	/* end of the chunk asked for */
 	size_t			 level_end;
 	int			 overflow;	/* more than max_groups */
+	int			 paged;		/* ask this search in pages */
 	char			*gfilter;	/* of the paged search */
 	struct berval		 cookie;	/* its next page */
 	struct lconn		*held;		/* its connection */
@@ -1498,7 +1501,7 @@ lr_reset(struct lreq *lr)
 	lr->names = lr->gdns = NULL;
 	lr->nnames = lr->ngdns = lr->nentries = lr->cursor = 0;
 	lr->level_end = lr->chunk_end = 0;
-	lr->overflow = 0;
+	lr->overflow = lr->paged = 0;
 	lr->password_len = 0;
 	lr->depth = lr->retries = lr->rejected = 0;
 }
@@ -1820,7 +1823,11 @@ lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 	lr_release(lr);
 	if (lr->overflow)
 		lr_too_many_groups(lr);
-	else if (rc == LDAP_SIZELIMIT_EXCEEDED)
+	else if (rc == LDAP_SIZELIMIT_EXCEEDED && !lr->paged &&
+	    d->page_size > 0) {
+		lr->paged = 1;		/* the same search again, in pages */
+		lr_run(lr);
+	} else if (rc == LDAP_SIZELIMIT_EXCEEDED)
 		lr_error(lr, "%s: the group search reached the server's size "
 		    "limit%s", d->name, d->page_size == 0 ? " (page_size "
 		    "pages it)" : "");
@@ -1830,7 +1837,7 @@ lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 	else {
 		if (lr->step == LR_NESTED)
 			lr->cursor = lr->chunk_end;
-		lr->retries = 0;
+		lr->retries = lr->paged = 0;
 		lr_groups_next(lr);
 	}
 }
@@ -1972,8 +1979,10 @@ lr_group_page(struct lreq *lr, struct lconn *c)
 }
 
 /*
- * Start a group search.  A paged one keeps its connection to itself
- * until its last page: slapd knows one paged search per connection.
+ * Start a group search: at once on a shared connection, or, when that
+ * met the server's size limit, in pages on a paged connection that the
+ * search keeps to itself until its last page (slapd knows one paged
+ * search per connection).
  */
 static void
 lr_search_groups(struct lreq *lr, struct lconn *c)
@@ -2044,7 +2053,7 @@ lr_run(struct lreq *lr)
 	}
 	if (lr->step == LR_BIND)
 		kind = LK_BIND;
-	else if (lr->step != LR_USER && d->page_size > 0)
+	else if (lr->step != LR_USER && lr->paged)
 		kind = LK_PAGED;
 	else
 		kind = LK_SEARCH;

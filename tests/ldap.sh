@@ -183,7 +183,7 @@ m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="rejected"')
 tr_between "$m" 2 100000 && pass "refused binds counted ($m)" ||
     fail "refused binds counted" "$m"
 
-tid "1,000 concurrent reviews, group searches paged"
+tid "1,000 concurrent reviews, half of them with paged group searches"
 tr_review_body v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/body-alice"
 tr_review_body v1 "$(bind_tok paula "$PAULA_PW")" >"$TR_TMP/body-paula"
 tr_tls_args
@@ -205,6 +205,14 @@ wait "$c1k_a" "$c1k_b"
 diag "1,000 parallel reviews (cache off) took $(tr_elapsed "$t0") s"
 is "$(cat "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | grep -c '^200$')" 1000 \
     "1,000 concurrent reviews -> 1,000 answers 200"
+# What went wrong, if anything: HTTP codes, curl's and the reviews' errors.
+{
+	sort "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | uniq -c | sed 's/^ */HTTP /'
+	cat "$TR_TMP"/c1k.a.err "$TR_TMP"/c1k.b.err | tr '\r' '\n' |
+	    grep -o 'curl: (.*' | sort | uniq -c
+	cat "$TR_TMP"/c1k/* | jq -r '.status.error // empty' 2>/dev/null |
+	    sort | uniq -c
+} | head -n 12 | while read -r l; do diag "$l"; done
 is "$(cat "$TR_TMP"/c1k/a* | jq -s "map(select(.status.user.username == \"alice\" and (.status.user.groups | sort) == $ALICE_GROUPS)) | length")" 500 \
     "... 500 OK(alice) with her groups"
 is "$(cat "$TR_TMP"/c1k/b* | jq -s "map(select(.status.user.username == \"paula\" and (.status.user.groups | length) == $PAGED_GROUPS)) | length")" 500 \
