@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <regex.h>
@@ -288,6 +289,8 @@ struct lreq {
 	size_t			 nnames;
 	char			**gdns;		/* group DNs seen (cycles) */
 	size_t			 ngdns;
+	size_t			*gset;		/* hash set: index + 1 in gdns */
+	size_t			 gcap;
 	size_t			 cursor;	/* next group DN to expand */
 	size_t			 chunk_end;	/* end of the chunk asked for */
 	size_t			 level_end;
@@ -1496,6 +1499,9 @@ lr_reset(struct lreq *lr)
 	lr_extra_free(lr);
 	strv_free(lr->names, lr->nnames);
 	strv_free(lr->gdns, lr->ngdns);
+	free(lr->gset);
+	lr->gset = NULL;
+	lr->gcap = 0;
 	lr->login = lr->password = lr->dn = lr->username = lr->uid = NULL;
 	lr->rawname = lr->error = NULL;
 	lr->names = lr->gdns = NULL;
@@ -1584,22 +1590,65 @@ entry_first(LDAP *ld, LDAPMessage *e, const char *attr)
 	return s;
 }
 
+/* FNV-1a of a DN without case, as strcasecmp() compares them. */
+static uint64_t
+dn_hash(const char *s)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (uint64_t)tolower((unsigned char)*s);
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The slot of dn in the set of DNs seen: its own, or the empty one. */
+static size_t
+gset_slot(const struct lreq *lr, const char *dn)
+{
+	size_t	i = (size_t)dn_hash(dn) & (lr->gcap - 1);
+
+	while (lr->gset[i] != 0 &&
+	    strcasecmp(lr->gdns[lr->gset[i] - 1], dn) != 0)
+		i = (i + 1) & (lr->gcap - 1);
+	return i;
+}
+
+/*
+ * Room for one more DN, the set at most half full, so that a user with
+ * many groups does not cost a comparison with every group seen.
+ */
+static void
+gset_reserve(struct lreq *lr)
+{
+	size_t	i;
+
+	if (2 * (lr->ngdns + 1) <= lr->gcap)
+		return;
+	lr->gcap = lr->gcap == 0 ? 64 : 2 * lr->gcap;
+	free(lr->gset);
+	lr->gset = xcalloc(lr->gcap, sizeof(*lr->gset));
+	for (i = 0; i < lr->ngdns; i++)
+		lr->gset[gset_slot(lr, lr->gdns[i])] = i + 1;
+}
+
 /* Add a group by DN (and name); 0 if it was seen before (a cycle). */
 static int
 lr_add_group(struct lreq *lr, const char *dn, char *name)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	size_t		 i;
+	size_t		 slot;
 
 	if (lr->overflow) {
 		free(name);
 		return 0;
 	}
-	for (i = 0; i < lr->ngdns; i++) {
-		if (strcasecmp(lr->gdns[i], dn) == 0) {
-			free(name);
-			return 0;
-		}
+	gset_reserve(lr);
+	slot = gset_slot(lr, dn);
+	if (lr->gset[slot] != 0) {
+		free(name);
+		return 0;
 	}
 	/* The rest of the search is drained and dropped, then it fails. */
 	if (lr->ngdns >= (size_t)d->max_groups) {
@@ -1609,6 +1658,7 @@ lr_add_group(struct lreq *lr, const char *dn, char *name)
 	}
 	lr->gdns = xreallocarray(lr->gdns, lr->ngdns + 1, sizeof(char *));
 	lr->gdns[lr->ngdns++] = xstrdup(dn);
+	lr->gset[slot] = lr->ngdns;
 	if (name == NULL)
 		return 1;
 	if ((d->has_allow && regexec(&d->group_allow, name, 0, NULL, 0) != 0) ||
