@@ -23,8 +23,17 @@
  * Searches share "search" connections (bound as the service account,
  * many operations in flight).  User binds go to "bind" connections, one
  * bind at a time each, since a bind changes the identity of its
- * connection.  A URI that fails is skipped for a backoff period; when
- * every URI is down the review fails at once with an error.
+ * connection.  A group search that the server cuts short at its size
+ * limit is asked again in pages (RFC 2696) on a "paged" connection, held
+ * by that search from its first page to its last: slapd keeps one paged
+ * search per connection, and a second one started on it would void the
+ * first one's cookie.  Most group searches fit in one answer and share
+ * the search connections.
+ *
+ * A URI that fails is skipped for a backoff period; when every URI is
+ * down the review fails at once with an error.  Connections made to a
+ * later URI move back to an earlier one once it answers again: it is
+ * probed as its pause ends, and the later connections retire when idle.
  */
 
 #include <sys/types.h>
@@ -32,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <regex.h>
@@ -58,10 +68,9 @@ int	ldap_init_fd(ber_socket_t, int, const char *, LDAP **);
 #define LDAP_MAX_URIS		8
 #define LDAP_MAX_LOGIN		256	/* bytes of a user name in a token */
 #define LDAP_MAX_BASIC		1024	/* longest bind-mode token */
-#define LDAP_MAX_GROUPS		1024
+#define LDAP_MAX_GROUPS		10000	/* highest max_groups */
 #define LDAP_MAX_OR		32	/* group DNs per nested search */
 #define LDAP_BACKOFF_MIN	500	/* ms a failed URI is skipped, doubling */
-#define LDAP_BACKOFF_MAX	30000
 #define LDAP_BUSY_OPS		16	/* open another search connection */
 #define LDAP_MAX_EXTRA		16	/* extra attributes */
 #ifndef nitems
@@ -102,6 +111,7 @@ struct ldap_stats {
 	uint64_t	ops[OT_MAX][OR_MAX];
 	uint64_t	usec_sum[OT_MAX];
 	int64_t		connections;
+	int64_t		uri_connections[LDAP_MAX_URIS];
 	uint64_t	failovers;
 	int		unreachable;	/* the last attempt found no URI */
 };
@@ -149,7 +159,10 @@ struct ldap_dir {
 	regex_t		 group_deny;
 	long long	 timeout;
 	long long	 connect_timeout;
+	long long	 backoff_max;
 	int		 pool_size;
+	int		 page_size;	/* 0: group searches are not paged */
+	int		 max_groups;
 	struct ldap_stats stats;
 };
 
@@ -158,9 +171,16 @@ struct ldap_shared {
 	size_t		 ndirs;
 };
 
+/*
+ * Search connections are shared; bind and paged connections serve one
+ * request at a time (a bind changes the identity of its connection, and
+ * slapd keeps the state of one paged search per connection).
+ */
 enum lconn_kind {
 	LK_SEARCH,
 	LK_BIND,
+	LK_PAGED,
+	LK_MAX,
 };
 
 enum lconn_state {
@@ -187,6 +207,8 @@ struct lconn {
 	int			 setup_msgid;
 	double			 setup_start;
 	int			 probe;		/* to a paused URI */
+	struct lreq		*holder;	/* paged search between pages */
+	int			 retiring;	/* close when idle */
 	TAILQ_HEAD(, lop)	 ops;
 	size_t			 nops;
 	int			 dispatching;
@@ -217,16 +239,18 @@ struct lop {
 struct ldap_wdir {
 	struct ldap_inst	*li;
 	struct ldap_dir		*dir;
-	struct lconn_list	 conns[2];
-	size_t			 nconns[2];
-	TAILQ_HEAD(, lreq)	 waiting[2];
+	struct lconn_list	 conns[LK_MAX];
+	size_t			 nconns[LK_MAX];
+	TAILQ_HEAD(, lreq)	 waiting[LK_MAX];
 	uint64_t		 down_until[LDAP_MAX_URIS];
 	unsigned		 fails[LDAP_MAX_URIS];
 	int			 probing;	/* a paused URI is tried */
 	int			 opening;	/* inside conn_open() */
-	int			 unreachable[2]; /* fail the waiters */
-	unsigned		 round[2];	/* URIs failed for waiters */
+	int			 unreachable[LK_MAX]; /* fail the waiters */
+	unsigned		 round[LK_MAX];	/* URIs failed for waiters */
+	size_t			 nretiring[LK_MAX];
 	struct event		*kick;
+	struct event		*back;		/* probe an earlier URI */
 };
 
 struct ldap_inst {
@@ -266,8 +290,16 @@ struct lreq {
 	size_t			 nnames;
 	char			**gdns;		/* group DNs seen (cycles) */
 	size_t			 ngdns;
+	size_t			*gset;		/* hash set: index + 1 in gdns */
+	size_t			 gcap;
 	size_t			 cursor;	/* next group DN to expand */
+	size_t			 chunk_end;	/* end of the chunk asked for */
 	size_t			 level_end;
+	int			 overflow;	/* more than max_groups */
+	int			 paged;		/* ask this search in pages */
+	char			*gfilter;	/* of the paged search */
+	struct berval		 cookie;	/* its next page */
+	struct lconn		*held;		/* its connection */
 	int			 depth;
 	char			*error;		/* of this directory */
 	int			 rejected;
@@ -280,6 +312,7 @@ struct lreq {
 
 	struct lop		*op;
 	int			 waiting;	/* -1 or the pool kind */
+	struct event		*wait_tmo;	/* bounds the wait */
 	TAILQ_ENTRY(lreq)	 wentry;
 	TAILQ_ENTRY(lreq)	 aentry;
 };
@@ -292,6 +325,7 @@ static void	lr_error(struct lreq *, const char *, ...)
 static void	conn_fail(struct lconn *, const char *, int);
 static void	wd_kick(struct ldap_wdir *);
 static struct lconn *conn_open(struct ldap_wdir *, enum lconn_kind, unsigned);
+static struct lconn *conn_start(struct ldap_wdir *, enum lconn_kind, size_t);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -561,7 +595,7 @@ ms_to_tv(long long ms, struct timeval *tv)
 
 /*
  * A URI failed: skip it for a while, doubling the pause with each
- * failure up to LDAP_BACKOFF_MAX.  Several connections failing together
+ * failure up to backoff_max.  Several connections failing together
  * (a server going away) count once.
  */
 static void
@@ -573,10 +607,10 @@ wd_uri_failed(struct ldap_wdir *wd, size_t i, int probe)
 
 	if (wd->down_until[i] > now && !probe)
 		return;
-	for (n = 0; n < wd->fails[i] && pause < LDAP_BACKOFF_MAX; n++)
+	for (n = 0; n < wd->fails[i] && pause < wd->dir->backoff_max; n++)
 		pause *= 2;
-	if (pause > LDAP_BACKOFF_MAX)
-		pause = LDAP_BACKOFF_MAX;
+	if (pause > wd->dir->backoff_max)
+		pause = wd->dir->backoff_max;
 	wd->fails[i]++;
 	wd->down_until[i] = now + (uint64_t)pause;
 }
@@ -651,10 +685,18 @@ conn_unlink(struct lconn *c)
 		wd->probing = 0;
 		c->probe = 0;
 	}
+	if (c->holder != NULL) {
+		c->holder->held = NULL;
+		c->holder = NULL;
+	}
 	c->state = LS_DEAD;
 	TAILQ_REMOVE(&wd->conns[c->kind], c, entry);
 	wd->nconns[c->kind]--;
+	if (c->retiring)
+		wd->nretiring[c->kind]--;
 	__atomic_sub_fetch(&wd->dir->stats.connections, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&wd->dir->stats.uri_connections[c->uri], 1,
+	    __ATOMIC_RELAXED);
 	if (c->ev != NULL)
 		event_del(c->ev);
 	if (c->tmo != NULL)
@@ -679,6 +721,125 @@ conn_finish(struct lconn *c)
 		conn_free(c);
 }
 
+/* Connections of a kind that take new work (not retiring). */
+static size_t
+wd_live(struct ldap_wdir *wd, enum lconn_kind kind)
+{
+	return wd->nconns[kind] - wd->nretiring[kind];
+}
+
+/* A retiring connection is closed once nothing runs on it. */
+static void
+conn_idle_check(struct lconn *c)
+{
+	if (c->retiring && c->state == LS_READY && c->nops == 0 &&
+	    c->holder == NULL)
+		conn_fail(c, "moved back to an earlier URI", 0);
+}
+
+/*
+ * URI uri answers: connections to later URIs take no new operation and
+ * are closed once idle, so that new ones go to the earlier URI; what is
+ * in flight on them finishes.
+ */
+static void
+wd_retire(struct ldap_wdir *wd, size_t uri)
+{
+	struct lconn	*c, *next;
+	int		 k, n = 0;
+
+	for (k = LK_SEARCH; k < LK_MAX; k++) {
+		for (c = TAILQ_FIRST(&wd->conns[k]); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, entry);
+			if (c->uri <= uri || c->retiring)
+				continue;
+			c->retiring = 1;
+			wd->nretiring[k]++;
+			n++;
+			conn_idle_check(c);
+		}
+	}
+	if (n > 0)
+		log_msg(LL_INFO, "ldap_return", "[ldap \"%s\"] %s answers: "
+		    "connections move back to it", wd->dir->name,
+		    wd->dir->uris[uri].uri);
+}
+
+/*
+ * The URI to try so that connections move back towards the first URI,
+ * and in *when the time its pause ends.  -1 when every connection uses
+ * the best URI that answers, or a connection to an earlier URI is on
+ * its way (its end decides).
+ */
+static ssize_t
+wd_return_uri(struct ldap_wdir *wd, uint64_t *when)
+{
+	struct lconn	*c;
+	uint64_t	 now = now_ms();
+	size_t		 worst = 0, setup = LDAP_MAX_URIS, i, best = 0;
+	int		 k;
+
+	for (k = LK_SEARCH; k < LK_MAX; k++) {
+		TAILQ_FOREACH(c, &wd->conns[k], entry) {
+			if (c->retiring)
+				continue;
+			if (c->state != LS_READY && c->uri < setup)
+				setup = c->uri;
+			else if (c->state == LS_READY && c->uri > worst)
+				worst = c->uri;
+		}
+	}
+	if (worst == 0 || setup < worst)
+		return -1;
+	for (i = 0; i < worst; i++) {
+		if (wd->down_until[i] <= now) {
+			*when = now;
+			return (ssize_t)i;
+		}
+		if (wd->down_until[i] < wd->down_until[best])
+			best = i;
+	}
+	*when = wd->down_until[best];
+	return (ssize_t)best;
+}
+
+/* Wake up when an earlier URI may be tried again (backoff). */
+static void
+wd_arm_return(struct ldap_wdir *wd)
+{
+	struct timeval	tv;
+	uint64_t	when, now = now_ms();
+
+	if (wd_return_uri(wd, &when) == -1)
+		return;
+	ms_to_tv(when > now ? (long long)(when - now) : 0, &tv);
+	evtimer_add(wd->back, &tv);
+}
+
+/*
+ * Probe an earlier URI with a search connection.  When it is ready, the
+ * connections to later URIs retire (conn_ready); when it fails, the URI
+ * is paused for longer and the next probe waits for that.
+ */
+static void
+wd_back_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct ldap_wdir	*wd = arg;
+	uint64_t		 when;
+	ssize_t			 i;
+
+	if ((i = wd_return_uri(wd, &when)) == -1)
+		return;
+	if (when > now_ms()) {
+		wd_arm_return(wd);
+		return;
+	}
+	wd->opening++;
+	(void)conn_start(wd, LK_SEARCH, (size_t)i);
+	wd->opening--;
+	wd_arm_return(wd);
+}
+
 /*
  * End a connection: every operation on it fails (its request may retry
  * elsewhere).  When the server is at fault its URI is paused, and the
@@ -690,7 +851,7 @@ static void
 conn_fail(struct lconn *c, const char *why, int uri_fault)
 {
 	struct ldap_wdir	*wd = c->wd;
-	struct lconn		*o, *next, *gone[2 * 64];
+	struct lconn		*o, *next, *gone[LK_MAX * 64];
 	size_t			 ngone = 0, i;
 	int			 setup, k;
 
@@ -703,7 +864,7 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 	}
 	setup = c->state != LS_READY;
 	conn_unlink(c);
-	for (k = LK_SEARCH; uri_fault && !setup && k <= LK_BIND; k++) {
+	for (k = LK_SEARCH; uri_fault && !setup && k < LK_MAX; k++) {
 		for (o = TAILQ_FIRST(&wd->conns[k]); o != NULL; o = next) {
 			next = TAILQ_NEXT(o, entry);
 			if (o->uri != c->uri || ngone == nitems(gone))
@@ -718,7 +879,7 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 	 */
 	if (setup)
 		wd->round[c->kind] |= 1U << c->uri;
-	if (setup && wd->nconns[c->kind] == 0 && !wd->opening &&
+	if (setup && wd_live(wd, c->kind) == 0 && !wd->opening &&
 	    !TAILQ_EMPTY(&wd->waiting[c->kind]) &&
 	    conn_open(wd, c->kind, wd->round[c->kind]) == NULL) {
 		wd->unreachable[c->kind] = 1;
@@ -728,6 +889,7 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 	conn_finish(c);
 	for (i = 0; i < ngone; i++)
 		conn_finish(gone[i]);
+	wd_arm_return(wd);
 }
 
 static void
@@ -757,6 +919,12 @@ conn_ready(struct lconn *c)
 	wd->down_until[c->uri] = 0;
 	__atomic_store_n(&wd->dir->stats.unreachable, 0, __ATOMIC_RELAXED);
 	wd_kick(wd);
+	if (c->retiring) {
+		conn_idle_check(c);
+		return;
+	}
+	wd_retire(wd, c->uri);
+	wd_arm_return(wd);
 }
 
 /* The service bind of a search connection, when a bind_dn is set. */
@@ -922,6 +1090,64 @@ out:
 }
 
 /*
+ * Start one connection of a kind to URI i.  NULL when the connect failed
+ * at once (the URI is then paused).
+ */
+static struct lconn *
+conn_start(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
+{
+	struct lconn	*c;
+	struct timeval	 tv;
+	int		 err;
+
+	c = xcalloc(1, sizeof(*c));
+	c->wd = wd;
+	c->kind = kind;
+	c->uri = i;
+	c->fd = -1;
+	c->state = LS_CONNECTING;
+	if (wd->down_until[i] > now_ms()) {
+		c->probe = 1;
+		wd->probing = 1;
+	}
+	TAILQ_INIT(&c->ops);
+	TAILQ_INSERT_TAIL(&wd->conns[kind], c, entry);
+	wd->nconns[kind]++;
+	__atomic_add_fetch(&wd->dir->stats.connections, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&wd->dir->stats.uri_connections[i], 1,
+	    __ATOMIC_RELAXED);
+	if (i > 0)
+		__atomic_add_fetch(&wd->dir->stats.failovers, 1,
+		    __ATOMIC_RELAXED);
+	c->setup_start = monotonic_sec();
+	c->tmo = evtimer_new(wd->li->base, conn_timeout_cb, c);
+	ms_to_tv(wd->dir->connect_timeout, &tv);
+	evtimer_add(c->tmo, &tv);
+	if (conn_socket(c, &wd->dir->uris[i]) == 0) {
+		c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
+		    conn_connect_cb, c);
+		/* Held, so that a failure inside cannot free it. */
+		c->dispatching++;
+		conn_connected(c);
+		if (--c->dispatching == 0 && c->state == LS_DEAD) {
+			conn_free(c);
+			return NULL;
+		}
+		return c;
+	}
+	if (c->fd != -1 && errno == EINPROGRESS) {
+		c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
+		    conn_connect_cb, c);
+		event_add(c->ev, NULL);
+		return c;
+	}
+	err = errno;
+	stats_op(wd->dir, OT_CONNECT, OR_ERROR, c->setup_start);
+	conn_fail(c, strerror(err), 1);
+	return NULL;
+}
+
+/*
  * Open one connection of a kind to the first healthy URI.  NULL when
  * every URI is paused or the connect failed at once (then the URI is
  * paused and the next one tried).
@@ -929,64 +1155,20 @@ out:
 static struct lconn *
 conn_open(struct ldap_wdir *wd, enum lconn_kind kind, unsigned tried)
 {
-	struct lconn	*c;
-	struct timeval	 tv;
+	struct lconn	*c = NULL;
 	ssize_t		 i;
-	int		 err;
 
 	/* Each URI at most once: one that fails at once is paused. */
 	wd->opening++;
-	while ((i = wd_pick_uri(wd, tried)) != -1) {
+	while (c == NULL && (i = wd_pick_uri(wd, tried)) != -1) {
 		tried |= 1U << i;
-		c = xcalloc(1, sizeof(*c));
-		c->wd = wd;
-		c->kind = kind;
-		c->uri = (size_t)i;
-		c->fd = -1;
-		c->state = LS_CONNECTING;
-		if (wd->down_until[i] > now_ms()) {
-			c->probe = 1;
-			wd->probing = 1;
-		}
-		TAILQ_INIT(&c->ops);
-		TAILQ_INSERT_TAIL(&wd->conns[kind], c, entry);
-		wd->nconns[kind]++;
-		__atomic_add_fetch(&wd->dir->stats.connections, 1,
-		    __ATOMIC_RELAXED);
-		if (i > 0)
-			__atomic_add_fetch(&wd->dir->stats.failovers, 1,
-			    __ATOMIC_RELAXED);
-		c->setup_start = monotonic_sec();
-		c->tmo = evtimer_new(wd->li->base, conn_timeout_cb, c);
-		ms_to_tv(wd->dir->connect_timeout, &tv);
-		evtimer_add(c->tmo, &tv);
-		if (conn_socket(c, &wd->dir->uris[i]) == 0) {
-			c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
-			    conn_connect_cb, c);
-			/* Held, so that a failure inside cannot free it. */
-			c->dispatching++;
-			conn_connected(c);
-			if (--c->dispatching == 0 && c->state == LS_DEAD) {
-				conn_free(c);
-				continue;
-			}
-			wd->opening--;
-			return c;
-		}
-		if (c->fd != -1 && errno == EINPROGRESS) {
-			c->ev = event_new(wd->li->base, c->fd, EV_WRITE,
-			    conn_connect_cb, c);
-			event_add(c->ev, NULL);
-			wd->opening--;
-			return c;
-		}
-		err = errno;
-		stats_op(wd->dir, OT_CONNECT, OR_ERROR, c->setup_start);
-		conn_fail(c, strerror(err), 1);
+		c = conn_start(wd, kind, (size_t)i);
 	}
 	wd->opening--;
-	__atomic_store_n(&wd->dir->stats.unreachable, 1, __ATOMIC_RELAXED);
-	return NULL;
+	if (c == NULL)
+		__atomic_store_n(&wd->dir->stats.unreachable, 1,
+		    __ATOMIC_RELAXED);
+	return c;
 }
 
 /* The answer to StartTLS or to the service bind. */
@@ -1053,11 +1235,12 @@ conn_dispatch(struct lconn *c, LDAPMessage *msg)
 	stats_op(c->wd->dir, op->type, rc == LDAP_SUCCESS ? OR_SUCCESS :
 	    auth_ldap_rejected(rc) ? OR_REJECTED : OR_ERROR, op->start);
 	op_detach(op);
-	if (c->kind == LK_BIND)
-		wd_kick(c->wd);		/* free for the next bind */
+	if (c->kind != LK_SEARCH)
+		wd_kick(c->wd);		/* free for the next request */
 	if (op->lr != NULL)
 		op->cb(op->lr, c->ld, msg, 1, rc);
 	op_free(op);
+	conn_idle_check(c);
 }
 
 /*
@@ -1151,9 +1334,15 @@ op_abandon(struct lop *op)
 	op_detach(op);
 	ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
 	op_free(op);
-	/* A bind connection in the middle of a bind has no known identity. */
-	if (c->kind == LK_BIND)
-		conn_fail(c, "bind abandoned", 0);
+	/*
+	 * A bind connection in the middle of a bind has no known identity,
+	 * and a paged search abandoned between pages may leave its state on
+	 * the server: neither connection is used again.
+	 */
+	if (c->kind != LK_SEARCH)
+		conn_fail(c, "operation abandoned", 0);
+	else
+		conn_idle_check(c);
 }
 
 /* A ready connection of a kind that can take an operation, or NULL. */
@@ -1163,9 +1352,9 @@ wd_get_conn(struct ldap_wdir *wd, enum lconn_kind kind)
 	struct lconn	*c, *best = NULL;
 
 	TAILQ_FOREACH(c, &wd->conns[kind], entry) {
-		if (c->state != LS_READY)
+		if (c->state != LS_READY || c->retiring)
 			continue;
-		if (kind == LK_BIND && c->nops > 0)
+		if (kind != LK_SEARCH && (c->nops > 0 || c->holder != NULL))
 			continue;
 		if (best == NULL || c->nops < best->nops)
 			best = c;
@@ -1180,10 +1369,42 @@ wd_connecting(struct ldap_wdir *wd, enum lconn_kind kind)
 	struct lconn	*c;
 
 	TAILQ_FOREACH(c, &wd->conns[kind], entry) {
-		if (c->state != LS_READY)
+		if (c->state != LS_READY && !c->retiring)
 			return 1;
 	}
 	return 0;
+}
+
+/* A queued request got no connection within the operation timeout. */
+static void
+lr_wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lreq		*lr = arg;
+	struct ldap_wdir	*wd = &lr->li->wd[lr->dir];
+
+	if (lr->waiting == -1)
+		return;
+	TAILQ_REMOVE(&wd->waiting[lr->waiting], lr, wentry);
+	lr->waiting = -1;
+	lr_error(lr, "%s: no connection to the directory was free in time",
+	    wd->dir->name);
+}
+
+/* Queue a request for a connection; its wait is bounded once. */
+static void
+wd_queue(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind)
+{
+	struct timeval	tv;
+
+	lr->waiting = (int)kind;
+	TAILQ_INSERT_TAIL(&wd->waiting[kind], lr, wentry);
+	if (lr->wait_tmo == NULL)
+		lr->wait_tmo = evtimer_new(wd->li->base, lr_wait_timeout_cb,
+		    lr);
+	if (!evtimer_pending(lr->wait_tmo, NULL)) {
+		ms_to_tv(wd->dir->timeout, &tv);
+		evtimer_add(lr->wait_tmo, &tv);
+	}
 }
 
 /*
@@ -1199,23 +1420,22 @@ wd_acquire(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind,
 
 	*cp = NULL;
 	c = wd_get_conn(wd, kind);
-	if (c != NULL && (kind == LK_BIND || c->nops < LDAP_BUSY_OPS ||
-	    wd->nconns[kind] >= (size_t)wd->dir->pool_size)) {
+	if (c != NULL && (kind != LK_SEARCH || c->nops < LDAP_BUSY_OPS ||
+	    wd_live(wd, kind) >= (size_t)wd->dir->pool_size)) {
 		*cp = c;
 		return 0;
 	}
-	if (wd->nconns[kind] < (size_t)wd->dir->pool_size &&
+	if (wd_live(wd, kind) < (size_t)wd->dir->pool_size &&
 	    !wd_connecting(wd, kind) && conn_open(wd, kind, 0) == NULL &&
-	    wd->nconns[kind] == 0)
+	    wd_live(wd, kind) == 0)
 		return -1;
 	if (c != NULL) {
 		*cp = c;
 		return 0;
 	}
-	if (wd->nconns[kind] == 0)
+	if (wd_live(wd, kind) == 0)
 		return -1;
-	lr->waiting = (int)kind;
-	TAILQ_INSERT_TAIL(&wd->waiting[kind], lr, wentry);
+	wd_queue(wd, lr, kind);
 	return 0;
 }
 
@@ -1233,7 +1453,7 @@ wd_kick_cb(evutil_socket_t fd, short events, void *arg)
 	 * A request may go back to the end of the queue (no connection after
 	 * all); taking at most as many as were queued keeps this finite.
 	 */
-	for (k = LK_SEARCH; k <= LK_BIND; k++) {
+	for (k = LK_SEARCH; k < LK_MAX; k++) {
 		if (wd->unreachable[k]) {
 			wd->unreachable[k] = 0;
 			while ((lr = TAILQ_FIRST(&wd->waiting[k])) != NULL) {
@@ -1248,7 +1468,7 @@ wd_kick_cb(evutil_socket_t fd, short events, void *arg)
 			n++;
 		while (n-- > 0 && (lr = TAILQ_FIRST(&wd->waiting[k])) != NULL) {
 			if (wd_get_conn(wd, k) == NULL &&
-			    (wd_connecting(wd, k) || wd->nconns[k] >=
+			    (wd_connecting(wd, k) || wd_live(wd, k) >=
 			    (size_t)wd->dir->pool_size))
 				break;
 			TAILQ_REMOVE(&wd->waiting[k], lr, wentry);
@@ -1290,10 +1510,35 @@ lr_extra_free(struct lreq *lr)
 	}
 }
 
+/*
+ * A paged search is over: its connection goes back to the pool, and is
+ * closed there if it was retired meanwhile.
+ */
+static void
+lr_release(struct lreq *lr)
+{
+	struct lconn	*c = lr->held;
+
+	free(lr->gfilter);
+	lr->gfilter = NULL;
+	ber_memfree(lr->cookie.bv_val);
+	lr->cookie.bv_val = NULL;
+	lr->cookie.bv_len = 0;
+	if (c == NULL)
+		return;
+	lr->held = NULL;
+	c->holder = NULL;
+	wd_kick(c->wd);
+	conn_idle_check(c);
+}
+
 /* Forget what one directory found, before the next one is asked. */
 static void
 lr_reset(struct lreq *lr)
 {
+	lr_release(lr);
+	if (lr->wait_tmo != NULL)
+		evtimer_del(lr->wait_tmo);
 	free(lr->login);
 	if (lr->password != NULL)
 		OPENSSL_cleanse(lr->password, lr->password_len);
@@ -1306,11 +1551,15 @@ lr_reset(struct lreq *lr)
 	lr_extra_free(lr);
 	strv_free(lr->names, lr->nnames);
 	strv_free(lr->gdns, lr->ngdns);
+	free(lr->gset);
+	lr->gset = NULL;
+	lr->gcap = 0;
 	lr->login = lr->password = lr->dn = lr->username = lr->uid = NULL;
 	lr->rawname = lr->error = NULL;
 	lr->names = lr->gdns = NULL;
 	lr->nnames = lr->ngdns = lr->nentries = lr->cursor = 0;
-	lr->level_end = 0;
+	lr->level_end = lr->chunk_end = 0;
+	lr->overflow = lr->paged = 0;
 	lr->password_len = 0;
 	lr->depth = lr->retries = lr->rejected = 0;
 }
@@ -1321,6 +1570,8 @@ lr_free(struct lreq *lr)
 	if (lr == NULL)
 		return;
 	lr_reset(lr);
+	if (lr->wait_tmo != NULL)
+		event_free(lr->wait_tmo);
 	free(lr->errors);
 	TAILQ_REMOVE(&lr->li->active, lr, aentry);
 	free(lr);
@@ -1392,25 +1643,75 @@ entry_first(LDAP *ld, LDAPMessage *e, const char *attr)
 	return s;
 }
 
+/* FNV-1a of a DN without case, as strcasecmp() compares them. */
+static uint64_t
+dn_hash(const char *s)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (uint64_t)tolower((unsigned char)*s);
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The slot of dn in the set of DNs seen: its own, or the empty one. */
+static size_t
+gset_slot(const struct lreq *lr, const char *dn)
+{
+	size_t	i = (size_t)dn_hash(dn) & (lr->gcap - 1);
+
+	while (lr->gset[i] != 0 &&
+	    strcasecmp(lr->gdns[lr->gset[i] - 1], dn) != 0)
+		i = (i + 1) & (lr->gcap - 1);
+	return i;
+}
+
+/*
+ * Room for one more DN, the set at most half full, so that a user with
+ * many groups does not cost a comparison with every group seen.
+ */
+static void
+gset_reserve(struct lreq *lr)
+{
+	size_t	i;
+
+	if (2 * (lr->ngdns + 1) <= lr->gcap)
+		return;
+	lr->gcap = lr->gcap == 0 ? 64 : 2 * lr->gcap;
+	free(lr->gset);
+	lr->gset = xcalloc(lr->gcap, sizeof(*lr->gset));
+	for (i = 0; i < lr->ngdns; i++)
+		lr->gset[gset_slot(lr, lr->gdns[i])] = i + 1;
+}
+
 /* Add a group by DN (and name); 0 if it was seen before (a cycle). */
 static int
 lr_add_group(struct lreq *lr, const char *dn, char *name)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	size_t		 i;
+	size_t		 slot;
 
-	for (i = 0; i < lr->ngdns; i++) {
-		if (strcasecmp(lr->gdns[i], dn) == 0) {
-			free(name);
-			return 0;
-		}
+	if (lr->overflow) {
+		free(name);
+		return 0;
 	}
-	if (lr->ngdns >= LDAP_MAX_GROUPS) {
+	gset_reserve(lr);
+	slot = gset_slot(lr, dn);
+	if (lr->gset[slot] != 0) {
+		free(name);
+		return 0;
+	}
+	/* The rest of the search is drained and dropped, then it fails. */
+	if (lr->ngdns >= (size_t)d->max_groups) {
+		lr->overflow = 1;
 		free(name);
 		return 0;
 	}
 	lr->gdns = xreallocarray(lr->gdns, lr->ngdns + 1, sizeof(char *));
 	lr->gdns[lr->ngdns++] = xstrdup(dn);
+	lr->gset[slot] = lr->ngdns;
 	if (name == NULL)
 		return 1;
 	if ((d->has_allow && regexec(&d->group_allow, name, 0, NULL, 0) != 0) ||
@@ -1486,6 +1787,19 @@ lr_user_entry(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 
 static void	lr_groups_next(struct lreq *);
 
+/* A user in more groups than max_groups: an error, not a partial list. */
+static void
+lr_too_many_groups(struct lreq *lr)
+{
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+
+	log_msg(LL_WARN, "ldap_max_groups", "[ldap \"%s\"] a user has more "
+	    "than %d groups; raise max_groups (token %s)", d->name,
+	    d->max_groups, lr->req->token_fp);
+	lr_error(lr, "%s: the user has more than %d groups (max_groups)",
+	    d->name, d->max_groups);
+}
+
 static void
 lr_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
     int rc)
@@ -1554,6 +1868,36 @@ lr_bind_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 	}
 }
 
+/*
+ * Keep the cookie of a paged search's next page from the result of the
+ * last one; 1 when there is a next page.  A server that ignored the
+ * control sent everything at once.
+ */
+static int
+lr_page_cookie(struct lreq *lr, LDAP *ld, LDAPMessage *msg)
+{
+	LDAPControl	**ctrls = NULL, *pc;
+	struct berval	  cookie = { 0, NULL };
+	ber_int_t	  count;
+	int		  err, more = 0;
+
+	ber_memfree(lr->cookie.bv_val);
+	lr->cookie = cookie;
+	if (lr->held == NULL || ldap_parse_result(ld, msg, &err, NULL, NULL,
+	    NULL, &ctrls, 0) != LDAP_SUCCESS)
+		return 0;
+	pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, ctrls, NULL);
+	if (pc != NULL && ldap_parse_pageresponse_control(ld, pc, &count,
+	    &cookie) == LDAP_SUCCESS) {
+		lr->cookie = cookie;
+		more = cookie.bv_len > 0;
+	}
+	ldap_controls_free(ctrls);
+	return more;
+}
+
+static void	lr_group_page(struct lreq *, struct lconn *);
+
 static void
 lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
     int rc)
@@ -1574,25 +1918,43 @@ lr_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 		ldap_memfree(dn);
 		return;
 	}
-	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT &&
-	    rc != LDAP_SIZELIMIT_EXCEEDED) {
-		lr_error(lr, "%s: group search failed: %s", d->name,
-		    ldap_err2string(rc));
+	if (rc == LDAP_SUCCESS && !lr->overflow && lr_page_cookie(lr, ld,
+	    msg)) {
+		lr_group_page(lr, lr->held);
 		return;
 	}
-	lr->retries = 0;
-	lr_groups_next(lr);
+	lr_release(lr);
+	if (lr->overflow)
+		lr_too_many_groups(lr);
+	else if (rc == LDAP_SIZELIMIT_EXCEEDED && !lr->paged &&
+	    d->page_size > 0) {
+		lr->paged = 1;		/* the same search again, in pages */
+		lr_run(lr);
+	} else if (rc == LDAP_SIZELIMIT_EXCEEDED)
+		lr_error(lr, "%s: the group search reached the server's size "
+		    "limit%s", d->name, d->page_size == 0 ? " (page_size "
+		    "pages it)" : "");
+	else if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
+		lr_error(lr, "%s: group search failed: %s", d->name,
+		    ldap_err2string(rc));
+	else {
+		if (lr->step == LR_NESTED)
+			lr->cursor = lr->chunk_end;
+		lr->retries = lr->paged = 0;
+		lr_groups_next(lr);
+	}
 }
 
 /* Send a search on a ready connection; its failures go to cb. */
 static void
 lr_search(struct lreq *lr, struct lconn *c, const char *base,
-    const char *filter, char **attrs, int sizelimit, lop_cb cb)
+    const char *filter, char **attrs, int sizelimit, LDAPControl **ctrls,
+    lop_cb cb)
 {
 	int	msgid, rc;
 
 	rc = ldap_search_ext(c->ld, base, LDAP_SCOPE_SUBTREE, filter, attrs,
-	    0, NULL, NULL, NULL, sizelimit, &msgid);
+	    0, ctrls, NULL, NULL, sizelimit, &msgid);
 	if (rc != LDAP_SUCCESS) {
 		conn_fail(c, ldap_err2string(rc), 1);
 		cb(lr, NULL, NULL, -1, rc);
@@ -1630,7 +1992,7 @@ lr_search_user(struct lreq *lr, struct lconn *c)
 		hex_encode(lr->req->token_hash, TR_SHA256_LEN, hex);
 		xasprintf(&filter, "(%s=%s)", d->token_attribute, hex);
 	}
-	lr_search(lr, c, d->user_base, filter, attrs, 2, lr_user_cb);
+	lr_search(lr, c, d->user_base, filter, attrs, 2, NULL, lr_user_cb);
 	free(filter);
 }
 
@@ -1681,7 +2043,7 @@ lr_group_filter(struct lreq *lr)
 		free(f);
 	}
 	evbuffer_add(b, ")", 1);
-	lr->cursor = end;
+	lr->chunk_end = end;	/* the cursor moves once it is answered */
 	n = evbuffer_get_length(b);
 	out = xmalloc(n + 1);
 	evbuffer_remove(b, out, n);
@@ -1691,21 +2053,53 @@ out:
 	return out;
 }
 
+/*
+ * Ask for one page of the group search (the first when the cookie is
+ * empty) on the connection the request holds, or for everything at once
+ * when the search is not paged; then the server stops after max_groups.
+ */
 static void
-lr_search_groups(struct lreq *lr, struct lconn *c)
+lr_group_page(struct lreq *lr, struct lconn *c)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		*attrs[2], *filter;
+	LDAPControl	*ctrls[2] = { NULL, NULL };
+	char		*attrs[2];
 
 	attrs[0] = d->group_name_attribute;
 	attrs[1] = NULL;
-	if ((filter = lr_group_filter(lr)) == NULL) {
+	if (lr->held != NULL && ldap_create_page_control(c->ld, d->page_size,
+	    lr->cookie.bv_len > 0 ? &lr->cookie : NULL, 0, &ctrls[0]) !=
+	    LDAP_SUCCESS) {
+		lr_release(lr);
+		lr_error(lr, "%s: could not make a paged search", d->name);
+		return;
+	}
+	lr_search(lr, c, d->group_base, lr->gfilter, attrs, ctrls[0] != NULL ?
+	    0 : d->max_groups + 1, ctrls[0] != NULL ? ctrls : NULL,
+	    lr_group_cb);
+	if (ctrls[0] != NULL)
+		ldap_control_free(ctrls[0]);
+}
+
+/*
+ * Start a group search: at once on a shared connection, or, when that
+ * met the server's size limit, in pages on a paged connection that the
+ * search keeps to itself until its last page (slapd knows one paged
+ * search per connection).
+ */
+static void
+lr_search_groups(struct lreq *lr, struct lconn *c)
+{
+	lr_release(lr);
+	if ((lr->gfilter = lr_group_filter(lr)) == NULL) {
 		lr_dir_done(lr, AUTH_OK);
 		return;
 	}
-	lr_search(lr, c, d->group_base, filter, attrs, LDAP_MAX_GROUPS,
-	    lr_group_cb);
-	free(filter);
+	if (c->kind == LK_PAGED) {
+		lr->held = c;
+		c->holder = lr;
+	}
+	lr_group_page(lr, c);
 }
 
 /*
@@ -1717,6 +2111,12 @@ static void
 lr_groups_next(struct lreq *lr)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+
+	/* Checked after the bind: no answer tells about a user before. */
+	if (lr->overflow) {
+		lr_too_many_groups(lr);
+		return;
+	}
 
 	if (lr->step == LR_GROUPS) {
 		lr->step = LR_NESTED;
@@ -1745,16 +2145,21 @@ lr_run(struct lreq *lr)
 	struct lconn		*c;
 	enum lconn_kind		 kind;
 
-	if (lr->step == LR_GROUPS && d->group_base == NULL) {
-		lr_dir_done(lr, AUTH_OK);
-		return;
-	}
 	/* memberOf gave the direct groups: only nested ones are searched. */
 	if (lr->step == LR_GROUPS && d->memberof_attribute != NULL) {
 		lr_groups_next(lr);
 		return;
 	}
-	kind = lr->step == LR_BIND ? LK_BIND : LK_SEARCH;
+	if (lr->step == LR_GROUPS && d->group_base == NULL) {
+		lr_dir_done(lr, AUTH_OK);
+		return;
+	}
+	if (lr->step == LR_BIND)
+		kind = LK_BIND;
+	else if (lr->step != LR_USER && lr->paged)
+		kind = LK_PAGED;
+	else
+		kind = LK_SEARCH;
 	if (wd_acquire(wd, lr, kind, &c) != 0) {
 		lr_error(lr, "%s: directory unreachable (no server "
 		    "answered)", d->name);
@@ -1762,6 +2167,8 @@ lr_run(struct lreq *lr)
 	}
 	if (c == NULL)
 		return;		/* queued */
+	if (lr->wait_tmo != NULL)
+		evtimer_del(lr->wait_tmo);
 	switch (lr->step) {
 	case LR_USER:
 		lr_search_user(lr, c);
@@ -1904,6 +2311,7 @@ auth_ldap_init(void *shared, struct event_base *base, void **instp)
 	struct ldap_inst	*li;
 	struct ldap_wdir	*wd;
 	size_t			 i;
+	int			 k;
 
 	li = xcalloc(1, sizeof(*li));
 	li->ls = ls;
@@ -1914,11 +2322,12 @@ auth_ldap_init(void *shared, struct event_base *base, void **instp)
 		wd = &li->wd[i];
 		wd->li = li;
 		wd->dir = &ls->dirs[i];
-		TAILQ_INIT(&wd->conns[LK_SEARCH]);
-		TAILQ_INIT(&wd->conns[LK_BIND]);
-		TAILQ_INIT(&wd->waiting[LK_SEARCH]);
-		TAILQ_INIT(&wd->waiting[LK_BIND]);
+		for (k = LK_SEARCH; k < LK_MAX; k++) {
+			TAILQ_INIT(&wd->conns[k]);
+			TAILQ_INIT(&wd->waiting[k]);
+		}
 		wd->kick = event_new(base, -1, 0, wd_kick_cb, wd);
+		wd->back = evtimer_new(base, wd_back_cb, wd);
 	}
 	*instp = li;
 	return 0;
@@ -1941,11 +2350,12 @@ auth_ldap_free(void *inst)
 		auth_ldap_cancel(li, lr->req);
 	for (i = 0; i < li->ls->ndirs; i++) {
 		wd = &li->wd[i];
-		for (k = LK_SEARCH; k <= LK_BIND; k++) {
+		for (k = LK_SEARCH; k < LK_MAX; k++) {
 			while ((c = TAILQ_FIRST(&wd->conns[k])) != NULL)
 				conn_fail(c, "shutting down", 0);
 		}
 		event_free(wd->kick);
+		event_free(wd->back);
 	}
 	free(li->wd);
 	free(li);
@@ -2274,7 +2684,11 @@ dl_all(struct dir_load *dl)
 	    dl_regex(dl, "group_deny", &d->group_deny, &d->has_deny) ||
 	    dl_duration(dl, "timeout", 5000, &d->timeout) != 0 ||
 	    dl_duration(dl, "connect_timeout", 2000, &d->connect_timeout) ||
+	    dl_duration(dl, "backoff_max", 30000, &d->backoff_max) != 0 ||
 	    dl_number(dl, "pool_size", 1, 64, 2, &d->pool_size) != 0 ||
+	    dl_number(dl, "page_size", 0, 100000, 500, &d->page_size) != 0 ||
+	    dl_number(dl, "max_groups", 1, LDAP_MAX_GROUPS, 1024,
+	    &d->max_groups) != 0 ||
 	    dl_number(dl, "nested_depth", 0, 32, 0, &n) != 0)
 		return -1;
 	depth = n;
@@ -2291,7 +2705,7 @@ dl_all(struct dir_load *dl)
 	return 0;
 }
 
-/* Labels hold no quote or control character; a backslash is doubled. */
+/* A label value: backslash, quote and newline escaped. */
 static char *
 metric_label(const char *s)
 {
@@ -2299,9 +2713,9 @@ metric_label(const char *s)
 
 	out = p = xmalloc(2 * strlen(s) + 1);
 	for (; *s != '\0'; s++) {
-		if (*s == '\\')
+		if (*s == '\\' || *s == '"' || *s == '\n')
 			*p++ = '\\';
-		*p++ = *s;
+		*p++ = *s == '\n' ? 'n' : *s;
 	}
 	*p = '\0';
 	return out;
@@ -2428,6 +2842,31 @@ auth_ldap_ready(void *shared)
 	return 1;
 }
 
+/* Open connections per URI: which servers the workers use now. */
+static void
+auth_ldap_uri_metrics(struct ldap_shared *ls, struct evbuffer *out)
+{
+	struct ldap_dir	*d;
+	char		*u;
+	size_t		 i, j;
+
+	evbuffer_add_printf(out,
+	    "# HELP tokenreviewd_ldap_uri_connections Open LDAP connections "
+	    "by URI.\n"
+	    "# TYPE tokenreviewd_ldap_uri_connections gauge\n");
+	for (i = 0; i < ls->ndirs; i++) {
+		d = &ls->dirs[i];
+		for (j = 0; j < d->nuris; j++) {
+			u = metric_label(d->uris[j].uri);
+			evbuffer_add_printf(out, "tokenreviewd_ldap_uri_"
+			    "connections{directory=\"%s\",uri=\"%s\"} %lld\n",
+			    d->mname, u, (long long)__atomic_load_n(
+			    &d->stats.uri_connections[j], __ATOMIC_RELAXED));
+			free(u);
+		}
+	}
+}
+
 static void
 auth_ldap_metrics(void *shared, struct evbuffer *out)
 {
@@ -2484,6 +2923,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
 		    (unsigned long long)__atomic_load_n(
 		    &ls->dirs[i].stats.failovers, __ATOMIC_RELAXED));
+	auth_ldap_uri_metrics(ls, out);
 }
 
 static size_t

@@ -6,13 +6,15 @@
 # loopback (ldap:// with StartTLS, ldaps://, ldapi://) from a generated
 # slapd.conf, the Debian schema files and data loaded with slapadd: users
 # (one with a non-ASCII name, one locked by ppolicy, two holding the same
-# token hash), groupOfNames with nested groups and a cycle, a posixGroup.
+# token hash, one in more groups than slapd returns to a search that is
+# not paged), groupOfNames with nested groups and a cycle, a posixGroup.
 # It drives tokenreviewd with curl: bind and attribute modes, wrong
-# passwords, unknown users, filter injection, failover when the first
-# server stops mid-run and recovery when it returns, conformance case 22
-# (no server: NO+err within 1 s), a server that accepts connections but
-# never answers (timeout), a CA that does not match, and 1,000 concurrent
-# reviews.
+# passwords, unknown users, filter injection, paged group searches and
+# the max_groups limit, failover when the first server stops mid-run and
+# the return to it once it answers again (seen in the connections per
+# URI), conformance case 22 (no server: NO+err within 1 s), a server
+# that accepts connections but never answers (timeout), a CA that does
+# not match, and 1,000 concurrent reviews.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -55,7 +57,7 @@ corp=(uri="$s1_LDAP $s2_LDAP" ca="$TR_CERTS/ca.crt"
     uid_attribute=uidNumber group_base="ou=groups,$BASE"
     group_filter="(&(objectClass=groupOfNames)(member=%s))"
     group_prefix=ldap: nested_depth=5 timeout=2s connect_timeout=1s
-    pool_size=3)
+    pool_size=3 page_size=25 backoff_max=1s)
 tokens=(uri="$s1_LDAPS" ca="$TR_CERTS/ca.crt"
     bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw"
     mode=attribute token_attribute=kubeTokenHash
@@ -152,6 +154,18 @@ grep -q 'ldap_ambiguous' "$TR_LOG" && pass "... and it is logged" ||
 tr_review v1 "x$ATTR_TOKEN" >/dev/null
 expect_no "unknown opaque token -> NO"
 
+tid "paged group search"
+tr_metrics
+s0=$(tr_metric tokenreviewd_ldap_operations_total 'op="search",result="success"')
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+expect_user "paula in $PAGED_GROUPS groups, slapd gives $SLAPD_SIZELIMIT unpaged, pages of 25 -> all groups" \
+    "(.groups | map(select(test(\"^ldap:paged[0-9]+$\"))) | unique | length) == $PAGED_GROUPS and (.groups | length) == $PAGED_GROUPS"
+tr_metrics
+s1=$(tr_metric tokenreviewd_ldap_operations_total 'op="search",result="success"')
+tr_between $((s1 - s0)) 4 100 &&
+    pass "... in several pages ($((s1 - s0)) searches for the review)" ||
+    fail "... in several pages" "$s0 -> $s1"
+
 tid "secrets stay out of the logs"
 if grep -qF -e "$ALICE_PW" -e "$READER_PW" -e "$JUERGEN_PW" -e "$ATTR_TOKEN" \
     -e "$(bind_tok alice "$ALICE_PW")" "$TR_LOG"; then
@@ -169,14 +183,17 @@ m=$(tr_metric tokenreviewd_ldap_operations_total 'op="bind",result="rejected"')
 tr_between "$m" 2 100000 && pass "refused binds counted ($m)" ||
     fail "refused binds counted" "$m"
 
-tid "1,000 concurrent reviews"
+tid "1,000 concurrent reviews, half of them with paged group searches"
 tr_review_body v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/body-alice"
+tr_review_body v1 "$(bind_tok paula "$PAULA_PW")" >"$TR_TMP/body-paula"
 tr_tls_args
 mkdir -p "$TR_TMP/c1k"
 t0=$(tr_now)
 for half in a b; do
+	body=$TR_TMP/body-alice
+	[ "$half" = b ] && body=$TR_TMP/body-paula
 	curl -sS --max-time 60 "${TR_TLS[@]}" -H 'Content-Type: application/json' \
-	    --data-binary "@$TR_TMP/body-alice" --parallel --parallel-immediate \
+	    --data-binary "@$body" --parallel --parallel-immediate \
 	    --parallel-max 500 -o "$TR_TMP/c1k/$half#1" -w '%{http_code}\n' \
 	    "$TR_URL/tokenreview?n=[1-500]" >"$TR_TMP/c1k.$half" \
 	    2>"$TR_TMP/c1k.$half.err" &
@@ -188,8 +205,18 @@ wait "$c1k_a" "$c1k_b"
 diag "1,000 parallel reviews (cache off) took $(tr_elapsed "$t0") s"
 is "$(cat "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | grep -c '^200$')" 1000 \
     "1,000 concurrent reviews -> 1,000 answers 200"
-is "$(cat "$TR_TMP"/c1k/* | jq -s 'map(select(.status.user.username == "alice")) | length')" 1000 \
-    "... every one OK(alice)"
+# What went wrong, if anything: HTTP codes, curl's and the reviews' errors.
+{
+	sort "$TR_TMP"/c1k.a "$TR_TMP"/c1k.b | uniq -c | sed 's/^ */HTTP /'
+	cat "$TR_TMP"/c1k.a.err "$TR_TMP"/c1k.b.err | tr '\r' '\n' |
+	    grep -o 'curl: (.*' | sort | uniq -c
+	cat "$TR_TMP"/c1k/* | jq -r '.status.error // empty' 2>/dev/null |
+	    sort | uniq -c
+} | head -n 12 | while read -r l; do diag "$l"; done
+is "$(cat "$TR_TMP"/c1k/a* | jq -s "map(select(.status.user.username == \"alice\" and (.status.user.groups | sort) == $ALICE_GROUPS)) | length")" 500 \
+    "... 500 OK(alice) with her groups"
+is "$(cat "$TR_TMP"/c1k/b* | jq -s "map(select(.status.user.username == \"paula\" and (.status.user.groups | length) == $PAGED_GROUPS)) | length")" 500 \
+    "... 500 OK(paula) with all $PAGED_GROUPS groups (three pages each)"
 
 tid "failover"
 # Reviews keep running while s1 stops; none may fail.
@@ -217,13 +244,49 @@ m=$(tr_metric tokenreviewd_ldap_failovers_total)
 tr_between "$m" 1 1000 && pass "failovers counted ($m)" ||
     fail "failovers counted" "$m"
 
-tid "recovery"
+tid "return to the first URI"
+# uri_conns URI: the daemon's open connections to URI (last tr_metrics).
+uri_conns()
+{
+	tr_metric tokenreviewd_ldap_uri_connections "uri=\"$1\""
+}
+is "$(uri_conns "$s1_LDAP") $(uri_conns "$s2_LDAP" | sed 's/^[1-9][0-9]*$/N/')" \
+    "0 N" "s1 stopped: every connection is to s2"
 slapd_start s1
+t0=$(tr_now)
+back=
+bad=0
+for i in $(seq 1 40); do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "alice"' ||
+	    bad=$((bad + 1))
+	tr_metrics
+	if [ "$(uri_conns "$s1_LDAP")" -gt 0 ] &&
+	    [ "$(uri_conns "$s2_LDAP")" -eq 0 ]; then
+		back=$(tr_elapsed "$t0")
+		break
+	fi
+	sleep 0.25
+done
+[ -n "$back" ] && tr_between "$back" 0 5 &&
+    pass "s1 answers again -> connections back on s1, none left on s2 ($back s)" ||
+    fail "s1 answers again -> connections back on s1, none left on s2" \
+    "s1: $(uri_conns "$s1_LDAP"), s2: $(uri_conns "$s2_LDAP")"
+is "$bad" 0 "... every review meanwhile OK(alice)"
+grep -q 'ldap_return' "$TR_LOG" && pass "... logged (ldap_return)" ||
+    fail "... logged (ldap_return)"
+f0=$(tr_metric tokenreviewd_ldap_failovers_total)
 slapd_stop s2
-sleep 1.2	# past the first backoff of s1
-tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-expect_user "s1 back and s2 stopped -> OK(alice) again" '.username == "alice"'
+n=0
+for i in $(seq 1 20); do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "alice"' &&
+	    n=$((n + 1))
+done
+is "$n" 20 "s2 stopped then: 20 reviews -> all OK(alice)"
+tr_metrics
+is "$(tr_metric tokenreviewd_ldap_failovers_total)" "$f0" \
+    "... and no connection was opened to s2"
 
 tid "case 22: directory unavailable"
 slapd_stop s1
@@ -311,6 +374,39 @@ grep -q 'TLS handshake failed' "$TR_LOG" &&
 out=$(printf '%s\n' "$(bind_tok alice "$ALICE_PW")" |
     timeout 20 "$TOKENREVIEWCTL" -c "$TR_CONF" review - 2>&1)
 like "$out" '"username": *"alice"' "tokenreviewctl review asks the directory too"
+tr_stop "$TR_PID"
+
+tid "page_size = 0 meets the server's size limit; max_groups"
+tr_config pages server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+common=(uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" bind_dn="cn=reader,$BASE"
+    bind_password_file="$TR_TMP/reader.pw" user_base="ou=people,$BASE"
+    group_base="ou=groups,$BASE")
+{
+	cat "$TR_CONF"
+	ldap_section mcap uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" user_filter="(&(uid=%s)(uid=alice))" \
+	    memberof_attribute=memberOf max_groups=1
+	ldap_section unpaged "${common[@]}" page_size=0
+	ldap_section capped "${common[@]}" page_size=25 max_groups=50
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start pages || fail "daemon pages starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "page_size = 0: alice's few groups in one search -> OK" \
+    '(.groups | sort) == ["cyc-a","dev"]'
+grep -q 'mcap.*a user has more than 1 groups' "$TR_LOG" &&
+    pass "... after two memberOf values over max_groups = 1 -> error" ||
+    fail "... after two memberOf values over max_groups = 1 -> error"
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+expect_no "paula: $PAGED_GROUPS groups -> NO+err, never a partial list" err
+like "$TR_BODY" "unpaged: the group search reached the server's size limit" \
+    "... unpaged: the server's size limit"
+like "$TR_BODY" 'capped: the user has more than 50 groups \(max_groups\)' \
+    "... capped: more than max_groups"
+grep -q 'ldap_max_groups' "$TR_LOG" && pass "... max_groups logged" ||
+    fail "... max_groups logged"
 tr_stop "$TR_PID"
 
 tid "ldapi: a local socket, after one that does not exist"

@@ -6,7 +6,9 @@
 # from the Debian schema files plus a token-hash attribute, test data
 # (slapd_data), and servers started as children on free loopback ports
 # with ldap://, ldaps:// and ldapi:// listeners (slapd_start, slapd_stop).
-# Passwords and tokens are random per run.
+# Passwords and tokens are random per run.  The reader gets at most
+# SLAPD_SIZELIMIT entries from a search that is not paged, so that only a
+# paged search finds all the PAGED_GROUPS groups of the user paula.
 
 SLAPD=/usr/sbin/slapd
 SLAPADD=/usr/sbin/slapadd
@@ -16,6 +18,9 @@ ALICE_PW='al1ce pass:word'
 JUERGEN_PW=j$(openssl rand -hex 8)
 ATTR_TOKEN=t$(openssl rand -hex 20)
 DUP_TOKEN=d$(openssl rand -hex 20)
+PAULA_PW=p$(openssl rand -hex 8)
+PAGED_GROUPS=60
+SLAPD_SIZELIMIT=20
 
 # A loopback port nobody listens on (bash's /dev/tcp probes it).
 free_port()
@@ -79,6 +84,7 @@ index objectClass,uid,memberUid,member,kubeTokenHash eq
 overlay ppolicy
 overlay memberof
 ppolicy_default "cn=default,ou=policies,$BASE"
+limits dn.exact="cn=reader,$BASE" size.soft=$SLAPD_SIZELIMIT size.hard=$SLAPD_SIZELIMIT size.prtotal=unlimited
 access to attrs=userPassword by anonymous auth by * none
 access to * by users read by * none
 EOS
@@ -114,11 +120,38 @@ ldif_group()
 # Non-ASCII values go base64-encoded in LDIF.
 JUERGEN=$(printf 'j\xc3\xbcrgen')
 
+# bench_tokens N: $TR_TMP/bench-tokens.txt, the attribute-mode token of
+# each of the N bench users (line i+1 for bench<i>), and their SHA-256 in
+# $TR_TMP/bench-hashes.txt.  One sha256sum over a file per token, rather
+# than a process per token.
+bench_tokens()
+{
+	local n=$1 i salt d=$TR_TMP/bench-tok
+	salt=$(openssl rand -hex 16)
+	mkdir -p "$d"
+	: >"$TR_TMP/bench-tokens.txt"
+	i=0
+	while [ "$i" -lt "$n" ]; do
+		printf 'bt%s-%s' "$i" "$salt" >"$d/$i"
+		printf 'bt%s-%s\n' "$i" "$salt" >>"$TR_TMP/bench-tokens.txt"
+		i=$((i + 1))
+	done
+	(cd "$d" && seq 0 $((n - 1)) | xargs sha256sum) | cut -d' ' -f1 \
+	    >"$TR_TMP/bench-hashes.txt"
+	rm -rf "$d"
+}
+
 # slapd_data [N]: $TR_TMP/data.ldif with the test entries, and N more
-# users bench0..bench<N-1> (password bench-pw, member of group bench).
+# users bench0..bench<N-1> (password bench-pw, and the hash of line i+1
+# of $TR_TMP/bench-tokens.txt in kubeTokenHash).
 slapd_data()
 {
-	local n=${1:-0} i
+	local n=${1:-0} i h
+	local -a hashes=()
+	if [ "$n" -gt 0 ]; then
+		bench_tokens "$n"
+		mapfile -t hashes <"$TR_TMP/bench-hashes.txt"
+	fi
 	{
 		printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\n' "$BASE"
 		printf 'o: Example\ndc: example\n\n'
@@ -157,9 +190,17 @@ slapd_data()
 		ldif_group cyc-b "cn=cyc-a,$G"
 		printf 'dn: cn=posix-devs,%s\nobjectClass: posixGroup\ncn: posix-devs\n' "$G"
 		printf 'gidNumber: 5000\nmemberUid: alice\n\n'
+		ldif_user paula "Paula Paged" "$PAULA_PW" 1007
+		i=0
+		while [ "$i" -lt "$PAGED_GROUPS" ]; do
+			ldif_group "paged$i" "uid=paula,ou=people,$BASE"
+			i=$((i + 1))
+		done
 		i=0
 		while [ "$i" -lt "$n" ]; do
-			ldif_user "bench$i" "Bench $i" bench-pw $((10000 + i))
+			h=${hashes[$i]}
+			ldif_user "bench$i" "Bench $i" bench-pw $((10000 + i)) \
+			    "kubeTokenHash: $h"
 			i=$((i + 1))
 		done
 	} >"$TR_TMP/data.ldif"

@@ -5,18 +5,19 @@
 # LDAP review throughput: starts one slapd with --users extra users
 # (default 10,000) on loopback, and measures with wrk tokenreviewd in
 # bind mode (StartTLS, service bind, user search, user bind, group
-# search) with the result cache off (every review goes to slapd, tokens
-# drawn from all users), on with the same draw (misses dominate while
-# the cache fills), and on for a burst of --hot users (hits), and the
-# static backend serving the same tokens as the yardstick.  Prints one
-# line per case: requests per second, p50 and p99 latency in ms, non-2xx
-# answers; on stderr the mean time of each kind of LDAP operation.
-# slapd needs its equality indexes (tests/slapd-lib.sh sets them):
-# without, every user search is a scan of the whole directory.
+# search) and in attribute mode (user search by token hash, group
+# search), each with the result cache off (every review goes to slapd,
+# tokens drawn from all users), on with the same draw (misses dominate
+# while the cache fills), and on for a burst of --hot users (hits), and
+# the static backend serving the bind tokens as the yardstick.  Prints
+# one line per case: requests per second, p50 and p99 latency in ms,
+# non-2xx answers; on stderr the mean time of each kind of LDAP
+# operation.  slapd needs its equality indexes (tests/slapd-lib.sh sets
+# them): without, every user search is a scan of the whole directory.
 #
 #   TOKENREVIEWD=build/tokenreviewd contrib/bench/ldap.sh \
 #       [--users N] [--duration 10s] [--connections 64] [--workers 2] \
-#       [--pool 4] [--hot 100]
+#       [--pool 4] [--hot 100] [--mode both|bind|attribute]
 #
 # Needs slapd, ldap-utils, wrk, jq, curl, openssl.  Everything listens
 # on 127.0.0.1 and is stopped at the end.
@@ -30,6 +31,7 @@ CONNECTIONS=64
 WORKERS=2
 POOL=4
 HOT=100
+MODE=both
 while [ $# -gt 0 ]; do
 	case $1 in
 	--users) USERS=$2; shift 2 ;;
@@ -38,10 +40,16 @@ while [ $# -gt 0 ]; do
 	--workers) WORKERS=$2; shift 2 ;;
 	--pool) POOL=$2; shift 2 ;;
 	--hot) HOT=$2; shift 2 ;;
+	--mode) MODE=$2; shift 2 ;;
 	*) echo "usage: $0 [--users N] [--duration D] [--connections N]" \
-	    "[--workers N] [--pool N]" >&2; exit 2 ;;
+	    "[--workers N] [--pool N] [--hot N] [--mode both|bind|attribute]" \
+	    >&2; exit 2 ;;
 	esac
 done
+case $MODE in
+both|bind|attribute) ;;
+*) echo "$0: --mode is both, bind or attribute" >&2; exit 2 ;;
+esac
 : "${TOKENREVIEWD:=$(command -v tokenreviewd || echo ./tokenreviewd)}"
 export TOKENREVIEWD
 . "$TOP/tests/lib.sh"
@@ -64,11 +72,12 @@ seq 0 $((USERS - 1)) | sed 's/.*/bench&:bench-pw/' | jq -Rr @base64 \
 paste -d, "$TR_TMP/tokens.txt" <(seq 0 $((USERS - 1)) | sed 's/^/bench/') \
     <(seq 10000 $((USERS + 9999))) | tr_write "$TR_TMP/tokens.csv"
 
-# daemon NAME KEY=VALUE...: a daemon without client authentication.
+# daemon NAME MODE KEY=VALUE...: a daemon without client authentication
+# whose directory works in MODE (bind or attribute).
 daemon()
 {
-	local name=$1
-	shift
+	local name=$1 mode=$2
+	shift 2
 	tr_config "$name" server.client_ca= server.client_names= \
 	    server.workers="$WORKERS" log.level=warn \
 	    static.file="$TR_TMP/tokens.csv" "$@"
@@ -79,6 +88,8 @@ uri = $s1_LDAP
 ca = $TR_CERTS/ca.crt
 bind_dn = cn=reader,$BASE
 bind_password_file = $TR_TMP/reader.pw
+mode = $mode
+token_attribute = kubeTokenHash
 user_base = ou=people,$BASE
 uid_attribute = uidNumber
 group_base = ou=groups,$BASE
@@ -88,12 +99,12 @@ EOC
 	tr_start "$name" || { echo "$0: daemon $name did not start" >&2; exit 1; }
 }
 
-# run NAME [TOKENS]: wrk against the current daemon; one result line.
+# run NAME TOKENS: wrk against the current daemon; one result line.
 run()
 {
-	local out=$TR_TMP/wrk-$1.txt toks=${2:-$TR_TMP/tokens.txt}
+	local out=$TR_TMP/wrk-$1.txt toks=$2
 	TR_CLIENT=none
-	tr_review v1 "$(head -n 1 "$TR_TMP/tokens.txt")" >/dev/null
+	tr_review v1 "$(head -n 1 "$toks")" >/dev/null
 	tr_jq '.status.authenticated == true' ||
 	    { echo "$0: $1: a bench token is not accepted: $TR_BODY" >&2; exit 1; }
 	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
@@ -108,7 +119,7 @@ run()
 	$1 == "50%" { p50 = ms($2) }
 	$1 == "99%" { p99 = ms($2) }
 	/Non-2xx/ { bad = $NF }
-	END { printf "%-16s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d\n",
+	END { printf "%-20s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d\n",
 	    n, rps, p50, p99, bad + 0 }' "$out"
 	tr_metrics
 	printf '%s\n' "$TR_METRICS" | awk '
@@ -125,12 +136,23 @@ run()
 	tr_stop "$TR_PID"
 }
 
-[ -n "${BENCH_SKIP_STATIC:-}" ] || { daemon static server.chain=static; run static; }
-daemon ldap-nocache server.chain=ldap cache.ttl=0 cache.negative_ttl=0
-run ldap-nocache
-daemon ldap-cache server.chain=ldap cache.ttl=10m
-run ldap-cache
-head -n "$HOT" "$TR_TMP/tokens.txt" >"$TR_TMP/hot.txt"
-daemon ldap-cache-hot server.chain=ldap cache.ttl=10m
-run ldap-cache-hot "$TR_TMP/hot.txt"
+# cases MODE PREFIX TOKENS: cache off, on, and on for the hot tokens.
+cases()
+{
+	head -n "$HOT" "$3" >"$TR_TMP/hot-$1.txt"
+	daemon "$2-nocache" "$1" server.chain=ldap cache.ttl=0 \
+	    cache.negative_ttl=0
+	run "$2-nocache" "$3"
+	daemon "$2-cache" "$1" server.chain=ldap cache.ttl=10m
+	run "$2-cache" "$3"
+	daemon "$2-cache-hot" "$1" server.chain=ldap cache.ttl=10m
+	run "$2-cache-hot" "$TR_TMP/hot-$1.txt"
+}
+
+if [ -z "${BENCH_SKIP_STATIC:-}" ]; then
+	daemon static bind server.chain=static
+	run static "$TR_TMP/tokens.txt"
+fi
+[ "$MODE" = attribute ] || cases bind ldap "$TR_TMP/tokens.txt"
+[ "$MODE" = bind ] || cases attribute ldap-attr "$TR_TMP/bench-tokens.txt"
 slapd_stop s1

@@ -212,6 +212,20 @@ test_load(void)
 	    err, sizeof(err)), "timeout", "bad timeout");
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_allow = (\n",
 	    err, sizeof(err)), "group_allow", "bad regex");
+	is_str(load(dir, "uri = ldaps://x\nuser_base = dc=x\npage_size = 0\n"
+	    "max_groups = 10000\n", err, sizeof(err)), "",
+	    "page_size 0 (no paging) and max_groups 10000 load");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\npage_size = -1\n",
+	    err, sizeof(err)), "page_size: a number from 0",
+	    "negative page_size refused");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nmax_groups = 0\n",
+	    err, sizeof(err)), "max_groups: a number from 1 to 10000",
+	    "max_groups 0 refused");
+	is_str(load(dir, "uri = ldaps://x ldaps://y\nuser_base = dc=x\n"
+	    "backoff_max = 2s\n", err, sizeof(err)), "", "backoff_max loads");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nbackoff_max = 0\n",
+	    err, sizeof(err)), "backoff_max: a duration",
+	    "backoff_max 0 refused");
 	unlink(pw);
 	snprintf(pw, sizeof(pw), "%s/t.conf", dir);
 	unlink(pw);
