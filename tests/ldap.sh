@@ -65,8 +65,11 @@ tokens=(uri="$s1_LDAPS" ca="$TR_CERTS/ca.crt"
     group_base="ou=groups,$BASE"
     group_filter="(&(objectClass=posixGroup)(memberUid=%u))")
 
+# read_timeout: a thousand handshakes at once on a loaded machine (the
+# sanitizers, other tests in parallel) may take longer than the 10 s
+# default, and the test is about reviews, not about slow clients.
 tr_config main server.chain=ldap static.file= cache.ttl=0 \
-    cache.negative_ttl=0
+    cache.negative_ttl=0 server.read_timeout=60s
 {
 	cat "$TR_CONF"
 	ldap_section corp "${corp[@]}"
