@@ -1024,16 +1024,6 @@ struct jwt_conf {
 	size_t			 errlen;
 };
 
-static char *
-conf_string(struct jwt_conf *jc, const char *key, const char *def)
-{
-	struct conf_kv	*kv;
-
-	if ((kv = conf_get(jc->sec, key)) != NULL)
-		return xstrdup(kv->value);
-	return def != NULL ? xstrdup(def) : NULL;
-}
-
 static int
 conf_algorithms(struct jwt_conf *jc, struct conf_kv *kv)
 {
@@ -1215,32 +1205,16 @@ conf_fetch_limits(struct jwt_conf *jc, struct jwt_source *src)
 {
 	long long	*dst[] = { &src->refresh, &src->retry, &src->refetch,
 	    &src->timeout };
-	struct conf_kv	*kv;
 	size_t		 i;
 
 	for (i = 0; i < 4; i++) {
-		*dst[i] = jwt_durations[i].def;
-		if ((kv = conf_get(jc->sec, jwt_durations[i].key)) == NULL)
-			continue;
-		if (parse_duration(kv->value, dst[i]) != 0 ||
-		    *dst[i] < jwt_durations[i].min ||
-		    *dst[i] > jwt_durations[i].max) {
-			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-			    "want a duration from %lldms to %llds",
-			    jwt_durations[i].min, jwt_durations[i].max / 1000);
+		if (conf_get_duration(jc->conf, jc->sec, jwt_durations[i].key,
+		    jwt_durations[i].def, jwt_durations[i].min,
+		    jwt_durations[i].max, dst[i], jc->err, jc->errlen) != 0)
 			return -1;
-		}
 	}
-	src->max_response = 1024 * 1024;
-	if ((kv = conf_get(jc->sec, "max_response")) != NULL &&
-	    (parse_size(kv->value, &src->max_response) != 0 ||
-	    src->max_response < 1024 ||
-	    src->max_response > 16 * 1024 * 1024)) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    "want a size from 1k to 16m");
-		return -1;
-	}
-	return 0;
+	return conf_get_size(jc->conf, jc->sec, "max_response", 1024 * 1024,
+	    1024, 16 * 1024 * 1024, &src->max_response, jc->err, jc->errlen);
 }
 
 /* The issuer's keys come from its discovery document and JWKS URL. */
@@ -1393,12 +1367,13 @@ conf_identity(struct jwt_conf *jc)
 		    "audiences is required");
 		return -1;
 	}
-	if ((kv = conf_get(jc->sec, "audience_aware")) != NULL &&
-	    ((is->audience_aware = conf_parse_bool(kv->value)) == -1 ||
-	    (is->audience_aware && is->type != JWT_SERVICEACCOUNT))) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    is->type != JWT_SERVICEACCOUNT ? "only for type = "
-		    "serviceaccount" : "want yes or no");
+	if (conf_get_bool(jc->conf, jc->sec, "audience_aware", 0,
+	    &is->audience_aware, jc->err, jc->errlen) != 0)
+		return -1;
+	if (is->audience_aware && is->type != JWT_SERVICEACCOUNT) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec,
+		    "audience_aware"), jc->err, jc->errlen, "only for type = "
+		    "serviceaccount");
 		return -1;
 	}
 	return 0;
@@ -1413,22 +1388,13 @@ conf_limits(struct jwt_conf *jc)
 	if ((kv = conf_get(jc->sec, "algorithms")) != NULL &&
 	    conf_algorithms(jc, kv) != 0)
 		return -1;
-	jc->is->skew = JWT_DEFAULT_SKEW;
-	if ((kv = conf_get(jc->sec, "clock_skew")) != NULL &&
-	    (parse_duration(kv->value, &jc->is->skew) != 0 ||
-	    jc->is->skew > 3600 * 1000)) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    "want a duration of at most 1h");
+	if (conf_get_duration(jc->conf, jc->sec, "clock_skew",
+	    JWT_DEFAULT_SKEW, 0, 3600 * 1000, &jc->is->skew, jc->err,
+	    jc->errlen) != 0 ||
+	    conf_get_size(jc->conf, jc->sec, "max_token_size",
+	    JWT_DEFAULT_MAX_TOKEN, 64, TR_MAX_TOKEN, &jc->is->max_token,
+	    jc->err, jc->errlen) != 0)
 		return -1;
-	}
-	jc->is->max_token = JWT_DEFAULT_MAX_TOKEN;
-	if ((kv = conf_get(jc->sec, "max_token_size")) != NULL &&
-	    (parse_size(kv->value, &jc->is->max_token) != 0 ||
-	    jc->is->max_token < 64 || jc->is->max_token > TR_MAX_TOKEN)) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    "want a size from 64 to %d", TR_MAX_TOKEN);
-		return -1;
-	}
 	if ((kv = conf_get(jc->sec, "required_claims")) != NULL &&
 	    conf_required(jc, kv) != 0)
 		return -1;
@@ -1453,7 +1419,7 @@ conf_mappings(struct jwt_conf *jc)
 			return -1;
 		}
 	}
-	is->username_claim = conf_string(jc, "username_claim", "sub");
+	is->username_claim = conf_get_str(jc->sec, "username_claim", "sub");
 	if ((kv = conf_get(jc->sec, "username_prefix")) != NULL)
 		is->username_prefix = xstrdup(strcmp(kv->value, "-") == 0 ?
 		    "" : kv->value);
@@ -1464,9 +1430,9 @@ conf_mappings(struct jwt_conf *jc)
 	if ((kv = conf_get(jc->sec, "username_template")) != NULL &&
 	    conf_template(jc, kv) != 0)
 		return -1;
-	is->groups_claim = conf_string(jc, "groups_claim", NULL);
-	is->groups_prefix = conf_string(jc, "groups_prefix", "");
-	is->uid_claim = conf_string(jc, "uid_claim", NULL);
+	is->groups_claim = conf_get_str(jc->sec, "groups_claim", NULL);
+	is->groups_prefix = conf_get_str(jc->sec, "groups_prefix", "");
+	is->uid_claim = conf_get_str(jc->sec, "uid_claim", NULL);
 	for (i = 0; i < jc->sec->nkv; i++) {
 		kv = &jc->sec->kv[i];
 		if (strncmp(kv->key, "extra.", 6) != 0)

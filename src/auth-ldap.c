@@ -2371,66 +2371,21 @@ struct dir_load {
 	size_t			 errlen;
 };
 
-/* A string key: a copy of its value, or of def (which may be NULL). */
-static char *
-dl_str(struct dir_load *dl, const char *key, const char *def)
-{
-	struct conf_kv	*kv;
-
-	if ((kv = conf_get(dl->sec, key)) != NULL)
-		return xstrdup(kv->value);
-	return def == NULL ? NULL : xstrdup(def);
-}
-
+/* Durations and numbers, with the ranges of every directory. */
 static int
 dl_duration(struct dir_load *dl, const char *key, long long def,
     long long *out)
 {
-	struct conf_kv	*kv;
-
-	*out = def;
-	if ((kv = conf_get(dl->sec, key)) == NULL)
-		return 0;
-	if (parse_duration(kv->value, out) != 0 || *out < 1 ||
-	    *out > 600 * 1000) {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "a duration between 1ms and 10m, as in 5s or 500ms");
-		return -1;
-	}
-	return 0;
+	return conf_get_duration(dl->conf, dl->sec, key, def, 1, 600 * 1000,
+	    out, dl->err, dl->errlen);
 }
 
 static int
-dl_number(struct dir_load *dl, const char *key, long long min, long long max,
-    long long def, int *out)
+dl_number(struct dir_load *dl, const char *key, int min, int max, int def,
+    int *out)
 {
-	struct conf_kv	*kv;
-	long long	 v = def;
-
-	if ((kv = conf_get(dl->sec, key)) != NULL &&
-	    parse_number(kv->value, min, max, &v) != 0) {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "a number from %lld to %lld", min, max);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
-
-static int
-dl_bool(struct dir_load *dl, const char *key, int *out)
-{
-	struct conf_kv	*kv;
-
-	*out = 0;
-	if ((kv = conf_get(dl->sec, key)) == NULL)
-		return 0;
-	if ((*out = conf_parse_bool(kv->value)) == -1) {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "yes or no");
-		return -1;
-	}
-	return 0;
+	return conf_get_int(dl->conf, dl->sec, key, def, min, max, out,
+	    dl->err, dl->errlen);
 }
 
 static int
@@ -2477,7 +2432,8 @@ dl_uris(struct dir_load *dl)
 	size_t		 n, i;
 	int		 insecure, r = -1;
 
-	if (dl_bool(dl, "insecure", &insecure) != 0)
+	if (conf_get_bool(dl->conf, dl->sec, "insecure", 0, &insecure,
+	    dl->err, dl->errlen) != 0)
 		return -1;
 	if ((kv = conf_get(dl->sec, "uri")) == NULL) {
 		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
@@ -2509,7 +2465,7 @@ dl_password(struct dir_load *dl)
 	char		 why[TR_ERRLEN];
 	size_t		 len;
 
-	d->bind_dn = dl_str(dl, "bind_dn", NULL);
+	d->bind_dn = conf_get_str(dl->sec, "bind_dn", NULL);
 	kv = conf_get(dl->sec, "bind_password_file");
 	if (d->bind_dn == NULL && kv == NULL)
 		return 0;
@@ -2609,7 +2565,7 @@ dl_mode(struct dir_load *dl)
 			return -1;
 		}
 	}
-	d->token_attribute = dl_str(dl, "token_attribute", NULL);
+	d->token_attribute = conf_get_str(dl->sec, "token_attribute", NULL);
 	if (d->mode == LM_ATTRIBUTE && d->token_attribute == NULL) {
 		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
 		    "token_attribute is required with mode = attribute");
@@ -2665,15 +2621,15 @@ dl_all(struct dir_load *dl)
 
 	if (dl_uris(dl) != 0 || dl_password(dl) != 0 || dl_mode(dl) != 0)
 		return -1;
-	d->ca = dl_str(dl, "ca", NULL);
-	d->cert = dl_str(dl, "cert", NULL);
-	d->key = dl_str(dl, "key", NULL);
+	d->ca = conf_get_str(dl->sec, "ca", NULL);
+	d->cert = conf_get_str(dl->sec, "cert", NULL);
+	d->key = conf_get_str(dl->sec, "key", NULL);
 	if ((d->cert == NULL) != (d->key == NULL)) {
 		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
 		    "cert and key go together");
 		return -1;
 	}
-	if ((d->user_base = dl_str(dl, "user_base", NULL)) == NULL) {
+	if ((d->user_base = conf_get_str(dl->sec, "user_base", NULL)) == NULL) {
 		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
 		    "user_base is required");
 		return -1;
@@ -2693,15 +2649,18 @@ dl_all(struct dir_load *dl)
 		return -1;
 	depth = n;
 	d->nested_depth = (int)depth;
-	d->username_attribute = dl_str(dl, "username_attribute", "uid");
-	d->username_prefix = dl_str(dl, "username_prefix", "");
-	d->uid_attribute = dl_str(dl, "uid_attribute", NULL);
+	d->username_attribute = conf_get_str(dl->sec, "username_attribute",
+	    "uid");
+	d->username_prefix = conf_get_str(dl->sec, "username_prefix", "");
+	d->uid_attribute = conf_get_str(dl->sec, "uid_attribute", NULL);
 	if (dl_extra(dl) != 0)
 		return -1;
-	d->memberof_attribute = dl_str(dl, "memberof_attribute", NULL);
-	d->group_base = dl_str(dl, "group_base", NULL);
-	d->group_name_attribute = dl_str(dl, "group_name_attribute", "cn");
-	d->group_prefix = dl_str(dl, "group_prefix", "");
+	d->memberof_attribute = conf_get_str(dl->sec, "memberof_attribute",
+	    NULL);
+	d->group_base = conf_get_str(dl->sec, "group_base", NULL);
+	d->group_name_attribute = conf_get_str(dl->sec, "group_name_attribute",
+	    "cn");
+	d->group_prefix = conf_get_str(dl->sec, "group_prefix", "");
 	return 0;
 }
 

@@ -109,7 +109,7 @@ struct tokendb_writer {
 struct tokendb_shared {
 	char		*path;
 	char		*url;		/* PostgreSQL instead of path */
-	long long	 pool_size;
+	int		 pool_size;
 	long long	 query_timeout;
 	long long	 ready_grace;
 	int64_t		 down_since;	/* ms, monotonic; 0 while reachable */
@@ -160,21 +160,13 @@ static int	tokendb_may_create;
 #define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define SET(field, v)	__atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
+/* The [tokendb] durations: from min (0 or 1 ms) to a day. */
 static int
 conf_ms(const struct config *conf, struct conf_section *sec, const char *key,
     long long def, long long min, long long *out, char *err, size_t errlen)
 {
-	struct conf_kv	*kv;
-
-	*out = def;
-	if ((kv = conf_get(sec, key)) == NULL)
-		return 0;
-	if (parse_duration(kv->value, out) != 0 || *out < min) {
-		conf_error(conf, sec, kv, err, errlen, "bad duration \"%s\"",
-		    kv->value);
-		return -1;
-	}
-	return 0;
+	return conf_get_duration(conf, sec, key, def, min, 24LL * 3600 * 1000,
+	    out, err, errlen);
 }
 
 /* [tokendb] url and the keys that only PostgreSQL has. */
@@ -196,17 +188,14 @@ tokendb_conf_pg(const struct config *conf, struct conf_section *sec,
 		return -1;
 	}
 	ts->url = xstrdup(url->value);
-	ts->pool_size = TOKENDB_POOL_SIZE;
-	if ((kv = conf_get(sec, "pool_size")) != NULL &&
-	    parse_number(kv->value, 1, 64, &ts->pool_size) != 0) {
-		conf_error(conf, sec, kv, err, errlen, "bad pool size \"%s\" "
-		    "(1-64)", kv->value);
+	if (conf_get_int(conf, sec, "pool_size", TOKENDB_POOL_SIZE, 1, 64,
+	    &ts->pool_size, err, errlen) != 0 ||
+	    conf_ms(conf, sec, "query_timeout", TOKENDB_QUERY_TIMEOUT, 1,
+	    &ts->query_timeout, err, errlen) != 0 ||
+	    conf_ms(conf, sec, "ready_grace", TOKENDB_READY_GRACE, 0,
+	    &ts->ready_grace, err, errlen) != 0)
 		return -1;
-	}
-	return conf_ms(conf, sec, "query_timeout", TOKENDB_QUERY_TIMEOUT, 1,
-	    &ts->query_timeout, err, errlen) != 0 || conf_ms(conf, sec,
-	    "ready_grace", TOKENDB_READY_GRACE, 0, &ts->ready_grace, err,
-	    errlen) != 0 ? -1 : 0;
+	return 0;
 #else
 	conf_error(conf, sec, url, err, errlen, "PostgreSQL is not "
 	    "supported by this build; use path (SQLite)");
@@ -850,7 +839,7 @@ tokendb_init(void *shared, struct event_base *base, void **inst)
 	TAILQ_INIT(&ti->pending);
 #ifdef HAVE_TOKENDB_PG
 	if (ts->url != NULL) {
-		ti->pool = pgpool_new(base, ts->url, (int)ts->pool_size,
+		ti->pool = pgpool_new(base, ts->url, ts->pool_size,
 		    ts->query_timeout, tokendb_up, ti);
 		ti->schema_ev = evtimer_new(base, tokendb_schema_ev_cb, ti);
 		ti->park_ev = evtimer_new(base, tokendb_park_cb, ti);

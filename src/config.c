@@ -355,7 +355,7 @@ conf_fmt_ms(long long v, char *buf, size_t len)
 }
 
 static int
-conf_range(struct config *conf, const struct conf_section *s,
+conf_range(const struct config *conf, const struct conf_section *s,
     const struct conf_kv *kv, const struct conf_option *o, long long v,
     char *err, size_t errlen)
 {
@@ -396,7 +396,7 @@ conf_parse_bool(const char *s)
 
 /* Parse a number-like value (duration, size, count) into v. */
 static int
-conf_parse_scalar(struct config *conf, const struct conf_section *s,
+conf_parse_scalar(const struct config *conf, const struct conf_section *s,
     const struct conf_kv *kv, const struct conf_option *o, long long *v,
     char *err, size_t errlen)
 {
@@ -427,6 +427,108 @@ conf_parse_scalar(struct config *conf, const struct conf_section *s,
 	}
 }
 
+/*
+ * The typed getters of the token sources' sections: the value of key
+ * (marked used) read and range-checked as the core keys are, with the same
+ * messages; def when the key is absent.
+ */
+static int
+conf_get_scalar(const struct config *conf, struct conf_section *s,
+    const char *key, enum conf_type type, long long min, long long max,
+    long long *v, char *err, size_t errlen)
+{
+	struct conf_option	 o;
+	struct conf_kv		*kv;
+
+	if ((kv = conf_get(s, key)) == NULL)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.key = key;
+	o.type = type;
+	o.min = min;
+	o.max = max;
+	return conf_parse_scalar(conf, s, kv, &o, v, err, errlen);
+}
+
+int
+conf_get_duration(const struct config *conf, struct conf_section *s,
+    const char *key, long long def, long long min, long long max,
+    long long *out, char *err, size_t errlen)
+{
+	long long	v = def;
+
+	if (conf_get_scalar(conf, s, key, CONF_DURATION, min, max, &v, err,
+	    errlen) != 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+conf_get_size(const struct config *conf, struct conf_section *s,
+    const char *key, size_t def, size_t min, size_t max, size_t *out,
+    char *err, size_t errlen)
+{
+	long long	v = (long long)def;
+
+	if (conf_get_scalar(conf, s, key, CONF_SIZE, (long long)min,
+	    (long long)max, &v, err, errlen) != 0)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+int
+conf_get_int(const struct config *conf, struct conf_section *s,
+    const char *key, int def, int min, int max, int *out, char *err,
+    size_t errlen)
+{
+	long long	v = def;
+
+	if (conf_get_scalar(conf, s, key, CONF_INT, min, max, &v, err,
+	    errlen) != 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int
+conf_bool_value(const struct config *conf, const struct conf_section *s,
+    const struct conf_kv *kv, int *out, char *err, size_t errlen)
+{
+	int	b;
+
+	if ((b = conf_parse_bool(kv->value)) == -1) {
+		conf_error(conf, s, kv, err, errlen, "bad boolean \"%s\" "
+		    "(yes or no)", kv->value);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
+int
+conf_get_bool(const struct config *conf, struct conf_section *s,
+    const char *key, int def, int *out, char *err, size_t errlen)
+{
+	struct conf_kv	*kv;
+
+	*out = def;
+	if ((kv = conf_get(s, key)) == NULL)
+		return 0;
+	return conf_bool_value(conf, s, kv, out, err, errlen);
+}
+
+char *
+conf_get_str(struct conf_section *s, const char *key, const char *def)
+{
+	struct conf_kv	*kv;
+
+	if ((kv = conf_get(s, key)) != NULL)
+		return xstrdup(kv->value);
+	return def != NULL ? xstrdup(def) : NULL;
+}
+
 static int
 conf_set_value(struct config *conf, const struct conf_section *s,
     const struct conf_kv *kv, const struct conf_option *o, char *err,
@@ -447,13 +549,7 @@ conf_set_value(struct config *conf, const struct conf_section *s,
 		    (size_t *)((char *)conf + o->count_off));
 		return 0;
 	case CONF_BOOL:
-		if ((b = conf_parse_bool(kv->value)) != -1) {
-			*(int *)dst = b;
-			return 0;
-		}
-		conf_error(conf, s, kv, err, errlen, "bad boolean \"%s\" "
-		    "(yes or no)", kv->value);
-		return -1;
+		return conf_bool_value(conf, s, kv, (int *)dst, err, errlen);
 	case CONF_LEVEL:
 		if ((b = log_level_parse(kv->value)) != -1) {
 			*(int *)dst = b;

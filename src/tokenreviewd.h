@@ -219,6 +219,25 @@ void		 conf_error(const struct config *, const struct conf_section *,
 		    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* yes/true/on/1 -> 1, no/false/off/0 -> 0 (any case), else -1. */
 int		 conf_parse_bool(const char *);
+/*
+ * Typed values of a section's keys, checked and worded as the core keys
+ * are: def when the key is absent, -1 with a FILE:LINE message in err on
+ * a bad value.  conf_get_str() returns a copy of the value or of def.
+ */
+int		 conf_get_duration(const struct config *, struct conf_section *,
+		    const char *key, long long def, long long min,
+		    long long max, long long *out, char *err, size_t errlen);
+int		 conf_get_size(const struct config *, struct conf_section *,
+		    const char *key, size_t def, size_t min, size_t max,
+		    size_t *out, char *err, size_t errlen);
+int		 conf_get_int(const struct config *, struct conf_section *,
+		    const char *key, int def, int min, int max, int *out,
+		    char *err, size_t errlen);
+int		 conf_get_bool(const struct config *, struct conf_section *,
+		    const char *key, int def, int *out, char *err,
+		    size_t errlen);
+char		*conf_get_str(struct conf_section *, const char *key,
+		    const char *def);
 /* The first key of a section no conf_get() asked for, or NULL. */
 struct conf_kv	*conf_unused(struct conf_section *);
 

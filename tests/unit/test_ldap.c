@@ -216,15 +216,15 @@ test_load(void)
 	    "max_groups = 10000\n", err, sizeof(err)), "",
 	    "page_size 0 (no paging) and max_groups 10000 load");
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\npage_size = -1\n",
-	    err, sizeof(err)), "page_size: a number from 0",
+	    err, sizeof(err)), "page_size: bad number \"-1\"",
 	    "negative page_size refused");
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nmax_groups = 0\n",
-	    err, sizeof(err)), "max_groups: a number from 1 to 10000",
+	    err, sizeof(err)), "max_groups: \"0\" is out of range (1 to 10000)",
 	    "max_groups 0 refused");
 	is_str(load(dir, "uri = ldaps://x ldaps://y\nuser_base = dc=x\n"
 	    "backoff_max = 2s\n", err, sizeof(err)), "", "backoff_max loads");
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nbackoff_max = 0\n",
-	    err, sizeof(err)), "backoff_max: a duration",
+	    err, sizeof(err)), "backoff_max: \"0\" is out of range (1ms to 10m)",
 	    "backoff_max 0 refused");
 	unlink(pw);
 	snprintf(pw, sizeof(pw), "%s/t.conf", dir);

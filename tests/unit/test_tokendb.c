@@ -494,7 +494,7 @@ test_conf_errors(void)
 		{ "url = postgresql://u:pw@[x\n", ":6: [tokendb] url: bad URL" },
 		{ "url = mysql://x\n", "not a postgresql:// URL" },
 		{ "url = postgresql://x\npath = /x\n", "exclude each other" },
-		{ "url = postgresql://x\npool_size = 0\n", "bad pool size" },
+		{ "url = postgresql://x\npool_size = 0\n", "pool_size: \"0\" is out of range (1 to 64)" },
 		{ "url = postgresql://x\nready_grace = 3x\n",
 		    "[tokendb] ready_grace: bad duration" },
 #else
