@@ -365,7 +365,7 @@ start_postgresql()
 		die "PostgreSQL did not start"
 	}
 	TOKENDB_URL=postgresql://tokenreviewd@127.0.0.1:$port/postgres
-	echo "  PostgreSQL $("$bin/postgres" -V | awk '{print $NF}') on port $port"
+	echo "  PostgreSQL $("$bin/postgres" -V | awk '{print $3}') on port $port"
 }
 
 # shellcheck disable=SC2317  # called from the EXIT trap
