@@ -717,8 +717,9 @@ static_load(const struct config *conf, void **shared, char *err,
 	ss->table = t;
 	ss->path = xstrdup(kv->value);
 	t = NULL;
-	log_msg(LL_INFO, "static_token_file", "loaded %zu tokens from %s",
-	    static_table_count(ss->table), ss->path);
+	log_msg(LL_INFO, "static_token_file", "loaded %zu token%s from %s",
+	    static_table_count(ss->table),
+	    static_table_count(ss->table) == 1 ? "" : "s", ss->path);
 	*shared = ss;
 	r = 0;
 out:
