@@ -616,14 +616,15 @@ review_decode(const char *body, size_t len, struct review_request *req,
 	jp.p = jp.start = (const unsigned char *)body;
 	jp.end = jp.p + len;
 	jp.aud_bad = -1;
+	/* Never NULL: spans of empty strings point into it too. */
+	jp.acap = 256;
+	jp.arena = xmalloc(jp.acap);
 	if (jp_parse(&jp, err, errlen) == 0 &&
 	    check_version(&jp, req, err, errlen) == 0 &&
 	    check_spec(&jp, req, err, errlen) == 0)
 		r = 0;
-	if (jp.arena != NULL) {
-		OPENSSL_cleanse(jp.arena, jp.alen);
-		free(jp.arena);
-	}
+	OPENSSL_cleanse(jp.arena, jp.alen);
+	free(jp.arena);
 	free(jp.keys);
 	if (r != 0)
 		review_request_clear(req);

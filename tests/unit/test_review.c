@@ -93,6 +93,12 @@ static const struct decode_case decode_cases[] = {
 	  "{\"apiVersion\":\"Authentication.k8s.io/v1\",\"kind\":"
 	  "\"TokenReview\"}",
 	  0, 0, NULL, 0, 0, 0, NULL, "unsupported apiVersion" },
+	{ "case 7: empty apiVersion is refused",
+	  "{\"apiVersion\":\"\",\"kind\":\"\"}",
+	  0, 0, NULL, 0, 0, 0, NULL, "unsupported apiVersion \"\"" },
+	{ "case 11: two empty keys, in an array (no text stored at all)",
+	  "[{\"\":{},\"\":{}}]",
+	  0, 0, NULL, 0, 0, 0, NULL, "duplicate key" },
 	{ "case 7: apiVersion number is refused",
 	  "{\"apiVersion\":1,\"kind\":\"TokenReview\"}",
 	  0, 0, NULL, 0, 0, 0, NULL, "apiVersion must be a string" },
