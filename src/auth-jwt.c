@@ -177,22 +177,6 @@ strlist_clear(struct strlist *l)
 
 /* ---------------------------------------------------------------- base64url */
 
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 /*
  * Whether s is unpadded, canonical base64url: the unused low bits of the
  * last character must be zero, so that one token has one spelling (and a
@@ -207,7 +191,7 @@ b64url_valid(const char *s, size_t n)
 	if (n % 4 == 1)
 		return 0;
 	for (i = 0; i < n; i++) {
-		if ((v = b64url_value((unsigned char)s[i])) < 0)
+		if ((v = base64_digit((unsigned char)s[i], 1)) < 0)
 			return 0;
 	}
 	return n % 4 == 0 || (v & (n % 4 == 2 ? 0xf : 0x3)) == 0;
@@ -220,28 +204,9 @@ b64url_valid(const char *s, size_t n)
 static unsigned char *
 b64url_decode(const char *s, size_t n, size_t *outlen)
 {
-	unsigned char	*out;
-	unsigned int	 acc = 0;
-	size_t		 i, o = 0;
-	int		 bits = 0, v;
-
 	if (!b64url_valid(s, n))
 		return NULL;
-	out = xmalloc(n * 3 / 4 + 1);
-	for (i = 0; i < n; i++) {
-		if ((v = b64url_value((unsigned char)s[i])) < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned int)v;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
+	return base64_decode(s, n, 1, outlen);
 }
 
 static char *

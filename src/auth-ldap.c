@@ -401,22 +401,6 @@ out:
 	return out;
 }
 
-static int
-b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /*
  * Decode a bind-mode token, base64("user:password") with or without '='
  * padding, into two NUL-terminated strings the caller frees (the
@@ -430,27 +414,17 @@ auth_ldap_decode_basic(const char *tok, size_t len, char **user,
     char **password, size_t *password_len)
 {
 	unsigned char	*buf;
-	size_t		 i, n = 0, ulen, k;
-	uint32_t	 acc = 0;
-	int		 bits = 0, v, r = -1;
+	size_t		 i, n, ulen, k;
+	int		 r = -1;
 	char		*colon;
 
 	*user = *password = NULL;
 	*password_len = 0;
 	while (len > 0 && tok[len - 1] == '=')
 		len--;
-	if (len == 0 || len > LDAP_MAX_BASIC || len % 4 == 1)
+	if (len == 0 || len > LDAP_MAX_BASIC ||
+	    (buf = base64_decode(tok, len, 0, &n)) == NULL)
 		return -1;
-	buf = xmalloc(len + 1);
-	for (i = 0; i < len; i++) {
-		if ((v = b64_value((unsigned char)tok[i])) < 0)
-			goto out;
-		acc = (acc << 6) | (uint32_t)v;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
 	if (memchr(buf, 0, n) != NULL ||
 	    (colon = memchr(buf, ':', n)) == NULL)
 		goto out;
@@ -467,7 +441,7 @@ auth_ldap_decode_basic(const char *tok, size_t len, char **user,
 	*password = xstrndup(colon + 1, *password_len);
 	r = 0;
 out:
-	OPENSSL_cleanse(buf, len + 1);
+	OPENSSL_cleanse(buf, n);
 	free(buf);
 	return r;
 }

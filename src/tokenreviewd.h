@@ -103,6 +103,14 @@ void	 sha256_end(void *, uint8_t out[TR_SHA256_LEN]);
 /* First TR_FINGERPRINT_LEN hex digits of SHA-256(data), NUL-terminated. */
 void	 fingerprint(const void *, size_t, char out[TR_FINGERPRINT_LEN + 1]);
 void	 hex_encode(const uint8_t *, size_t, char *out);	/* 2n+1 bytes */
+/* A base64 character's value (url: the base64url alphabet), or -1. */
+int	 base64_digit(int c, int url);
+/*
+ * Decode base64 without '=' padding into a new NUL-terminated buffer of
+ * *outlen bytes; NULL on a character outside the alphabet or a length no
+ * encoding has.
+ */
+unsigned char *base64_decode(const char *, size_t, int url, size_t *outlen);
 int	 ct_equal(const void *, const void *, size_t);
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 size_t	 utf8_seq_len(const unsigned char *s, size_t n);

@@ -173,6 +173,49 @@ hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+int
+base64_digit(int c, int url)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == (url ? '-' : '+'))
+		return 62;
+	if (c == (url ? '_' : '/'))
+		return 63;
+	return -1;
+}
+
+unsigned char *
+base64_decode(const char *s, size_t n, int url, size_t *outlen)
+{
+	unsigned char	*out;
+	unsigned int	 acc = 0;
+	size_t		 i, o = 0;
+	int		 bits = 0, v;
+
+	if (n % 4 == 1)
+		return NULL;
+	out = xmalloc(n * 3 / 4 + 1);
+	for (i = 0; i < n; i++) {
+		if ((v = base64_digit((unsigned char)s[i], url)) < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned int)v;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
 void
 fingerprint(const void *data, size_t len, char out[TR_FINGERPRINT_LEN + 1])
 {

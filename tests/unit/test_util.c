@@ -303,6 +303,30 @@ test_misc(void)
 	free(s);
 }
 
+static void
+test_base64(void)
+{
+	unsigned char	*out;
+	size_t		 n;
+
+	out = base64_decode("YWxpY2U6cHc", 11, 0, &n);
+	ok(out != NULL && n == 8 && memcmp(out, "alice:pw", 9) == 0,
+	    "base64 without padding decodes");
+	free(out);
+	out = base64_decode("-_8", 3, 1, &n);
+	ok(out != NULL && n == 2 && out[0] == 0xfb && out[1] == 0xff,
+	    "base64url: - and _ are 62 and 63");
+	free(out);
+	ok(base64_decode("-_8", 3, 0, &n) == NULL,
+	    "- is not standard base64");
+	ok(base64_decode("+/8", 3, 1, &n) == NULL, "+ is not base64url");
+	ok(base64_decode("YWxpY", 5, 0, &n) == NULL,
+	    "a length of 4k+1 is no encoding");
+	out = base64_decode("", 0, 0, &n);
+	ok(out != NULL && n == 0 && out[0] == '\0', "empty input, empty output");
+	free(out);
+}
+
 int
 main(void)
 {
@@ -314,6 +338,7 @@ main(void)
 	test_split();
 	test_hashes();
 	test_misc();
+	test_base64();
 	if (mkdtemp(dir) == NULL)
 		fatal("mkdtemp");
 	test_read_file_modes(dir);
