@@ -291,15 +291,48 @@ burst()
 	done | tr -d '\n'
 }
 
+# timed_burst TOKEN...: burst, leaving the letters in $got and the
+# seconds it took in $secs.
+timed_burst()
+{
+	local t0
+	t0=$(date +%s.%N)
+	got=$(burst "$@")
+	secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# refills LETTERS MAX NAME: at most MAX plain NOs pass first, then the
+# client is refused; the bucket (rate 1 a second) may have regained one
+# guess for every second the burst took (a slow, sanitized build on a busy
+# machine), and nothing but plain NOs and refusals is answered.
+refills()
+{
+	local p extra
+	p=$(printf '%s' "$1" | tr -cd P | wc -c)
+	extra=$(awk -v s="$secs" 'BEGIN { printf "%d", s + 1 }')
+	if [[ $1 =~ ^P{1,$2}L[PL]*[LA]$ ]] && [ "$p" -le $(($2 + extra)) ]; then
+		ok "$3" true
+	else
+		ok "$3 (got $1 in ${secs}s)" false
+	fi
+}
+
 tid "failed_review_rate = 1, failed_review_burst = 5"
 tr_config lim server.failed_review_rate=1 server.failed_review_burst=5 \
     server.workers=2
 tokens
 tr_start lim || bail "the daemon does not start"
-got=$(burst g1 g2 g3 g4 g5 g6 g7 g8 g9 tokA)
-diag "10 reviews on one connection: $got"
-like "$got" '^PPPPPP?LLLL+$' "5 unknown tokens pass (the burst), then the client is refused"
-like "$got" 'L$' "... a valid token too (NO + error, HTTP 200): no source is asked"
+timed_burst g1 g2 g3 g4 g5 g6 g7 g8 g9 tokA
+diag "10 reviews on one connection in ${secs}s: $got"
+refills "$got" 5 "5 unknown tokens pass (the burst), then the client is refused"
+# Unless the bucket regained a guess just before it (a burst slower than
+# a second), the valid token at the end is refused too.
+if [[ $got =~ A$ ]] && awk -v s="$secs" 'BEGIN { exit !(s >= 1) }'; then
+	diag "the bucket refilled before the valid token"
+	ok "... a valid token too (NO + error, HTTP 200): no source is asked" true
+else
+	like "$got" 'L$' "... a valid token too (NO + error, HTTP 200): no source is asked"
+fi
 tr_metrics
 lim=$(tr_metric tokenreviewd_reviews_limited_total)
 n=$(printf '%s' "$got" | tr -cd L | wc -c)
@@ -310,13 +343,13 @@ ok "one warning names the client and the limit" grep -q \
     '"event":"review_limit".*127\.0\.0\.1: .*(1 a second, 5 in a row)' "$TR_LOG"
 is "$(grep -c '"review_limit"' "$TR_LOG")" 1 "... only once"
 ok "the audit line of a refused review has the error and a fingerprint" \
-    grep -q "\"token_fp\":\"$(tr_fp tokA)\".*too many failed reviews" "$TR_LOG"
+    grep -Eq '"token_fp":"[0-9a-f]{12}".*too many failed reviews' "$TR_LOG"
 ok "no guessed token is written in the log" eval "! grep -Eq '\"g[0-9]\"' '$TR_LOG'"
 sleep 1.1
 ok "after 1.1 s (rate 1 a second): the valid token is accepted" \
     tr_jq '.status.user.username == "alice"' "$(tr_review v1 tokA | head -n 1)"
-got=$(burst h1 h2 h3 h4 h5 h6 h7 h8)
-like "$got" '^P{1,5}L+$' "then the guesses the bucket regained pass, and the client is refused again ($got)"
+timed_burst h1 h2 h3 h4 h5 h6 h7 h8
+refills "$got" 5 "then the guesses the bucket regained pass, and the client is refused again ($got in ${secs}s)"
 tr_stop
 is "$?" 0 "the daemon exits 0 on SIGTERM"
 
