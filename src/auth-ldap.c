@@ -9,16 +9,17 @@
  * the hex SHA-256 of the token in a configured attribute.  Groups come
  * from memberOf or a group search, optionally followed up nested groups.
  *
- * Nothing here blocks a worker for long: every worker has its own small
- * pools of connections per directory, opened lazily with a non-blocking
- * connect(2) and handed to libldap with ldap_init_fd(); StartTLS and all
- * operations are sent with libldap's asynchronous calls, the socket is
- * watched by the worker's event loop, and results are drained with a zero
- * timeout and dispatched by message id.  The one bounded wait is the TLS
- * handshake itself (ldap_install_tls() drives it to the end, limited by
- * connect_timeout), which on a working network takes a round trip or two.
- * Host names in URIs are resolved with getaddrinfo(3); give addresses or
- * names in /etc/hosts where resolver latency matters.
+ * Nothing here blocks a worker: every worker has its own small pools of
+ * connections per directory, opened lazily with a non-blocking connect(2)
+ * and handed to libldap with ldap_init_fd(); StartTLS and all operations
+ * are sent with libldap's asynchronous calls, the socket is watched by the
+ * worker's event loop, and results are drained with a zero timeout and
+ * dispatched by message id.  TLS is OpenSSL's, not libldap's own (whose
+ * handshake waits on the socket): the handshake is stepped by the event
+ * loop like everything else, and libldap then reads and writes through an
+ * lber I/O layer over the SSL.  Host names in URIs are resolved with
+ * getaddrinfo(3); give addresses or names in /etc/hosts where resolver
+ * latency matters.
  *
  * Searches share "search" connections (bound as the service account,
  * many operations in flight).  User binds go to "bind" connections, one
@@ -43,6 +44,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <regex.h>
 #include <stdio.h>
@@ -55,6 +57,8 @@
 #include <event2/event.h>
 #include <ldap.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "tokenreviewd.h"
 
@@ -133,6 +137,7 @@ struct ldap_dir {
 	char		*ca;
 	char		*cert;
 	char		*key;
+	void		*tls_ctx;	/* SSL_CTX *, when a URI uses TLS */
 	char		*bind_dn;
 	char		*bind_password;
 	size_t		 bind_password_len;
@@ -186,6 +191,7 @@ enum lconn_kind {
 enum lconn_state {
 	LS_CONNECTING,
 	LS_STARTTLS,
+	LS_TLS,		/* TLS handshake */
 	LS_SVCBIND,
 	LS_READY,
 	LS_DEAD,
@@ -204,6 +210,8 @@ struct lconn {
 	LDAP			*ld;
 	struct event		*ev;
 	struct event		*tmo;	/* setup deadline */
+	void			*ssl;	/* SSL * until libldap owns it */
+	struct event		*tlsev;	/* a handshake step's wait */
 	int			 setup_msgid;
 	double			 setup_start;
 	int			 probe;		/* to a paused URI */
@@ -622,6 +630,9 @@ conn_free(struct lconn *c)
 		event_free(c->ev);
 	if (c->tmo != NULL)
 		event_free(c->tmo);
+	if (c->tlsev != NULL)
+		event_free(c->tlsev);
+	SSL_free(c->ssl);
 	if (c->ld != NULL)
 		ldap_unbind_ext(c->ld, NULL, NULL);	/* closes fd */
 	else if (c->fd != -1)
@@ -675,6 +686,8 @@ conn_unlink(struct lconn *c)
 		event_del(c->ev);
 	if (c->tmo != NULL)
 		event_del(c->tmo);
+	if (c->tlsev != NULL)
+		event_del(c->tlsev);
 }
 
 /* Fail the operations of an unlinked connection, then free it. */
@@ -869,11 +882,14 @@ conn_fail(struct lconn *c, const char *why, int uri_fault)
 static void
 conn_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct lconn	*c = arg;
+	struct lconn		*c = arg;
+	enum ldap_optype	 t = OT_CONNECT;
 
-	stats_op(c->wd->dir, c->state == LS_STARTTLS ? OT_STARTTLS :
-	    c->state == LS_SVCBIND ? OT_BIND : OT_CONNECT, OR_TIMEOUT,
-	    c->setup_start);
+	if (c->state == LS_STARTTLS || c->state == LS_TLS)
+		t = OT_STARTTLS;
+	else if (c->state == LS_SVCBIND)
+		t = OT_BIND;
+	stats_op(c->wd->dir, t, OR_TIMEOUT, c->setup_start);
 	conn_fail(c, "timed out setting up the connection", 1);
 }
 
@@ -925,22 +941,125 @@ conn_service_bind(struct lconn *c)
 	c->state = LS_SVCBIND;
 }
 
-/* ldaps: the handshake, bounded by LDAP_OPT_NETWORK_TIMEOUT. */
+/*
+ * The lber I/O layer over an SSL: libldap reads and writes through it,
+ * and asks it whether decrypted data waits (no socket event would say
+ * so).  The SSL is freed with the layer, when libldap closes.
+ */
 static int
-conn_tls(struct lconn *c)
+sbio_setup(Sockbuf_IO_Desc *sbiod, void *arg)
 {
-	double	t0 = monotonic_sec();
-	int	rc;
+	sbiod->sbiod_pvt = arg;
+	return 0;
+}
 
-	rc = ldap_install_tls(c->ld);
-	stats_op(c->wd->dir, OT_STARTTLS, rc == LDAP_SUCCESS ? OR_SUCCESS :
-	    OR_ERROR, t0);
-	if (rc != LDAP_SUCCESS) {
-		conn_fail(c, "TLS handshake failed (check the CA and the "
-		    "server's name)", 1);
+static int
+sbio_remove(Sockbuf_IO_Desc *sbiod)
+{
+	SSL_free(sbiod->sbiod_pvt);
+	sbiod->sbiod_pvt = NULL;
+	return 0;
+}
+
+static int
+sbio_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
+{
+	if (opt == LBER_SB_OPT_DATA_READY && SSL_pending(sbiod->sbiod_pvt) > 0)
+		return 1;
+	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
+}
+
+/* An SSL_read() or SSL_write() result as read(2) or write(2) gives it. */
+static ber_slen_t
+sbio_result(SSL *ssl, int n)
+{
+	int	e;
+
+	if (n > 0)
+		return n;
+	e = SSL_get_error(ssl, n);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EWOULDBLOCK;
 		return -1;
 	}
-	return 0;
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = ECONNRESET;
+	return -1;
+}
+
+static ber_slen_t
+sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	ERR_clear_error();
+	return sbio_result(sbiod->sbiod_pvt, SSL_read(sbiod->sbiod_pvt, buf,
+	    len > INT_MAX ? INT_MAX : (int)len));
+}
+
+static ber_slen_t
+sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	ERR_clear_error();
+	return sbio_result(sbiod->sbiod_pvt, SSL_write(sbiod->sbiod_pvt, buf,
+	    len > INT_MAX ? INT_MAX : (int)len));
+}
+
+static Sockbuf_IO sbio_ssl = {
+	sbio_setup, sbio_remove, sbio_ctrl, sbio_read, sbio_write, NULL
+};
+
+static void	conn_service_bind(struct lconn *);
+
+/* Step the handshake on each readiness of the socket, then go on. */
+static void
+conn_tls_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lconn	*c = arg;
+	Sockbuf		*sb = NULL;
+	char		 err[TR_ERRLEN];
+	int		 r;
+
+	if ((r = tls_client_handshake(c->ssl, err, sizeof(err))) > 0) {
+		event_assign(c->tlsev, c->wd->li->base, c->fd, r == 1 ?
+		    EV_READ : EV_WRITE, conn_tls_cb, c);
+		event_add(c->tlsev, NULL);
+		return;
+	}
+	stats_op(c->wd->dir, OT_STARTTLS, r == 0 ? OR_SUCCESS : OR_ERROR,
+	    c->setup_start);
+	if (r < 0) {
+		conn_fail(c, err, 1);
+		return;
+	}
+	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
+	    ber_sockbuf_add_io(sb, &sbio_ssl, LBER_SBIOD_LEVEL_TRANSPORT,
+	    c->ssl) != 0) {
+		conn_fail(c, "could not set up libldap", 0);
+		return;
+	}
+	c->ssl = NULL;			/* libldap's now */
+	event_add(c->ev, NULL);
+	conn_service_bind(c);
+}
+
+/* ldaps, or StartTLS accepted: the handshake, in the event loop. */
+static void
+conn_tls(struct lconn *c)
+{
+	struct ldap_dir	*d = c->wd->dir;
+
+	event_del(c->ev);	/* libldap reads nothing until it is done */
+	c->state = LS_TLS;
+	c->setup_start = monotonic_sec();
+	if ((c->ssl = tls_client_new(d->tls_ctx, c->fd,
+	    d->uris[c->uri].host)) == NULL) {
+		conn_fail(c, "could not set up TLS", 0);
+		return;
+	}
+	c->tlsev = event_new(c->wd->li->base, c->fd, EV_WRITE, conn_tls_cb,
+	    c);
+	event_add(c->tlsev, NULL);
 }
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
@@ -950,23 +1069,12 @@ conn_set_options(struct lconn *c)
 {
 	struct ldap_dir	*d = c->wd->dir;
 	struct timeval	 tv;
-	int		 v3 = LDAP_VERSION3, hard = LDAP_OPT_X_TLS_HARD, no = 0;
+	int		 v3 = LDAP_VERSION3;
 
 	ms_to_tv(d->connect_timeout, &tv);
 	if (ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3) ||
 	    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
 	    ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv))
-		return -1;
-	if (d->uris[c->uri].tls == 0)
-		return 0;
-	if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &hard) ||
-	    (d->ca != NULL && ldap_set_option(c->ld,
-	    LDAP_OPT_X_TLS_CACERTFILE, d->ca)) ||
-	    (d->cert != NULL && ldap_set_option(c->ld,
-	    LDAP_OPT_X_TLS_CERTFILE, d->cert)) ||
-	    (d->key != NULL && ldap_set_option(c->ld,
-	    LDAP_OPT_X_TLS_KEYFILE, d->key)) ||
-	    ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &no))
 		return -1;
 	return 0;
 }
@@ -991,8 +1099,7 @@ conn_connected(struct lconn *c)
 	    conn_read_cb, c);
 	event_add(c->ev, NULL);
 	if (u->tls == 1) {
-		if (conn_tls(c) == 0)
-			conn_service_bind(c);
+		conn_tls(c);
 		return;
 	}
 	if (u->tls == 2) {
@@ -1165,8 +1272,7 @@ conn_setup_result(struct lconn *c, LDAPMessage *msg)
 		conn_ready(c);
 		return;
 	}
-	if (conn_tls(c) == 0)
-		conn_service_bind(c);
+	conn_tls(c);
 }
 
 /* Result codes that mean "no" rather than "could not check". */
@@ -1231,7 +1337,8 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	int		 rc;
 
 	c->dispatching++;
-	while (c->state != LS_DEAD) {
+	/* After StartTLS the bytes are the handshake's, not libldap's. */
+	while (c->state != LS_DEAD && c->state != LS_TLS) {
 		msg = NULL;
 		rc = ldap_result(c->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
 		if (rc == 0)
@@ -2586,6 +2693,27 @@ out:
 	return r;
 }
 
+/* The TLS context of a directory that has a TLS URI, built once. */
+static int
+dl_tls(struct dir_load *dl)
+{
+	struct ldap_dir	*d = dl->d;
+	char		 err[TR_ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < d->nuris && d->uris[i].tls == 0; i++)
+		;
+	if (i == d->nuris)
+		return 0;
+	if ((d->tls_ctx = tls_client_ctx_new(d->ca, d->cert, d->key, err,
+	    sizeof(err))) == NULL) {
+		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen, "%s",
+		    err);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 dl_all(struct dir_load *dl)
 {
@@ -2603,6 +2731,8 @@ dl_all(struct dir_load *dl)
 		    "cert and key go together");
 		return -1;
 	}
+	if (dl_tls(dl) != 0)
+		return -1;
 	if ((d->user_base = conf_get_str(dl->sec, "user_base", NULL)) == NULL) {
 		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
 		    "user_base is required");
@@ -2672,6 +2802,7 @@ auth_ldap_dir_clear(struct ldap_dir *d)
 	free(d->ca);
 	free(d->cert);
 	free(d->key);
+	tls_ctx_free(d->tls_ctx);
 	free(d->bind_dn);
 	free(d->user_base);
 	free(d->user_filter);
@@ -2870,6 +3001,10 @@ auth_ldap_watch(void *shared, const char **paths, size_t max)
 			paths[n++] = ls->dirs[i].bind_password_file;
 		if (ls->dirs[i].ca != NULL && n < max)
 			paths[n++] = ls->dirs[i].ca;
+		if (ls->dirs[i].cert != NULL && n + 1 < max) {
+			paths[n++] = ls->dirs[i].cert;
+			paths[n++] = ls->dirs[i].key;
+		}
 	}
 	return n;
 }

@@ -10,6 +10,8 @@
  * h2, and we speak HTTP/1.1.
  */
 
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,4 +243,91 @@ void
 tls_ctx_free(void *ctx)
 {
 	SSL_CTX_free(ctx);
+}
+
+void *
+tls_client_ctx_new(const char *ca, const char *cert, const char *key,
+    char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		fatalx("SSL_CTX_new failed");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION);
+	/* As write(2) does, for the LDAP library's buffered writes. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	if (ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		tls_error(err, errlen, "cannot load CA certificates",
+		    ca != NULL ? ca : "the system's trust store");
+		goto fail;
+	}
+	if (cert != NULL &&
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		tls_error(err, errlen, "cannot load certificate", cert);
+		goto fail;
+	}
+	if (key != NULL && tls_load_key(ctx, key, err, errlen) != 0)
+		goto fail;
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void *
+tls_client_new(void *ctx, int fd, const char *host)
+{
+	SSL		*ssl;
+	unsigned char	 addr[16];
+	int		 ip;
+
+	ERR_clear_error();
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1)
+		goto fail;
+	ip = inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1;
+	if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+	    host) != 1 : SSL_set1_host(ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(ssl, host) != 1)
+		goto fail;
+	SSL_set_connect_state(ssl);
+	return ssl;
+fail:
+	ERR_clear_error();
+	SSL_free(ssl);
+	return NULL;
+}
+
+int
+tls_client_handshake(void *ssl, char *err, size_t errlen)
+{
+	unsigned long	e;
+	long		verify;
+	int		r;
+
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(ssl)) == 1)
+		return 0;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return 1;
+	case SSL_ERROR_WANT_WRITE:
+		return 2;
+	}
+	e = ERR_peek_last_error();
+	if ((verify = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(err, errlen, "certificate not accepted: %s",
+		    X509_verify_cert_error_string(verify));
+	else
+		snprintf(err, errlen, "TLS handshake failed: %s", e != 0 ?
+		    ERR_reason_error_string(e) : "connection closed");
+	ERR_clear_error();
+	return -1;
 }

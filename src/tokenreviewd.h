@@ -705,6 +705,25 @@ size_t		 runtime_watch_paths(struct runtime *, const char **paths,
 /* Build the server SSL_CTX from the [server] section. NULL + err on error. */
 void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
 void	 tls_ctx_free(void *);
+/*
+ * A client SSL_CTX for outgoing connections: TLS 1.2 and later, the peer
+ * verified against the PEM file ca (the system's trust store when NULL),
+ * a client certificate when cert and key are set (the key file must be
+ * private).  NULL + err on error; freed with tls_ctx_free().
+ */
+void	*tls_client_ctx_new(const char *ca, const char *cert,
+	    const char *key, char *err, size_t errlen);
+/*
+ * An SSL on a connected socket whose certificate must name host (a DNS
+ * name, also sent as SNI, or an IP address).  NULL on error.
+ */
+void	*tls_client_new(void *ctx, int fd, const char *host);
+/*
+ * One step of the client handshake on a non-blocking socket: 0 done,
+ * 1 wants the socket readable, 2 writable, -1 failed (err says why:
+ * the certificate's verification error when it was not accepted).
+ */
+int	 tls_client_handshake(void *ssl, char *err, size_t errlen);
 
 /* limit.c */
 struct limit_conf {

@@ -352,6 +352,85 @@ expect_user "clients gone mid-LDAP, s3 resumed -> OK(alice) again" \
 tr_stop "$TR_PID"
 is "$?" 0 "daemon exits 0 after cancelled reviews"
 
+tid "a TLS handshake that hangs does not hold up the worker"
+# One worker; s3 stopped: its kernel still accepts connections, but no
+# ServerHello ever comes.  The static token must be answered meanwhile.
+tr_config hshake "server.chain=static ldap" server.workers=1 cache.ttl=0 \
+    cache.negative_ttl=0
+printf '%s\n' 'tokS,sam,2001' | tr_write "$TR_DIR/tokens.csv"
+{
+	cat "$TR_CONF"
+	ldap_section hang uri="$s3_LDAPS" ca="$TR_CERTS/ca.crt" \
+	    user_base="ou=people,$BASE" timeout=3s connect_timeout=3s
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start hshake || fail "daemon hshake starts"
+kill -STOP "$s3_PID"
+t0=$(tr_now)
+(tr_review v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/hang.out") &
+bg=$!
+sleep 0.3
+t1=$(tr_now)
+tr_review v1 tokS >/dev/null
+el=$(tr_elapsed "$t1")
+expect_user "static token while an ldaps handshake hangs -> OK(sam)" \
+    '.username == "sam"'
+tr_between "$el" 0 1 && pass "... answered at once ($el s), not after the 3 s connect timeout" ||
+    fail "... answered at once" "took $el s"
+wait "$bg"
+el=$(tr_elapsed "$t0")
+TR_BODY=$(head -n 1 "$TR_TMP/hang.out") TR_CODE=$(sed -n 2p "$TR_TMP/hang.out")
+expect_no "the review waiting on the hung handshake -> NO+err" err
+tr_between "$el" 2.5 5 && pass "... after the 3 s connect timeout ($el s)" ||
+    fail "... after the 3 s connect timeout" "took $el s"
+kill -CONT "$s3_PID"
+tr_metrics
+like "$(tr_metric tokenreviewd_ldap_operations_total '^\{.*op="starttls".*result="timeout"')" \
+    '^[1-9]' "the hung handshake is counted as a starttls timeout"
+tr_stop "$TR_PID"
+
+tid "TLS: the certificate must name the host of the URI"
+# openssl s_server stands in for a directory: the handshake is all that
+# is checked here.  One certificate from the trusted CA names another
+# host; the right one completes the handshake (the bind then goes
+# unanswered).
+tr_leaf "$TR_CERTS" ca elsewhere elsewhere.example \
+    keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth \
+    subjectAltName=DNS:elsewhere.example
+tls_probe()
+{
+	local port pid
+	port=$(free_port)
+	openssl s_server -quiet -accept "127.0.0.1:$port" \
+	    -cert "$TR_CERTS/$1.crt" -key "$TR_CERTS/$1.key" \
+	    </dev/null >/dev/null 2>&1 &
+	pid=$!
+	tr_wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	tr_config "probe-$1" server.chain=ldap static.file=
+	{
+		cat "$TR_CONF"
+		ldap_section probe uri="ldaps://127.0.0.1:$port" \
+		    ca="$TR_CERTS/ca.crt" user_base="ou=people,$BASE" \
+		    connect_timeout=1s
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+	tr_start "probe-$1" || fail "daemon probe-$1 starts"
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+	tr_stop "$TR_PID"
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+tls_probe elsewhere
+expect_no "a certificate for elsewhere.example at 127.0.0.1 -> NO+err" err
+grep -q 'certificate not accepted: IP address mismatch' "$TR_LOG" &&
+    pass "... logged: certificate not accepted: IP address mismatch" ||
+    fail "... logged: certificate not accepted: IP address mismatch"
+tls_probe server
+expect_no "the certificate for 127.0.0.1, a server that never answers -> NO+err" err
+grep -q 'certificate not accepted' "$TR_LOG" &&
+    fail "... the handshake passes (nothing logged about the certificate)" ||
+    pass "... the handshake passes (nothing logged about the certificate)"
+
 tid "TLS verification, plain LDAP when allowed, memberOf"
 tr_config edge server.chain=ldap static.file=
 {
@@ -371,9 +450,10 @@ expect_user "memberOf and nested groups over plain LDAP (insecure = yes)" \
     '(.groups | sort) == ["all","dev","ops"]'
 expect_user "... group_deny drops cyc-*, extra from cn (mail is absent)" \
     '.extra == {"example.org/name":["Alice Liddell"]}'
-grep -q 'TLS handshake failed' "$TR_LOG" &&
+grep -Eq 'certificate not accepted: (self-signed certificate in|unable to get local issuer)' "$TR_LOG" &&
     pass "ldaps with a CA that did not sign the server: handshake refused" ||
-    fail "ldaps with a CA that did not sign the server: handshake refused"
+    fail "ldaps with a CA that did not sign the server: handshake refused" \
+    "$(grep ldap_connection "$TR_LOG")"
 out=$(printf '%s\n' "$(bind_tok alice "$ALICE_PW")" |
     timeout 20 "$TOKENREVIEWCTL" -c "$TR_CONF" review - 2>&1)
 like "$out" '"username": *"alice"' "tokenreviewctl review asks the directory too"
