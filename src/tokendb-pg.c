@@ -128,59 +128,52 @@ pg_simple(struct tokendb_pg *p, const char *sql, const char *what,
 	return 0;
 }
 
+/*
+ * Create or upgrade the schema with the daemon's statement (below); only
+ * a command that may create the database finds none and makes it.
+ */
 static int
 pg_migrate(struct tokendb_pg *p, int flags, char *err, size_t errlen)
 {
-	PGresult	*res = NULL;
-	char		 sql[64];
-	int		 v, r = -1;
+	PGresult	*res;
+	char		*sql;
+	int		 v, r;
 
-	if (pg_simple(p, "BEGIN", "opening", err, errlen) != 0)
-		return -1;
-	if (pg_simple(p, "SELECT pg_advisory_xact_lock(" TOKENDB_PG_LOCK ")",
-	    "opening", err, errlen) != 0 || pg_simple(p, "CREATE TABLE IF "
-	    "NOT EXISTS schema_version (version integer NOT NULL)",
-	    "creating the schema", err, errlen) != 0)
-		goto out;
-	if ((res = pg_exec(p, "SELECT version FROM schema_version", 0, NULL,
+	if (!(flags & TOKENDB_CREATE)) {
+		if ((res = pg_exec(p, "SELECT to_regclass('schema_version') "
+		    "IS NULL", 0, NULL, "opening", err, errlen)) == NULL)
+			return -1;
+		r = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (r) {
+			snprintf(err, errlen, "not a token database (no "
+			    "schema)");
+			return -1;
+		}
+	}
+	sql = tokendb_pg_migrate_sql();
+	r = pg_simple(p, sql, "migrating the schema", err, errlen);
+	free(sql);
+	if (r != 0 || (res = pg_exec(p, tokendb_pg_sql_version, 0, NULL,
 	    "reading the schema version", err, errlen)) == NULL)
-		goto out;
-	v = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+		return -1;
+	v = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
 	if (v > TOKENDB_SCHEMA_VERSION) {
 		snprintf(err, errlen, "schema version %d is newer than this "
 		    "program knows (%d)", v, TOKENDB_SCHEMA_VERSION);
-		goto out;
+		return -1;
 	}
-	if (v == 0 && !(flags & TOKENDB_CREATE)) {
-		snprintf(err, errlen, "not a token database (no schema)");
-		goto out;
-	}
-	if (PQntuples(res) == 0 && pg_simple(p, "INSERT INTO schema_version "
-	    "VALUES (0)", "creating the schema", err, errlen) != 0)
-		goto out;
-	for (; v < TOKENDB_SCHEMA_VERSION; v++) {
-		if (pg_simple(p, pg_migrations[v], "migrating the schema",
-		    err, errlen) != 0)
-			goto out;
-	}
-	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d",
-	    TOKENDB_SCHEMA_VERSION);
-	r = pg_simple(p, sql, "migrating the schema", err, errlen);
-out:
-	PQclear(res);
-	if (r == 0 && pg_simple(p, "COMMIT", "opening", err, errlen) != 0)
-		r = -1;
-	if (r != 0)
-		PQclear(PQexec(p->conn, "ROLLBACK"));
-	return r;
+	return 0;
 }
 
 /*
- * The daemon's schema check as one statement, for a pool that gives no
- * connection to a transaction of several: a DO block that does what
- * pg_migrate() does, under the same advisory lock, from the same
- * migrations.  A schema newer than ours is left alone; the caller reads
- * the version afterwards with tokendb_pg_sql_version.  to_regclass()
+ * The schema check as one statement, for a pool that gives no
+ * connection to a transaction of several: a DO block that creates or
+ * upgrades the schema under an advisory lock (replicas and
+ * tokenreviewctl may start at once).  A schema newer than ours is left
+ * alone; the caller reads the version afterwards with
+ * tokendb_pg_sql_version.  to_regclass()
  * instead of IF NOT EXISTS: no notice reaches the client.
  */
 char *

@@ -669,8 +669,21 @@ if [ "$ENGINE" = postgresql ]; then
 	is "$TR_CODE" 503 "/readyz is 503 at once (within ready_grace)"
 	ok "the schema was left alone" test "$(psql -X -A -t "${DBURL%/*}/newer" \
 	    -c 'SELECT version FROM schema_version')" = 2
+	out=$(ctl list 2>&1)
+	like "$out" 'schema version 2 is newer than this program knows \(1\)' \
+	    "tokenreviewctl refuses the newer schema too"
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
+	sql "CREATE DATABASE bare" >/dev/null
+	tr_config bare "tokendb.url=${DBURL%/*}/bare"
+	out=$(ctl list 2>&1)
+	is "$(printf '%s\n' "$out" | wc -l)" 1 \
+	    "tokenreviewctl token list on an empty database: no token"
+	is "$(psql -X -A -t "${DBURL%/*}/bare" -c 'SELECT count(*), max(version)
+	    FROM schema_version')" "1|1" "... and the schema made (version 1)"
+	ctl create --user first >/dev/null 2>&1
+	out=$(ctl list 2>&1)
+	like "$out" 'first' "a token created there is listed"
 	tr_use tdb
 fi
 
