@@ -397,39 +397,87 @@ tid "TLS: the certificate must name the host of the URI"
 tr_leaf "$TR_CERTS" ca elsewhere elsewhere.example \
     keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth \
     subjectAltName=DNS:elsewhere.example
+# tls_probe CERT [S_SERVER-ARG...] [-- LDAP-KEY=VALUE...]: one review
+# through a daemon whose directory is an openssl s_server with CERT; what
+# the server received is left in $TR_TMP/probe.out.
 tls_probe()
 {
-	local port pid
+	local port pid crt=$1
+	local -a sargs=() largs=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		sargs+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	largs=("$@")
 	port=$(free_port)
-	openssl s_server -quiet -accept "127.0.0.1:$port" \
-	    -cert "$TR_CERTS/$1.crt" -key "$TR_CERTS/$1.key" \
-	    </dev/null >/dev/null 2>&1 &
+	PROBES=$((PROBES + 1))
+	# s_server ends a session when its input ends: give it a pipe
+	# that stays open while it runs.
+	rm -f "$TR_TMP/probe.in"
+	mkfifo "$TR_TMP/probe.in"
+	exec 9<>"$TR_TMP/probe.in"
+	openssl s_server -accept "127.0.0.1:$port" \
+	    -cert "$TR_CERTS/$crt.crt" -key "$TR_CERTS/$crt.key" "${sargs[@]}" \
+	    <"$TR_TMP/probe.in" >"$TR_TMP/probe.out" 2>&1 &
 	pid=$!
-	tr_wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
-	tr_config "probe-$1" server.chain=ldap static.file=
+	tr_wait_until 5 grep -q ACCEPT "$TR_TMP/probe.out"
+	tr_config "probe$PROBES" server.chain=ldap static.file=
 	{
 		cat "$TR_CONF"
 		ldap_section probe uri="ldaps://127.0.0.1:$port" \
 		    ca="$TR_CERTS/ca.crt" user_base="ou=people,$BASE" \
-		    connect_timeout=1s
+		    connect_timeout=3s timeout=1s "${largs[@]}"
 	} | tr_write "$TR_CONF.new"
 	mv "$TR_CONF.new" "$TR_CONF"
-	tr_start "probe-$1" || fail "daemon probe-$1 starts"
+	tr_start "probe$PROBES" || fail "daemon probe$PROBES starts"
 	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
 	tr_stop "$TR_PID"
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	exec 9>&-
 }
+PROBES=0
 tls_probe elsewhere
 expect_no "a certificate for elsewhere.example at 127.0.0.1 -> NO+err" err
 grep -q 'certificate not accepted: IP address mismatch' "$TR_LOG" &&
     pass "... logged: certificate not accepted: IP address mismatch" ||
-    fail "... logged: certificate not accepted: IP address mismatch"
+    fail "... logged: certificate not accepted: IP address mismatch" \
+    "$(grep -v '"review"' "$TR_LOG" | tail -n 5)"
 tls_probe server
 expect_no "the certificate for 127.0.0.1, a server that never answers -> NO+err" err
-grep -q 'certificate not accepted' "$TR_LOG" &&
-    fail "... the handshake passes (nothing logged about the certificate)" ||
-    pass "... the handshake passes (nothing logged about the certificate)"
+ok "... the handshake passes (nothing logged about the certificate)" \
+    eval "! grep -q 'certificate not accepted' '$TR_LOG'"
+ok "... and the user search reaches the server through TLS" \
+    grep -aq 'ou=people' "$TR_TMP/probe.out"
+# A server that demands a client certificate from client-ca.
+tls_probe server -Verify 1 -CAfile "$TR_CERTS/client-ca.crt"
+expect_no "a server that wants a client certificate, none configured -> NO+err" err
+ok "... nothing reaches it" eval "! grep -aq 'ou=people' '$TR_TMP/probe.out'"
+tls_probe server -Verify 1 -CAfile "$TR_CERTS/client-ca.crt" -- \
+    cert="$TR_CERTS/client.crt" key="$TR_CERTS/client.key"
+grep -aq 'ou=people' "$TR_TMP/probe.out" &&
+    pass "cert and key set: the client certificate is accepted, the search arrives" ||
+    fail "cert and key set: the client certificate is accepted, the search arrives" \
+    "$(head -c 300 "$TR_TMP/probe.out" | tr -cd '[:print:]\n')"
+chmod 644 "$TR_CERTS/client.key"
+tr_config badkey server.chain=ldap static.file=
+{
+	cat "$TR_CONF"
+	ldap_section probe uri="$s3_LDAPS" ca="$TR_CERTS/ca.crt" \
+	    user_base="ou=people,$BASE" cert="$TR_CERTS/client.crt" \
+	    key="$TR_CERTS/client.key"
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+like "$out" 'client\.key' "a client key readable by others is a configuration error ($out)"
+chmod 600 "$TR_CERTS/client.key"
+printf 'no certificate\n' >"$TR_TMP/junk-ca.pem"
+sed -i "s|^ca = .*|ca = $TR_TMP/junk-ca.pem|" "$TR_CONF"
+sed -i '/^cert = \|^key = /d' "$TR_CONF"
+out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+like "$out" 'junk-ca\.pem: cannot load CA certificates' "a CA file without certificates is a configuration error"
 
 tid "TLS verification, plain LDAP when allowed, memberOf"
 tr_config edge server.chain=ldap static.file=
