@@ -556,8 +556,9 @@ pg_batch_send(struct pg_batch *b)
 /*
  * Read the answers of the oldest group up to its sync.  Each row's result
  * is followed by a NULL; two NULLs in a row mean that nothing more will
- * come (the connection failed).  Rows after the first failure were
- * skipped by the server (PGRES_PIPELINE_ABORTED) or are ignored here.
+ * come.  Rows after the first failure were skipped by the server
+ * (PGRES_PIPELINE_ABORTED) or are ignored here.  On a lost connection,
+ * reading stops: libpq would only warn about each answer it still holds.
  */
 static int
 pg_batch_read(struct pg_batch *b)
@@ -567,9 +568,12 @@ pg_batch_read(struct pg_batch *b)
 	int		 nulls = 0;
 
 	for (;;) {
+		if (PQstatus(b->p->conn) == CONNECTION_BAD) {
+			pg_batch_fail(b, NULL);
+			return -1;
+		}
 		if ((res = PQgetResult(b->p->conn)) == NULL) {
-			if (PQstatus(b->p->conn) == CONNECTION_BAD ||
-			    nulls++ > 0) {
+			if (nulls++ > 0) {
 				pg_batch_fail(b, NULL);
 				return -1;
 			}
