@@ -773,70 +773,121 @@ token_split_groups(const char *s, size_t *n)
 	return list;
 }
 
-/* One CSV record as a row; -1 with a message naming the line. */
-static int
-token_import_line(struct tokendb *db, const char *file, size_t lineno,
-    char *line, long long now)
+/*
+ * One CSV record as a row in tok; NULL, or what is wrong with the line.
+ * The secret is wiped from the line: only its hash stays.
+ */
+static const char *
+token_import_parse(char *line, long long now, struct tokendb_token *tok)
 {
-	struct tokendb_token	 tok;
-	char			 err[TR_ERRLEN], secret[TOKENDB_SECRET_LEN + 1];
-	char			**f;
-	size_t			 n, ng = 0;
-	int			 r = -1;
+	char		 secret[TOKENDB_SECRET_LEN + 1], **f;
+	const char	*bad = NULL;
+	size_t		 n, ng = 0;
 
-	memset(&tok, 0, sizeof(tok));
+	memset(tok, 0, sizeof(*tok));
+	memset(secret, 0, sizeof(secret));
 	if ((f = token_csv_fields(line, &n)) == NULL || n < 3) {
-		fprintf(stderr, "%s:%zu: %s\n", file, lineno, f == NULL ?
-		    "bad quoting" : "fewer than 3 fields");
+		bad = f == NULL ? "bad quoting" : "fewer than 3 fields";
 		goto out;
 	}
-	if (tokendb_parse_token(f[0], strlen(f[0]), tok.id, secret) != 0) {
-		fprintf(stderr, "%s:%zu: the token is not of the form "
-		    "[a-z0-9]{6}.[a-z0-9]{16}; keep it in the static token "
-		    "file\n", file, lineno);
+	if (tokendb_parse_token(f[0], strlen(f[0]), tok->id, secret) != 0) {
+		bad = "the token is not of the form [a-z0-9]{6}.[a-z0-9]{16}; "
+		    "keep it in the static token file";
 		goto out;
 	}
-	sha256(secret, TOKENDB_SECRET_LEN, tok.secret_hash);
-	tok.username = xstrdup(f[1]);
-	tok.uid = *f[2] != '\0' ? xstrdup(f[2]) : NULL;
-	tok.groups = token_split_groups(n > 3 ? f[3] : "", &ng);
-	tok.extra_keys = xcalloc(1, sizeof(char *));
-	tok.extra_values = xcalloc(1, sizeof(char **));
-	tok.usages = xstrdup("authentication");
-	tok.description = xstrdup("imported");
-	tok.created = now;
-	tok.uses_left = -1;
-	if ((r = tokendb_insert(db, &tok, err, sizeof(err))) <= 0) {
-		if (r == 0)
-			fprintf(stderr, "%s:%zu: token id %s already exists\n",
-			    file, lineno, tok.id);
-		else
-			fprintf(stderr, "tokenreviewctl: %s\n", err);
-		r = -1;
-	}
+	sha256(secret, TOKENDB_SECRET_LEN, tok->secret_hash);
+	tok->username = xstrdup(f[1]);
+	tok->uid = *f[2] != '\0' ? xstrdup(f[2]) : NULL;
+	tok->groups = token_split_groups(n > 3 ? f[3] : "", &ng);
+	tok->extra_keys = xcalloc(1, sizeof(char *));
+	tok->extra_values = xcalloc(1, sizeof(char **));
+	tok->usages = xstrdup("authentication");
+	tok->description = xstrdup("imported");
+	tok->created = now;
+	tok->uses_left = -1;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (f != NULL)
 		OPENSSL_cleanse(f[0], strlen(f[0]));
 	free_words(f);
-	tokendb_token_clear(&tok);
-	return r < 0 ? -1 : 0;
+	return bad;
+}
+
+/*
+ * An import in progress: rows parsed and not yet sent, with their line
+ * numbers.  They go to the database a batch at a time, so that a server
+ * over the network is not waited on once per row.
+ */
+#define CTL_IMPORT_BATCH	4096
+
+struct token_import {
+	struct tokendb		*db;
+	const char		*file;
+	long long		 now;
+	struct tokendb_token	*toks;		/* CTL_IMPORT_BATCH */
+	size_t			*lines;
+	size_t			 n;
+	size_t			 imported;
+};
+
+/* Send the parsed rows; -1 with a message naming the line refused. */
+static int
+token_import_flush(struct token_import *imp)
+{
+	char	err[TR_ERRLEN];
+	size_t	i, failed = 0;
+	int	r;
+
+	r = tokendb_insert_many(imp->db, imp->toks, imp->n, &failed, err,
+	    sizeof(err));
+	if (r == 0)
+		fprintf(stderr, "%s:%zu: token id %s already exists\n",
+		    imp->file, imp->lines[failed], imp->toks[failed].id);
+	else if (r < 0)
+		fprintf(stderr, "tokenreviewctl: %s\n", err);
+	else
+		imp->imported += imp->n;
+	for (i = 0; i < imp->n; i++)
+		tokendb_token_clear(&imp->toks[i]);
+	imp->n = 0;
+	return r == 1 ? 0 : -1;
+}
+
+static int
+token_import_line(struct token_import *imp, size_t lineno, char *line)
+{
+	const char	*bad;
+
+	if ((bad = token_import_parse(line, imp->now,
+	    &imp->toks[imp->n])) != NULL) {
+		/* The rows above it first: the first error is the one told. */
+		if (token_import_flush(imp) == 0)
+			fprintf(stderr, "%s:%zu: %s\n", imp->file, lineno, bad);
+		return -1;
+	}
+	imp->lines[imp->n++] = lineno;
+	if (imp->n == CTL_IMPORT_BATCH)
+		return token_import_flush(imp);
+	return 0;
 }
 
 /* Import a token file in one transaction: every line, or none. */
 static int
 token_import(struct tokendb *db, const char *file)
 {
-	char		*data, *line, *next, err[TR_ERRLEN];
-	size_t		 len = 0, lineno = 0, n = 0, l;
-	long long	 now = (long long)time(NULL);
-	int		 ok = 1;
+	struct token_import	 imp = { .db = db, .file = file };
+	char			*data, *line, *next, err[TR_ERRLEN];
+	size_t			 len = 0, lineno = 0, l;
+	int			 ok = 1;
 
 	if ((data = read_file(file, CTL_MAX_IMPORT, 0, &len, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "tokenreviewctl: %s\n", err);
 		return 1;
 	}
+	imp.now = (long long)time(NULL);
+	imp.toks = xcalloc(CTL_IMPORT_BATCH, sizeof(*imp.toks));
+	imp.lines = xcalloc(CTL_IMPORT_BATCH, sizeof(*imp.lines));
 	if (tokendb_begin(db, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tokenreviewctl: %s\n", err);
 		ok = 0;
@@ -848,21 +899,22 @@ token_import(struct tokendb *db, const char *file)
 		l = strlen(line);
 		if (l > 0 && line[l - 1] == '\r')
 			line[--l] = '\0';
-		if (l == 0)
-			continue;
-		if (token_import_line(db, file, lineno, line, now) != 0)
+		if (l > 0 && token_import_line(&imp, lineno, line) != 0)
 			ok = 0;
-		else
-			n++;
 	}
+	if (ok && token_import_flush(&imp) != 0)
+		ok = 0;
 	if (tokendb_commit(db, ok, err, sizeof(err)) != 0) {
 		fprintf(stderr, "tokenreviewctl: %s\n", err);
 		ok = 0;
 	}
 	OPENSSL_cleanse(data, len);
 	free(data);
+	free(imp.toks);
+	free(imp.lines);
 	if (ok)
-		printf("%zu token%s imported\n", n, n == 1 ? "" : "s");
+		printf("%zu token%s imported\n", imp.imported,
+		    imp.imported == 1 ? "" : "s");
 	else
 		fprintf(stderr, "tokenreviewctl: nothing imported\n");
 	return ok ? 0 : 1;

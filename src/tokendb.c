@@ -618,6 +618,28 @@ tokendb_insert(struct tokendb *t, const struct tokendb_token *tok,
 	return r;
 }
 
+int
+tokendb_insert_many(struct tokendb *t, const struct tokendb_token *toks,
+    size_t n, size_t *failed, char *err, size_t errlen)
+{
+	size_t	i;
+	int	r;
+#ifdef HAVE_TOKENDB_PG
+	/* Over the network, one round trip per row would dominate. */
+	if (t->pg != NULL)
+		return tokendb_pg_insert_many(t->pg, toks, n, failed, err,
+		    errlen);
+#endif
+
+	for (i = 0; i < n; i++) {
+		if ((r = tokendb_insert(t, &toks[i], err, errlen)) != 1) {
+			*failed = i;
+			return r;
+		}
+	}
+	return 1;
+}
+
 /* Run a statement that takes the id as ?1: 1 if a row changed. */
 static int
 by_id(struct tokendb *t, enum tokendb_stmt which, const char *id,

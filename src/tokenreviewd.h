@@ -500,6 +500,16 @@ int		 tokendb_get(struct tokendb *, const char *id,
 		    struct tokendb_token *, char *err, size_t errlen);
 int		 tokendb_insert(struct tokendb *, const struct tokendb_token *,
 		    char *err, size_t errlen);
+/*
+ * tokendb_insert() of toks[0 .. n - 1] in order, inside tokendb_begin()
+ * (import): 1 when all were added, 0 when toks[*failed] was not because
+ * its id is taken (also by an earlier row of toks), -1 with err set on a
+ * database error.  Rows after a failed one may have been added: the
+ * caller rolls back.
+ */
+int		 tokendb_insert_many(struct tokendb *,
+		    const struct tokendb_token *toks, size_t n, size_t *failed,
+		    char *err, size_t errlen);
 int		 tokendb_revoke(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
 int		 tokendb_delete(struct tokendb *, const char *id, char *err,
@@ -558,6 +568,9 @@ int		 tokendb_pg_get(struct tokendb_pg *, const char *id,
 		    struct tokendb_token *, char *err, size_t errlen);
 int		 tokendb_pg_insert(struct tokendb_pg *,
 		    const struct tokendb_token *, char *err, size_t errlen);
+int		 tokendb_pg_insert_many(struct tokendb_pg *,
+		    const struct tokendb_token *toks, size_t n, size_t *failed,
+		    char *err, size_t errlen);
 int		 tokendb_pg_revoke(struct tokendb_pg *, const char *id,
 		    char *err, size_t errlen);
 int		 tokendb_pg_delete(struct tokendb_pg *, const char *id,

@@ -10,7 +10,8 @@
 # from them.  Covers create -> authenticate -> revoke ->
 # refused within the cache bound, expiry, a one-use token reviewed
 # concurrently (exactly one success), the bootstrap-token conformance
-# cases 31-36, import of a kube-apiserver token CSV, the tool's errors
+# cases 31-36, import of a kube-apiserver token CSV (also one of 5000
+# lines, with a taken id or a bad line late in it), the tool's errors
 # (bad id, unknown id, bad TTL, locked database), writes by the tool while
 # wrk keeps a second daemon busy (no failed review), the lookup latency
 # histogram, and exact use counts written at reload and at SIGTERM.  With
@@ -290,6 +291,54 @@ is "$(sql "SELECT count(*) FROM tokens WHERE id = 'imp004'")" 0 \
 err=$(ctl import "$TR_TMP/import.csv" 2>&1)
 like "$err" "import.csv:1: token id imp001 already exists" \
     "import refuses ids that exist"
+
+# A file of several thousand lines goes to the database in batches (with
+# PostgreSQL, pipelined): a row refused late in it must still be named by
+# its own line, and still leave nothing behind.
+tid "import a big token file"
+awk 'BEGIN { for (i = 1; i <= 5000; i++)
+	printf "bk%04d.%016d,bulk%d,%d,\"g1,g2\"\n", i, i * 7919, i, i }' |
+    tr_write "$TR_TMP/big.csv"
+bulk_rows()
+{
+	sql "SELECT count(*) FROM tokens WHERE id LIKE 'bk%'"
+}
+# big_with N LINE: big.csv with line N replaced by LINE.
+big_with()
+{
+	awk -v n="$1" -v l="$2" 'NR == n { print l; next } { print }' \
+	    "$TR_TMP/big.csv"
+}
+big_with 4321 bk0010.9999999999999999,dup,1 | tr_write "$TR_TMP/big-dup.csv"
+err=$(ctl import "$TR_TMP/big-dup.csv" 2>&1)
+like "$err" "big-dup.csv:4321: token id bk0010 already exists" \
+    "an id twice in a big file: the line of the second"
+is "$(bulk_rows)" 0 "a big file with an id twice adds nothing"
+big_with 4999 imp002.9999999999999999,taken,1 |
+    tr_write "$TR_TMP/big-taken.csv"
+err=$(ctl import "$TR_TMP/big-taken.csv" 2>&1)
+like "$err" "big-taken.csv:4999: token id imp002 already exists" \
+    "an id already in the database, late in a big file: its line"
+is "$(bulk_rows)" 0 "a big file with a taken id adds nothing"
+{ big_with 4321 bk0010.9999999999999999,dup,1 | head -n 4499
+  echo 'not-a-db-token,x,1'; } | tr_write "$TR_TMP/big-two.csv"
+err=$(ctl import "$TR_TMP/big-two.csv" 2>&1)
+like "$err" "big-two.csv:4321: token id bk0010 already exists" \
+    "of a taken id and a bad line after it, the first is told"
+unlike "$err" "big-two.csv:4500" "and only the first"
+big_with 4900 'not-a-db-token,x,1' | tr_write "$TR_TMP/big-bad.csv"
+err=$(ctl import "$TR_TMP/big-bad.csv" 2>&1)
+like "$err" "big-bad.csv:4900: the token is not of the form" \
+    "a bad line late in a big file: its line"
+is "$(bulk_rows)" 0 "a big file with a bad line adds nothing"
+is "$(ctl import "$TR_TMP/big.csv" 2>&1)" "5000 tokens imported" \
+    "import a big file"
+is "$(bulk_rows)" 5000 "every line of the big file is a row"
+tr_review v1 bk2500.0000000019797500 >/dev/null
+expect_user "a token from the middle of the big file" \
+    '.username == "bulk2500" and .uid == "2500" and .groups == ["g1","g2"]'
+tr_review v1 bk5000.0000000039595000 >/dev/null
+expect_user "the last token of the big file" '.username == "bulk5000"'
 
 # ---------------------------------------------------------------- ctl errors
 

@@ -248,6 +248,39 @@ test_storage_limits(struct tokendb *db)
 	    "expired at the second it expires");
 }
 
+/* A batch stops at the first id taken, in the table or earlier in it. */
+static void
+test_storage_many(struct tokendb *db)
+{
+	struct tokendb_token	 toks[3];
+	char			 err[TR_ERRLEN];
+	size_t			 failed = 99;
+	int			 n = 0;
+
+	fill(&toks[0], "mmmmm1", "0123456789abcdef");
+	fill(&toks[1], "mmmmm2", "0123456789abcdef");
+	fill(&toks[2], "mmmmm1", "fedcba9876543210");
+	tokendb_begin(db, err, sizeof(err));
+	is_int(tokendb_insert_many(db, toks, 3, &failed, err, sizeof(err)),
+	    0, "a batch with an id twice is refused");
+	is_int((int)failed, 2, "at the second use of the id");
+	tokendb_commit(db, 0, err, sizeof(err));
+	tokendb_begin(db, err, sizeof(err));
+	is_int(tokendb_insert_many(db, toks, 2, &failed, err, sizeof(err)),
+	    1, "a batch of distinct ids");
+	tokendb_commit(db, 1, err, sizeof(err));
+	fill(&toks[0], "mmmmm3", "0123456789abcdef");
+	tokendb_begin(db, err, sizeof(err));
+	is_int(tokendb_insert_many(db, toks, 3, &failed, err, sizeof(err)),
+	    0, "a batch with an id in the table is refused");
+	is_int((int)failed, 1, "at the row that has it");
+	tokendb_commit(db, 0, err, sizeof(err));
+	tokendb_list(db, count_cb, &n, err, sizeof(err));
+	is_int(n, 2, "only the batch that passed is stored");
+	tokendb_delete(db, "mmmmm1", err, sizeof(err));
+	tokendb_delete(db, "mmmmm2", err, sizeof(err));
+}
+
 static void
 test_storage(void)
 {
@@ -266,6 +299,7 @@ test_storage(void)
 	ok(db2 != NULL, "reopen an existing file");
 	tokendb_close(db2);
 	test_storage_rows(db);
+	test_storage_many(db);
 	test_storage_limits(db);
 	tokendb_close(db);
 
