@@ -1097,11 +1097,11 @@ conn_connected(struct lconn *c)
 	event_free(c->ev);
 	c->ev = event_new(c->wd->li->base, fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
-	event_add(c->ev, NULL);
 	if (u->tls == 1) {
 		conn_tls(c);
 		return;
 	}
+	event_add(c->ev, NULL);
 	if (u->tls == 2) {
 		c->setup_start = monotonic_sec();
 		rc = ldap_start_tls(c->ld, NULL, NULL, &c->setup_msgid);

@@ -8,6 +8,10 @@
  * subjectAltName must be on the allowed list.  ALPN offers http/1.1 and
  * nothing else: kube-apiserver switches to HTTP/2 when a server selects
  * h2, and we speak HTTP/1.1.
+ *
+ * Also the client side for outgoing connections that the caller drives on
+ * a non-blocking socket (the LDAP source): a context per set of CA and
+ * client certificate, and the peer's name checked on every connection.
  */
 
 #include <arpa/inet.h>
@@ -293,8 +297,11 @@ tls_client_new(void *ctx, int fd, const char *host)
 		goto fail;
 	ip = inet_pton(AF_INET, host, addr) == 1 ||
 	    inet_pton(AF_INET6, host, addr) == 1;
-	if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-	    host) != 1 : SSL_set1_host(ssl, host) != 1 ||
+	if (ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    host) != 1)
+			goto fail;
+	} else if (SSL_set1_host(ssl, host) != 1 ||
 	    SSL_set_tlsext_host_name(ssl, host) != 1)
 		goto fail;
 	SSL_set_connect_state(ssl);
