@@ -392,8 +392,8 @@ tr_stop "$TR_PID"
 tid "TLS: the certificate must name the host of the URI"
 # openssl s_server stands in for a directory: the handshake is all that
 # is checked here.  One certificate from the trusted CA names another
-# host; the right one completes the handshake (the bind then goes
-# unanswered).
+# host; the right one completes the handshake (the user search then
+# goes unanswered).
 tr_leaf "$TR_CERTS" ca elsewhere elsewhere.example \
     keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth \
     subjectAltName=DNS:elsewhere.example
