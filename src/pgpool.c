@@ -11,6 +11,13 @@
  * attempt and every query has a timeout; a connection whose query outlives
  * it is closed, which also ends the query on the server.
  *
+ * A query with parameters is a prepared statement of its connection,
+ * prepared on first use there: the server then skips parsing and planning
+ * a lookup, which halves its cost.  Should a prepared statement vanish
+ * under us (a connection pooler in front of the server that hands each
+ * transaction another session, and resets it), the query is sent again
+ * unprepared and the pool prepares nothing from then on.
+ *
  * When a connection attempt fails, the queued queries fail at once and new
  * ones are refused without waiting until a retry time that doubles with
  * each failure (up to PGPOOL_BACKOFF_MAX): an unreachable database costs
@@ -32,6 +39,8 @@
 #define PGPOOL_BACKOFF_MIN	0.25	/* s */
 #define PGPOOL_BACKOFF_MAX	4.0	/* s */
 #define PGPOOL_MAX_QUEUE	1024
+#define PGPOOL_MAX_STMTS	16	/* distinct prepared statements */
+#define PG_UNDEFINED_PSTATEMENT	"26000"
 
 enum pgconn_state {
 	PC_DOWN,
@@ -48,6 +57,7 @@ struct pgpool_query {
 	char		**params;
 	pgpool_cb	 cb;
 	void		*arg;
+	int		 stmt;		/* prepared statement, or -1 */
 	int		 running;
 	int		 abandoned;
 	PGresult	*res;
@@ -62,6 +72,8 @@ struct pgconn {
 	short			 watching;
 	struct event		*timer;
 	struct pgpool_query	*q;
+	unsigned		 prepared;	/* bit i: stmts[i] is */
+	int			 preparing;	/* q's statement */
 };
 
 struct pgpool {
@@ -77,6 +89,9 @@ struct pgpool {
 	double			 backoff;
 	void			 (*up)(int, void *);
 	void			*up_arg;
+	char			*stmts[PGPOOL_MAX_STMTS];
+	int			 nstmts;
+	int			 unprepared;	/* prepare nothing */
 };
 
 static void	conn_io_cb(evutil_socket_t, short, void *);
@@ -157,6 +172,8 @@ conn_close(struct pgconn *c, const char *err)
 	c->conn = NULL;
 	c->state = PC_DOWN;
 	c->q = NULL;
+	c->prepared = 0;
+	c->preparing = 0;
 	if (q != NULL)
 		query_done(q, err);
 }
@@ -249,25 +266,78 @@ conn_start(struct pgconn *c)
 		conn_failed(c, "no socket");
 }
 
+/* Send q (or first its statement's preparation); the timer runs on. */
 static void
-conn_send(struct pgconn *c, struct pgpool_query *q)
+conn_send_step(struct pgconn *c, struct pgpool_query *q)
 {
-	char	err[TR_ERRLEN];
-	int	f;
+	char	err[TR_ERRLEN], name[16];
+	int	f, ok;
 
-	c->q = q;
-	q->running = 1;
-	c->state = PC_BUSY;
-	if (!PQsendQueryParams(c->conn, q->sql, q->n, NULL,
-	    (const char *const *)q->params, NULL, NULL, 0) ||
-	    (f = PQflush(c->conn)) < 0) {
+	snprintf(name, sizeof(name), "tr_%d", q->stmt);
+	c->preparing = q->stmt >= 0 && !(c->prepared & (1U << q->stmt));
+	if (c->preparing)
+		ok = PQsendPrepare(c->conn, name, q->sql, q->n, NULL);
+	else if (q->stmt >= 0)
+		ok = PQsendQueryPrepared(c->conn, name, q->n,
+		    (const char *const *)q->params, NULL, NULL, 0);
+	else
+		ok = PQsendQueryParams(c->conn, q->sql, q->n, NULL,
+		    (const char *const *)q->params, NULL, NULL, 0);
+	if (!ok || (f = PQflush(c->conn)) < 0) {
 		tokendb_pg_message(PQerrorMessage(c->conn), "token database "
 		    "query failed", err, sizeof(err));
 		conn_close(c, err);
 		return;
 	}
-	conn_timer(c, 1);
 	conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void
+conn_send(struct pgconn *c, struct pgpool_query *q)
+{
+	c->q = q;
+	q->running = 1;
+	c->state = PC_BUSY;
+	if (c->pool->unprepared)
+		q->stmt = -1;
+	conn_timer(c, 1);
+	conn_send_step(c, q);
+}
+
+/*
+ * The answers to one step of q are in.  1 when the step was not the last:
+ * the statement is now prepared and q goes out, or its prepared statement
+ * had vanished and q goes out unprepared.
+ */
+static int
+conn_step_done(struct pgconn *c, struct pgpool_query *q)
+{
+	const char	*state = NULL;
+	int		 ok;
+
+	ok = q->res != NULL && (PQresultStatus(q->res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(q->res) == PGRES_TUPLES_OK);
+	if (!ok && q->res != NULL)
+		state = PQresultErrorField(q->res, PG_DIAG_SQLSTATE);
+	if (c->preparing) {
+		if (!ok)
+			return 0;
+		c->prepared |= 1U << q->stmt;
+	} else if (q->stmt >= 0 && state != NULL &&
+	    strcmp(state, PG_UNDEFINED_PSTATEMENT) == 0) {
+		if (!c->pool->unprepared)
+			log_msg(LL_WARN, "pgpool_prepare", "a prepared "
+			    "statement vanished from its session (a pooler "
+			    "in front of the database?); sending queries "
+			    "unprepared from now on");
+		c->pool->unprepared = 1;
+		q->stmt = -1;
+	} else
+		return 0;
+	PQclear(q->res);
+	q->res = NULL;
+	conn_send_step(c, q);
+	return 1;
 }
 
 /* Read what arrived; the query ends when PQgetResult() says so. */
@@ -294,6 +364,8 @@ conn_read(struct pgconn *c)
 	}
 	while (!PQisBusy(c->conn)) {
 		if ((r = PQgetResult(c->conn)) == NULL) {
+			if (conn_step_done(c, q))
+				return;
 			conn_timer(c, 0);
 			c->q = NULL;
 			c->state = PC_IDLE;
@@ -446,9 +518,27 @@ pgpool_free(struct pgpool *p)
 		event_free(p->conns[i].timer);
 	}
 	event_free(p->kick);
+	for (i = 0; i < p->nstmts; i++)
+		free(p->stmts[i]);
 	free(p->conns);
 	free(p->url);
 	free(p);
+}
+
+/* The index of sql among the prepared statements; -1 when they are full. */
+static int
+pool_stmt(struct pgpool *p, const char *sql)
+{
+	int	i;
+
+	for (i = 0; i < p->nstmts; i++) {
+		if (strcmp(p->stmts[i], sql) == 0)
+			return i;
+	}
+	if (p->nstmts == PGPOOL_MAX_STMTS)
+		return -1;
+	p->stmts[p->nstmts] = xstrdup(sql);
+	return p->nstmts++;
 }
 
 struct pgpool_query *
@@ -476,6 +566,7 @@ pgpool_exec(struct pgpool *p, const char *sql, int n,
 	q->params = xcalloc(n + 1, sizeof(*q->params));
 	for (i = 0; i < n; i++)
 		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
+	q->stmt = n > 0 ? pool_stmt(p, sql) : -1;
 	q->cb = cb;
 	q->arg = arg;
 	TAILQ_INSERT_TAIL(&p->queue, q, entry);

@@ -733,6 +733,65 @@ if [ "$ENGINE" = postgresql ]; then
 	ctl create --user first >/dev/null 2>&1
 	out=$(ctl list 2>&1)
 	like "$out" 'first' "a token created there is listed"
+
+	tid "through a pooler that resets sessions (prepared statements vanish)"
+	# pgbouncer in transaction mode hands every transaction a server
+	# session and DISCARD ALLs it afterwards: the lookup prepared in
+	# one transaction is gone in the next.
+	if ! command -v pgbouncer >/dev/null; then
+		skip "lookups through pgbouncer" "pgbouncer not installed"
+	else
+		BDIR=$PGDIR/bouncer
+		mkdir -p "$BDIR" && chown postgres: "$BDIR"
+		while :; do
+			BPORT=$((20000 + RANDOM % 40000))
+			(exec 3<>"/dev/tcp/127.0.0.1/$BPORT") 2>/dev/null ||
+			    break
+		done
+		printf '"tokenreviewd" ""\n' >"$BDIR/users.txt"
+		cat >"$BDIR/pgbouncer.ini" <<-EOF
+		[databases]
+		postgres = host=127.0.0.1 port=$PGPORT dbname=postgres
+		[pgbouncer]
+		listen_addr = 127.0.0.1
+		listen_port = $BPORT
+		unix_socket_dir =
+		auth_type = trust
+		auth_file = $BDIR/users.txt
+		pool_mode = transaction
+		server_reset_query = DISCARD ALL
+		server_reset_query_always = 1
+		default_pool_size = 2
+		logfile = $BDIR/log
+		EOF
+		chown -R postgres: "$BDIR"
+		setpriv --reuid postgres --regid postgres --clear-groups \
+		    pgbouncer "$BDIR/pgbouncer.ini" >"$BDIR/out" 2>&1 &
+		BPID=$!
+		tr_wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BPORT"
+		tr_use tdb
+		POOLED=$(ctl create --user pooled 2>/dev/null)
+		tr_config bouncer server.workers=1 server.chain=tokendb \
+		    "tokendb.url=postgresql://tokenreviewd@127.0.0.1:$BPORT/postgres" \
+		    cache.ttl=0 cache.negative_ttl=0
+		tr_start bouncer || bail "the daemon does not start behind pgbouncer"
+		n=0
+		for i in 1 2 3 4 5; do
+			tr_review v1 "$POOLED" >/dev/null
+			tr_jq '.status.user.username == "pooled"' && n=$((n + 1))
+		done
+		is "$n" 5 "5 reviews through pgbouncer: 5 x OK(pooled)" ||
+		    diag "$TR_BODY" "$(tail -n 5 "$BDIR/log" "$BDIR/out" 2>&1)"
+		is "$(grep -c '"event":"pgpool_prepare"' "$TR_LOG")" 1 \
+		    "... one warning: statements go unprepared from then on"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+		kill "$BPID" 2>/dev/null
+		wait "$BPID" 2>/dev/null
+		tr_use tdb
+		is "$(grep -c '"event":"pgpool_prepare"' "$TR_LOG")" 0 \
+		    "straight to PostgreSQL, prepared statements stay (no warning)"
+	fi
 	tr_use tdb
 fi
 
