@@ -17,7 +17,8 @@
 # histogram, and exact use counts written at reload and at SIGTERM.  With
 # PostgreSQL also: the server stopped while the daemon runs (quick errors,
 # readiness lost after the grace period) and started again (reviews work
-# without a restart).
+# without a restart), racing schema creation, a newer schema, and lookups
+# through pgbouncer that resets sessions (prepared statements vanish).
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
