@@ -479,6 +479,29 @@ sed -i '/^cert = \|^key = /d' "$TR_CONF"
 out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
 like "$out" 'junk-ca\.pem: cannot load CA certificates' "a CA file without certificates is a configuration error"
 
+tid "the directory's CA replaced on disk: reloaded, then trusted"
+cp "$TR_CERTS/rogue-ca.crt" "$TR_TMP/rot-ca.pem"
+tr_config rot server.chain=ldap static.file= server.watch_interval=300ms \
+    cache.ttl=0 cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section rot uri="$s3_LDAPS" ca="$TR_TMP/rot-ca.pem" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" connect_timeout=2s
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start rot || fail "daemon rot starts"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_no "the wrong CA in the file -> NO+err" err
+cp "$TR_CERTS/ca.crt" "$TR_TMP/rot-ca.pem.new"
+mv "$TR_TMP/rot-ca.pem.new" "$TR_TMP/rot-ca.pem"
+ok "the changed CA file reloads the daemon" tr_wait_until 10 \
+    grep -q '"event":"reloaded"' "$TR_LOG"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "... and the server's certificate is trusted -> OK(alice)" \
+    '.username == "alice"'
+tr_stop "$TR_PID"
+
 tid "TLS verification, plain LDAP when allowed, memberOf"
 tr_config edge server.chain=ldap static.file=
 {
