@@ -52,7 +52,8 @@ enum pgconn_state {
 struct pgpool_query {
 	TAILQ_ENTRY(pgpool_query) entry;
 	struct pgpool	*pool;
-	char		*sql;
+	const char	*sql;		/* own, or the pool's statement */
+	char		*own;
 	int		 n;
 	char		**params;
 	pgpool_cb	 cb;
@@ -107,7 +108,7 @@ query_free(struct pgpool_query *q)
 	for (i = 0; i < q->n; i++)
 		free(q->params[i]);
 	free(q->params);
-	free(q->sql);
+	free(q->own);
 	PQclear(q->res);
 	free(q);
 }
@@ -561,12 +562,15 @@ pgpool_exec(struct pgpool *p, const char *sql, int n,
 	}
 	q = xcalloc(1, sizeof(*q));
 	q->pool = p;
-	q->sql = xstrdup(sql);
+	/* A statement's text is kept once, by the pool. */
+	if ((q->stmt = n > 0 ? pool_stmt(p, sql) : -1) >= 0)
+		q->sql = p->stmts[q->stmt];
+	else
+		q->sql = q->own = xstrdup(sql);
 	q->n = n;
 	q->params = xcalloc(n + 1, sizeof(*q->params));
 	for (i = 0; i < n; i++)
 		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
-	q->stmt = n > 0 ? pool_stmt(p, sql) : -1;
 	q->cb = cb;
 	q->arg = arg;
 	TAILQ_INSERT_TAIL(&p->queue, q, entry);
