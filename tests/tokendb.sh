@@ -92,9 +92,15 @@ if [ "$ENGINE" = postgresql ]; then
 else
 	tr_need sqlite3
 	DBKEYS=("tokendb.path=$TR_TMP/tdb/tokens.db")
+	# Even in WAL mode a reader may meet a lock for a moment (a writer
+	# committing as it opens the file): wait for it, as the daemon does.
+	lite()
+	{
+		sqlite3 -cmd '.timeout 5000' "$@"
+	}
 	sql()
 	{
-		sqlite3 "$DB" "$1"
+		lite "$DB" "$1"
 	}
 	HEX="lower(hex(secret_hash))"
 	NOW="CAST(strftime('%s','now') AS INTEGER)"
@@ -157,7 +163,7 @@ like "$ALICE" '^[a-z0-9]{6}\.[a-z0-9]{16}$' \
 if [ "$ENGINE" = sqlite ]; then
 	ok "the database file is created on first use" test -s "$DB"
 	is "$(sql 'PRAGMA journal_mode')" wal "the database is in WAL mode"
-	DUMP=(sqlite3 "$DB" .dump)
+	DUMP=(lite "$DB" .dump)
 else
 	is "$(sql 'SELECT count(*) FROM tokens')" 1 \
 	    "the schema is created on first use"
@@ -363,7 +369,7 @@ if [ "$ENGINE" = sqlite ]; then
 		[ "$(ctl show "${KEPT%%.*}" | jq -r .use_count)" = 1 ]
 	}
 	{ echo 'BEGIN IMMEDIATE;'; echo 'UPDATE tokens SET description = description;'
-	  sleep 4; echo 'COMMIT;'; } | sqlite3 "$DB" &
+	  sleep 4; echo 'COMMIT;'; } | lite "$DB" &
 	locker=$!
 	sleep 0.5
 	ok "reviews go on while another process holds the write lock" \
@@ -863,7 +869,7 @@ if [ "$ENGINE" = sqlite ]; then
 		    "tokenreviewctl token create as root makes the file nobody's too"
 
 		rm -f "$FRESH_DB" "$FRESH_DB-wal" "$FRESH_DB-shm"
-		sqlite3 "$FRESH_DB" 'CREATE TABLE other (x)'
+		lite "$FRESH_DB" 'CREATE TABLE other (x)'
 		tr_start fresh || bail "the daemon does not start on an existing file"
 		is "$(stat -c %U "$FRESH_DB")" root "an existing file is never chowned"
 		tr_stop
