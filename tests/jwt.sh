@@ -151,12 +151,10 @@ node "$ISSUER_JS" keys "$TR_TMP/idp1.keys" a &&
 node "$ISSUER_JS" keys "$TR_TMP/idp2.keys" b &&
 node "$ISSUER_JS" keys "$TR_TMP/rotated.keys" c ||
     bail "could not make issuer keys"
-# Issuer 1 is restarted on its port later: a port below the usual
-# ephemeral range (32768-60999), where no client socket can take it
-# meanwhile.
+# Issuer 1 is restarted on its port later: tr_free_port's port is outside
+# the ephemeral range, where no client socket can take it meanwhile.
 for try in 1 2 3 4 5; do
-	start_idp idp1 "$TR_TMP/idp1.keys" $((20000 + RANDOM % 10000)) &&
-	    break
+	start_idp idp1 "$TR_TMP/idp1.keys" "$(tr_free_port)" && break
 	tr_bg_kill "$idp1_PID"
 	[ "$try" = 5 ] && bail "issuer 1 did not start"
 done

@@ -271,13 +271,12 @@ for i in $(seq 1 40); do
 	fi
 	sleep 0.25
 done
-[ -n "$back" ] && tr_between "$back" 0 5 &&
+[ -n "$back" ] && tr_between "$back" 0 10 &&
     pass "s1 answers again -> connections back on s1, none left on s2 ($back s)" ||
     fail "s1 answers again -> connections back on s1, none left on s2" \
     "s1: $(uri_conns "$s1_LDAP"), s2: $(uri_conns "$s2_LDAP")"
 is "$bad" 0 "... every review meanwhile OK(alice)"
-grep -q 'ldap_return' "$TR_LOG" && pass "... logged (ldap_return)" ||
-    fail "... logged (ldap_return)"
+ok "... logged (ldap_return)" tr_wait_until 5 grep -q ldap_return "$TR_LOG"
 f0=$(tr_metric tokenreviewd_ldap_failovers_total)
 slapd_stop s2
 n=0
@@ -293,9 +292,8 @@ is "$(tr_metric tokenreviewd_ldap_failovers_total)" "$f0" \
 
 tid "case 22: directory unavailable"
 slapd_stop s1
-t0=$(tr_now)
 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-el=$(tr_elapsed "$t0")
+el=$TR_TIME
 expect_no "case 22: all servers stopped -> NO+err, HTTP 200" err
 tr_between "$el" 0 1 && pass "case 22: ... within 1 s ($el s)" ||
     fail "case 22: ... within 1 s" "took $el s"
@@ -327,16 +325,14 @@ expect_user "s3 answering -> OK(alice)" '.username == "alice"'
 # A stopped process still completes TCP handshakes (the kernel queues
 # them) but never reads: a server that hangs.
 kill -STOP "$s3_PID"
-t0=$(tr_now)
 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-el=$(tr_elapsed "$t0")
+el=$TR_TIME
 expect_no "s3 hangs on an open connection -> NO+err" err
 tr_between "$el" 0.8 3 && pass "... after the 1 s operation timeout ($el s)" ||
     fail "... after the 1 s operation timeout" "took $el s"
 like "$TR_BODY" 'did not answer in time' "... error: did not answer in time"
-t0=$(tr_now)
 tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
-el=$(tr_elapsed "$t0")
+el=$TR_TIME
 expect_no "s3 hangs on a new connection (StartTLS unanswered) -> NO+err" err
 tr_between "$el" 0 3 && pass "... within the 1 s connect timeout ($el s)" ||
     fail "... within the 1 s connect timeout" "took $el s"
@@ -366,20 +362,19 @@ printf '%s\n' 'tokS,sam,2001' | tr_write "$TR_DIR/tokens.csv"
 mv "$TR_CONF.new" "$TR_CONF"
 tr_start hshake || fail "daemon hshake starts"
 kill -STOP "$s3_PID"
-t0=$(tr_now)
-(tr_review v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/hang.out") &
+(tr_review v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/hang.out"
+    echo "$TR_TIME" >>"$TR_TMP/hang.out") &
 bg=$!
 sleep 0.3
-t1=$(tr_now)
 tr_review v1 tokS >/dev/null
-el=$(tr_elapsed "$t1")
+el=$TR_TIME
 expect_user "static token while an ldaps handshake hangs -> OK(sam)" \
     '.username == "sam"'
 tr_between "$el" 0 2 && pass "... answered at once ($el s), not after the 4 s connect timeout" ||
     fail "... answered at once" "took $el s"
 wait "$bg"
-el=$(tr_elapsed "$t0")
 TR_BODY=$(head -n 1 "$TR_TMP/hang.out") TR_CODE=$(sed -n 2p "$TR_TMP/hang.out")
+el=$(sed -n 3p "$TR_TMP/hang.out")
 expect_no "the review waiting on the hung handshake -> NO+err" err
 tr_between "$el" 3.5 7 && pass "... after the 4 s connect timeout ($el s)" ||
     fail "... after the 4 s connect timeout" "took $el s"
@@ -402,7 +397,7 @@ tr_leaf "$TR_CERTS" ca elsewhere elsewhere.example \
 # the server received is left in $TR_TMP/probe.out.
 tls_probe()
 {
-	local port pid crt=$1
+	local port pid crt=$1 try
 	local -a sargs=() largs=()
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
@@ -411,18 +406,23 @@ tls_probe()
 	done
 	[ $# -gt 0 ] && shift
 	largs=("$@")
-	port=$(free_port)
 	PROBES=$((PROBES + 1))
 	# s_server ends a session when its input ends: give it a pipe
 	# that stays open while it runs.
 	rm -f "$TR_TMP/probe.in"
 	mkfifo "$TR_TMP/probe.in"
 	exec 9<>"$TR_TMP/probe.in"
-	openssl s_server -accept "127.0.0.1:$port" \
-	    -cert "$TR_CERTS/$crt.crt" -key "$TR_CERTS/$crt.key" "${sargs[@]}" \
-	    <"$TR_TMP/probe.in" >"$TR_TMP/probe.out" 2>&1 &
-	pid=$!
-	tr_wait_until 5 grep -q ACCEPT "$TR_TMP/probe.out"
+	# Another port when something took this one since it was probed.
+	for try in 1 2 3 4 5; do
+		port=$(tr_free_port)
+		openssl s_server -accept "127.0.0.1:$port" \
+		    -cert "$TR_CERTS/$crt.crt" -key "$TR_CERTS/$crt.key" \
+		    "${sargs[@]}" <"$TR_TMP/probe.in" >"$TR_TMP/probe.out" 2>&1 &
+		pid=$!
+		tr_wait_until 5 grep -q ACCEPT "$TR_TMP/probe.out" && break
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	tr_config "probe$PROBES" server.chain=ldap static.file=
 	{
 		cat "$TR_CONF"

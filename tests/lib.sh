@@ -205,6 +205,24 @@ tr_elapsed()
 	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'
 }
 
+# tr_free_port: a loopback port nobody listens on, outside the kernel's
+# range of ephemeral ports, so that no outgoing connection takes it between
+# this probe and the server's bind (or while a server is restarted).
+tr_free_port()
+{
+	local lo=32768 hi=60999 p
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	while :; do
+		if [ "$lo" -gt 11024 ]; then
+			p=$((10000 + RANDOM % (lo - 10000)))
+		else
+			p=$((hi + 1 + RANDOM % (65535 - hi)))
+		fi
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+	done
+	echo "$p"
+}
+
 # tr_between X LO HI: LO <= X <= HI, as decimals.
 tr_between()
 {
@@ -549,18 +567,19 @@ tr_tls_args()
 
 # tr_req METHOD PATH [BODY [CURL-ARG...]]: one request with curl.  Sets
 # TR_CODE (000 when no HTTP answer), TR_BODY, TR_HDRS (lower-cased names,
-# no CRs) and TR_CURL_RC.  A POST carries Content-Type: $TR_CTYPE
+# no CRs), TR_CURL_RC and TR_TIME (curl's seconds from connecting to the
+# end of the answer: the daemon's time without the test's own).  A POST carries Content-Type: $TR_CTYPE
 # (default application/json; set it empty to send none).
 tr_req()
 {
-	local method=$1 path=$2 body=${3-} f=$TR_TMP/.req
+	local method=$1 path=$2 body=${3-} f=$TR_TMP/.req out
 	shift 2
 	[ $# -gt 0 ] && shift
 	tr_tls_args
 	printf '%s' "$body" >"$f.in"
 	rm -f "$f.body" "$f.hdr"
 	local -a a=(-sS --max-time "${TR_CURL_TIMEOUT:-20}" -o "$f.body"
-	    -D "$f.hdr" -w '%{http_code}' "${TR_TLS[@]}")
+	    -D "$f.hdr" -w '%{http_code} %{time_total}' "${TR_TLS[@]}")
 	case $method in
 	GET) ;;
 	HEAD) a+=(-I) ;;
@@ -573,9 +592,10 @@ tr_req()
 		fi
 		;;
 	esac
-	TR_CODE=$(curl "${a[@]}" "$@" "$TR_URL$path" 2>"$f.err")
+	out=$(curl "${a[@]}" "$@" "$TR_URL$path" 2>"$f.err")
 	# shellcheck disable=SC2034	# for the scripts' messages
 	TR_CURL_RC=$?
+	TR_CODE=${out%% *} TR_TIME=${out##* }
 	[ -n "$TR_CODE" ] || TR_CODE=000
 	TR_BODY=$(cat "$f.body" 2>/dev/null)
 	TR_HDRS=$(tr -d '\r' <"$f.hdr" 2>/dev/null |
@@ -648,10 +668,12 @@ tr_fp()
 # tr_metrics: fetch /metrics into TR_METRICS.
 tr_metrics()
 {
-	local save_code=$TR_CODE save_body=$TR_BODY save_hdrs=$TR_HDRS
+	local save_code=$TR_CODE save_body=$TR_BODY save_hdrs=$TR_HDRS \
+	    save_time=$TR_TIME
 	tr_req GET /metrics
 	TR_METRICS=$TR_BODY
-	TR_CODE=$save_code TR_BODY=$save_body TR_HDRS=$save_hdrs
+	TR_CODE=$save_code TR_BODY=$save_body TR_HDRS=$save_hdrs \
+	    TR_TIME=$save_time
 }
 
 # tr_metric NAME [LABEL-ERE]: sum of the samples of NAME in TR_METRICS whose

@@ -215,10 +215,14 @@ sleep 1.1	# a new mtime second, for watchers that compare whole seconds
 printf '%s\n' 'tokW,wanda,7' | tr_write "$TR_DIR/tokens.csv"
 t0=$(tr_now)
 if tr_wait_until 6 review_is tokW wanda; then
-	el=$(tr_elapsed "$t0")
-	pass "watch: the new token works without a signal (after $el s)"
-	ok "watch: ... within watch_interval (1 s) plus 1.5 s (took $el s)" \
-	    tr_between "$el" 0 2.5
+	pass "watch: the new token works without a signal (after $(tr_elapsed "$t0") s)"
+	# The daemon's own reload time, not the test's polling, is measured.
+	tr_metrics
+	el=$(awk -v a="$t0" -v b="$(tr_metric \
+	    tokenreviewd_last_reload_success_timestamp_seconds)" \
+	    'BEGIN { printf "%.2f", b - a }')
+	ok "watch: reloaded within watch_interval (1 s) plus 1 s (took $el s)" \
+	    tr_between "$el" 0 2
 else
 	fail "watch: the new token works within 6 s without a signal"
 	skip "watch: ... within watch_interval (1 s) plus 1.5 s" "not picked up"
@@ -239,10 +243,12 @@ printf '%s\n' 'tokA,alice,1' | tr_write "$TR_DIR/tokens.csv"
 tr_start term || bail "the daemon does not start"
 body=$(tr_review_body v1 tokA)
 half=$((${#body} / 2))
-# Headers and half the body now, the rest after 2 s, then wait for the
-# answer; meanwhile SIGTERM arrives.
+# A health check (its answer shows the connection is up), then headers and
+# half the body of a review, the rest after 2 s, then wait for the answer;
+# meanwhile SIGTERM arrives.
 cat >"$TR_TMP/inflight.sh" <<EOF
 {
+	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
 	printf 'POST /tokenreview HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
 	    ${#body} '${body:0:$half}'
 	sleep 2
@@ -267,12 +273,19 @@ cat >"$TR_TMP/idle.sh" <<EOF
 EOF
 tr_bg bash "$TR_TMP/idle.sh"
 pid_idle=$TR_BGPID
-sleep 1
+tr_wait_until 10 grep -q 'HTTP/1.1 200' "$TR_TMP/inflight.out" ||
+    diag "the connection in flight is not up yet"
+tr_wait_until 10 grep -q 'HTTP/1.1 200' "$TR_TMP/idle.out" ||
+    diag "the idle connection is not up yet"
 kill -TERM "$TR_PID"
 t0=$(tr_now)
-sleep 0.3
-tr_req GET /readyz
-like "$TR_CODE" '^(503|000)$' "draining: /readyz answers 503 or new connections are refused (got $TR_CODE)"
+draining()
+{
+	tr_req GET /readyz
+	[ "$TR_CODE" = 503 ] || [ "$TR_CODE" = 000 ]
+}
+ok "draining: /readyz answers 503 or new connections are refused" \
+    tr_wait_until 3 draining
 tr_wait_exit "$TR_PID" 12
 rc=$?
 el=$(tr_elapsed "$t0")
@@ -280,7 +293,7 @@ is "$rc" 0 "SIGTERM with a request in flight: exit status 0"
 ok "SIGTERM: the daemon ended within 6 s, not held by the idle connection (took $el s)" \
     tr_between "$el" 0 6
 tr_wait_exit "$pid_if" 10
-is "$(tr_raw_codes "$TR_TMP/inflight.out")" 200 \
+is "$(tr_raw_codes "$TR_TMP/inflight.out")" "200 200" \
     "SIGTERM: the request in flight was answered 200"
 ok "SIGTERM: ... with OK(alice)" grep -q '"username": *"alice"' "$TR_TMP/inflight.out"
 tr_bg_kill "$pid_idle"

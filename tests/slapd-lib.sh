@@ -22,17 +22,6 @@ PAULA_PW=p$(openssl rand -hex 8)
 PAGED_GROUPS=60
 SLAPD_SIZELIMIT=20
 
-# A loopback port nobody listens on (bash's /dev/tcp probes it).
-free_port()
-{
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
-	done
-	echo "$p"
-}
-
 b64()
 {
 	printf '%s' "$1" | base64 -w0
@@ -220,8 +209,8 @@ slapd_start()
 	for try in 1 2 3; do
 		p=$(eval "echo \${${n}_PORT:-}")
 		ps=$(eval "echo \${${n}_SPORT:-}")
-		[ -n "$p" ] || p=$(free_port)
-		[ -n "$ps" ] || ps=$(free_port)
+		[ -n "$p" ] || p=$(tr_free_port)
+		[ -n "$ps" ] || ps=$(tr_free_port)
 		"$SLAPD" -f "$d/slapd.conf" -d 0 -h "ldap://127.0.0.1:$p/ ldaps://127.0.0.1:$ps/ ldapi://$(printf '%s' "$d/ldapi" | jq -sRr @uri)" \
 		    >>"$d/slapd.log" 2>&1 </dev/null &
 		eval "${n}_PID=$!"
