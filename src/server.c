@@ -47,7 +47,9 @@ struct view {
 	int			 refs;	/* worker thread only */
 	struct runtime		*rt;
 	struct auth_chain	*chain;
+	SLIST_ENTRY(view)	 dead;
 };
+SLIST_HEAD(view_list, view);
 
 struct sconn;
 LIST_HEAD(sconn_list, sconn);
@@ -63,8 +65,10 @@ struct worker {
 	struct event		*resume_ev;
 	struct event		*stop_ev;
 	struct event		*flush_ev;
+	struct event		*reap_ev;
 	struct metrics		*m;
 	struct view		*view;
+	struct view_list	 dead;	/* views to free from the loop */
 	struct http_limits	 lim;
 	struct sconn_list	 conns;
 	int			 nconns;
@@ -104,13 +108,37 @@ struct sconn {
 };
 
 static void
-view_unref(struct view *v)
+view_reap(struct worker *w)
+{
+	struct view	*v;
+
+	while ((v = SLIST_FIRST(&w->dead)) != NULL) {
+		SLIST_REMOVE_HEAD(&w->dead, dead);
+		auth_chain_free(v->chain);
+		runtime_unref(v->rt);
+		free(v);
+	}
+}
+
+static void
+reap_cb(evutil_socket_t fd, short events, void *arg)
+{
+	view_reap(arg);
+}
+
+/*
+ * The last review of an old generation often ends inside a callback of
+ * one of its sources (a database's answer, an LDAP result), which goes on
+ * using its connection afterwards: the chain is freed from the loop, once
+ * that callback has returned.
+ */
+static void
+view_unref(struct worker *w, struct view *v)
 {
 	if (v == NULL || --v->refs > 0)
 		return;
-	auth_chain_free(v->chain);
-	runtime_unref(v->rt);
-	free(v);
+	SLIST_INSERT_HEAD(&w->dead, v, dead);
+	event_active(w->reap_ev, 0, 0);
 }
 
 static void
@@ -154,7 +182,7 @@ review_free(struct review *rv)
 {
 	auth_req_clear(&rv->areq);
 	review_request_clear(&rv->rr);
-	view_unref(rv->view);
+	view_unref(rv->sc->w, rv->view);
 	free(rv);
 }
 
@@ -563,7 +591,7 @@ worker_use(struct worker *w, struct runtime *rt)
 	v->refs = 1;
 	v->rt = rt;		/* takes the caller's reference */
 	v->chain = auth_chain_new(rt, w->base);
-	view_unref(w->view);
+	view_unref(w, w->view);
 	w->view = v;
 	w->lim.max_header = conf->max_header;
 	w->lim.max_body = conf->max_body;
@@ -797,6 +825,8 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		w->resume_ev = evtimer_new(w->base, resume_cb, w);
 		w->stop_ev = evtimer_new(w->base, stop_cb, w);
 		w->flush_ev = evtimer_new(w->base, flush_cb, w);
+		w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+		SLIST_INIT(&w->dead);
 		w->m = metrics_register();
 		w->next_rt = rt;
 		runtime_ref(rt);
@@ -891,7 +921,9 @@ server_free(struct server *srv)
 			http_conn_close(LIST_FIRST(&w->conns)->hc);
 		for (i = 0; i < w->nlev; i++)
 			evconnlistener_free(w->lev[i]);
-		view_unref(w->view);
+		view_unref(w, w->view);
+		view_reap(w);
+		event_free(w->reap_ev);
 		runtime_unref(w->next_rt);
 		event_free(w->ctl_ev);
 		event_free(w->resume_ev);

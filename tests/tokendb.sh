@@ -589,6 +589,49 @@ if [ "$ENGINE" = postgresql ]; then
 	ok "its connection was replaced: the token works once the lock is gone" \
 	    tr_wait_until 5 authenticated "$SLOW"
 
+	tid "a reload while a lookup waits on the database"
+	# The review holds the old generation; its answer comes inside the
+	# pool's callback, which then goes on using the pool: the old chain
+	# must outlive that callback (under the sanitizers a use after free
+	# is a failure of its own).
+	INFL=$(ctl create --user inflight 2>/dev/null)
+	tr_config inflight server.chain=tokendb static.file= server.workers=1 \
+	    "tokendb.url=$DBURL" tokendb.query_timeout=20s cache.ttl=0 \
+	    cache.negative_ttl=0
+	tr_start inflight || bail "daemon inflight does not start"
+	ok "the token works" authenticated "$INFL"
+	mkfifo "$TR_TMP/inflight.sql"
+	tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
+	    "$DBURL" "$TR_TMP/inflight.sql"
+	locker=$TR_BGPID
+	exec {lockfd}>"$TR_TMP/inflight.sql"
+	echo 'BEGIN; LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE;' >&"$lockfd"
+	tr_wait_until 10 tokens_locked || diag "the lock was not seen taken"
+	{ tr_review v1 "$INFL"; } >"$TR_TMP/inflight.out" &
+	reviewer=$!
+	lookup_waits()
+	{
+		[ "$(sql "SELECT count(*) FROM pg_locks WHERE NOT granted AND
+		    relation = 'tokens'::regclass")" -ge 1 ]
+	}
+	ok "its lookup waits for the lock" tr_wait_until 10 lookup_waits
+	kill -HUP "$TR_PID"
+	ok "the daemon reloads meanwhile" tr_wait_until 10 \
+	    grep -q '"event":"reloaded"' "$TR_LOG"
+	echo 'COMMIT;' >&"$lockfd"
+	exec {lockfd}>&-
+	wait "$reviewer"
+	tr_wait_exit "$locker" 5
+	TR_BODY=$(sed -n 1p "$TR_TMP/inflight.out")
+	TR_CODE=$(sed -n 2p "$TR_TMP/inflight.out")
+	expect_user "the waiting review is answered by the old generation" \
+	    '.username == "inflight"'
+	tr_review v1 "$INFL" >/dev/null
+	expect_user "and the next by the new one" '.username == "inflight"'
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
+	tr_use tdb
+
 	tid "PostgreSQL stopped and started under the daemon"
 	LATE=$(ctl create --user late 2>/dev/null)
 	pg_stop
