@@ -165,7 +165,9 @@ out:
 
 /*
  * Bring the schema to TOKENDB_SCHEMA_VERSION in one write transaction, so
- * that two processes opening a new file at once do not both create it.
+ * that two processes opening a new file at once do not both create it.  A
+ * file already up to date is only read: opening it never waits for the
+ * write lock, which a long import may hold.
  */
 static int
 migrate(struct tokendb *t, int flags, char *err, size_t errlen)
@@ -173,6 +175,10 @@ migrate(struct tokendb *t, int flags, char *err, size_t errlen)
 	char	 sql[64];
 	int	 v, r = -1;
 
+	if ((v = schema_version(t, err, errlen)) < 0)
+		return -1;
+	if (v == TOKENDB_SCHEMA_VERSION)
+		return 0;
 	if (exec_sql(t, "BEGIN IMMEDIATE", "opening", err, errlen) != 0)
 		return -1;
 	if ((v = schema_version(t, err, errlen)) < 0)

@@ -364,6 +364,7 @@ err=$(ctl frobnicate 2>&1); rc=$?
 like "$rc $err" '^2 usage' "unknown subcommand"
 if [ "$ENGINE" = sqlite ]; then
 	KEPT=$(ctl create --user kept 2>/dev/null)
+	LATER=$(ctl create --user later 2>/dev/null)
 	kept_written()
 	{
 		[ "$(ctl show "${KEPT%%.*}" | jq -r .use_count)" = 1 ]
@@ -385,6 +386,21 @@ if [ "$ENGINE" = sqlite ]; then
 	like "$rc $err" '^1 .*locked' "a locked database is reported as such"
 	ok "the writer fails to write its use count while the lock is held" \
 	    tr_wait_until 10 grep -q '"tokendb_flush".*locked' "$TR_LOG"
+	# The new generation's workers open the file while the lock is
+	# held (as during a long import): they must not need it.
+	tr_metrics
+	reloads=$(tr_metric tokenreviewd_reloads_total 'result="success"')
+	reloaded_again()
+	{
+		tr_metrics
+		[ "$(tr_metric tokenreviewd_reloads_total 'result="success"')" \
+		    -gt "$reloads" ]
+	}
+	kill -HUP "$TR_PID"
+	ok "a reload while the lock is held succeeds" \
+	    tr_wait_until 10 reloaded_again
+	tr_review v1 "$LATER" >/dev/null
+	expect_user "and its workers look tokens up" '.username == "later"'
 	echo 'COMMIT;' >&"$lockfd"
 	exec {lockfd}>&-
 	wait "$locker"
@@ -535,7 +551,7 @@ ok "list -o json is JSON without secrets" sh -c \
     jq -e 'length > 5 and all(.[]; has(\"secret\") | not)'"
 tr_metrics
 ok "lookups are counted" \
-    tr_between "$(tr_metric tokenreviewd_tokendb_lookups_total)" 10 1e9
+    tr_between "$(tr_metric tokenreviewd_tokendb_lookups_total)" 1 1e9
 is "$(tr_metric tokenreviewd_tokendb_errors_total)" 0 "no database errors"
 # les NAME: "LE COUNT" per bucket of histogram NAME, in order.
 les()
