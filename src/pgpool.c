@@ -179,6 +179,17 @@ conn_close(struct pgconn *c, const char *err)
 		query_done(q, err);
 }
 
+/* A connection broke: close it; the queue goes on from the loop. */
+static void
+conn_lost(struct pgconn *c, const char *what)
+{
+	char	err[TR_ERRLEN];
+
+	tokendb_pg_message(PQerrorMessage(c->conn), what, err, sizeof(err));
+	conn_close(c, err);
+	event_active(c->pool->kick, 0, 0);
+}
+
 static int
 pool_live(struct pgpool *p)
 {
@@ -271,7 +282,7 @@ conn_start(struct pgconn *c)
 static void
 conn_send_step(struct pgconn *c, struct pgpool_query *q)
 {
-	char	err[TR_ERRLEN], name[16];
+	char	name[16];
 	int	f, ok;
 
 	snprintf(name, sizeof(name), "tr_%d", q->stmt);
@@ -285,9 +296,7 @@ conn_send_step(struct pgconn *c, struct pgpool_query *q)
 		ok = PQsendQueryParams(c->conn, q->sql, q->n, NULL,
 		    (const char *const *)q->params, NULL, NULL, 0);
 	if (!ok || (f = PQflush(c->conn)) < 0) {
-		tokendb_pg_message(PQerrorMessage(c->conn), "token database "
-		    "query failed", err, sizeof(err));
-		conn_close(c, err);
+		conn_lost(c, "token database query failed");
 		return;
 	}
 	conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
@@ -352,9 +361,7 @@ conn_read(struct pgconn *c)
 
 	/* A closed socket is readable forever: it must not stay watched. */
 	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
-		tokendb_pg_message(PQerrorMessage(c->conn), "token database "
-		    "connection lost", err, sizeof(err));
-		conn_close(c, err);
+		conn_lost(c, "token database connection lost");
 		return;
 	}
 	if (q == NULL) {
@@ -396,7 +403,6 @@ static void
 conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgconn	*c = arg;
-	char		 err[TR_ERRLEN];
 	int		 f;
 
 	if (c->state == PC_CONNECTING) {
@@ -405,9 +411,7 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((what & EV_WRITE) && c->q != NULL) {
 		if ((f = PQflush(c->conn)) < 0) {
-			tokendb_pg_message(PQerrorMessage(c->conn), "token "
-			    "database connection lost", err, sizeof(err));
-			conn_close(c, err);
+			conn_lost(c, "token database connection lost");
 			return;
 		}
 		if (f == 0)
