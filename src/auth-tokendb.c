@@ -86,9 +86,10 @@ enum tokendb_schema {
 #define TOKENDB_EXIT_WAIT	5	/* s the process waits for writers */
 
 /*
- * The SQLite writer of one loaded [tokendb]: a thread that writes the
- * batches of use counts the workers hand over, so that no worker waits for
- * the database lock or the disk.  Workers merge their batch into pending
+ * The writer of one loaded [tokendb]: a thread that writes the batches of
+ * use counts the workers hand over, so that no worker waits for the
+ * database lock or the disk (with PostgreSQL, only the last batch of each
+ * worker, which its pool, gone with the generation, can no longer send).  Workers merge their batch into pending
  * under mtx and signal; the thread swaps pending with writing and writes
  * the latter without the lock.  A failed write merges its counts back into
  * pending for the next try.  The thread starts with the first batch and
@@ -131,7 +132,7 @@ struct tokendb_shared {
 	uint64_t	 uses_dropped;	/* not counted: the batch was full */
 	int		 failing;	/* the last lookup failed */
 
-	struct tokendb_writer writer;	/* SQLite */
+	struct tokendb_writer writer;
 };
 
 struct tokendb_pend;
@@ -341,9 +342,10 @@ tokendb_writer_write(struct tokendb_shared *ts)
 	double			 t0 = monotonic_sec();
 
 	/* Opened here, so that only this thread ever uses it. */
-	if (w->db == NULL && (w->db = tokendb_open(ts->path, 0,
-	    ts->busy_timeout > TOKENDB_WRITER_BUSY ? ts->busy_timeout :
-	    TOKENDB_WRITER_BUSY, err, sizeof(err))) == NULL)
+	if (w->db == NULL && (w->db = ts->url != NULL ?
+	    tokendb_open(ts->url, 0, ts->query_timeout, err, sizeof(err)) :
+	    tokendb_open(ts->path, 0, ts->busy_timeout > TOKENDB_WRITER_BUSY ?
+	    ts->busy_timeout : TOKENDB_WRITER_BUSY, err, sizeof(err))) == NULL)
 		goto fail;
 	if (tokendb_record_uses(w->db, w->writing, TOKENDB_WRITER_SLOTS, err,
 	    sizeof(err)) < 0)
@@ -706,27 +708,6 @@ tokendb_flush_pg(struct tokendb_inst *ti)
 }
 #endif
 
-#ifdef HAVE_TOKENDB_PG
-/*
- * The last batch of a PostgreSQL worker, written synchronously on the
- * connection tokendb_free_pg() opened: the loop is stopping.
- */
-static void
-tokendb_flush_last(struct tokendb_inst *ti)
-{
-	char	err[TR_ERRLEN];
-	double	t0 = monotonic_sec();
-
-	if (tokendb_record_uses(ti->db, ti->uses, TOKENDB_MAX_PENDING, err,
-	    sizeof(err)) < 0) {
-		log_msg(LL_WARN, "tokendb_flush", "%s", err);
-		return;
-	}
-	ADD(ti->ts->flushes, 1);
-	ADD(ti->ts->flush_us, (uint64_t)((monotonic_sec() - t0) * 1e6));
-}
-#endif
-
 /*
  * Give the batch to the writer thread and start afresh; the worker never
  * waits for the write.  If there is no writer, the counts stay here.
@@ -758,10 +739,6 @@ tokendb_flush(struct tokendb_inst *ti)
 		tokendb_flush_pg(ti);
 		return;
 	}
-	if (ti->ts->url != NULL) {
-		tokendb_flush_last(ti);
-		return;
-	}
 #endif
 	tokendb_hand_over(ti);
 }
@@ -774,14 +751,13 @@ tokendb_flush_cb(evutil_socket_t fd, short events, void *arg)
 
 #ifdef HAVE_TOKENDB_PG
 /*
- * The last counts go out synchronously on a connection of their own: the
- * loop is stopping and nothing waits for this worker any more.
+ * The pool goes with the generation; the counts it has not written,
+ * those of a flush in flight included, go to the writer thread.
  */
 static void
 tokendb_free_pg(struct tokendb_inst *ti)
 {
 	struct tokendb_use	*u;
-	char			 err[TR_ERRLEN];
 
 	if (ti->pool == NULL)
 		return;
@@ -798,13 +774,6 @@ tokendb_free_pg(struct tokendb_inst *ti)
 	free(ti->flushed);
 	ti->flushed = NULL;
 	ti->flushing = NULL;
-	if (ti->nuses > 0 && (ti->db = tokendb_open(ti->ts->url, 0,
-	    ti->ts->query_timeout, err, sizeof(err))) == NULL)
-		log_msg(LL_WARN, "tokendb_flush", "%s", err);
-	if (ti->db == NULL) {
-		memset(ti->uses, 0, sizeof(ti->uses));
-		ti->nuses = 0;
-	}
 }
 #endif
 

@@ -646,6 +646,36 @@ if [ "$ENGINE" = postgresql ]; then
 	expect_user "and the next by the new one" '.username == "inflight"'
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
+
+	tid "a reload while the database hangs does not hold up the worker"
+	# The old generation's last use counts go out from another thread:
+	# with the server stopped (connections queue in its backlog and are
+	# never answered), the worker answers a static token at once.
+	HUNG=$(ctl create --user hung 2>/dev/null)
+	tr_config stall server.chain="static tokendb" server.workers=1 \
+	    "tokendb.url=$DBURL" tokendb.query_timeout=5s \
+	    tokendb.flush_interval=1h tokendb.cache_ttl=0
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_start stall || bail "daemon stall does not start"
+	ok "a token of the database works" authenticated "$HUNG"
+	read -r postmaster <"$PGDIR/data/postmaster.pid"
+	kill -STOP "$postmaster"
+	kill -HUP "$TR_PID"
+	tr_wait_until 10 grep -q '"event":"reloaded"' "$TR_LOG"
+	tr_review v1 static1 >/dev/null
+	took=$TR_TIME
+	kill -CONT "$postmaster"
+	expect_user "a static token meanwhile" '.username == "sam"'
+	ok "... answered at once ($took s), not after the 5 s connect timeout" \
+	    tr_between "$took" 0 1
+	hung_written()
+	{
+		[ "$(ctl show "${HUNG%%.*}" | jq -r .use_count)" = 1 ]
+	}
+	ok "the old generation's use count is written once the server answers" \
+	    tr_wait_until 10 hung_written
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
 	tr_use tdb
 
 	tid "PostgreSQL stopped and started under the daemon"
