@@ -76,14 +76,12 @@ limit_client(const char *peer, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
-/* FNV-1a; never 0, which marks a free slot. */
+/* Never 0, which marks a free slot. */
 static uint64_t
 limit_hash(const char *s)
 {
-	uint64_t	h = 14695981039346656037ULL;
+	uint64_t	h = fnv1a64(s);
 
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	return h != 0 ? h : 1;
 }
 

@@ -13,10 +13,13 @@
  *
  * A query with parameters is a prepared statement of its connection,
  * prepared on first use there: the server then skips parsing and planning
- * a lookup, which halves its cost.  Should a prepared statement vanish
- * under us (a connection pooler in front of the server that hands each
- * transaction another session, and resets it), the query is sent again
- * unprepared and the pool prepares nothing from then on.
+ * a lookup, which halves its cost.  A statement's name is made from its
+ * text, so that on a session shared with other clients a name never means
+ * another statement.  Behind a connection pooler that hands each
+ * transaction some server session, a prepared statement may vanish (the
+ * session was reset, or is another one) or already exist (another client
+ * prepared it there): the query is then sent unprepared, and the pool
+ * prepares nothing from then on.
  *
  * When a connection attempt fails, the queued queries fail at once and new
  * ones are refused without waiting until a retry time that doubles with
@@ -41,6 +44,7 @@
 #define PGPOOL_MAX_QUEUE	1024
 #define PGPOOL_MAX_STMTS	16	/* distinct prepared statements */
 #define PG_UNDEFINED_PSTATEMENT	"26000"
+#define PG_DUPLICATE_PSTATEMENT	"42P05"
 
 enum pgconn_state {
 	PC_DOWN,
@@ -91,6 +95,7 @@ struct pgpool {
 	void			 (*up)(int, void *);
 	void			*up_arg;
 	char			*stmts[PGPOOL_MAX_STMTS];
+	char			 names[PGPOOL_MAX_STMTS][24];
 	int			 nstmts;
 	int			 unprepared;	/* prepare nothing */
 };
@@ -282,10 +287,9 @@ conn_start(struct pgconn *c)
 static void
 conn_send_step(struct pgconn *c, struct pgpool_query *q)
 {
-	char	name[16];
-	int	f, ok;
+	const char	*name = q->stmt >= 0 ? c->pool->names[q->stmt] : NULL;
+	int		 f, ok;
 
-	snprintf(name, sizeof(name), "tr_%d", q->stmt);
 	c->preparing = q->stmt >= 0 && !(c->prepared & (1U << q->stmt));
 	if (c->preparing)
 		ok = PQsendPrepare(c->conn, name, q->sql, q->n, NULL);
@@ -316,8 +320,9 @@ conn_send(struct pgconn *c, struct pgpool_query *q)
 
 /*
  * The answers to one step of q are in.  1 when the step was not the last:
- * the statement is now prepared and q goes out, or its prepared statement
- * had vanished and q goes out unprepared.
+ * the statement is now prepared and q goes out, or the session did not
+ * have the statement we prepared there (or had it already) and q goes
+ * out unprepared.
  */
 static int
 conn_step_done(struct pgconn *c, struct pgpool_query *q)
@@ -329,17 +334,17 @@ conn_step_done(struct pgconn *c, struct pgpool_query *q)
 	    PQresultStatus(q->res) == PGRES_TUPLES_OK);
 	if (!ok && q->res != NULL)
 		state = PQresultErrorField(q->res, PG_DIAG_SQLSTATE);
-	if (c->preparing) {
-		if (!ok)
-			return 0;
+	if (c->preparing && ok)
 		c->prepared |= 1U << q->stmt;
-	} else if (q->stmt >= 0 && state != NULL &&
-	    strcmp(state, PG_UNDEFINED_PSTATEMENT) == 0) {
+	else if (q->stmt >= 0 && state != NULL &&
+	    strcmp(state, c->preparing ? PG_DUPLICATE_PSTATEMENT :
+	    PG_UNDEFINED_PSTATEMENT) == 0) {
 		if (!c->pool->unprepared)
 			log_msg(LL_WARN, "pgpool_prepare", "a prepared "
-			    "statement vanished from its session (a pooler "
-			    "in front of the database?); sending queries "
-			    "unprepared from now on");
+			    "statement %s its session (a pooler in front of "
+			    "the database?); sending queries unprepared from "
+			    "now on", c->preparing ? "was already in" :
+			    "vanished from");
 		c->pool->unprepared = 1;
 		q->stmt = -1;
 	} else
@@ -543,6 +548,8 @@ pool_stmt(struct pgpool *p, const char *sql)
 	if (p->nstmts == PGPOOL_MAX_STMTS)
 		return -1;
 	p->stmts[p->nstmts] = xstrdup(sql);
+	snprintf(p->names[p->nstmts], sizeof(p->names[0]), "tr_%016llx",
+	    (unsigned long long)fnv1a64(sql));
 	return p->nstmts++;
 }
 

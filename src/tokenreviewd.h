@@ -111,6 +111,7 @@ int	 base64_digit(int c, int url);
  * encoding has.
  */
 unsigned char *base64_decode(const char *, size_t, int url, size_t *outlen);
+uint64_t	 fnv1a64(const char *);
 int	 ct_equal(const void *, const void *, size_t);
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 size_t	 utf8_seq_len(const unsigned char *s, size_t n);

@@ -189,6 +189,17 @@ base64_digit(int c, int url)
 	return -1;
 }
 
+/* FNV-1a, 64 bits: a quick hash of a string, not one for secrets. */
+uint64_t
+fnv1a64(const char *s)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 unsigned char *
 base64_decode(const char *s, size_t n, int url, size_t *outlen)
 {

@@ -18,7 +18,8 @@
 # PostgreSQL also: the server stopped while the daemon runs (quick errors,
 # readiness lost after the grace period) and started again (reviews work
 # without a restart), racing schema creation, a newer schema, and lookups
-# through pgbouncer that resets sessions (prepared statements vanish).
+# through pgbouncer that resets sessions (prepared statements vanish) and
+# through one that shares a session between two daemons.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -857,6 +858,42 @@ if [ "$ENGINE" = postgresql ]; then
 	out=$(ctl list 2>&1)
 	like "$out" 'first' "a token created there is listed"
 
+	# bouncer_start NAME SETTING...: a pgbouncer in transaction mode (each
+	# transaction gets some server session) in $PGDIR/NAME, run as
+	# postgres; sets BPID and BURL.
+	bouncer_start()
+	{
+		local d=$PGDIR/$1 port
+		shift
+		mkdir -p "$d"
+		port=$(tr_free_port)
+		printf '"tokenreviewd" ""\n' >"$d/users.txt"
+		{
+			printf '%s\n' '[databases]' \
+			    "postgres = host=127.0.0.1 port=$PGPORT dbname=postgres" \
+			    '[pgbouncer]' 'listen_addr = 127.0.0.1' \
+			    "listen_port = $port" 'unix_socket_dir =' \
+			    'auth_type = trust' "auth_file = $d/users.txt" \
+			    'pool_mode = transaction' "logfile = $d/log" "$@"
+		} >"$d/pgbouncer.ini"
+		chown -R postgres: "$d"
+		setpriv --reuid postgres --regid postgres --clear-groups \
+		    pgbouncer "$d/pgbouncer.ini" >"$d/out" 2>&1 &
+		BPID=$!
+		BURL=postgresql://tokenreviewd@127.0.0.1:$port/postgres
+		tr_wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	}
+	# pooled_reviews N: N reviews of POOLED by the current daemon, OK ones.
+	pooled_reviews()
+	{
+		local i n=0
+		for i in $(seq 1 "$1"); do
+			tr_review v1 "$POOLED" >/dev/null
+			tr_jq '.status.user.username == "pooled"' && n=$((n + 1))
+		done
+		echo "$n"
+	}
+
 	tid "through a pooler that resets sessions (prepared statements vanish)"
 	# pgbouncer in transaction mode hands every transaction a server
 	# session and DISCARD ALLs it afterwards: the lookup prepared in
@@ -864,47 +901,42 @@ if [ "$ENGINE" = postgresql ]; then
 	if ! command -v pgbouncer >/dev/null; then
 		skip "lookups through pgbouncer" "pgbouncer not installed"
 	else
-		BDIR=$PGDIR/bouncer
-		mkdir -p "$BDIR" && chown postgres: "$BDIR"
-		BPORT=$(tr_free_port)
-		printf '"tokenreviewd" ""\n' >"$BDIR/users.txt"
-		cat >"$BDIR/pgbouncer.ini" <<-EOF
-		[databases]
-		postgres = host=127.0.0.1 port=$PGPORT dbname=postgres
-		[pgbouncer]
-		listen_addr = 127.0.0.1
-		listen_port = $BPORT
-		unix_socket_dir =
-		auth_type = trust
-		auth_file = $BDIR/users.txt
-		pool_mode = transaction
-		server_reset_query = DISCARD ALL
-		server_reset_query_always = 1
-		default_pool_size = 2
-		logfile = $BDIR/log
-		EOF
-		chown -R postgres: "$BDIR"
-		setpriv --reuid postgres --regid postgres --clear-groups \
-		    pgbouncer "$BDIR/pgbouncer.ini" >"$BDIR/out" 2>&1 &
-		BPID=$!
-		tr_wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BPORT"
+		bouncer_start bouncer 'server_reset_query = DISCARD ALL' \
+		    'server_reset_query_always = 1' 'default_pool_size = 2'
 		tr_use tdb
 		POOLED=$(ctl create --user pooled 2>/dev/null)
 		tr_config bouncer server.workers=1 server.chain=tokendb \
-		    "tokendb.url=postgresql://tokenreviewd@127.0.0.1:$BPORT/postgres" \
-		    cache.ttl=0 cache.negative_ttl=0
+		    "tokendb.url=$BURL" cache.ttl=0 cache.negative_ttl=0
 		tr_start bouncer || bail "the daemon does not start behind pgbouncer"
-		n=0
-		for i in 1 2 3 4 5; do
-			tr_review v1 "$POOLED" >/dev/null
-			tr_jq '.status.user.username == "pooled"' && n=$((n + 1))
-		done
-		is "$n" 5 "5 reviews through pgbouncer: 5 x OK(pooled)" ||
-		    diag "$TR_BODY" "$(tail -n 5 "$BDIR/log" "$BDIR/out" 2>&1)"
+		is "$(pooled_reviews 5)" 5 "5 reviews through pgbouncer: 5 x OK(pooled)" ||
+		    diag "$TR_BODY" "$(tail -n 5 "$PGDIR/bouncer/log" 2>&1)"
 		is "$(grep -c '"event":"pgpool_prepare"' "$TR_LOG")" 1 \
 		    "... one warning: statements go unprepared from then on"
 		tr_stop
 		is "$?" 0 "that daemon stops cleanly"
+		kill "$BPID" 2>/dev/null
+		wait "$BPID" 2>/dev/null
+
+		tid "through a pooler that shares sessions (prepared statements stay)"
+		# pgbouncer's default: no reset in transaction mode.  With one
+		# server session, the second daemon finds the first one's
+		# statement there when it prepares its own.
+		bouncer_start shared 'default_pool_size = 1'
+		for n in shared1 shared2; do
+			tr_config "$n" server.workers=1 server.chain=tokendb \
+			    "tokendb.url=$BURL" cache.ttl=0 cache.negative_ttl=0
+			tr_start "$n" || bail "daemon $n does not start"
+			is "$(pooled_reviews 3)" 3 "$n: 3 reviews through one shared session: 3 x OK(pooled)" ||
+			    diag "$TR_BODY"
+		done
+		tr_use shared1
+		is "$(pooled_reviews 3)" 3 "shared1 again: 3 x OK(pooled)" ||
+		    diag "$TR_BODY"
+		is "$(cat "$TR_TMP"/shared?/log | grep -c '"event":"pgpool_prepare"')" 1 \
+		    "one warning, by the daemon that met the other's statement"
+		tr_stop
+		tr_use shared2
+		tr_stop
 		kill "$BPID" 2>/dev/null
 		wait "$BPID" 2>/dev/null
 		tr_use tdb

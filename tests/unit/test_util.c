@@ -327,6 +327,16 @@ test_base64(void)
 	free(out);
 }
 
+static void
+test_fnv(void)
+{
+	/* The published FNV-1a 64-bit values. */
+	ok(fnv1a64("") == 0xcbf29ce484222325ULL, "FNV-1a of the empty string");
+	ok(fnv1a64("a") == 0xaf63dc4c8601ec8cULL, "FNV-1a of \"a\"");
+	ok(fnv1a64("foobar") == 0x85944171f73967e8ULL,
+	    "FNV-1a of \"foobar\"");
+}
+
 int
 main(void)
 {
@@ -339,6 +349,7 @@ main(void)
 	test_hashes();
 	test_misc();
 	test_base64();
+	test_fnv();
 	if (mkdtemp(dir) == NULL)
 		fatal("mkdtemp");
 	test_read_file_modes(dir);
