@@ -2577,9 +2577,35 @@ dl_password(struct dir_load *dl)
 }
 
 /*
- * A filter template: parenthesised, only %s, %u and %% in it, and at
- * least one placeholder (a filter without one would match the same
- * entries for everyone).
+ * Whether libldap can encode filter: a search is built on a handle whose
+ * connection is one end of a socket pair, so nothing leaves the process.
+ * Without the check a broken template would fail every search at run
+ * time and look like a directory fault.  1 also when it cannot tell.
+ */
+static int
+filter_encodes(const char *filter)
+{
+	LDAP	*ld = NULL;
+	int	 sv[2], msgid, rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return 1;
+	if (ldap_init_fd(sv[0], LDAP_PROTO_TCP, NULL, &ld) != LDAP_SUCCESS) {
+		close(sv[0]);
+		close(sv[1]);
+		return 1;
+	}
+	rc = ldap_search_ext(ld, "", LDAP_SCOPE_BASE, filter, NULL, 0, NULL,
+	    NULL, NULL, 0, &msgid);
+	ldap_unbind_ext(ld, NULL, NULL);
+	close(sv[1]);
+	return rc != LDAP_FILTER_ERROR;
+}
+
+/*
+ * A filter template: parenthesised, only %s, %u and %% in it, at least
+ * one placeholder (a filter without one would match the same entries for
+ * everyone), and a filter libldap can encode once they are filled in.
  */
 static int
 dl_filter(struct dir_load *dl, const char *key, const char *def, char **out)
@@ -2603,6 +2629,12 @@ dl_filter(struct dir_load *dl, const char *key, const char *def, char **out)
 		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
 		    "a filter in parentheses; %%s and %%u are the only "
 		    "placeholders (%%%% for a percent sign)");
+		free(t);
+		return -1;
+	}
+	if (!filter_encodes(t)) {
+		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
+		    "not a valid LDAP search filter (RFC 4515)");
 		free(t);
 		return -1;
 	}

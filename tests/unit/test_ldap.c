@@ -181,6 +181,21 @@ test_load(void)
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_filter = "
 	    "(cn=%%s)\n", err, sizeof(err)), "needs %s or %u",
 	    "%%%%s is not a placeholder");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
+	    "(uid=%s)(objectClass=person)\n", err, sizeof(err)),
+	    "user_filter: not a valid LDAP search filter",
+	    "two filters side by side refused");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_filter = "
+	    "((member=%s)\n", err, sizeof(err)),
+	    "group_filter: not a valid LDAP search filter",
+	    "unbalanced parentheses refused");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
+	    "(&(uid=%s)(!objectClass=x))\n", err, sizeof(err)),
+	    "not a valid LDAP search filter", "a NOT without parentheses refused");
+	is_str(load(dir, "uri = ldaps://x\nuser_base = dc=x\nuser_filter = "
+	    "(&(objectClass=person)(|(uid=%s)(mail=%s))(!(locked=TRUE)))\n"
+	    "group_filter = (member:1.2.840.113556.1.4.1941:=%s)\n", err,
+	    sizeof(err)), "", "nested filters and an extensible match load");
 	is_str(load(dir, "uri = ldaps://x ldap://y ldapi://%2Ftmp%2Fs\n"
 	    "user_base = dc=x\ngroup_filter = (memberUid=%u)\nmode = attribute\n"
 	    "token_attribute = h\nextra_attributes = mail=example.org/mail\n"
