@@ -89,12 +89,13 @@ enum tokendb_schema {
  * The writer of one loaded [tokendb]: a thread that writes the batches of
  * use counts the workers hand over, so that no worker waits for the
  * database lock or the disk (with PostgreSQL, only the last batch of each
- * worker, which its pool, gone with the generation, can no longer send).  Workers merge their batch into pending
- * under mtx and signal; the thread swaps pending with writing and writes
- * the latter without the lock.  A failed write merges its counts back into
- * pending for the next try.  The thread starts with the first batch and
- * outlives its generation: unload only tells it to stop, it writes what it
- * was given, frees the shared data and exits (see tokendb_unload()).
+ * worker, which its pool, gone with the generation, can no longer send).
+ * Workers merge their batch into pending under mtx and signal; the thread
+ * swaps pending with writing and writes the latter without the lock.  A
+ * failed write merges its counts back into pending for the next try.  The
+ * thread starts with the first batch and outlives its generation: unload
+ * only tells it to stop, it writes what it was given, frees the shared
+ * data and exits (see tokendb_unload()).
  */
 struct tokendb_writer {
 	pthread_mutex_t		 mtx;

@@ -477,8 +477,8 @@ struct tokendb;
 /*
  * Open (and migrate) the SQLite database at path, or the PostgreSQL one
  * when path is a postgresql:// URL.  busy_ms bounds how long a call waits
- * for a lock held by another connection (PostgreSQL: to connect).  NULL and err set on
- * failure.  One connection belongs to one thread.
+ * for a lock held by another connection (PostgreSQL: to connect).  NULL
+ * and err set on failure.  One connection belongs to one thread.
  */
 struct tokendb	*tokendb_open(const char *path, int flags, long long busy_ms,
 		    char *err, size_t errlen);
