@@ -13,8 +13,9 @@
 # the max_groups limit, failover when the first server stops mid-run and
 # the return to it once it answers again (seen in the connections per
 # URI), conformance case 22 (no server: NO+err within 1 s), a server
-# that accepts connections but never answers (timeout), a CA that does
-# not match, and 1,000 concurrent reviews.
+# that accepts connections but never answers (timeout; also across a
+# reload, with reviews waiting), a CA that does not match, and 1,000
+# concurrent reviews.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -383,6 +384,46 @@ tr_metrics
 like "$(tr_metric tokenreviewd_ldap_operations_total '^\{.*op="starttls".*result="timeout"')" \
     '^[1-9]' "the hung handshake is counted as a starttls timeout"
 tr_stop "$TR_PID"
+
+tid "a reload while a review waits on a directory that never answers"
+# The review keeps the old generation, and its answer comes from the
+# directory code's own callbacks (the connection's timeout, the queue of
+# reviews waiting for a connection), which must not free that generation
+# under themselves.  s3 stopped: the service bind is never answered.
+tr_config hreload "server.chain=static ldap" server.workers=1 cache.ttl=0 \
+    cache.negative_ttl=0
+printf '%s\n' 'tokS,sam,2001' | tr_write "$TR_DIR/tokens.csv"
+{
+	cat "$TR_CONF"
+	ldap_section hang uri="$s3_LDAP" insecure=yes \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" timeout=4s connect_timeout=2s
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start hreload || fail "daemon hreload starts"
+kill -STOP "$s3_PID"
+for i in 1 2 3; do
+	tr_review v1 "$(bind_tok alice "$ALICE_PW")" >"$TR_TMP/hang$i.out" &
+	eval "bg$i=\$!"
+done
+sleep 0.5
+kill -HUP "$TR_PID"
+ok "a reload while the reviews wait" \
+    tr_wait_until 5 grep -q '"event":"reloaded"' "$TR_LOG"
+n=0
+for i in 1 2 3; do
+	wait "$(eval "echo \$bg$i")"
+	TR_BODY=$(head -n 1 "$TR_TMP/hang$i.out")
+	TR_CODE=$(sed -n 2p "$TR_TMP/hang$i.out")
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error // "") != ""' && n=$((n + 1))
+done
+is "$n" 3 "... the 3 waiting reviews are answered by the old generation -> NO+err"
+kill -CONT "$s3_PID"
+tr_review v1 tokS >/dev/null
+expect_user "... and the new one answers next -> OK(sam)" '.username == "sam"'
+tr_stop "$TR_PID"
+is "$?" 0 "... and the daemon stops cleanly"
 
 tid "TLS: the certificate must name the host of the URI"
 # openssl s_server stands in for a directory: the handshake is all that
