@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "tokenreviewd.h"
 
@@ -88,7 +89,8 @@ static const char *const pg_sql_insert =
 
 struct tokendb_pg {
 	PGconn	*conn;
-	int	 insert_prepared;	/* PG_INSERT as PG_INSERT_NAME */
+	int	 insert_prepared;	/* PG_INSERT as insert_name */
+	char	 insert_name[48];
 };
 
 int
@@ -464,7 +466,6 @@ tokendb_pg_insert(struct tokendb_pg *p, const struct tokendb_token *tok,
  * buffer while itself blocked on writing.  The answers come in the order
  * of the rows, which maps a unique_violation back to its row.
  */
-#define PG_INSERT_NAME		"tokenreviewd_insert"
 #define PG_PIPELINE_ROWS	256
 
 struct pg_batch {
@@ -485,9 +486,20 @@ pg_prepare_insert(struct tokendb_pg *p, char *err, size_t errlen)
 {
 	PGresult	*res;
 
+	unsigned char	 r[8];
+
 	if (p->insert_prepared)
 		return 0;
-	res = PQprepare(p->conn, PG_INSERT_NAME, PG_INSERT, PG_INSERT_PARAMS,
+	/*
+	 * A name of this transaction's own: behind a pooler that shares server
+	 * sessions, an earlier import's statement may still be on this one.
+	 */
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		fatalx("RAND_bytes failed");
+	snprintf(p->insert_name, sizeof(p->insert_name),
+	    "tokenreviewd_insert_%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1],
+	    r[2], r[3], r[4], r[5], r[6], r[7]);
+	res = PQprepare(p->conn, p->insert_name, PG_INSERT, PG_INSERT_PARAMS,
 	    NULL);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_error(p, res, "adding a token", err, errlen);
@@ -534,7 +546,7 @@ pg_batch_send(struct pg_batch *b)
 	    PG_PIPELINE_ROWS;
 	for (; ok && b->sent < end; b->sent++) {
 		pg_insert_params(&b->toks[b->sent], v);
-		ok = PQsendQueryPrepared(b->p->conn, PG_INSERT_NAME,
+		ok = PQsendQueryPrepared(b->p->conn, b->p->insert_name,
 		    PG_INSERT_PARAMS, (const char *const *)v, NULL, NULL, 0);
 		pg_insert_free(v);
 	}
@@ -703,14 +715,27 @@ tokendb_pg_begin(struct tokendb_pg *p, char *err, size_t errlen)
 	return pg_simple(p, "BEGIN", "starting a transaction", err, errlen);
 }
 
+/*
+ * The statement prepared for an import is dropped after its transaction,
+ * where the session allows (behind a pooler the next statement may go to
+ * another session: its name is unique, so one left behind is harmless).
+ */
 int
 tokendb_pg_commit(struct tokendb_pg *p, int ok, char *err, size_t errlen)
 {
-	if (!ok) {
+	char	sql[64];
+	int	r = 0;
+
+	if (!ok)
 		PQclear(PQexec(p->conn, "ROLLBACK"));
-		return 0;
+	else
+		r = pg_simple(p, "COMMIT", "committing", err, errlen);
+	if (p->insert_prepared) {
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", p->insert_name);
+		PQclear(PQexec(p->conn, sql));
+		p->insert_prepared = 0;
 	}
-	return pg_simple(p, "COMMIT", "committing", err, errlen);
+	return r;
 }
 
 /*

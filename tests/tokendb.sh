@@ -934,6 +934,16 @@ if [ "$ENGINE" = postgresql ]; then
 		    diag "$TR_BODY"
 		is "$(cat "$TR_TMP"/shared?/log | grep -c '"event":"pgpool_prepare"')" 1 \
 		    "one warning, by the daemon that met the other's statement"
+		# tokenreviewctl's import prepares its INSERT in its transaction:
+		# through the shared session, a second import must not meet the
+		# first one's statement.
+		for f in 1 2; do
+			printf 'shr%03d.%016d,shared%d,%d\n' "$f" "$f" "$f" "$f" |
+			    tr_write "$TR_TMP/shared$f.csv"
+			is "$("$TOKENREVIEWCTL" -c "$TR_TMP/shared1/tokenreviewd.conf" \
+			    token import "$TR_TMP/shared$f.csv" 2>&1)" \
+			    "1 token imported" "import $f through the shared session"
+		done
 		tr_stop
 		tr_use shared2
 		tr_stop
