@@ -769,11 +769,12 @@ tokendb_commit(struct tokendb *t, int ok, char *err, size_t errlen)
 	if (t->pg != NULL)
 		return tokendb_pg_commit(t->pg, ok, err, errlen);
 #endif
-	if (!ok) {
-		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	if (ok && exec_sql(t, "COMMIT", "committing", err, errlen) == 0)
 		return 0;
-	}
-	return exec_sql(t, "COMMIT", "committing", err, errlen);
+	/* A failed COMMIT may leave the transaction, and the lock, open. */
+	if (!sqlite3_get_autocommit(t->db))
+		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	return ok ? -1 : 0;
 }
 
 int
