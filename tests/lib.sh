@@ -572,7 +572,8 @@ tr_tls_args()
 # (default application/json; set it empty to send none).
 tr_req()
 {
-	local method=$1 path=$2 body=${3-} f=$TR_TMP/.req out
+	# Files of this process's own: requests also run in background jobs.
+	local method=$1 path=$2 body=${3-} f=$TR_TMP/.req.$BASHPID out
 	shift 2
 	[ $# -gt 0 ] && shift
 	tr_tls_args
