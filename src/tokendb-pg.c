@@ -485,8 +485,8 @@ static int
 pg_prepare_insert(struct tokendb_pg *p, char *err, size_t errlen)
 {
 	PGresult	*res;
-
 	unsigned char	 r[8];
+	char		 hex[2 * sizeof(r) + 1];
 
 	if (p->insert_prepared)
 		return 0;
@@ -496,9 +496,9 @@ pg_prepare_insert(struct tokendb_pg *p, char *err, size_t errlen)
 	 */
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		fatalx("RAND_bytes failed");
+	hex_encode(r, sizeof(r), hex);
 	snprintf(p->insert_name, sizeof(p->insert_name),
-	    "tokenreviewd_insert_%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1],
-	    r[2], r[3], r[4], r[5], r[6], r[7]);
+	    "tokenreviewd_insert_%s", hex);
 	res = PQprepare(p->conn, p->insert_name, PG_INSERT, PG_INSERT_PARAMS,
 	    NULL);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
