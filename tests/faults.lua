@@ -8,11 +8,11 @@
 --   ok     200, authenticated true
 --   error  200, authenticated false with a status.error (a source failed
 --          and said so)
---   bad    anything else: another HTTP status, or authenticated false
---          without an error (every token of the list is valid, so a plain
---          "no" would be a wrong answer)
--- done() prints one line that the test reads:
---   faults: requests N ok N error N bad N max_ms N timeouts N sockerr N
+--   no     200, authenticated false without an error
+--   other  any other answer
+-- done() prints one line that the callers read:
+--   faults: requests N ok N error N no N other N max_ms N p99_ms N
+--   timeouts N sockerr N
 
 local requests = {}
 local count = 0
@@ -24,7 +24,7 @@ local headers = {
 	["Authorization"] = "Bearer " .. (os.getenv("FAULTS_BEARER") or ""),
 }
 
-ok, errors, bad = 0, 0, 0
+ok, errors, no, other = 0, 0, 0, 0
 
 function setup(thread)
 	table.insert(threads, thread)
@@ -59,9 +59,11 @@ function response(status, headers, body)
 	elseif status == 200 and body:find('"authenticated":%s*false') and
 	    body:find('"error":%s*"[^"]') then
 		errors = errors + 1
+	elseif status == 200 and body:find('"authenticated":%s*false') then
+		no = no + 1
 	else
-		bad = bad + 1
-		if bad <= 3 then
+		other = other + 1
+		if other <= 3 then
 			io.stderr:write("faults.lua: bad answer " .. status ..
 			    ": " .. body:sub(1, 300) .. "\n")
 		end
@@ -69,15 +71,17 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-	local o, e, b = 0, 0, 0
+	local o, e, n, x = 0, 0, 0, 0
 	for _, t in ipairs(threads) do
 		o = o + t:get("ok")
 		e = e + t:get("errors")
-		b = b + t:get("bad")
+		n = n + t:get("no")
+		x = x + t:get("other")
 	end
 	local s = summary.errors
-	io.write(string.format("faults: requests %d ok %d error %d bad %d " ..
-	    "max_ms %d timeouts %d sockerr %d\n", summary.requests, o, e, b,
-	    math.floor(latency.max / 1000), s.timeout,
+	io.write(string.format("faults: requests %d ok %d error %d no %d " ..
+	    "other %d max_ms %d p99_ms %d timeouts %d sockerr %d\n",
+	    summary.requests, o, e, n, x, math.floor(latency.max / 1000),
+	    math.floor(latency:percentile(99) / 1000), s.timeout,
 	    s.connect + s.read + s.write + s.status))
 end
