@@ -339,6 +339,8 @@ test_head_length(void)
 	    "over-long head: one byte more than max_header -> 431");
 	is_int(http_head_length("GET / HTTP/1.1\r\nX: aaaa", 23, 20, &n), 431,
 	    "over-long head: no end within max_header -> 431 at once");
+	is_int(http_head_length("GET / HTTP/1.1\r\nX: a", 20, 20, &n), 431,
+	    "over-long head: max_header bytes without an end -> 431");
 	is_int(http_head_length("\r\n\r", 3, 100, &n), HTTP_HEAD_MORE,
 	    "three bytes: wait");
 }
@@ -450,12 +452,16 @@ test_chunked(void)
 	    HTTP_CHUNK_DONE, "hello", "two chunks, an extension, a trailer");
 	chunk_case("5\r\nhelloX\r\n0\r\n\r\n", 400, NULL,
 	    "missing CRLF after the chunk data -> 400");
+	is_str(why, "chunk data not followed by CRLF", "and the reason says so");
 	chunk_case("5\r\nhello\n0\r\n\r\n", 400, NULL,
 	    "a bare LF after the chunk data -> 400");
 	chunk_case("5\r\nhello\r0\r\n\r\n", 400, NULL,
 	    "a bare CR after the chunk data -> 400");
 	chunk_case("5\nhello\r\n0\r\n\r\n", 400, NULL,
 	    "a size line ended by a bare LF -> 400");
+	is_str(why, "chunk line not ended by CRLF", "and the reason says so");
+	chunk_case("5\r\nhello\r\n0\r\nX: v\n\r\n", 400, NULL,
+	    "a trailer line ended by a bare LF -> 400");
 	chunk_case("5\r\r\nhello\r\n0\r\n\r\n", 400, NULL,
 	    "a bare CR in a size line -> 400");
 	chunk_case("z\r\n", 400, NULL, "a size that is no hex -> 400");
