@@ -116,7 +116,9 @@ parse_request_line(char *line, size_t len, struct http_request *r,
 		return 400;
 	line[i] = '\0';
 	target = line + ++i;
-	for (t = i; i < len && line[i] > 0x20 && line[i] < 0x7f; i++)
+	/* Visible ASCII only: no space, no control byte, no obs-text. */
+	for (t = i; i < len && (unsigned char)line[i] > 0x20 &&
+	    (unsigned char)line[i] < 0x7f; i++)
 		;
 	if (i == t || i == len || line[i] != ' ' || *target != '/')
 		return 400;
