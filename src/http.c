@@ -27,7 +27,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +42,7 @@
 
 #include "tokenreviewd.h"
 #include "http.h"
-
-#define HTTP_MAX_HEADERS	100
-#define HTTP_MAX_CHUNK_LINE	64
+#include "http-parse.h"
 
 enum conn_state {
 	CS_HANDSHAKE,	/* TLS handshake running */
@@ -66,18 +63,6 @@ enum conn_state {
  */
 #define HTTP_LINGER_MS		2000
 
-enum chunk_state {
-	CK_SIZE,	/* expecting "hex[;ext]\r\n" */
-	CK_DATA,	/* chunk bytes */
-	CK_DATA_END,	/* the CRLF after the data */
-	CK_TRAILER,	/* trailer lines until an empty one */
-};
-
-struct http_header {
-	const char	*name;
-	const char	*value;
-};
-
 struct http_conn {
 	struct bufferevent	*bev;
 	struct event		*timer;
@@ -88,25 +73,25 @@ struct http_conn {
 	int			 draining;
 	int			 linger;	/* CS_LINGER after the reply */
 
-	/* the request being read or served; head holds the strings */
+	/*
+	 * The request being read or served: head holds the strings of req.
+	 * All three buffers may hold secrets (the bearer token, the token
+	 * under review) and are wiped before they are freed or reused.
+	 */
 	char			*head;
-	const char		*method;
-	const char		*path;
-	struct http_header	 hdr[HTTP_MAX_HEADERS];
-	size_t			 nhdr;
-	int			 keepalive;
-	int			 is_head;
-	size_t			 clen;
+	size_t			 head_len;
+	struct http_request	 req;
 	struct evbuffer		*body;
 	char			*body_flat;
-	enum chunk_state	 chunk;
-	size_t			 chunk_left;
+	size_t			 body_flat_len;
+	struct http_chunked	 ck;
 	void			*data;
 };
 
 static void	conn_process(struct http_conn *);
 static void	conn_free(struct http_conn *);
 static void	conn_error(struct http_conn *, int, const char *);
+static void	conn_refuse(struct http_conn *, int, const char *);
 
 static const char *
 status_text(int code)
@@ -141,28 +126,47 @@ conn_timer(struct http_conn *c, long long ms)
 	evtimer_add(c->timer, &tv);
 }
 
+/* Overwrite the bytes of an evbuffer in place, then drop them. */
+static void
+wipe_evbuffer(struct evbuffer *buf)
+{
+	struct evbuffer_iovec	 v[16];
+	struct evbuffer_ptr	 pos;
+	int			 i, n;
+
+	if (buf == NULL)
+		return;
+	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
+	while ((n = evbuffer_peek(buf, -1, &pos, v, 16)) > 0) {
+		for (i = 0; i < n && i < 16; i++) {
+			OPENSSL_cleanse(v[i].iov_base, v[i].iov_len);
+			evbuffer_ptr_set(buf, &pos, v[i].iov_len,
+			    EVBUFFER_PTR_ADD);
+		}
+		if (n <= 16)
+			break;
+	}
+	evbuffer_drain(buf, evbuffer_get_length(buf));
+}
+
 /* Forget the current request, keeping the connection. */
 static void
 request_reset(struct http_conn *c)
 {
-	const char	*auth;
-
-	/* The Authorization header may carry a bearer secret. */
-	if ((auth = http_header(c, "authorization")) != NULL)
-		OPENSSL_cleanse((char *)auth, strlen(auth));
+	/* The head holds the Authorization header, the body the token. */
+	if (c->head != NULL)
+		OPENSSL_cleanse(c->head, c->head_len);
 	free(c->head);
 	c->head = NULL;
+	c->head_len = 0;
+	if (c->body_flat != NULL)
+		OPENSSL_cleanse(c->body_flat, c->body_flat_len);
 	free(c->body_flat);
 	c->body_flat = NULL;
-	if (c->body != NULL)
-		evbuffer_drain(c->body, evbuffer_get_length(c->body));
-	c->method = c->path = NULL;
-	c->nhdr = 0;
-	c->keepalive = 0;
-	c->is_head = 0;
-	c->clen = 0;
-	c->chunk = CK_SIZE;
-	c->chunk_left = 0;
+	c->body_flat_len = 0;
+	wipe_evbuffer(c->body);
+	memset(&c->req, 0, sizeof(c->req));
+	memset(&c->ck, 0, sizeof(c->ck));
 	c->data = NULL;
 }
 
@@ -209,152 +213,7 @@ timer_cb(evutil_socket_t fd, short events, void *arg)
 const char *
 http_header(const struct http_conn *c, const char *name)
 {
-	size_t	i;
-
-	for (i = 0; i < c->nhdr; i++) {
-		if (strcasecmp(c->hdr[i].name, name) == 0)
-			return c->hdr[i].value;
-	}
-	return NULL;
-}
-
-static int
-is_tchar(int ch)
-{
-	return isalnum(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* Split "Name: value" in place; -1 if it is not a valid header line. */
-static int
-parse_header_line(struct http_conn *c, char *line)
-{
-	char	*colon, *v, *end;
-
-	if (c->nhdr == HTTP_MAX_HEADERS)
-		return -1;
-	for (colon = line; is_tchar((unsigned char)*colon); colon++)
-		;
-	if (colon == line || *colon != ':')
-		return -1;
-	*colon = '\0';
-	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-		;
-	end = v + strlen(v);
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-		*--end = '\0';
-	c->hdr[c->nhdr].name = line;
-	c->hdr[c->nhdr].value = v;
-	c->nhdr++;
-	return 0;
-}
-
-static int
-parse_request_line(struct http_conn *c, char *line, int *http11)
-{
-	char	*target, *version, *q;
-
-	if ((target = strchr(line, ' ')) == NULL)
-		return -1;
-	*target++ = '\0';
-	if ((version = strchr(target, ' ')) == NULL)
-		return -1;
-	*version++ = '\0';
-	if (*line == '\0' || *target != '/')
-		return -1;
-	for (q = line; *q != '\0'; q++) {
-		if (!is_tchar((unsigned char)*q))
-			return -1;
-	}
-	if (strcmp(version, "HTTP/1.1") == 0)
-		*http11 = 1;
-	else if (strcmp(version, "HTTP/1.0") == 0)
-		*http11 = 0;
-	else
-		return -1;
-	/* kube-apiserver appends ?timeout=30s: the path alone counts. */
-	if ((q = strpbrk(target, "?#")) != NULL)
-		*q = '\0';
-	c->method = line;
-	c->path = target;
-	c->is_head = strcmp(line, "HEAD") == 0;
-	return 0;
-}
-
-static int
-token_in_list(const char *list, const char *token)
-{
-	size_t	n = strlen(token);
-
-	while (list != NULL && *list != '\0') {
-		while (*list == ' ' || *list == ',' || *list == '\t')
-			list++;
-		if (strncasecmp(list, token, n) == 0 &&
-		    (list[n] == '\0' || list[n] == ',' || list[n] == ' '))
-			return 1;
-		list += strcspn(list, ",");
-	}
-	return 0;
-}
-
-/*
- * Parse the header block and decide how the body is framed.  Returns 0,
- * or an HTTP status to refuse the request with.
- */
-static int
-parse_head(struct http_conn *c, const char **why)
-{
-	const char	*cl, *te, *conn;
-	char		*line, *next;
-	long long	 v;
-	int		 http11 = 1;
-
-	line = c->head;
-	next = strstr(line, "\r\n");
-	*next = '\0';
-	if (parse_request_line(c, line, &http11) != 0) {
-		*why = "malformed request line";
-		return 400;
-	}
-	for (line = next + 2; *line != '\0'; line = next + 2) {
-		next = strstr(line, "\r\n");
-		*next = '\0';
-		if (*line == '\0')
-			break;
-		if (parse_header_line(c, line) != 0) {
-			*why = c->nhdr == HTTP_MAX_HEADERS ?
-			    "too many header fields" : "malformed header field";
-			return c->nhdr == HTTP_MAX_HEADERS ? 431 : 400;
-		}
-	}
-	conn = http_header(c, "connection");
-	if (http11)
-		c->keepalive = !token_in_list(conn, "close");
-	else
-		c->keepalive = token_in_list(conn, "keep-alive");
-	cl = http_header(c, "content-length");
-	te = http_header(c, "transfer-encoding");
-	if (te != NULL) {
-		/* Both framings at once is how requests get smuggled. */
-		if (cl != NULL || strcasecmp(te, "chunked") != 0) {
-			*why = "unsupported Transfer-Encoding";
-			return cl != NULL ? 400 : 501;
-		}
-		c->state = CS_CHUNKED;
-		return 0;
-	}
-	if (cl != NULL) {
-		if (parse_number(cl, 0, 1LL << 50, &v) != 0) {
-			*why = "bad Content-Length";
-			return 400;
-		}
-		c->clen = (size_t)v;
-		if (c->clen > c->lim.max_body) {
-			*why = "request body too large";
-			return 413;
-		}
-	}
-	c->state = CS_BODY;
-	return 0;
+	return http_request_header(&c->req, name);
 }
 
 static void
@@ -365,7 +224,7 @@ send_continue(struct http_conn *c)
 
 	expect = http_header(c, "expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
-	    (c->state == CS_CHUNKED || c->clen > 0))
+	    (c->state == CS_CHUNKED || c->req.clen > 0))
 		bufferevent_write(c->bev, cont, sizeof(cont) - 1);
 }
 
@@ -373,10 +232,9 @@ send_continue(struct http_conn *c)
 static int
 read_head(struct http_conn *c, struct evbuffer *in)
 {
-	struct evbuffer_ptr	 end;
-	const char		*why = NULL;
-	size_t			 avail, hlen;
-	int			 code;
+	const char	*why = NULL;
+	size_t		 avail, hlen, n;
+	int		 code;
 
 	avail = evbuffer_get_length(in);
 	if (c->state == CS_IDLE) {
@@ -391,22 +249,28 @@ read_head(struct http_conn *c, struct evbuffer *in)
 		c->state = CS_HEAD;
 		conn_timer(c, c->lim.read_timeout);
 	}
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	if (end.pos < 0 || (size_t)end.pos + 4 > c->lim.max_header) {
-		if (avail > c->lim.max_header || (end.pos >= 0))
-			conn_error(c, 431, "request header too large");
+	n = avail < c->lim.max_header ? avail : c->lim.max_header;
+	code = http_head_length((const char *)evbuffer_pullup(in,
+	    (ev_ssize_t)n), avail, c->lim.max_header, &hlen);
+	if (code != 0) {
+		if (code != HTTP_HEAD_MORE)
+			conn_refuse(c, code, "request header too large");
 		return 0;
 	}
-	hlen = (size_t)end.pos + 4;
 	c->head = xmalloc(hlen + 1);
+	c->head_len = hlen + 1;
 	evbuffer_remove(in, c->head, hlen);
 	c->head[hlen] = '\0';
-	if ((code = parse_head(c, &why)) != 0) {
-		log_msg(LL_VERBOSE, "http_bad_request", "%s: %s", c->peer,
-		    why);
-		conn_error(c, code, why);
+	if ((code = http_parse_head(c->head, hlen, c->lim.max_body, &c->req,
+	    &why)) != 0) {
+		conn_refuse(c, code, why);
 		return 0;
 	}
+	if (c->req.framing == HTTP_FRAME_CHUNKED) {
+		c->state = CS_CHUNKED;
+		http_chunked_init(&c->ck, c->lim.max_body, c->lim.max_header);
+	} else
+		c->state = CS_BODY;
 	send_continue(c);
 	return 1;
 }
@@ -416,70 +280,43 @@ static int
 take_body(struct http_conn *c, struct evbuffer *in, size_t n)
 {
 	if (evbuffer_get_length(c->body) + n > c->lim.max_body) {
-		conn_error(c, 413, "request body too large");
+		conn_refuse(c, 413, "request body too large");
 		return -1;
 	}
 	evbuffer_remove_buffer(in, c->body, n);
 	return 0;
 }
 
-/* One step of a chunked body.  1: go on, 0: wait, -1: answered. */
+/* One step of a chunked body.  1: go on, 0: wait, -1: answered, 2: done. */
 static int
 read_chunk(struct http_conn *c, struct evbuffer *in)
 {
-	char		*line, *end;
-	size_t		 n, avail = evbuffer_get_length(in);
-	unsigned long	 size;
+	const char	*peek, *why;
+	size_t		 n, avail = evbuffer_get_length(in), npeek;
+	int		 r;
 
-	if (c->chunk == CK_DATA) {
-		n = avail < c->chunk_left ? avail : c->chunk_left;
-		if (n == 0)
-			return 0;
-		if (take_body(c, in, n) != 0)
-			return -1;
-		c->chunk_left -= n;
-		if (c->chunk_left == 0)
-			c->chunk = CK_DATA_END;
-		return 1;
-	}
-	line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
-	if (line == NULL) {
-		if (avail > HTTP_MAX_CHUNK_LINE + c->lim.max_header) {
-			conn_error(c, 400, "chunk line too long");
-			return -1;
-		}
+	/* A line is looked at whole: at most HTTP_CHUNK_PEEK bytes. */
+	npeek = avail < HTTP_CHUNK_PEEK ? avail : HTTP_CHUNK_PEEK;
+	if (c->ck.state == HTTP_CK_DATA)
+		npeek = 0;
+	peek = npeek == 0 ? "" :
+	    (const char *)evbuffer_pullup(in, (ev_ssize_t)npeek);
+	r = http_chunked_step(&c->ck, peek, npeek, avail, &n, &why);
+	switch (r) {
+	case HTTP_CHUNK_MORE:
 		return 0;
-	}
-	switch (c->chunk) {
-	case CK_SIZE:
-		size = strtoul(line, &end, 16);
-		if (end == line || (*end != '\0' && *end != ';') ||
-		    !isxdigit((unsigned char)*line) || size > c->lim.max_body) {
-			free(line);
-			conn_error(c, size > c->lim.max_body ? 413 : 400,
-			    "bad chunk");
-			return -1;
-		}
-		c->chunk_left = size;
-		c->chunk = size == 0 ? CK_TRAILER : CK_DATA;
-		break;
-	case CK_DATA_END:
-		c->chunk = CK_SIZE;
-		if (n != 0) {
-			free(line);
-			conn_error(c, 400, "bad chunk end");
-			return -1;
-		}
-		break;
+	case HTTP_CHUNK_DATA:
+		return take_body(c, in, n) == 0 ? 1 : -1;
+	case HTTP_CHUNK_SKIP:
+		evbuffer_drain(in, n);
+		return 1;
+	case HTTP_CHUNK_DONE:
+		evbuffer_drain(in, n);
+		return 2;
 	default:
-		if (n == 0) {
-			free(line);
-			return 2;	/* body complete */
-		}
-		break;
+		conn_refuse(c, r, why);
+		return -1;
 	}
-	free(line);
-	return 1;
 }
 
 static void
@@ -505,7 +342,7 @@ conn_process(struct http_conn *c)
 				return;
 			break;
 		case CS_BODY:
-			need = c->clen - evbuffer_get_length(c->body);
+			need = c->req.clen - evbuffer_get_length(c->body);
 			avail = evbuffer_get_length(in);
 			if (take_body(c, in, avail < need ? avail : need) != 0)
 				return;
@@ -667,13 +504,13 @@ http_conn_idle(const struct http_conn *c)
 const char *
 http_method(const struct http_conn *c)
 {
-	return c->method;
+	return c->req.method;
 }
 
 const char *
 http_path(const struct http_conn *c)
 {
-	return c->path;
+	return c->req.path;
 }
 
 const char *
@@ -690,6 +527,7 @@ http_body(const struct http_conn *c, size_t *len)
 
 	if (mc->body_flat == NULL) {
 		mc->body_flat = xmalloc(n + 1);
+		mc->body_flat_len = n + 1;
 		evbuffer_copyout(c->body, mc->body_flat, n);
 		mc->body_flat[n] = '\0';
 	}
@@ -731,7 +569,7 @@ http_reply(struct http_conn *c, int code, const char *ctype,
 	int		 keep, k;
 
 	/* No printf here: this runs for every review. */
-	keep = c->keepalive && !c->draining && c->state == CS_BUSY;
+	keep = c->req.keepalive && !c->draining && c->state == CS_BUSY;
 	num[0] = (char)('0' + code / 100);
 	num[1] = (char)('0' + code / 10 % 10);
 	num[2] = (char)('0' + code % 10);
@@ -760,7 +598,7 @@ http_reply(struct http_conn *c, int code, const char *ctype,
 	c->state = keep ? CS_WRITE : CS_CLOSING;
 	conn_timer(c, c->lim.write_timeout);
 	evbuffer_add(out, head, n);
-	if (!c->is_head)
+	if (!c->req.is_head)
 		evbuffer_add(out, body, len);
 }
 
@@ -772,9 +610,18 @@ conn_error(struct http_conn *c, int code, const char *why)
 	size_t	 len;
 
 	body = review_status_encode(code, status_text(code), why, &len);
-	c->keepalive = 0;
+	c->req.keepalive = 0;
 	c->linger = 1;
 	c->state = CS_BUSY;
 	http_reply(c, code, "application/json", body, len, NULL);
 	free(body);
+}
+
+/* Refuse a request that breaks the protocol or a limit, with a log line. */
+static void
+conn_refuse(struct http_conn *c, int code, const char *why)
+{
+	log_msg(LL_VERBOSE, "http_bad_request", "%s: %d %s", c->peer, code,
+	    why);
+	conn_error(c, code, why);
 }
