@@ -172,6 +172,8 @@ struct config {
 	size_t		 nhealth_listen;
 	char		*tls_cert;
 	char		*tls_key;
+	char		*tls_ciphers;		/* TLS 1.2, NULL: AEAD + ECDHE */
+	char		*tls_ciphersuites;	/* TLS 1.3, NULL: OpenSSL's */
 	char		*client_ca;
 	char		**client_names;
 	size_t		 nclient_names;
@@ -718,6 +720,12 @@ size_t		 runtime_watch_paths(struct runtime *, const char **paths,
 /* tls.c */
 /* Build the server SSL_CTX from the [server] section. NULL + err on error. */
 void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
+/*
+ * Would OpenSSL take this cipher list (TLS 1.2, tls13 0) or list of
+ * suites (TLS 1.3, tls13 1)?  0, or -1 and err says why.
+ */
+int	 tls_check_ciphers(const char *list, int tls13, char *err,
+	    size_t errlen);
 void	 tls_ctx_free(void *);
 /*
  * A client SSL_CTX for outgoing connections: TLS 1.2 and later, the peer
