@@ -517,6 +517,17 @@ int		 tokendb_revoke(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
 int		 tokendb_delete(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
+/*
+ * Why a call failed, as a review's status.error may say it: err of a
+ * failed call holds one of these when the engine said so (SQLite's
+ * result code, PostgreSQL's SQLSTATE), followed by the engine's message.
+ */
+#define TOKENDB_ERR_FULL	"token database cannot write: disk full"
+#define TOKENDB_ERR_READONLY	"token database cannot write: read-only"
+#define TOKENDB_ERR_IO		"token database I/O error"
+#define TOKENDB_ERR_BUSY	"token database busy"
+/* The TOKENDB_ERR_ cause named in err, or NULL. */
+const char	*tokendb_error_cause(const char *err);
 /* Take one use of a usage-limited token, atomically across processes. */
 int		 tokendb_consume(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
@@ -563,6 +574,8 @@ struct pg_result;
 struct tokendb_pg;
 /* 1 for a postgresql:// or postgres:// URL. */
 int		 tokendb_is_url(const char *);
+/* The TOKENDB_ERR_ cause a SQLSTATE means, or NULL (also for NULL). */
+const char	*tokendb_pg_state_cause(const char *sqlstate);
 /* As tokendb_open() and the calls after it, in PostgreSQL at url. */
 struct tokendb_pg *tokendb_pg_open(const char *url, int flags,
 		    long long timeout_ms, char *err, size_t errlen);
