@@ -4,11 +4,11 @@
  *
  * The server's TLS context: TLS 1.2 and later only, and in TLS 1.2 only
  * suites with forward secrecy and an AEAD cipher unless the configuration
- * widens the list; certificate chain and key from PEM files (the key file must be private), and, when a client CA
- * is configured, a required client certificate whose subject CN or a DNS
- * subjectAltName must be on the allowed list.  ALPN offers http/1.1 and
- * nothing else: kube-apiserver switches to HTTP/2 when a server selects
- * h2, and we speak HTTP/1.1.
+ * widens the list; certificate chain and key from PEM files (the key file
+ * must be private), and, when a client CA is configured, a required client
+ * certificate whose subject CN or a DNS subjectAltName must be on the
+ * allowed list.  ALPN offers http/1.1 and nothing else: kube-apiserver
+ * switches to HTTP/2 when a server selects h2, and we speak HTTP/1.1.
  *
  * Also the client side for outgoing connections that the caller drives on
  * a non-blocking socket (the LDAP source): a context per set of CA and
