@@ -1010,8 +1010,14 @@ static void
 tokendb_pg_error(struct tokendb_inst *ti, struct auth_result *res,
     const char *err)
 {
-	size_t	n = strcspn(err, ":(");
+	const char	*cause;
+	size_t		 n = strcspn(err, ":(");
 
+	/* A known cause, else the words before the engine's message. */
+	if ((cause = tokendb_error_cause(err)) != NULL) {
+		err = cause;
+		n = strlen(cause);
+	}
 	while (n > 0 && err[n - 1] == ' ')
 		n--;
 	ADD(ti->ts->errors, 1);
@@ -1310,13 +1316,16 @@ static enum auth_rv
 tokendb_take_use(struct tokendb_inst *ti, const char *id,
     struct auth_result *res)
 {
-	char	err[TR_ERRLEN];
-	int	r;
+	const char	*cause;
+	char		 err[TR_ERRLEN];
+	int		 r;
 
 	if ((r = tokendb_consume(ti->db, id, err, sizeof(err))) < 0) {
 		ADD(ti->ts->errors, 1);
 		log_msg(LL_WARN, "tokendb_use", "%s", err);
-		res->error = xstrdup("token database busy");
+		cause = tokendb_error_cause(err);
+		res->error = xstrdup(cause != NULL ? cause :
+		    "token database error");
 		return AUTH_ERROR;
 	}
 	return r == 1 ? AUTH_OK : AUTH_DENY;

@@ -84,6 +84,8 @@ static conf_check_cb conf_check_listen;
 static conf_check_cb conf_check_health_listen;
 static conf_check_cb conf_check_review_path;
 static conf_check_cb conf_check_chain;
+static conf_check_cb conf_check_tls_ciphers;
+static conf_check_cb conf_check_tls_ciphersuites;
 
 /* Section, key, type, field, count field, min, max, empty ok, check. */
 #define F(field)	offsetof(struct config, field)
@@ -94,6 +96,10 @@ static const struct conf_option conf_options[] = {
 	  F(nhealth_listen), 0, 0, 1, conf_check_health_listen },
 	{ "server", "tls_cert", CONF_STRING, F(tls_cert), 0, 0, 0, 0, NULL },
 	{ "server", "tls_key", CONF_STRING, F(tls_key), 0, 0, 0, 0, NULL },
+	{ "server", "tls_ciphers", CONF_STRING, F(tls_ciphers), 0, 0, 0, 0,
+	  conf_check_tls_ciphers },
+	{ "server", "tls_ciphersuites", CONF_STRING, F(tls_ciphersuites), 0,
+	  0, 0, 0, conf_check_tls_ciphersuites },
 	{ "server", "client_ca", CONF_STRING, F(client_ca), 0, 0, 0, 0, NULL },
 	{ "server", "client_names", CONF_LIST, F(client_names),
 	  F(nclient_names), 0, 0, 0, NULL },
@@ -283,6 +289,8 @@ config_free(struct config *conf)
 	free_words(conf->health_listen);
 	free(conf->tls_cert);
 	free(conf->tls_key);
+	free(conf->tls_ciphers);
+	free(conf->tls_ciphersuites);
 	free(conf->client_ca);
 	free_words(conf->client_names);
 	free(conf->client_token_file);
@@ -713,6 +721,37 @@ conf_check_health_listen(struct config *conf, const struct conf_section *s,
 {
 	return conf_check_addresses(conf, s, kv, conf->health_listen,
 	    conf->nhealth_listen, err, errlen);
+}
+
+/* A cipher list OpenSSL would refuse fails here, with its line. */
+static int
+conf_check_tls_list(struct config *conf, const struct conf_section *s,
+    const struct conf_kv *kv, const char *list, int tls13, char *err,
+    size_t errlen)
+{
+	char	why[TR_ERRLEN];
+
+	if (tls_check_ciphers(list, tls13, why, sizeof(why)) == 0)
+		return 0;
+	conf_error(conf, s, kv, err, errlen, "%s", why);
+	return -1;
+}
+
+static int
+conf_check_tls_ciphers(struct config *conf, const struct conf_section *s,
+    const struct conf_kv *kv, char *err, size_t errlen)
+{
+	return conf_check_tls_list(conf, s, kv, conf->tls_ciphers, 0, err,
+	    errlen);
+}
+
+static int
+conf_check_tls_ciphersuites(struct config *conf,
+    const struct conf_section *s, const struct conf_kv *kv, char *err,
+    size_t errlen)
+{
+	return conf_check_tls_list(conf, s, kv, conf->tls_ciphersuites, 1,
+	    err, errlen);
 }
 
 static int

@@ -406,19 +406,35 @@ write_cb(struct bufferevent *bev, void *arg)
 	conn_process(c);
 }
 
-/* Was the handshake refused because of the client's certificate? */
+static int
+cert_reason(unsigned long e)
+{
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return 0;
+	return ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+	    ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
+/*
+ * Was the handshake refused because of the client's certificate?  A
+ * wrong certificate leaves a verify result; a missing one leaves only an
+ * error code, and bufferevent_openssl has already moved the thread's
+ * OpenSSL errors into its own queue, so that one is read too.  (The first
+ * entry there is SSL_get_error()'s small code, not a packed error: its
+ * library is 0 and cert_reason() skips it.)
+ */
 static int
 client_cert_failed(struct http_conn *c)
 {
 	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long	 e;
-	int		 reason = 0;
+	int		 found = 0;
 
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+		found |= cert_reason(e);
 	while ((e = ERR_get_error()) != 0)
-		reason = ERR_GET_REASON(e);
-	return SSL_get_verify_result(ssl) != X509_V_OK ||
-	    reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
-	    reason == SSL_R_CERTIFICATE_VERIFY_FAILED;
+		found |= cert_reason(e);
+	return found || SSL_get_verify_result(ssl) != X509_V_OK;
 }
 
 static void

@@ -355,6 +355,20 @@ conn_step_done(struct pgconn *c, struct pgpool_query *q)
 	return 1;
 }
 
+/* err for a query that failed: its SQLSTATE's cause, if known. */
+static void
+query_error(struct pgpool_query *q, char *err, size_t errlen)
+{
+	const char	*cause = NULL;
+
+	if (q->res != NULL)
+		cause = tokendb_pg_state_cause(PQresultErrorField(q->res,
+		    PG_DIAG_SQLSTATE));
+	tokendb_pg_message(q->res != NULL ? PQresultErrorMessage(q->res) :
+	    "no result", cause != NULL ? cause : "token database query failed",
+	    err, errlen);
+}
+
 /* Read what arrived; the query ends when PQgetResult() says so. */
 static void
 conn_read(struct pgconn *c)
@@ -388,10 +402,7 @@ conn_read(struct pgconn *c)
 			if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 				query_done(q, NULL);
 			else {
-				tokendb_pg_message(q->res != NULL ?
-				    PQresultErrorMessage(q->res) : "no result",
-				    "token database query failed", err,
-				    sizeof(err));
+				query_error(q, err, sizeof(err));
 				query_done(q, err);
 			}
 			dispatch(c->pool);

@@ -2,12 +2,13 @@
  * Copyright 2026 The tokenreviewd Authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The server's TLS context: TLS 1.2 and later only, certificate chain and
- * key from PEM files (the key file must be private), and, when a client CA
- * is configured, a required client certificate whose subject CN or a DNS
- * subjectAltName must be on the allowed list.  ALPN offers http/1.1 and
- * nothing else: kube-apiserver switches to HTTP/2 when a server selects
- * h2, and we speak HTTP/1.1.
+ * The server's TLS context: TLS 1.2 and later only, and in TLS 1.2 only
+ * suites with forward secrecy and an AEAD cipher unless the configuration
+ * widens the list; certificate chain and key from PEM files (the key file
+ * must be private), and, when a client CA is configured, a required client
+ * certificate whose subject CN or a DNS subjectAltName must be on the
+ * allowed list.  ALPN offers http/1.1 and nothing else: kube-apiserver
+ * switches to HTTP/2 when a server selects h2, and we speak HTTP/1.1.
  *
  * Also the client side for outgoing connections that the caller drives on
  * a non-blocking socket (the LDAP source): a context per set of CA and
@@ -27,6 +28,14 @@
 #include <openssl/x509v3.h>
 
 #include "tokenreviewd.h"
+
+/*
+ * TLS 1.2 suites offered by default: ECDHE key exchange (forward secrecy)
+ * with AES-GCM or ChaCha20-Poly1305, for ECDSA and RSA keys.  No CBC
+ * suites (SHA-1 MACs, Lucky 13), no static RSA or finite-field DHE key
+ * exchange.  TLS 1.3 suites all qualify: OpenSSL's own list stays.
+ */
+#define TLS_CIPHERS	"ECDHE+AESGCM:ECDHE+CHACHA20"
 
 /* The allowed client names, kept with the SSL_CTX and freed with it. */
 struct tls_names {
@@ -145,6 +154,42 @@ alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* The cipher lists: [server] tls_ciphers and tls_ciphersuites. */
+static int
+tls_set_ciphers(SSL_CTX *ctx, const char *ciphers, const char *suites,
+    char *err, size_t errlen)
+{
+	const char	*why;
+	const char	*bad = NULL;
+
+	ERR_clear_error();
+	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
+		bad = ciphers;
+	else if (suites != NULL && SSL_CTX_set_ciphersuites(ctx, suites) != 1)
+		bad = suites;
+	if (bad == NULL)
+		return 0;
+	if ((why = ERR_reason_error_string(ERR_peek_last_error())) == NULL)
+		why = "unknown error";
+	ERR_clear_error();
+	snprintf(err, errlen, "\"%s\" not accepted by OpenSSL: %s", bad, why);
+	return -1;
+}
+
+int
+tls_check_ciphers(const char *list, int tls13, char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+	int	 r;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		fatalx("SSL_CTX_new failed");
+	r = tls_set_ciphers(ctx, tls13 ? TLS_CIPHERS : list,
+	    tls13 ? list : NULL, err, errlen);
+	SSL_CTX_free(ctx);
+	return r;
+}
+
 static int
 tls_load_key(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
 {
@@ -227,6 +272,9 @@ tls_ctx_new(const struct config *conf, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	if (tls_set_ciphers(ctx, conf->tls_ciphers != NULL ? conf->tls_ciphers :
+	    TLS_CIPHERS, conf->tls_ciphersuites, err, errlen) != 0)
+		goto fail;
 	if (SSL_CTX_use_certificate_chain_file(ctx, conf->tls_cert) != 1) {
 		tls_error(err, errlen, "cannot load certificate",
 		    conf->tls_cert);

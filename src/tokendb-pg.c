@@ -110,17 +110,46 @@ tokendb_pg_message(const char *msg, const char *what, char *err,
 	snprintf(err, errlen, "%s: %.*s", what, (int)n, msg);
 }
 
+/*
+ * SQLSTATEs (PostgreSQL's appendix A) that say why a write failed:
+ * disk_full, read_only_sql_transaction (a standby), io_error.
+ */
+const char *
+tokendb_pg_state_cause(const char *sqlstate)
+{
+	if (sqlstate == NULL)
+		return NULL;
+	if (strcmp(sqlstate, "53100") == 0)
+		return TOKENDB_ERR_FULL;
+	if (strcmp(sqlstate, "25006") == 0)
+		return TOKENDB_ERR_READONLY;
+	if (strcmp(sqlstate, "58030") == 0)
+		return TOKENDB_ERR_IO;
+	return NULL;
+}
+
 /* err for a failed call: res is its result, or NULL. */
 static void
 pg_error(struct tokendb_pg *p, const PGresult *res, const char *what,
     char *err, size_t errlen)
 {
-	if (PQstatus(p->conn) == CONNECTION_BAD)
+	const char	*cause = NULL;
+	char		 buf[TR_ERRLEN];
+
+	if (PQstatus(p->conn) == CONNECTION_BAD) {
 		tokendb_pg_message(PQerrorMessage(p->conn), "the token "
 		    "database is unreachable", err, errlen);
-	else
-		tokendb_pg_message(res != NULL ? PQresultErrorMessage(res) :
-		    PQerrorMessage(p->conn), what, err, errlen);
+		return;
+	}
+	if (res != NULL)
+		cause = tokendb_pg_state_cause(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE));
+	if (cause != NULL) {
+		snprintf(buf, sizeof(buf), "%s: %s", what, cause);
+		what = buf;
+	}
+	tokendb_pg_message(res != NULL ? PQresultErrorMessage(res) :
+	    PQerrorMessage(p->conn), what, err, errlen);
 }
 
 static PGresult *

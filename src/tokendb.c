@@ -106,14 +106,46 @@ struct tokendb {
 	sqlite3_stmt	*stmt[ST_MAX];
 };
 
+const char *
+tokendb_error_cause(const char *err)
+{
+	static const char *const causes[] = {
+		TOKENDB_ERR_FULL, TOKENDB_ERR_READONLY, TOKENDB_ERR_IO,
+		TOKENDB_ERR_BUSY
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
+		if (strstr(err, causes[i]) != NULL)
+			return causes[i];
+	}
+	return NULL;
+}
+
 static void
 db_error(struct tokendb *t, const char *what, char *err, size_t errlen)
 {
-	int	code = sqlite3_extended_errcode(t->db);
+	const char	*cause = NULL;
 
-	if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
-		snprintf(err, errlen, "%s: the token database is locked by "
-		    "another process", what);
+	switch (sqlite3_extended_errcode(t->db) & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		snprintf(err, errlen, "%s: %s: locked by another process",
+		    what, TOKENDB_ERR_BUSY);
+		return;
+	case SQLITE_FULL:
+		cause = TOKENDB_ERR_FULL;
+		break;
+	case SQLITE_READONLY:
+		cause = TOKENDB_ERR_READONLY;
+		break;
+	case SQLITE_IOERR:
+		cause = TOKENDB_ERR_IO;
+		break;
+	}
+	if (cause != NULL)
+		snprintf(err, errlen, "%s: %s (%s)", what, cause,
+		    sqlite3_errmsg(t->db));
 	else
 		snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(t->db));
 }

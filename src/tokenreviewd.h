@@ -172,6 +172,8 @@ struct config {
 	size_t		 nhealth_listen;
 	char		*tls_cert;
 	char		*tls_key;
+	char		*tls_ciphers;		/* TLS 1.2, NULL: AEAD + ECDHE */
+	char		*tls_ciphersuites;	/* TLS 1.3, NULL: OpenSSL's */
 	char		*client_ca;
 	char		**client_names;
 	size_t		 nclient_names;
@@ -515,6 +517,17 @@ int		 tokendb_revoke(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
 int		 tokendb_delete(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
+/*
+ * Why a call failed, as a review's status.error may say it: err of a
+ * failed call holds one of these when the engine said so (SQLite's
+ * result code, PostgreSQL's SQLSTATE), followed by the engine's message.
+ */
+#define TOKENDB_ERR_FULL	"token database cannot write: disk full"
+#define TOKENDB_ERR_READONLY	"token database cannot write: read-only"
+#define TOKENDB_ERR_IO		"token database I/O error"
+#define TOKENDB_ERR_BUSY	"token database busy"
+/* The TOKENDB_ERR_ cause named in err, or NULL. */
+const char	*tokendb_error_cause(const char *err);
 /* Take one use of a usage-limited token, atomically across processes. */
 int		 tokendb_consume(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
@@ -561,6 +574,8 @@ struct pg_result;
 struct tokendb_pg;
 /* 1 for a postgresql:// or postgres:// URL. */
 int		 tokendb_is_url(const char *);
+/* The TOKENDB_ERR_ cause a SQLSTATE means, or NULL (also for NULL). */
+const char	*tokendb_pg_state_cause(const char *sqlstate);
 /* As tokendb_open() and the calls after it, in PostgreSQL at url. */
 struct tokendb_pg *tokendb_pg_open(const char *url, int flags,
 		    long long timeout_ms, char *err, size_t errlen);
@@ -718,6 +733,12 @@ size_t		 runtime_watch_paths(struct runtime *, const char **paths,
 /* tls.c */
 /* Build the server SSL_CTX from the [server] section. NULL + err on error. */
 void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
+/*
+ * Would OpenSSL take this cipher list (TLS 1.2, tls13 0) or list of
+ * suites (TLS 1.3, tls13 1)?  0, or -1 and err says why.
+ */
+int	 tls_check_ciphers(const char *list, int tls13, char *err,
+	    size_t errlen);
 void	 tls_ctx_free(void *);
 /*
  * A client SSL_CTX for outgoing connections: TLS 1.2 and later, the peer

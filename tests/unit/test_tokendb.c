@@ -622,7 +622,57 @@ test_pg(void)
 	for (k = 0; k < 3; k++)
 		free(p[k]);
 }
+
+/* SQLSTATEs that say why a write failed, through the pool's message. */
+static void
+test_pg_causes(void)
+{
+	static const struct {
+		const char	*state;
+		const char	*cause;
+	} t[] = {
+		{ "53100", TOKENDB_ERR_FULL },		/* disk_full */
+		{ "25006", TOKENDB_ERR_READONLY },	/* read_only_sql_... */
+		{ "58030", TOKENDB_ERR_IO },		/* io_error */
+		{ "53200", NULL },			/* out_of_memory */
+		{ "5310", NULL },
+		{ "531000", NULL },
+		{ "", NULL },
+		{ NULL, NULL },
+	};
+	const char	*c;
+	char		 err[TR_ERRLEN];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		c = tokendb_pg_state_cause(t[i].state);
+		ok(c == t[i].cause || (c != NULL && t[i].cause != NULL &&
+		    strcmp(c, t[i].cause) == 0), "SQLSTATE %s -> %s",
+		    t[i].state != NULL ? t[i].state : "(none)",
+		    t[i].cause != NULL ? t[i].cause : "no cause");
+	}
+	tokendb_pg_message("ERROR:  could not extend file \"base/5/16384\": "
+	    "No space left on device\nHINT:  Check free disk space.\n",
+	    tokendb_pg_state_cause("53100"), err, sizeof(err));
+	is_str(tokendb_error_cause(err), TOKENDB_ERR_FULL,
+	    "a disk_full message names its cause");
+}
 #endif
+
+/* The causes a failed call's message names, for status.error. */
+static void
+test_causes(void)
+{
+	ok(tokendb_error_cause("using a token: " TOKENDB_ERR_FULL
+	    " (database or disk is full)") != NULL &&
+	    strcmp(tokendb_error_cause("using a token: " TOKENDB_ERR_FULL
+	    " (database or disk is full)"), TOKENDB_ERR_FULL) == 0,
+	    "SQLite disk full");
+	ok(tokendb_error_cause("using a token: " TOKENDB_ERR_BUSY
+	    ": locked by another process") != NULL, "SQLite busy");
+	ok(tokendb_error_cause("using a token: database disk image is "
+	    "malformed") == NULL, "no cause for other errors");
+}
 
 int
 main(void)
@@ -640,8 +690,10 @@ main(void)
 	test_storage();
 	test_backend();
 	test_conf_errors();
+	test_causes();
 #ifdef HAVE_TOKENDB_PG
 	test_pg();
+	test_pg_causes();
 	test_pg_load_offline();
 #endif
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
