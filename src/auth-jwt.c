@@ -58,6 +58,7 @@
 #define JWT_REASONLEN		160
 #define JWT_CRED_ID		"authentication.kubernetes.io/credential-id"
 #define JWT_SA_PREFIX		"system:serviceaccount:"
+#define JWT_MAX_CACHE_S		(24LL * 3600)	/* [cache] ttl's maximum */
 
 enum jwt_type {
 	JWT_OIDC,
@@ -2182,6 +2183,24 @@ map_serviceaccount(json_t *claims, struct jwt_user *u, char *why,
 
 /* ---------------------------------------------------------------- review */
 
+/*
+ * How long a verified token may be cached: no longer than it lives, at
+ * least 1 ms.  exp is any number the signer chose (9.3e15 or 1e300 are
+ * valid JSON): the lifetime is clamped in seconds, to JWT_MAX_CACHE_S,
+ * before it is turned into milliseconds, which would overflow.
+ */
+long long
+auth_jwt_cache_ms(double exp, double now)
+{
+	double	s = exp - now;
+
+	if (!(s > 0.001))		/* also NaN */
+		return 1;
+	if (s > (double)JWT_MAX_CACHE_S)
+		s = (double)JWT_MAX_CACHE_S;
+	return (long long)(s * 1000);
+}
+
 /* Everything after the signature; AUTH_OK fills res. */
 static enum auth_rv
 check_claims(const struct jwt_issuer *is, json_t *claims,
@@ -2193,7 +2212,6 @@ check_claims(const struct jwt_issuer *is, json_t *claims,
 	double		 now = (double)time(NULL), exp;
 	const char	*jti;
 	char		*cred;
-	long long	 ttl;
 
 	memset(&u, 0, sizeof(u));
 	if (json_str(claims, "iss") == NULL ||
@@ -2219,9 +2237,7 @@ check_claims(const struct jwt_issuer *is, json_t *claims,
 	res->username = xstrdup(u.username);
 	res->user_json = auth_user_json(u.username, u.uid, u.groups.v,
 	    u.extra_keys.v, (char *const *const *)u.extra_values);
-	/* Cached no longer than the token lives; at least 1 ms. */
-	ttl = (long long)((exp - now) * 1000);
-	res->max_ttl = ttl > 0 ? ttl : 1;
+	res->max_ttl = auth_jwt_cache_ms(exp, now);
 	rv = AUTH_OK;
 out:
 	user_clear(&u);

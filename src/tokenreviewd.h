@@ -669,6 +669,8 @@ extern const struct auth_backend auth_ldap_backend;
 
 /* auth-jwt.c */
 extern const struct auth_backend auth_jwt_backend;
+/* How long a token verified at now with this exp may be cached, in ms. */
+long long	 auth_jwt_cache_ms(double exp, double now);
 
 /* cache.c */
 struct cache;
