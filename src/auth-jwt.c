@@ -959,6 +959,7 @@ fetcher_exit(void)
 	}
 	curl_multi_cleanup(fetch_multi);
 	fetch_multi = NULL;
+	log_msg(LL_VERBOSE, "jwt_fetch", "key fetcher stopped");
 }
 
 /* Started once, by the first worker; it blocks every signal. */
