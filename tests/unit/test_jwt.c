@@ -889,7 +889,8 @@ test_random(void)
 /*
  * Date claims at the ends of what JSON can carry: a validly signed token
  * may say exp = 9.3e15 or INT64_MAX, where (exp - now) * 1000 does not fit
- * in 64 bits.  The sanitizer build aborts on such an overflow.
+ * in 64 bits.  The sanitizer build aborts on such an overflow.  Cases 39,
+ * 40 and 49 at the limits.
  */
 static void
 test_huge_times(void)
@@ -906,31 +907,31 @@ test_huge_times(void)
 	for (i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
 		xasprintf(&c, "{\"exp\":%s}", far[i]);
 		is_ok(sign("RS256", rsa1, "rsa1", J(c)), JANE,
-		    "OIDC exp %s -> OK", far[i]);
+		    "case 39: OIDC exp %s -> OK", far[i]);
 		ok(res.max_ttl == day, "  cached 24 h at most (%lld ms)",
 		    res.max_ttl);
 		is_ok(sign("ES256", sakey, NULL, S(b, c)), SA_USER,
-		    "SA exp %s -> OK", far[i]);
+		    "case 49: SA exp %s -> OK", far[i]);
 		ok(res.max_ttl == day, "  cached 24 h at most (%lld ms)",
 		    res.max_ttl);
 		free(c);
 		xasprintf(&c, "{\"exp\":-%s}", far[i]);
 		is_err(sign("RS256", rsa1, "rsa1", J(c)), "expired",
-		    "OIDC exp -%s -> expired", far[i]);
+		    "case 39: OIDC exp -%s -> expired", far[i]);
 		is_err(sign("ES256", sakey, NULL, S(b, c)), "expired",
-		    "SA exp -%s -> expired", far[i]);
+		    "case 49: SA exp -%s -> expired", far[i]);
 		free(c);
 		xasprintf(&c, "{\"nbf\":%s,\"iat\":-%s}", far[i], far[i]);
 		is_err(sign("RS256", rsa1, "rsa1", J(c)), "nbf",
-		    "nbf %s -> not valid yet", far[i]);
+		    "case 40: nbf %s -> not valid yet", far[i]);
 		free(c);
 		xasprintf(&c, "{\"iat\":%s}", far[i]);
 		is_err(sign("ES256", sakey, NULL, S(b, c)), "iat",
-		    "SA iat %s -> issued in the future", far[i]);
+		    "case 49: SA iat %s -> issued in the future", far[i]);
 		free(c);
 		xasprintf(&c, "{\"iat\":-%s,\"nbf\":-%s}", far[i], far[i]);
 		is_ok(sign("ES256", sakey, NULL, S(b, c)), SA_USER,
-		    "SA iat and nbf -%s -> OK", far[i]);
+		    "case 49: SA iat and nbf -%s -> OK", far[i]);
 		free(c);
 	}
 	ok(auth_jwt_cache_ms(9.3e15, (double)now) == day &&
