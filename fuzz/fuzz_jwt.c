@@ -107,6 +107,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	long	n;
 
 	log_init(LL_FATAL);
+	err[0] = '\0';
 	if (mkdtemp(dir) == NULL)
 		fatal("mkdtemp");
 	atexit(remove_files);
