@@ -58,6 +58,7 @@
 #define JWT_REASONLEN		160
 #define JWT_CRED_ID		"authentication.kubernetes.io/credential-id"
 #define JWT_SA_PREFIX		"system:serviceaccount:"
+#define JWT_MAX_CACHE_S		(24LL * 3600)	/* [cache] ttl's maximum */
 
 enum jwt_type {
 	JWT_OIDC,
@@ -545,6 +546,17 @@ static TAILQ_HEAD(, jwt_source) sources = TAILQ_HEAD_INITIALIZER(sources);
 static pthread_once_t	curl_once = PTHREAD_ONCE_INIT;
 static pthread_once_t	fetcher_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The fetcher thread is joined before the process exits: OpenSSL's
+ * exit-time cleanup frees its locks and tables, and a thread still inside
+ * libcurl's TLS code then crashes the process.  Its transfers run on
+ * fetch_multi, which fetcher_exit() wakes from another thread.
+ */
+#define JWT_EXIT_WAIT		5		/* s to wait for the fetcher */
+static pthread_t	fetcher_thread;
+static CURLM		*fetch_multi;
+static int		fetch_stop;		/* atomic */
+
 struct jwt_inst {
 	struct jwt_shared	*js;
 	struct event_base	*base;
@@ -643,6 +655,45 @@ fetch_write_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static int
+fetch_stopping(void)
+{
+	return __atomic_load_n(&fetch_stop, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Run one transfer on the fetcher's multi handle, so that fetcher_exit()
+ * can interrupt it at once (curl_multi_wakeup) instead of waiting for a
+ * slow issuer until fetch_timeout.
+ */
+static CURLcode
+http_perform(CURL *c)
+{
+	CURLMsg		*msg;
+	CURLcode	 rc = CURLE_ABORTED_BY_CALLBACK;
+	int		 running = 1, left;
+
+	if (curl_multi_add_handle(fetch_multi, c) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	while (running > 0 && !fetch_stopping()) {
+		if (curl_multi_perform(fetch_multi, &running) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+		if (running > 0 && curl_multi_poll(fetch_multi, NULL, 0, 1000,
+		    NULL) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	while ((msg = curl_multi_info_read(fetch_multi, &left)) != NULL) {
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == c)
+			rc = msg->data.result;
+	}
+	curl_multi_remove_handle(fetch_multi, c);
+	return rc;
+}
+
 /*
  * GET an https URL; the body (NUL-terminated, the caller frees it) if the
  * answer is 200 within the time and size limits, else NULL and why.
@@ -676,7 +727,7 @@ http_get(const struct jwt_source *src, const char *url, size_t *len,
 	    PACKAGE_VERSION);
 	if (src->ca != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, src->ca);
-	rc = curl_easy_perform(c);
+	rc = http_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
@@ -770,6 +821,8 @@ fetch_source(struct jwt_source *src)
 
 	why[0] = '\0';
 	if ((ks = fetch_keys(src, why, sizeof(why))) == NULL) {
+		if (fetch_stopping())
+			return 0;
 		__atomic_add_fetch(&src->n_fetch_error, 1, __ATOMIC_RELAXED);
 		old = source_keys(src);
 		nold = old != NULL ? old->nkeys : 0;
@@ -853,7 +906,7 @@ fetcher_main(void *arg)
 	int			 ok;
 
 	pthread_mutex_lock(&fetch_mtx);
-	for (;;) {
+	while (!fetch_stopping()) {
 		if ((src = fetch_due(monotonic_ms())) == NULL) {
 			fetch_sleep();
 			continue;
@@ -873,22 +926,57 @@ fetcher_main(void *arg)
 		source_unref(src);
 		pthread_mutex_lock(&fetch_mtx);
 	}
+	pthread_mutex_unlock(&fetch_mtx);
 	return NULL;
+}
+
+/*
+ * At exit (main returned, or a fatal error): interrupt the fetch in
+ * progress and join the fetcher.  Registered after libcurl initialised
+ * OpenSSL, so it runs before OpenSSL's own exit handler.  The thread ends
+ * within one pass of libcurl's loop; should it not within JWT_EXIT_WAIT,
+ * it is left behind with a warning rather than hang the exit.
+ */
+static void
+fetcher_exit(void)
+{
+	struct timespec	dl;
+	int		e;
+
+	if (pthread_equal(pthread_self(), fetcher_thread))
+		return;		/* a fatal error in the fetcher itself */
+	pthread_mutex_lock(&fetch_mtx);
+	__atomic_store_n(&fetch_stop, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&fetch_cv);
+	pthread_mutex_unlock(&fetch_mtx);
+	curl_multi_wakeup(fetch_multi);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += JWT_EXIT_WAIT;
+	if ((e = pthread_timedjoin_np(fetcher_thread, NULL, &dl)) != 0) {
+		log_msg(LL_WARN, "jwt_fetch", "the key fetcher did not stop "
+		    "within %d s: %s", JWT_EXIT_WAIT, strerror(e));
+		return;
+	}
+	curl_multi_cleanup(fetch_multi);
+	fetch_multi = NULL;
+	log_msg(LL_VERBOSE, "jwt_fetch", "key fetcher stopped");
 }
 
 /* Started once, by the first worker; it blocks every signal. */
 static void
 fetcher_start(void)
 {
-	pthread_t	t;
 	sigset_t	all, old;
 
+	if ((fetch_multi = curl_multi_init()) == NULL)
+		fatalx("curl_multi_init failed");
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&t, NULL, fetcher_main, NULL) != 0)
+	if (pthread_create(&fetcher_thread, NULL, fetcher_main, NULL) != 0)
 		fatalx("cannot start the JWKS fetcher thread");
-	pthread_detach(t);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (atexit(fetcher_exit) != 0)
+		fatalx("cannot register the key fetcher's exit handler");
 }
 
 static void
@@ -2096,6 +2184,24 @@ map_serviceaccount(json_t *claims, struct jwt_user *u, char *why,
 
 /* ---------------------------------------------------------------- review */
 
+/*
+ * How long a verified token may be cached: no longer than it lives, at
+ * least 1 ms.  exp is any number the signer chose (9.3e15 or 1e300 are
+ * valid JSON): the lifetime is clamped in seconds, to JWT_MAX_CACHE_S,
+ * before it is turned into milliseconds, which would overflow.
+ */
+long long
+auth_jwt_cache_ms(double exp, double now)
+{
+	double	s = exp - now;
+
+	if (!(s > 0.001))		/* also NaN */
+		return 1;
+	if (s > (double)JWT_MAX_CACHE_S)
+		s = (double)JWT_MAX_CACHE_S;
+	return (long long)(s * 1000);
+}
+
 /* Everything after the signature; AUTH_OK fills res. */
 static enum auth_rv
 check_claims(const struct jwt_issuer *is, json_t *claims,
@@ -2107,7 +2213,6 @@ check_claims(const struct jwt_issuer *is, json_t *claims,
 	double		 now = (double)time(NULL), exp;
 	const char	*jti;
 	char		*cred;
-	long long	 ttl;
 
 	memset(&u, 0, sizeof(u));
 	if (json_str(claims, "iss") == NULL ||
@@ -2133,9 +2238,7 @@ check_claims(const struct jwt_issuer *is, json_t *claims,
 	res->username = xstrdup(u.username);
 	res->user_json = auth_user_json(u.username, u.uid, u.groups.v,
 	    u.extra_keys.v, (char *const *const *)u.extra_values);
-	/* Cached no longer than the token lives; at least 1 ms. */
-	ttl = (long long)((exp - now) * 1000);
-	res->max_ttl = ttl > 0 ? ttl : 1;
+	res->max_ttl = auth_jwt_cache_ms(exp, now);
 	rv = AUTH_OK;
 out:
 	user_clear(&u);

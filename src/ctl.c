@@ -703,117 +703,6 @@ out:
 }
 
 /*
- * The fields of one CSV line, with the quoting of kube-apiserver's token
- * file ("a,b" holds a comma, "" a quote).  A quoted field spanning lines
- * is not supported here.  NULL on a quote error.
- */
-static char **
-token_csv_fields(const char *line, size_t *n)
-{
-	char	**f = NULL, *buf;
-	size_t	  len = 0;
-	int	  quoted;
-
-	*n = 0;
-	buf = xmalloc(strlen(line) + 1);
-	for (;;) {
-		len = 0;
-		if ((quoted = (*line == '"')))
-			line++;
-		while (*line != '\0') {
-			if (quoted && *line == '"' && line[1] == '"') {
-				buf[len++] = '"';
-				line += 2;
-			} else if (quoted && *line == '"') {
-				quoted = 0;
-				if (*++line != ',' && *line != '\0')
-					goto bad;
-			} else if (!quoted && *line == ',')
-				break;
-			else if (!quoted && *line == '"')
-				goto bad;
-			else
-				buf[len++] = *line++;
-		}
-		if (quoted)
-			goto bad;
-		buf[len] = '\0';
-		f = token_list_add(f, n, buf);
-		if (*line++ != ',')
-			break;
-	}
-	free(buf);
-	return f;
-bad:
-	free(buf);
-	free_words(f);
-	return NULL;
-}
-
-/* Column 4 of a token file: groups split on ",", empty names dropped. */
-static char **
-token_split_groups(const char *s, size_t *n)
-{
-	char	**list = xcalloc(1, sizeof(char *));
-	char	 *name;
-	size_t	  len;
-
-	*n = 0;
-	for (;;) {
-		len = strcspn(s, ",");
-		if (len > 0) {
-			name = xstrndup(s, len);
-			list = token_list_add(list, n, name);
-			free(name);
-		}
-		if (s[len] == '\0')
-			break;
-		s += len + 1;
-	}
-	return list;
-}
-
-/*
- * One CSV record as a row in tok; NULL, or what is wrong with the line.
- * The secret is wiped from the line: only its hash stays.
- */
-static const char *
-token_import_parse(char *line, long long now, struct tokendb_token *tok)
-{
-	char		 secret[TOKENDB_SECRET_LEN + 1], **f;
-	const char	*bad = NULL;
-	size_t		 n, ng = 0;
-
-	memset(tok, 0, sizeof(*tok));
-	memset(secret, 0, sizeof(secret));
-	if ((f = token_csv_fields(line, &n)) == NULL || n < 3) {
-		bad = f == NULL ? "bad quoting" : "fewer than 3 fields";
-		goto out;
-	}
-	if (tokendb_parse_token(f[0], strlen(f[0]), tok->id, secret) != 0) {
-		bad = "the token is not of the form [a-z0-9]{6}.[a-z0-9]{16}; "
-		    "keep it in the static token file";
-		goto out;
-	}
-	sha256(secret, TOKENDB_SECRET_LEN, tok->secret_hash);
-	tok->username = xstrdup(f[1]);
-	tok->uid = *f[2] != '\0' ? xstrdup(f[2]) : NULL;
-	tok->groups = token_split_groups(n > 3 ? f[3] : "", &ng);
-	tok->extra_keys = xcalloc(1, sizeof(char *));
-	tok->extra_values = xcalloc(1, sizeof(char **));
-	tok->usages = xstrdup("authentication");
-	tok->description = xstrdup("imported");
-	tok->created = now;
-	tok->uses_left = -1;
-out:
-	OPENSSL_cleanse(secret, sizeof(secret));
-	if (f != NULL)
-		OPENSSL_cleanse(f[0], strlen(f[0]));
-	free_words(f);
-	return bad;
-}
-
-/*
  * An import in progress: rows parsed and not yet sent, with their line
  * numbers.  They go to the database a batch at a time, so that a server
  * over the network is not waited on once per row.
@@ -858,7 +747,7 @@ token_import_line(struct token_import *imp, size_t lineno, char *line)
 {
 	const char	*bad;
 
-	if ((bad = token_import_parse(line, imp->now,
+	if ((bad = tokendb_csv_parse(line, imp->now,
 	    &imp->toks[imp->n])) != NULL) {
 		/* The rows above it first: the first error is the one told. */
 		if (token_import_flush(imp) == 0)

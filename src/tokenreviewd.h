@@ -569,6 +569,15 @@ void		 tokendb_token_set_json(struct tokendb_token *,
 char		*tokendb_groups_json(const struct tokendb_token *);
 char		*tokendb_extra_json(const struct tokendb_token *);
 
+/* tokendb-csv.c */
+/*
+ * One line of a token file to import ("token,user,uid[,groups]") as a row
+ * in tok, created at now: NULL, or what is wrong with the line.  The line
+ * is wiped; tok is cleared first and always left for tokendb_token_clear().
+ */
+const char	*tokendb_csv_parse(char *line, long long now,
+		    struct tokendb_token *tok);
+
 /* tokendb-pg.c */
 struct pg_result;
 struct tokendb_pg;
@@ -684,6 +693,8 @@ extern const struct auth_backend auth_ldap_backend;
 
 /* auth-jwt.c */
 extern const struct auth_backend auth_jwt_backend;
+/* How long a token verified at now with this exp may be cached, in ms. */
+long long	 auth_jwt_cache_ms(double exp, double now);
 
 /* cache.c */
 struct cache;

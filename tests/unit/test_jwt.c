@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -885,6 +886,64 @@ test_random(void)
 	is_int(bad, 0, "3000 mangled tokens: none accepted");
 }
 
+/*
+ * Date claims at the ends of what JSON can carry: a validly signed token
+ * may say exp = 9.3e15 or INT64_MAX, where (exp - now) * 1000 does not fit
+ * in 64 bits.  The sanitizer build aborts on such an overflow.  Cases 39,
+ * 40 and 49 at the limits.
+ */
+static void
+test_huge_times(void)
+{
+	static const char *const far[] = {
+		"9300000000000000", "9223372036854775807", "9.3e18",
+		"1e300", "1.7976931348623157e308",
+	};
+	const char	*b = "https://cluster-b.test";
+	const long long	 day = 24LL * 3600 * 1000;
+	char		*c;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
+		xasprintf(&c, "{\"exp\":%s}", far[i]);
+		is_ok(sign("RS256", rsa1, "rsa1", J(c)), JANE,
+		    "case 39: OIDC exp %s -> OK", far[i]);
+		ok(res.max_ttl == day, "  cached 24 h at most (%lld ms)",
+		    res.max_ttl);
+		is_ok(sign("ES256", sakey, NULL, S(b, c)), SA_USER,
+		    "case 49: SA exp %s -> OK", far[i]);
+		ok(res.max_ttl == day, "  cached 24 h at most (%lld ms)",
+		    res.max_ttl);
+		free(c);
+		xasprintf(&c, "{\"exp\":-%s}", far[i]);
+		is_err(sign("RS256", rsa1, "rsa1", J(c)), "expired",
+		    "case 39: OIDC exp -%s -> expired", far[i]);
+		is_err(sign("ES256", sakey, NULL, S(b, c)), "expired",
+		    "case 49: SA exp -%s -> expired", far[i]);
+		free(c);
+		xasprintf(&c, "{\"nbf\":%s,\"iat\":-%s}", far[i], far[i]);
+		is_err(sign("RS256", rsa1, "rsa1", J(c)), "nbf",
+		    "case 40: nbf %s -> not valid yet", far[i]);
+		free(c);
+		xasprintf(&c, "{\"iat\":%s}", far[i]);
+		is_err(sign("ES256", sakey, NULL, S(b, c)), "iat",
+		    "case 49: SA iat %s -> issued in the future", far[i]);
+		free(c);
+		xasprintf(&c, "{\"iat\":-%s,\"nbf\":-%s}", far[i], far[i]);
+		is_ok(sign("ES256", sakey, NULL, S(b, c)), SA_USER,
+		    "case 49: SA iat and nbf -%s -> OK", far[i]);
+		free(c);
+	}
+	ok(auth_jwt_cache_ms(9.3e15, (double)now) == day &&
+	    auth_jwt_cache_ms(HUGE_VAL, 0) == day &&
+	    auth_jwt_cache_ms(NAN, 0) == 1 &&
+	    auth_jwt_cache_ms(-HUGE_VAL, 0) == 1 &&
+	    auth_jwt_cache_ms(0, 9.3e15) == 1 &&
+	    auth_jwt_cache_ms((double)now + 300, (double)now) == 300000 &&
+	    auth_jwt_cache_ms((double)now, (double)now) == 1,
+	    "cache lifetime: clamped to [1 ms, 24 h], NaN and infinities too");
+}
+
 static void
 cleanup(void)
 {
@@ -923,6 +982,7 @@ main(void)
 	test_config_errors();
 	test_config_sections();
 	test_random();
+	test_huge_times();
 	auth_result_clear(&res);
 	auth_jwt_backend.free(inst);
 	auth_jwt_backend.unload(shared);
