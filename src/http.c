@@ -150,9 +150,9 @@ request_reset(struct http_conn *c)
 	/* The Authorization header may carry a bearer secret. */
 	if ((auth = http_header(c, "authorization")) != NULL)
 		OPENSSL_cleanse((char *)auth, strlen(auth));
-	free(c->head);
+	wipe_free(c->head);
 	c->head = NULL;
-	free(c->body_flat);
+	wipe_free(c->body_flat);
 	c->body_flat = NULL;
 	if (c->body != NULL)
 		evbuffer_drain(c->body, evbuffer_get_length(c->body));

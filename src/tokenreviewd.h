@@ -95,6 +95,8 @@ __attribute__((noreturn)) void fatalx(const char *fmt, ...)
  * call first thing in main(), before any of them is used.
  */
 void	 wipe_install(void);
+/* free() that first wipes the whole block: for one that held a secret. */
+void	 wipe_free(void *);
 /* No core dumps from now on (the limit and the dumpable flag). */
 void	 wipe_core_off(void);
 /* After wipe_core_off(): allow (the limit as it was) or forbid for good. */

@@ -34,7 +34,7 @@
 
 static struct rlimit	wipe_core_saved;
 
-static void
+void
 wipe_free(void *p)
 {
 	if (p == NULL)
