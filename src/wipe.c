@@ -9,6 +9,14 @@
  * memory finds them long after the review.  wipe_install() gives those
  * three libraries an allocator that wipes every block it frees or moves.
  *
+ * OpenSSL's record buffers are the exception.  With SSL_MODE_RELEASE_BUFFERS
+ * two of about 17 KiB are freed after every request, and wiping them whole
+ * was most of the cost of all this; SSL_OP_CLEANSE_PLAINTEXT (tls.c) wipes
+ * the part of the read buffer that held plaintext as soon as it is read,
+ * which also covers a connection that stays open, and the write buffer
+ * holds our answers only, encrypted in place.  So OpenSSL's blocks of
+ * WIPE_CRYPTO_MAX bytes or more are freed as they are.
+ *
  * The block's size comes from malloc_usable_size(), not from a header of
  * ours: the blocks stay plain malloc() blocks, so a pointer that one of
  * the libraries hands out and its caller releases with free() (the result
@@ -32,6 +40,8 @@
 
 #include "tokenreviewd.h"
 
+#define WIPE_CRYPTO_MAX	8192
+
 static struct rlimit	wipe_core_saved;
 
 void
@@ -39,7 +49,7 @@ wipe_free(void *p)
 {
 	if (p == NULL)
 		return;
-	OPENSSL_cleanse(p, malloc_usable_size(p));
+	explicit_bzero(p, malloc_usable_size(p));
 	free(p);
 }
 
@@ -80,7 +90,10 @@ wipe_crypto_realloc(void *p, size_t n, const char *file, int line)
 static void
 wipe_crypto_free(void *p, const char *file, int line)
 {
-	wipe_free(p);
+	if (p != NULL && malloc_usable_size(p) >= WIPE_CRYPTO_MAX)
+		free(p);
+	else
+		wipe_free(p);
 }
 
 void

@@ -106,6 +106,19 @@ if tr_start mem; then
 	is "$n200" 9 "nine reviews with the bearer secret answered"
 	tr_jq '.status.authenticated == true' ||
 	    diag "the known token was not accepted: $TR_BODY"
+	# Then six at once, so that several connections' buffers are in
+	# use together and freed, not one reused over and over.
+	pids=()
+	for i in 1 2 3; do
+		for tok in "$UNKNOWN" "$LDAPISH"; do
+			TR_CLIENT=none tr_review v1 "$tok" '' \
+			    -H "Authorization: Bearer $BEARER" >/dev/null &
+			pids+=($!)
+		done
+	done
+	wait "${pids[@]}"
+	ok "fifteen audit lines: every review answered" tr_wait_until 10 \
+	    eval '[ "$(grep -c "\"event\":\"review\"" "$TR_LOG")" -ge 15 ]'
 	ok "every client connection closed" \
 	    tr_wait_until 10 connections_closed
 	printf '%s\n' "$UNKNOWN" "$LDAPISH" "$BEARER" >"$TR_TMP/needles"
