@@ -174,7 +174,9 @@ if [ "$(ulimit -c)" = 0 ]; then
 	    "the hard core file size limit here is 0"
 else
 	tr_config core server.core_dumps=yes
-	if tr_start core; then
+	# AddressSanitizer sets the limit to 0 itself unless told not to.
+	if ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0 \
+	    tr_start core; then
 		is "$(core_limit "$TR_PID")" "$(ulimit -c)" \
 		    "core_dumps = yes: the core file size limit is left as it was"
 		tr_stop
