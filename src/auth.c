@@ -358,7 +358,6 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
     void (*finish)(struct auth_req *, void *), void *arg)
 {
 	struct cache	*cache = chain->rt->cache;
-	char		 hex[2 * TR_SHA256_LEN + 1];
 
 	req->chain = chain;
 	req->cursor = 0;
@@ -372,9 +371,9 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 	req->finish_arg = arg;
 	memset(&req->result, 0, sizeof(req->result));
 	memset(&req->cur, 0, sizeof(req->cur));
+	/* token_hash is looked up, never written out; token_fp is logged. */
 	sha256(req->token, req->token_len, req->token_hash);
-	hex_encode(req->token_hash, TR_FINGERPRINT_LEN / 2, hex);
-	memcpy(req->token_fp, hex, TR_FINGERPRINT_LEN + 1);
+	fingerprint(req->token, req->token_len, req->token_fp);
 
 	cache_key(req->token, req->token_len, req->audiences, req->naudiences,
 	    req->cache_key);

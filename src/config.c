@@ -135,6 +135,7 @@ static const struct conf_option conf_options[] = {
 	  0, 1000000, 0, NULL },
 	{ "server", "failed_review_burst", CONF_INT, F(failed_review_burst),
 	  0, 1, 1000000, 0, NULL },
+	{ "server", "core_dumps", CONF_BOOL, F(core_dumps), 0, 0, 0, 0, NULL },
 
 	{ "cache", "ttl", CONF_DURATION, F(cache_ttl), 0, 0, CONF_DAY_MS, 0,
 	  NULL },
@@ -147,6 +148,8 @@ static const struct conf_option conf_options[] = {
 	{ "log", "audit", CONF_BOOL, F(log_audit), 0, 0, 0, 0, NULL },
 	{ "log", "flush_interval", CONF_DURATION, F(log_flush_interval), 0, 0,
 	  10 * 1000, 0, NULL },
+	{ "log", "fingerprint_key_file", CONF_STRING, F(fingerprint_key_file),
+	  0, 0, 0, 0, NULL },
 };
 #undef F
 
@@ -294,6 +297,7 @@ config_free(struct config *conf)
 	free(conf->client_ca);
 	free_words(conf->client_names);
 	free(conf->client_token_file);
+	free(conf->fingerprint_key_file);
 	free(conf->review_path);
 	free(conf->port_file);
 	free(conf->user);

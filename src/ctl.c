@@ -131,6 +131,8 @@ cmd_review(const char *path, int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
+	/* The fingerprint printed below matches the daemon's log lines. */
+	fingerprint_set_key(rt->fp_key, rt->fp_key_len);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	chain = auth_chain_new(rt, base);
@@ -857,6 +859,9 @@ main(int argc, char **argv)
 	const char	*path = SYSCONFDIR "/tokenreviewd/tokenreviewd.conf";
 	int		 ch;
 
+	/* Tokens and secrets pass through here too; see wipe.c. */
+	wipe_install();
+	wipe_core_off();
 	log_init(LL_WARN);
 	while ((ch = getopt(argc, argv, "+c:hv")) != -1) {
 		switch (ch) {

@@ -114,6 +114,25 @@ watch_changed(void)
 	return changed;
 }
 
+/*
+ * Key token fingerprints with the configuration's key, or with the random
+ * key of this process; say which when it changes, never what it is.
+ */
+static void
+fingerprint_key_use(const struct runtime *rt, int first)
+{
+	if (!fingerprint_set_key(rt->fp_key, rt->fp_key_len) && !first)
+		return;
+	if (rt->fp_key_len == 0)
+		log_msg(LL_INFO | LL_ALWAYS, "fingerprint_key", "no [log] "
+		    "fingerprint_key_file: token fingerprints use a random key "
+		    "of this process, so replicas and restarts show other "
+		    "fingerprints for the same token");
+	else
+		log_msg(LL_INFO, "fingerprint_key", "token fingerprints use "
+		    "the key of %s", rt->conf->fingerprint_key_file);
+}
+
 static void
 reload(const char *why)
 {
@@ -133,6 +152,10 @@ reload(const char *why)
 		    "effect only after a restart");
 	if (!g.debug)
 		log_set_level(rt->conf->log_level);
+	if (rt->conf->core_dumps != g.rt->conf->core_dumps)
+		log_msg(LL_WARN, "reload", "a core_dumps change takes effect "
+		    "only after a restart");
+	fingerprint_key_use(rt, 0);
 	server_swap(g.srv, rt);
 	runtime_unref(g.rt);
 	g.rt = rt;
@@ -242,6 +265,9 @@ run(void)
 		    server_health_port(g.srv));
 	if (g.rt->conf->user != NULL)
 		drop_privileges(g.rt->conf->user);
+	/* After the drop, which resets the dumpable flag. */
+	wipe_core_dumps(g.rt->conf->core_dumps);
+	fingerprint_key_use(g.rt, 1);
 	warn_insecure(g.rt->conf);
 	if ((g.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -313,6 +339,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Before libevent, OpenSSL or jansson allocates anything. */
+	wipe_install();
+	wipe_core_off();
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		fatalx("evthread_use_pthreads failed");

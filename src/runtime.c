@@ -110,6 +110,37 @@ runtime_client_token(struct runtime *rt, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The fingerprint key: read at every load, so that a reload or a change of
+ * the file picks up a new one, and refused when others may read it (its
+ * holder can test token guesses against the logs).
+ */
+static int
+runtime_fp_key(struct runtime *rt, char *err, size_t errlen)
+{
+	const char	*path = rt->conf->fingerprint_key_file;
+	char		*buf;
+	size_t		 len;
+
+	if (path == NULL)
+		return 0;
+	if ((buf = read_file(path, 4096, 1, &len, err, errlen)) == NULL)
+		return -1;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len < TR_FP_KEY_MIN) {
+		snprintf(err, errlen, "%s: [log] fingerprint_key_file must hold "
+		    "at least %d bytes (openssl rand -hex 32 makes one)", path,
+		    TR_FP_KEY_MIN);
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+		return -1;
+	}
+	rt->fp_key = buf;
+	rt->fp_key_len = len;
+	return 0;
+}
+
 struct runtime *
 runtime_load(const char *path, int flags, char *err, size_t errlen)
 {
@@ -121,7 +152,8 @@ runtime_load(const char *path, int flags, char *err, size_t errlen)
 	if ((rt->conf = config_load(path, err, errlen)) == NULL)
 		goto fail;
 	if (runtime_check_sections(rt->conf, err, errlen) != 0 ||
-	    runtime_chain(rt, err, errlen) != 0)
+	    runtime_chain(rt, err, errlen) != 0 ||
+	    runtime_fp_key(rt, err, errlen) != 0)
 		goto fail;
 	if ((flags & RUNTIME_NO_TLS) == 0) {
 		if ((rt->ssl_ctx = tls_ctx_new(rt->conf, err, errlen)) == NULL)
@@ -169,6 +201,10 @@ runtime_unref(struct runtime *rt)
 	tls_ctx_free(rt->ssl_ctx);
 	config_free(rt->conf);
 	OPENSSL_cleanse(rt->client_token_hash, sizeof(rt->client_token_hash));
+	if (rt->fp_key != NULL) {
+		OPENSSL_cleanse(rt->fp_key, rt->fp_key_len);
+		free(rt->fp_key);
+	}
 	free(rt);
 }
 
@@ -192,7 +228,7 @@ size_t
 runtime_watch_paths(struct runtime *rt, const char **paths, size_t max)
 {
 	const struct config	*conf = rt->conf;
-	const char		*mine[5];
+	const char		*mine[6];
 	size_t			 n = 0, i;
 
 	mine[0] = conf->path;
@@ -200,7 +236,8 @@ runtime_watch_paths(struct runtime *rt, const char **paths, size_t max)
 	mine[2] = conf->tls_key;
 	mine[3] = conf->client_ca;
 	mine[4] = conf->client_token_file;
-	for (i = 0; i < 5 && n < max; i++) {
+	mine[5] = conf->fingerprint_key_file;
+	for (i = 0; i < 6 && n < max; i++) {
 		if (mine[i] != NULL)
 			paths[n++] = mine[i];
 	}

@@ -270,6 +270,8 @@ tls_ctx_new(const struct config *conf, char *err, size_t errlen)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Received plaintext (tokens, bearer secrets) is wiped once read. */
+	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
 	if (tls_set_ciphers(ctx, conf->tls_ciphers != NULL ? conf->tls_ciphers :

@@ -28,7 +28,9 @@ struct event_base;
 struct evbuffer;
 
 #define TR_SHA256_LEN		32
-#define TR_FINGERPRINT_LEN	12	/* hex digits of SHA-256 in logs */
+#define TR_FINGERPRINT_LEN	12	/* hex digits of HMAC-SHA-256 in logs */
+#define TR_BOOTSTRAP_ID_LEN	6	/* public part of "<id>.<secret>" */
+#define TR_FP_KEY_MIN		32	/* bytes of [log] fingerprint_key_file */
 #define TR_MAX_TOKEN		(16 * 1024)	/* longest token we look at */
 #define TR_MAX_AUDIENCES	64
 #define TR_MAX_LISTEN		16
@@ -87,6 +89,19 @@ __attribute__((noreturn)) void fatalx(const char *fmt, ...)
 #define log_info(...)	log_msg(LL_INFO, "info", __VA_ARGS__)
 #define log_debug(...)	log_msg(LL_DEBUG, "debug", __VA_ARGS__)
 
+/* wipe.c */
+/*
+ * Give libevent, OpenSSL and jansson an allocator that wipes what it frees;
+ * call first thing in main(), before any of them is used.
+ */
+void	 wipe_install(void);
+/* free() that first wipes the whole block: for one that held a secret. */
+void	 wipe_free(void *);
+/* No core dumps from now on (the limit and the dumpable flag). */
+void	 wipe_core_off(void);
+/* After wipe_core_off(): allow (the limit as it was) or forbid for good. */
+void	 wipe_core_dumps(int allow);
+
 /* util.c */
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
@@ -100,8 +115,17 @@ void	 sha256(const void *, size_t, uint8_t out[TR_SHA256_LEN]);
 void	*sha256_begin(void);
 void	 sha256_update(void *, const void *, size_t);
 void	 sha256_end(void *, uint8_t out[TR_SHA256_LEN]);
-/* First TR_FINGERPRINT_LEN hex digits of SHA-256(data), NUL-terminated. */
+/*
+ * What logs and tokenreviewctl show for a token: "id:" and the public id
+ * of a bootstrap-shaped token, else the first TR_FINGERPRINT_LEN hex
+ * digits of HMAC-SHA-256(key, token).  NUL-terminated.
+ */
 void	 fingerprint(const void *, size_t, char out[TR_FINGERPRINT_LEN + 1]);
+/*
+ * Key fingerprint() from now on with key (NULL: a random key made once per
+ * process).  Main thread only; returns 1 when the key changed.
+ */
+int	 fingerprint_set_key(const void *key, size_t len);
 void	 hex_encode(const uint8_t *, size_t, char *out);	/* 2n+1 bytes */
 /* A base64 character's value (url: the base64url alphabet), or -1. */
 int	 base64_digit(int c, int url);
@@ -196,6 +220,7 @@ struct config {
 	int		 chain_line;		/* for messages */
 	int		 failed_review_rate;	/* a second per client, 0 = off */
 	int		 failed_review_burst;
+	int		 core_dumps;		/* 0: none (the default) */
 
 	/* [cache] */
 	long long	 cache_ttl;		/* ms, 0 = no positive caching */
@@ -206,6 +231,7 @@ struct config {
 	int		 log_level;
 	int		 log_audit;
 	long long	 log_flush_interval;	/* ms, 0 = unbuffered */
+	char		*fingerprint_key_file;	/* NULL: a random key */
 
 	/* every other section, in file order */
 	struct conf_section *sections;
@@ -725,6 +751,8 @@ struct runtime {
 	void			*ssl_ctx;	/* SSL_CTX *, NULL for ctl */
 	int			 has_client_token;
 	uint8_t			 client_token_hash[TR_SHA256_LEN];
+	char			*fp_key;	/* [log] fingerprint_key_file */
+	size_t			 fp_key_len;	/* 0: none, a random key */
 	const struct auth_backend **backends;	/* chain order */
 	void			**shared;
 	size_t			 nbackends;

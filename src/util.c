@@ -22,6 +22,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "tokenreviewd.h"
 
@@ -213,6 +214,7 @@ base64_decode(const char *s, size_t n, int url, size_t *outlen)
 	out = xmalloc(n * 3 / 4 + 1);
 	for (i = 0; i < n; i++) {
 		if ((v = base64_digit((unsigned char)s[i], url)) < 0) {
+			OPENSSL_cleanse(out, o);
 			free(out);
 			return NULL;
 		}
@@ -227,16 +229,135 @@ base64_decode(const char *s, size_t n, int url, size_t *outlen)
 	return out;
 }
 
+/*
+ * Token fingerprints are keyed (HMAC-SHA-256): a log reader can match two
+ * lines of the same token, but cannot test guesses (an LDAP password in a
+ * bind-mode token) against a line without the key.  A published key is
+ * immutable; a new one replaces the pointer, and the ones it replaced stay
+ * allocated until exit because a worker may still be hashing with them.
+ * The pads are kept rather than the key: each fingerprint then costs two
+ * SHA-256 runs on this thread's context (RFC 2104).
+ */
+#define FP_BLOCK	64		/* SHA-256 block size */
+#define FP_RANDOM_LEN	32
+
+struct fp_key {
+	uint8_t		 ipad[FP_BLOCK];
+	uint8_t		 opad[FP_BLOCK];
+	struct fp_key	*prev;		/* the one this replaced */
+};
+
+static struct fp_key	*fp_current;	/* NULL: fp_random */
+static struct fp_key	 fp_random;
+static pthread_once_t	 fp_once = PTHREAD_ONCE_INIT;
+
+static void
+fp_key_init(struct fp_key *k, const void *key, size_t len)
+{
+	uint8_t	block[FP_BLOCK];
+	size_t	i;
+
+	memset(block, 0, sizeof(block));
+	if (len > FP_BLOCK)
+		sha256(key, len, block);
+	else if (len > 0)
+		memcpy(block, key, len);
+	for (i = 0; i < FP_BLOCK; i++) {
+		k->ipad[i] = block[i] ^ 0x36;
+		k->opad[i] = block[i] ^ 0x5c;
+	}
+	OPENSSL_cleanse(block, sizeof(block));
+}
+
+static void
+fp_random_init(void)
+{
+	uint8_t	key[FP_RANDOM_LEN];
+
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		fatalx("no random bytes for the fingerprint key");
+	fp_key_init(&fp_random, key, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
+}
+
+static const struct fp_key *
+fp_key_get(void)
+{
+	struct fp_key	*k;
+
+	if ((k = __atomic_load_n(&fp_current, __ATOMIC_ACQUIRE)) != NULL)
+		return k;
+	pthread_once(&fp_once, fp_random_init);
+	return &fp_random;
+}
+
+int
+fingerprint_set_key(const void *key, size_t len)
+{
+	static struct fp_key	*retired;
+	const struct fp_key	*old = fp_key_get();
+	struct fp_key		*k;
+
+	if (key == NULL || len == 0) {
+		if (old == &fp_random)
+			return 0;
+		k = &fp_random;
+	} else {
+		k = xcalloc(1, sizeof(*k));
+		fp_key_init(k, key, len);
+		if (memcmp(k->ipad, old->ipad, sizeof(k->ipad)) == 0) {
+			OPENSSL_cleanse(k, sizeof(*k));
+			free(k);
+			return 0;
+		}
+		k->prev = retired;
+		retired = k;
+	}
+	__atomic_store_n(&fp_current, k, __ATOMIC_RELEASE);
+	return 1;
+}
+
+/* kube-apiserver's bootstrap token shape: [a-z0-9]{6} "." [a-z0-9]{16}. */
+static int
+fp_bootstrap_shaped(const char *s, size_t len)
+{
+	size_t	i;
+
+	if (len != TR_BOOTSTRAP_ID_LEN + 1 + 16 ||
+	    s[TR_BOOTSTRAP_ID_LEN] != '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (i != TR_BOOTSTRAP_ID_LEN && !((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9')))
+			return 0;
+	}
+	return 1;
+}
+
 void
 fingerprint(const void *data, size_t len, char out[TR_FINGERPRINT_LEN + 1])
 {
-	uint8_t	 md[TR_SHA256_LEN];
-	char	 hex[2 * TR_SHA256_LEN + 1];
+	const struct fp_key	*k;
+	uint8_t			 md[TR_SHA256_LEN];
+	void			*ctx;
 
-	sha256(data, len, md);
-	hex_encode(md, sizeof(md), hex);
-	memcpy(out, hex, TR_FINGERPRINT_LEN);
-	out[TR_FINGERPRINT_LEN] = '\0';
+	if (fp_bootstrap_shaped(data, len)) {
+		/* The id is public by design; the secret stays out. */
+		snprintf(out, TR_FINGERPRINT_LEN + 1, "id:%.*s",
+		    TR_BOOTSTRAP_ID_LEN, (const char *)data);
+		return;
+	}
+	k = fp_key_get();
+	ctx = sha256_begin();
+	sha256_update(ctx, k->ipad, sizeof(k->ipad));
+	sha256_update(ctx, data, len);
+	sha256_end(ctx, md);
+	ctx = sha256_begin();
+	sha256_update(ctx, k->opad, sizeof(k->opad));
+	sha256_update(ctx, md, sizeof(md));
+	sha256_end(ctx, md);
+	hex_encode(md, TR_FINGERPRINT_LEN / 2, out);
+	OPENSSL_cleanse(md, sizeof(md));
 }
 
 size_t

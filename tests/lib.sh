@@ -403,6 +403,7 @@ tr_server_cert()
 #   client      CN=kube-apiserver, from client-ca
 #   intruder    CN=intruder, from client-ca (trusted CA, name not allowed)
 #   rogue       CN=kube-apiserver from rogue-ca (an untrusted CA)
+#   fingerprint.key  the [log] fingerprint_key_file tr_fp() hashes with
 tr_certs()
 {
 	TR_CERTS=${1:-$TR_TMP/certs}
@@ -417,7 +418,8 @@ tr_certs()
 	    extendedKeyUsage=clientAuth &&
 	_tr_ca "$d" rogue-ca "rogue CA" &&
 	tr_leaf "$d" rogue-ca rogue kube-apiserver "$cu" \
-	    extendedKeyUsage=clientAuth ||
+	    extendedKeyUsage=clientAuth &&
+	openssl rand -hex 32 >"$d/fingerprint.key" ||
 	    bail "could not make test certificates with openssl"
 }
 
@@ -448,7 +450,7 @@ tr_config()
 	local -a order=(
 		server.listen server.port_file server.tls_cert server.tls_key
 		server.client_ca server.client_names server.workers
-		server.chain log.level static.file
+		server.chain log.level log.fingerprint_key_file static.file
 	)
 	local -A val=(
 		[server.listen]=127.0.0.1:0
@@ -460,6 +462,7 @@ tr_config()
 		[server.workers]=2
 		[server.chain]=static
 		[log.level]=info
+		[log.fingerprint_key_file]=$TR_CERTS/fingerprint.key
 		[static.file]=$dir/tokens.csv
 	)
 	for a in "$@"; do
@@ -660,10 +663,18 @@ tr_is_status()
 	tr_jq ".kind == \"Status\" and .status == \"Failure\" and .code == $1"
 }
 
-# First 12 hex digits of SHA-256(token): what the audit log shows.
+# What the audit log shows for a token under tr_config's fingerprint key
+# (or the key file $2): "id:" and the id of a bootstrap-shaped token, else
+# the first 12 hex digits of HMAC-SHA-256(key, token).
 tr_fp()
 {
-	printf '%s' "$1" | sha256sum | cut -c1-12
+	local key
+	if [[ $1 =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
+		echo "id:${1%%.*}"
+		return
+	fi
+	key=$(tr -d '\r\n' <"${2:-$TR_CERTS/fingerprint.key}")
+	printf '%s' "$1" | openssl dgst -sha256 -hmac "$key" -r | cut -c1-12
 }
 
 # tr_metrics: fetch /metrics into TR_METRICS.

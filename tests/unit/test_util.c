@@ -183,15 +183,86 @@ test_hashes(void)
 	is_str(hex, "ba7816bf8f01cfea414140de5dae2223"
 	    "b00361a396177a9cb410ff61f20015ad", "sha256 \"abc\"");
 	fingerprint("abc", 3, fp);
-	is_str(fp, "ba7816bf8f01", "fingerprint \"abc\"");
-	fingerprint("", 0, fp);
-	is_str(fp, "e3b0c44298fc", "fingerprint of nothing");
+	ok(strcmp(fp, "ba7816bf8f01") != 0, "fingerprint \"abc\" is not a "
+	    "prefix of its SHA-256");
 	is_int(strlen(fp), TR_FINGERPRINT_LEN, "fingerprint length");
 
 	ok(ct_equal("abcdef", "abcdef", 6), "ct_equal: same");
 	ok(!ct_equal("abcdef", "xbcdef", 6), "ct_equal: first byte differs");
 	ok(!ct_equal("abcdef", "abcdex", 6), "ct_equal: last byte differs");
 	ok(ct_equal("a", "b", 0), "ct_equal: zero length");
+}
+
+/* HMAC-SHA-256 vectors of RFC 4231 (cases 1, 2, 6), first 48 bits. */
+static void
+test_fingerprint_hmac(void)
+{
+	char	key1[20], key6[131], fp[TR_FINGERPRINT_LEN + 1];
+	char	random1[TR_FINGERPRINT_LEN + 1];
+	const char *data6 = "Test Using Larger Than Block-Size Key - Hash Key "
+	    "First";
+
+	memset(key1, 0x0b, sizeof(key1));
+	memset(key6, 0xaa, sizeof(key6));
+	fingerprint("abc", 3, random1);
+	ok(fingerprint_set_key(key1, sizeof(key1)) == 1,
+	    "fingerprint key: a new key changes it");
+	ok(fingerprint_set_key(key1, sizeof(key1)) == 0,
+	    "fingerprint key: the same key again changes nothing");
+	fingerprint("Hi There", 8, fp);
+	is_str(fp, "b0344c61d8db", "fingerprint: RFC 4231 case 1");
+	fingerprint_set_key("Jefe", 4);
+	fingerprint("what do ya want for nothing?", 28, fp);
+	is_str(fp, "5bdcc146bf60", "fingerprint: RFC 4231 case 2");
+	fingerprint_set_key(key6, sizeof(key6));
+	fingerprint(data6, strlen(data6), fp);
+	is_str(fp, "60e431591ee0", "fingerprint: RFC 4231 case 6 (key "
+	    "longer than a block)");
+	ok(fingerprint_set_key(NULL, 0) == 1,
+	    "fingerprint key: back to the random one");
+	fingerprint("abc", 3, fp);
+	is_str(fp, random1, "fingerprint: the random key stays the same");
+	ok(fingerprint_set_key(NULL, 0) == 0,
+	    "fingerprint key: the random one again changes nothing");
+}
+
+/* Bootstrap-shaped tokens show their public id, never the secret. */
+static void
+test_fingerprint_bootstrap(void)
+{
+	static const struct {
+		const char	*token;
+		const char	*fp;		/* NULL: a keyed hash */
+	} t[] = {
+		{ "abcdef.0123456789abcdef", "id:abcdef" },
+		{ "07x9zq.zzzzzzzzzzzzzzzz", "id:07x9zq" },
+		{ "ABCDEF.0123456789abcdef", NULL },
+		{ "abcdef.0123456789abcdeF", NULL },
+		{ "abcdef.0123456789abcde", NULL },
+		{ "abcdef.0123456789abcdef0", NULL },
+		{ "abcdef_0123456789abcdef", NULL },
+		{ "abcde.0123456789abcdefg", NULL },
+	};
+	char	fp[TR_FINGERPRINT_LEN + 1], hex[TR_FINGERPRINT_LEN + 1];
+	size_t	i, j;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		fingerprint(t[i].token, strlen(t[i].token), fp);
+		if (t[i].fp != NULL) {
+			is_str(fp, t[i].fp, "fingerprint of %s", t[i].token);
+			continue;
+		}
+		for (j = 0; fp[j] != '\0' && strchr("0123456789abcdef",
+		    fp[j]) != NULL; j++)
+			;
+		ok(j == TR_FINGERPRINT_LEN && fp[j] == '\0',
+		    "fingerprint of %s is a keyed hash (%s)", t[i].token, fp);
+	}
+	/* The hash covers the whole token, not only its id. */
+	fingerprint("abcdef.0123456789abcdeF", 23, fp);
+	fingerprint("abcdef.0123456789abcdeG", 23, hex);
+	ok(strcmp(fp, hex) != 0, "fingerprints of tokens differing in "
+	    "their last byte differ");
 }
 
 /* Write data to dir/name with the given mode; returns the path. */
@@ -347,6 +418,8 @@ main(void)
 	test_parsers();
 	test_split();
 	test_hashes();
+	test_fingerprint_hmac();
+	test_fingerprint_bootstrap();
 	test_misc();
 	test_base64();
 	test_fnv();
