@@ -187,6 +187,16 @@ fds()
 	ls "/proc/$DAEMON/fd" | wc -l
 }
 
+# What the daemon's descriptors are, by kind (socket, pipe, file...).
+fd_kinds()
+{
+	local f
+	for f in /proc/"$DAEMON"/fd/*; do
+		readlink "$f"
+	done 2>/dev/null | sed 's/:.*//; s|^/.*|file|' | sort | uniq -c |
+	    tr '\n' ' '
+}
+
 rss_kib()
 {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON/status"
