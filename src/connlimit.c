@@ -172,7 +172,7 @@ cl_idle(const struct cl_entry *e, uint64_t now)
 			return 0;
 	}
 	return e->proven == 0 && now >= e->trusted_until &&
-	    (e->refused_at == 0 || now - e->refused_at >= CL_MEMORY_MS);
+	    (e->refused_at == 0 || now >= e->refused_at + CL_MEMORY_MS);
 }
 
 /* The entry of a, else NULL; drops the bucket's forgotten entries. */
@@ -220,7 +220,11 @@ cl_put(struct cl_shard *s, struct cl_entry *e, uint64_t now)
 	s->n--;
 }
 
-/* Over the limit, past the grace, and not trusted? */
+/*
+ * Over the limit, past the grace, and not trusted?  Workers read the clock
+ * before they lock, so now may be a little behind the stamps: compare by
+ * adding to them, never by subtracting from now.
+ */
 static int
 cl_refuse(struct cl_entry *e, enum listener_kind kind, int max, uint64_t now)
 {
@@ -230,7 +234,7 @@ cl_refuse(struct cl_entry *e, enum listener_kind kind, int max, uint64_t now)
 	    now < e->trusted_until))
 		return 0;
 	/* Refused lately, and nothing of it has proved itself since. */
-	if (e->refused_at != 0 && now - e->refused_at < CL_MEMORY_MS &&
+	if (e->refused_at != 0 && now < e->refused_at + CL_MEMORY_MS &&
 	    e->proved_at < e->refused_at)
 		return 1;
 	if (e->full_since[kind] == 0 || e->proved_at >= e->full_since[kind]) {
@@ -238,7 +242,7 @@ cl_refuse(struct cl_entry *e, enum listener_kind kind, int max, uint64_t now)
 		e->full_since[kind] = now > 0 ? now : 1;
 		return 0;
 	}
-	return now - e->full_since[kind] >= CL_GRACE_MS;
+	return now >= e->full_since[kind] + CL_GRACE_MS;
 }
 
 int
@@ -256,7 +260,7 @@ connlimit_take(const struct connlimit_addr *a, enum listener_kind kind,
 	e = cl_get(s, bucket, a, now);
 	if (cl_refuse(e, kind, max, now)) {
 		*first = e->refused_at == 0 ||
-		    now - e->refused_at >= CL_MEMORY_MS;
+		    now >= e->refused_at + CL_MEMORY_MS;
 		e->refused_at = now > 0 ? now : 1;
 		r = -1;
 	} else
