@@ -19,8 +19,10 @@
  * handshake_timeout of the accept, so that sockets opened and left silent
  * are closed after seconds, not after idle_timeout.  When the deadline
  * finds bytes of the peer not read yet, the lateness is the loop's (a
- * burst of handshakes), not the peer's: it is given another period, and
- * the first timer still bounds the whole.
+ * burst of handshakes), not the peer's; and a handshake that moved on
+ * during the period is a loaded peer, not a silent one: either gets
+ * another period, and the first timer (read_timeout) still bounds the
+ * handshake as a whole.
  *
  * The bufferevent must be made with BEV_OPT_DEFER_CALLBACKS: a reply may be
  * written, and the connection freed by its write callback, only from the
@@ -89,6 +91,7 @@ struct http_conn {
 	struct bufferevent	*bev;
 	struct event		*timer;
 	struct event		*deadline;	/* until the first request */
+	uint64_t		 deadline_seen;	/* bytes read at its last run */
 	struct http_limits	 lim;
 	struct http_callbacks	 cb;
 	enum conn_state		 state;
@@ -236,12 +239,32 @@ deadline_add(struct http_conn *c)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* Has the handshake read anything since the deadline last looked? */
+static int
+conn_progressed(struct http_conn *c)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
+	uint64_t	 n;
+
+	if (ssl == NULL || SSL_get_rbio(ssl) == NULL)
+		return 0;
+	n = BIO_number_read(SSL_get_rbio(ssl));
+	if (n == c->deadline_seen)
+		return 0;
+	c->deadline_seen = n;
+	return 1;
+}
+
 /* The handshake or the first request took longer than handshake_timeout. */
 static void
 deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
 
+	if (c->state == CS_HANDSHAKE && conn_progressed(c)) {
+		deadline_add(c);
+		return;
+	}
 	switch (c->state) {
 	case CS_HEAD:
 	case CS_BODY:

@@ -121,7 +121,9 @@ api_reviews()
 held()
 {
 	tr_metrics
-	tr_between "$(tr_metric tokenreviewd_listener_connections_open \
+	grep -q "^tokenreviewd_listener_connections_open{listener=\"$1\"}" \
+	    <<<"$TR_METRICS" &&
+	    tr_between "$(tr_metric tokenreviewd_listener_connections_open \
 	    "listener=\"$1\"")" 0 "$2"
 }
 
