@@ -13,10 +13,11 @@
  * review port, health_max_connections for the health port), so that one
  * port filling up never stops the other, and per client address while
  * they have not proven their caller (connlimit.c).  A listener at its cap
- * makes room by closing its oldest connection that has not sent a request
- * yet, else its oldest idle keep-alive one; only when every connection is
- * busy does it stop accepting, until one closes.  So sockets opened and
- * left silent cost the API server, at worst, one of its idle connections.
+ * makes room by closing its oldest connection that has sent nothing, else
+ * its oldest without a request yet, else its oldest idle keep-alive one;
+ * only when every connection is busy does it stop accepting, until one
+ * closes.  So sockets opened and left silent cost the API server, at
+ * worst, one of its idle connections.
  */
 
 #include <sys/types.h>
@@ -126,8 +127,7 @@ struct review {
 struct sconn {
 	struct worker		*w;
 	struct http_conn	*hc;
-	int			 health_only;	/* health_listen */
-	enum listener_kind	 kind;
+	enum listener_kind	 kind;		/* of its listener */
 	struct review		*review;
 	char			 client[INET6_ADDRSTRLEN]; /* for limits */
 	struct connlimit_addr	 addr;
@@ -512,7 +512,7 @@ request_cb(struct http_conn *hc, void *arg)
 	sc->nreq++;
 	if (!sc->proven)
 		sconn_prove(sc);
-	if (!sc->health_only && (strcmp(path,
+	if (sc->kind == LISTENER_REVIEW && (strcmp(path,
 	    sc->w->view->rt->conf->review_path) == 0 ||
 	    strcmp(path, REVIEW_PATH_V1) == 0 ||
 	    strcmp(path, REVIEW_PATH_V1BETA1) == 0))
@@ -750,7 +750,6 @@ worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
-	sc->health_only = !tls;
 	sc->kind = kind;
 	sc->addr = addr;
 	sc->counted = counted;
