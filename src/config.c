@@ -115,6 +115,12 @@ static const struct conf_option conf_options[] = {
 	  1024 * 1024, 0, NULL },
 	{ "server", "max_connections", CONF_INT, F(max_connections), 0, 1,
 	  1000000, 0, NULL },
+	{ "server", "health_max_connections", CONF_INT,
+	  F(health_max_connections), 0, 1, 1000000, 0, NULL },
+	{ "server", "max_connections_per_client", CONF_INT,
+	  F(max_connections_per_client), 0, 0, 1000000, 0, NULL },
+	{ "server", "handshake_timeout", CONF_DURATION, F(handshake_timeout),
+	  0, 1, CONF_DAY_MS, 0, NULL },
 	{ "server", "idle_timeout", CONF_DURATION, F(idle_timeout), 0, 1,
 	  CONF_DAY_MS, 0, NULL },
 	{ "server", "read_timeout", CONF_DURATION, F(read_timeout), 0, 1,
@@ -323,6 +329,9 @@ config_new(const char *path)
 	conf->max_body = 64 * 1024;
 	conf->max_header = 16 * 1024;
 	conf->max_connections = 4096;
+	conf->health_max_connections = 256;
+	conf->max_connections_per_client = 64;
+	conf->handshake_timeout = 5 * 1000;
 	conf->idle_timeout = 120 * 1000;
 	conf->read_timeout = 10 * 1000;
 	conf->write_timeout = 10 * 1000;

@@ -14,7 +14,15 @@
  * the deadlines: the handshake and each request must arrive whole within
  * read_timeout of their start (slow clients cannot stretch it), a reply
  * must leave within write_timeout, and an idle keep-alive connection lives
- * idle_timeout.
+ * idle_timeout.  A second one bounds what a connection costs before it is
+ * any use: its handshake and whole first request must arrive within
+ * handshake_timeout of the accept, so that sockets opened and left silent
+ * are closed after seconds, not after idle_timeout.  When the deadline
+ * finds bytes of the peer not read yet, the lateness is the loop's (a
+ * burst of handshakes), not the peer's; and a handshake that moved on
+ * during the period is a loaded peer, not a silent one: either gets
+ * another period, and the first timer (read_timeout) still bounds the
+ * handshake as a whole.
  *
  * The bufferevent must be made with BEV_OPT_DEFER_CALLBACKS: a reply may be
  * written, and the connection freed by its write callback, only from the
@@ -22,6 +30,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -66,6 +75,8 @@ enum conn_state {
 struct http_conn {
 	struct bufferevent	*bev;
 	struct event		*timer;
+	struct event		*deadline;	/* until the first request */
+	uint64_t		 deadline_seen;	/* bytes read at its last run */
 	struct http_limits	 lim;
 	struct http_callbacks	 cb;
 	enum conn_state		 state;
@@ -179,6 +190,7 @@ conn_free(struct http_conn *c)
 	if (c->body != NULL)
 		evbuffer_free(c->body);
 	event_free(c->timer);
+	event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -206,6 +218,83 @@ timer_cb(evutil_socket_t fd, short events, void *arg)
 		break;
 	default:
 		conn_free(c);
+		break;
+	}
+}
+
+/* Has the peer sent bytes that the loop has not got to yet? */
+static int
+conn_pending(const struct http_conn *c)
+{
+	int	n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return 1;
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
+static void
+deadline_add(struct http_conn *c)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = c->lim.handshake_timeout / 1000;
+	tv.tv_usec = (c->lim.handshake_timeout % 1000) * 1000;
+	evtimer_add(c->deadline, &tv);
+}
+
+/* Has the handshake read anything since the deadline last looked? */
+static int
+conn_progressed(struct http_conn *c)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
+	uint64_t	 n;
+
+	if (ssl == NULL || SSL_get_rbio(ssl) == NULL)
+		return 0;
+	n = BIO_number_read(SSL_get_rbio(ssl));
+	if (n == c->deadline_seen)
+		return 0;
+	c->deadline_seen = n;
+	return 1;
+}
+
+/* The handshake or the first request took longer than handshake_timeout. */
+static void
+deadline_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	if (c->state == CS_HANDSHAKE && conn_progressed(c)) {
+		deadline_add(c);
+		return;
+	}
+	switch (c->state) {
+	case CS_HEAD:
+	case CS_BODY:
+	case CS_CHUNKED:
+		if (conn_pending(c))
+			deadline_add(c);
+		else {
+			log_msg(LL_VERBOSE, "http_timeout", "%s: first request "
+			    "not complete within handshake_timeout", c->peer);
+			conn_error(c, 408, "request not received in time");
+		}
+		break;
+	case CS_HANDSHAKE:
+	case CS_IDLE:
+		if (conn_pending(c))
+			deadline_add(c);
+		else {
+			log_msg(LL_VERBOSE, "handshake_timeout", "%s: %s "
+			    "within handshake_timeout", c->peer,
+			    c->state == CS_HANDSHAKE ?
+			    "TLS handshake not complete" : "no request");
+			conn_free(c);
+		}
+		break;
+	default:
+		/* Being answered or closed: the other timer sees to it. */
 		break;
 	}
 }
@@ -323,6 +412,7 @@ static void
 dispatch(struct http_conn *c)
 {
 	evtimer_del(c->timer);
+	evtimer_del(c->deadline);
 	c->state = CS_BUSY;
 	c->cb.request(c, c->cb.arg);
 }
@@ -471,7 +561,8 @@ http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
 	c->state = CS_HANDSHAKE;
 	c->body = evbuffer_new();
 	c->timer = evtimer_new(base, timer_cb, c);
-	if (c->body == NULL || c->timer == NULL)
+	c->deadline = evtimer_new(base, deadline_cb, c);
+	if (c->body == NULL || c->timer == NULL || c->deadline == NULL)
 		fatalx("out of memory");
 	host[0] = '\0';
 	if (sa->sa_family == AF_INET) {
@@ -494,6 +585,7 @@ http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	conn_timer(c, tls ? c->lim.read_timeout : c->lim.idle_timeout);
+	deadline_add(c);
 	return c;
 }
 
@@ -515,6 +607,21 @@ int
 http_conn_idle(const struct http_conn *c)
 {
 	return c->state == CS_IDLE;
+}
+
+/* The deadline runs until the first request is whole. */
+int
+http_conn_silent(const struct http_conn *c)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	if (conn_pending(c))
+		return 0;
+	/* SSL_in_before() turns false at the first attempt, data or not. */
+	if (ssl != NULL)
+		return c->state == CS_HANDSHAKE &&
+		    SSL_get_state(ssl) == TLS_ST_BEFORE;
+	return c->state == CS_IDLE && evtimer_pending(c->deadline, NULL);
 }
 
 const char *

@@ -18,6 +18,7 @@ struct http_limits {
 	long long	idle_timeout;	/* ms */
 	long long	read_timeout;	/* ms */
 	long long	write_timeout;	/* ms */
+	long long	handshake_timeout; /* ms, handshake + first request */
 };
 
 struct http_callbacks {
@@ -43,6 +44,8 @@ void		 http_conn_close(struct http_conn *);
 /* Reply and close after this request; idle connections close now. */
 void		 http_conn_drain(struct http_conn *);
 int		 http_conn_idle(const struct http_conn *);
+/* Nothing has come from the peer yet, not even a ClientHello. */
+int		 http_conn_silent(const struct http_conn *);
 
 const char	*http_method(const struct http_conn *);
 const char	*http_path(const struct http_conn *);	/* no query */

@@ -200,6 +200,13 @@ metrics_sum_one(struct metrics *t, struct metrics *m)
 	t->connections_total += ld(&m->connections_total);
 	t->connections_open += __atomic_load_n(&m->connections_open,
 	    __ATOMIC_RELAXED);
+	for (i = 0; i < LISTENER_MAX; i++) {
+		t->listener_open[i] += __atomic_load_n(&m->listener_open[i],
+		    __ATOMIC_RELAXED);
+		t->conns_refused_client[i] += ld(&m->conns_refused_client[i]);
+		t->conns_refused_full[i] += ld(&m->conns_refused_full[i]);
+		t->conns_evicted[i] += ld(&m->conns_evicted[i]);
+	}
 	t->tls_handshake_failures += ld(&m->tls_handshake_failures);
 	t->client_auth_failures += ld(&m->client_auth_failures);
 	t->reviews_limited += ld(&m->reviews_limited);
@@ -365,6 +372,44 @@ render_reloads(struct evbuffer *buf)
 	    (long long)(ms % 1000));
 }
 
+static const char *const metrics_listeners[LISTENER_MAX] = {
+	"review", "health"
+};
+
+/* Per listener: open now, refused at accept and closed to make room. */
+static void
+render_listeners(struct evbuffer *buf, const struct metrics *t)
+{
+	const char	*l;
+	size_t		 i;
+
+	metrics_head(buf, "tokenreviewd_listener_connections_open", "gauge",
+	    "Client connections open now, by listener.");
+	for (i = 0; i < LISTENER_MAX; i++)
+		evbuffer_add_printf(buf, "tokenreviewd_listener_connections_"
+		    "open{listener=\"%s\"} %lld\n", metrics_listeners[i],
+		    (long long)t->listener_open[i]);
+	metrics_head(buf, "tokenreviewd_connections_refused_total", "counter",
+	    "Connections closed at accept, by listener and reason: per_client "
+	    "(over max_connections_per_client) or full (every slot busy).");
+	for (i = 0; i < LISTENER_MAX; i++) {
+		l = metrics_listeners[i];
+		evbuffer_add_printf(buf, "tokenreviewd_connections_refused_"
+		    "total{listener=\"%s\",reason=\"per_client\"} %llu\n", l,
+		    (unsigned long long)t->conns_refused_client[i]);
+		evbuffer_add_printf(buf, "tokenreviewd_connections_refused_"
+		    "total{listener=\"%s\",reason=\"full\"} %llu\n", l,
+		    (unsigned long long)t->conns_refused_full[i]);
+	}
+	metrics_head(buf, "tokenreviewd_connections_evicted_total", "counter",
+	    "Idle or unauthenticated connections closed to make room on a "
+	    "full listener.");
+	for (i = 0; i < LISTENER_MAX; i++)
+		evbuffer_add_printf(buf, "tokenreviewd_connections_evicted_"
+		    "total{listener=\"%s\"} %llu\n", metrics_listeners[i],
+		    (unsigned long long)t->conns_evicted[i]);
+}
+
 static void
 render_connections(struct evbuffer *buf, const struct metrics *t)
 {
@@ -383,6 +428,7 @@ render_connections(struct evbuffer *buf, const struct metrics *t)
 	metrics_one(buf, "tokenreviewd_reviews_limited_total", "counter",
 	    "Reviews refused unseen: the client's failed reviews were over "
 	    "failed_review_rate.", t->reviews_limited);
+	render_listeners(buf, t);
 }
 
 void

@@ -5,13 +5,24 @@
  * The workers.  Each worker thread has its own event loop and its own
  * SO_REUSEPORT listening socket per listen address, so the kernel spreads
  * connections and no lock is taken on the request path.  A worker serves
- * the review paths, /healthz, /readyz and /metrics, caps its connections
- * (pausing accept at the cap), and swaps in a new runtime when the main
- * thread reloads: requests in flight keep the view they started with.
+ * the review paths, /healthz, /readyz and /metrics, and swaps in a new
+ * runtime when the main thread reloads: requests in flight keep the view
+ * they started with.
+ *
+ * Connections are capped per listener kind (max_connections for the
+ * review port, health_max_connections for the health port), so that one
+ * port filling up never stops the other, and per client address while
+ * they have not proven their caller (connlimit.c).  A listener at its cap
+ * makes room by closing its oldest connection that has sent nothing, else
+ * its oldest without a request yet, else its oldest idle keep-alive one;
+ * only when every connection is busy does it stop accepting, until one
+ * closes.  So sockets opened and left silent cost the API server, at
+ * worst, one of its idle connections.
  */
 
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -52,7 +63,16 @@ struct view {
 SLIST_HEAD(view_list, view);
 
 struct sconn;
-LIST_HEAD(sconn_list, sconn);
+TAILQ_HEAD(sconn_list, sconn);
+
+/* A listener at its cap retries this often while nothing can make room. */
+#define SERVER_FULL_RETRY_MS	250
+/* Open files beyond the connection caps: listeners, upstreams, files. */
+#define SERVER_NOFILE_SPARE	1024
+
+static const char *const server_kind_names[LISTENER_MAX] = {
+	"review", "health"
+};
 
 struct worker {
 	struct server		*srv;
@@ -60,6 +80,7 @@ struct worker {
 	pthread_t		 thread;
 	struct event_base	*base;
 	struct evconnlistener	*lev[2 * TR_MAX_LISTEN];
+	enum listener_kind	 levkind[2 * TR_MAX_LISTEN];
 	size_t			 nlev;
 	struct event		*ctl_ev;
 	struct event		*resume_ev;
@@ -70,10 +91,15 @@ struct worker {
 	struct view		*view;
 	struct view_list	 dead;	/* views to free from the loop */
 	struct http_limits	 lim;
-	struct sconn_list	 conns;
-	int			 nconns;
-	int			 maxconns;
-	int			 paused;
+	struct sconn_list	 conns;	/* oldest first */
+	int			 nconns;	/* of all listeners */
+	int			 nkind[LISTENER_MAX];
+	int			 maxconns[LISTENER_MAX];
+	int			 paused[LISTENER_MAX];
+	int			 perclient;	/* max_connections_per_client */
+	int			 full[LISTENER_MAX];	/* at the cap, logged */
+	uint64_t		 evicted[LISTENER_MAX]; /* ... and since then */
+	uint64_t		 refused[LISTENER_MAX];
 	int			 draining;
 
 	pthread_mutex_t		 mtx;	/* guards the two below */
@@ -101,10 +127,15 @@ struct review {
 struct sconn {
 	struct worker		*w;
 	struct http_conn	*hc;
-	int			 health_only;	/* health_listen */
+	enum listener_kind	 kind;		/* of its listener */
 	struct review		*review;
 	char			 client[INET6_ADDRSTRLEN]; /* for limits */
-	LIST_ENTRY(sconn)	 entry;
+	struct connlimit_addr	 addr;
+	int			 counted;	/* unproven, in connlimit */
+	int			 proven;	/* no longer counted */
+	int			 trusted;	/* proved with a credential */
+	unsigned int		 nreq;		/* requests received */
+	TAILQ_ENTRY(sconn)	 entry;
 };
 
 static void
@@ -141,20 +172,23 @@ view_unref(struct worker *w, struct view *v)
 	event_active(w->reap_ev, 0, 0);
 }
 
+/* Stop or resume accepting on the listeners of one kind only. */
 static void
-worker_pause(struct worker *w, int pause)
+worker_pause(struct worker *w, enum listener_kind kind, int pause)
 {
 	size_t	i;
 
-	if (w->paused == pause || w->draining)
+	if (w->paused[kind] == pause || w->draining)
 		return;
 	for (i = 0; i < w->nlev; i++) {
+		if (w->levkind[i] != kind)
+			continue;
 		if (pause)
 			evconnlistener_disable(w->lev[i]);
 		else
 			evconnlistener_enable(w->lev[i]);
 	}
-	w->paused = pause;
+	w->paused[kind] = pause;
 }
 
 static void
@@ -430,13 +464,55 @@ handle_get(struct sconn *sc, enum metrics_path mp)
 	evbuffer_free(buf);
 }
 
+/* The connection's slot in the per-client table is given back. */
+static void
+sconn_release(struct sconn *sc, int proved)
+{
+	sc->counted = 0;
+	connlimit_release(&sc->addr, sc->kind, proved, monotonic_ms());
+}
+
+/*
+ * Has the caller proven itself?  The first request on the review port of
+ * a daemon with client_ca came over a handshake that accepted a client
+ * certificate; with client_token_file, a request must carry the token.
+ * Without either anyone is a caller: the first request ends the count
+ * but earns no trust.  Nothing on the health port proves anything.
+ */
+static void
+sconn_prove(struct sconn *sc)
+{
+	struct runtime	*rt = sc->w->view->rt;
+	int		 auth;
+
+	if (sc->kind != LISTENER_REVIEW)
+		return;
+	if (rt->conf->client_ca != NULL)
+		auth = 1;
+	else if (rt->has_client_token) {
+		if (!(auth = client_token_ok(sc, rt)))
+			return;
+	} else
+		auth = 0;
+	sc->proven = 1;
+	if (sc->counted)
+		sconn_release(sc, 1);
+	if (auth) {
+		connlimit_trust(&sc->addr, monotonic_ms());
+		sc->trusted = 1;
+	}
+}
+
 static void
 request_cb(struct http_conn *hc, void *arg)
 {
 	struct sconn	*sc = arg;
 	const char	*path = http_path(hc);
 
-	if (!sc->health_only && (strcmp(path,
+	sc->nreq++;
+	if (!sc->proven)
+		sconn_prove(sc);
+	if (sc->kind == LISTENER_REVIEW && (strcmp(path,
 	    sc->w->view->rt->conf->review_path) == 0 ||
 	    strcmp(path, REVIEW_PATH_V1) == 0 ||
 	    strcmp(path, REVIEW_PATH_V1BETA1) == 0))
@@ -453,24 +529,104 @@ request_cb(struct http_conn *hc, void *arg)
 		    NULL);
 }
 
+/*
+ * The connection to close to make room on a full listener: the oldest
+ * that has sent nothing at all (what a flood of idle sockets is made of),
+ * else the oldest that has not sent a whole request yet, else the oldest
+ * idle keep-alive one.  NULL when every connection is busy.  A caller
+ * that is only slow to finish its handshake thus outlives any number of
+ * silent sockets.
+ */
+static struct sconn *
+worker_victim(struct worker *w, enum listener_kind kind)
+{
+	struct sconn	*sc, *fresh = NULL, *idle = NULL;
+
+	TAILQ_FOREACH(sc, &w->conns, entry) {
+		if (sc->kind != kind)
+			continue;
+		if (sc->nreq == 0 && http_conn_silent(sc->hc))
+			return sc;
+		if (fresh == NULL && sc->nreq == 0)
+			fresh = sc;
+		else if (idle == NULL && sc->nreq > 0 && sc->review == NULL &&
+		    http_conn_idle(sc->hc))
+			idle = sc;
+	}
+	return fresh != NULL ? fresh : idle;
+}
+
+/* One log line when a listener reaches its cap, one when it is left. */
+static void
+worker_full(struct worker *w, enum listener_kind kind, int full)
+{
+	if (full && !w->full[kind]) {
+		w->full[kind] = 1;
+		log_msg(LL_WARN, "conn_full", "worker %d: the %s listener is "
+		    "at its cap of %d connections; closing idle and "
+		    "unauthenticated ones to make room", w->id,
+		    server_kind_names[kind], w->maxconns[kind]);
+	} else if (!full && w->full[kind]) {
+		w->full[kind] = 0;
+		log_msg(LL_INFO, "conn_full", "worker %d: the %s listener is "
+		    "below its cap again; %llu connections were closed to "
+		    "make room, %llu refused", w->id, server_kind_names[kind],
+		    (unsigned long long)w->evicted[kind],
+		    (unsigned long long)w->refused[kind]);
+		w->evicted[kind] = w->refused[kind] = 0;
+	}
+}
+
+/*
+ * A listener at its cap keeps accepting while it has a connection to
+ * close for the next one; else it pauses and looks again in a while (a
+ * busy connection may have gone idle meanwhile).
+ */
+static void
+worker_check(struct worker *w, enum listener_kind kind)
+{
+	struct timeval	tv = { 0, SERVER_FULL_RETRY_MS * 1000 };
+
+	if (w->nkind[kind] < w->maxconns[kind] ||
+	    worker_victim(w, kind) != NULL) {
+		worker_pause(w, kind, 0);
+		return;
+	}
+	worker_full(w, kind, 1);
+	worker_pause(w, kind, 1);
+	if (!evtimer_pending(w->resume_ev, NULL))
+		evtimer_add(w->resume_ev, &tv);
+}
+
 static void
 closed_cb(struct http_conn *hc, void *arg)
 {
-	struct sconn	*sc = arg;
-	struct worker	*w = sc->w;
+	struct sconn		*sc = arg;
+	struct worker		*w = sc->w;
+	enum listener_kind	 kind = sc->kind;
 
 	if (sc->review != NULL) {
 		/* The client left before its answer: drop the review. */
 		auth_cancel(&sc->review->areq);
 		review_free(sc->review);
 	}
-	LIST_REMOVE(sc, entry);
+	if (sc->counted)
+		sconn_release(sc, 0);
+	if (sc->trusted)
+		connlimit_untrust(&sc->addr, monotonic_ms());
+	TAILQ_REMOVE(&w->conns, sc, entry);
 	free(sc);
 	w->nconns--;
+	w->nkind[kind]--;
 	__atomic_store_n(&w->m->connections_open, w->nconns,
 	    __ATOMIC_RELAXED);
-	if (w->nconns < w->maxconns)
-		worker_pause(w, 0);
+	__atomic_store_n(&w->m->listener_open[kind], w->nkind[kind],
+	    __ATOMIC_RELAXED);
+	if (w->nkind[kind] < w->maxconns[kind])
+		worker_pause(w, kind, 0);
+	/* Well below the cap: the episode is over. */
+	if (w->nkind[kind] <= w->maxconns[kind] * 3 / 4)
+		worker_full(w, kind, 0);
 	if (w->draining && w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
 }
@@ -493,21 +649,86 @@ handshake_failed_cb(struct http_conn *hc, int client_auth, void *arg)
 	}
 }
 
+/* Over max_connections_per_client: refused, told once an episode. */
+static void
+worker_refuse_client(struct worker *w, enum listener_kind kind,
+    const struct connlimit_addr *addr, int first)
+{
+	char	who[INET6_ADDRSTRLEN + 4];
+
+	__atomic_fetch_add(&w->m->conns_refused_client[kind], 1,
+	    __ATOMIC_RELAXED);
+	if (!first)
+		return;
+	connlimit_format(addr, who, sizeof(who));
+	log_msg(LL_WARN, "conn_limit", "%s: %d connections not yet "
+	    "authenticated on the %s listener (max_connections_per_client): "
+	    "refusing more", who, w->perclient, server_kind_names[kind]);
+}
+
+/*
+ * May a new connection of addr come in?  Takes its slot in the
+ * per-client table (*counted) and makes room on a full listener.
+ */
+static int
+worker_admit(struct worker *w, enum listener_kind kind,
+    const struct connlimit_addr *addr, int *counted)
+{
+	struct sconn	*victim;
+	int		 first;
+
+	*counted = 0;
+	if (w->perclient > 0) {
+		if (connlimit_take(addr, kind, w->perclient, monotonic_ms(),
+		    &first) != 0) {
+			worker_refuse_client(w, kind, addr, first);
+			return 0;
+		}
+		*counted = 1;
+	}
+	if (w->nkind[kind] < w->maxconns[kind])
+		return 1;
+	worker_full(w, kind, 1);
+	if ((victim = worker_victim(w, kind)) != NULL) {
+		__atomic_fetch_add(&w->m->conns_evicted[kind], 1,
+		    __ATOMIC_RELAXED);
+		w->evicted[kind]++;
+		log_msg(LL_VERBOSE, "conn_evicted", "%s: closed to make room "
+		    "on the %s listener (%s)", http_peer(victim->hc),
+		    server_kind_names[kind], victim->nreq > 0 ? "idle" :
+		    "no request yet");
+		http_conn_close(victim->hc);
+		return 1;
+	}
+	/* Accepted before the listener paused: every slot is busy. */
+	__atomic_fetch_add(&w->m->conns_refused_full[kind], 1,
+	    __ATOMIC_RELAXED);
+	w->refused[kind]++;
+	if (*counted)
+		connlimit_release(addr, kind, 0, monotonic_ms());
+	*counted = 0;
+	worker_check(w, kind);
+	return 0;
+}
+
 /* A new connection: TLS on listen, plain HTTP on health_listen. */
 static void
 worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, int tls)
+    int salen, enum listener_kind kind)
 {
 	static const struct http_callbacks base_cb = {
 		request_cb, closed_cb, handshake_failed_cb, NULL
 	};
 	struct http_callbacks	 cb = base_cb;
+	struct connlimit_addr	 addr;
 	struct bufferevent	*bev;
 	struct sconn		*sc;
 	SSL			*ssl = NULL;
-	int			 one = 1, opts;
+	int			 one = 1, opts, counted;
+	int			 tls = kind == LISTENER_REVIEW;
 
-	if (w->draining) {
+	connlimit_addr(sa, &addr);
+	if (w->draining || !worker_admit(w, kind, &addr, &counted)) {
 		close(fd);
 		return;
 	}
@@ -515,8 +736,7 @@ worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 	if (tls && (ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
 		log_msg(LL_ERROR, "accept", "SSL_new failed");
-		close(fd);
-		return;
+		goto fail;
 	}
 	if (tls)
 		bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
@@ -526,46 +746,56 @@ worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	if (bev == NULL) {
 		log_msg(LL_ERROR, "accept", "cannot make a bufferevent");
 		SSL_free(ssl);
-		close(fd);
-		return;
+		goto fail;
 	}
 	sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
-	sc->health_only = !tls;
+	sc->kind = kind;
+	sc->addr = addr;
+	sc->counted = counted;
 	cb.arg = sc;
-	LIST_INSERT_HEAD(&w->conns, sc, entry);
+	TAILQ_INSERT_TAIL(&w->conns, sc, entry);
 	w->nconns++;
+	w->nkind[kind]++;
 	__atomic_fetch_add(&w->m->connections_total, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->m->connections_open, w->nconns,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&w->m->listener_open[kind], w->nkind[kind],
 	    __ATOMIC_RELAXED);
 	sc->hc = http_conn_new(w->base, bev, tls, sa, (socklen_t)salen,
 	    &w->lim, &cb);
 	limit_client(http_peer(sc->hc), sc->client, sizeof(sc->client));
-	if (w->nconns >= w->maxconns)
-		worker_pause(w, 1);
+	if (w->nkind[kind] >= w->maxconns[kind])
+		worker_check(w, kind);
+	return;
+fail:
+	close(fd);
+	if (counted)
+		connlimit_release(&addr, kind, 0, monotonic_ms());
 }
 
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	worker_accept(arg, fd, sa, salen, 1);
+	worker_accept(arg, fd, sa, salen, LISTENER_REVIEW);
 }
 
 static void
 health_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	worker_accept(arg, fd, sa, salen, 0);
+	worker_accept(arg, fd, sa, salen, LISTENER_HEALTH);
 }
 
 static void
 resume_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct worker	*w = arg;
+	int		 k;
 
-	if (w->nconns < w->maxconns)
-		worker_pause(w, 0);
+	for (k = 0; k < LISTENER_MAX; k++)
+		worker_check(w, (enum listener_kind)k);
 }
 
 /* accept() failed, most likely EMFILE: stop accepting for a second. */
@@ -574,10 +804,13 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct worker	*w = arg;
 	struct timeval	 tv = { 1, 0 };
+	int		 k;
 
 	log_msg(LL_ERROR, "accept", "accept: %s; pausing for 1 s",
 	    strerror(EVUTIL_SOCKET_ERROR()));
-	worker_pause(w, 1);
+	for (k = 0; k < LISTENER_MAX; k++)
+		worker_pause(w, (enum listener_kind)k, 1);
+	evtimer_del(w->resume_ev);
 	evtimer_add(w->resume_ev, &tv);
 }
 
@@ -586,6 +819,7 @@ worker_use(struct worker *w, struct runtime *rt)
 {
 	const struct config	*conf = rt->conf;
 	struct view		*v;
+	int			 k;
 
 	v = xcalloc(1, sizeof(*v));
 	v->refs = 1;
@@ -598,9 +832,16 @@ worker_use(struct worker *w, struct runtime *rt)
 	w->lim.idle_timeout = conf->idle_timeout;
 	w->lim.read_timeout = conf->read_timeout;
 	w->lim.write_timeout = conf->write_timeout;
-	w->maxconns = (conf->max_connections + w->srv->nw - 1) / w->srv->nw;
-	if (w->paused && w->nconns < w->maxconns)
-		worker_pause(w, 0);
+	w->lim.handshake_timeout = conf->handshake_timeout;
+	w->maxconns[LISTENER_REVIEW] = (conf->max_connections +
+	    w->srv->nw - 1) / w->srv->nw;
+	w->maxconns[LISTENER_HEALTH] = (conf->health_max_connections +
+	    w->srv->nw - 1) / w->srv->nw;
+	w->perclient = conf->max_connections_per_client;
+	for (k = 0; k < LISTENER_MAX; k++) {
+		if (w->paused[k])
+			worker_check(w, (enum listener_kind)k);
+	}
 }
 
 static void
@@ -625,8 +866,8 @@ worker_drain(struct worker *w)
 	w->nlev = 0;
 	w->draining = 1;
 	/* Idle connections close now, busy ones after their answer. */
-	for (sc = LIST_FIRST(&w->conns); sc != NULL; sc = next) {
-		next = LIST_NEXT(sc, entry);
+	for (sc = TAILQ_FIRST(&w->conns); sc != NULL; sc = next) {
+		next = TAILQ_NEXT(sc, entry);
 		http_conn_drain(sc->hc);
 	}
 	if (w->nconns == 0) {
@@ -760,6 +1001,7 @@ server_listen(struct server *srv, const char *spec, int tls, char *err,
 		if (w->lev[w->nlev] == NULL)
 			fatalx("evconnlistener_new failed");
 		evconnlistener_set_error_cb(w->lev[w->nlev], accept_error_cb);
+		w->levkind[w->nlev] = tls ? LISTENER_REVIEW : LISTENER_HEALTH;
 		w->nlev++;
 	}
 	bound = ntohs(ss.ss_family == AF_INET6 ?
@@ -801,6 +1043,33 @@ worker_base(void)
 	return base;
 }
 
+/*
+ * Every connection is a file descriptor: make sure the caps can be
+ * reached before the process runs out of them (EMFILE pauses every
+ * listener).  The soft limit is raised as far as the hard one allows.
+ */
+static void
+server_nofile(const struct config *conf)
+{
+	struct rlimit	rl;
+	rlim_t		want;
+
+	want = (rlim_t)conf->max_connections +
+	    (rlim_t)conf->health_max_connections + SERVER_NOFILE_SPARE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
+	    want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_msg(LL_WARN, "nofile", "open files are limited to %llu, "
+		    "fewer than max_connections and health_max_connections "
+		    "need (%llu); raise the limit (ulimit -n, LimitNOFILE=) "
+		    "or lower the caps", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)want);
+}
+
 struct server *
 server_new(struct runtime *rt, char *err, size_t errlen)
 {
@@ -809,6 +1078,7 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 	size_t		 i;
 	int		 k;
 
+	server_nofile(rt->conf);
 	srv = xcalloc(1, sizeof(*srv));
 	srv->nw = rt->conf->workers;
 	srv->w = xcalloc((size_t)srv->nw, sizeof(*srv->w));
@@ -818,7 +1088,7 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		w = &srv->w[k];
 		w->srv = srv;
 		w->id = k;
-		LIST_INIT(&w->conns);
+		TAILQ_INIT(&w->conns);
 		pthread_mutex_init(&w->mtx, NULL);
 		w->base = worker_base();
 		w->ctl_ev = event_new(w->base, -1, 0, ctl_cb, w);
@@ -874,6 +1144,7 @@ server_swap(struct server *srv, struct runtime *rt)
 	struct worker	*w;
 	int		 k;
 
+	server_nofile(rt->conf);
 	for (k = 0; k < srv->nw; k++) {
 		w = &srv->w[k];
 		runtime_ref(rt);
@@ -917,8 +1188,8 @@ server_free(struct server *srv)
 		return;
 	for (k = 0; k < srv->nw; k++) {
 		w = &srv->w[k];
-		while (!LIST_EMPTY(&w->conns))
-			http_conn_close(LIST_FIRST(&w->conns)->hc);
+		while (!TAILQ_EMPTY(&w->conns))
+			http_conn_close(TAILQ_FIRST(&w->conns)->hc);
 		for (i = 0; i < w->nlev; i++)
 			evconnlistener_free(w->lev[i]);
 		view_unref(w, w->view);

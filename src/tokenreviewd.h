@@ -207,6 +207,9 @@ struct config {
 	size_t		 max_body;
 	size_t		 max_header;
 	int		 max_connections;	/* whole process */
+	int		 health_max_connections; /* whole process */
+	int		 max_connections_per_client; /* unproven, 0 = off */
+	long long	 handshake_timeout;	/* ms, handshake + 1st request */
 	long long	 idle_timeout;		/* ms, keep-alive idle */
 	long long	 read_timeout;		/* ms, handshake or one request */
 	long long	 write_timeout;		/* ms */
@@ -818,6 +821,42 @@ int	 limit_failed(const struct limit_conf *, const char *client,
 /* Forget every client (tests). */
 void	 limit_reset(void);
 
+/* connlimit.c */
+enum listener_kind {
+	LISTENER_REVIEW,	/* listen: TLS, reviews */
+	LISTENER_HEALTH,	/* health_listen: plain HTTP */
+	LISTENER_MAX,
+};
+
+/* A client as the connection limit sees it: an IPv4 address, an IPv6 /64. */
+struct connlimit_addr {
+	uint8_t		b[16];
+};
+
+void	 connlimit_addr(const struct sockaddr *, struct connlimit_addr *);
+/* "192.0.2.1" or "2001:db8::/64". */
+void	 connlimit_format(const struct connlimit_addr *, char *, size_t);
+/*
+ * One more connection of addr on a listener that has not proven its
+ * caller yet.  0, or -1 when addr has had max such connections (max <= 0:
+ * no limit) for a second in which none of them proved itself, or was
+ * refused in the last minute; on the review listener an address that
+ * proved itself lately is not held to max.  *first is set when a refusal
+ * starts an episode (for one log line).
+ */
+int	 connlimit_take(const struct connlimit_addr *, enum listener_kind,
+	    int max, uint64_t now, int *first);
+/* A connection taken above closed, or proved itself (proved). */
+void	 connlimit_release(const struct connlimit_addr *, enum listener_kind,
+	    int proved, uint64_t now);
+/* A connection of addr authenticated its caller; until it closes (and
+ * for a while after), addr is trusted on the review listener. */
+void	 connlimit_trust(const struct connlimit_addr *, uint64_t now);
+void	 connlimit_untrust(const struct connlimit_addr *, uint64_t now);
+/* Addresses in the table (tests), and forget them all (tests). */
+size_t	 connlimit_count(void);
+void	 connlimit_reset(void);
+
 /* metrics.c */
 enum metrics_path {
 	MP_REVIEW,
@@ -852,6 +891,12 @@ struct metrics {
 	uint64_t	cache_misses;
 	uint64_t	connections_total;
 	int64_t		connections_open;
+	int64_t		listener_open[LISTENER_MAX];
+	/* by listener: refused over the per-client limit, refused with no
+	 * slot to free, closed to make room */
+	uint64_t	conns_refused_client[LISTENER_MAX];
+	uint64_t	conns_refused_full[LISTENER_MAX];
+	uint64_t	conns_evicted[LISTENER_MAX];
 	uint64_t	tls_handshake_failures;
 	uint64_t	client_auth_failures;
 	uint64_t	reviews_limited;	/* over failed_review_rate */

@@ -85,9 +85,12 @@ alive()
 # Fixture F of the conformance list, then the lines of cases 25, 26, 29 and
 # 30 (an empty line, CRLF ends), quoting, and the secret token.
 # read_timeout: case 19's 500 handshakes at once on a loaded machine (the
-# sanitizers, other tests in parallel) may outlast the 10 s default.
+# sanitizers, other tests in parallel) may outlast the 10 s default;
+# handshake_timeout: its curl may send a ClientHello seconds after the
+# connect (tests/conns.sh tests the deadline).
 tr_config proto cache.ttl=60s cache.negative_ttl=10s \
-    server.health_listen=127.0.0.1:0 server.read_timeout=60s
+    server.health_listen=127.0.0.1:0 server.read_timeout=60s \
+    server.handshake_timeout=60s
 {
 	printf '%s\n' 'tokA,alice,1001,"ops,dev"' 'tokB,bob,1002' \
 	    'dup,first,1' 'dup,second,2' 'a&b<c>,eve,1005' \

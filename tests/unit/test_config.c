@@ -173,6 +173,11 @@ test_defaults(void)
 	is_int(conf->max_body, 64 * 1024, "default max_body");
 	is_int(conf->max_header, 16 * 1024, "default max_header");
 	is_int(conf->max_connections, 4096, "default max_connections");
+	is_int(conf->health_max_connections, 256,
+	    "default health_max_connections");
+	is_int(conf->max_connections_per_client, 64,
+	    "default max_connections_per_client");
+	is_int(conf->handshake_timeout, 5000, "default handshake_timeout");
 	is_int(conf->idle_timeout, 120000, "default idle_timeout");
 	is_int(conf->read_timeout, 10000, "default read_timeout");
 	is_int(conf->write_timeout, 10000, "default write_timeout");
@@ -370,6 +375,15 @@ static const struct err_case err_cases[] = {
 	  "4: [server] workers: \"1000\" is out of range (0 to 256)" },
 	{ "[server]\n" TLS "max_connections = 0\n",
 	  "4: [server] max_connections: \"0\" is out of range (1 to 1000000)" },
+	{ "[server]\n" TLS "health_max_connections = 0\n",
+	  "4: [server] health_max_connections: \"0\" is out of range "
+	  "(1 to 1000000)" },
+	{ "[server]\n" TLS "max_connections_per_client = 1000001\n",
+	  "4: [server] max_connections_per_client: \"1000001\" is out of "
+	  "range (0 to 1000000)" },
+	{ "[server]\n" TLS "handshake_timeout = 0\n",
+	  "4: [server] handshake_timeout: \"0\" is out of range "
+	  "(1ms to 24h)" },
 	{ "[server]\n" TLS "listn = 127.0.0.1:1\n",
 	  "4: [server] listn: unknown key" },
 	{ "[log]\nlevel = loud\n",

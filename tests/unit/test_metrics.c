@@ -163,6 +163,12 @@ fill(struct metrics *m1, struct metrics *m2)
 	m2->connections_total = 5;
 	m2->tls_handshake_failures = 2;
 	m1->client_auth_failures = 1;
+	m1->listener_open[LISTENER_REVIEW] = 2;
+	m2->listener_open[LISTENER_HEALTH] = 4;
+	m1->conns_refused_client[LISTENER_HEALTH] = 6;
+	m2->conns_refused_client[LISTENER_HEALTH] = 1;
+	m2->conns_refused_full[LISTENER_REVIEW] = 3;
+	m1->conns_evicted[LISTENER_REVIEW] = 8;
 
 	metrics_reload(0);
 	metrics_reload(1);
@@ -199,6 +205,16 @@ test_counts(struct runtime *rt)
 		"tokenreviewd_connections_total 15",
 		"tokenreviewd_tls_handshake_failures_total 2",
 		"tokenreviewd_client_auth_failures_total 1",
+		"tokenreviewd_listener_connections_open{listener=\"review\"} 2",
+		"tokenreviewd_listener_connections_open{listener=\"health\"} 4",
+		"tokenreviewd_connections_refused_total{listener=\"health\","
+		    "reason=\"per_client\"} 7",
+		"tokenreviewd_connections_refused_total{listener=\"review\","
+		    "reason=\"full\"} 3",
+		"tokenreviewd_connections_refused_total{listener=\"review\","
+		    "reason=\"per_client\"} 0",
+		"tokenreviewd_connections_evicted_total{listener=\"review\"} 8",
+		"tokenreviewd_connections_evicted_total{listener=\"health\"} 0",
 		"tokenreviewd_config_generation 7",
 		"# TYPE tokenreviewd_review_duration_seconds histogram",
 		"# TYPE tokenreviewd_http_requests_total counter",
