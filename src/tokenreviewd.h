@@ -758,6 +758,43 @@ int	 limit_failed(const struct limit_conf *, const char *client,
 /* Forget every client (tests). */
 void	 limit_reset(void);
 
+/*
+ * Failed logins per user name (LDAP bind mode).  scope is the source's
+ * name; names are compared as lockout_name() writes them.  limit <= 0
+ * turns it off: nothing is ever refused.
+ */
+#define LOCKOUT_NAME_MAX	512
+struct lockout_conf {
+	int		 limit;		/* failures in window that lock out */
+	long long	 window;	/* ms */
+	long long	 duration;	/* ms a name stays locked out */
+};
+enum lockout_outcome {
+	LO_SUCCEEDED,	/* the password was right: failures forgotten */
+	LO_FAILED,	/* wrong password, or no such user */
+	LO_UNKNOWN,	/* no answer: not counted */
+};
+/* The name as a directory compares it (case, spaces) into out. */
+void	 lockout_name(const char *name, char *out, size_t outlen);
+/* ms the name stays locked out at now, or 0 when it may be tried. */
+long long lockout_check(const struct lockout_conf *, const char *scope,
+	    const char *name, uint64_t now);
+/*
+ * Before a bind: 0 when it may be sent, and then it holds a place among
+ * the failures until lockout_end(..., began 1, ...); else > 0 (ms, or 1
+ * while binds in flight may use the last places up).
+ */
+long long lockout_begin(const struct lockout_conf *, const char *scope,
+	    const char *name, uint64_t now);
+/*
+ * The outcome of a login of name; began: it went through lockout_begin().
+ * 1 when this failure locked the name out (once per episode).
+ */
+int	 lockout_end(const struct lockout_conf *, const char *scope,
+	    const char *name, int began, enum lockout_outcome, uint64_t now);
+/* Forget every name (tests). */
+void	 lockout_reset(void);
+
 /* metrics.c */
 enum metrics_path {
 	MP_REVIEW,
