@@ -324,6 +324,8 @@ struct auth_req {
 	char		**audiences;	/* NULL-terminated or NULL */
 	size_t		 naudiences;
 	struct event_base *base;
+	int		 limited;	/* the caller is over its limit: ask
+					   only in-memory backends */
 
 	/* set by auth_review() */
 	uint8_t		 token_hash[TR_SHA256_LEN];	/* SHA-256(token) */
@@ -331,6 +333,7 @@ struct auth_req {
 	struct auth_result result;	/* the final answer */
 	int		 cached;	/* answered from the cache */
 	int		 joined;	/* answered by an identical review */
+	int		 refused;	/* limited, and not accepted */
 
 	/* private to auth.c */
 	struct auth_chain *chain;
@@ -375,6 +378,11 @@ struct auth_backend {
 	void		 (*metrics)(void *shared, struct evbuffer *);
 	/* optional: files whose change triggers a reload */
 	size_t		 (*watch)(void *shared, const char **paths, size_t max);
+	/*
+	 * 1: answers from memory at once, at no cost to anyone; asked even
+	 * for a caller over its limit on failed reviews.
+	 */
+	int		 in_memory;
 };
 
 struct runtime;
