@@ -149,6 +149,7 @@ auth_result_copy(struct auth_result *dst, const struct auth_result *src)
 	dst->audiences_json = strdup_or_null(src->audiences_json);
 	dst->error = strdup_or_null(src->error);
 	dst->max_ttl = src->max_ttl;
+	dst->quiet = src->quiet;
 }
 
 /* Add "backend: reason" to the errors of this review. */
@@ -211,9 +212,10 @@ chain_take(struct auth_req *req, enum auth_rv rv)
 		return 1;
 	case AUTH_ERROR:
 		note_error(req, be->name, req->cur.error);
-		log_msg(LL_WARN, "backend_error", "backend %s: %s (token %s)",
-		    be->name, req->cur.error ? req->cur.error : "failed",
-		    req->token_fp);
+		if (!req->cur.quiet)
+			log_msg(LL_WARN, "backend_error", "backend %s: %s "
+			    "(token %s)", be->name, req->cur.error ?
+			    req->cur.error : "failed", req->token_fp);
 		break;
 	case AUTH_DENY:
 	case AUTH_PENDING:

@@ -312,6 +312,8 @@ struct auth_result {
 	char		*error;		/* short reason, never a secret */
 	long long	 max_ttl;	/* ms a cache may keep it, 0 = no cap,
 				   < 0 = never cache it */
+	int		 quiet;		/* error logged by the backend already
+				   (once an episode), not per review */
 };
 
 struct auth_req;
