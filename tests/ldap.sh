@@ -606,6 +606,207 @@ grep -q 'ldap_max_groups' "$TR_LOG" && pass "... max_groups logged" ||
     fail "... max_groups logged"
 tr_stop "$TR_PID"
 
+# ---------------------------------------------------------------- lockout
+
+tid "failed binds per user name: bind_failure_limit = 3, bind_lockout = 30s"
+# A directory of its own, so that its counters and ppolicy state are the
+# test's.  lockme's ppolicy locks the account after 6 failed binds; the
+# daemon must stop guessers well before.
+slapd_start lk
+tr_config lock server.chain=ldap static.file= cache.ttl=60s \
+    cache.negative_ttl=0 server.read_timeout=60s
+{
+	cat "$TR_CONF"
+	ldap_section lk uri="$lk_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    mode=bind user_base="ou=people,$BASE" timeout=10s \
+	    bind_failure_limit=3 bind_failure_window=120s bind_lockout=30s
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start lock || bail "daemon lock does not start"
+
+# lk_ops OP [RESULT]: the daemon's operations of that type on lk so far
+# (binds include the reader's own on each new connection: count the
+# rejected ones for users).
+lk_ops()
+{
+	tr_metrics
+	tr_metric tokenreviewd_ldap_operations_total \
+	    "directory=\"lk\",op=\"$1\",result=\"${2:-[a-z]*}\""
+}
+
+# lk_ppolicy ATTR: how many values of ATTR lockme's entry has, as slapd
+# keeps them (ppolicy's own failure count and lock time).
+lk_ppolicy()
+{
+	LDAPTLS_CACERT=$TR_CERTS/ca.crt ldapsearch -LLL -x -ZZ -H "$lk_LDAP" \
+	    -D "cn=reader,$BASE" -w "$READER_PW" \
+	    -b "uid=lockme,ou=people,$BASE" -s base "$1" 2>/dev/null |
+	    grep -c "^$1:"
+}
+
+# lk_locked: the answer is the lockout's error.
+lk_locked()
+{
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error // "" | test("too many failed logins"))'
+}
+
+# par_reviews TOKEN...: the reviews at once (20 in parallel); prints a
+# letter an answer: A accepted, N plain NO, L locked out, E another error.
+par_reviews()
+{
+	local t f=$TR_TMP/.par i=0
+	local -a a=()
+	tr_tls_args
+	for t in "$@"; do
+		i=$((i + 1))
+		tr_review_body v1 "$t" >"$f.$i"
+		rm -f "$f.out.$i"
+		[ "$i" -eq 1 ] || a+=(--next)
+		a+=(-sS --max-time 30 "${TR_TLS[@]}" -H 'Content-Type: application/json'
+		    --data-binary "@$f.$i" -o "$f.out.$i" "$TR_URL$TR_REVIEW_PATH")
+	done
+	curl -Z --parallel-max 20 "${a[@]}" 2>/dev/null
+	for i in $(seq "$#"); do
+		jq -r '.status | if .authenticated then "A"
+		    elif (.error // "") | test("too many failed logins") then "L"
+		    elif has("error") then "E" else "N" end' "$f.out.$i" \
+		    2>/dev/null || echo "?"
+	done | tr -d '\n'
+}
+
+LOCKME_TOK=$(bind_tok lockme "$LOCKME_PW")
+tr_review v1 "$LOCKME_TOK" >/dev/null
+expect_user "lockme with the right password -> OK (now cached)" \
+    '.username == "lockme"'
+b0=$(lk_ops bind rejected)
+for i in 1 2 3; do
+	# The lockout begins with the 3rd failure: time it from before.
+	[ "$i" = 3 ] && t0=$(tr_now)
+	tr_review v1 "$(bind_tok lockme "wrong-$i")" >/dev/null
+	expect_no "wrong password $i of 3 for lockme -> NO"
+done
+b1=$(lk_ops bind rejected)
+is "$((b1 - b0))" 3 "... each one bind refused by the directory"
+s1=$(lk_ops search)
+tr_review v1 "$(bind_tok lockme wrong-4)" >/dev/null
+ok "4th wrong password -> NO with the lockout's error" lk_locked
+tr_review v1 "$(bind_tok ' LockMe ' "$LOCKME_PW")" >/dev/null
+ok "the right password under the name in another case, spaced -> the same lockout" \
+    lk_locked
+is "$(lk_ops bind rejected) $(lk_ops search)" "$b1 $s1" \
+    "... neither asked the directory: no bind, no search"
+tr_review v1 "$LOCKME_TOK" >/dev/null
+expect_user "lockme's token cached as valid still passes" '.username == "lockme"'
+ok "... from the cache" grep -q '"username":"lockme".*"cached":1' "$TR_LOG"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "alice is not affected -> OK(alice)" '.username == "alice"'
+tr_review v1 "$(bind_tok alice wrong)" >/dev/null
+expect_no "... and her wrong password is a plain NO (asked, not locked out)"
+# Guesses while locked out, 20 at a time: none reaches the directory.
+b2=$(lk_ops bind rejected) s2=$(lk_ops search)
+# shellcheck disable=SC2046
+got=$(par_reviews $(for i in $(seq 40); do bind_tok lockme "flood-$i"; echo; done))
+is "$got" "$(printf 'L%.0s' $(seq 40))" "40 concurrent guesses while locked out: all refused"
+is "$(lk_ops bind rejected) $(lk_ops search)" "$b2 $s2" "... without a bind or a search"
+tr_metrics
+is "$(tr_metric tokenreviewd_ldap_lockouts_total 'directory="lk"')" 1 \
+    "tokenreviewd_ldap_lockouts_total: one episode"
+is "$(tr_metric tokenreviewd_ldap_lockout_refused_total 'directory="lk"')" 42 \
+    "tokenreviewd_ldap_lockout_refused_total counts the 42 refused reviews"
+is "$(grep -c '"event":"ldap_lockout"' "$TR_LOG")" 1 \
+    "one log line for the episode, not one per refused review"
+ok "... naming the directory, the user name and the limits" grep -q \
+    '"ldap_lockout".*\[ldap \\"lk\\"\] user name \\"lockme\\": 3 failed logins within 120 s.* for 30 s' \
+    "$TR_LOG"
+ok "no backend_error line for the refused reviews" \
+    eval "! grep -q '\"backend_error\"' '$TR_LOG'"
+is "$(lk_ppolicy pwdFailureTime)" 3 "slapd counted 3 failed binds for lockme (ppolicy)"
+is "$(lk_ppolicy pwdAccountLockedTime)" 0 "... and did not lock the account"
+
+# lockme_back: lockme's right password, in a token not cached, accepted.
+lockme_back()
+{
+	tr_review v1 "$(bind_tok LOCKME "$LOCKME_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "lockme"'
+}
+# lockme_wait SECONDS: lockme_back, tried until it holds, for at most
+# SECONDS of the client's clock.
+lockme_wait()
+{
+	local t
+	t=$(tr_now)
+	until lockme_back; do
+		tr_between "$(tr_elapsed "$t")" 0 "$1" || return 1
+		sleep 0.2
+	done
+}
+ok "the lockout ends after its time: lockme's right password accepted" \
+    lockme_wait 90
+secs=$(tr_elapsed "$t0")
+ok "... not before 30 s (${secs}s)" tr_between "$secs" 30 120
+is "$(lk_ppolicy pwdFailureTime)" 0 "the successful bind cleared slapd's failures"
+
+# A guesser's flood before any lockout: binds in flight hold their place,
+# so no more than bind_failure_limit wrong passwords reach the directory.
+b3=$(lk_ops bind rejected)
+# shellcheck disable=SC2046
+got=$(par_reviews $(for i in $(seq 30); do bind_tok lockme "g-$i"; echo; done))
+diag "30 concurrent guesses: $got"
+is "$(printf '%s' "$got" | tr -d L)" NNN "30 concurrent guesses: 3 plain NOs, the rest locked out"
+is "$(($(lk_ops bind rejected) - b3))" 3 "... 3 of them reached the directory as binds"
+is "$(lk_ppolicy pwdFailureTime)" 3 "... slapd saw 3 failures"
+is "$(lk_ppolicy pwdAccountLockedTime)" 0 "... and never locked the account (its limit: 6)"
+tr_stop
+slapd_stop lk
+
+tid "bind_failure_limit = 0: no lockout"
+slapd_start lk0
+tr_config lock0 server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section lk0 uri="$lk0_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    mode=bind user_base="ou=people,$BASE" bind_failure_limit=0
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start lock0 || bail "daemon lock0 does not start"
+n=0
+for i in $(seq 5); do
+	tr_review v1 "$(bind_tok paula "wrong-$i")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status | has("error") | not)' && n=$((n + 1))
+done
+is "$n" 5 "5 wrong passwords: 5 plain NOs"
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+expect_user "... and the right one is accepted" '.username == "paula"'
+tr_metrics
+is "$(tr_metric tokenreviewd_ldap_lockouts_total 'directory="lk0"')" 0 \
+    "no lockout counted"
+tr_stop
+slapd_stop lk0
+
+tid "lockout keys: checked at -n"
+for kv in bind_failure_limit=-1 bind_failure_limit=1001 \
+    bind_failure_window=0 bind_lockout=500ms bind_lockout=25h; do
+	tr_config "badlk-${kv%%=*}" server.chain=ldap static.file=
+	{
+		cat "$TR_CONF"
+		ldap_section x uri="$s1_LDAP" ca="$TR_CERTS/ca.crt" \
+		    mode=bind user_base="ou=people,$BASE" "$kv"
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] && [[ $out == *"${kv%%=*}"* ]]; then
+		pass "$kv: refused at -n, naming the key"
+	else
+		fail "$kv: refused at -n, naming the key" "exit $rc: $out"
+	fi
+done
+
 tid "ldapi: a local socket, after one that does not exist"
 tr_config local server.chain=ldap static.file=
 {
