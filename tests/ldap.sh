@@ -14,8 +14,11 @@
 # the return to it once it answers again (seen in the connections per
 # URI), conformance case 22 (no server: NO+err within 1 s), a server
 # that accepts connections but never answers (timeout; also across a
-# reload, with reviews waiting), a CA that does not match, and 1,000
-# concurrent reviews.
+# reload, with reviews waiting), a CA that does not match, 1,000
+# concurrent reviews, and the lockout of failed binds per user name: it
+# stops concurrent guessers before slapd's ppolicy lockout, refuses
+# without a search or a bind, spares other users and cached tokens, counts
+# names without an entry, and ends after bind_lockout.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -608,26 +611,9 @@ tr_stop "$TR_PID"
 
 # ---------------------------------------------------------------- lockout
 
-tid "failed binds per user name: bind_failure_limit = 3, bind_lockout = 30s"
-# A directory of its own, so that its counters and ppolicy state are the
-# test's.  lockme's ppolicy locks the account after 6 failed binds; the
-# daemon must stop guessers well before.
-slapd_start lk
-tr_config lock server.chain=ldap static.file= cache.ttl=60s \
-    cache.negative_ttl=0 server.read_timeout=60s
-{
-	cat "$TR_CONF"
-	ldap_section lk uri="$lk_LDAP" ca="$TR_CERTS/ca.crt" \
-	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
-	    mode=bind user_base="ou=people,$BASE" timeout=10s \
-	    bind_failure_limit=3 bind_failure_window=120s bind_lockout=30s
-} | tr_write "$TR_CONF.new"
-mv "$TR_CONF.new" "$TR_CONF"
-tr_start lock || bail "daemon lock does not start"
-
-# lk_ops OP [RESULT]: the daemon's operations of that type on lk so far
-# (binds include the reader's own on each new connection: count the
-# rejected ones for users).
+# lk_ops OP [RESULT]: the current daemon's operations of that type on the
+# directory lk so far (binds include the reader's own on each new
+# connection: count the rejected ones for users).
 lk_ops()
 {
 	tr_metrics
@@ -636,7 +622,7 @@ lk_ops()
 }
 
 # lk_ppolicy ATTR: how many values of ATTR lockme's entry has, as slapd
-# keeps them (ppolicy's own failure count and lock time).
+# keeps them (ppolicy's own failure times and lock time).
 lk_ppolicy()
 {
 	LDAPTLS_CACERT=$TR_CERTS/ca.crt ldapsearch -LLL -x -ZZ -H "$lk_LDAP" \
@@ -645,7 +631,7 @@ lk_ppolicy()
 	    grep -c "^$1:"
 }
 
-# lk_locked: the answer is the lockout's error.
+# lk_locked: the last answer is the lockout's error.
 lk_locked()
 {
 	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
@@ -676,22 +662,58 @@ par_reviews()
 	done | tr -d '\n'
 }
 
+# guesses_for USER N: N bind-mode tokens of USER with wrong passwords.
+guesses_for()
+{
+	local i
+	for i in $(seq "$2"); do
+		bind_tok "$1" "guess-$i"
+		echo
+	done
+}
+
+# lk_daemon NAME KEY=VALUE...: a daemon whose one directory is lk, with
+# the lockout keys given.
+lk_daemon()
+{
+	local name=$1
+	shift
+	tr_config "$name" server.chain=ldap static.file= cache.ttl=60s \
+	    cache.negative_ttl=0 server.read_timeout=60s
+	{
+		cat "$TR_CONF"
+		ldap_section lk uri="$lk_LDAP" ca="$TR_CERTS/ca.crt" \
+		    bind_dn="cn=reader,$BASE" \
+		    bind_password_file="$TR_TMP/reader.pw" mode=bind \
+		    user_base="ou=people,$BASE" timeout=10s "$@"
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+	tr_start "$name" || bail "daemon $name does not start"
+}
+
+tid "failed binds per user name: bind_failure_limit = 3, bind_lockout = 5m"
+# A directory of its own, so that its ppolicy state is the test's:
+# lockme's ppolicy locks the account after 6 failed binds, and the daemon
+# must stop guessers well before, however fast they send.
+slapd_start lk
+lk_daemon lock bind_failure_limit=3 bind_failure_window=5m bind_lockout=5m
 LOCKME_TOK=$(bind_tok lockme "$LOCKME_PW")
 tr_review v1 "$LOCKME_TOK" >/dev/null
 expect_user "lockme with the right password -> OK (now cached)" \
     '.username == "lockme"'
 b0=$(lk_ops bind rejected)
-for i in 1 2 3; do
-	# The lockout begins with the 3rd failure: time it from before.
-	[ "$i" = 3 ] && t0=$(tr_now)
-	tr_review v1 "$(bind_tok lockme "wrong-$i")" >/dev/null
-	expect_no "wrong password $i of 3 for lockme -> NO"
-done
+# shellcheck disable=SC2046	# one word a token
+got=$(par_reviews $(guesses_for lockme 30))
+diag "30 concurrent guesses: $got"
+is "$(printf '%s' "$got" | tr -d L)" NNN \
+    "30 concurrent guesses for lockme: 3 plain NOs, the rest locked out"
 b1=$(lk_ops bind rejected)
-is "$((b1 - b0))" 3 "... each one bind refused by the directory"
+is "$((b1 - b0))" 3 "... 3 of them reached the directory as binds (binds in flight hold their place)"
+is "$(lk_ppolicy pwdFailureTime)" 3 "... slapd saw 3 failures (ppolicy)"
+is "$(lk_ppolicy pwdAccountLockedTime)" 0 "... and did not lock the account (its limit: 6)"
 s1=$(lk_ops search)
-tr_review v1 "$(bind_tok lockme wrong-4)" >/dev/null
-ok "4th wrong password -> NO with the lockout's error" lk_locked
+tr_review v1 "$(bind_tok lockme "${LOCKME_PW}x")" >/dev/null
+ok "another wrong password -> NO with the lockout's error" lk_locked
 tr_review v1 "$(bind_tok ' LockMe ' "$LOCKME_PW")" >/dev/null
 ok "the right password under the name in another case, spaced -> the same lockout" \
     lk_locked
@@ -704,60 +726,75 @@ tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
 expect_user "alice is not affected -> OK(alice)" '.username == "alice"'
 tr_review v1 "$(bind_tok alice wrong)" >/dev/null
 expect_no "... and her wrong password is a plain NO (asked, not locked out)"
-# Guesses while locked out, 20 at a time: none reaches the directory.
 b2=$(lk_ops bind rejected) s2=$(lk_ops search)
 # shellcheck disable=SC2046
-got=$(par_reviews $(for i in $(seq 40); do bind_tok lockme "flood-$i"; echo; done))
-is "$got" "$(printf 'L%.0s' $(seq 40))" "40 concurrent guesses while locked out: all refused"
+got=$(par_reviews $(guesses_for ' LOCKME' 40))
+is "$got" "$(printf 'L%.0s' $(seq 40))" "40 more concurrent guesses: all refused"
 is "$(lk_ops bind rejected) $(lk_ops search)" "$b2 $s2" "... without a bind or a search"
 tr_metrics
 is "$(tr_metric tokenreviewd_ldap_lockouts_total 'directory="lk"')" 1 \
     "tokenreviewd_ldap_lockouts_total: one episode"
-is "$(tr_metric tokenreviewd_ldap_lockout_refused_total 'directory="lk"')" 42 \
-    "tokenreviewd_ldap_lockout_refused_total counts the 42 refused reviews"
+is "$(tr_metric tokenreviewd_ldap_lockout_refused_total 'directory="lk"')" 69 \
+    "tokenreviewd_ldap_lockout_refused_total counts the 27 + 2 + 40 refused reviews"
 is "$(grep -c '"event":"ldap_lockout"' "$TR_LOG")" 1 \
     "one log line for the episode, not one per refused review"
 ok "... naming the directory, the user name and the limits" grep -q \
-    '"ldap_lockout".*\[ldap \\"lk\\"\] user name \\"lockme\\": 3 failed logins within 120 s.* for 30 s' \
+    '"ldap_lockout".*\[ldap \\"lk\\"\] user name \\"lockme\\": 3 failed logins within 300 s.* for 300 s' \
     "$TR_LOG"
 ok "no backend_error line for the refused reviews" \
     eval "! grep -q '\"backend_error\"' '$TR_LOG'"
-is "$(lk_ppolicy pwdFailureTime)" 3 "slapd counted 3 failed binds for lockme (ppolicy)"
-is "$(lk_ppolicy pwdAccountLockedTime)" 0 "... and did not lock the account"
+is "$(lk_ppolicy pwdFailureTime) $(lk_ppolicy pwdAccountLockedTime)" "3 0" \
+    "slapd still saw 3 failures for lockme, and did not lock the account"
+# A name without an entry counts as a wrong password: a lockout tells
+# nothing about who exists.
+s3=$(lk_ops search) b3=$(lk_ops bind rejected)
+for i in 1 2 3; do
+	tr_review v1 "$(bind_tok nosuchuser "pw-$i")" >/dev/null
+	expect_no "no such user, try $i of 3 -> NO"
+done
+is "$(($(lk_ops search) - s3)) $(lk_ops bind rejected)" "3 $b3" \
+    "... each one search, and no bind"
+tr_review v1 "$(bind_tok nosuchuser pw-4)" >/dev/null
+ok "the 4th try of a name with no entry -> the lockout's error, as for a user" \
+    lk_locked
+is "$(lk_ops search)" "$((s3 + 3))" "... without a search"
+tr_stop
 
-# lockme_back: lockme's right password, in a token not cached, accepted.
-lockme_back()
+tid "bind_lockout = 3s: the lockout ends after its time"
+lk_daemon lockb bind_failure_limit=3 bind_failure_window=1m bind_lockout=3s
+b0=$(lk_ops bind rejected)
+for i in 1 2 3; do
+	# The lockout begins with the 3rd failure: time it from before.
+	[ "$i" = 3 ] && t0=$(tr_now)
+	tr_review v1 "$(bind_tok paula "wrong-$i")" >/dev/null
+	expect_no "wrong password $i of 3 for paula -> NO"
+done
+is "$(($(lk_ops bind rejected) - b0))" 3 "... each one bind refused by the directory"
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+ok "the right password while locked out -> the lockout's error" lk_locked
+
+# paula_back: paula's right password accepted (not cached: refused before).
+paula_back()
 {
-	tr_review v1 "$(bind_tok LOCKME "$LOCKME_PW")" >/dev/null
-	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "lockme"'
+	tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "paula"'
 }
-# lockme_wait SECONDS: lockme_back, tried until it holds, for at most
+
+# paula_wait SECONDS: paula_back, tried until it holds, for at most
 # SECONDS of the client's clock.
-lockme_wait()
+paula_wait()
 {
 	local t
 	t=$(tr_now)
-	until lockme_back; do
+	until paula_back; do
 		tr_between "$(tr_elapsed "$t")" 0 "$1" || return 1
 		sleep 0.2
 	done
 }
-ok "the lockout ends after its time: lockme's right password accepted" \
-    lockme_wait 90
+ok "the lockout ends after its time: paula's right password accepted" \
+    paula_wait 60
 secs=$(tr_elapsed "$t0")
-ok "... not before 30 s (${secs}s)" tr_between "$secs" 30 120
-is "$(lk_ppolicy pwdFailureTime)" 0 "the successful bind cleared slapd's failures"
-
-# A guesser's flood before any lockout: binds in flight hold their place,
-# so no more than bind_failure_limit wrong passwords reach the directory.
-b3=$(lk_ops bind rejected)
-# shellcheck disable=SC2046
-got=$(par_reviews $(for i in $(seq 30); do bind_tok lockme "g-$i"; echo; done))
-diag "30 concurrent guesses: $got"
-is "$(printf '%s' "$got" | tr -d L)" NNN "30 concurrent guesses: 3 plain NOs, the rest locked out"
-is "$(($(lk_ops bind rejected) - b3))" 3 "... 3 of them reached the directory as binds"
-is "$(lk_ppolicy pwdFailureTime)" 3 "... slapd saw 3 failures"
-is "$(lk_ppolicy pwdAccountLockedTime)" 0 "... and never locked the account (its limit: 6)"
+ok "... not before 3 s (${secs}s)" tr_between "$secs" 3 60
 tr_stop
 slapd_stop lk
 
