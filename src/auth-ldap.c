@@ -1625,9 +1625,9 @@ lr_release(struct lreq *lr)
 	conn_idle_check(c);
 }
 
-/* Forget what one directory found, before the next one is asked. */
 static void	lr_lockout_end(struct lreq *, enum lockout_outcome);
 
+/* Forget what one directory found, before the next one is asked. */
 static void
 lr_reset(struct lreq *lr)
 {
@@ -1981,7 +1981,7 @@ lr_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 		return;
 	}
 	if (lr->nentries == 0 || lr->rawname == NULL) {
-		/* Counted as a wrong password: lockouts tell of no user. */
+		/* As a wrong password: a lockout tells nothing of who exists. */
 		if (d->mode == LM_BIND)
 			lr_lockout_end(lr, LO_FAILED);
 		lr_dir_done(lr, AUTH_DENY);
