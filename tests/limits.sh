@@ -409,7 +409,7 @@ sleep 1.1
 tr_review v1 "$EVE" >/dev/null
 ok "after 1.1 s (rate 1 a second): eve's token is asked and accepted" \
     tr_jq '.status.user.username == "eve"'
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046
 timed_burst $(guesses 8)
 ok "then the guesses the bucket regained pass, and the client is refused again ($got in ${secs}s)" \
     refilled "$got" 5
@@ -426,7 +426,7 @@ tokens
 TR_CLIENT=none
 tr_start ctok || bail "the daemon does not start"
 BURST_ARGS=(-H "Authorization: Bearer s3cret-caller")
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046
 timed_burst $(guesses 12) tokA
 BURST_ARGS=()
 is "$got" PPPPPPPPPPPPA "12 unknown tokens from the authenticated caller: 12 plain NOs, then a valid token accepted"
@@ -492,7 +492,7 @@ f0=$(answers "${fouts[@]}")
 valid=
 for i in 1 2; do
 	# shellcheck disable=SC2046
-	valid=$valid$(burst $(for j in $(seq 8); do echo tokA "$CAROL"; done))
+	valid=$valid$(burst $(for _ in $(seq 8); do echo tokA "$CAROL"; done))
 done
 f1=$(answers "${fouts[@]}")
 secs=$(tr_elapsed "$t0")
