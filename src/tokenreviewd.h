@@ -782,7 +782,7 @@ struct lockout_conf {
 enum lockout_outcome {
 	LO_SUCCEEDED,	/* the password was right: failures forgotten */
 	LO_FAILED,	/* wrong password, or no such user */
-	LO_UNKNOWN,	/* no answer: not counted */
+	LO_UNKNOWN,	/* not sent, or neither yes nor no: not counted */
 };
 /* The name as a directory compares it (case, spaces) into out. */
 void	 lockout_name(const char *name, char *out, size_t outlen);
