@@ -478,6 +478,12 @@ tr_config flood server.failed_review_rate=1 server.failed_review_burst=5 \
 tokens
 CAROL=$(ctl create --user carol) || bail "tokenreviewctl token create failed"
 tr_start flood || bail "the daemon does not start"
+tr_review v1 tokA >/dev/null
+ok "before the flood: tokA accepted (static, now cached)" \
+    tr_jq '.status.user.username == "alice"'
+tr_review v1 "$CAROL" >/dev/null
+ok "before the flood: carol's token accepted (token database, now cached)" \
+    tr_jq '.status.user.username == "carol"'
 fpids=()
 for t in a b c; do
 	flood_client "$t" "$TR_TMP/flood.$t.out"
