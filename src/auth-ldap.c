@@ -34,9 +34,11 @@
  * In bind mode, failed logins are counted per user name (limit.c): past
  * bind_failure_limit within bind_failure_window, the name's reviews fail
  * with an error for bind_lockout without a search or a bind, so that
- * guessing never reaches the directory's own account lockout.  A bind in
- * flight holds a place among the failures, and a bind sent without an
- * answer counts as failed.
+ * guessing never reaches the directory's own account lockout.  Binds are
+ * counted by the entry's DN too: the directory may fold names that differ
+ * here (the case of non-ASCII letters) to one account.  A bind in flight
+ * holds a place among the failures, and a bind sent without an answer
+ * counts as failed.
  *
  * A URI that fails is skipped for a backoff period; when every URI is
  * down the review fails at once with an error.  Connections made to a
@@ -1714,28 +1716,52 @@ lr_error(struct lreq *lr, const char *fmt, ...)
 	lr_dir_done(lr, AUTH_ERROR);
 }
 
+/* The scope of a directory's entries in the lockout: apart from names. */
+static char *
+lr_dn_scope(struct lreq *lr)
+{
+	char	*scope;
+
+	xasprintf(&scope, "%s\ndn", lr->li->ls->dirs[lr->dir].name);
+	return scope;
+}
+
 /*
  * The end of a login of lr->login for the lockout: a bind's answer
- * (releasing the place it held), or no such user.  Tells once an episode.
+ * (releasing the places it held, under the name and the entry's DN), or
+ * no such user (the name alone).  The name and the entry usually lock out
+ * together: one episode, told once.
  */
 static void
 lr_lockout_end(struct lreq *lr, enum lockout_outcome outcome)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		 name[LOCKOUT_NAME_MAX];
-	int		 began = lr->bind_began;
+	char		*scope, name[LOCKOUT_NAME_MAX];
+	const char	*what = "user name", *key = lr->login;
+	int		 began = lr->bind_began, locked, entry = 0;
 
 	lr->bind_began = 0;
 	if (outcome == LO_UNKNOWN && !began)
 		return;
-	if (!lockout_end(&d->lockout, d->name, lr->login, began, outcome,
-	    now_ms()))
+	locked = lockout_end(&d->lockout, d->name, lr->login, began, outcome,
+	    now_ms());
+	if (began && lr->dn != NULL) {
+		scope = lr_dn_scope(lr);
+		entry = lockout_end(&d->lockout, scope, lr->dn, 1, outcome,
+		    now_ms());
+		free(scope);
+	}
+	if (!locked && !entry)
 		return;
+	if (!locked) {
+		what = "entry";
+		key = lr->dn;
+	}
 	__atomic_add_fetch(&d->stats.lockouts, 1, __ATOMIC_RELAXED);
-	lockout_name(lr->login, name, sizeof(name));
-	log_msg(LL_WARN, "ldap_lockout", "[ldap \"%s\"] user name \"%s\": "
-	    "%d failed logins within %lld s; its reviews fail without "
-	    "asking the directory for %lld s", d->name, name,
+	lockout_name(key, name, sizeof(name));
+	log_msg(LL_WARN, "ldap_lockout", "[ldap \"%s\"] %s \"%s\": %d "
+	    "failed logins within %lld s; its reviews fail without asking "
+	    "the directory for %lld s", d->name, what, name,
 	    d->lockout.limit, d->lockout.window / 1000,
 	    d->lockout.duration / 1000);
 }
@@ -2164,11 +2190,23 @@ lr_bind(struct lreq *lr, struct lconn *c)
 {
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 	struct berval	 cred;
+	char		*scope;
 	long long	 left;
 	int		 msgid, rc;
 
-	/* Binds in flight may have used the last tries up meanwhile. */
+	/*
+	 * Binds in flight may have used the last tries up meanwhile, and
+	 * other names of the same entry may have.
+	 */
 	left = lockout_begin(&d->lockout, d->name, lr->login, now_ms());
+	if (left == 0 && lr->dn != NULL) {
+		scope = lr_dn_scope(lr);
+		left = lockout_begin(&d->lockout, scope, lr->dn, now_ms());
+		free(scope);
+		if (left > 0)
+			lockout_end(&d->lockout, d->name, lr->login, 1,
+			    LO_UNKNOWN, now_ms());
+	}
 	if (left > 0) {
 		wd_kick(c->wd);		/* the connection stays free */
 		lr_lockout_refuse(lr, left);

@@ -18,7 +18,8 @@
 # concurrent reviews, and the lockout of failed binds per user name: it
 # stops concurrent guessers before slapd's ppolicy lockout, refuses
 # without a search or a bind, spares other users and cached tokens, counts
-# names without an entry, and ends after bind_lockout.
+# names without an entry and names of one entry together, and ends
+# after bind_lockout.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -758,6 +759,20 @@ tr_review v1 "$(bind_tok nosuchuser pw-4)" >/dev/null
 ok "the 4th try of a name with no entry -> the lockout's error, as for a user" \
     lk_locked
 is "$(lk_ops search)" "$((s3 + 3))" "... without a search"
+# The directory folds the case of non-ASCII letters, the daemon only of
+# ASCII ones: names of one entry that count apart here still count
+# together by the entry's DN.
+JUERGEN_UP=$(printf 'J\xc3\x9cRGEN')	# JÜRGEN
+b5=$(lk_ops bind rejected)
+for v in "$JUERGEN_UP" "$JUERGEN_UP" "$JUERGEN"; do
+	tr_review v1 "$(bind_tok "$v" wrong)" >/dev/null
+	expect_no "a wrong password for $v (the entry of $JUERGEN) -> NO"
+done
+is "$(($(lk_ops bind rejected) - b5))" 3 "... each one bind refused by the directory"
+tr_review v1 "$(bind_tok "$(printf 'J\xc3\xbcrgen')" "$JUERGEN_PW")" >/dev/null
+ok "his right password under a name with 1 failure here -> the lockout's error (the entry has 3)" \
+    lk_locked
+is "$(($(lk_ops bind rejected) - b5))" 3 "... without a bind"
 tr_stop
 
 tid "bind_lockout = 3s: the lockout ends after its time"
