@@ -31,6 +31,15 @@
  * first one's cookie.  Most group searches fit in one answer and share
  * the search connections.
  *
+ * In bind mode, failed logins are counted per user name (limit.c): past
+ * bind_failure_limit within bind_failure_window, the name's reviews fail
+ * with an error for bind_lockout without a search or a bind, so that
+ * guessing never reaches the directory's own account lockout.  Binds are
+ * counted by the entry's DN too: the directory may fold names that differ
+ * here (the case of non-ASCII letters) to one account.  A bind in flight
+ * holds a place among the failures, and a bind sent without an answer
+ * counts as failed.
+ *
  * A URI that fails is skipped for a backoff period; when every URI is
  * down the review fails at once with an error.  Connections made to a
  * later URI move back to an earlier one once it answers again: it is
@@ -117,6 +126,8 @@ struct ldap_stats {
 	int64_t		connections;
 	int64_t		uri_connections[LDAP_MAX_URIS];
 	uint64_t	failovers;
+	uint64_t	lockouts;	/* user names locked out */
+	uint64_t	lockout_refused; /* reviews refused meanwhile */
 	int		unreachable;	/* the last attempt found no URI */
 };
 
@@ -168,6 +179,7 @@ struct ldap_dir {
 	int		 pool_size;
 	int		 page_size;	/* 0: group searches are not paged */
 	int		 max_groups;
+	struct lockout_conf lockout;	/* failed binds per user name */
 	struct ldap_stats stats;
 };
 
@@ -284,6 +296,8 @@ struct lreq {
 	size_t			 dir;
 	char			*errors;
 	int			 any_error;
+	int			 loud;		/* an error to log per review */
+	int			 bind_began;	/* holds a place in the lockout */
 
 	enum lreq_step		 step;
 	int			 retries;
@@ -1613,10 +1627,15 @@ lr_release(struct lreq *lr)
 	conn_idle_check(c);
 }
 
+static void	lr_lockout_end(struct lreq *, enum lockout_outcome);
+
 /* Forget what one directory found, before the next one is asked. */
 static void
 lr_reset(struct lreq *lr)
 {
+	/* Cancelled with the bind sent: it may have failed there. */
+	if (lr->bind_began)
+		lr_lockout_end(lr, LO_FAILED);
 	lr_release(lr);
 	if (lr->wait_tmo != NULL)
 		evtimer_del(lr->wait_tmo);
@@ -1669,6 +1688,8 @@ lr_finish(struct lreq *lr, enum auth_rv rv)
 		rv = AUTH_ERROR;
 		lr->res->error = lr->errors;
 		lr->errors = NULL;
+		/* Lockouts alone: logged once an episode, not per review. */
+		lr->res->quiet = !lr->loud;
 	}
 	lr->res->rv = rv;
 	if (lr->sync) {
@@ -1691,7 +1712,85 @@ lr_error(struct lreq *lr, const char *fmt, ...)
 	va_end(ap);
 	free(lr->error);
 	lr->error = xstrdup(msg);
+	lr->loud = 1;
 	lr_dir_done(lr, AUTH_ERROR);
+}
+
+/* The scope of a directory's entries in the lockout: apart from names. */
+static char *
+lr_dn_scope(struct lreq *lr)
+{
+	char	*scope;
+
+	xasprintf(&scope, "%s\ndn", lr->li->ls->dirs[lr->dir].name);
+	return scope;
+}
+
+/*
+ * The end of a login of lr->login for the lockout: a bind's answer
+ * (releasing the places it held, under the name and the entry's DN), or
+ * no such user (the name alone).  The name and the entry usually lock out
+ * together: one episode, told once.
+ */
+static void
+lr_lockout_end(struct lreq *lr, enum lockout_outcome outcome)
+{
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	char		*scope, name[LOCKOUT_NAME_MAX];
+	const char	*what = "user name", *key = lr->login;
+	int		 began = lr->bind_began, locked, entry = 0;
+
+	lr->bind_began = 0;
+	if (outcome == LO_UNKNOWN && !began)
+		return;
+	locked = lockout_end(&d->lockout, d->name, lr->login, began, outcome,
+	    now_ms());
+	if (began && lr->dn != NULL) {
+		scope = lr_dn_scope(lr);
+		entry = lockout_end(&d->lockout, scope, lr->dn, 1, outcome,
+		    now_ms());
+		free(scope);
+	}
+	if (!locked && !entry)
+		return;
+	if (!locked) {
+		what = "entry";
+		key = lr->dn;
+	}
+	__atomic_add_fetch(&d->stats.lockouts, 1, __ATOMIC_RELAXED);
+	lockout_name(key, name, sizeof(name));
+	log_msg(LL_WARN, "ldap_lockout", "[ldap \"%s\"] %s \"%s\": %d "
+	    "failed logins within %lld s; its reviews fail without asking "
+	    "the directory for %lld s", d->name, what, name,
+	    d->lockout.limit, d->lockout.window / 1000,
+	    d->lockout.duration / 1000);
+}
+
+/* Refuse a locked-out name's review in this directory, unseen there. */
+static void
+lr_lockout_refuse(struct lreq *lr, long long left)
+{
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+
+	__atomic_add_fetch(&d->stats.lockout_refused, 1, __ATOMIC_RELAXED);
+	free(lr->error);
+	xasprintf(&lr->error, "%s: too many failed logins for this user "
+	    "name; retry in %lld s", d->name, (left + 999) / 1000);
+	lr_dir_done(lr, AUTH_ERROR);
+}
+
+/* 1 when lr->login is locked out here: the review is refused. */
+static int
+lr_locked_out(struct lreq *lr)
+{
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	long long	 left;
+
+	left = lockout_check(&d->lockout, d->name, lr->login, now_ms());
+	if (left <= 0)
+		return 0;
+	lr_lockout_refuse(lr, left);
+	return 1;
 }
 
 /* The operation did not complete: retry once on another connection. */
@@ -1908,6 +2007,9 @@ lr_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 		return;
 	}
 	if (lr->nentries == 0 || lr->rawname == NULL) {
+		/* As a wrong password: a lockout tells nothing of who exists. */
+		if (d->mode == LM_BIND)
+			lr_lockout_end(lr, LO_FAILED);
 		lr_dir_done(lr, AUTH_DENY);
 		return;
 	}
@@ -1923,9 +2025,15 @@ lr_bind_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg, int last,
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 
 	if (msg == NULL) {
+		/* Sent, and no answer: it may have failed there. */
+		if (lr->bind_began)
+			lr_lockout_end(lr, LO_FAILED);
 		lr_op_failed(lr, last);
 		return;
 	}
+	if (lr->bind_began)
+		lr_lockout_end(lr, rc == LDAP_SUCCESS ? LO_SUCCEEDED :
+		    auth_ldap_rejected(rc) ? LO_FAILED : LO_UNKNOWN);
 	switch (rc) {
 	case LDAP_SUCCESS:
 		lr->retries = 0;
@@ -2080,14 +2188,37 @@ lr_search_user(struct lreq *lr, struct lconn *c)
 static void
 lr_bind(struct lreq *lr, struct lconn *c)
 {
-	struct berval	cred;
-	int		msgid, rc;
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	struct berval	 cred;
+	char		*scope;
+	long long	 left;
+	int		 msgid, rc;
 
+	/*
+	 * Binds in flight may have used the last tries up meanwhile, and
+	 * other names of the same entry may have.
+	 */
+	left = lockout_begin(&d->lockout, d->name, lr->login, now_ms());
+	if (left == 0 && lr->dn != NULL) {
+		scope = lr_dn_scope(lr);
+		left = lockout_begin(&d->lockout, scope, lr->dn, now_ms());
+		free(scope);
+		if (left > 0)
+			lockout_end(&d->lockout, d->name, lr->login, 1,
+			    LO_UNKNOWN, now_ms());
+	}
+	if (left > 0) {
+		wd_kick(c->wd);		/* the connection stays free */
+		lr_lockout_refuse(lr, left);
+		return;
+	}
+	lr->bind_began = d->lockout.limit > 0;
 	cred.bv_val = lr->password;
 	cred.bv_len = lr->password_len;
 	rc = ldap_sasl_bind(c->ld, lr->dn, LDAP_SASL_SIMPLE, &cred, NULL,
 	    NULL, &msgid);
 	if (rc != LDAP_SUCCESS) {
+		lr_lockout_end(lr, LO_UNKNOWN);		/* not sent */
 		conn_fail(c, ldap_err2string(rc), 1);
 		lr_bind_cb(lr, NULL, NULL, -1, rc);
 		return;
@@ -2327,6 +2458,8 @@ lr_next_dir(struct lreq *lr)
 		    lr->req->token, lr->req->token_len, &lr->login,
 		    &lr->password, &lr->password_len) != 0)
 			continue;	/* not a user:password token */
+		if (d->mode == LM_BIND && lr_locked_out(lr))
+			return;
 		lr->step = LR_USER;
 		lr_run(lr);
 		return;
@@ -2467,6 +2600,26 @@ dl_number(struct dir_load *dl, const char *key, int min, int max, int def,
 {
 	return conf_get_int(dl->conf, dl->sec, key, def, min, max, out,
 	    dl->err, dl->errlen);
+}
+
+/*
+ * The lockout of failed binds per user name.  The defaults stay below
+ * common directory lockouts (Active Directory, ppolicy): 5 failures in
+ * 5 minutes lock the name out here for 5 minutes.
+ */
+static int
+dl_lockout(struct dir_load *dl)
+{
+	struct lockout_conf	*lc = &dl->d->lockout;
+
+	if (dl_number(dl, "bind_failure_limit", 0, 1000, 5, &lc->limit) != 0 ||
+	    conf_get_duration(dl->conf, dl->sec, "bind_failure_window",
+	    300 * 1000, 1000, 86400 * 1000LL, &lc->window, dl->err,
+	    dl->errlen) != 0 ||
+	    conf_get_duration(dl->conf, dl->sec, "bind_lockout", 300 * 1000,
+	    1000, 86400 * 1000LL, &lc->duration, dl->err, dl->errlen) != 0)
+		return -1;
+	return 0;
 }
 
 static int
@@ -2781,7 +2934,8 @@ dl_all(struct dir_load *dl)
 	    dl_number(dl, "page_size", 0, 100000, 500, &d->page_size) != 0 ||
 	    dl_number(dl, "max_groups", 1, LDAP_MAX_GROUPS, 1024,
 	    &d->max_groups) != 0 ||
-	    dl_number(dl, "nested_depth", 0, 32, 0, &n) != 0)
+	    dl_number(dl, "nested_depth", 0, 32, 0, &n) != 0 ||
+	    dl_lockout(dl) != 0)
 		return -1;
 	depth = n;
 	d->nested_depth = (int)depth;
@@ -2964,6 +3118,31 @@ auth_ldap_uri_metrics(struct ldap_shared *ls, struct evbuffer *out)
 }
 
 static void
+auth_ldap_lockout_metrics(struct ldap_shared *ls, struct evbuffer *out)
+{
+	size_t	i;
+
+	evbuffer_add_printf(out,
+	    "# HELP tokenreviewd_ldap_lockouts_total User names locked out "
+	    "after bind_failure_limit failed logins.\n"
+	    "# TYPE tokenreviewd_ldap_lockouts_total counter\n");
+	for (i = 0; i < ls->ndirs; i++)
+		evbuffer_add_printf(out, "tokenreviewd_ldap_lockouts_total"
+		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
+		    (unsigned long long)__atomic_load_n(
+		    &ls->dirs[i].stats.lockouts, __ATOMIC_RELAXED));
+	evbuffer_add_printf(out,
+	    "# HELP tokenreviewd_ldap_lockout_refused_total Reviews of a "
+	    "locked-out user name, refused without asking the directory.\n"
+	    "# TYPE tokenreviewd_ldap_lockout_refused_total counter\n");
+	for (i = 0; i < ls->ndirs; i++)
+		evbuffer_add_printf(out, "tokenreviewd_ldap_lockout_refused_"
+		    "total{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
+		    (unsigned long long)__atomic_load_n(
+		    &ls->dirs[i].stats.lockout_refused, __ATOMIC_RELAXED));
+}
+
+static void
 auth_ldap_metrics(void *shared, struct evbuffer *out)
 {
 	struct ldap_shared	*ls = shared;
@@ -3019,6 +3198,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
 		    (unsigned long long)__atomic_load_n(
 		    &ls->dirs[i].stats.failovers, __ATOMIC_RELAXED));
+	auth_ldap_lockout_metrics(ls, out);
 	auth_ldap_uri_metrics(ls, out);
 }
 

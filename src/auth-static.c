@@ -832,4 +832,5 @@ const struct auth_backend auth_static_backend = {
 	.ready = static_ready,
 	.metrics = static_metrics,
 	.watch = static_watch,
+	.in_memory = 1,
 };

@@ -10,6 +10,11 @@
  * Backends may answer later (AUTH_PENDING); the whole review runs under one
  * deadline so that every request is answered.
  *
+ * A caller over its limit on failed reviews (server.c) still gets the
+ * answers of the cache and of in-memory backends (the static file); the
+ * backends behind them never see its guesses, and a review that no
+ * in-memory backend accepts fails with an error saying why.
+ *
  * A review that has to wait on a backend is a "flight".  Identical reviews
  * (same token, same audiences) arriving at the same worker meanwhile join
  * it instead of asking the backend again, so a burst of requests for one
@@ -144,6 +149,7 @@ auth_result_copy(struct auth_result *dst, const struct auth_result *src)
 	dst->audiences_json = strdup_or_null(src->audiences_json);
 	dst->error = strdup_or_null(src->error);
 	dst->max_ttl = src->max_ttl;
+	dst->quiet = src->quiet;
 }
 
 /* Add "backend: reason" to the errors of this review. */
@@ -206,9 +212,10 @@ chain_take(struct auth_req *req, enum auth_rv rv)
 		return 1;
 	case AUTH_ERROR:
 		note_error(req, be->name, req->cur.error);
-		log_msg(LL_WARN, "backend_error", "backend %s: %s (token %s)",
-		    be->name, req->cur.error ? req->cur.error : "failed",
-		    req->token_fp);
+		if (!req->cur.quiet)
+			log_msg(LL_WARN, "backend_error", "backend %s: %s "
+			    "(token %s)", be->name, req->cur.error ?
+			    req->cur.error : "failed", req->token_fp);
 		break;
 	case AUTH_DENY:
 	case AUTH_PENDING:
@@ -240,6 +247,10 @@ chain_run(struct auth_req *req)
 
 	for (; req->cursor < chain->rt->nbackends; ) {
 		be = chain->rt->backends[req->cursor];
+		if (req->limited && !be->in_memory) {
+			req->cursor++;
+			continue;
+		}
 		if (chain->inst[req->cursor] == NULL) {
 			note_error(req, be->name, "backend unavailable");
 			req->cursor++;
@@ -311,7 +322,13 @@ chain_finish(struct auth_req *req)
 	}
 	if (req->result.rv != AUTH_OK) {
 		auth_result_clear(&req->result);
-		if (req->errors != NULL) {
+		if (req->limited) {
+			/* Not cached: the next review may be under the limit. */
+			req->refused = 1;
+			req->result.rv = AUTH_ERROR;
+			req->result.error = xstrdup("too many failed reviews "
+			    "from this client; retry later");
+		} else if (req->errors != NULL) {
 			req->result.rv = AUTH_ERROR;
 			req->result.error = req->errors;
 			req->errors = NULL;
@@ -363,6 +380,7 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 	req->cursor = 0;
 	req->cached = 0;
 	req->joined = 0;
+	req->refused = 0;
 	req->pending = 0;
 	req->in_flight = 0;
 	req->leader = NULL;

@@ -14,6 +14,17 @@
  * uncontended lock and a scan of at most LIMIT_SLOTS hashes.  The table is
  * bounded: when a shard is full, the client closest to a full bucket (the
  * one least worth remembering) makes room.
+ *
+ * The second table here counts failed logins per user name for a source
+ * that checks passwords against a directory (LDAP bind mode).  A name with
+ * bind_failure_limit failures within bind_failure_window is locked out for
+ * bind_lockout: its reviews are refused without asking the directory, so
+ * that a guesser never reaches the directory's own account lockout.  A
+ * bind in flight holds a place among the failures until its answer comes,
+ * so that concurrent guesses cannot overshoot the limit.  Names are kept
+ * as a SHA-256 of the source's name and the name as the directory compares
+ * it, in shards like the first table; when a shard is full, the entry with
+ * the fewest failures goes, locked-out names last.
  */
 
 #include <sys/types.h>
@@ -22,11 +33,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "tokenreviewd.h"
 
 #define LIMIT_SHARDS	16
 #define LIMIT_SLOTS	64	/* clients per shard */
 #define LIMIT_KEY_LEN	48	/* an IPv6 address and then some */
+#define LOCKOUT_SHARDS	32
+#define LOCKOUT_SLOTS	128	/* names per shard */
 
 struct limit_entry {
 	uint64_t	 hash;		/* 0: free slot */
@@ -197,5 +212,254 @@ limit_reset(void)
 		pthread_mutex_lock(&limit_shards[i].lock);
 		memset(limit_shards[i].e, 0, sizeof(limit_shards[i].e));
 		pthread_mutex_unlock(&limit_shards[i].lock);
+	}
+}
+
+/* ------------------------------------------------------------ lockout */
+
+struct lockout_entry {
+	uint8_t		 id[TR_SHA256_LEN];
+	int		 used;
+	unsigned	 failures;	/* within the window */
+	unsigned	 inflight;	/* binds sent, answer not in yet */
+	uint64_t	 first;		/* ms, first failure of the window */
+	uint64_t	 until;		/* ms, locked out until then; 0: not */
+};
+
+struct lockout_shard {
+	pthread_mutex_t		 lock;
+	struct lockout_entry	 e[LOCKOUT_SLOTS];
+};
+
+static struct lockout_shard lockout_shards[LOCKOUT_SHARDS];
+static pthread_once_t	 lockout_once = PTHREAD_ONCE_INIT;
+
+static void
+lockout_init(void)
+{
+	size_t	i;
+
+	for (i = 0; i < LOCKOUT_SHARDS; i++)
+		pthread_mutex_init(&lockout_shards[i].lock, NULL);
+}
+
+/*
+ * A user name as a directory compares it with caseIgnoreMatch (uid,
+ * sAMAccountName): surrounding spaces dropped, inner runs of spaces made
+ * one, ASCII letters in lower case.  Other bytes are kept: names that
+ * differ only in the case of a non-ASCII letter count apart.  Truncated to
+ * outlen - 1 bytes.
+ */
+void
+lockout_name(const char *name, char *out, size_t outlen)
+{
+	size_t	n = 0;
+	int	space = 0;
+
+	if (outlen == 0)
+		return;
+	while (*name == ' ')
+		name++;
+	for (; *name != '\0' && n + 1 < outlen; name++) {
+		if (*name == ' ') {
+			space = 1;
+			continue;
+		}
+		if (space) {
+			if (n + 2 >= outlen)
+				break;	/* no room for what follows it */
+			out[n++] = ' ';
+			space = 0;
+		}
+		out[n++] = (char)((*name >= 'A' && *name <= 'Z') ?
+		    *name - 'A' + 'a' : *name);
+	}
+	out[n] = '\0';
+}
+
+static struct lockout_shard *
+lockout_shard(const char *scope, const char *name, uint8_t id[TR_SHA256_LEN])
+{
+	char	norm[LOCKOUT_NAME_MAX];
+	void	*ctx;
+
+	pthread_once(&lockout_once, lockout_init);
+	lockout_name(name, norm, sizeof(norm));
+	ctx = sha256_begin();
+	sha256_update(ctx, scope, strlen(scope) + 1);	/* with its NUL */
+	sha256_update(ctx, norm, strlen(norm));
+	sha256_end(ctx, id);
+	OPENSSL_cleanse(norm, sizeof(norm));
+	return &lockout_shards[id[0] % LOCKOUT_SHARDS];
+}
+
+/* Forget what has aged out: an ended lockout, a window gone by. */
+static void
+lockout_age(struct lockout_entry *e, const struct lockout_conf *lc,
+    uint64_t now)
+{
+	if (e->until != 0 && now >= e->until) {
+		e->until = 0;
+		e->failures = 0;
+	}
+	/* Workers read the clock before they lock: now may lag first. */
+	if (e->until == 0 && e->failures > 0 && now > e->first &&
+	    now - e->first >= (uint64_t)lc->window)
+		e->failures = 0;
+}
+
+static struct lockout_entry *
+lockout_find(struct lockout_shard *s, const uint8_t id[TR_SHA256_LEN])
+{
+	size_t	i;
+
+	for (i = 0; i < LOCKOUT_SLOTS; i++) {
+		if (s->e[i].used && memcmp(s->e[i].id, id, TR_SHA256_LEN) == 0)
+			return &s->e[i];
+	}
+	return NULL;
+}
+
+/* How much an entry is worth keeping: locked out, then by failures. */
+static uint64_t
+lockout_worth(const struct lockout_entry *e)
+{
+	if (!e->used)
+		return 0;
+	if (e->until != 0)
+		return UINT64_MAX / 2 + e->until / 2;
+	return (uint64_t)e->failures + e->inflight;
+}
+
+static struct lockout_entry *
+lockout_slot(struct lockout_shard *s, const struct lockout_conf *lc,
+    const uint8_t id[TR_SHA256_LEN], uint64_t now)
+{
+	struct lockout_entry	*e, *best = NULL;
+	size_t			 i;
+
+	for (i = 0; i < LOCKOUT_SLOTS; i++) {
+		e = &s->e[i];
+		if (e->used) {
+			lockout_age(e, lc, now);
+			if (e->failures == 0 && e->inflight == 0)
+				e->used = 0;
+		}
+		if (best == NULL || lockout_worth(e) < lockout_worth(best))
+			best = e;
+	}
+	memset(best, 0, sizeof(*best));
+	best->used = 1;
+	memcpy(best->id, id, TR_SHA256_LEN);
+	best->first = now;
+	return best;
+}
+
+long long
+lockout_check(const struct lockout_conf *lc, const char *scope,
+    const char *name, uint64_t now)
+{
+	struct lockout_shard	*s;
+	struct lockout_entry	*e;
+	uint8_t			 id[TR_SHA256_LEN];
+	long long		 left = 0;
+
+	if (lc->limit <= 0)
+		return 0;
+	s = lockout_shard(scope, name, id);
+	pthread_mutex_lock(&s->lock);
+	if ((e = lockout_find(s, id)) != NULL) {
+		lockout_age(e, lc, now);
+		if (e->until != 0)
+			left = (long long)(e->until - now);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return left;
+}
+
+long long
+lockout_begin(const struct lockout_conf *lc, const char *scope,
+    const char *name, uint64_t now)
+{
+	struct lockout_shard	*s;
+	struct lockout_entry	*e;
+	uint8_t			 id[TR_SHA256_LEN];
+	long long		 left = 0;
+
+	if (lc->limit <= 0)
+		return 0;
+	s = lockout_shard(scope, name, id);
+	pthread_mutex_lock(&s->lock);
+	if ((e = lockout_find(s, id)) == NULL)
+		e = lockout_slot(s, lc, id, now);
+	lockout_age(e, lc, now);
+	if (e->until != 0)
+		left = (long long)(e->until - now);
+	else if (e->failures + e->inflight >= (unsigned)lc->limit)
+		left = 1;	/* the binds in flight may use it up */
+	else
+		e->inflight++;
+	pthread_mutex_unlock(&s->lock);
+	return left;
+}
+
+/* A failure: 1 when it is the one that locks the name out. */
+static int
+lockout_count(struct lockout_entry *e, const struct lockout_conf *lc,
+    uint64_t now)
+{
+	if (e->until != 0)
+		return 0;
+	if (e->failures == 0)
+		e->first = now;
+	if (++e->failures < (unsigned)lc->limit)
+		return 0;
+	e->until = now + (uint64_t)lc->duration;
+	if (e->until == 0)
+		e->until = 1;
+	return 1;
+}
+
+int
+lockout_end(const struct lockout_conf *lc, const char *scope,
+    const char *name, int began, enum lockout_outcome outcome, uint64_t now)
+{
+	struct lockout_shard	*s;
+	struct lockout_entry	*e;
+	uint8_t			 id[TR_SHA256_LEN];
+	int			 locked = 0;
+
+	if (lc->limit <= 0)
+		return 0;
+	s = lockout_shard(scope, name, id);
+	pthread_mutex_lock(&s->lock);
+	e = lockout_find(s, id);
+	if (e == NULL && outcome == LO_FAILED)
+		e = lockout_slot(s, lc, id, now);
+	if (e != NULL) {
+		if (began && e->inflight > 0)
+			e->inflight--;
+		lockout_age(e, lc, now);
+		if (outcome == LO_FAILED)
+			locked = lockout_count(e, lc, now);
+		else if (outcome == LO_SUCCEEDED && e->until == 0)
+			e->failures = 0;
+		if (e->failures == 0 && e->inflight == 0 && e->until == 0)
+			e->used = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return locked;
+}
+
+void
+lockout_reset(void)
+{
+	size_t	i;
+
+	pthread_once(&lockout_once, lockout_init);
+	for (i = 0; i < LOCKOUT_SHARDS; i++) {
+		pthread_mutex_lock(&lockout_shards[i].lock);
+		memset(lockout_shards[i].e, 0, sizeof(lockout_shards[i].e));
+		pthread_mutex_unlock(&lockout_shards[i].lock);
 	}
 }

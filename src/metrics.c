@@ -426,8 +426,9 @@ render_connections(struct evbuffer *buf, const struct metrics *t)
 	    "Requests refused because the client was not authenticated.",
 	    t->client_auth_failures);
 	metrics_one(buf, "tokenreviewd_reviews_limited_total", "counter",
-	    "Reviews refused unseen: the client's failed reviews were over "
-	    "failed_review_rate.", t->reviews_limited);
+	    "Reviews refused: the client, not authenticated, was over "
+	    "failed_review_rate and neither the cache nor the static file "
+	    "knew the token.", t->reviews_limited);
 	render_listeners(buf, t);
 }
 

@@ -258,14 +258,21 @@ review_audit(struct review *rv, enum review_outcome outcome, double secs)
 	log_line_end(&l);
 }
 
-static struct limit_conf
-review_limit(const struct config *conf)
+/*
+ * The limit on failed reviews per client address, for callers that do not
+ * authenticate.  With mTLS or a client token only the API server calls,
+ * and every review comes from its one address: counting there would let
+ * anyone who can send the API server bogus tokens lock every user out.
+ * Guessing behind an authenticated caller is limited where it is real,
+ * per user name by the sources that check passwords.
+ */
+static int
+review_limit(const struct config *conf, struct limit_conf *lc)
 {
-	struct limit_conf	lc;
-
-	lc.rate = conf->failed_review_rate;
-	lc.burst = conf->failed_review_burst;
-	return lc;
+	lc->rate = conf->failed_review_rate;
+	lc->burst = conf->failed_review_burst;
+	return conf->client_ca == NULL && conf->client_token_file == NULL &&
+	    lc->rate > 0;
 }
 
 /* A token no source knows: one more guess from this client. */
@@ -273,8 +280,10 @@ static void
 review_failed(struct review *rv)
 {
 	const struct config	*conf = rv->view->rt->conf;
-	struct limit_conf	 lc = review_limit(conf);
+	struct limit_conf	 lc;
 
+	if (!review_limit(conf, &lc))
+		return;
 	if (limit_failed(&lc, rv->sc->client, monotonic_ms()))
 		log_msg(LL_WARN, "review_limit", "%s: failed reviews over "
 		    "the limit (%d a second, %d in a row); its reviews are "
@@ -309,6 +318,9 @@ review_done(struct auth_req *areq, void *arg)
 	}
 	if (outcome == RO_UNAUTHENTICATED)
 		review_failed(rv);
+	if (areq->refused)
+		__atomic_fetch_add(&sc->w->m->reviews_limited, 1,
+		    __ATOMIC_RELAXED);
 	secs = monotonic_sec() - rv->start;
 	metrics_review(sc->w->m, backend_index(rv->view->rt,
 	    areq->result.backend), outcome, secs, areq->cached);
@@ -403,19 +415,13 @@ handle_review(struct sconn *sc)
 		review_done(&rv->areq, rv);
 		return;
 	}
-	lc = review_limit(rv->view->rt->conf);
-	if (!limit_allowed(&lc, sc->client, monotonic_ms())) {
-		/* No source sees a guess over the limit. */
-		__atomic_fetch_add(&w->m->reviews_limited, 1,
-		    __ATOMIC_RELAXED);
-		rv->areq.result.rv = AUTH_ERROR;
-		rv->areq.result.error = xstrdup("too many failed reviews from "
-		    "this client; retry later");
-		fingerprint(rv->rr.token, rv->rr.token_len, rv->areq.token_fp);
-		sc->review = rv;
-		review_done(&rv->areq, rv);
-		return;
-	}
+	/*
+	 * Over the limit, the cache and the in-memory sources still answer;
+	 * the sources behind them never see the guess (auth.c).
+	 */
+	if (review_limit(rv->view->rt->conf, &lc) &&
+	    !limit_allowed(&lc, sc->client, monotonic_ms()))
+		rv->areq.limited = 1;
 	rv->areq.token = rv->rr.token;
 	rv->areq.token_len = rv->rr.token_len;
 	rv->areq.audiences = rv->rr.audiences;

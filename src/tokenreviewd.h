@@ -343,6 +343,8 @@ struct auth_result {
 	char		*error;		/* short reason, never a secret */
 	long long	 max_ttl;	/* ms a cache may keep it, 0 = no cap,
 				   < 0 = never cache it */
+	int		 quiet;		/* error logged by the backend already
+				   (once an episode), not per review */
 };
 
 struct auth_req;
@@ -355,6 +357,8 @@ struct auth_req {
 	char		**audiences;	/* NULL-terminated or NULL */
 	size_t		 naudiences;
 	struct event_base *base;
+	int		 limited;	/* the caller is over its limit: ask
+					   only in-memory backends */
 
 	/* set by auth_review() */
 	uint8_t		 token_hash[TR_SHA256_LEN];	/* SHA-256(token) */
@@ -362,6 +366,7 @@ struct auth_req {
 	struct auth_result result;	/* the final answer */
 	int		 cached;	/* answered from the cache */
 	int		 joined;	/* answered by an identical review */
+	int		 refused;	/* limited, and not accepted */
 
 	/* private to auth.c */
 	struct auth_chain *chain;
@@ -406,6 +411,11 @@ struct auth_backend {
 	void		 (*metrics)(void *shared, struct evbuffer *);
 	/* optional: files whose change triggers a reload */
 	size_t		 (*watch)(void *shared, const char **paths, size_t max);
+	/*
+	 * 1: answers from memory at once, at no cost to anyone; asked even
+	 * for a caller over its limit on failed reviews.
+	 */
+	int		 in_memory;
 };
 
 struct runtime;
@@ -856,6 +866,42 @@ void	 connlimit_untrust(const struct connlimit_addr *, uint64_t now);
 /* Addresses in the table (tests), and forget them all (tests). */
 size_t	 connlimit_count(void);
 void	 connlimit_reset(void);
+/*
+ * Failed logins per user name (LDAP bind mode).  scope is the source's
+ * name; names are compared as lockout_name() writes them.  limit <= 0
+ * turns it off: nothing is ever refused.
+ */
+#define LOCKOUT_NAME_MAX	512
+struct lockout_conf {
+	int		 limit;		/* failures in window that lock out */
+	long long	 window;	/* ms */
+	long long	 duration;	/* ms a name stays locked out */
+};
+enum lockout_outcome {
+	LO_SUCCEEDED,	/* the password was right: failures forgotten */
+	LO_FAILED,	/* wrong password, or no such user */
+	LO_UNKNOWN,	/* not sent, or neither yes nor no: not counted */
+};
+/* The name as a directory compares it (case, spaces) into out. */
+void	 lockout_name(const char *name, char *out, size_t outlen);
+/* ms the name stays locked out at now, or 0 when it may be tried. */
+long long lockout_check(const struct lockout_conf *, const char *scope,
+	    const char *name, uint64_t now);
+/*
+ * Before a bind: 0 when it may be sent, and then it holds a place among
+ * the failures until lockout_end(..., began 1, ...); else > 0 (ms, or 1
+ * while binds in flight may use the last places up).
+ */
+long long lockout_begin(const struct lockout_conf *, const char *scope,
+	    const char *name, uint64_t now);
+/*
+ * The outcome of a login of name; began: it went through lockout_begin().
+ * 1 when this failure locked the name out (once per episode).
+ */
+int	 lockout_end(const struct lockout_conf *, const char *scope,
+	    const char *name, int began, enum lockout_outcome, uint64_t now);
+/* Forget every name (tests). */
+void	 lockout_reset(void);
 
 /* metrics.c */
 enum metrics_path {

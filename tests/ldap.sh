@@ -14,8 +14,12 @@
 # the return to it once it answers again (seen in the connections per
 # URI), conformance case 22 (no server: NO+err within 1 s), a server
 # that accepts connections but never answers (timeout; also across a
-# reload, with reviews waiting), a CA that does not match, and 1,000
-# concurrent reviews.
+# reload, with reviews waiting), a CA that does not match, 1,000
+# concurrent reviews, and the lockout of failed binds per user name: it
+# stops concurrent guessers before slapd's ppolicy lockout, refuses
+# without a search or a bind, spares other users and cached tokens, counts
+# names without an entry and names of one entry together, and ends
+# after bind_lockout.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -605,6 +609,255 @@ like "$TR_BODY" 'capped: the user has more than 50 groups \(max_groups\)' \
 grep -q 'ldap_max_groups' "$TR_LOG" && pass "... max_groups logged" ||
     fail "... max_groups logged"
 tr_stop "$TR_PID"
+
+# ---------------------------------------------------------------- lockout
+
+# lk_ops OP [RESULT]: the current daemon's operations of that type on the
+# directory lk so far (binds include the reader's own on each new
+# connection: count the rejected ones for users).
+lk_ops()
+{
+	tr_metrics
+	tr_metric tokenreviewd_ldap_operations_total \
+	    "directory=\"lk\",op=\"$1\",result=\"${2:-[a-z]*}\""
+}
+
+# lk_ppolicy ATTR: how many values of ATTR lockme's entry has, as slapd
+# keeps them (ppolicy's own failure times and lock time).
+lk_ppolicy()
+{
+	LDAPTLS_CACERT=$TR_CERTS/ca.crt ldapsearch -LLL -x -ZZ -H "$lk_LDAP" \
+	    -D "cn=reader,$BASE" -w "$READER_PW" \
+	    -b "uid=lockme,ou=people,$BASE" -s base "$1" 2>/dev/null |
+	    grep -c "^$1:"
+}
+
+# lk_locked: the last answer is the lockout's error.
+lk_locked()
+{
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status.error // "" | test("too many failed logins"))'
+}
+
+# par_reviews TOKEN...: the reviews at once (20 in parallel); prints a
+# letter an answer: A accepted, N plain NO, L locked out, E another error.
+par_reviews()
+{
+	local t f=$TR_TMP/.par i=0
+	local -a a=()
+	tr_tls_args
+	for t in "$@"; do
+		i=$((i + 1))
+		tr_review_body v1 "$t" >"$f.$i"
+		rm -f "$f.out.$i"
+		[ "$i" -eq 1 ] || a+=(--next)
+		a+=(-sS --max-time 30 "${TR_TLS[@]}" -H 'Content-Type: application/json'
+		    --data-binary "@$f.$i" -o "$f.out.$i" "$TR_URL$TR_REVIEW_PATH")
+	done
+	curl -Z --parallel-max 20 "${a[@]}" 2>/dev/null
+	for i in $(seq "$#"); do
+		jq -r '.status | if .authenticated then "A"
+		    elif (.error // "") | test("too many failed logins") then "L"
+		    elif has("error") then "E" else "N" end' "$f.out.$i" \
+		    2>/dev/null || echo "?"
+	done | tr -d '\n'
+}
+
+# guesses_for USER N: N bind-mode tokens of USER with wrong passwords.
+guesses_for()
+{
+	local i
+	for i in $(seq "$2"); do
+		bind_tok "$1" "guess-$i"
+		echo
+	done
+}
+
+# lk_daemon NAME KEY=VALUE...: a daemon whose one directory is lk, with
+# the lockout keys given.
+lk_daemon()
+{
+	local name=$1
+	shift
+	tr_config "$name" server.chain=ldap static.file= cache.ttl=60s \
+	    cache.negative_ttl=0 server.read_timeout=60s
+	{
+		cat "$TR_CONF"
+		ldap_section lk uri="$lk_LDAP" ca="$TR_CERTS/ca.crt" \
+		    bind_dn="cn=reader,$BASE" \
+		    bind_password_file="$TR_TMP/reader.pw" mode=bind \
+		    user_base="ou=people,$BASE" timeout=10s "$@"
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+	tr_start "$name" || bail "daemon $name does not start"
+}
+
+tid "failed binds per user name: bind_failure_limit = 3, bind_lockout = 5m"
+# A directory of its own, so that its ppolicy state is the test's:
+# lockme's ppolicy locks the account after 6 failed binds, and the daemon
+# must stop guessers well before, however fast they send.
+slapd_start lk
+lk_daemon lock bind_failure_limit=3 bind_failure_window=5m bind_lockout=5m
+LOCKME_TOK=$(bind_tok lockme "$LOCKME_PW")
+tr_review v1 "$LOCKME_TOK" >/dev/null
+expect_user "lockme with the right password -> OK (now cached)" \
+    '.username == "lockme"'
+b0=$(lk_ops bind rejected)
+# shellcheck disable=SC2046	# one word a token
+got=$(par_reviews $(guesses_for lockme 30))
+diag "30 concurrent guesses: $got"
+is "$(printf '%s' "$got" | tr -d L)" NNN \
+    "30 concurrent guesses for lockme: 3 plain NOs, the rest locked out"
+b1=$(lk_ops bind rejected)
+is "$((b1 - b0))" 3 "... 3 of them reached the directory as binds (binds in flight hold their place)"
+is "$(lk_ppolicy pwdFailureTime)" 3 "... slapd saw 3 failures (ppolicy)"
+is "$(lk_ppolicy pwdAccountLockedTime)" 0 "... and did not lock the account (its limit: 6)"
+s1=$(lk_ops search)
+tr_review v1 "$(bind_tok lockme "${LOCKME_PW}x")" >/dev/null
+ok "another wrong password -> NO with the lockout's error" lk_locked
+tr_review v1 "$(bind_tok ' LockMe ' "$LOCKME_PW")" >/dev/null
+ok "the right password under the name in another case, spaced -> the same lockout" \
+    lk_locked
+is "$(lk_ops bind rejected) $(lk_ops search)" "$b1 $s1" \
+    "... neither asked the directory: no bind, no search"
+tr_review v1 "$LOCKME_TOK" >/dev/null
+expect_user "lockme's token cached as valid still passes" '.username == "lockme"'
+ok "... from the cache" grep -q '"username":"lockme".*"cached":1' "$TR_LOG"
+tr_review v1 "$(bind_tok alice "$ALICE_PW")" >/dev/null
+expect_user "alice is not affected -> OK(alice)" '.username == "alice"'
+tr_review v1 "$(bind_tok alice wrong)" >/dev/null
+expect_no "... and her wrong password is a plain NO (asked, not locked out)"
+b2=$(lk_ops bind rejected) s2=$(lk_ops search)
+# shellcheck disable=SC2046
+got=$(par_reviews $(guesses_for ' LOCKME' 40))
+is "$got" "$(printf 'L%.0s' $(seq 40))" "40 more concurrent guesses: all refused"
+is "$(lk_ops bind rejected) $(lk_ops search)" "$b2 $s2" "... without a bind or a search"
+tr_metrics
+is "$(tr_metric tokenreviewd_ldap_lockouts_total 'directory="lk"')" 1 \
+    "tokenreviewd_ldap_lockouts_total: one episode"
+is "$(tr_metric tokenreviewd_ldap_lockout_refused_total 'directory="lk"')" 69 \
+    "tokenreviewd_ldap_lockout_refused_total counts the 27 + 2 + 40 refused reviews"
+is "$(grep -c '"event":"ldap_lockout"' "$TR_LOG")" 1 \
+    "one log line for the episode, not one per refused review"
+ok "... naming the directory, the user name and the limits" grep -q \
+    '"ldap_lockout".*\[ldap \\"lk\\"\] user name \\"lockme\\": 3 failed logins within 300 s.* for 300 s' \
+    "$TR_LOG"
+ok "no backend_error line for the refused reviews" \
+    eval "! grep -q '\"backend_error\"' '$TR_LOG'"
+is "$(lk_ppolicy pwdFailureTime) $(lk_ppolicy pwdAccountLockedTime)" "3 0" \
+    "slapd still saw 3 failures for lockme, and did not lock the account"
+# A name without an entry counts as a wrong password: a lockout tells
+# nothing about who exists.
+s3=$(lk_ops search) b3=$(lk_ops bind rejected)
+for i in 1 2 3; do
+	tr_review v1 "$(bind_tok nosuchuser "pw-$i")" >/dev/null
+	expect_no "no such user, try $i of 3 -> NO"
+done
+is "$(($(lk_ops search) - s3)) $(lk_ops bind rejected)" "3 $b3" \
+    "... each one search, and no bind"
+tr_review v1 "$(bind_tok nosuchuser pw-4)" >/dev/null
+ok "the 4th try of a name with no entry -> the lockout's error, as for a user" \
+    lk_locked
+is "$(lk_ops search)" "$((s3 + 3))" "... without a search"
+# The directory folds the case of non-ASCII letters, the daemon only of
+# ASCII ones: names of one entry that count apart here still count
+# together by the entry's DN.
+JUERGEN_UP=$(printf 'J\xc3\x9cRGEN')	# JÜRGEN
+b5=$(lk_ops bind rejected)
+for v in "$JUERGEN_UP" "$JUERGEN_UP" "$JUERGEN"; do
+	tr_review v1 "$(bind_tok "$v" wrong)" >/dev/null
+	expect_no "a wrong password for $v (the entry of $JUERGEN) -> NO"
+done
+is "$(($(lk_ops bind rejected) - b5))" 3 "... each one bind refused by the directory"
+tr_review v1 "$(bind_tok "$(printf 'J\xc3\xbcrgen')" "$JUERGEN_PW")" >/dev/null
+ok "his right password under a name with 1 failure here -> the lockout's error (the entry has 3)" \
+    lk_locked
+is "$(($(lk_ops bind rejected) - b5))" 3 "... without a bind"
+tr_stop
+
+tid "bind_lockout = 3s: the lockout ends after its time"
+lk_daemon lockb bind_failure_limit=3 bind_failure_window=1m bind_lockout=3s
+b0=$(lk_ops bind rejected)
+for i in 1 2 3; do
+	# The lockout begins with the 3rd failure: time it from before.
+	[ "$i" = 3 ] && t0=$(tr_now)
+	tr_review v1 "$(bind_tok paula "wrong-$i")" >/dev/null
+	expect_no "wrong password $i of 3 for paula -> NO"
+done
+is "$(($(lk_ops bind rejected) - b0))" 3 "... each one bind refused by the directory"
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+ok "the right password while locked out -> the lockout's error" lk_locked
+
+# paula_back: paula's right password accepted (not cached: refused before).
+paula_back()
+{
+	tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.user.username == "paula"'
+}
+
+# paula_wait SECONDS: paula_back, tried until it holds, for at most
+# SECONDS of the client's clock.
+paula_wait()
+{
+	local t
+	t=$(tr_now)
+	until paula_back; do
+		tr_between "$(tr_elapsed "$t")" 0 "$1" || return 1
+		sleep 0.2
+	done
+}
+ok "the lockout ends after its time: paula's right password accepted" \
+    paula_wait 60
+secs=$(tr_elapsed "$t0")
+ok "... not before 3 s (${secs}s)" tr_between "$secs" 3 60
+tr_stop
+slapd_stop lk
+
+tid "bind_failure_limit = 0: no lockout"
+slapd_start lk0
+tr_config lock0 server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section lk0 uri="$lk0_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    mode=bind user_base="ou=people,$BASE" bind_failure_limit=0
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start lock0 || bail "daemon lock0 does not start"
+n=0
+for i in $(seq 5); do
+	tr_review v1 "$(bind_tok paula "wrong-$i")" >/dev/null
+	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+	    (.status | has("error") | not)' && n=$((n + 1))
+done
+is "$n" 5 "5 wrong passwords: 5 plain NOs"
+tr_review v1 "$(bind_tok paula "$PAULA_PW")" >/dev/null
+expect_user "... and the right one is accepted" '.username == "paula"'
+tr_metrics
+is "$(tr_metric tokenreviewd_ldap_lockouts_total 'directory="lk0"')" 0 \
+    "no lockout counted"
+tr_stop
+slapd_stop lk0
+
+tid "lockout keys: checked at -n"
+for kv in bind_failure_limit=-1 bind_failure_limit=1001 \
+    bind_failure_window=0 bind_lockout=500ms bind_lockout=25h; do
+	tr_config "badlk-${kv%%=*}" server.chain=ldap static.file=
+	{
+		cat "$TR_CONF"
+		ldap_section x uri="$s1_LDAP" ca="$TR_CERTS/ca.crt" \
+		    mode=bind user_base="ou=people,$BASE" "$kv"
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] && [[ $out == *"${kv%%=*}"* ]]; then
+		pass "$kv: refused at -n, naming the key"
+	else
+		fail "$kv: refused at -n, naming the key" "exit $rc: $out"
+	fi
+done
 
 tid "ldapi: a local socket, after one that does not exist"
 tr_config local server.chain=ldap static.file=

@@ -7,7 +7,10 @@
 # longer, max_connections holds and the daemon serves again afterwards,
 # bodies and headers are bounded at exactly the configured sizes, secret
 # files readable by others are refused, config errors name FILE:LINE, and
-# tokenreviewctl reviews and checks a config offline.
+# tokenreviewctl reviews and checks a config offline.  The limit on failed
+# reviews per address holds for a caller that does not authenticate, behind
+# the cache and the static file, and is not applied behind mTLS or a client
+# token: a flood of bogus tokens from the API server refuses no valid one.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -266,6 +269,8 @@ plain_no()
 	    tr_jq '.status.authenticated == false and (.status | has("error") | not)'
 }
 
+BURST_ARGS=()	# more curl arguments for burst(), e.g. a bearer token
+
 # burst TOKEN...: one review of each token, all in one curl run on one
 # connection (fast, so the bucket barely refills meanwhile); prints a
 # letter an answer: A accepted, P plain NO, L refused by the limit, E
@@ -278,17 +283,26 @@ burst()
 	for t in "$@"; do
 		i=$((i + 1))
 		tr_review_body v1 "$t" >"$f.$i"
+		rm -f "$f.out.$i"
 		[ "$i" -eq 1 ] || a+=(--next)
 		a+=(-sS --max-time 20 "${TR_TLS[@]}" -H 'Content-Type: application/json'
-		    --data-binary "@$f.$i" -o "$f.out.$i" "$TR_URL$TR_REVIEW_PATH")
+		    "${BURST_ARGS[@]}" --data-binary "@$f.$i" -o "$f.out.$i"
+		    "$TR_URL$TR_REVIEW_PATH")
 	done
 	curl "${a[@]}" 2>/dev/null
+	# One jq for all the answers: a missing one is a JSON string.
 	for i in $(seq "$#"); do
-		jq -r '.status | if .authenticated then "A"
-		    elif (.error // "") | test("too many failed reviews") then "L"
-		    elif has("error") then "E" else "P" end' "$f.out.$i" \
-		    2>/dev/null || echo "?"
-	done | tr -d '\n'
+		if [ -s "$f.out.$i" ]; then
+			cat "$f.out.$i"
+			echo
+		else
+			echo '"?"'
+		fi
+	done | jq -r 'if type != "object" then "?" else .status |
+	    if .authenticated then "A"
+	    elif (.error // "") | test("too many failed reviews") then "L"
+	    elif has("error") then "E" else "P" end end' 2>/dev/null |
+	    tr -d '\n'
 }
 
 # timed_burst TOKEN...: burst, leaving the letters in $got and the
@@ -301,62 +315,223 @@ timed_burst()
 	secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 }
 
-# refills LETTERS MAX NAME: at most MAX plain NOs pass first, then the
-# client is refused; the bucket (rate 1 a second) may have regained one
-# guess for every second the burst took (a slow, sanitized build on a busy
-# machine), so a guess may pass after a refusal, even the last one; nothing
-# but plain NOs and refusals is answered, and a valid token can only end it.
-refills()
+# refilled LETTERS MAX: at most MAX plain NOs pass first, then the client
+# is refused; the bucket (rate 1 a second) may have regained one guess for
+# every second the burst took (a slow, sanitized build on a busy machine),
+# so a guess may pass after a refusal, even the last one; nothing but
+# plain NOs and refusals is answered.
+refilled()
 {
 	local p extra
 	p=$(printf '%s' "$1" | tr -cd P | wc -c)
 	extra=$(awk -v s="$secs" 'BEGIN { printf "%d", s + 1 }')
-	if [[ $1 =~ ^P{1,$2}L[PL]*A?$ ]] && [ "$p" -le $(($2 + extra)) ]; then
-		ok "$3" true
-	else
-		ok "$3 (got $1 in ${secs}s)" false
-	fi
+	[[ $1 =~ ^P{1,$2}L[PL]*$ ]] && [ "$p" -le $(($2 + extra)) ]
 }
 
-tid "failed_review_rate = 1, failed_review_burst = 5"
-tr_config lim server.failed_review_rate=1 server.failed_review_burst=5 \
-    server.workers=2
+# guesses N: N unique tokens of the token database's shape (so that it
+# would look each up), never valid.
+guesses()
+{
+	local id i
+	id=$(openssl rand -hex 3)
+	for i in $(seq "$1"); do
+		printf '%s.%016d\n' "$id" "$i"
+	done
+}
+
+# lookups: the token database's lookups so far.
+lookups()
+{
+	tr_metrics
+	tr_metric tokenreviewd_tokendb_lookups_total
+}
+
+# Each of the words in $1 is absent from the file $2.
+none_in()
+{
+	local w
+	for w in $1; do
+		grep -Fq -- "$w" "$2" && return 1
+	done
+	return 0
+}
+
+tid "no client_ca, no client_token_file: failed_review_rate = 1, failed_review_burst = 5"
+# A caller that does not authenticate may test tokens: its guesses are
+# limited per address, behind the cache and the static file.
+tr_config lim server.client_ca= server.client_names= \
+    server.failed_review_rate=1 server.failed_review_burst=5 \
+    server.chain="static tokendb" tokendb.path="$TR_TMP/lim/tokens.db" \
+    tokendb.cache_ttl=60s cache.ttl=60s
 tokens
+ctl() { "$TOKENREVIEWCTL" -c "$TR_CONF" token "$@" 2>/dev/null; }
+CAROL=$(ctl create --user carol) && DAN=$(ctl create --user dan) &&
+    EVE=$(ctl create --user eve) || bail "tokenreviewctl token create failed"
+TR_CLIENT=none
 tr_start lim || bail "the daemon does not start"
-timed_burst g1 g2 g3 g4 g5 g6 g7 g8 g9 tokA
-diag "10 reviews on one connection in ${secs}s: $got"
-refills "$got" 5 "5 unknown tokens pass (the burst), then the client is refused"
-# Unless the bucket regained a guess just before it (a burst slower than
-# a second), the valid token at the end is refused too.
-if [[ $got =~ A$ ]] && awk -v s="$secs" 'BEGIN { exit !(s >= 1) }'; then
-	diag "the bucket refilled before the valid token"
-	ok "... a valid token too (NO + error, HTTP 200): no source is asked" true
-else
-	like "$got" 'L$' "... a valid token too (NO + error, HTTP 200): no source is asked"
-fi
+tr_review v1 "$CAROL" >/dev/null
+ok "carol's token database token is accepted (and now cached)" \
+    tr_jq '.status.user.username == "carol"'
+G=$(guesses 9)
+l0=$(lookups)
+# shellcheck disable=SC2086	# one word a token
+timed_burst $G tokA "$CAROL" "$DAN"
+l1=$(lookups)
+diag "12 reviews on one connection in ${secs}s: $got"
+ok "5 unknown tokens pass (the burst), then the client is refused" \
+    refilled "${got:0:9}" 5
+is "${got:9:1}" A "... a static token is still accepted (the file is asked first)"
+is "${got:10:1}" A "... a cached token is still accepted (the cache answers first)"
+ok "carol's answer came from the cache" \
+    grep -q '"username":"carol".*"cached":1' "$TR_LOG"
+# The token database saw the guesses that passed and nothing else: dan's
+# token, not cached, is refused unseen unless the bucket regained a guess.
+p=$(printf '%s' "$got" | tr -cd P | wc -c)
+case ${got:11:1} in
+L) is "$((l1 - l0))" "$p" "... an unknown token over the limit: refused, and the token database is not asked (lookups = plain NOs)" ;;
+A) is "$((l1 - l0))" "$((p + 1))" "... dan's token was asked after the bucket refilled (${secs}s): lookups = plain NOs + 1" ;;
+*) fail "... dan's token: refused by the limit or accepted" "got $got" ;;
+esac
 tr_metrics
-lim=$(tr_metric tokenreviewd_reviews_limited_total)
 n=$(printf '%s' "$got" | tr -cd L | wc -c)
-is "$lim" "$n" "tokenreviewd_reviews_limited_total counts the refused reviews"
-is "$(tr_metric tokenreviewd_reviews_total '^\\{.*outcome="error"')" "$lim" \
+is "$(tr_metric tokenreviewd_reviews_limited_total)" "$n" \
+    "tokenreviewd_reviews_limited_total counts the refused reviews"
+is "$(tr_metric tokenreviewd_reviews_total '^\\{.*outcome="error"')" "$n" \
     "the refused reviews count as errors"
 ok "one warning names the client and the limit" grep -q \
     '"event":"review_limit".*127\.0\.0\.1: .*(1 a second, 5 in a row)' "$TR_LOG"
 is "$(grep -c '"review_limit"' "$TR_LOG")" 1 "... only once"
 ok "the audit line of a refused review has the error and a fingerprint" \
     grep -Eq '"token_fp":"[0-9a-f]{12}".*too many failed reviews' "$TR_LOG"
-ok "no guessed token is written in the log" eval "! grep -Eq '\"g[0-9]\"' '$TR_LOG'"
+ok "no guessed token is written in the log, nor its secret part" \
+    none_in "$G $(printf '%s\n' $G | cut -d. -f2) ${DAN#*.}" "$TR_LOG"
 sleep 1.1
-ok "after 1.1 s (rate 1 a second): the valid token is accepted" \
-    tr_jq '.status.user.username == "alice"' "$(tr_review v1 tokA | head -n 1)"
-timed_burst h1 h2 h3 h4 h5 h6 h7 h8
-refills "$got" 5 "then the guesses the bucket regained pass, and the client is refused again ($got in ${secs}s)"
+tr_review v1 "$EVE" >/dev/null
+ok "after 1.1 s (rate 1 a second): eve's token is asked and accepted" \
+    tr_jq '.status.user.username == "eve"'
+# shellcheck disable=SC2046
+timed_burst $(guesses 8)
+ok "then the guesses the bucket regained pass, and the client is refused again ($got in ${secs}s)" \
+    refilled "$got" 5
+tr_stop
+is "$?" 0 "the daemon exits 0 on SIGTERM"
+TR_CLIENT=client
+
+tid "client_token_file, no client_ca: no limit per address"
+printf 's3cret-caller\n' | tr_write "$TR_TMP/caller.token"
+tr_config ctok server.client_ca= server.client_names= \
+    server.client_token_file="$TR_TMP/caller.token" \
+    server.failed_review_rate=1 server.failed_review_burst=5
+tokens
+TR_CLIENT=none
+tr_start ctok || bail "the daemon does not start"
+BURST_ARGS=(-H "Authorization: Bearer s3cret-caller")
+# shellcheck disable=SC2046
+timed_burst $(guesses 12) tokA
+BURST_ARGS=()
+is "$got" PPPPPPPPPPPPA "12 unknown tokens from the authenticated caller: 12 plain NOs, then a valid token accepted"
+tr_metrics
+is "$(tr_metric tokenreviewd_reviews_limited_total)" 0 "... nothing refused by the limit"
+ok "... and no limit warning" eval "! grep -q '\"review_limit\"' '$TR_LOG'"
+tr_stop
+TR_CLIENT=client
+
+# flood_client TAG OUT: post TokenReviews of unique bogus tokens, with the
+# client certificate, batch after batch of 200 on one connection, until
+# killed; one HTTP status a line to OUT.
+flood_client()
+{
+	cat >"$TR_TMP/flood-$1.sh" <<EOF
+i=0
+while :; do
+	{
+		for _ in \$(seq 1 200); do
+			i=\$((i + 1))
+			printf 'url = "%s"\n' "$TR_URL$TR_REVIEW_PATH"
+			printf 'cacert = "%s"\ncert = "%s"\nkey = "%s"\n' \
+			    "$TR_CERTS/ca.crt" "$TR_CERTS/client.crt" \
+			    "$TR_CERTS/client.key"
+			printf 'header = "Content-Type: application/json"\n'
+			printf 'data-binary = "{\\\\"apiVersion\\\\":\\\\"authentication.k8s.io/v1\\\\",\\\\"kind\\\\":\\\\"TokenReview\\\\",\\\\"spec\\\\":{\\\\"token\\\\":\\\\"fl%s%04d.%016d\\\\"}}"\n' \
+			    "$1" \$((i % 10000)) "\$i"
+			printf 'output = "/dev/null"\nsilent\nmax-time = 10\n'
+			printf 'write-out = "%%{http_code}\\\\n"\nnext\n'
+		done
+	} >"$2.cfg"
+	curl -K "$2.cfg" >>"$2" 2>/dev/null
+done
+EOF
+	tr_bg bash "$TR_TMP/flood-$1.sh"
+}
+
+# answers FILE...: lines in the files (0 when none exist yet).
+answers()
+{
+	cat "$@" 2>/dev/null | wc -l
+}
+
+# Defect: the limit per address, applied behind mTLS, let anyone who can
+# make the API server send bogus tokens lock every user out.
+tid "client_ca (mTLS): a flood of unique bogus tokens refuses no valid token"
+tr_config flood server.failed_review_rate=1 server.failed_review_burst=5 \
+    server.chain="static tokendb" tokendb.path="$TR_TMP/flood/tokens.db"
+tokens
+CAROL=$(ctl create --user carol) || bail "tokenreviewctl token create failed"
+tr_start flood || bail "the daemon does not start"
+tr_review v1 tokA >/dev/null
+ok "before the flood: tokA accepted (static, now cached)" \
+    tr_jq '.status.user.username == "alice"'
+tr_review v1 "$CAROL" >/dev/null
+ok "before the flood: carol's token accepted (token database, now cached)" \
+    tr_jq '.status.user.username == "carol"'
+fpids=()
+for t in a b c; do
+	flood_client "$t" "$TR_TMP/flood.$t.out"
+	fpids+=("$TR_BGPID")
+done
+fouts=("$TR_TMP/flood.a.out" "$TR_TMP/flood.b.out" "$TR_TMP/flood.c.out")
+tr_wait_until 20 eval '[ "$(answers "${fouts[@]}")" -ge 50 ]' ||
+    diag "the flood is slow to start"
+t0=$(tr_now)
+f0=$(answers "${fouts[@]}")
+# Twice 16 reviews of two valid tokens, each run on one connection.
+valid=
+for i in 1 2; do
+	# shellcheck disable=SC2046
+	valid=$valid$(burst $(for _ in $(seq 8); do echo tokA "$CAROL"; done))
+done
+f1=$(answers "${fouts[@]}")
+secs=$(tr_elapsed "$t0")
+alive=0
+for p in "${fpids[@]}"; do
+	tr_alive "$p" && alive=$((alive + 1))
+done
+for p in "${fpids[@]}"; do
+	tr_bg_kill "$p"
+done
+rate=$(awk -v n="$((f1 - f0))" -v s="$secs" 'BEGIN { printf "%d", n / (s > 0 ? s : 1) }')
+diag "flood: $((f1 - f0)) bogus reviews in ${secs}s (${rate}/s) during ${#valid} valid reviews"
+is "$valid" AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA "every valid review during the flood is authenticated (static tokA, tokendb carol, cached after the first)"
+ok "the flood went on through all the valid reviews ($alive of 3 clients)" \
+    [ "$alive" -eq 3 ]
+ok "the flood sent at least 100 bogus tokens meanwhile (the old limit: 5)" \
+    [ "$((f1 - f0))" -ge 100 ]
+ok "the flood's answers are all 200" eval \
+    "! cat ${fouts[*]} | grep -qv '^200$'"
+ok "the valid tokens were answered from the cache" \
+    grep -q '"username":"alice".*"cached":1' "$TR_LOG"
+tr_metrics
+is "$(tr_metric tokenreviewd_reviews_limited_total)" 0 \
+    "no review refused by the limit behind mTLS"
+ok "no limit warning" eval "! grep -q '\"review_limit\"' '$TR_LOG'"
 tr_stop
 is "$?" 0 "the daemon exits 0 on SIGTERM"
 
 tid "failed_review_rate = 0: no limit"
-tr_config nolim server.failed_review_rate=0 server.failed_review_burst=1
+tr_config nolim server.client_ca= server.client_names= \
+    server.failed_review_rate=0 server.failed_review_burst=1
 tokens
+TR_CLIENT=none
 tr_start nolim || bail "the daemon does not start"
 n=0
 for i in $(seq 1 20); do
@@ -364,6 +539,7 @@ for i in $(seq 1 20); do
 done
 is "$n" 20 "20 unknown tokens: 20 plain NO"
 tr_stop
+TR_CLIENT=client
 
 # ---------------------------------------------------------------- privileges
 

@@ -19,6 +19,7 @@ JUERGEN_PW=j$(openssl rand -hex 8)
 ATTR_TOKEN=t$(openssl rand -hex 20)
 DUP_TOKEN=d$(openssl rand -hex 20)
 PAULA_PW=p$(openssl rand -hex 8)
+LOCKME_PW=l$(openssl rand -hex 8)
 PAGED_GROUPS=60
 SLAPD_SIZELIMIT=20
 
@@ -155,6 +156,11 @@ slapd_data()
 		printf 'objectClass: organizationalRole\ncn: default\n'
 		printf 'pwdAttribute: userPassword\npwdLockout: TRUE\n'
 		printf 'pwdMaxFailure: 50\n\n'
+		# lockme's own policy locks after 6 failures (the lockout test).
+		printf 'dn: cn=strict,ou=policies,%s\nobjectClass: pwdPolicy\n' "$BASE"
+		printf 'objectClass: organizationalRole\ncn: strict\n'
+		printf 'pwdAttribute: userPassword\npwdLockout: TRUE\n'
+		printf 'pwdMaxFailure: 6\n\n'
 		# slapadd bypasses the memberof overlay: the LDIF carries memberOf.
 		ldif_user alice "Alice Liddell" "$ALICE_PW" 1001 \
 		    "kubeTokenHash: $(hash_hex "$ATTR_TOKEN")" \
@@ -180,6 +186,8 @@ slapd_data()
 		printf 'dn: cn=posix-devs,%s\nobjectClass: posixGroup\ncn: posix-devs\n' "$G"
 		printf 'gidNumber: 5000\nmemberUid: alice\n\n'
 		ldif_user paula "Paula Paged" "$PAULA_PW" 1007
+		ldif_user lockme "Lock Me" "$LOCKME_PW" 1008 \
+		    "pwdPolicySubentry: cn=strict,ou=policies,$BASE"
 		i=0
 		while [ "$i" -lt "$PAGED_GROUPS" ]; do
 			ldif_group "paged$i" "uid=paula,ou=people,$BASE"

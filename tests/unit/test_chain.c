@@ -4,8 +4,9 @@
  *
  * The authenticator chain with two fake backends, one of which answers
  * from the event loop: order and union of verdicts, errors, the cache,
- * the review deadline, and identical reviews joining one lookup
- * (including the leader's client going away).
+ * the review deadline, identical reviews joining one lookup (including
+ * the leader's client going away), and a caller over its limit, whom only
+ * the cache and in-memory backends answer.
  */
 
 #include <stdlib.h>
@@ -143,11 +144,12 @@ fake_b(void *inst, struct auth_req *req, struct auth_result *res,
 
 static const struct auth_backend be_a = {
 	"a", fake_load, fake_unload, fake_init, fake_a, fake_cancel,
-	fake_free, NULL, NULL, NULL
+	fake_free, NULL, NULL, NULL, 0
 };
+/* In memory, as the static file: asked even for a caller over its limit. */
 static const struct auth_backend be_b = {
 	"b", fake_load, fake_unload, fake_init, fake_b, fake_cancel,
-	fake_free, NULL, NULL, NULL
+	fake_free, NULL, NULL, NULL, 1
 };
 
 struct probe {
@@ -168,6 +170,17 @@ start(struct auth_chain *chain, struct probe *p, const char *token)
 	p->req.token = token;
 	p->req.token_len = strlen(token);
 	p->req.base = base;
+	auth_review(chain, &p->req, probe_finish, p);
+}
+
+static void
+start_limited(struct auth_chain *chain, struct probe *p, const char *token)
+{
+	memset(p, 0, sizeof(*p));
+	p->req.token = token;
+	p->req.token_len = strlen(token);
+	p->req.base = base;
+	p->req.limited = 1;
 	auth_review(chain, &p->req, probe_finish, p);
 }
 
@@ -321,6 +334,37 @@ test_deadline(struct auth_chain *chain)
 	auth_req_clear(&p[1].req);
 }
 
+static void
+test_limited(struct auth_chain *chain)
+{
+	struct probe	p;
+
+	calls_a = calls_b = 0;
+	start_limited(chain, &p, "b-limited");
+	ok(p.finished == 1 && p.req.result.rv == AUTH_OK &&
+	    strcmp(p.req.result.backend, "b") == 0 && !p.req.refused,
+	    "over the limit: the in-memory backend still accepts");
+	is_int(calls_a, 0, "... and the other backend is not asked");
+	auth_req_clear(&p.req);
+
+	start_limited(chain, &p, "sync-limited");
+	ok(p.finished == 1 && p.req.result.rv == AUTH_ERROR &&
+	    p.req.refused && p.req.result.error != NULL &&
+	    strstr(p.req.result.error, "too many failed reviews") != NULL,
+	    "a token only backend a knows: NO+err, refused (%s)",
+	    p.req.result.error);
+	is_int(calls_a, 0, "... unseen by backend a");
+	auth_req_clear(&p.req);
+	start(chain, &p, "sync-limited");
+	ok(calls_a == 1 && !p.req.cached && p.req.result.rv == AUTH_OK,
+	    "the refusal was not cached: under the limit, a accepts");
+	auth_req_clear(&p.req);
+	start_limited(chain, &p, "sync-limited");
+	ok(p.req.cached && p.req.result.rv == AUTH_OK && !p.req.refused &&
+	    calls_a == 1, "over the limit again: the cache answers first");
+	auth_req_clear(&p.req);
+}
+
 int
 main(void)
 {
@@ -351,6 +395,7 @@ main(void)
 	test_not_shared(chain);
 	test_leader_leaves(chain);
 	test_deadline(chain);
+	test_limited(chain);
 
 	/* The runtime is the test's: take it apart by hand. */
 	rt->refs++;
