@@ -418,6 +418,19 @@ auth_cancel(struct auth_req *req)
 	auth_req_clear(req);
 }
 
+/*
+ * The API server adds system:authenticated to every user a webhook
+ * accepts, unless the groups already hold it or system:unauthenticated;
+ * no source may decide either (a user in system:unauthenticated would lose
+ * every permission bound to system:authenticated).
+ */
+int
+auth_group_implied(const char *g)
+{
+	return strcmp(g, "system:authenticated") == 0 ||
+	    strcmp(g, "system:unauthenticated") == 0;
+}
+
 void
 auth_req_clear(struct auth_req *req)
 {

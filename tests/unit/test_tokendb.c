@@ -450,6 +450,15 @@ test_limits(struct bk *b)
 	    "revoked at once");
 	is_int(review(b, "nosuch.0123456789abcdef", &res), AUTH_DENY,
 	    "unknown id");
+	add(b, "impl01", "0123456789abcdef", 0, (char *[]){
+	    "system:authenticated", "system:masters", "system:unauthenticated",
+	    NULL }, 0, "authentication");
+	is_int(review(b, "impl01.0123456789abcdef", &res), AUTH_OK,
+	    "a row naming the API server's own groups authenticates");
+	ok(res.user_json != NULL && strstr(res.user_json,
+	    "\"groups\":[\"system:masters\"]") != NULL,
+	    "system:authenticated and system:unauthenticated dropped, "
+	    "system:masters kept: %s", res.user_json);
 	auth_result_clear(&res);
 }
 
