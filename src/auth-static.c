@@ -363,7 +363,7 @@ table_insert(struct static_table *t, const uint8_t digest[TR_SHA256_LEN],
 	for (i = static_home(digest) & mask; t->slots[i] != 0;
 	    i = (i + 1) & mask) {
 		e = &t->entries[t->slots[i] - 1];
-		if (memcmp(e->digest, digest, STATIC_DIGEST_LEN) == 0) {
+		if (ct_equal(e->digest, digest, STATIC_DIGEST_LEN)) {
 			e->off = off;
 			*idx = t->slots[i] - 1;
 			return 1;

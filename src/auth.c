@@ -342,8 +342,8 @@ chain_join(struct auth_chain *chain, struct auth_req *req)
 	struct auth_req	*f;
 
 	TAILQ_FOREACH(f, &chain->flights, entry) {
-		if (memcmp(f->cache_key, req->cache_key,
-		    sizeof(req->cache_key)) == 0) {
+		if (ct_equal(f->cache_key, req->cache_key,
+		    sizeof(req->cache_key))) {
 			req->leader = f;
 			req->joined = 1;
 			TAILQ_INSERT_TAIL(&f->waiters, req, entry);
