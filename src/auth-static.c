@@ -363,7 +363,7 @@ table_insert(struct static_table *t, const uint8_t digest[TR_SHA256_LEN],
 	for (i = static_home(digest) & mask; t->slots[i] != 0;
 	    i = (i + 1) & mask) {
 		e = &t->entries[t->slots[i] - 1];
-		if (memcmp(e->digest, digest, STATIC_DIGEST_LEN) == 0) {
+		if (ct_equal(e->digest, digest, STATIC_DIGEST_LEN)) {
 			e->off = off;
 			*idx = t->slots[i] - 1;
 			return 1;
@@ -448,7 +448,8 @@ static_record_json(const char *rec)
 /*
  * Split the groups field in place on ',' into sp->groups.  Empty names
  * are dropped (kube-apiserver would keep them as "" groups, which no
- * authorizer can mean).  Names are not trimmed.
+ * authorizer can mean), and so are the groups only the API server may
+ * give, with a warning.  Names are not trimmed.
  */
 static void
 static_split_groups(struct static_parse *sp, char *field, size_t len)
@@ -464,7 +465,10 @@ static_split_groups(struct static_parse *sp, char *field, size_t len)
 		if (i < len && field[i] != ',')
 			continue;
 		field[i] = '\0';
-		if (i > start)
+		if (i > start && auth_group_implied(field + start))
+			parse_warn(sp, sp->recline, "group %s dropped: only "
+			    "the API server gives it", field + start);
+		else if (i > start)
 			sp->groups[n++] = field + start;
 		start = i + 1;
 	}

@@ -132,6 +132,7 @@ struct tokendb_shared {
 	uint64_t	 flush_us;	/* total time of flushes */
 	uint64_t	 uses_dropped;	/* not counted: the batch was full */
 	int		 failing;	/* the last lookup failed */
+	int		 implied_logged;	/* a row's group was dropped */
 
 	struct tokendb_writer writer;
 };
@@ -886,17 +887,49 @@ bootstrap_groups(const struct tokendb_token *tok)
 	return g;
 }
 
+/*
+ * The groups of an ordinary row, as the operator wrote them, but without
+ * the ones only the API server may give: logged the first time, since
+ * every review of the row would say it again.  The array borrows the
+ * strings of tok.
+ */
+static char **
+tokendb_row_groups(struct tokendb_shared *ts, const struct tokendb_token *tok)
+{
+	char	**g;
+	size_t	  i, n = 0, m = 0;
+
+	while (tok->groups[n] != NULL)
+		n++;
+	g = xcalloc(n + 1, sizeof(*g));
+	for (i = 0; i < n; i++) {
+		if (!auth_group_implied(tok->groups[i])) {
+			g[m++] = tok->groups[i];
+			continue;
+		}
+		if (__atomic_exchange_n(&ts->implied_logged, 1,
+		    __ATOMIC_RELAXED) == 0)
+			log_msg(LL_WARN, "tokendb_group", "token %s: group %s "
+			    "dropped: only the API server gives it (logged "
+			    "once)", tok->id, tok->groups[i]);
+	}
+	return g;
+}
+
 /* Fill res with the row's user; 0, or -1 if the row may not log in. */
 static int
-tokendb_user(const struct tokendb_token *tok, struct auth_result *res)
+tokendb_user(struct tokendb_shared *ts, const struct tokendb_token *tok,
+    struct auth_result *res)
 {
 	char	**groups;
 
 	if (!tok->bootstrap) {
+		groups = tokendb_row_groups(ts, tok);
 		res->username = xstrdup(tok->username);
 		res->user_json = auth_user_json(tok->username, tok->uid,
-		    tok->groups, tok->extra_keys,
+		    groups, tok->extra_keys,
 		    (char *const *const *)tok->extra_values);
+		free(groups);
 		return 0;
 	}
 	if ((groups = bootstrap_groups(tok)) == NULL)
@@ -953,7 +986,7 @@ tokendb_accept(struct tokendb_inst *ti, const struct tokendb_token *tok,
 	    tok->revoked || (tok->expires != 0 && now >= tok->expires) ||
 	    !tokendb_usage_auth(tok->usages) || tok->uses_left == 0)
 		return -1;
-	if (tokendb_user(tok, res) != 0)
+	if (tokendb_user(ti->ts, tok, res) != 0)
 		return -1;
 	res->max_ttl = ti->ts->cache_ttl > 0 ? ti->ts->cache_ttl : -1;
 	/* Each use of a usage-limited token must reach the database. */

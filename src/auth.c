@@ -359,8 +359,8 @@ chain_join(struct auth_chain *chain, struct auth_req *req)
 	struct auth_req	*f;
 
 	TAILQ_FOREACH(f, &chain->flights, entry) {
-		if (memcmp(f->cache_key, req->cache_key,
-		    sizeof(req->cache_key)) == 0) {
+		if (ct_equal(f->cache_key, req->cache_key,
+		    sizeof(req->cache_key))) {
 			req->leader = f;
 			req->joined = 1;
 			TAILQ_INSERT_TAIL(&f->waiters, req, entry);
@@ -433,6 +433,19 @@ auth_cancel(struct auth_req *req)
 		chain_run(heir);
 	}
 	auth_req_clear(req);
+}
+
+/*
+ * The API server adds system:authenticated to every user a webhook
+ * accepts, unless the groups already hold it or system:unauthenticated;
+ * no source may decide either (a user in system:unauthenticated would lose
+ * every permission bound to system:authenticated).
+ */
+int
+auth_group_implied(const char *g)
+{
+	return strcmp(g, "system:authenticated") == 0 ||
+	    strcmp(g, "system:unauthenticated") == 0;
 }
 
 void

@@ -139,7 +139,7 @@ shard_find(const struct cache_shard *s, const uint8_t *key, size_t *slot)
 	}
 	for (i = cache_home(key) & s->mask; (v = s->slots[i]) != 0;
 	    i = (i + 1) & s->mask) {
-		if (memcmp(s->entries[v - 1].key, key, TR_SHA256_LEN) == 0) {
+		if (ct_equal(s->entries[v - 1].key, key, TR_SHA256_LEN)) {
 			*slot = i;
 			return v - 1;
 		}

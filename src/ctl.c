@@ -506,6 +506,11 @@ token_create_opt(struct token_opts *o, int ch, const char *arg)
 		tok->uid = xstrdup(arg);
 		break;
 	case 'g':
+		if (auth_group_implied(arg)) {
+			fprintf(stderr, "tokenreviewctl: --group %s: only the "
+			    "API server gives this group\n", arg);
+			return -1;
+		}
 		tok->groups = token_list_add(tok->groups, &o->ngroups, arg);
 		break;
 	case 'e':

@@ -448,6 +448,8 @@ void	 auth_result_copy(struct auth_result *dst, const struct auth_result *);
 char	*auth_user_json(const char *username, const char *uid,
 	    char *const *groups, char *const *extra_keys,
 	    char *const *const *extra_values);
+/* 1 if g is system:authenticated or system:unauthenticated. */
+int	 auth_group_implied(const char *g);
 
 /* auth-static.c */
 struct static_table;

@@ -395,6 +395,13 @@ utf8_seq_len(const unsigned char *s, size_t n)
 	return need;
 }
 
+/*
+ * The one comparison of secrets (tokens, their hashes and digests, cache
+ * keys made from them): its time does not depend on where a and b differ.
+ * tests/compare.sh refuses any other comparison of such values in src/,
+ * and tests/unit/test_ct checks under valgrind that no branch depends on
+ * the bytes.
+ */
 int
 ct_equal(const void *a, const void *b, size_t len)
 {

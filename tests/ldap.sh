@@ -140,10 +140,23 @@ expect_user "non-ASCII user name -> OK(j\u00fcrgen)" \
     ".username == \"$JUERGEN\" and (.groups | sort) == [\"ldap:all\",\"ldap:dev\",\"ldap:ops\"]"
 tr_review v1 "$(bind_tok carol carol-pw)" >/dev/null
 expect_no "account locked by ppolicy -> NO without an error"
+# slapd itself refuses an unauthenticated bind (a name without a password)
+# with the same answer: only the source's operation counters show that
+# nothing was sent at all (but the attribute-mode directory's search for
+# the token's hash).
+ldap_ops()
+{
+	tr_metrics
+	echo "bind $(tr_metric tokenreviewd_ldap_operations_total 'op="bind"')" \
+	    "search $(tr_metric tokenreviewd_ldap_operations_total 'directory="corp",op="search"')"
+}
+ops0=$(ldap_ops)
 tr_review v1 "$(bind_tok alice "")" >/dev/null
 expect_no "empty password -> NO (never an unauthenticated bind)"
 tr_review v1 "$(printf 'alice:' | base64 -w0)" >/dev/null
 expect_no "alice: with nothing after the colon -> NO"
+is "$(ldap_ops)" "$ops0" \
+    "... and neither sent a bind or a search to the directory (operations_total)"
 
 tid "filter injection in user names"
 for u in '*' '*)(uid=*' 'alice)(uid=*' 'al*' '*)(|(uid=*)' 'alice\' \
@@ -517,14 +530,32 @@ tr_config badkey server.chain=ldap static.file=
 	    key="$TR_CERTS/client.key"
 } | tr_write "$TR_CONF.new"
 mv "$TR_CONF.new" "$TR_CONF"
-out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+is "$rc" 1 "a client key readable by others: tokenreviewd -n exits 1"
 like "$out" 'client\.key' "a client key readable by others is a configuration error ($out)"
 chmod 600 "$TR_CERTS/client.key"
 printf 'no certificate\n' >"$TR_TMP/junk-ca.pem"
 sed -i "s|^ca = .*|ca = $TR_TMP/junk-ca.pem|" "$TR_CONF"
 sed -i '/^cert = \|^key = /d' "$TR_CONF"
-out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+is "$rc" 1 "a CA file without certificates: tokenreviewd -n exits 1"
 like "$out" 'junk-ca\.pem: cannot load CA certificates' "a CA file without certificates is a configuration error"
+# An empty bind password would make the service account's bind an
+# unauthenticated one, which slapd may take as anonymous.
+for pw in '' '\n' '\r\n'; do
+	printf "$pw" | tr_write "$TR_TMP/empty.pw"
+	tr_config emptypw server.chain=ldap static.file=
+	{
+		cat "$TR_CONF"
+		ldap_section probe uri="$s1_LDAP" ca="$TR_CERTS/ca.crt" \
+		    user_base="ou=people,$BASE" bind_dn="cn=reader,$BASE" \
+		    bind_password_file="$TR_TMP/empty.pw"
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1); rc=$?
+	is "$rc" 1 "a bind password file holding '$pw': tokenreviewd -n exits 1"
+	like "$out" 'bind_password_file: the file is empty' "... and says the file is empty ($out)"
+done
 
 tid "the directory's CA replaced on disk: reloaded, then trusted"
 cp "$TR_CERTS/rogue-ca.crt" "$TR_TMP/rot-ca.pem"

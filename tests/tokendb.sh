@@ -255,6 +255,27 @@ err=$(ctl import "$TR_TMP/import.csv" 2>&1)
 like "$err" "import.csv:1: token id imp001 already exists" \
     "import refuses ids that exist"
 
+# Only the API server gives system:authenticated and system:unauthenticated:
+# the tool refuses them, and a row that has them (an import, a hand edit)
+# answers without them, saying so once in the log.
+err=$(ctl create --user x --group system:authenticated 2>&1); rc=$?
+like "$rc $err" '^1 .*--group system:authenticated: only the API server gives' \
+    "create refuses the group system:authenticated"
+err=$(ctl create --user x --group system:unauthenticated 2>&1); rc=$?
+like "$rc $err" '^1 .*--group system:unauthenticated: only the API server gives' \
+    "create refuses the group system:unauthenticated"
+printf '%s\n' 'imp005.eeeeeeeeeeeeeeee,ivy,2005,"system:authenticated,ops,system:unauthenticated,system:masters"' |
+    tr_write "$TR_TMP/implied.csv"
+is "$(ctl import "$TR_TMP/implied.csv" 2>&1)" "1 token imported" \
+    "import a row naming the API server's own groups"
+for i in 1 2; do
+	tr_review v1 imp005.eeeeeeeeeeeeeeee >/dev/null
+	expect_user "review $i: system:authenticated and system:unauthenticated dropped, the rest as written" \
+	    '.username == "ivy" and .groups == ["ops","system:masters"]'
+done
+is "$(grep -c '"tokendb_group".*group system:authenticated dropped' "$TR_LOG")" 1 \
+    "one log line says the group was dropped"
+
 # A file of several thousand lines goes to the database in batches (with
 # PostgreSQL, pipelined): a row refused late in it must still be named by
 # its own line, and still leave nothing behind.
@@ -530,8 +551,16 @@ is "$(awk -v a="$(tr_metric ${HIST}_sum)" \
     -v b="$(tr_metric tokenreviewd_tokendb_lookup_seconds_total)" \
     'BEGIN { print (a - b < 1e-5 && b - a < 1e-5) }')" 1 \
     "its _sum is lookup_seconds_total"
-unlike "$(cat "$TR_LOG")" "$ALICE_SECRET|4m0vaqgd7l2n9s1e|$(printf %s "$LOAD" | cut -d. -f2)" \
-    "no secret in the daemon log"
+# This daemon has reviewed ALICE and the bootstrap token; the load test's
+# token only the other one so far: it is reviewed here too first.
+tr_review v1 "$LOAD" >/dev/null
+expect_user "the load test's token authenticates here too" \
+    '.username == "wrkuser1"'
+for f in "$TR_LOG" "$TR_TMP/tdbl/log"; do
+	ok "the log $f was written" test -s "$f"
+	unlike "$(cat "$f")" "$ALICE_SECRET|4m0vaqgd7l2n9s1e|$(printf %s "$LOAD" | cut -d. -f2)" \
+	    "no secret in the daemon log $(basename "$(dirname "$f")")/log"
+done
 ok "audit lines name the tokendb backend with the token fingerprint" \
     grep -qF "\"token_fp\":\"$(tr_fp "$ALICE")\"" "$TR_LOG"
 
@@ -1033,5 +1062,45 @@ if tr_start tdbw; then
 	    "no failed write of use counts in the log"
 else
 	fail "daemon tdbw starts"
+fi
+
+# ---------------------------------------------------------------- unusable
+
+# The table a lookup needs is gone from under a running daemon (renamed by
+# hand): reviews of database tokens answer with an error, never a guess,
+# the other sources go on, and all is well again once it is back.
+if [ "$ENGINE" = sqlite ]; then
+	tid "the token database stops answering lookups"
+	tr_config gone server.chain="static tokendb" \
+	    "tokendb.path=$TR_TMP/gone/tokens.db" tokendb.cache_ttl=0
+	printf 'static1,sam,1\n' | tr_write "$TR_DIR/tokens.csv"
+	GONE=$(ctl create --user gone 2>/dev/null)
+	if tr_start gone; then
+		ok "a token of the database authenticates" authenticated "$GONE"
+		lite "$TR_DIR/tokens.db" 'ALTER TABLE tokens RENAME TO tokens_away'
+		tr_review v1 "$GONE" >/dev/null
+		if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
+		    ((.status.user // {}) == {}) and
+		    (.status.error | contains("token database unavailable"))'; then
+			pass "then: not authenticated, status.error says the token database is unavailable"
+		else
+			fail "then: not authenticated, status.error says the token database is unavailable" \
+			    "status $TR_CODE" "body: $TR_BODY"
+		fi
+		like "$(grep '"tokendb_lookup"' "$TR_LOG")" 'no such table' \
+		    "a log line says why the lookup failed"
+		tr_metrics
+		ok "tokenreviewd_tokendb_errors_total counts it" \
+		    tr_between "$(tr_metric tokenreviewd_tokendb_errors_total)" 1 1e9
+		ok "the static source still answers" authenticated static1
+		lite "$TR_DIR/tokens.db" 'ALTER TABLE tokens_away RENAME TO tokens'
+		ok "the token authenticates again once the table is back" \
+		    authenticated "$GONE"
+		unlike "$(cat "$TR_LOG")" "${GONE#*.}" "no secret in that daemon's log"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+	else
+		fail "daemon gone starts"
+	fi
 fi
 done_testing

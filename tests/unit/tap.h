@@ -48,6 +48,25 @@ skip_all(const char *reason)
 	exit(0);
 }
 
+/*
+ * Stop the program: a step every later test needs has failed (a temporary
+ * directory, a fixture).  The harness counts it as an error, so the tests
+ * that cannot run are never silently left out.
+ */
+static TAP_UNUSED TAP_PRINTF(1, 2) void
+bail_out(const char *fmt, ...)
+{
+	va_list	ap;
+
+	printf("Bail out! ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(255);
+}
+
 static TAP_UNUSED TAP_PRINTF(1, 2) void
 diag(const char *fmt, ...)
 {

@@ -100,8 +100,8 @@ test_basic(void)
 	    out.username == NULL, "negative result with no strings");
 	auth_result_clear(&out);
 	cache_free(c);
+	/* A crash here ends the program before its plan: a failure. */
 	cache_free(NULL);
-	ok(1, "cache_free(NULL)");
 }
 
 static void

@@ -507,8 +507,8 @@ test_file_errors(void)
 	/* Truncation of the message is safe. */
 	conf = config_load(write_conf("[log]\nlevel = x\n", 16), err, 8);
 	ok(conf == NULL && strlen(err) == 7, "error message truncated");
+	/* A crash here ends the program before its plan: a failure. */
 	config_free(NULL);
-	ok(1, "config_free(NULL)");
 }
 
 static const char *const pieces[] = {

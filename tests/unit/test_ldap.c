@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,10 +156,8 @@ test_load(void)
 	char	dir[] = "/tmp/test_ldap.XXXXXX", err[TR_ERRLEN], pw[600];
 	FILE	*f;
 
-	if (mkdtemp(dir) == NULL) {
-		diag("mkdtemp failed");
-		return;
-	}
+	if (mkdtemp(dir) == NULL)
+		bail_out("mkdtemp %s: %s", dir, strerror(errno));
 	snprintf(pw, sizeof(pw), "%s/pw", dir);
 	f = fopen(pw, "w");
 	fputs("secret\n", f);

@@ -229,8 +229,8 @@ test_counts(struct runtime *rt)
 	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		ok(has_line(s, lines[i]), "line %s", lines[i]);
 	ok(strstr(s, "code=\"401\"") == NULL, "zero series are left out");
-	ok(strstr(s, "tokenreviewd_build_info{version=\"") != NULL &&
-	    strstr(s, "\"} 1\n") != NULL, "build_info present");
+	ok(has_line(s, "tokenreviewd_build_info{version=\"" PACKAGE_VERSION
+	    "\"} 1"), "build_info names version " PACKAGE_VERSION);
 	p = strstr(s, "\ntokenreviewd_last_reload_success_timestamp_seconds ");
 	ts = p ? strtod(strchr(p + 1, ' ') + 1, NULL) : 0;
 	ok(ts > (double)time(NULL) - 60 && ts < (double)time(NULL) + 60,
@@ -298,9 +298,12 @@ main(void)
 	    "blocks are 64-byte aligned");
 	ok(m1->latency_count == 0 && m1->requests[0][0] == 0,
 	    "blocks start zeroed");
+	/*
+	 * A NULL block is ignored: a write through it crashes the program
+	 * before its plan, and test_counts() finds no stray count.
+	 */
 	metrics_request(NULL, MP_REVIEW, 200);
 	metrics_review(NULL, 0, RO_ERROR, 1, 0);
-	ok(1, "a NULL block is ignored");
 	fill(m1, m2);
 	test_counts(&rt);
 	test_threads(&rt);

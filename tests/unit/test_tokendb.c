@@ -410,7 +410,9 @@ test_cases(struct bk *b)
 	    "authentication");
 	is_int(review(b, "mast01.4m0vaqgd7l2n9s1e", &res), AUTH_DENY,
 	    "case 35: system:masters rejects the token");
+	/* The five reviews above each looked a row up; -1 is no metric. */
 	n = lookups(b);
+	ok(n >= 5, "lookups counted so far: %lld", n);
 	is_int(review(b, "Q8Z1XK.4m0vaqgd7l2n9s1e", &res), AUTH_DENY,
 	    "case 36: uppercase");
 	is_int(review(b, "q8z1xk.4m0vaqgd7l2n9s1", &res), AUTH_DENY,
@@ -448,6 +450,15 @@ test_limits(struct bk *b)
 	    "revoked at once");
 	is_int(review(b, "nosuch.0123456789abcdef", &res), AUTH_DENY,
 	    "unknown id");
+	add(b, "impl01", "0123456789abcdef", 0, (char *[]){
+	    "system:authenticated", "system:masters", "system:unauthenticated",
+	    NULL }, 0, "authentication");
+	is_int(review(b, "impl01.0123456789abcdef", &res), AUTH_OK,
+	    "a row naming the API server's own groups authenticates");
+	ok(res.user_json != NULL && strstr(res.user_json,
+	    "\"groups\":[\"system:masters\"]") != NULL,
+	    "system:authenticated and system:unauthenticated dropped, "
+	    "system:masters kept: %s", res.user_json);
 	auth_result_clear(&res);
 }
 

@@ -168,8 +168,8 @@ test_split(void)
 	ok(strcmp(w[0], "one") == 0 && w[1] == NULL,
 	    "split_words: one word, no count wanted");
 	free_words(w);
+	/* A crash here ends the program before its plan: a failure. */
 	free_words(NULL);
-	ok(1, "free_words(NULL)");
 }
 
 static void
