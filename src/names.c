@@ -112,7 +112,8 @@ names_once(struct names_once *no, const char *what, const char *name)
 	size_t	 i;
 	int	 r = 0;
 
-	xasprintf(&key, "%s\n%s", what, name);
+	/* What is remembered is bounded: names are cut where logs cut them. */
+	xasprintf(&key, "%s\n%.100s", what, name);
 	pthread_mutex_lock(&no->mtx);
 	i = (size_t)fnv1a64(key) & (NAMES_ONCE_SLOTS - 1);
 	while (no->slot[i] != NULL && strcmp(no->slot[i], key) != 0)

@@ -7,8 +7,9 @@
  * the issuer's public key as the secret, alg none, tampered parts, wrong
  * key type, unknown kid) and reviewed through the backend's load and
  * authenticate.  Covers the OIDC and service-account conformance cases
- * 37-50 at unit level, the claim mappings, every refusal, and the config
- * errors of [jwt "NAME"] sections.
+ * 37-50 at unit level, the claim mappings, every refusal, groups and user
+ * names in the system: namespace (names.c's rules, allow_system_names),
+ * and the config errors of [jwt "NAME"] sections.
  */
 
 #include <sys/stat.h>
