@@ -126,6 +126,8 @@ struct jwt_issuer {
 	char			*groups_claim;
 	char			*groups_prefix;
 	char			*uid_claim;
+	int			 allow_system_names;
+	struct names_once	*system_logged;	/* names.c */
 	char			**required;	/* "claim=value" */
 	size_t			 nrequired;
 	struct jwt_extra	*extra;
@@ -139,6 +141,8 @@ struct jwt_issuer {
 	uint64_t		 n_ok;
 	uint64_t		 n_invalid;
 	uint64_t		 n_rejected;	/* valid, other audience */
+	uint64_t		 n_system_groups; /* dropped (names.c) */
+	uint64_t		 n_system_users;  /* tokens refused for it */
 };
 
 struct jwt_shared {
@@ -1056,6 +1060,7 @@ issuer_free(struct jwt_issuer *is)
 	free(is->groups_claim);
 	free(is->groups_prefix);
 	free(is->uid_claim);
+	names_once_free(is->system_logged);
 	free_words(is->required);
 	for (i = 0; i < is->nextra; i++) {
 		free(is->extra[i].key);
@@ -1454,6 +1459,49 @@ conf_limits(struct jwt_conf *jc)
 	return 0;
 }
 
+/*
+ * allow_system_names, for OIDC issuers (a service-account issuer builds
+ * its system:serviceaccount names itself).  Without it, a prefix in the
+ * system: namespace would drop every group or refuse every user: an
+ * error now rather than at the first review.
+ */
+static int
+conf_system_names(struct jwt_conf *jc)
+{
+	struct jwt_issuer	*is = jc->is;
+	struct conf_kv		*kv;
+	const char		*key = NULL;
+
+	if ((kv = conf_get(jc->sec, "allow_system_names")) != NULL &&
+	    is->type == JWT_SERVICEACCOUNT) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "not used with type = serviceaccount");
+		return -1;
+	}
+	if (conf_get_bool(jc->conf, jc->sec, "allow_system_names", 0,
+	    &is->allow_system_names, jc->err, jc->errlen) != 0)
+		return -1;
+	if (is->allow_system_names || is->type == JWT_SERVICEACCOUNT)
+		key = NULL;
+	else if (is->username_template != NULL &&
+	    names_prefix_reserved(is->username_template))
+		key = "username_template";
+	else if (is->username_template == NULL &&
+	    names_prefix_reserved(is->username_prefix))
+		key = "username_prefix";
+	else if (names_prefix_reserved(is->groups_prefix))
+		key = "groups_prefix";
+	if (key != NULL) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, key), jc->err,
+		    jc->errlen, "in the system: namespace, which an identity "
+		    "provider may not give; set allow_system_names = yes to "
+		    "mean it");
+		return -1;
+	}
+	is->system_logged = names_once_new();
+	return 0;
+}
+
 /* Claim mappings; a service-account issuer has fixed ones. */
 static int
 conf_mappings(struct jwt_conf *jc)
@@ -1486,6 +1534,8 @@ conf_mappings(struct jwt_conf *jc)
 	is->groups_claim = conf_get_str(jc->sec, "groups_claim", NULL);
 	is->groups_prefix = conf_get_str(jc->sec, "groups_prefix", "");
 	is->uid_claim = conf_get_str(jc->sec, "uid_claim", NULL);
+	if (conf_system_names(jc) != 0)
+		return -1;
 	for (i = 0; i < jc->sec->nkv; i++) {
 		kv = &jc->sec->kv[i];
 		if (strncmp(kv->key, "extra.", 6) != 0)
@@ -2125,6 +2175,55 @@ map_oidc(const struct jwt_issuer *is, json_t *claims, struct jwt_user *u,
 	return 0;
 }
 
+struct jwt_drop {
+	const struct jwt_issuer	*is;
+	const char		*token_fp;
+};
+
+/* A group of the system: namespace left out: counted, logged once. */
+static void
+map_system_group(const char *name, enum names_kind kind, void *arg)
+{
+	struct jwt_drop	*jd = arg;
+	char		 src[128];
+
+	__atomic_fetch_add((uint64_t *)&jd->is->n_system_groups, 1,
+	    __ATOMIC_RELAXED);
+	snprintf(src, sizeof(src), "[jwt \"%s\"]", jd->is->name);
+	names_log(jd->is->system_logged, src, "group", name, kind,
+	    "groups_prefix", jd->token_fp);
+}
+
+/*
+ * The names.c rules on an OIDC user: groups in the system: namespace are
+ * dropped; a user name in it refuses the token with an error (as
+ * kube-apiserver's userValidationRules would), never a silent rename.
+ */
+static int
+map_system_names(const struct jwt_issuer *is, struct jwt_user *u,
+    const char *token_fp, char *why, size_t len)
+{
+	struct jwt_drop	 jd = { is, token_fp };
+	enum names_kind	 kind;
+	char		 src[128];
+
+	if ((kind = names_kind(u->username)) != NAMES_PLAIN &&
+	    !is->allow_system_names) {
+		__atomic_fetch_add((uint64_t *)&is->n_system_users, 1,
+		    __ATOMIC_RELAXED);
+		snprintf(src, sizeof(src), "[jwt \"%s\"]", is->name);
+		names_log(is->system_logged, src, "user name", u->username,
+		    kind, is->username_template != NULL ?
+		    "username_template" : "username_prefix", token_fp);
+		snprintf(why, len, "user name \"%.64s\" is in the system: "
+		    "namespace", u->username);
+		return -1;
+	}
+	u->groups.n -= names_filter_groups(u->groups.v,
+	    is->allow_system_names, map_system_group, &jd);
+	return 0;
+}
+
 /* "kubernetes.io".<obj>.<key> as a non-empty string, or NULL. */
 static const char *
 k8s_claim(json_t *claims, const char *obj, const char *key)
@@ -2228,7 +2327,8 @@ check_claims(const struct jwt_issuer *is, json_t *claims,
 		goto out;
 	if (is->type == JWT_SERVICEACCOUNT ?
 	    map_serviceaccount(claims, &u, why, len) != 0 :
-	    map_oidc(is, claims, &u, why, len) != 0)
+	    (map_oidc(is, claims, &u, why, len) != 0 ||
+	    map_system_names(is, &u, req->token_fp, why, len) != 0))
 		goto out;
 	if ((jti = json_str(claims, "jti")) != NULL && *jti != '\0') {
 		xasprintf(&cred, "JTI=%s", jti);
@@ -2608,6 +2708,28 @@ metrics_verifications(const struct jwt_shared *js, struct evbuffer *out)
 	    __atomic_load_n(&js->n_foreign, __ATOMIC_RELAXED));
 }
 
+/* OIDC names of the system: namespace kept out of answers (names.c). */
+static void
+metrics_system_names(const struct jwt_shared *js, struct evbuffer *out)
+{
+	const char	*m = "tokenreviewd_jwt_system_names_dropped_total";
+	size_t		 i;
+
+	evbuffer_add_printf(out, "# HELP %s Groups in the system: namespace "
+	    "dropped, and tokens refused for such a user name.\n"
+	    "# TYPE %s counter\n", m, m);
+	for (i = 0; i < js->nissuers; i++) {
+		if (js->issuers[i]->type == JWT_SERVICEACCOUNT)
+			continue;
+		metrics_line(out, m, js->issuers[i]->name, ",kind=\"group\"",
+		    __atomic_load_n(&js->issuers[i]->n_system_groups,
+		    __ATOMIC_RELAXED));
+		metrics_line(out, m, js->issuers[i]->name, ",kind=\"user\"",
+		    __atomic_load_n(&js->issuers[i]->n_system_users,
+		    __ATOMIC_RELAXED));
+	}
+}
+
 static void
 metrics_fetches(const struct jwt_shared *js, struct evbuffer *out)
 {
@@ -2651,6 +2773,7 @@ jwt_metrics(void *shared, struct evbuffer *out)
 	if (js == NULL)
 		return;
 	metrics_verifications(js, out);
+	metrics_system_names(js, out);
 	metrics_fetches(js, out);
 	evbuffer_add_printf(out, "# HELP tokenreviewd_jwt_keys Signing keys "
 	    "known per issuer.\n# TYPE tokenreviewd_jwt_keys gauge\n");

@@ -129,6 +129,8 @@ struct ldap_stats {
 	uint64_t	lockouts;	/* user names locked out */
 	uint64_t	lockout_refused; /* reviews refused meanwhile */
 	int		unreachable;	/* the last attempt found no URI */
+	uint64_t	system_groups;	/* groups dropped (names.c) */
+	uint64_t	system_users;	/* answers refused for the user name */
 };
 
 struct ldap_uri {
@@ -168,6 +170,8 @@ struct ldap_dir {
 	char		*group_filter;
 	char		*group_name_attribute;
 	char		*group_prefix;
+	int		 allow_system_names;
+	struct names_once *system_logged;
 	int		 nested_depth;
 	int		 has_allow;
 	int		 has_deny;
@@ -2395,6 +2399,48 @@ lr_run(struct lreq *lr)
 	}
 }
 
+/* A group of the system: namespace left out: counted, logged once. */
+static void
+lr_system_group(const char *name, enum names_kind kind, void *arg)
+{
+	struct lreq	*lr = arg;
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	char		 src[128];
+
+	__atomic_add_fetch(&d->stats.system_groups, 1, __ATOMIC_RELAXED);
+	snprintf(src, sizeof(src), "[ldap \"%s\"]", d->name);
+	names_log(d->system_logged, src, "group", name, kind, "group_prefix",
+	    lr->req->token_fp);
+}
+
+/*
+ * A user name in the system: namespace is refused with an error rather
+ * than renamed or passed on: the directory cannot vouch for the cluster's
+ * own identities.  1 if refused.
+ */
+static int
+lr_system_user(struct lreq *lr)
+{
+	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	enum names_kind	 kind;
+	char		*name, src[128];
+
+	xasprintf(&name, "%s%s", d->username_prefix, lr->rawname);
+	if ((kind = names_kind(name)) == NAMES_PLAIN ||
+	    d->allow_system_names) {
+		free(name);
+		return 0;
+	}
+	__atomic_add_fetch(&d->stats.system_users, 1, __ATOMIC_RELAXED);
+	snprintf(src, sizeof(src), "[ldap \"%s\"]", d->name);
+	names_log(d->system_logged, src, "user name", name, kind,
+	    "username_prefix", lr->req->token_fp);
+	lr_error(lr, "%s: user name \"%.64s\" is in the system: namespace",
+	    d->name, name);
+	free(name);
+	return 1;
+}
+
 /* The user as the chain wants it. */
 static void
 lr_result(struct lreq *lr)
@@ -2404,6 +2450,8 @@ lr_result(struct lreq *lr)
 	char		**vals[LDAP_MAX_EXTRA + 1];
 	size_t		 i, n;
 
+	lr->nnames -= names_filter_groups(lr->names, d->allow_system_names,
+	    lr_system_group, lr);
 	xasprintf(&name, "%s%s", d->username_prefix, lr->rawname);
 	lr->res->backend = "ldap";
 	/* Only attributes the entry has become extra keys. */
@@ -2426,6 +2474,8 @@ lr_dir_done(struct lreq *lr, enum auth_rv rv)
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 	char		*s;
 
+	if (rv == AUTH_OK && lr_system_user(lr))
+		return;
 	if (rv == AUTH_OK) {
 		lr_result(lr);
 		lr_finish(lr, AUTH_OK);
@@ -2899,6 +2949,35 @@ dl_tls(struct dir_load *dl)
 	return 0;
 }
 
+/*
+ * allow_system_names; without it, a prefix that puts every name in the
+ * system: namespace would drop every group or refuse every user: say so
+ * now rather than at the first review.
+ */
+static int
+dl_system_names(struct dir_load *dl)
+{
+	struct ldap_dir	*d = dl->d;
+	const char	*key = NULL;
+
+	if (conf_get_bool(dl->conf, dl->sec, "allow_system_names", 0,
+	    &d->allow_system_names, dl->err, dl->errlen) != 0)
+		return -1;
+	if (!d->allow_system_names && names_prefix_reserved(d->username_prefix))
+		key = "username_prefix";
+	else if (!d->allow_system_names &&
+	    names_prefix_reserved(d->group_prefix))
+		key = "group_prefix";
+	if (key != NULL) {
+		conf_error(dl->conf, dl->sec, conf_get(dl->sec, key), dl->err,
+		    dl->errlen, "in the system: namespace, which a directory "
+		    "may not give; set allow_system_names = yes to mean it");
+		return -1;
+	}
+	d->system_logged = names_once_new();
+	return 0;
+}
+
 static int
 dl_all(struct dir_load *dl)
 {
@@ -2951,7 +3030,7 @@ dl_all(struct dir_load *dl)
 	d->group_name_attribute = conf_get_str(dl->sec, "group_name_attribute",
 	    "cn");
 	d->group_prefix = conf_get_str(dl->sec, "group_prefix", "");
-	return 0;
+	return dl_system_names(dl);
 }
 
 /* A label value: backslash, quote and newline escaped. */
@@ -3007,6 +3086,7 @@ auth_ldap_dir_clear(struct ldap_dir *d)
 	free(d->group_filter);
 	free(d->group_name_attribute);
 	free(d->group_prefix);
+	names_once_free(d->system_logged);
 	if (d->has_allow)
 		regfree(&d->group_allow);
 	if (d->has_deny)
@@ -3117,6 +3197,28 @@ auth_ldap_uri_metrics(struct ldap_shared *ls, struct evbuffer *out)
 	}
 }
 
+/* Names of the system: namespace kept out of answers (names.c). */
+static void
+auth_ldap_system_metrics(struct ldap_shared *ls, struct evbuffer *out)
+{
+	const char	*m = "tokenreviewd_ldap_system_names_dropped_total";
+	size_t		 i;
+
+	evbuffer_add_printf(out, "# HELP %s Groups in the system: namespace "
+	    "dropped, and answers refused for such a user name.\n"
+	    "# TYPE %s counter\n", m, m);
+	for (i = 0; i < ls->ndirs; i++) {
+		evbuffer_add_printf(out, "%s{directory=\"%s\",kind=\"group\"} "
+		    "%llu\n", m, ls->dirs[i].mname, (unsigned long long)
+		    __atomic_load_n(&ls->dirs[i].stats.system_groups,
+		    __ATOMIC_RELAXED));
+		evbuffer_add_printf(out, "%s{directory=\"%s\",kind=\"user\"} "
+		    "%llu\n", m, ls->dirs[i].mname, (unsigned long long)
+		    __atomic_load_n(&ls->dirs[i].stats.system_users,
+		    __ATOMIC_RELAXED));
+	}
+}
+
 static void
 auth_ldap_lockout_metrics(struct ldap_shared *ls, struct evbuffer *out)
 {
@@ -3199,6 +3301,7 @@ auth_ldap_metrics(void *shared, struct evbuffer *out)
 		    (unsigned long long)__atomic_load_n(
 		    &ls->dirs[i].stats.failovers, __ATOMIC_RELAXED));
 	auth_ldap_lockout_metrics(ls, out);
+	auth_ldap_system_metrics(ls, out);
 	auth_ldap_uri_metrics(ls, out);
 }
 

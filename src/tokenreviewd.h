@@ -451,6 +451,44 @@ char	*auth_user_json(const char *username, const char *uid,
 /* 1 if g is system:authenticated or system:unauthenticated. */
 int	 auth_group_implied(const char *g);
 
+/* names.c */
+enum names_kind {
+	NAMES_PLAIN,		/* outside the system: namespace */
+	NAMES_SYSTEM,		/* in it: dropped unless allowed */
+	NAMES_IMPLIED,		/* system:authenticated, system:unauthenticated:
+				   the API server's, never from a source */
+};
+enum names_kind	 names_kind(const char *name);
+/* 1 if every name with this prefix would be in the system: namespace. */
+int		 names_prefix_reserved(const char *prefix);
+/*
+ * Remove from the NULL-terminated list groups (freeing them) the names a
+ * directory or identity provider may not give: NAMES_IMPLIED ones always,
+ * NAMES_SYSTEM ones unless allow_system.  The rest keep their order.
+ * dropped (may be NULL) sees each name before it is freed.  Returns how
+ * many were removed.
+ */
+size_t		 names_filter_groups(char **groups, int allow_system,
+		    void (*dropped)(const char *, enum names_kind, void *),
+		    void *arg);
+struct names_once;
+struct names_once *names_once_new(void);
+void		 names_once_free(struct names_once *);
+/*
+ * 1 the first time what/name is seen, 0 after; -1 once when the bounded
+ * set is full (later new names: 0).  Thread-safe.
+ */
+int		 names_once(struct names_once *, const char *what,
+		    const char *name);
+/*
+ * Warn, once per what/name, that source (as "[ldap \"corp\"]") dropped
+ * the group (what "group") or refused the user name (what "user name");
+ * hint names the key that would put it outside the namespace.
+ */
+void		 names_log(struct names_once *, const char *source,
+		    const char *what, const char *name, enum names_kind,
+		    const char *hint, const char *token_fp);
+
 /* auth-static.c */
 struct static_table;
 typedef void	 (*static_warn_cb)(const char *msg, void *arg);

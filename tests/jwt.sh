@@ -12,6 +12,13 @@
 # a restart or a failed review; the provider down after start (cached keys
 # keep working) and down at start, then up; a service-account token
 # signed with a key file.  Conformance cases 37-50 where they apply.
+# Groups and user names in Kubernetes' system: namespace from the
+# provider: dropped or refused, logged once, counted; kept under a
+# groups_prefix or with allow_system_names, never system:authenticated.
+# Key fetches that fail (a discovery document naming another issuer or
+# an http jwks_uri, an untrusted certificate, HTTP 500, an oversized
+# document) against a server of wrong answers, each with its log line
+# and metric; a crit header.
 #
 # oidc-provider is taken from $TR_NODE_DIR (.ci/run installs it there),
 # else installed with npm into the build tree.
@@ -81,6 +88,17 @@ sign()
 b64url()
 {
 	base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+
+# The JSON of a JWT part on stdin (base64url without padding).
+b64url_json()
+{
+	local s
+	s=$(tr '_-' '/+')
+	while [ $((${#s} % 4)) != 0 ]; do
+		s=$s=
+	done
+	printf '%s' "$s" | base64 -d
 }
 
 # claims ISSUER-PORT [JQ-UPDATE]: OIDC claims for jane, valid now.
@@ -171,6 +189,11 @@ openssl pkey -in "$TR_TMP/sa.key" -pubout -out "$TR_TMP/sa.pub" ||
     bail "could not make the service-account key"
 SA_KID=$(openssl pkey -in "$TR_TMP/sa.key" -pubout -outform DER |
     openssl dgst -sha256 -binary | b64url)
+# The key of an issuer whose tokens are signed here (allow_system_names).
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$TR_TMP/local.key" 2>/dev/null &&
+openssl pkey -in "$TR_TMP/local.key" -pubout -out "$TR_TMP/local.pub" ||
+    bail "could not make the local issuer's key"
 
 # jwt_sections P1 P2: the [jwt] sections of the daemons.
 jwt_sections()
@@ -203,6 +226,15 @@ type = serviceaccount
 issuer = https://cluster-b.test
 audiences = https://kubernetes.default.svc
 public_key_file = $TR_TMP/sa.pub
+
+[jwt "local"]
+issuer = https://local.test
+audiences = kubernetes
+username_claim = sub
+username_prefix = -
+groups_claim = groups
+allow_system_names = yes
+public_key_file = $TR_TMP/local.pub
 EOF
 	return 0
 }
@@ -231,8 +263,10 @@ SHORT=$(token idp1 jane urn:k8s:RS256:1)
     bail "the provider gave no access token"
 expect_ok "case 37: RS256 access token -> jane@test, groups oidc:dev oidc:ops" \
     '.username == "jane@test" and .groups == ["oidc:dev","oidc:ops"]' "$RS"
-like "$(jq -r '.status.user.extra["authentication.kubernetes.io/credential-id"][0]' <<<"$TR_BODY")" \
-    '^JTI=.+' "case 46: the provider's jti is the credential-id extra"
+jti=$(cut -d. -f2 <<<"$RS" | b64url_json | jq -r '.jti // empty')
+[ -n "$jti" ] || fail "the provider's token has a jti"
+is "$(jq -c '.status.user.extra["authentication.kubernetes.io/credential-id"]' <<<"$TR_BODY")" \
+    "[\"JTI=$jti\"]" "case 46: the credential-id extra is JTI= and the token's jti"
 expect_ok "ES256 access token -> jane@test" \
     '.username == "jane@test" and .groups == ["oidc:dev","oidc:ops"]' "$ES"
 expect_ok "case 47: review audiences play no part; no status.audiences" \
@@ -283,19 +317,62 @@ big=$(head -c 3000 /dev/zero | tr '\0' x)
 expect_err "oversized token (max_token_size 4k) -> NO+err" 'larger than 4096' \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
     "$(claims "$P1" ".pad = \"$big$big\"")")"
-expect_err "case 39: expired provider token -> NO+err (no leeway)" 'expired' \
-    "$(sleep 2; echo "$SHORT")"
-expect_err "case 39: no exp -> NO+err" 'exp' \
+expect_err "case 39: expired provider token -> NO+err (no leeway)" \
+    '^jwt: idp1: token expired$' "$(sleep 2; echo "$SHORT")"
+expect_err "case 39: no exp -> NO+err" '^jwt: idp1: exp missing or not a number$' \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 "$(claims "$P1" 'del(.exp)')")"
+expect_err "a crit header (RFC 7515 4.1.11: no extension is understood) -> NO+err" \
+    '^jwt: idp1: unsupported crit header$' \
+    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 "$(claims "$P1")" a-rsa \
+    '{"crit":["urn:example:x"],"urn:example:x":1}')"
 
 log=$(cat "$TR_LOG")
 for why in 'not allowed' 'signature does not verify' 'token expired' \
     'key type does not match' 'larger than' 'audience not accepted' \
-    'unknown key id' 'email not verified'; do
+    'unknown key id' 'email not verified' 'unsupported crit header'; do
 	like "$log" "backend jwt: idp1: [^\"]*$why[^\"]*\(token [0-9a-f]{12}\)" \
 	    "the log gives the reason: $why"
 done
 unlike "$log" "${RS:20:40}|${ES:20:40}|${sig:0:30}" "no token in the log"
+
+# ---------------------------------------------------------------- system:
+
+tid "groups and user names in the system: namespace"
+# sysn ISSUER KIND: the drop counter.
+sysn()
+{
+	tr_metrics
+	tr_metric tokenreviewd_jwt_system_names_dropped_total \
+	    "issuer=\"$1\",kind=\"$2\""
+}
+expect_ok "case 37: groups_prefix oidc: puts the provider's system: groups outside the namespace" \
+    '.username == "root@test" and .groups == ["oidc:dev","oidc:system:masters","oidc:system:unauthenticated","oidc:system:authenticated"]' \
+    "$(token idp1 root urn:k8s:RS256:300)"
+is "$(sysn idp2 group) $(sysn idp1 group)" "0 0" \
+    "metrics: nothing dropped yet"
+ROOT2=$(token idp2 root urn:k8s:ES256:300)
+for i in 1 2; do
+	expect_ok "review $i: no groups_prefix: system:masters, system:unauthenticated, system:authenticated dropped; dev kept" \
+	    '.username == "idp2:root" and .groups == ["dev"]' "$ROOT2"
+done
+is "$(sysn idp2 group)" 6 "metrics: 3 groups dropped in each of the 2 reviews"
+for g in system:masters system:authenticated system:unauthenticated; do
+	is "$(grep -c "system_name_dropped.*jwt .\"idp2.\"\] group .\"$g.\" dropped" "$TR_LOG")" 1 \
+	    "$g: logged once, not once per review"
+done
+expect_err "a user name in system: (email system:admin) -> NO+err, not renamed" \
+    '^jwt: idp1: user name "system:admin" is in the system: namespace$' \
+    "$(token idp1 sysop urn:k8s:RS256:300)"
+is "$(sysn idp1 user)" 1 "metrics: the refused user name counted"
+ok "... and logged" grep -q 'system_name_refused.*user name .\"system:admin' "$TR_LOG"
+now=$(date +%s)
+expect_ok "allow_system_names = yes: system:admin and system:masters given, never system:authenticated nor system:unauthenticated" \
+    '.username == "system:admin" and .groups == ["system:masters","dev"]' \
+    "$(sign "$TR_TMP/local.key" - ES256 "$(jq -nc --argjson now "$now" '{
+    iss: "https://local.test", aud: "kubernetes", sub: "system:admin",
+    groups: ["system:masters","system:authenticated","system:unauthenticated","dev"],
+    iat: $now, exp: ($now + 300)}')")"
+is "$(sysn local group)" 2 "metrics: ... those two dropped and counted"
 
 # ---------------------------------------------------------------- case 45
 
@@ -409,7 +486,8 @@ expect_ok "case 48: SA token (key file) -> system:serviceaccount:payments:api" \
     .extra["authentication.kubernetes.io/pod-name"] == ["api-1"] and
     .extra["authentication.kubernetes.io/credential-id"] == ["JTI=j-1"]' \
     "$(sign "$TR_TMP/sa.key" - ES256 "$sa_claims" "$SA_KID")"
-expect_err "case 49: SA token expired 90 s ago -> NO+err" 'expired' \
+expect_err "case 49: SA token expired 90 s ago -> NO+err" \
+    '^jwt: cluster-b: token expired$' \
     "$(sign "$TR_TMP/sa.key" - ES256 \
     "$(jq -c '.exp = .iat - 90' <<<"$sa_claims")" "$SA_KID")"
 
@@ -424,4 +502,94 @@ like "$TR_METRICS" 'tokenreviewd_jwt_jwks_last_success_age_seconds\{issuer="idp2
 
 tr_stop
 is "$?" 0 "daemon exits 0 on SIGTERM"
+
+# ---------------------------------------------------------------- fetches
+
+tid "key fetches that fail"
+# One server of wrong answers (oidc-issuer.mjs bad) and an issuer per
+# answer; "good" is served by it too, so the server itself is not the
+# fault.  Each failure keeps the issuer without keys, is logged with its
+# cause and counted (spec: token-sources.md D, discovery and JWKS).
+mkdir -p "$TR_TMP/bad"
+for try in 1 2 3 4 5; do
+	tr_bg node "$ISSUER_JS" bad "$TR_CERTS/server.crt" \
+	    "$TR_CERTS/server.key" "$(tr_free_port)" "$TR_TMP/bad/port" \
+	    2>>"$TR_TMP/bad/log" >&2
+	# A port taken meanwhile ends it at once.
+	tr_wait_until 10 eval 'test -s "$TR_TMP/bad/port" || ! tr_alive "$TR_BGPID"'
+	test -s "$TR_TMP/bad/port" && break
+	[ "$try" = 5 ] && bail "the server of wrong answers did not start"
+done
+read -r PB <"$TR_TMP/bad/port"
+B=https://127.0.0.1:$PB
+tr_config faults server.chain=jwt static.file= cache.max_entries=0
+{
+	for n in good wrongiss plain; do
+		printf '[jwt "%s"]\nissuer = %s/%s\naudiences = kubernetes\n' \
+		    "$n" "$B" "$n"
+		printf 'ca = %s\n\n' "$TR_CERTS/ca.crt"
+	done
+	cat <<EOF
+[jwt "status"]
+issuer = https://status.test
+audiences = kubernetes
+jwks_url = $B/status500
+ca = $TR_CERTS/ca.crt
+
+[jwt "huge"]
+issuer = https://huge.test
+audiences = kubernetes
+jwks_url = $B/huge
+max_response = 1k
+ca = $TR_CERTS/ca.crt
+
+[jwt "untrusted"]
+issuer = https://untrusted.test
+audiences = kubernetes
+jwks_url = $B/jwks
+ca = $TR_CERTS/rogue-ca.crt
+EOF
+} >>"$TR_CONF"
+failed=(wrongiss plain status huge untrusted)
+all_fetched()
+{
+	local n
+	[ "$(fetches good)" -ge 1 ] || return 1
+	for n in "${failed[@]}"; do
+		[ "$(fetches "$n" error)" -ge 1 ] || return 1
+	done
+}
+if tr_start faults && tr_wait_until 20 all_fetched; then
+	pass "a daemon with six issuers behind one server of wrong answers: every first fetch done"
+else
+	fail "a daemon with six issuers behind one server of wrong answers: every first fetch done" \
+	    "$(grep jwt_fetch "$TR_LOG" | tail -n 6)"
+fi
+tr_metrics
+is "$(tr_metric tokenreviewd_jwt_keys 'issuer="good"')" 1 \
+    "good: the server's JWKS is fetched (1 key)"
+for n in "${failed[@]}"; do
+	is "$(fetches "$n" ok)/$(tr_metric tokenreviewd_jwt_keys "issuer=\"$n\"")" \
+	    0/0 "$n: no fetch ok, no keys"
+	tr_between "$(fetches "$n" error)" 1 1000 &&
+	    pass "$n: the failed fetches counted (result=\"error\")" ||
+	    fail "$n: the failed fetches counted (result=\"error\")"
+done
+# why ISSUER ERE: the fetch failure of ISSUER is logged with cause ERE.
+why()
+{
+	like "$(grep "\"jwt_fetch\".*issuer $1: key fetch failed" "$TR_LOG" | head -n 1)" \
+	    "keeping the 0 last good keys: $2\"" "$1: logged: $2"
+}
+why wrongiss "$B/wrongiss/\\.well-known/openid-configuration: its issuer is not $B/wrongiss"
+why plain "$B/plain/\\.well-known/openid-configuration: no https jwks_uri"
+why status "$B/status500: HTTP status 500"
+why huge "$B/huge: response larger than 1024 bytes"
+why untrusted "$B/jwks: SSL certificate problem: [^\"]+"
+expect_err "a token of the issuer whose discovery names another -> NO+err" \
+    '^jwt: wrongiss: no signing keys' \
+    "$(sign "$TR_TMP/local.key" - ES256 \
+    "$(claims "$PB" ".iss = \"$B/wrongiss\"")")"
+tr_stop
+is "$?" 0 "that daemon exits 0 too"
 done_testing

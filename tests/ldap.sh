@@ -15,11 +15,15 @@
 # URI), conformance case 22 (no server: NO+err within 1 s), a server
 # that accepts connections but never answers (timeout; also across a
 # reload, with reviews waiting), a CA that does not match, 1,000
-# concurrent reviews, and the lockout of failed binds per user name: it
+# concurrent reviews; the lockout of failed binds per user name: it
 # stops concurrent guessers before slapd's ppolicy lockout, refuses
 # without a search or a bind, spares other users and cached tokens, counts
 # names without an entry and names of one entry together, and ends
-# after bind_lockout.
+# after bind_lockout; and groups and user names in Kubernetes' system:
+# namespace made by the directory's administrators: dropped or refused,
+# logged once, counted, kept under a group_prefix or with
+# allow_system_names, but never system:authenticated or
+# system:unauthenticated.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -138,6 +142,9 @@ expect_no "unknown user -> NO"
 tr_review v1 "$(bind_tok "$JUERGEN" "$JUERGEN_PW")" >/dev/null
 expect_user "non-ASCII user name -> OK(j\u00fcrgen)" \
     ".username == \"$JUERGEN\" and (.groups | sort) == [\"ldap:all\",\"ldap:dev\",\"ldap:ops\"]"
+tr_review v1 "$(bind_tok mallory "$MALLORY_PW")" >/dev/null
+expect_user "group_prefix ldap: puts the directory's system: groups outside the namespace" \
+    '(.groups | sort) == ["ldap:all","ldap:dev","ldap:ops","ldap:system:authenticated","ldap:system:masters","ldap:system:unauthenticated"]'
 tr_review v1 "$(bind_tok carol carol-pw)" >/dev/null
 expect_no "account locked by ppolicy -> NO without an error"
 # slapd itself refuses an unauthenticated bind (a name without a password)
@@ -906,6 +913,79 @@ for i in 1 2 3; do
 done
 expect_user "ldapi:// after a missing socket -> OK(alice)" '.username == "alice"'
 tr_stop "$TR_PID"
+
+tid "groups and user names in the system: namespace"
+# No group prefix: "plain" (bind mode, memberOf) drops mallory's system:
+# groups and refuses the user whose cn is system:admin; "allowed"
+# (attribute mode, group search) lets system:masters and system:admin
+# through, and still never system:authenticated nor
+# system:unauthenticated (conformance-cases.md: no answer holds
+# system:authenticated; tokenreview.md: the API server adds it itself).
+tr_config sysnames server.chain=ldap static.file= cache.ttl=0 \
+    cache.negative_ttl=0
+{
+	cat "$TR_CONF"
+	ldap_section plain uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    user_base="ou=people,$BASE" username_attribute=cn \
+	    memberof_attribute=memberOf
+	ldap_section allowed uri="$s3_LDAP" ca="$TR_CERTS/ca.crt" \
+	    bind_dn="cn=reader,$BASE" bind_password_file="$TR_TMP/reader.pw" \
+	    mode=attribute token_attribute=kubeTokenHash \
+	    user_base="ou=people,$BASE" username_attribute=cn \
+	    group_base="ou=groups,$BASE" \
+	    group_filter="(&(objectClass=groupOfNames)(member=%s))" \
+	    allow_system_names=yes
+} | tr_write "$TR_CONF.new"
+mv "$TR_CONF.new" "$TR_CONF"
+tr_start sysnames || fail "daemon sysnames starts"
+# sysn DIRECTORY KIND: the drop counter (last tr_metrics).
+sysn()
+{
+	tr_metric tokenreviewd_ldap_system_names_dropped_total \
+	    "directory=\"$1\",kind=\"$2\""
+}
+tr_metrics
+is "$(sysn plain group) $(sysn plain user) $(sysn allowed group)" "0 0 0" \
+    "metrics: the drop counters start at 0"
+for i in 1 2; do
+	tr_review v1 "$(bind_tok mallory "$MALLORY_PW")" >/dev/null
+	expect_user "review $i: mallory's system:masters, system:authenticated, system:unauthenticated dropped; dev kept" \
+	    '.username == "Mallory Evil" and .groups == ["dev"]'
+done
+tr_metrics
+is "$(sysn plain group)" 6 "metrics: 3 groups dropped in each of the 2 reviews"
+for g in system:masters system:authenticated system:unauthenticated; do
+	is "$(grep -c "system_name_dropped.*ldap .\"plain.\"\] group .\"$g.\" dropped" "$TR_LOG")" 1 \
+	    "$g: logged once, not once per review"
+done
+like "$(grep 'group .\"system:masters' "$TR_LOG")" 'allow_system_names' \
+    "... the log line says how to keep it"
+tr_review v1 "$(bind_tok sysadm "$SYSADM_PW")" >/dev/null
+expect_no "the user whose cn is system:admin -> NO+err, not renamed" err
+like "$(jq -r .status.error <<<"$TR_BODY")" \
+    '^ldap: plain: user name "system:admin" is in the system: namespace$' \
+    "... the error names the user name and the rule"
+tr_metrics
+is "$(sysn plain user)" 1 "metrics: the refused user name counted"
+ok "... and logged" grep -q 'system_name_refused.*user name .\"system:admin' "$TR_LOG"
+tr_review v1 "$MALLORY_TOKEN" >/dev/null
+expect_user "allow_system_names = yes: system:masters kept, system:authenticated and system:unauthenticated never" \
+    '(.groups | sort) == ["dev","system:masters"]'
+tr_metrics
+is "$(sysn allowed group)" 2 "metrics: ... those two dropped and counted"
+tr_review v1 "$SYSADM_TOKEN" >/dev/null
+expect_user "allow_system_names = yes: the user name system:admin is given" \
+    '.username == "system:admin"'
+tr_stop "$TR_PID"
+sed -i '/^allow_system_names = yes$/d' "$TR_CONF"
+printf 'group_prefix = system:ldap:\n' >>"$TR_CONF"
+out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
+st=$?
+[ "$st" != 0 ] && [[ $out =~ group_prefix:\ in\ the\ system:\ namespace ]] &&
+    pass "tokenreviewd -n: group_prefix in system: without allow_system_names is a configuration error" ||
+    fail "tokenreviewd -n: group_prefix in system: without allow_system_names is a configuration error" \
+    "exit $st: $out"
 slapd_stop s3
 
 done_testing

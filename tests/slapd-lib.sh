@@ -9,6 +9,9 @@
 # Passwords and tokens are random per run.  The reader gets at most
 # SLAPD_SIZELIMIT entries from a search that is not paged, so that only a
 # paged search finds all the PAGED_GROUPS groups of the user paula.
+# The directory's administrators also made groups in Kubernetes' system:
+# namespace (system:masters, system:authenticated, system:unauthenticated)
+# with mallory in them, and a user whose cn is system:admin.
 
 SLAPD=/usr/sbin/slapd
 SLAPADD=/usr/sbin/slapadd
@@ -20,6 +23,10 @@ ATTR_TOKEN=t$(openssl rand -hex 20)
 DUP_TOKEN=d$(openssl rand -hex 20)
 PAULA_PW=p$(openssl rand -hex 8)
 LOCKME_PW=l$(openssl rand -hex 8)
+MALLORY_PW=m$(openssl rand -hex 8)
+MALLORY_TOKEN=mt$(openssl rand -hex 20)
+SYSADM_PW=s$(openssl rand -hex 8)
+SYSADM_TOKEN=st$(openssl rand -hex 20)
 PAGED_GROUPS=60
 SLAPD_SIZELIMIT=20
 
@@ -178,7 +185,19 @@ slapd_data()
 		ldif_user nopw "No Password" x 1006
 		A="uid=alice,ou=people,$BASE"
 		G="ou=groups,$BASE"
-		ldif_group dev "$A" "uid=$JUERGEN,ou=people,$BASE"
+		M="uid=mallory,ou=people,$BASE"
+		ldif_user mallory "Mallory Evil" "$MALLORY_PW" 1008 \
+		    "kubeTokenHash: $(hash_hex "$MALLORY_TOKEN")" \
+		    "memberOf: cn=dev,ou=groups,$BASE" \
+		    "memberOf: cn=system:masters,ou=groups,$BASE" \
+		    "memberOf: cn=system:unauthenticated,ou=groups,$BASE" \
+		    "memberOf: cn=system:authenticated,ou=groups,$BASE"
+		ldif_user sysadm "system:admin" "$SYSADM_PW" 1009 \
+		    "kubeTokenHash: $(hash_hex "$SYSADM_TOKEN")"
+		ldif_group system:masters "$M"
+		ldif_group system:unauthenticated "$M"
+		ldif_group system:authenticated "$M"
+		ldif_group dev "$A" "uid=$JUERGEN,ou=people,$BASE" "$M"
 		ldif_group ops "cn=dev,$G"
 		ldif_group all "cn=ops,$G"
 		ldif_group cyc-a "$A" "cn=cyc-b,$G"

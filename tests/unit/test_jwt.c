@@ -7,8 +7,9 @@
  * the issuer's public key as the secret, alg none, tampered parts, wrong
  * key type, unknown kid) and reviewed through the backend's load and
  * authenticate.  Covers the OIDC and service-account conformance cases
- * 37-50 at unit level, the claim mappings, every refusal, and the config
- * errors of [jwt "NAME"] sections.
+ * 37-50 at unit level, the claim mappings, every refusal, groups and user
+ * names in the system: namespace (names.c's rules, allow_system_names),
+ * and the config errors of [jwt "NAME"] sections.
  */
 
 #include <sys/stat.h>
@@ -386,6 +387,14 @@ static const char *conf_text =
 	"audiences = kubernetes\n"
 	"groups_claim = roles\n"
 	"public_key_file = %1$s/rsa1.pem\n\n"
+	"[jwt \"idp4\"]\n"
+	"issuer = https://idp4.test\n"
+	"audiences = kubernetes\n"
+	"username_claim = sub\n"
+	"username_prefix = -\n"
+	"groups_claim = groups\n"
+	"allow_system_names = yes\n"
+	"public_key_file = %1$s/rsa1.pem\n\n"
 	"[jwt \"cluster-b\"]\n"
 	"type = serviceaccount\n"
 	"issuer = https://cluster-b.test\n"
@@ -453,10 +462,10 @@ test_oidc(void)
 	is_err(sign("RS256", rsa1, "rsa1", J(key)), "expired",
 	    "case 39: exp now-1 -> error (no leeway)");
 	free(key);
-	is_err(sign("RS256", rsa1, "rsa1", J("{\"exp\":null}")), "exp",
-	    "case 39: no exp -> error");
-	is_err(sign("RS256", rsa1, "rsa1", J("{\"exp\":\"soon\"}")), "exp",
-	    "exp a string -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"exp\":null}")),
+	    "exp missing or not a number", "case 39: no exp -> error");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"exp\":\"soon\"}")),
+	    "exp missing or not a number", "exp a string -> error");
 	xasprintf(&key, "{\"nbf\":%lld}", now + 30);
 	is_ok(sign("RS256", rsa1, "rsa1", J(key)), JANE, "case 40: nbf now+30");
 	free(key);
@@ -730,6 +739,73 @@ test_audience_aware(void)
 	free(e);
 }
 
+/* The value of the metric line that starts with prefix, or -1. */
+static long long
+metric(const char *prefix)
+{
+	struct evbuffer	*b = evbuffer_new();
+	const char	*s, *p;
+	long long	 v = -1;
+
+	auth_jwt_backend.metrics(shared, b);
+	evbuffer_add(b, "", 1);
+	s = (const char *)evbuffer_pullup(b, -1);
+	for (p = s; p != NULL; p = (p = strchr(p, '\n')) ? p + 1 : NULL) {
+		if (strncmp(p, prefix, strlen(prefix)) == 0 &&
+		    p[strlen(prefix)] == ' ') {
+			v = strtoll(p + strlen(prefix) + 1, NULL, 10);
+			break;
+		}
+	}
+	evbuffer_free(b);
+	return v;
+}
+
+#define SYSN	"tokenreviewd_jwt_system_names_dropped_total"
+
+/* names.c's rules on OIDC claims; service accounts keep theirs (48). */
+static void
+test_system_names(void)
+{
+	const char	*g3 = SYSN "{issuer=\"idp3\",kind=\"group\"}";
+	const char	*u1 = SYSN "{issuer=\"idp\",kind=\"user\"}";
+	const char	*g4 = SYSN "{issuer=\"idp4\",kind=\"group\"}";
+
+	is_int(metric(g3), 0, "metrics: no system: group dropped yet");
+	is_ok(sign("RS256", rsa1, NULL, J("{\"iss\":\"https://idp3.test\","
+	    "\"roles\":[\"system:masters\",\"dev\",\"system:authenticated\","
+	    "\"system:unauthenticated\",\"system:nodes\"]}")),
+	    "{\"username\":\"https://idp3.test#u1\",\"groups\":[\"dev\"]}",
+	    "no groups_prefix: system: groups dropped, dev kept");
+	is_int(metric(g3), 4, "metrics: the 4 dropped groups counted");
+	is_ok(sign("RS256", rsa1, NULL, J("{\"iss\":\"https://idp3.test\","
+	    "\"roles\":\"system:masters\"}")),
+	    "{\"username\":\"https://idp3.test#u1\"}",
+	    "system:masters as a string claim: dropped too");
+	is_ok(sign("RS256", rsa1, "rsa1", J("{\"groups\":[\"system:masters\","
+	    "\"system:authenticated\"]}")),
+	    "{\"username\":\"jane@test\",\"groups\":[\"oidc:system:masters\","
+	    "\"oidc:system:authenticated\"]}",
+	    "case 37: groups_prefix oidc: puts them outside system: (kept)");
+	is_err(sign("RS256", rsa1, "rsa1", J("{\"email\":\"system:admin\"}")),
+	    "user name \"system:admin\" is in the system: namespace",
+	    "user name in system: -> error, not renamed");
+	is_err(sign("RS256", rsa1, "rsa1",
+	    J("{\"email\":\"system:unauthenticated\"}")),
+	    "user name \"system:unauthenticated\" is in the system: namespace",
+	    "user name system:unauthenticated -> error");
+	is_int(metric(u1), 2, "metrics: the 2 refused user names counted");
+	is_ok(sign("RS256", rsa1, NULL, J("{\"iss\":\"https://idp4.test\","
+	    "\"sub\":\"system:admin\",\"groups\":[\"system:masters\","
+	    "\"system:authenticated\",\"dev\",\"system:unauthenticated\"]}")),
+	    "{\"username\":\"system:admin\",\"groups\":[\"system:masters\","
+	    "\"dev\"]}", "allow_system_names = yes: system: names pass, "
+	    "but never system:authenticated or system:unauthenticated");
+	is_int(metric(g4), 2, "metrics: ... those 2 dropped and counted");
+	is_int(metric(SYSN "{issuer=\"cluster-b\",kind=\"group\"}"), -1,
+	    "metrics: no such line for a service-account issuer");
+}
+
 static void
 test_metrics(void)
 {
@@ -744,11 +820,13 @@ test_metrics(void)
 	    "result=\"ok\"}") != NULL, "metrics: verifications by issuer");
 	ok(strstr(s, "tokenreviewd_jwt_keys{issuer=\"idp\"} 3") != NULL,
 	    "metrics: 3 usable keys for idp (the oct key skipped)");
-	ok(strstr(s, "result=\"unknown_issuer\"} 0") == NULL,
-	    "metrics: tokens of unknown issuers counted");
 	evbuffer_free(b);
+	/* test_routing's three tokens of issuers that are not configured. */
+	is_int(metric("tokenreviewd_jwt_verifications_total{issuer=\"\","
+	    "result=\"unknown_issuer\"}"), 3,
+	    "metrics: tokens of unknown issuers counted");
 	ok(auth_jwt_backend.ready(shared) == 1, "ready with keys");
-	is_int(auth_jwt_backend.watch(shared, paths, 16), 5,
+	is_int(auth_jwt_backend.watch(shared, paths, 16), 6,
 	    "key files are watched");
 }
 
@@ -778,6 +856,15 @@ test_config_errors(void)
 		{ "colour = blue\n", "colour: unknown key" },
 		{ "ca = /etc/hostname\n",
 		    "ca: not used with jwks_file or public_key_file" },
+		{ "groups_prefix = system:\n",
+		    "groups_prefix: in the system: namespace" },
+		{ "username_claim = sub\nusername_prefix = system:\n",
+		    "username_prefix: in the system: namespace" },
+		{ "username_template = system:{sub}\n",
+		    "username_template: in the system: namespace" },
+		{ "type = serviceaccount\nallow_system_names = yes\n",
+		    "allow_system_names: not used with type = serviceaccount" },
+		{ "allow_system_names = perhaps\n", "allow_system_names: " },
 	};
 	char	text[1024], err[TR_ERRLEN];
 	void	*sh;
@@ -978,6 +1065,7 @@ main(void)
 	test_mappings();
 	test_serviceaccount();
 	test_audience_aware();
+	test_system_names();
 	test_metrics();
 	test_config_errors();
 	test_config_sections();

@@ -4,7 +4,9 @@
  *
  * Unit tests of the LDAP backend's pure parts: RFC 4515 escaping of
  * values in filters (injection attempts among them), filter templates,
- * the decoding of bind-mode tokens, and the config checks of load().
+ * the decoding of bind-mode tokens, the config checks of load(), and the
+ * rules of names.c that keep a directory's groups and user names out of
+ * the system: namespace (tests/ldap.sh runs them against slapd).
  */
 
 #include <sys/stat.h>
@@ -240,6 +242,23 @@ test_load(void)
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nbackoff_max = 0\n",
 	    err, sizeof(err)), "backoff_max: \"0\" is out of range (1ms to 10m)",
 	    "backoff_max 0 refused");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_prefix = "
+	    "system:ldap:\n", err, sizeof(err)),
+	    "group_prefix: in the system: namespace",
+	    "group_prefix in system: refused without allow_system_names");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nusername_prefix = "
+	    "system:\n", err, sizeof(err)),
+	    "username_prefix: in the system: namespace",
+	    "username_prefix in system: refused without allow_system_names");
+	is_str(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_prefix = "
+	    "system:ldap:\nallow_system_names = yes\n", err, sizeof(err)), "",
+	    "... and loads with allow_system_names = yes");
+	is_str(load(dir, "uri = ldaps://x\nuser_base = dc=x\ngroup_prefix = "
+	    "System:\nusername_prefix = sys\n", err, sizeof(err)), "",
+	    "prefixes outside system: (case counts) load");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\n"
+	    "allow_system_names = maybe\n", err, sizeof(err)),
+	    "allow_system_names", "allow_system_names must be a boolean");
 	unlink(pw);
 	snprintf(pw, sizeof(pw), "%s/t.conf", dir);
 	unlink(pw);
@@ -283,10 +302,151 @@ test_value_text(void)
 	    "other bytes in lowercase hex");
 }
 
+static void
+test_names_kind(void)
+{
+	static const struct {
+		const char	*name;
+		enum names_kind	 kind;
+	} cases[] = {
+		{ "dev", NAMES_PLAIN },
+		{ "", NAMES_PLAIN },
+		{ "system", NAMES_PLAIN },
+		{ "System:masters", NAMES_PLAIN },
+		{ " system:masters", NAMES_PLAIN },
+		{ "ldap:system:masters", NAMES_PLAIN },
+		{ "system:", NAMES_SYSTEM },
+		{ "system:masters", NAMES_SYSTEM },
+		{ "system:authenticated:x", NAMES_SYSTEM },
+		{ "system:authenticatedx", NAMES_SYSTEM },
+		{ "system:serviceaccounts", NAMES_SYSTEM },
+		{ "system:authenticated", NAMES_IMPLIED },
+		{ "system:unauthenticated", NAMES_IMPLIED },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		is_int(names_kind(cases[i].name), cases[i].kind,
+		    "names_kind(\"%s\")", cases[i].name);
+	ok(names_prefix_reserved("system:x:") && !names_prefix_reserved("") &&
+	    !names_prefix_reserved("ldap:"), "names_prefix_reserved");
+}
+
+struct seen {
+	char	buf[256];
+	int	implied;
+};
+
+static void
+seen_cb(const char *name, enum names_kind kind, void *arg)
+{
+	struct seen	*s = arg;
+
+	strlcat(s->buf, name, sizeof(s->buf));
+	strlcat(s->buf, " ", sizeof(s->buf));
+	s->implied += kind == NAMES_IMPLIED;
+}
+
+/* groups: a NULL-terminated copy of the words of text. */
+static char **
+groups_of(const char *text)
+{
+	size_t	n;
+
+	return split_words(text, &n);
+}
+
+static char *
+joined(char **v)
+{
+	static char	buf[256];
+	size_t		i;
+
+	buf[0] = '\0';
+	for (i = 0; v[i] != NULL; i++) {
+		if (i > 0)
+			strlcat(buf, " ", sizeof(buf));
+		strlcat(buf, v[i], sizeof(buf));
+	}
+	return buf;
+}
+
+static void
+test_names_filter(void)
+{
+	struct seen	 s;
+	char		**g;
+
+	memset(&s, 0, sizeof(s));
+	g = groups_of("system:masters dev system:authenticated ops "
+	    "system:unauthenticated ldap:system:masters system:nodes");
+	is_int(names_filter_groups(g, 0, seen_cb, &s), 4,
+	    "default: four system: groups dropped");
+	is_str(joined(g), "dev ops ldap:system:masters",
+	    "... the others kept, in order");
+	is_str(s.buf, "system:masters system:authenticated "
+	    "system:unauthenticated system:nodes ", "... each one seen once");
+	is_int(s.implied, 2, "... two of them the API server's own");
+	free_words(g);
+
+	memset(&s, 0, sizeof(s));
+	g = groups_of("system:masters dev system:authenticated "
+	    "system:unauthenticated");
+	is_int(names_filter_groups(g, 1, seen_cb, &s), 2,
+	    "allow_system_names: only system:(un)authenticated dropped");
+	is_str(joined(g), "system:masters dev", "... system:masters kept");
+	free_words(g);
+
+	g = groups_of("system:masters");
+	is_int(names_filter_groups(g, 0, NULL, NULL), 1,
+	    "no callback: dropped all the same");
+	ok(g[0] == NULL, "... the list is empty");
+	free_words(g);
+	is_int(names_filter_groups(NULL, 0, NULL, NULL), 0, "no list");
+}
+
+static void
+test_names_once(void)
+{
+	struct names_once	*no = names_once_new();
+	char			 name[32];
+	int			 i, first = 0, full = 0, again = 0;
+
+	is_int(names_once(no, "group", "system:masters"), 1,
+	    "names_once: the first time -> 1 (log it)");
+	is_int(names_once(no, "group", "system:masters"), 0,
+	    "names_once: the second time -> 0");
+	is_int(names_once(no, "user name", "system:masters"), 1,
+	    "names_once: the same name as a user name is another one");
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "system:g%d", i);
+		switch (names_once(no, "group", name)) {
+		case 1:
+			first++;
+			break;
+		case -1:
+			full++;
+			break;
+		}
+	}
+	is_int(first, 256 - 2, "names_once: at most 256 names remembered");
+	is_int(full, 1, "names_once: -1 once when it is full");
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "system:g%d", i);
+		again += names_once(no, "group", name);
+	}
+	is_int(again, 0, "names_once: remembered names stay remembered");
+	names_once_free(no);
+	names_once_free(NULL);
+}
+
 int
 main(void)
 {
 	log_init(LL_FATAL);
+	test_names_kind();
+	test_names_filter();
+	test_names_once();
 	test_value_text();
 	test_escape();
 	test_expand();
