@@ -205,7 +205,7 @@ slapd_data()
 		printf 'dn: cn=posix-devs,%s\nobjectClass: posixGroup\ncn: posix-devs\n' "$G"
 		printf 'gidNumber: 5000\nmemberUid: alice\n\n'
 		ldif_user paula "Paula Paged" "$PAULA_PW" 1007
-		ldif_user lockme "Lock Me" "$LOCKME_PW" 1008 \
+		ldif_user lockme "Lock Me" "$LOCKME_PW" 1010 \
 		    "pwdPolicySubentry: cn=strict,ou=policies,$BASE"
 		i=0
 		while [ "$i" -lt "$PAGED_GROUPS" ]; do
