@@ -104,6 +104,13 @@ wipe_install(void)
 	    wipe_crypto_free) != 1)
 		fatalx("cannot install OpenSSL's allocator: OpenSSL was used "
 		    "before");
+	/*
+	 * No OpenSSL cleanup at exit: a thread still inside a TLS call
+	 * when the wait at exit gives up on it (a key fetch, a token
+	 * database write to a server that hangs) would crash in freed
+	 * state.  The process is ending; the kernel takes the rest.
+	 */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	event_set_mem_functions(malloc, wipe_realloc, wipe_free);
 	json_set_alloc_funcs(malloc, wipe_free);
 }
