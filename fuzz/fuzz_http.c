@@ -265,7 +265,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		request_cb, closed_cb, NULL, NULL
 	};
 	struct http_callbacks	 cb = base_cb;
-	struct http_limits	 lim = { 16384, 65536, 60000, 60000, 60000 };
+	struct http_limits	 lim = {
+		16384, 65536, 60000, 60000, 60000, 60000
+	};
 	struct bufferevent	*pair[2];
 	struct sockaddr_in	 sin;
 	struct fconn		*fc;

@@ -103,7 +103,9 @@ run(struct event_base *base)
 int
 main(void)
 {
-	struct http_limits	 lim = { 16384, 65536, 60000, 60000, 60000 };
+	struct http_limits	 lim = {
+		16384, 65536, 60000, 60000, 60000, 60000
+	};
 	struct http_callbacks	 cb = { request_cb, closed_cb, NULL, NULL };
 	struct event_base	*base;
 	struct bufferevent	*pair[2];
