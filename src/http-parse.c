@@ -183,13 +183,16 @@ field_count(const struct http_request *r, const char *name)
 	return n;
 }
 
-/* Whether a comma-separated list in any field of that name has token. */
+/*
+ * Whether a comma-separated list in any field of that name has item, an
+ * HTTP list element such as "close".
+ */
 static int
-field_has_token(const struct http_request *r, const char *name,
-    const char *token)
+field_has_item(const struct http_request *r, const char *name,
+    const char *item)
 {
 	const char	*p, *e;
-	size_t		 i, n = strlen(token);
+	size_t		 i, n = strlen(item);
 
 	for (i = 0; i < r->nhdr; i++) {
 		if (strcasecmp(r->hdr[i].name, name) != 0)
@@ -201,7 +204,7 @@ field_has_token(const struct http_request *r, const char *name,
 				;
 			while (e > p && IS_WS(e[-1]))
 				e--;
-			if ((size_t)(e - p) == n && strncasecmp(p, token, n) == 0)
+			if ((size_t)(e - p) == n && strncasecmp(p, item, n) == 0)
 				return 1;
 			while (*e != '\0' && *e != ',')
 				e++;
@@ -246,10 +249,10 @@ parse_framing(struct http_request *r, size_t max_body, const char **why)
 		return 400;
 	}
 	if (r->http11)
-		r->keepalive = !field_has_token(r, "connection", "close");
+		r->keepalive = !field_has_item(r, "connection", "close");
 	else
-		r->keepalive = field_has_token(r, "connection", "keep-alive") &&
-		    !field_has_token(r, "connection", "close");
+		r->keepalive = field_has_item(r, "connection", "keep-alive") &&
+		    !field_has_item(r, "connection", "close");
 	te = http_request_header(r, "transfer-encoding");
 	cl = http_request_header(r, "content-length");
 	if (te != NULL) {
