@@ -187,14 +187,56 @@ fds()
 	ls "/proc/$DAEMON/fd" | wc -l
 }
 
-# What the daemon's descriptors are, by kind (socket, pipe, file...).
+# What the daemon's descriptors are, by kind: a TCP socket by the server
+# at its other end (postgresql, ldap, issuer; client for a caller's),
+# else socket, pipe, anon_inode or file.
 fd_kinds()
 {
 	local f
 	for f in /proc/"$DAEMON"/fd/*; do
 		readlink "$f"
-	done 2>/dev/null | sed 's/:.*//; s|^/.*|file|' | sort | uniq -c |
-	    tr '\n' ' '
+	done 2>/dev/null | awk -v pg="$PGPORT" -v ldap="$s1_PORT" \
+	    -v idp="$IDP_PORT" -v me="$TR_PORT" '
+	    function hex(s, i, v) {
+		v = 0
+		for (i = 1; i <= length(s); i++)
+			v = v * 16 + index("0123456789ABCDEF",
+			    toupper(substr(s, i, 1))) - 1
+		return v
+	    }
+	    FNR == NR {
+		if (FNR > 1) {
+			split($2, l, ":"); split($3, r, ":")
+			lp = hex(l[2]) ""
+			rp = hex(r[2]) ""
+			k = "tcp"
+			if (rp == pg) k = "postgresql"
+			else if (rp == ldap) k = "ldap"
+			else if (rp == idp) k = "issuer"
+			else if (lp == me) k = "client"
+			peer[$10] = k
+		}
+		next
+	    }
+	    /^socket:/ {
+		i = $0; gsub(/[^0-9]/, "", i)
+		n[i in peer ? peer[i] : "socket"]++
+		next
+	    }
+	    { sub(/:.*/, ""); sub(/^\/.*/, "file"); n[$0]++ }
+	    END { for (k in n) printf "%s %d, ", k, n[k] }
+	    ' <(cat /proc/"$DAEMON"/net/tcp /proc/"$DAEMON"/net/tcp6 2>/dev/null) -
+}
+
+# fd_count [-v] KIND...: of one look at the daemon's descriptors, how
+# many are of these kinds (with -v: of any other kind).
+fd_count()
+{
+	local v=0
+	[ "$1" = -v ] && { v=1; shift; }
+	fd_kinds | tr ',' '\n' | awk -v want=" $* " -v v=$v '
+	    NF == 2 && (index(want, " " $1 " ") > 0) != v { n += $2 }
+	    END { print n + 0 }'
 }
 
 rss_kib()
