@@ -770,9 +770,12 @@ char		*auth_ldap_value_text(const char *attr, const char *val,
 		    size_t len);
 extern const struct auth_backend auth_ldap_backend;
 
-/* auth-jwt.c */
+/* auth-jwt.c; the rest of the JWT source is in jwt-int.h */
 extern const struct auth_backend auth_jwt_backend;
-/* How long a token verified at now with this exp may be cached, in ms. */
+/*
+ * jwt-verify.c: how long a token verified at now with this exp may be
+ * cached, in ms.
+ */
 long long	 auth_jwt_cache_ms(double exp, double now);
 
 /* cache.c */

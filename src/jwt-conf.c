@@ -1,0 +1,650 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The [jwt "NAME"] config reader of the JWT source: each section is one
+ * issuer, read whole at load (and at -n) so that every mistake is an
+ * error with its line before the first review: identity (type, issuer,
+ * audiences), limits (algorithms, clock skew, token size, required
+ * claims), claim mappings (with names.c's rules on the system:
+ * namespace), and keys, read from files now or fetched later from the
+ * issuer's discovery document (jwt-fetch.c).  The issuers are immutable
+ * once loaded; a reload loads a new set.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tokenreviewd.h"
+#include "jwt-int.h"
+
+/* Where the keys of a key file are: a JWKS document or PEM keys. */
+enum jwt_conf_key_format {
+	JWT_CONF_JWKS,
+	JWT_CONF_PEM,
+};
+
+static void
+jwt_conf_issuer_free(struct jwt_issuer *is)
+{
+	size_t	i;
+
+	if (is == NULL)
+		return;
+	free(is->name);
+	free(is->issuer);
+	free_words(is->audiences);
+	free(is->username_claim);
+	free(is->username_prefix);
+	free(is->username_template);
+	free(is->groups_claim);
+	free(is->groups_prefix);
+	free(is->uid_claim);
+	names_once_free(is->system_logged);
+	free_words(is->required);
+	for (i = 0; i < is->nextra; i++) {
+		free(is->extra[i].key);
+		free(is->extra[i].claim);
+	}
+	free(is->extra);
+	free_words(is->key_files);
+	jwt_keys_unref(is->keys);
+	jwt_fetch_unref(is->src);
+	free(is);
+}
+
+/* What the parse of one section needs to report errors. */
+struct jwt_conf {
+	const struct config	*conf;
+	struct conf_section	*sec;
+	struct jwt_issuer	*is;
+	char			*err;
+	size_t			 errlen;
+};
+
+static int
+jwt_conf_algorithms(struct jwt_conf *jc, struct conf_kv *kv)
+{
+	char	**w;
+	size_t	  n, i, a;
+	int	  r = -1;
+
+	w = split_words(kv->value, &n);
+	jc->is->algs = 0;
+	for (i = 0; i < n; i++) {
+		for (a = 0; a < JWT_NALGS; a++) {
+			if (strcmp(w[i], jwt_algs[a].name) == 0)
+				break;
+		}
+		if (a == JWT_NALGS) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "\"%s\" is not allowed (RS256 RS384 RS512 PS256 "
+			    "PS384 PS512 ES256 ES384 ES512)", w[i]);
+			goto out;
+		}
+		jc->is->algs |= 1u << a;
+	}
+	if (jc->is->algs == 0) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "no algorithm listed");
+		goto out;
+	}
+	r = 0;
+out:
+	free_words(w);
+	return r;
+}
+
+/* "claim=value" words, both sides non-empty. */
+static int
+jwt_conf_required(struct jwt_conf *jc, struct conf_kv *kv)
+{
+	char	*eq;
+	size_t	 i;
+
+	jc->is->required = split_words(kv->value, &jc->is->nrequired);
+	for (i = 0; i < jc->is->nrequired; i++) {
+		eq = strchr(jc->is->required[i], '=');
+		if (eq == NULL || eq == jc->is->required[i]) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "\"%s\": want claim=value", jc->is->required[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * extra.KEY = claim.  Keys follow kube-apiserver's rules for extra: a
+ * lower-case, domain-prefixed path, not under kubernetes.io or k8s.io.
+ */
+static int
+jwt_conf_extra(struct jwt_conf *jc, struct conf_kv *kv)
+{
+	const char	*key = kv->key + strlen("extra."), *slash, *p;
+	size_t		 dlen;
+
+	slash = strchr(key, '/');
+	for (p = key; *p != '\0'; p++) {
+		if (isupper((unsigned char)*p) || isspace((unsigned char)*p))
+			break;
+	}
+	if (slash == NULL || slash == key || slash[1] == '\0' || *p != '\0') {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen, "the "
+		    "extra key must be a lower-case, domain-prefixed path "
+		    "such as example.org/tenant");
+		return -1;
+	}
+	dlen = (size_t)(slash - key);
+	if ((dlen >= 14 && memcmp(slash - 14, "kubernetes.io", 13) == 0 &&
+	    (dlen == 13 || slash[-14] == '.')) || (dlen == 13 &&
+	    memcmp(key, "kubernetes.io", 13) == 0) || (dlen == 7 &&
+	    memcmp(key, "k8s.io", 6) == 0) || (dlen > 7 &&
+	    memcmp(slash - 7, ".k8s.io", 7) == 0)) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "extra keys under kubernetes.io and k8s.io are reserved");
+		return -1;
+	}
+	jc->is->extra = xreallocarray(jc->is->extra, jc->is->nextra + 1,
+	    sizeof(*jc->is->extra));
+	jc->is->extra[jc->is->nextra].key = xstrdup(key);
+	jc->is->extra[jc->is->nextra++].claim = xstrdup(kv->value);
+	return 0;
+}
+
+/* "{claim}" placeholders must be closed and name a claim. */
+static int
+jwt_conf_template(struct jwt_conf *jc, struct conf_kv *kv)
+{
+	const char	*p = kv->value, *close;
+
+	for (; (p = strchr(p, '{')) != NULL; p = close + 1) {
+		close = strchr(p, '}');
+		if (close == NULL || close == p + 1 ||
+		    memchr(p + 1, '{', (size_t)(close - p - 1)) != NULL) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "want text with {claim} placeholders, as in "
+			    "oidc:{email}");
+			return -1;
+		}
+	}
+	if (strchr(kv->value, '{') == NULL) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "no {claim} placeholder");
+		return -1;
+	}
+	jc->is->username_template = xstrdup(kv->value);
+	return 0;
+}
+
+/* Read one key file into the issuer's key set. */
+static int
+jwt_conf_key_file(struct jwt_conf *jc, struct conf_kv *kv, const char *path,
+    enum jwt_conf_key_format format)
+{
+	char	*data, why[TR_ERRLEN];
+	size_t	 len;
+	int	 r;
+
+	if ((data = read_file(path, JWT_MAX_KEYFILE, 0, &len, why,
+	    sizeof(why))) == NULL) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen, "%s",
+		    why);
+		return -1;
+	}
+	if (format == JWT_CONF_JWKS)
+		r = jwt_keys_add_jwks(jc->is->keys, data, len, why,
+		    sizeof(why));
+	else
+		r = jwt_keys_add_pem(jc->is->keys, data, len, why, sizeof(why));
+	free(data);
+	if (r != 0) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen, "%s: %s",
+		    path, why);
+		return -1;
+	}
+	jc->is->key_files = xreallocarray(jc->is->key_files,
+	    jc->is->nkey_files + 2, sizeof(*jc->is->key_files));
+	jc->is->key_files[jc->is->nkey_files++] = xstrdup(path);
+	jc->is->key_files[jc->is->nkey_files] = NULL;
+	return 0;
+}
+
+/* Network keys: discovery and JWKS URLs, CA file, intervals, limits. */
+static const struct {
+	const char	*key;
+	long long	 def;		/* ms */
+	long long	 min;
+	long long	 max;
+} jwt_durations[] = {
+	{ "refresh_interval", 3600 * 1000, 1000, 24 * 3600 * 1000 },
+	{ "retry_interval", 10 * 1000, 100, 3600 * 1000 },
+	{ "refetch_interval", 10 * 1000, 100, 3600 * 1000 },
+	{ "fetch_timeout", 10 * 1000, 100, 120 * 1000 },
+};
+
+static int
+jwt_conf_url(struct jwt_conf *jc, const char *key, char **out)
+{
+	struct conf_kv	*kv;
+
+	if ((kv = conf_get(jc->sec, key)) == NULL)
+		return 0;
+	if (strncmp(kv->value, "https://", 8) != 0 || kv->value[8] == '\0') {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "want an https:// URL");
+		return -1;
+	}
+	*out = xstrdup(kv->value);
+	return 0;
+}
+
+static int
+jwt_conf_fetch_limits(struct jwt_conf *jc, struct jwt_source *src)
+{
+	long long	*dst[] = { &src->refresh, &src->retry, &src->refetch,
+	    &src->timeout };
+	size_t		 i;
+
+	for (i = 0; i < JWT_NITEMS(jwt_durations); i++) {
+		if (conf_get_duration(jc->conf, jc->sec, jwt_durations[i].key,
+		    jwt_durations[i].def, jwt_durations[i].min,
+		    jwt_durations[i].max, dst[i], jc->err, jc->errlen) != 0)
+			return -1;
+	}
+	return conf_get_size(jc->conf, jc->sec, "max_response", 1024 * 1024,
+	    1024, 16 * 1024 * 1024, &src->max_response, jc->err, jc->errlen);
+}
+
+/* The issuer's keys come from its discovery document and JWKS URL. */
+static int
+jwt_conf_network(struct jwt_conf *jc)
+{
+	struct jwt_source	*src;
+	struct conf_kv		*kv;
+	size_t			 n;
+
+	src = jwt_fetch_source_new(jc->is->name, jc->is->issuer);
+	if (strncmp(src->issuer, "https://", 8) != 0) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, "issuer"),
+		    jc->err, jc->errlen, "keys are fetched from an https:// "
+		    "issuer; give jwks_file or public_key_file otherwise");
+		goto fail;
+	}
+	if (jwt_conf_url(jc, "discovery_url", &src->discovery_url) != 0 ||
+	    jwt_conf_url(jc, "jwks_url", &src->jwks_url) != 0 ||
+	    jwt_conf_fetch_limits(jc, src) != 0)
+		goto fail;
+	if (src->discovery_url == NULL) {
+		n = strlen(src->issuer);
+		while (n > 8 && src->issuer[n - 1] == '/')
+			n--;
+		xasprintf(&src->discovery_url, "%.*s/.well-known/"
+		    "openid-configuration", (int)n, src->issuer);
+	}
+	if ((kv = conf_get(jc->sec, "ca")) != NULL) {
+		if (access(kv->value, R_OK) != 0) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "%s: %s", kv->value, strerror(errno));
+			goto fail;
+		}
+		src->ca = xstrdup(kv->value);
+	}
+	xasprintf(&src->id, "%s\n%s\n%s\n%s\n%lld %lld %lld %lld %zu",
+	    src->issuer, src->discovery_url, src->jwks_url ? src->jwks_url :
+	    "", src->ca ? src->ca : "", src->refresh, src->retry,
+	    src->refetch, src->timeout, src->max_response);
+	jc->is->src = jwt_fetch_share(src);
+	return 0;
+fail:
+	jwt_fetch_source_free(src);
+	return -1;
+}
+
+/* Whether a section has a key, without marking it used. */
+static int
+jwt_conf_has(const struct conf_section *sec, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < sec->nkv; i++) {
+		if (strcmp(sec->kv[i].key, key) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+jwt_conf_is_network_key(const char *key)
+{
+	static const char *const keys[] = { "discovery_url", "jwks_url", "ca",
+	    "refresh_interval", "retry_interval", "refetch_interval",
+	    "fetch_timeout", "max_response" };
+	size_t	i;
+
+	for (i = 0; i < JWT_NITEMS(keys); i++) {
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Keys from files (jwks_file, public_key_file), read now; or else from
+ * the network, fetched by the fetcher thread.
+ */
+static int
+jwt_conf_keys(struct jwt_conf *jc)
+{
+	/* Indexed by enum jwt_conf_key_format. */
+	static const char *const keys[] = { "jwks_file", "public_key_file" };
+	struct conf_kv	*kv;
+	char		**w;
+	size_t		  n, i, k;
+	int		  r = 0;
+
+	if (!jwt_conf_has(jc->sec, keys[JWT_CONF_JWKS]) &&
+	    !jwt_conf_has(jc->sec, keys[JWT_CONF_PEM]))
+		return jwt_conf_network(jc);
+	for (i = 0; i < jc->sec->nkv; i++) {
+		if (!jwt_conf_is_network_key(jc->sec->kv[i].key))
+			continue;
+		conf_error(jc->conf, jc->sec, &jc->sec->kv[i], jc->err,
+		    jc->errlen, "not used with jwks_file or public_key_file");
+		return -1;
+	}
+	jc->is->keys = jwt_keys_new();
+	for (k = 0; k < JWT_NITEMS(keys) && r == 0; k++) {
+		if ((kv = conf_get(jc->sec, keys[k])) == NULL)
+			continue;
+		w = split_words(kv->value, &n);
+		for (i = 0; i < n && r == 0; i++)
+			r = jwt_conf_key_file(jc, kv, w[i], k);
+		free_words(w);
+	}
+	if (r != 0)
+		return -1;
+	if (jc->is->keys->nkeys == 0) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, "jwks_file"),
+		    jc->err, jc->errlen, "no usable signing key");
+		return -1;
+	}
+	return 0;
+}
+
+/* type, issuer, audiences: what every issuer needs. */
+static int
+jwt_conf_identity(struct jwt_conf *jc)
+{
+	struct jwt_issuer	*is = jc->is;
+	struct conf_kv		*kv;
+
+	if ((kv = conf_get(jc->sec, "type")) != NULL) {
+		if (strcmp(kv->value, "oidc") == 0)
+			is->type = JWT_OIDC;
+		else if (strcmp(kv->value, "serviceaccount") == 0)
+			is->type = JWT_SERVICEACCOUNT;
+		else {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "want oidc or serviceaccount");
+			return -1;
+		}
+	}
+	if ((kv = conf_get(jc->sec, "issuer")) == NULL || *kv->value == '\0') {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "issuer is required");
+		return -1;
+	}
+	is->issuer = xstrdup(kv->value);
+	if ((kv = conf_get(jc->sec, "audiences")) != NULL)
+		is->audiences = split_words(kv->value, &is->naudiences);
+	if (is->naudiences == 0) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "audiences is required");
+		return -1;
+	}
+	if (conf_get_bool(jc->conf, jc->sec, "audience_aware", 0,
+	    &is->audience_aware, jc->err, jc->errlen) != 0)
+		return -1;
+	if (is->audience_aware && is->type != JWT_SERVICEACCOUNT) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec,
+		    "audience_aware"), jc->err, jc->errlen, "only for type = "
+		    "serviceaccount");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+jwt_conf_limits(struct jwt_conf *jc)
+{
+	struct conf_kv	*kv;
+
+	jc->is->algs = JWT_DEFAULT_ALGS;
+	if ((kv = conf_get(jc->sec, "algorithms")) != NULL &&
+	    jwt_conf_algorithms(jc, kv) != 0)
+		return -1;
+	if (conf_get_duration(jc->conf, jc->sec, "clock_skew",
+	    JWT_DEFAULT_SKEW, 0, 3600 * 1000, &jc->is->skew, jc->err,
+	    jc->errlen) != 0 ||
+	    conf_get_size(jc->conf, jc->sec, "max_token_size",
+	    JWT_DEFAULT_MAX_TOKEN, 64, TR_MAX_TOKEN, &jc->is->max_token,
+	    jc->err, jc->errlen) != 0)
+		return -1;
+	if ((kv = conf_get(jc->sec, "required_claims")) != NULL &&
+	    jwt_conf_required(jc, kv) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * allow_system_names, for OIDC issuers (a service-account issuer builds
+ * its system:serviceaccount names itself).  Without it, a prefix in the
+ * system: namespace would drop every group or refuse every user: an
+ * error now rather than at the first review.
+ */
+static int
+jwt_conf_system_names(struct jwt_conf *jc)
+{
+	struct jwt_issuer	*is = jc->is;
+	struct conf_kv		*kv;
+	const char		*key = NULL;
+
+	if ((kv = conf_get(jc->sec, "allow_system_names")) != NULL &&
+	    is->type == JWT_SERVICEACCOUNT) {
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "not used with type = serviceaccount");
+		return -1;
+	}
+	if (conf_get_bool(jc->conf, jc->sec, "allow_system_names", 0,
+	    &is->allow_system_names, jc->err, jc->errlen) != 0)
+		return -1;
+	if (is->allow_system_names || is->type == JWT_SERVICEACCOUNT)
+		key = NULL;
+	else if (is->username_template != NULL &&
+	    names_prefix_reserved(is->username_template))
+		key = "username_template";
+	else if (is->username_template == NULL &&
+	    names_prefix_reserved(is->username_prefix))
+		key = "username_prefix";
+	else if (names_prefix_reserved(is->groups_prefix))
+		key = "groups_prefix";
+	if (key != NULL) {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, key), jc->err,
+		    jc->errlen, "in the system: namespace, which an identity "
+		    "provider may not give; set allow_system_names = yes to "
+		    "mean it");
+		return -1;
+	}
+	is->system_logged = names_once_new();
+	return 0;
+}
+
+/* Claim mappings; a service-account issuer has fixed ones. */
+static int
+jwt_conf_mappings(struct jwt_conf *jc)
+{
+	static const char *const oidc_only[] = { "username_claim",
+	    "username_prefix", "username_template", "groups_claim",
+	    "groups_prefix", "uid_claim" };
+	struct jwt_issuer	*is = jc->is;
+	struct conf_kv		*kv;
+	size_t			 i;
+
+	for (i = 0; is->type == JWT_SERVICEACCOUNT &&
+	    i < JWT_NITEMS(oidc_only); i++) {
+		if ((kv = conf_get(jc->sec, oidc_only[i])) != NULL) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "not used with type = serviceaccount");
+			return -1;
+		}
+	}
+	is->username_claim = conf_get_str(jc->sec, "username_claim", "sub");
+	if ((kv = conf_get(jc->sec, "username_prefix")) != NULL)
+		is->username_prefix = xstrdup(strcmp(kv->value, "-") == 0 ?
+		    "" : kv->value);
+	else if (strcmp(is->username_claim, "email") != 0)
+		xasprintf(&is->username_prefix, "%s#", is->issuer);
+	else
+		is->username_prefix = xstrdup("");
+	if ((kv = conf_get(jc->sec, "username_template")) != NULL &&
+	    jwt_conf_template(jc, kv) != 0)
+		return -1;
+	is->groups_claim = conf_get_str(jc->sec, "groups_claim", NULL);
+	is->groups_prefix = conf_get_str(jc->sec, "groups_prefix", "");
+	is->uid_claim = conf_get_str(jc->sec, "uid_claim", NULL);
+	if (jwt_conf_system_names(jc) != 0)
+		return -1;
+	for (i = 0; i < jc->sec->nkv; i++) {
+		kv = &jc->sec->kv[i];
+		if (strncmp(kv->key, "extra.", 6) != 0)
+			continue;
+		kv->used = 1;
+		if (is->type == JWT_SERVICEACCOUNT) {
+			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+			    "not used with type = serviceaccount");
+			return -1;
+		}
+		if (jwt_conf_extra(jc, kv) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static struct jwt_issuer *
+jwt_conf_issuer_load(const struct config *conf, struct conf_section *sec,
+    char *err, size_t errlen)
+{
+	struct jwt_conf	 jc;
+	struct conf_kv	*kv;
+
+	memset(&jc, 0, sizeof(jc));
+	jc.conf = conf;
+	jc.sec = sec;
+	jc.err = err;
+	jc.errlen = errlen;
+	jc.is = xcalloc(1, sizeof(*jc.is));
+	if (sec->label == NULL) {
+		conf_error(conf, sec, NULL, err, errlen, "an issuer section "
+		    "needs a name: [jwt \"NAME\"]");
+		goto fail;
+	}
+	jc.is->name = xstrdup(sec->label);
+	if (jwt_conf_identity(&jc) != 0 || jwt_conf_limits(&jc) != 0 ||
+	    jwt_conf_mappings(&jc) != 0 || jwt_conf_keys(&jc) != 0)
+		goto fail;
+	if ((kv = conf_unused(sec)) != NULL) {
+		conf_error(conf, sec, kv, err, errlen, "unknown key");
+		goto fail;
+	}
+	return jc.is;
+fail:
+	jwt_conf_issuer_free(jc.is);
+	return NULL;
+}
+
+const struct jwt_issuer *
+jwt_conf_issuer(const struct jwt_shared *js, const char *iss)
+{
+	size_t	i;
+
+	for (i = 0; iss != NULL && i < js->nissuers; i++) {
+		if (strcmp(js->issuers[i]->issuer, iss) == 0)
+			return js->issuers[i];
+	}
+	return NULL;
+}
+
+void
+jwt_conf_unload(void *shared)
+{
+	struct jwt_shared	*js = shared;
+	size_t			 i;
+
+	if (js == NULL)
+		return;
+	for (i = 0; i < js->nissuers; i++)
+		jwt_conf_issuer_free(js->issuers[i]);
+	free(js->issuers);
+	free(js);
+}
+
+int
+jwt_conf_load(const struct config *conf, void **shared, char *err,
+    size_t errlen)
+{
+	struct jwt_shared	*js;
+	struct jwt_issuer	*is;
+	const struct jwt_issuer	*other;
+	size_t			 i;
+
+	*shared = NULL;
+	js = xcalloc(1, sizeof(*js));
+	for (i = 0; i < conf->nsections; i++) {
+		if (strcmp(conf->sections[i].type, "jwt") != 0)
+			continue;
+		if (js->nissuers == JWT_MAX_ISSUERS) {
+			conf_error(conf, &conf->sections[i], NULL, err, errlen,
+			    "more than %d issuers", JWT_MAX_ISSUERS);
+			goto fail;
+		}
+		if ((is = jwt_conf_issuer_load(conf, &conf->sections[i], err,
+		    errlen)) == NULL)
+			goto fail;
+		if ((other = jwt_conf_issuer(js, is->issuer)) != NULL) {
+			conf_error(conf, &conf->sections[i],
+			    conf_get(&conf->sections[i], "issuer"), err,
+			    errlen, "issuer also used by [jwt \"%s\"]",
+			    other->name);
+			jwt_conf_issuer_free(is);
+			goto fail;
+		}
+		js->issuers = xreallocarray(js->issuers, js->nissuers + 1,
+		    sizeof(*js->issuers));
+		js->issuers[js->nissuers++] = is;
+		if (is->src != NULL)
+			log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): keys "
+			    "from %s", is->name, is->issuer,
+			    is->src->jwks_url != NULL ? is->src->jwks_url :
+			    is->src->discovery_url);
+		else
+			log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): %zu "
+			    "keys from files", is->name, is->issuer,
+			    is->keys->nkeys);
+	}
+	if (js->nissuers == 0) {
+		snprintf(err, errlen, "%s: the chain names \"jwt\" but there "
+		    "is no [jwt \"NAME\"] section", conf->path);
+		goto fail;
+	}
+	*shared = js;
+	return 0;
+fail:
+	jwt_conf_unload(js);
+	return -1;
+}
+

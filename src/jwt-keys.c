@@ -1,0 +1,319 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Key sets of the JWT source: the signing keys of one issuer, read from a
+ * JWKS document (a file, or the body the fetcher got) or from PEM public
+ * key files.  A PEM key becomes a JWK whose kid is the one kube-apiserver
+ * gives its own keys, so that tokens naming it find it.  Keys that cannot
+ * verify a signature we accept are skipped with a reason, not refused: a
+ * JWKS may hold encryption keys or key types newer than this build.  A
+ * key set is immutable once built and reference-counted, so that the
+ * fetcher can replace an issuer's keys while workers still verify with
+ * the old ones.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <cjose/cjose.h>
+
+#include "tokenreviewd.h"
+#include "jwt-int.h"
+
+enum jwt_keys_added {
+	JWT_KEYS_ADDED,
+	JWT_KEYS_SKIPPED,		/* not a signing key we can use */
+	JWT_KEYS_FULL,			/* JWT_MAX_KEYS already */
+};
+
+struct jwt_keyset *
+jwt_keys_new(void)
+{
+	struct jwt_keyset	*ks;
+
+	ks = xcalloc(1, sizeof(*ks));
+	ks->refs = 1;
+	return ks;
+}
+
+struct jwt_keyset *
+jwt_keys_ref(struct jwt_keyset *ks)
+{
+	if (ks != NULL)
+		__atomic_add_fetch(&ks->refs, 1, __ATOMIC_RELAXED);
+	return ks;
+}
+
+void
+jwt_keys_unref(struct jwt_keyset *ks)
+{
+	size_t	i;
+
+	if (ks == NULL || __atomic_sub_fetch(&ks->refs, 1,
+	    __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; i < ks->nkeys; i++) {
+		cjose_jwk_release(ks->keys[i].jwk);
+		free(ks->keys[i].kid);
+		free(ks->keys[i].crv);
+		free(ks->keys[i].alg);
+	}
+	free(ks->keys);
+	free(ks);
+}
+
+/*
+ * Add one JWK (a JSON object) to a key set.  Keys that cannot serve to
+ * verify a signature we accept are skipped (why in skip).
+ */
+static enum jwt_keys_added
+jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
+{
+	struct jwt_key	*k;
+	const char	*kty, *use;
+	cjose_jwk_t	*cj;
+	cjose_err	 cerr;
+
+	kty = jwt_json_str(jwk, "kty");
+	use = jwt_json_str(jwk, "use");
+	if (kty == NULL || (strcmp(kty, "RSA") != 0 &&
+	    strcmp(kty, "EC") != 0)) {
+		*skip = "key type not usable for signatures";
+		return JWT_KEYS_SKIPPED;
+	}
+	if (use != NULL && strcmp(use, "sig") != 0) {
+		*skip = "key use is not \"sig\"";
+		return JWT_KEYS_SKIPPED;
+	}
+	if (ks->nkeys == JWT_MAX_KEYS)
+		return JWT_KEYS_FULL;
+	if ((cj = cjose_jwk_import_json((cjose_header_t *)jwk, &cerr)) ==
+	    NULL) {
+		*skip = "key does not import";
+		return JWT_KEYS_SKIPPED;
+	}
+	ks->keys = xreallocarray(ks->keys, ks->nkeys + 1, sizeof(*ks->keys));
+	k = &ks->keys[ks->nkeys++];
+	memset(k, 0, sizeof(*k));
+	k->jwk = cj;
+	k->kty = strcmp(kty, "RSA") == 0 ? JWT_KTY_RSA : JWT_KTY_EC;
+	if (jwt_json_str(jwk, "kid") != NULL)
+		k->kid = xstrdup(jwt_json_str(jwk, "kid"));
+	if (k->kty == JWT_KTY_EC && jwt_json_str(jwk, "crv") != NULL)
+		k->crv = xstrdup(jwt_json_str(jwk, "crv"));
+	if (jwt_json_str(jwk, "alg") != NULL)
+		k->alg = xstrdup(jwt_json_str(jwk, "alg"));
+	return JWT_KEYS_ADDED;
+}
+
+int
+jwt_keys_add_jwks(struct jwt_keyset *ks, const char *data, size_t len,
+    char *err, size_t errlen)
+{
+	json_t		*doc, *keys, *k;
+	json_error_t	 jerr;
+	const char	*skip, *kid;
+	size_t		 i;
+	int		 r = -1;
+
+	if ((doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		snprintf(err, errlen, "not JSON: %s (line %d)", jerr.text,
+		    jerr.line);
+		return -1;
+	}
+	if (!json_is_array(keys = json_object_get(doc, "keys"))) {
+		snprintf(err, errlen, "not a JWKS: no \"keys\" list");
+		goto out;
+	}
+	json_array_foreach(keys, i, k) {
+		if (!json_is_object(k))
+			continue;
+		skip = NULL;
+		if (jwt_keys_add_jwk(ks, k, &skip) == JWT_KEYS_FULL) {
+			snprintf(err, errlen, "more than %d keys",
+			    JWT_MAX_KEYS);
+			goto out;
+		}
+		kid = jwt_json_str(k, "kid");
+		if (skip != NULL)
+			log_msg(LL_VERBOSE, "jwt_key_skipped", "JWKS key %zu "
+			    "(kid %s) skipped: %s", i, kid != NULL ? kid :
+			    "none", skip);
+	}
+	r = 0;
+out:
+	json_decref(doc);
+	return r;
+}
+
+static char *
+jwt_keys_b64url(const unsigned char *in, size_t n)
+{
+	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	char			*out;
+	unsigned int		 acc = 0;
+	size_t			 i, o = 0;
+	int			 bits = 0;
+
+	out = xmalloc(n * 4 / 3 + 4);
+	for (i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = tab[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = tab[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+	return out;
+}
+
+/* A key parameter, big-endian, left-padded to pad bytes if pad > 0. */
+static char *
+jwt_keys_param_b64(EVP_PKEY *pkey, const char *param, int pad)
+{
+	unsigned char	 buf[1024];
+	BIGNUM		*bn = NULL;
+	char		*s = NULL;
+	int		 n;
+
+	if (!EVP_PKEY_get_bn_param(pkey, param, &bn))
+		return NULL;
+	if (pad <= 0)
+		pad = BN_num_bytes(bn);
+	if (pad <= (int)sizeof(buf) && (n = BN_bn2binpad(bn, buf, pad)) >= 0)
+		s = jwt_keys_b64url(buf, (size_t)n);
+	BN_free(bn);
+	return s;
+}
+
+/* The JWK of an EC public key on P-256, P-384 or P-521, or NULL. */
+static json_t *
+jwt_keys_ec_jwk(EVP_PKEY *pkey)
+{
+	char		 group[64], *x, *y;
+	const char	*crv;
+	json_t		*jwk = NULL;
+	int		 size;
+
+	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), NULL))
+		return NULL;
+	if (strcmp(group, "prime256v1") == 0)
+		crv = "P-256", size = 32;
+	else if (strcmp(group, "secp384r1") == 0)
+		crv = "P-384", size = 48;
+	else if (strcmp(group, "secp521r1") == 0)
+		crv = "P-521", size = 66;
+	else
+		return NULL;
+	x = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_EC_PUB_X, size);
+	y = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, size);
+	if (x != NULL && y != NULL)
+		jwk = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC",
+		    "crv", crv, "x", x, "y", y);
+	free(x);
+	free(y);
+	return jwk;
+}
+
+static json_t *
+jwt_keys_rsa_jwk(EVP_PKEY *pkey)
+{
+	char	*n, *e;
+	json_t	*jwk = NULL;
+
+	n = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_RSA_N, 0);
+	e = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_RSA_E, 0);
+	if (n != NULL && e != NULL)
+		jwk = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", n,
+		    "e", e);
+	free(n);
+	free(e);
+	return jwk;
+}
+
+/*
+ * A PEM public key as a JWK whose kid is base64url(SHA-256(DER
+ * SubjectPublicKeyInfo)), the kid kube-apiserver gives its own keys.
+ */
+static json_t *
+jwt_keys_pkey_jwk(EVP_PKEY *pkey)
+{
+	unsigned char	*der = NULL, digest[TR_SHA256_LEN];
+	json_t		*jwk;
+	char		*kid;
+	int		 len;
+
+	if (EVP_PKEY_is_a(pkey, "RSA"))
+		jwk = jwt_keys_rsa_jwk(pkey);
+	else if (EVP_PKEY_is_a(pkey, "EC"))
+		jwk = jwt_keys_ec_jwk(pkey);
+	else
+		return NULL;
+	if (jwk == NULL || (len = i2d_PUBKEY(pkey, &der)) <= 0) {
+		json_decref(jwk);
+		return NULL;
+	}
+	sha256(der, (size_t)len, digest);
+	OPENSSL_free(der);
+	kid = jwt_keys_b64url(digest, sizeof(digest));
+	json_object_set_new(jwk, "kid", json_string(kid));
+	free(kid);
+	return jwk;
+}
+
+int
+jwt_keys_add_pem(struct jwt_keyset *ks, const char *data, size_t len,
+    char *err, size_t errlen)
+{
+	enum jwt_keys_added	 added;
+	EVP_PKEY		*pkey;
+	json_t			*jwk;
+	BIO			*bio;
+	const char		*skip;
+	int			 n = 0;
+
+	bio = BIO_new_mem_buf(data, (int)len);
+	while ((pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) != NULL) {
+		jwk = jwt_keys_pkey_jwk(pkey);
+		EVP_PKEY_free(pkey);
+		if (jwk == NULL) {
+			snprintf(err, errlen, "key %d: not an RSA key or an "
+			    "EC key on P-256, P-384 or P-521", n + 1);
+			goto fail;
+		}
+		skip = NULL;
+		added = jwt_keys_add_jwk(ks, jwk, &skip);
+		json_decref(jwk);
+		if (added != JWT_KEYS_ADDED) {
+			snprintf(err, errlen, "key %d: %s", n + 1,
+			    added == JWT_KEYS_FULL ? "too many keys" : skip);
+			goto fail;
+		}
+		n++;
+	}
+	BIO_free(bio);
+	if (n == 0) {
+		snprintf(err, errlen, "no PEM public key (\"BEGIN PUBLIC "
+		    "KEY\") in the file");
+		return -1;
+	}
+	return 0;
+fail:
+	BIO_free(bio);
+	return -1;
+}

@@ -1,0 +1,849 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Verification of a JWT and the mapping of its claims to a user, as pure
+ * code: given a token, its issuer's settings, a key set and the time, it
+ * returns the user or why not.  No event loop, no thread, no global
+ * state: auth-jwt.c brings the keys and counts and logs what it is told,
+ * and the unit test and fuzz target call it directly.
+ *
+ * A token is checked the way kube-apiserver's OIDC and service-account
+ * authenticators check it: algorithm allow-list and key type (libcjose
+ * has no policy of its own), signature, iss, aud, exp, nbf, iat and
+ * required claims; only after the signature verified are the claims
+ * read.  Claims are then mapped to a user: username claim, prefix or
+ * template, groups, uid and extra for OIDC, and the fixed
+ * system:serviceaccount identity for service-account issuers.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <cjose/cjose.h>
+
+#include "tokenreviewd.h"
+#include "jwt-int.h"
+
+const struct jwt_alg jwt_algs[JWT_NALGS] = {
+	[JWT_RS256] = { "RS256", JWT_KTY_RSA, NULL },
+	[JWT_RS384] = { "RS384", JWT_KTY_RSA, NULL },
+	[JWT_RS512] = { "RS512", JWT_KTY_RSA, NULL },
+	[JWT_PS256] = { "PS256", JWT_KTY_RSA, NULL },
+	[JWT_PS384] = { "PS384", JWT_KTY_RSA, NULL },
+	[JWT_PS512] = { "PS512", JWT_KTY_RSA, NULL },
+	[JWT_ES256] = { "ES256", JWT_KTY_EC, "P-256" },
+	[JWT_ES384] = { "ES384", JWT_KTY_EC, "P-384" },
+	[JWT_ES512] = { "ES512", JWT_KTY_EC, "P-521" },
+};
+
+/* What a numeric date claim holds. */
+enum jwt_verify_time {
+	JWT_TIME_ABSENT,
+	JWT_TIME_NUMBER,
+	JWT_TIME_BAD,
+};
+
+/* A growing NULL-terminated list of strings. */
+struct jwt_strlist {
+	char	**v;
+	size_t	  n;
+	size_t	  cap;
+};
+
+/* A user under construction. */
+struct jwt_user {
+	char			*username;
+	char			*uid;
+	struct jwt_strlist	 groups;
+	struct jwt_strlist	 extra_keys;
+	char			***extra_values;  /* NULL-terminated lists */
+	size_t			 nextra;
+};
+
+const char *
+jwt_json_str(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+static void
+jwt_strlist_add(struct jwt_strlist *l, char *s)
+{
+	if (l->n + 2 > l->cap) {
+		l->cap = l->cap == 0 ? 8 : 2 * l->cap;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	l->v[l->n++] = s;
+	l->v[l->n] = NULL;
+}
+
+static void
+jwt_strlist_clear(struct jwt_strlist *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+/*
+ * Whether s is unpadded, canonical base64url: the unused low bits of the
+ * last character must be zero, so that one token has one spelling (and a
+ * cached answer cannot be reached by a variant).
+ */
+static int
+jwt_verify_b64url_valid(const char *s, size_t n)
+{
+	size_t	i;
+	int	v = 0;
+
+	if (n % 4 == 1)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if ((v = base64_digit((unsigned char)s[i], 1)) < 0)
+			return 0;
+	}
+	return n % 4 == 0 || (v & (n % 4 == 2 ? 0xf : 0x3)) == 0;
+}
+
+/* A base64url part holding a JSON object, or NULL. */
+static json_t *
+jwt_verify_part_json(const char *s, size_t n)
+{
+	unsigned char	*raw;
+	json_t		*j;
+	size_t		 len;
+
+	if (!jwt_verify_b64url_valid(s, n) ||
+	    (raw = base64_decode(s, n, 1, &len)) == NULL)
+		return NULL;
+	j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+	free(raw);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/*
+ * The signature may be empty: alg none must reach the allow-list to be
+ * refused with a reason.
+ */
+int
+jwt_verify_split(struct jwt_token *t, const char *s, size_t len)
+{
+	const char	*d1, *d2;
+
+	memset(t, 0, sizeof(*t));
+	if ((d1 = memchr(s, '.', len)) == NULL ||
+	    (d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - s))) == NULL ||
+	    memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - s)) != NULL ||
+	    d1 == s || d2 == d1 + 1)
+		return -1;
+	/*
+	 * libcjose asserts (aborts) on a base64url part whose length is 1
+	 * mod 4: the signature is checked here, the others by
+	 * jwt_verify_part_json().
+	 */
+	if (!jwt_verify_b64url_valid(d2 + 1, len - (size_t)(d2 + 1 - s)))
+		return -1;
+	t->s = s;
+	t->len = len;
+	if ((t->header = jwt_verify_part_json(s, (size_t)(d1 - s))) == NULL ||
+	    (t->unverified = jwt_verify_part_json(d1 + 1,
+	    (size_t)(d2 - d1 - 1))) == NULL) {
+		json_decref(t->header);
+		t->header = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+jwt_verify_token_clear(struct jwt_token *t)
+{
+	json_decref(t->header);
+	json_decref(t->unverified);
+	memset(t, 0, sizeof(*t));
+}
+
+const struct jwt_alg *
+jwt_verify_header(const struct jwt_issuer *is, json_t *header, char *why,
+    size_t len)
+{
+	const char	*alg;
+	size_t		 a;
+
+	if ((alg = jwt_json_str(header, "alg")) == NULL) {
+		snprintf(why, len, "no alg in the token header");
+		return NULL;
+	}
+	if (json_object_get(header, "crit") != NULL) {
+		snprintf(why, len, "unsupported crit header");
+		return NULL;
+	}
+	for (a = 0; a < JWT_NALGS; a++) {
+		if (strcmp(alg, jwt_algs[a].name) == 0 &&
+		    (is->algs & (1u << a)) != 0)
+			return &jwt_algs[a];
+	}
+	snprintf(why, len, "algorithm %.20s not allowed", alg);
+	return NULL;
+}
+
+/* The key fits the algorithm: type, curve, and the JWK's own alg. */
+static int
+jwt_verify_key_fits(const struct jwt_key *k, const struct jwt_alg *alg)
+{
+	if (k->kty != alg->kty)
+		return 0;
+	if (alg->crv != NULL && (k->crv == NULL || strcmp(k->crv, alg->crv)))
+		return 0;
+	return k->alg == NULL || strcmp(k->alg, alg->name) == 0;
+}
+
+/*
+ * Check the signature with the keys named by the kid (all keys without
+ * one) that fit the algorithm.  Returns the verified claims, or NULL with
+ * why set; *unknown_kid tells that no key had the token's kid.
+ */
+static json_t *
+jwt_verify_signature(const struct jwt_keyset *ks, const struct jwt_token *t,
+    const struct jwt_alg *alg, int *unknown_kid, char *why, size_t len)
+{
+	const char	*kid = jwt_json_str(t->header, "kid");
+	cjose_jws_t	*jws;
+	cjose_err	 cerr;
+	uint8_t		*plain;
+	size_t		 i, plen, named = 0, tried = 0;
+	json_t		*claims = NULL;
+
+	*unknown_kid = 0;
+	if ((jws = cjose_jws_import(t->s, t->len, &cerr)) == NULL) {
+		snprintf(why, len, "malformed signed token");
+		return NULL;
+	}
+	for (i = 0; i < ks->nkeys && claims == NULL; i++) {
+		if (kid != NULL && (ks->keys[i].kid == NULL ||
+		    strcmp(kid, ks->keys[i].kid) != 0))
+			continue;
+		named++;
+		if (!jwt_verify_key_fits(&ks->keys[i], alg))
+			continue;
+		tried++;
+		if (!cjose_jws_verify(jws, ks->keys[i].jwk, &cerr) ||
+		    !cjose_jws_get_plaintext(jws, &plain, &plen, &cerr))
+			continue;
+		claims = json_loadb((const char *)plain, plen,
+		    JSON_REJECT_DUPLICATES, NULL);
+		if (claims == NULL)
+			snprintf(why, len, "claims are not JSON");
+	}
+	cjose_jws_release(jws);
+	if (claims != NULL)
+		return claims;
+	if (tried > 0) {
+		if (why[0] == '\0')
+			snprintf(why, len, "signature does not verify");
+	} else if (named == 0) {
+		*unknown_kid = kid != NULL;
+		snprintf(why, len, kid != NULL ? "unknown key id" :
+		    "no signing key");
+	} else
+		snprintf(why, len, "key type does not match alg %s", alg->name);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- claims */
+
+/* Token audiences as a list; -1 if aud is missing or malformed. */
+static int
+jwt_verify_aud_list(json_t *claims, struct jwt_strlist *out)
+{
+	json_t	*aud, *v;
+	size_t	 i;
+
+	aud = json_object_get(claims, "aud");
+	if (json_is_string(aud)) {
+		jwt_strlist_add(out, xstrdup(json_string_value(aud)));
+		return 0;
+	}
+	if (!json_is_array(aud) || json_array_size(aud) == 0)
+		return -1;
+	json_array_foreach(aud, i, v) {
+		if (!json_is_string(v))
+			return -1;
+		jwt_strlist_add(out, xstrdup(json_string_value(v)));
+	}
+	return 0;
+}
+
+static int
+jwt_verify_in_list(char *const *list, size_t n, const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(list[i], s) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * An OIDC issuer, and a service-account issuer that is not
+ * audience-aware, accept a token whose aud holds one of the configured
+ * audiences and answer without status.audiences.  An audience-aware
+ * issuer intersects aud with the review's audiences (the configured ones
+ * when the review names none) and answers with the intersection; an
+ * empty one is "not for this audience".
+ */
+enum jwt_verify_rv
+jwt_verify_audiences(const struct jwt_check *c, json_t *claims,
+    char **audiences_json, char *why, size_t len)
+{
+	const struct jwt_issuer	*is = c->is;
+	struct jwt_strlist	 aud = { NULL, 0, 0 };
+	json_t			*inter = NULL;
+	char			*const *want = is->audiences;
+	size_t			 nwant = is->naudiences, i;
+	enum jwt_verify_rv	 rv = JWT_VERIFY_INVALID;
+
+	*audiences_json = NULL;
+	if (jwt_verify_aud_list(claims, &aud) != 0) {
+		snprintf(why, len, "aud missing or not a string or list of "
+		    "strings");
+		goto out;
+	}
+	if (is->audience_aware && c->naudiences > 0) {
+		want = c->audiences;
+		nwant = c->naudiences;
+	}
+	inter = json_array();
+	for (i = 0; i < aud.n; i++) {
+		if (jwt_verify_in_list(want, nwant, aud.v[i]))
+			json_array_append_new(inter, json_string(aud.v[i]));
+	}
+	if (json_array_size(inter) == 0) {
+		snprintf(why, len, "token audience not accepted");
+		rv = is->audience_aware ? JWT_VERIFY_AUDIENCE :
+		    JWT_VERIFY_INVALID;
+		goto out;
+	}
+	if (is->audience_aware && c->naudiences > 0)
+		*audiences_json = json_dumps(inter, JSON_COMPACT);
+	rv = JWT_VERIFY_OK;
+out:
+	json_decref(inter);
+	jwt_strlist_clear(&aud);
+	return rv;
+}
+
+static enum jwt_verify_time
+jwt_verify_claim_time(json_t *claims, const char *name, double *t)
+{
+	json_t	*v;
+
+	if ((v = json_object_get(claims, name)) == NULL)
+		return JWT_TIME_ABSENT;
+	if (!json_is_number(v))
+		return JWT_TIME_BAD;
+	*t = json_number_value(v);
+	return JWT_TIME_NUMBER;
+}
+
+/*
+ * exp is required: no leeway for OIDC (kube-apiserver's OIDC rule),
+ * clock_skew for service accounts.  nbf may be clock_skew ahead; iat is
+ * checked for service accounts only, as kube-apiserver does.
+ */
+int
+jwt_verify_times(const struct jwt_check *c, json_t *claims, double *exp,
+    char *why, size_t len)
+{
+	const struct jwt_issuer	*is = c->is;
+	enum jwt_verify_time	 r;
+	double			 skew = (double)is->skew / 1000, t;
+
+	if (jwt_verify_claim_time(claims, "exp", exp) != JWT_TIME_NUMBER) {
+		snprintf(why, len, "exp missing or not a number");
+		return -1;
+	}
+	if (c->now > *exp + (is->type == JWT_SERVICEACCOUNT ? skew : 0)) {
+		snprintf(why, len, "token expired");
+		return -1;
+	}
+	if ((r = jwt_verify_claim_time(claims, "nbf", &t)) == JWT_TIME_BAD ||
+	    (r == JWT_TIME_NUMBER && t > c->now + skew)) {
+		snprintf(why, len, r == JWT_TIME_BAD ? "nbf is not a number" :
+		    "token not valid yet (nbf)");
+		return -1;
+	}
+	if (is->type == JWT_SERVICEACCOUNT &&
+	    ((r = jwt_verify_claim_time(claims, "iat", &t)) == JWT_TIME_BAD ||
+	    (r == JWT_TIME_NUMBER && t > c->now + skew))) {
+		snprintf(why, len, r == JWT_TIME_BAD ? "iat is not a number" :
+		    "token issued in the future (iat)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+jwt_verify_required(const struct jwt_issuer *is, json_t *claims, char *why,
+    size_t len)
+{
+	const char	*eq, *v;
+	char		*name;
+	size_t		 i;
+	int		 ok;
+
+	for (i = 0; i < is->nrequired; i++) {
+		eq = strchr(is->required[i], '=');
+		name = xstrndup(is->required[i],
+		    (size_t)(eq - is->required[i]));
+		v = jwt_json_str(claims, name);
+		ok = v != NULL && strcmp(v, eq + 1) == 0;
+		if (!ok)
+			snprintf(why, len, "required claim %.40s missing or "
+			    "not the required value", name);
+		free(name);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- mapping */
+
+/* Take the strings of vals as the values of extra key. */
+static void
+jwt_verify_user_extra(struct jwt_user *u, const char *key,
+    struct jwt_strlist *vals)
+{
+	jwt_strlist_add(&u->extra_keys, xstrdup(key));
+	u->extra_values = xreallocarray(u->extra_values, u->nextra + 2,
+	    sizeof(*u->extra_values));
+	u->extra_values[u->nextra++] = vals->v;
+	u->extra_values[u->nextra] = NULL;
+	memset(vals, 0, sizeof(*vals));
+}
+
+static void
+jwt_verify_user_extra1(struct jwt_user *u, const char *key, const char *val)
+{
+	struct jwt_strlist	l = { NULL, 0, 0 };
+
+	jwt_strlist_add(&l, xstrdup(val));
+	jwt_verify_user_extra(u, key, &l);
+}
+
+static void
+jwt_verify_user_clear(struct jwt_user *u)
+{
+	size_t	i, j;
+
+	free(u->username);
+	free(u->uid);
+	jwt_strlist_clear(&u->groups);
+	jwt_strlist_clear(&u->extra_keys);
+	for (i = 0; i < u->nextra; i++) {
+		for (j = 0; u->extra_values[i][j] != NULL; j++)
+			free(u->extra_values[i][j]);
+		free(u->extra_values[i]);
+	}
+	free(u->extra_values);
+}
+
+/* A string or a list of strings, each prefixed; -1 on another type. */
+static int
+jwt_verify_claim_strings(json_t *v, const char *prefix,
+    struct jwt_strlist *out)
+{
+	json_t	*e;
+	size_t	 i;
+	char	*s;
+
+	if (json_is_string(v)) {
+		xasprintf(&s, "%s%s", prefix, json_string_value(v));
+		jwt_strlist_add(out, s);
+		return 0;
+	}
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return -1;
+		if (*json_string_value(e) == '\0')
+			continue;
+		xasprintf(&s, "%s%s", prefix, json_string_value(e));
+		jwt_strlist_add(out, s);
+	}
+	return 0;
+}
+
+/* kube-apiserver: email_verified, when present, must be boolean true. */
+static int
+jwt_verify_email(json_t *claims, char *why, size_t len)
+{
+	json_t	*v = json_object_get(claims, "email_verified");
+
+	if (v != NULL && !json_is_true(v)) {
+		snprintf(why, len, "email not verified");
+		return -1;
+	}
+	return 0;
+}
+
+/* Append n bytes of p to the NUL-terminated string *s of length *len. */
+static void
+jwt_verify_append(char **s, size_t *len, const char *p, size_t n)
+{
+	*s = xreallocarray(*s, *len + n + 1, 1);
+	memcpy(*s + *len, p, n);
+	*len += n;
+	(*s)[*len] = '\0';
+}
+
+/* The user name of username_template; its {claim}s are well-formed. */
+static int
+jwt_verify_template(const struct jwt_issuer *is, json_t *claims,
+    struct jwt_user *u, char *why, size_t len)
+{
+	const char	*p = is->username_template, *open, *close, *v;
+	char		*name, *s = NULL;
+	size_t		 slen = 0;
+
+	jwt_verify_append(&s, &slen, "", 0);
+	while ((open = strchr(p, '{')) != NULL) {
+		close = strchr(open, '}');
+		jwt_verify_append(&s, &slen, p, (size_t)(open - p));
+		name = xstrndup(open + 1, (size_t)(close - open - 1));
+		v = jwt_json_str(claims, name);
+		if (v == NULL)
+			snprintf(why, len, "claim %.40s missing or not a "
+			    "string", name);
+		else if (strcmp(name, "email") == 0 &&
+		    jwt_verify_email(claims, why, len) != 0)
+			v = NULL;
+		free(name);
+		if (v == NULL) {
+			free(s);
+			return -1;
+		}
+		jwt_verify_append(&s, &slen, v, strlen(v));
+		p = close + 1;
+	}
+	jwt_verify_append(&s, &slen, p, strlen(p));
+	u->username = s;
+	return 0;
+}
+
+static int
+jwt_verify_username(const struct jwt_issuer *is, json_t *claims,
+    struct jwt_user *u, char *why, size_t len)
+{
+	const char	*v;
+
+	if (is->username_template != NULL) {
+		if (jwt_verify_template(is, claims, u, why, len) != 0)
+			return -1;
+	} else {
+		if ((v = jwt_json_str(claims, is->username_claim)) == NULL) {
+			snprintf(why, len, "username claim %.40s missing or "
+			    "not a string", is->username_claim);
+			return -1;
+		}
+		if (strcmp(is->username_claim, "email") == 0 &&
+		    jwt_verify_email(claims, why, len) != 0)
+			return -1;
+		xasprintf(&u->username, "%s%s", is->username_prefix, v);
+	}
+	if (*u->username == '\0') {
+		snprintf(why, len, "empty username");
+		return -1;
+	}
+	return 0;
+}
+
+/* The extra.KEY = claim mappings of an OIDC issuer. */
+static int
+jwt_verify_extra(const struct jwt_issuer *is, json_t *claims,
+    struct jwt_user *u, char *why, size_t len)
+{
+	struct jwt_strlist	 vals = { NULL, 0, 0 };
+	json_t			*v;
+	size_t			 i;
+
+	for (i = 0; i < is->nextra; i++) {
+		if ((v = json_object_get(claims, is->extra[i].claim)) == NULL)
+			continue;
+		if (jwt_verify_claim_strings(v, "", &vals) != 0) {
+			jwt_strlist_clear(&vals);
+			snprintf(why, len, "extra claim %.40s is not a string "
+			    "or list of strings", is->extra[i].claim);
+			return -1;
+		}
+		if (vals.n > 0)
+			jwt_verify_user_extra(u, is->extra[i].key, &vals);
+		jwt_strlist_clear(&vals);
+	}
+	return 0;
+}
+
+static int
+jwt_verify_oidc(const struct jwt_issuer *is, json_t *claims,
+    struct jwt_user *u, char *why, size_t len)
+{
+	json_t	*v;
+
+	if (jwt_verify_username(is, claims, u, why, len) != 0)
+		return -1;
+	if (is->groups_claim != NULL &&
+	    (v = json_object_get(claims, is->groups_claim)) != NULL &&
+	    jwt_verify_claim_strings(v, is->groups_prefix, &u->groups) != 0) {
+		snprintf(why, len, "groups claim %.40s is not a string or "
+		    "list of strings", is->groups_claim);
+		return -1;
+	}
+	if (is->uid_claim != NULL) {
+		if (jwt_json_str(claims, is->uid_claim) == NULL) {
+			snprintf(why, len, "uid claim %.40s missing or not a "
+			    "string", is->uid_claim);
+			return -1;
+		}
+		u->uid = xstrdup(jwt_json_str(claims, is->uid_claim));
+	}
+	return jwt_verify_extra(is, claims, u, why, len);
+}
+
+/* A group of the system: namespace left out: the caller is told. */
+static void
+jwt_verify_group_dropped(const char *name, enum names_kind kind, void *arg)
+{
+	const struct jwt_check	*c = arg;
+
+	c->names_cb(JWT_NAME_GROUP, name, kind, c->arg);
+}
+
+/*
+ * The names.c rules on an OIDC user: groups in the system: namespace are
+ * dropped; a user name in it refuses the token with an error (as
+ * kube-apiserver's userValidationRules would), never a silent rename.
+ */
+static int
+jwt_verify_system_names(const struct jwt_check *c, struct jwt_user *u,
+    char *why, size_t len)
+{
+	const struct jwt_issuer	*is = c->is;
+	enum names_kind		 kind;
+
+	if ((kind = names_kind(u->username)) != NAMES_PLAIN &&
+	    !is->allow_system_names) {
+		if (c->names_cb != NULL)
+			c->names_cb(JWT_NAME_USER, u->username, kind, c->arg);
+		snprintf(why, len, "user name \"%.64s\" is in the system: "
+		    "namespace", u->username);
+		return -1;
+	}
+	u->groups.n -= names_filter_groups(u->groups.v,
+	    is->allow_system_names, c->names_cb != NULL ?
+	    jwt_verify_group_dropped : NULL, (void *)c);
+	return 0;
+}
+
+/* "kubernetes.io".<obj>.<key> as a non-empty string, or NULL. */
+static const char *
+jwt_verify_k8s_claim(json_t *claims, const char *obj, const char *key)
+{
+	json_t		*k = json_object_get(claims, "kubernetes.io");
+	const char	*s;
+
+	if (obj != NULL)
+		k = json_object_get(k, obj);
+	s = jwt_json_str(k, key);
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+/* The pod and node a bound service-account token names, as extra. */
+static void
+jwt_verify_sa_extra(json_t *claims, struct jwt_user *u)
+{
+	const char	*pn, *pu, *nn, *nu;
+
+	pn = jwt_verify_k8s_claim(claims, "pod", "name");
+	pu = jwt_verify_k8s_claim(claims, "pod", "uid");
+	if (pn != NULL && pu != NULL) {
+		jwt_verify_user_extra1(u,
+		    "authentication.kubernetes.io/pod-name", pn);
+		jwt_verify_user_extra1(u,
+		    "authentication.kubernetes.io/pod-uid", pu);
+	}
+	nn = jwt_verify_k8s_claim(claims, "node", "name");
+	nu = jwt_verify_k8s_claim(claims, "node", "uid");
+	if (nn != NULL) {
+		jwt_verify_user_extra1(u,
+		    "authentication.kubernetes.io/node-name", nn);
+		if (nu != NULL)
+			jwt_verify_user_extra1(u,
+			    "authentication.kubernetes.io/node-uid", nu);
+	}
+}
+
+/* The identity kube-apiserver gives a bound service-account token. */
+static int
+jwt_verify_serviceaccount(json_t *claims, struct jwt_user *u, char *why,
+    size_t len)
+{
+	const char	*ns, *name, *uid, *sub;
+	char		*group;
+
+	ns = jwt_verify_k8s_claim(claims, NULL, "namespace");
+	name = jwt_verify_k8s_claim(claims, "serviceaccount", "name");
+	uid = jwt_verify_k8s_claim(claims, "serviceaccount", "uid");
+	if (ns == NULL || name == NULL || uid == NULL) {
+		snprintf(why, len, "not a bound service-account token "
+		    "(kubernetes.io claims missing)");
+		return -1;
+	}
+	xasprintf(&u->username, JWT_SA_PREFIX "%s:%s", ns, name);
+	if ((sub = jwt_json_str(claims, "sub")) != NULL &&
+	    strcmp(sub, u->username) != 0) {
+		snprintf(why, len, "sub does not match the service account");
+		return -1;
+	}
+	u->uid = xstrdup(uid);
+	jwt_strlist_add(&u->groups, xstrdup("system:serviceaccounts"));
+	xasprintf(&group, "system:serviceaccounts:%s", ns);
+	jwt_strlist_add(&u->groups, group);
+	jwt_verify_sa_extra(claims, u);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- verdict */
+
+/*
+ * How long a verified token may be cached: no longer than it lives, at
+ * least 1 ms.  exp is any number the signer chose (9.3e15 or 1e300 are
+ * valid JSON): the lifetime is clamped in seconds, to JWT_MAX_CACHE_S,
+ * before it is turned into milliseconds, which would overflow.
+ */
+long long
+auth_jwt_cache_ms(double exp, double now)
+{
+	double	s = exp - now;
+
+	if (!(s > 0.001))		/* also NaN */
+		return 1;
+	if (s > (double)JWT_MAX_CACHE_S)
+		s = (double)JWT_MAX_CACHE_S;
+	return (long long)(s * 1000);
+}
+
+/* The user of verified claims, by the issuer's type. */
+static int
+jwt_verify_map(const struct jwt_check *c, json_t *claims,
+    struct jwt_user *u, char *why, size_t len)
+{
+	const char	*jti;
+	char		*cred;
+
+	if (c->is->type == JWT_SERVICEACCOUNT ?
+	    jwt_verify_serviceaccount(claims, u, why, len) != 0 :
+	    (jwt_verify_oidc(c->is, claims, u, why, len) != 0 ||
+	    jwt_verify_system_names(c, u, why, len) != 0))
+		return -1;
+	if ((jti = jwt_json_str(claims, "jti")) != NULL && *jti != '\0') {
+		xasprintf(&cred, "JTI=%s", jti);
+		jwt_verify_user_extra1(u, JWT_CRED_ID, cred);
+		free(cred);
+	}
+	return 0;
+}
+
+void
+jwt_verify_claims(const struct jwt_check *c, json_t *claims,
+    struct jwt_verdict *v)
+{
+	struct jwt_user	 u;
+	const char	*iss;
+	double		 exp;
+
+	memset(v, 0, sizeof(*v));
+	memset(&u, 0, sizeof(u));
+	v->rv = JWT_VERIFY_INVALID;
+	if ((iss = jwt_json_str(claims, "iss")) == NULL ||
+	    strcmp(iss, c->is->issuer) != 0) {
+		snprintf(v->why, sizeof(v->why), "iss does not match");
+		return;
+	}
+	if ((v->rv = jwt_verify_audiences(c, claims, &v->audiences_json,
+	    v->why, sizeof(v->why))) != JWT_VERIFY_OK)
+		return;
+	v->rv = JWT_VERIFY_INVALID;
+	if (jwt_verify_times(c, claims, &exp, v->why, sizeof(v->why)) != 0 ||
+	    jwt_verify_required(c->is, claims, v->why, sizeof(v->why)) != 0 ||
+	    jwt_verify_map(c, claims, &u, v->why, sizeof(v->why)) != 0) {
+		free(v->audiences_json);
+		v->audiences_json = NULL;
+		goto out;
+	}
+	v->username = xstrdup(u.username);
+	v->user_json = auth_user_json(u.username, u.uid, u.groups.v,
+	    u.extra_keys.v, (char *const *const *)u.extra_values);
+	v->max_ttl = auth_jwt_cache_ms(exp, c->now);
+	v->rv = JWT_VERIFY_OK;
+out:
+	jwt_verify_user_clear(&u);
+}
+
+void
+jwt_verify(const struct jwt_check *c, const struct jwt_token *t,
+    struct jwt_verdict *v)
+{
+	const struct jwt_alg	*alg;
+	json_t			*claims;
+	int			 unknown_kid;
+
+	memset(v, 0, sizeof(*v));
+	v->rv = JWT_VERIFY_INVALID;
+	if (t->len > c->is->max_token) {
+		snprintf(v->why, sizeof(v->why), "token larger than %zu bytes",
+		    c->is->max_token);
+		return;
+	}
+	if ((alg = jwt_verify_header(c->is, t->header, v->why,
+	    sizeof(v->why))) == NULL)
+		return;
+	if (c->ks == NULL || c->ks->nkeys == 0) {
+		snprintf(v->why, sizeof(v->why), "no signing keys for this "
+		    "issuer yet");
+		v->rv = JWT_VERIFY_NO_KEY;
+		return;
+	}
+	if ((claims = jwt_verify_signature(c->ks, t, alg, &unknown_kid,
+	    v->why, sizeof(v->why))) == NULL) {
+		if (unknown_kid)
+			v->rv = JWT_VERIFY_NO_KEY;
+		return;
+	}
+	jwt_verify_claims(c, claims, v);
+	json_decref(claims);
+}
+
+void
+jwt_verify_verdict_clear(struct jwt_verdict *v)
+{
+	free(v->username);
+	free(v->user_json);
+	free(v->audiences_json);
+	memset(v, 0, sizeof(*v));
+}
