@@ -9,7 +9,10 @@
  * authenticate.  Covers the OIDC and service-account conformance cases
  * 37-50 at unit level, the claim mappings, every refusal, groups and user
  * names in the system: namespace (names.c's rules, allow_system_names),
- * and the config errors of [jwt "NAME"] sections.
+ * and the config errors of [jwt "NAME"] sections.  jwt-verify.c's pure
+ * functions are also called directly, at a fixed time: algorithm
+ * refusal, audience lists, exp, nbf and iat with their leeway, and the
+ * claim mappings.
  */
 
 #include <sys/stat.h>
@@ -33,6 +36,7 @@
 #include <openssl/rsa.h>
 
 #include "tokenreviewd.h"
+#include "jwt-int.h"
 #include "tap.h"
 
 static char		 dir[] = "/tmp/tokenreviewd-jwt.XXXXXX";
@@ -1031,6 +1035,334 @@ test_huge_times(void)
 	    "cache lifetime: clamped to [1 ms, 24 h], NaN and infinities too");
 }
 
+/* ---------------------------------------------------------------- pure */
+
+/*
+ * jwt-verify.c's functions called directly, on issuers built here and at
+ * a fixed time: no config, no worker, no clock.
+ */
+#define V_NOW		1000000.0	/* the time of the checks below */
+
+static char		*v_auds[] = { "kubernetes", "other", NULL };
+static char		*v_required[] = { "tenant=blue", NULL };
+static struct jwt_extra	 v_extra[] = { { "example.org/tenant", "tenant" } };
+
+/* OIDC: email with groups, uid, extra and a required claim. */
+static struct jwt_issuer v_oidc = {
+	.name = "v-oidc", .type = JWT_OIDC, .issuer = "https://v.test",
+	.audiences = v_auds, .naudiences = 2, .algs = JWT_DEFAULT_ALGS,
+	.skew = 60000, .max_token = 8192, .username_claim = "email",
+	.username_prefix = "", .groups_claim = "groups",
+	.groups_prefix = "", .uid_claim = "sub", .required = v_required,
+	.nrequired = 1, .extra = v_extra, .nextra = 1,
+};
+
+static char		*v_sa_auds[] = { "x", NULL };
+
+/* An audience-aware service-account issuer with 10 s of skew. */
+static struct jwt_issuer v_sa = {
+	.name = "v-sa", .type = JWT_SERVICEACCOUNT,
+	.issuer = "https://v-sa.test", .audiences = v_sa_auds,
+	.naudiences = 1, .audience_aware = 1, .algs = JWT_DEFAULT_ALGS,
+	.skew = 10000, .max_token = 8192,
+};
+
+static int	v_groups_dropped, v_users_refused;
+
+static void
+v_names_cb(enum jwt_name_role role, const char *name, enum names_kind kind,
+    void *arg)
+{
+	if (role == JWT_NAME_GROUP)
+		v_groups_dropped++;
+	else
+		v_users_refused++;
+}
+
+static struct jwt_check
+v_check(const struct jwt_issuer *is, char **auds)
+{
+	struct jwt_check	c;
+
+	memset(&c, 0, sizeof(c));
+	c.is = is;
+	c.audiences = auds;
+	for (c.naudiences = 0; auds != NULL && auds[c.naudiences];)
+		c.naudiences++;
+	c.now = V_NOW;
+	c.names_cb = v_names_cb;
+	return c;
+}
+
+static void
+test_verify_header(void)
+{
+	static const struct {
+		const char	*header;
+		int		 alg;		/* enum jwt_alg_id, -1: refused */
+		const char	*why;
+	} t[] = {
+		{ "{\"alg\":\"RS256\"}", JWT_RS256, NULL },
+		{ "{\"alg\":\"ES256\",\"kid\":\"k\"}", JWT_ES256, NULL },
+		{ "{\"alg\":\"PS256\"}", -1, "algorithm PS256 not allowed" },
+		{ "{\"alg\":\"ES384\"}", -1, "algorithm ES384 not allowed" },
+		{ "{\"alg\":\"none\"}", -1, "algorithm none not allowed" },
+		{ "{\"alg\":\"HS256\"}", -1, "algorithm HS256 not allowed" },
+		{ "{\"alg\":\"rs256\"}", -1, "algorithm rs256 not allowed" },
+		{ "{\"alg\":7}", -1, "no alg in the token header" },
+		{ "{\"typ\":\"JWT\"}", -1, "no alg in the token header" },
+		{ "{\"alg\":\"RS256\",\"crit\":[\"exp\"]}", -1,
+		    "unsupported crit header" },
+	};
+	const struct jwt_alg	*alg;
+	json_t			*h;
+	char			 why[JWT_REASONLEN];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		why[0] = '\0';
+		h = json_loads(t[i].header, 0, NULL);
+		alg = jwt_verify_header(&v_oidc, h, why, sizeof(why));
+		json_decref(h);
+		if (t[i].alg >= 0)
+			ok(alg == &jwt_algs[t[i].alg], "header %s: allowed",
+			    t[i].header);
+		else
+			ok(alg == NULL && strcmp(why, t[i].why) == 0,
+			    "header %s: refused (%s)", t[i].header, why);
+	}
+}
+
+/* One aud check: rv, and the audiences answered (NULL: none). */
+static void
+v_aud(const struct jwt_issuer *is, char **auds, const char *claims,
+    enum jwt_verify_rv want, const char *want_json)
+{
+	struct jwt_check	 c = v_check(is, auds);
+	json_t			*j = json_loads(claims, 0, NULL);
+	char			 why[JWT_REASONLEN], *got;
+	enum jwt_verify_rv	 rv;
+
+	why[0] = '\0';
+	rv = jwt_verify_audiences(&c, j, &got, why, sizeof(why));
+	ok(rv == want && (want_json == NULL ? got == NULL : got != NULL &&
+	    strcmp(got, want_json) == 0) && (rv == JWT_VERIFY_OK) ==
+	    (why[0] == '\0'), "aud %s of %s (%zu review audiences): rv %d",
+	    claims, is->name, c.naudiences, want);
+	if (rv != want)
+		diag("rv %d why %s", rv, why);
+	free(got);
+	json_decref(j);
+}
+
+static void
+test_verify_audiences(void)
+{
+	char	*ab[] = { "a", "b", NULL }, *x[] = { "x", NULL };
+
+	v_aud(&v_oidc, NULL, "{\"aud\":\"kubernetes\"}", JWT_VERIFY_OK, NULL);
+	v_aud(&v_oidc, NULL, "{\"aud\":[\"x\",\"other\"]}", JWT_VERIFY_OK,
+	    NULL);
+	v_aud(&v_oidc, ab, "{\"aud\":\"other\"}", JWT_VERIFY_OK, NULL);
+	v_aud(&v_oidc, NULL, "{\"aud\":[\"x\"]}", JWT_VERIFY_INVALID, NULL);
+	v_aud(&v_oidc, NULL, "{\"aud\":[]}", JWT_VERIFY_INVALID, NULL);
+	v_aud(&v_oidc, NULL, "{\"aud\":[\"other\",1]}", JWT_VERIFY_INVALID,
+	    NULL);
+	v_aud(&v_oidc, NULL, "{\"aud\":{}}", JWT_VERIFY_INVALID, NULL);
+	v_aud(&v_oidc, NULL, "{}", JWT_VERIFY_INVALID, NULL);
+	v_aud(&v_sa, NULL, "{\"aud\":[\"x\",\"y\"]}", JWT_VERIFY_OK, NULL);
+	v_aud(&v_sa, ab, "{\"aud\":[\"b\",\"c\",\"a\"]}", JWT_VERIFY_OK,
+	    "[\"b\",\"a\"]");
+	v_aud(&v_sa, x, "{\"aud\":\"x\"}", JWT_VERIFY_OK, "[\"x\"]");
+	v_aud(&v_sa, ab, "{\"aud\":[\"x\"]}", JWT_VERIFY_AUDIENCE, NULL);
+	v_aud(&v_sa, NULL, "{\"aud\":\"y\"}", JWT_VERIFY_AUDIENCE, NULL);
+	v_aud(&v_sa, ab, "{\"aud\":7}", JWT_VERIFY_INVALID, NULL);
+}
+
+static void
+test_verify_times(void)
+{
+	static const struct {
+		const struct jwt_issuer	*is;
+		const char		*claims;
+		const char		*why;	/* NULL: valid */
+	} t[] = {
+		{ &v_oidc, "{\"exp\":1000000}", NULL },
+		{ &v_oidc, "{\"exp\":999999.5}", "token expired" },
+		{ &v_oidc, "{\"exp\":999999}", "token expired" },
+		{ &v_oidc, "{}", "exp missing or not a number" },
+		{ &v_oidc, "{\"exp\":\"2000000\"}", "exp missing or not a" },
+		{ &v_oidc, "{\"exp\":2000000,\"nbf\":1000060}", NULL },
+		{ &v_oidc, "{\"exp\":2000000,\"nbf\":1000061}",
+		    "token not valid yet (nbf)" },
+		{ &v_oidc, "{\"exp\":2000000,\"nbf\":null}",
+		    "nbf is not a number" },
+		{ &v_oidc, "{\"exp\":2000000,\"iat\":9000000}", NULL },
+		{ &v_sa, "{\"exp\":999990}", NULL },
+		{ &v_sa, "{\"exp\":999989}", "token expired" },
+		{ &v_sa, "{\"exp\":2000000,\"nbf\":1000010}", NULL },
+		{ &v_sa, "{\"exp\":2000000,\"nbf\":1000011}",
+		    "token not valid yet (nbf)" },
+		{ &v_sa, "{\"exp\":2000000,\"iat\":1000010}", NULL },
+		{ &v_sa, "{\"exp\":2000000,\"iat\":1000011}",
+		    "token issued in the future (iat)" },
+		{ &v_sa, "{\"exp\":2000000,\"iat\":\"0\"}",
+		    "iat is not a number" },
+	};
+	struct jwt_check	 c;
+	json_t			*j;
+	char			 why[JWT_REASONLEN];
+	double			 exp = 0;
+	size_t			 i;
+	int			 r;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		c = v_check(t[i].is, NULL);
+		j = json_loads(t[i].claims, 0, NULL);
+		why[0] = '\0';
+		r = jwt_verify_times(&c, j, &exp, why, sizeof(why));
+		json_decref(j);
+		if (t[i].why == NULL)
+			ok(r == 0, "%s at %.0f: valid for %s", t[i].claims,
+			    V_NOW, t[i].is->name);
+		else
+			ok(r == -1 && strncmp(why, t[i].why,
+			    strlen(t[i].why)) == 0, "%s at %.0f: %s for %s",
+			    t[i].claims, V_NOW, why, t[i].is->name);
+	}
+}
+
+/* Verified claims of is to a verdict: its user, or its reason. */
+static void
+v_claims(const struct jwt_issuer *is, char **auds, const char *claims,
+    enum jwt_verify_rv want, const char *want_s, const char *name)
+{
+	struct jwt_check	 c = v_check(is, auds);
+	struct jwt_verdict	 v;
+	json_t			*j;
+
+	if ((j = json_loads(claims, 0, NULL)) == NULL)
+		fatalx("bad test JSON %s", claims);
+	jwt_verify_claims(&c, j, &v);
+	json_decref(j);
+	if (want == JWT_VERIFY_OK) {
+		ok(v.rv == want && v.user_json != NULL &&
+		    strcmp(v.user_json, want_s) == 0, "%s", name);
+		if (v.rv != want || v.user_json == NULL ||
+		    strcmp(v.user_json, want_s) != 0)
+			diag("rv %d: %s", v.rv, v.rv == JWT_VERIFY_OK ?
+			    v.user_json : v.why);
+	} else
+		ok(v.rv == want && v.user_json == NULL &&
+		    strstr(v.why, want_s) != NULL, "%s (%s)", name, v.why);
+	jwt_verify_verdict_clear(&v);
+}
+
+#define V_J	"\"iss\":\"https://v.test\",\"aud\":\"kubernetes\"," \
+		"\"exp\":1000300,\"tenant\":\"blue\",\"sub\":\"u1\""
+#define V_S	"\"iss\":\"https://v-sa.test\",\"aud\":[\"x\"]," \
+		"\"exp\":1000300,\"kubernetes.io\":{\"namespace\":\"ns\"," \
+		"\"serviceaccount\":{\"name\":\"sa\",\"uid\":\"sa-uid\"}"
+
+static void
+test_verify_claims(void)
+{
+	char			*b[] = { "b", NULL };
+	struct jwt_check	 c = v_check(&v_oidc, NULL);
+	struct jwt_verdict	 v;
+	json_t			*j;
+
+	v_claims(&v_oidc, NULL, "{" V_J ",\"email\":\"jane@test\","
+	    "\"groups\":[\"dev\",\"\",\"system:masters\"],\"jti\":\"j1\"}",
+	    JWT_VERIFY_OK, "{\"username\":\"jane@test\",\"uid\":\"u1\","
+	    "\"groups\":[\"dev\"],\"extra\":{\"example.org/tenant\":"
+	    "[\"blue\"],\"" JWT_CRED_ID "\":[\"JTI=j1\"]}}",
+	    "OIDC: email, groups (system: dropped), uid, extra, jti");
+	ok(v_groups_dropped == 1 && v_users_refused == 0,
+	    "  the dropped group told to the caller");
+	v_claims(&v_oidc, NULL, "{" V_J ",\"email\":\"system:admin\"}",
+	    JWT_VERIFY_INVALID, "is in the system: namespace",
+	    "OIDC: a user name in system: refused");
+	ok(v_users_refused == 1, "  the refused user told to the caller");
+	v_claims(&v_oidc, NULL, "{" V_J ",\"email\":\"j@t\","
+	    "\"email_verified\":\"yes\"}", JWT_VERIFY_INVALID,
+	    "email not verified", "OIDC: email_verified not true");
+	v_claims(&v_oidc, NULL, "{" V_J ",\"email\":\"j@t\","
+	    "\"tenant\":\"red\"}", JWT_VERIFY_INVALID, "required claim tenant",
+	    "OIDC: required claim of another value");
+	v_claims(&v_oidc, NULL, "{" V_J ",\"email\":\"j@t\","
+	    "\"iss\":\"https://v.test/\"}", JWT_VERIFY_INVALID,
+	    "iss does not match", "OIDC: iss of another spelling");
+	v_claims(&v_sa, NULL, "{" V_S ",\"node\":{\"name\":\"w3\"}}}",
+	    JWT_VERIFY_OK, "{\"username\":\"system:serviceaccount:ns:sa\","
+	    "\"uid\":\"sa-uid\",\"groups\":[\"system:serviceaccounts\","
+	    "\"system:serviceaccounts:ns\"],\"extra\":{\"authentication."
+	    "kubernetes.io/node-name\":[\"w3\"]}}",
+	    "SA: fixed identity, node name without uid");
+	v_claims(&v_sa, b, "{" V_S "},\"aud\":\"y\"}", JWT_VERIFY_AUDIENCE,
+	    "token audience not accepted", "SA: another audience -> not ours");
+	v_claims(&v_sa, NULL, "{" V_S "},\"sub\":\"system:serviceaccount:"
+	    "ns:other\"}", JWT_VERIFY_INVALID, "sub does not match",
+	    "SA: sub of another account");
+	j = json_loads("{" V_J ",\"email\":\"j@t\",\"aud\":[\"other\"]}", 0,
+	    NULL);
+	jwt_verify_claims(&c, j, &v);
+	ok(v.rv == JWT_VERIFY_OK && v.max_ttl == 300000 &&
+	    strcmp(v.username, "j@t") == 0 && v.audiences_json == NULL,
+	    "OIDC: cached until exp (%lld ms)", v.max_ttl);
+	jwt_verify_verdict_clear(&v);
+	json_decref(j);
+}
+
+/* jwt_verify() whole: size, split, keys, signature, then the claims. */
+static void
+test_verify_token(void)
+{
+	struct jwt_check	 c = v_check(&v_oidc, NULL);
+	struct jwt_keyset	*ks = jwt_keys_new();
+	struct jwt_verdict	 v;
+	struct jwt_token	 t;
+	char			*pem, err[TR_ERRLEN], *tok;
+
+	pem = pub_pem(rsa1);
+	ok(jwt_keys_add_pem(ks, pem, strlen(pem), err, sizeof(err)) == 0 &&
+	    ks->nkeys == 1, "a PEM key read into a key set");
+	free(pem);
+	tok = sign("RS256", rsa1, NULL, claims("{" V_J ",\"email\":\"j@t\"}",
+	    NULL));
+	ok(jwt_verify_split(&t, tok, strlen(tok)) == 0, "token split");
+	jwt_verify(&c, &t, &v);
+	ok(v.rv == JWT_VERIFY_NO_KEY && strstr(v.why, "no signing keys"),
+	    "no key set: a fetch may tell (%s)", v.why);
+	jwt_verify_verdict_clear(&v);
+	c.ks = ks;
+	jwt_verify(&c, &t, &v);
+	ok(v.rv == JWT_VERIFY_OK && strcmp(v.username, "j@t") == 0 &&
+	    v.max_ttl == 300000, "signed by the key: OK, user j@t");
+	jwt_verify_verdict_clear(&v);
+	c.now = V_NOW + 301;
+	jwt_verify(&c, &t, &v);
+	ok(v.rv == JWT_VERIFY_INVALID && strcmp(v.why, "token expired") == 0,
+	    "the same token 301 s later: expired");
+	jwt_verify_verdict_clear(&v);
+	jwt_verify_token_clear(&t);
+	free(tok);
+	tok = sign("RS256", rsa1, "nope", claims("{" V_J "}", NULL));
+	ok(jwt_verify_split(&t, tok, strlen(tok)) == 0, "token split");
+	jwt_verify(&c, &t, &v);
+	ok(v.rv == JWT_VERIFY_NO_KEY && strcmp(v.why, "unknown key id") == 0,
+	    "unknown kid: a fetch may tell");
+	jwt_verify_verdict_clear(&v);
+	jwt_verify_token_clear(&t);
+	free(tok);
+	ok(jwt_verify_split(&t, "a.b", 3) == -1 &&
+	    jwt_verify_split(&t, "e30.e30.A", 9) == -1 &&
+	    jwt_verify_split(&t, "e30.e30.", 8) == 0,
+	    "split: two dots, canonical base64url; empty signature passes");
+	jwt_verify_token_clear(&t);
+	jwt_keys_unref(ks);
+}
+
 static void
 cleanup(void)
 {
@@ -1071,6 +1403,11 @@ main(void)
 	test_config_sections();
 	test_random();
 	test_huge_times();
+	test_verify_header();
+	test_verify_audiences();
+	test_verify_times();
+	test_verify_claims();
+	test_verify_token();
 	auth_result_clear(&res);
 	auth_jwt_backend.free(inst);
 	auth_jwt_backend.unload(shared);
