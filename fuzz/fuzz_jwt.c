@@ -9,8 +9,10 @@
  * of its configuration trusts, so that whatever the header allows reaches
  * the claim checks and the mappings: OIDC with username claim, prefix and
  * template, groups, uid, extra and required claims, and service-account
- * issuers, one of them audience-aware.  An accepted token must give a
- * user as a JSON object; a refused one a reason.
+ * issuers, one of them audience-aware.  The token is split, routed and
+ * verified by jwt-verify.c's pure functions at a fixed time, not through
+ * the source's review path.  An accepted token must give a user as a JSON
+ * object; a refused one a reason.
  */
 
 #include <sys/stat.h>
@@ -28,6 +30,10 @@
 #include <openssl/pem.h>
 
 #include "tokenreviewd.h"
+#include "jwt-int.h"
+
+/* The time tokens are checked at: 2025-06-15, before the seeds' exp. */
+#define FUZZ_JWT_NOW	1750000000.0
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -35,7 +41,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static char		 dir[] = "/tmp/tokenreviewd-fuzz-jwt.XXXXXX";
 static EVP_PKEY		*key;
 static struct config	*conf;
-static void		*shared, *inst;
+static void		*shared;
 
 static const char *conf_text =
 	"[server]\ntls_cert = /x\ntls_key = /x\n\n"
@@ -126,8 +132,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	free(text);
 	snprintf(path, sizeof(path), "%s/tokenreviewd.conf", dir);
 	if ((conf = config_load(path, err, sizeof(err))) == NULL ||
-	    auth_jwt_backend.load(conf, &shared, err, sizeof(err)) != 0 ||
-	    auth_jwt_backend.init(shared, NULL, &inst) != 0)
+	    jwt_conf_load(conf, &shared, err, sizeof(err)) != 0)
 		fatalx("%s", err);
 	return 0;
 }
@@ -179,41 +184,73 @@ sign(const char *input)
 	return b64url(raw, sizeof(raw));
 }
 
+/* Only names of the system: namespace may be kept out of an answer. */
 static void
-review(char *token, int with_audiences)
+names_cb(enum jwt_name_role role, const char *name, enum names_kind kind,
+    void *arg)
 {
-	static char		*auds[] = { "x", "kubernetes", NULL };
-	struct auth_req		 req;
-	struct auth_result	 res;
-	enum auth_rv		 rv;
-	json_t			*user;
+	if (name == NULL || kind == NAMES_PLAIN || names_kind(name) != kind ||
+	    (role != JWT_NAME_GROUP && role != JWT_NAME_USER))
+		abort();
+}
 
-	memset(&req, 0, sizeof(req));
-	memset(&res, 0, sizeof(res));
-	req.token = token;
-	req.token_len = strlen(token);
-	if (with_audiences) {
-		req.audiences = auds;
-		req.naudiences = 2;
-	}
-	strlcpy(req.token_fp, "fuzz", sizeof(req.token_fp));
-	rv = auth_jwt_backend.authenticate(inst, &req, &res, NULL);
-	/* To see what the seeds reach: FUZZ_JWT_VERBOSE=1. */
-	if (getenv("FUZZ_JWT_VERBOSE") != NULL)
-		fprintf(stderr, "rv %d: %s\n", rv, rv == AUTH_OK ?
-		    res.user_json : res.error != NULL ? res.error : "-");
-	if (rv == AUTH_OK) {
-		if (res.user_json == NULL || res.username == NULL ||
-		    res.max_ttl < 1 || (user = json_loads(res.user_json, 0,
+/* What a verdict must hold, by its outcome. */
+static void
+verdict_check(const struct jwt_issuer *is, const struct jwt_verdict *v)
+{
+	json_t	*user;
+
+	if (v->rv == JWT_VERIFY_OK) {
+		if (v->user_json == NULL || v->username == NULL ||
+		    v->max_ttl < 1 || (user = json_loads(v->user_json, 0,
 		    NULL)) == NULL || !json_is_object(user))
 			abort();
 		json_decref(user);
-	} else if (rv == AUTH_ERROR && (res.error == NULL ||
-	    res.user_json != NULL))
+		return;
+	}
+	if (v->rv != JWT_VERIFY_INVALID && v->rv != JWT_VERIFY_NO_KEY &&
+	    v->rv != JWT_VERIFY_AUDIENCE)
 		abort();
-	else if (rv != AUTH_OK && rv != AUTH_ERROR && rv != AUTH_DENY)
+	if (v->rv == JWT_VERIFY_AUDIENCE && !is->audience_aware)
 		abort();
-	auth_result_clear(&res);
+	if (v->why[0] == '\0' || v->user_json != NULL ||
+	    v->username != NULL || v->audiences_json != NULL)
+		abort();
+}
+
+static void
+verify(char *token, int with_audiences)
+{
+	static char		*auds[] = { "x", "kubernetes", NULL };
+	const struct jwt_issuer	*is;
+	struct jwt_token	 t;
+	struct jwt_check	 c;
+	struct jwt_verdict	 v;
+
+	if (jwt_verify_split(&t, token, strlen(token)) != 0)
+		return;
+	if ((is = jwt_conf_issuer(shared, jwt_json_str(t.unverified,
+	    "iss"))) == NULL) {
+		jwt_verify_token_clear(&t);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.is = is;
+	c.ks = is->keys;
+	if (with_audiences) {
+		c.audiences = auds;
+		c.naudiences = 2;
+	}
+	c.now = FUZZ_JWT_NOW;
+	c.names_cb = names_cb;
+	jwt_verify(&c, &t, &v);
+	/* To see what the seeds reach: FUZZ_JWT_VERBOSE=1. */
+	if (getenv("FUZZ_JWT_VERBOSE") != NULL)
+		fprintf(stderr, "rv %d: %s\n", v.rv, v.rv == JWT_VERIFY_OK ?
+		    v.user_json : v.why);
+	verdict_check(is, &v);
+	jwt_verify_verdict_clear(&v);
+	jwt_verify_token_clear(&t);
 }
 
 int
@@ -236,7 +273,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	xasprintf(&input, "%s.%s", hs, cs);
 	sig = sign(input);
 	xasprintf(&token, "%s.%s", input, sig);
-	review(token, with_audiences);
+	verify(token, with_audiences);
 	free(token);
 	free(sig);
 	free(input);
