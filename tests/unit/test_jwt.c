@@ -1099,7 +1099,7 @@ test_verify_header(void)
 {
 	static const struct {
 		const char	*header;
-		int		 alg;		/* enum jwt_alg_id, -1: refused */
+		int		 alg;		/* jwt_alg_id, -1: none */
 		const char	*why;
 	} t[] = {
 		{ "{\"alg\":\"RS256\"}", JWT_RS256, NULL },
