@@ -469,7 +469,8 @@ render_reloads(struct evbuffer *buf)
 	metrics_counter(buf, "tokenreviewd_reloads_total",
 	    "result=\"failure\"", ld(&reloads_failed));
 	ms = __atomic_load_n(&reload_last_ok_ms, __ATOMIC_RELAXED);
-	metrics_family(buf, "tokenreviewd_last_reload_success_timestamp_seconds",
+	metrics_family(buf,
+	    "tokenreviewd_last_reload_success_timestamp_seconds",
 	    "gauge", "Wall-clock time of the last successful reload.");
 	evbuffer_add_printf(buf, "tokenreviewd_last_reload_success_timestamp_"
 	    "seconds %lld.%03lld\n", (long long)(ms / 1000),
@@ -498,7 +499,8 @@ render_listeners(struct evbuffer *buf, const struct metrics *t)
 	    "Connections closed at accept, by listener and reason: per_client "
 	    "(over max_connections_per_client) or full (every slot busy).");
 	for (i = 0; i < LISTENER_MAX; i++) {
-		snprintf(lr, sizeof(lr), "listener=\"%s\",reason=\"per_client\"",
+		snprintf(lr, sizeof(lr),
+		    "listener=\"%s\",reason=\"per_client\"",
 		    metrics_listeners[i]);
 		metrics_counter(buf, "tokenreviewd_connections_refused_total",
 		    lr, t->conns_refused_client[i]);
@@ -512,8 +514,8 @@ render_listeners(struct evbuffer *buf, const struct metrics *t)
 	    "full listener.");
 	for (i = 0; i < LISTENER_MAX; i++) {
 		snprintf(l, sizeof(l), "listener=\"%s\"", metrics_listeners[i]);
-		metrics_counter(buf, "tokenreviewd_connections_evicted_total", l,
-		    t->conns_evicted[i]);
+		metrics_counter(buf, "tokenreviewd_connections_evicted_total",
+		    l, t->conns_evicted[i]);
 	}
 }
 

@@ -35,7 +35,8 @@ enum conf_type {
 	CONF_SIZE,		/* size_t, bytes, k and m suffixes */
 	CONF_BOOL,		/* int, 0 or 1 */
 	CONF_CHOICE,		/* int, the index of the value in choices */
-	CONF_LIST,		/* char **, NULL-terminated, words */
+	CONF_LIST,		/* char **, NULL-terminated words, with a
+				   size_t count at count_offset unless 0 */
 	CONF_RAW,		/* nothing stored: check does it all */
 };
 
@@ -56,13 +57,12 @@ struct conf_option {
 	const char		*key;
 	enum conf_type		 type;
 	size_t			 offset;	/* of the value in obj */
-	size_t			 count_offset;	/* CONF_LIST: of a size_t
-						   count, 0: none */
-	long long		 min;		/* numbers; both 0: no bound */
-	long long		 max;
-	const char		*def;		/* default as text, or NULL */
-	int			 flags;		/* CONF_REQUIRED, ... */
-	const char *const	*choices;	/* CONF_CHOICE, NULL-ended */
+	size_t			 count_offset;	/* count, or 0 */
+	long long		 min;		/* numbers; both 0: */
+	long long		 max;		/* what the type holds */
+	const char		*def;		/* default as text */
+	int			 flags;		/* CONF_REQUIRED... */
+	const char *const	*choices;	/* NULL-terminated */
 	conf_check_cb		*check;		/* or NULL */
 };
 
@@ -78,7 +78,8 @@ int	 conf_read_section(const struct conf_option *, size_t n, void *obj,
 	    const struct config *, struct conf_section *sec, char *err,
 	    size_t errlen);
 /* The three steps of conf_read_section(), for a reader that interleaves. */
-void	 conf_table_defaults(const struct conf_option *, size_t n, void *obj);
+void	 conf_table_defaults(const struct conf_option *, size_t n,
+	    void *obj);
 int	 conf_read_keys(const struct conf_option *, size_t n, void *obj,
 	    const struct config *, struct conf_section *sec, char *err,
 	    size_t errlen);
@@ -97,12 +98,12 @@ void	 conf_table_free(const struct conf_option *, size_t n, void *obj);
 
 /* Append s to buf as a label value: backslash, quote and newline escaped. */
 void	 metrics_escape(struct evbuffer *, const char *s);
-void	 metrics_family(struct evbuffer *, const char *name, const char *type,
-	    const char *help);
+void	 metrics_family(struct evbuffer *, const char *name,
+	    const char *type, const char *help);
 void	 metrics_counter(struct evbuffer *, const char *name,
 	    const char *labels, uint64_t value);
-void	 metrics_gauge(struct evbuffer *, const char *name, const char *labels,
-	    long long value);
+void	 metrics_gauge(struct evbuffer *, const char *name,
+	    const char *labels, long long value);
 
 /*
  * A histogram with fixed bucket bounds (seconds, increasing; +Inf is
@@ -110,7 +111,7 @@ void	 metrics_gauge(struct evbuffer *, const char *name, const char *labels,
  */
 struct metrics_hist {
 	const double	*bounds;
-	const char *const *le;		/* bounds as the "le" labels show them */
+	const char *const *le;		/* the bounds as "le" labels */
 	size_t		 nbounds;	/* < METRICS_HIST_MAX */
 	uint64_t	 bucket[METRICS_HIST_MAX];	/* not cumulative */
 	double		 sum;
