@@ -304,20 +304,6 @@ csv_read_record(struct static_parse *sp)
 	return r == 0 ? 1 : -1;
 }
 
-/* Whether s is valid UTF-8 without NUL bytes (what JSON can carry as is). */
-static int
-static_valid_text(const char *s, size_t n)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i, k;
-
-	for (i = 0; i < n; i += k) {
-		if (u[i] == 0 || (k = utf8_seq_len(u + i, n - i)) == 0)
-			return 0;
-	}
-	return 1;
-}
-
 static inline size_t
 static_home(const uint8_t *digest)
 {
@@ -500,7 +486,7 @@ static_check_record(struct static_parse *sp)
 		return -1;
 	}
 	for (i = 1; i < sp->nfields && i < STATIC_FIELDS; i++) {
-		if (!static_valid_text(sp->buf + f[i].off, f[i].len)) {
+		if (!utf8_text_valid(sp->buf + f[i].off, f[i].len)) {
 			parse_error(sp, sp->recline, "%s is not valid UTF-8 "
 			    "or contains a NUL byte", what[i]);
 			return -1;
@@ -664,29 +650,24 @@ static_warn_log(const char *msg, void *arg)
 		log_msg(LL_WARN, "static_token_file", "%s", msg);
 }
 
-/* Find [static] and its file key; NULL with err set if they are wrong. */
-static struct conf_kv *
-static_conf_file(const struct config *conf, struct conf_section **secp,
-    char *err, size_t errlen)
-{
-	struct conf_section	*sec;
-	struct conf_kv		*kv, *unused;
+/* [static]: key, type, field, count, min, max, default, flags, ... */
+static const struct conf_option static_options[] = {
+	{ "file", CONF_PATH, offsetof(struct static_shared, path), 0, 0, 0,
+	  NULL, CONF_REQUIRED, NULL, NULL },
+};
 
-	if ((sec = config_find_section(conf, "static", NULL)) == NULL) {
+/* Read [static] into ss; -1 with err set if it is missing or wrong. */
+static int
+static_conf(const struct config *conf, struct static_shared *ss,
+    struct conf_section **secp, char *err, size_t errlen)
+{
+	if ((*secp = config_find_section(conf, "static", NULL)) == NULL) {
 		snprintf(err, errlen, "%s: the chain names \"static\" but "
 		    "there is no [static] section", conf->path);
-		return NULL;
+		return -1;
 	}
-	if ((kv = conf_get(sec, "file")) == NULL) {
-		conf_error(conf, sec, NULL, err, errlen, "file is required");
-		return NULL;
-	}
-	if ((unused = conf_unused(sec)) != NULL) {
-		conf_error(conf, sec, unused, err, errlen, "unknown key");
-		return NULL;
-	}
-	*secp = sec;
-	return kv;
+	return conf_read_section(static_options,
+	    CONF_NOPTIONS(static_options), ss, conf, *secp, err, errlen);
 }
 
 static int
@@ -696,42 +677,44 @@ static_load(const struct config *conf, void **shared, char *err,
 	struct static_shared	*ss;
 	struct static_table	*t = NULL;
 	struct conf_section	*sec;
-	struct conf_kv		*kv;
 	char			*data = NULL, why[TR_ERRLEN];
 	size_t			 len = 0, nwarn = 0;
 	int			 r = -1;
 
 	*shared = NULL;
-	if ((kv = static_conf_file(conf, &sec, err, errlen)) == NULL)
+	ss = xcalloc(1, sizeof(*ss));
+	if (static_conf(conf, ss, &sec, err, errlen) != 0)
 		goto out;
-	data = read_file(kv->value, STATIC_MAX_FILE, 1, &len, why,
-	    sizeof(why));
+	data = read_file(ss->path, STATIC_MAX_FILE, 1, &len, why, sizeof(why));
 	if (data == NULL) {
-		conf_error(conf, sec, kv, err, errlen, "%s", why);
+		conf_error(conf, sec, conf_get(sec, "file"), err, errlen, "%s",
+		    why);
 		goto out;
 	}
-	t = static_table_parse(data, len, kv->value, static_warn_log, &nwarn,
+	t = static_table_parse(data, len, ss->path, static_warn_log, &nwarn,
 	    err, errlen);
 	if (nwarn > STATIC_MAX_WARNINGS)
 		log_msg(LL_WARN, "static_token_file", "%s: %zu more warnings "
-		    "not shown", kv->value, nwarn - STATIC_MAX_WARNINGS);
+		    "not shown", ss->path, nwarn - STATIC_MAX_WARNINGS);
 	if (t == NULL)
 		goto out;
-	ss = xcalloc(1, sizeof(*ss));
 	ss->table = t;
-	ss->path = xstrdup(kv->value);
-	t = NULL;
 	log_msg(LL_INFO, "static_token_file", "loaded %zu token%s from %s",
-	    static_table_count(ss->table),
-	    static_table_count(ss->table) == 1 ? "" : "s", ss->path);
+	    static_table_count(t), static_table_count(t) == 1 ? "" : "s",
+	    ss->path);
 	*shared = ss;
+	ss = NULL;
 	r = 0;
 out:
 	if (data != NULL) {
 		OPENSSL_cleanse(data, len);
 		free(data);
 	}
-	static_table_free(t);
+	if (ss != NULL) {
+		conf_table_free(static_options, CONF_NOPTIONS(static_options),
+		    ss);
+		free(ss);
+	}
 	return r;
 }
 
@@ -790,27 +773,17 @@ static_ready(void *shared)
 	return 1;
 }
 
-/* Prometheus label values escape backslash, quote and newline. */
 static void
 static_metrics(void *shared, struct evbuffer *out)
 {
 	struct static_shared	*ss = shared;
-	const char		*p;
 
 	if (ss == NULL)
 		return;
-	evbuffer_add_printf(out, "# HELP tokenreviewd_static_tokens Tokens "
-	    "loaded from the static token file.\n"
-	    "# TYPE tokenreviewd_static_tokens gauge\n"
-	    "tokenreviewd_static_tokens{file=\"");
-	for (p = ss->path; *p != '\0'; p++) {
-		if (*p == '\\' || *p == '"')
-			evbuffer_add_printf(out, "\\%c", *p);
-		else if (*p == '\n')
-			evbuffer_add(out, "\\n", 2);
-		else
-			evbuffer_add(out, p, 1);
-	}
+	metrics_family(out, "tokenreviewd_static_tokens", "gauge",
+	    "Tokens loaded from the static token file.");
+	evbuffer_add_printf(out, "tokenreviewd_static_tokens{file=\"");
+	metrics_escape(out, ss->path);
 	evbuffer_add_printf(out, "\"} %zu\n", static_table_count(ss->table));
 }
 

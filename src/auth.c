@@ -267,8 +267,7 @@ chain_run(struct auth_req *req)
 			}
 			if (req->deadline == NULL) {
 				ms = chain->rt->conf->review_timeout;
-				tv.tv_sec = ms / 1000;
-				tv.tv_usec = (ms % 1000) * 1000;
+				ms_to_timeval(ms, &tv);
 				req->deadline = evtimer_new(req->base,
 				    deadline_cb, req);
 				evtimer_add(req->deadline, &tv);

@@ -132,8 +132,7 @@ conn_timer(struct http_conn *c, long long ms)
 {
 	struct timeval	tv;
 
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	ms_to_timeval(ms, &tv);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -238,8 +237,7 @@ deadline_add(struct http_conn *c)
 {
 	struct timeval	tv;
 
-	tv.tv_sec = c->lim.handshake_timeout / 1000;
-	tv.tv_usec = (c->lim.handshake_timeout % 1000) * 1000;
+	ms_to_timeval(c->lim.handshake_timeout, &tv);
 	evtimer_add(c->deadline, &tv);
 }
 

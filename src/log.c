@@ -81,33 +81,17 @@ line_raw(struct log_line *l, const char *s, size_t n)
 	l->len += n;
 }
 
+/* A value as a JSON string, whole or not at all. */
 static void
 line_escaped(struct log_line *l, const char *value, size_t n)
 {
-	const unsigned char	*s = (const unsigned char *)value;
-	char			 esc[8];
-	size_t			 i, k;
+	size_t	need = json_quote(value, n, NULL);
 
-	line_raw(l, "\"", 1);
-	for (i = 0; i < n; i += k) {
-		k = 1;
-		if (s[i] == '"' || s[i] == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)s[i];
-			line_raw(l, esc, 2);
-		} else if (s[i] < 0x20 || s[i] == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", s[i]);
-			line_raw(l, esc, 6);
-		} else if (s[i] < 0x80)
-			line_raw(l, (const char *)s + i, 1);
-		else if ((k = utf8_seq_len(s + i, n - i)) != 0)
-			line_raw(l, (const char *)s + i, k);
-		else {
-			line_raw(l, "\\ufffd", 6);
-			k = 1;
-		}
+	if (l->overflow || l->len + need + 2 > sizeof(l->buf)) {
+		l->overflow = 1;
+		return;
 	}
-	line_raw(l, "\"", 1);
+	l->len += json_quote(value, n, l->buf + l->len);
 }
 
 static void

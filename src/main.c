@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "tokenreviewd.h"
 
@@ -278,8 +277,7 @@ run(void)
 	watch_setup();
 	if (g.rt->conf->watch_interval > 0) {
 		g.watch_ev = event_new(g.base, -1, EV_PERSIST, watch_cb, NULL);
-		tv.tv_sec = g.rt->conf->watch_interval / 1000;
-		tv.tv_usec = (g.rt->conf->watch_interval % 1000) * 1000;
+		ms_to_timeval(g.rt->conf->watch_interval, &tv);
 		event_add(g.watch_ev, &tv);
 	}
 	server_start(g.srv);
@@ -343,8 +341,7 @@ main(int argc, char **argv)
 	wipe_install();
 	wipe_core_off();
 	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() != 0)
-		fatalx("evthread_use_pthreads failed");
+	wake_init();
 	log_init(g.debug ? LL_DEBUG : LL_INFO);
 	log_route_libevent();
 

@@ -9,6 +9,10 @@
  * with relaxed atomic loads (a scrape may see one counter a request ahead
  * of another, which Prometheus tolerates) and renders the text format
  * 0.0.4.  Process-wide events (reloads) are plain global atomics.
+ *
+ * The helpers of the text format live here too, for the token sources as
+ * much as for the core: one label escaper, family headers, samples and a
+ * histogram with labels.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -116,16 +120,58 @@ metrics_request(struct metrics *m, enum metrics_path path, int code)
 	metrics_add(&m->requests[path][metrics_code_index(code)], 1);
 }
 
-size_t
-metrics_bucket(double seconds)
+static size_t
+metrics_hist_index(const double *bounds, size_t nbounds, double seconds)
 {
 	size_t	i;
 
-	for (i = 0; i < METRICS_NBUCKETS - 1; i++) {
-		if (seconds <= metrics_bounds[i])
+	for (i = 0; i < nbounds; i++) {
+		if (seconds <= bounds[i])
 			break;
 	}
 	return i;
+}
+
+size_t
+metrics_bucket(double seconds)
+{
+	return metrics_hist_index(metrics_bounds, METRICS_NBUCKETS - 1,
+	    seconds);
+}
+
+void
+metrics_hist_init(struct metrics_hist *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->bounds = metrics_bounds;
+	h->le = metrics_le;
+	h->nbounds = METRICS_NBUCKETS - 1;
+}
+
+void
+metrics_hist_observe(struct metrics_hist *h, double seconds)
+{
+	double	sum;
+
+	metrics_add(&h->bucket[metrics_hist_index(h->bounds, h->nbounds,
+	    seconds)], 1);
+	/* Only this thread writes the sum: load, add, store is enough. */
+	__atomic_load(&h->sum, &sum, __ATOMIC_RELAXED);
+	sum += seconds;
+	__atomic_store(&h->sum, &sum, __ATOMIC_RELAXED);
+}
+
+void
+metrics_hist_add(struct metrics_hist *dst, const struct metrics_hist *src)
+{
+	double	sum;
+	size_t	i;
+
+	for (i = 0; i <= src->nbounds; i++)
+		dst->bucket[i] += __atomic_load_n(&src->bucket[i],
+		    __ATOMIC_RELAXED);
+	__atomic_load(&src->sum, &sum, __ATOMIC_RELAXED);
+	dst->sum += sum;
 }
 
 void
@@ -229,30 +275,68 @@ metrics_sum(struct metrics *t)
 		metrics_sum_one(t, blocks[i]);
 }
 
-static void
-metrics_head(struct evbuffer *buf, const char *name, const char *type,
+void
+metrics_escape(struct evbuffer *buf, const char *s)
+{
+	size_t	n;
+
+	while (*s != '\0') {
+		n = strcspn(s, "\\\"\n");
+		evbuffer_add(buf, s, n);
+		s += n;
+		if (*s == '\n')
+			evbuffer_add(buf, "\\n", 2);
+		else if (*s != '\0')
+			evbuffer_add_printf(buf, "\\%c", *s);
+		else
+			break;
+		s++;
+	}
+}
+
+void
+metrics_family(struct evbuffer *buf, const char *name, const char *type,
     const char *help)
 {
 	evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", name, help,
 	    name, type);
 }
 
+void
+metrics_counter(struct evbuffer *buf, const char *name, const char *labels,
+    uint64_t value)
+{
+	evbuffer_add_printf(buf, "%s%s%s%s %llu\n", name,
+	    labels != NULL ? "{" : "", labels != NULL ? labels : "",
+	    labels != NULL ? "}" : "", (unsigned long long)value);
+}
+
+void
+metrics_gauge(struct evbuffer *buf, const char *name, const char *labels,
+    long long value)
+{
+	evbuffer_add_printf(buf, "%s%s%s%s %lld\n", name,
+	    labels != NULL ? "{" : "", labels != NULL ? labels : "",
+	    labels != NULL ? "}" : "", value);
+}
+
+/* A family with one unlabelled counter or gauge. */
 static void
 metrics_one(struct evbuffer *buf, const char *name, const char *type,
     const char *help, unsigned long long value)
 {
-	metrics_head(buf, name, type, help);
-	evbuffer_add_printf(buf, "%s %llu\n", name, value);
+	metrics_family(buf, name, type, help);
+	metrics_counter(buf, name, NULL, value);
 }
 
 static void
 render_requests(struct evbuffer *buf, const struct metrics *t)
 {
-	char		 code[16];
+	char		 code[16], labels[64];
 	uint64_t	 v;
 	size_t		 i, j;
 
-	metrics_head(buf, "tokenreviewd_http_requests_total", "counter",
+	metrics_family(buf, "tokenreviewd_http_requests_total", "counter",
 	    "HTTP requests answered, by path and status code.");
 	for (i = 0; i < MP_MAX; i++) {
 		for (j = 0; j <= METRICS_NCODES; j++) {
@@ -265,10 +349,10 @@ render_requests(struct evbuffer *buf, const struct metrics *t)
 			else
 				snprintf(code, sizeof(code), "%d",
 				    metrics_codes[j]);
-			evbuffer_add_printf(buf,
-			    "tokenreviewd_http_requests_total"
-			    "{path=\"%s\",code=\"%s\"} %llu\n",
-			    metrics_paths[i], code, (unsigned long long)v);
+			snprintf(labels, sizeof(labels),
+			    "path=\"%s\",code=\"%s\"", metrics_paths[i], code);
+			metrics_counter(buf, "tokenreviewd_http_requests_total",
+			    labels, v);
 		}
 	}
 }
@@ -277,12 +361,15 @@ static void
 render_review_row(struct evbuffer *buf, const char *name,
     const uint64_t *row)
 {
+	char	labels[128];
 	size_t	j;
 
 	for (j = 0; j < RO_MAX; j++) {
-		evbuffer_add_printf(buf, "tokenreviewd_reviews_total"
-		    "{backend=\"%s\",outcome=\"%s\"} %llu\n", name,
-		    metrics_outcomes[j], (unsigned long long)row[j]);
+		snprintf(labels, sizeof(labels),
+		    "backend=\"%s\",outcome=\"%s\"", name,
+		    metrics_outcomes[j]);
+		metrics_counter(buf, "tokenreviewd_reviews_total", labels,
+		    row[j]);
 	}
 }
 
@@ -301,7 +388,7 @@ render_reviews(struct evbuffer *buf, const struct metrics *t,
 		n = rt->nbackends;
 	if (n > METRICS_MAX_BACKENDS)
 		n = METRICS_MAX_BACKENDS;
-	metrics_head(buf, "tokenreviewd_reviews_total", "counter",
+	metrics_family(buf, "tokenreviewd_reviews_total", "counter",
 	    "TokenReviews answered, by deciding backend and outcome.");
 	for (i = 0; i < n; i++)
 		render_review_row(buf, rt->backends[i]->name, t->reviews[i]);
@@ -309,22 +396,41 @@ render_reviews(struct evbuffer *buf, const struct metrics *t,
 }
 
 void
+metrics_hist_print(struct evbuffer *buf, const char *name, const char *help,
+    const char *labels, const struct metrics_hist *h)
+{
+	const char	*l = labels != NULL ? labels : "";
+	const char	*sep = labels != NULL ? "," : "";
+	uint64_t	 cum = 0;
+	size_t		 i;
+
+	metrics_family(buf, name, "histogram", help);
+	for (i = 0; i <= h->nbounds; i++) {
+		cum += __atomic_load_n(&h->bucket[i], __ATOMIC_RELAXED);
+		evbuffer_add_printf(buf, "%s_bucket{%s%sle=\"%s\"} %llu\n",
+		    name, l, sep, i < h->nbounds ? h->le[i] : "+Inf",
+		    (unsigned long long)cum);
+	}
+	evbuffer_add_printf(buf, "%s_sum%s%s%s %.9g\n", name,
+	    labels != NULL ? "{" : "", l, labels != NULL ? "}" : "", h->sum);
+	/* The count is the +Inf bucket, so the two always agree. */
+	evbuffer_add_printf(buf, "%s_count%s%s%s %llu\n", name,
+	    labels != NULL ? "{" : "", l, labels != NULL ? "}" : "",
+	    (unsigned long long)cum);
+}
+
+void
 metrics_histogram(struct evbuffer *buf, const char *name, const char *help,
     const uint64_t *buckets, double sum)
 {
-	uint64_t	cum = 0;
-	size_t		i;
+	struct metrics_hist	h;
+	size_t			i;
 
-	metrics_head(buf, name, "histogram", help);
-	for (i = 0; i < METRICS_NBUCKETS; i++) {
-		cum += __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
-		evbuffer_add_printf(buf, "%s_bucket{le=\"%s\"} %llu\n", name,
-		    metrics_le[i], (unsigned long long)cum);
-	}
-	evbuffer_add_printf(buf, "%s_sum %.9g\n", name, sum);
-	/* The count is the +Inf bucket, so the two always agree. */
-	evbuffer_add_printf(buf, "%s_count %llu\n", name,
-	    (unsigned long long)cum);
+	metrics_hist_init(&h);
+	for (i = 0; i < METRICS_NBUCKETS; i++)
+		h.bucket[i] = __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
+	h.sum = sum;
+	metrics_hist_print(buf, name, help, NULL, &h);
 }
 
 static void
@@ -356,16 +462,15 @@ render_reloads(struct evbuffer *buf)
 {
 	int64_t	ms;
 
-	metrics_head(buf, "tokenreviewd_reloads_total", "counter",
+	metrics_family(buf, "tokenreviewd_reloads_total", "counter",
 	    "Configuration reloads, by result.");
-	evbuffer_add_printf(buf, "tokenreviewd_reloads_total"
-	    "{result=\"success\"} %llu\n",
-	    (unsigned long long)ld(&reloads_ok));
-	evbuffer_add_printf(buf, "tokenreviewd_reloads_total"
-	    "{result=\"failure\"} %llu\n",
-	    (unsigned long long)ld(&reloads_failed));
+	metrics_counter(buf, "tokenreviewd_reloads_total",
+	    "result=\"success\"", ld(&reloads_ok));
+	metrics_counter(buf, "tokenreviewd_reloads_total",
+	    "result=\"failure\"", ld(&reloads_failed));
 	ms = __atomic_load_n(&reload_last_ok_ms, __ATOMIC_RELAXED);
-	metrics_head(buf, "tokenreviewd_last_reload_success_timestamp_seconds",
+	metrics_family(buf,
+	    "tokenreviewd_last_reload_success_timestamp_seconds",
 	    "gauge", "Wall-clock time of the last successful reload.");
 	evbuffer_add_printf(buf, "tokenreviewd_last_reload_success_timestamp_"
 	    "seconds %lld.%03lld\n", (long long)(ms / 1000),
@@ -380,43 +485,47 @@ static const char *const metrics_listeners[LISTENER_MAX] = {
 static void
 render_listeners(struct evbuffer *buf, const struct metrics *t)
 {
-	const char	*l;
-	size_t		 i;
+	char	l[64], lr[96];
+	size_t	i;
 
-	metrics_head(buf, "tokenreviewd_listener_connections_open", "gauge",
+	metrics_family(buf, "tokenreviewd_listener_connections_open", "gauge",
 	    "Client connections open now, by listener.");
-	for (i = 0; i < LISTENER_MAX; i++)
-		evbuffer_add_printf(buf, "tokenreviewd_listener_connections_"
-		    "open{listener=\"%s\"} %lld\n", metrics_listeners[i],
-		    (long long)t->listener_open[i]);
-	metrics_head(buf, "tokenreviewd_connections_refused_total", "counter",
+	for (i = 0; i < LISTENER_MAX; i++) {
+		snprintf(l, sizeof(l), "listener=\"%s\"", metrics_listeners[i]);
+		metrics_gauge(buf, "tokenreviewd_listener_connections_open", l,
+		    t->listener_open[i]);
+	}
+	metrics_family(buf, "tokenreviewd_connections_refused_total", "counter",
 	    "Connections closed at accept, by listener and reason: per_client "
 	    "(over max_connections_per_client) or full (every slot busy).");
 	for (i = 0; i < LISTENER_MAX; i++) {
-		l = metrics_listeners[i];
-		evbuffer_add_printf(buf, "tokenreviewd_connections_refused_"
-		    "total{listener=\"%s\",reason=\"per_client\"} %llu\n", l,
-		    (unsigned long long)t->conns_refused_client[i]);
-		evbuffer_add_printf(buf, "tokenreviewd_connections_refused_"
-		    "total{listener=\"%s\",reason=\"full\"} %llu\n", l,
-		    (unsigned long long)t->conns_refused_full[i]);
+		snprintf(lr, sizeof(lr),
+		    "listener=\"%s\",reason=\"per_client\"",
+		    metrics_listeners[i]);
+		metrics_counter(buf, "tokenreviewd_connections_refused_total",
+		    lr, t->conns_refused_client[i]);
+		snprintf(lr, sizeof(lr), "listener=\"%s\",reason=\"full\"",
+		    metrics_listeners[i]);
+		metrics_counter(buf, "tokenreviewd_connections_refused_total",
+		    lr, t->conns_refused_full[i]);
 	}
-	metrics_head(buf, "tokenreviewd_connections_evicted_total", "counter",
+	metrics_family(buf, "tokenreviewd_connections_evicted_total", "counter",
 	    "Idle or unauthenticated connections closed to make room on a "
 	    "full listener.");
-	for (i = 0; i < LISTENER_MAX; i++)
-		evbuffer_add_printf(buf, "tokenreviewd_connections_evicted_"
-		    "total{listener=\"%s\"} %llu\n", metrics_listeners[i],
-		    (unsigned long long)t->conns_evicted[i]);
+	for (i = 0; i < LISTENER_MAX; i++) {
+		snprintf(l, sizeof(l), "listener=\"%s\"", metrics_listeners[i]);
+		metrics_counter(buf, "tokenreviewd_connections_evicted_total",
+		    l, t->conns_evicted[i]);
+	}
 }
 
 static void
 render_connections(struct evbuffer *buf, const struct metrics *t)
 {
-	metrics_head(buf, "tokenreviewd_connections_open", "gauge",
+	metrics_family(buf, "tokenreviewd_connections_open", "gauge",
 	    "Client connections open now.");
-	evbuffer_add_printf(buf, "tokenreviewd_connections_open %lld\n",
-	    (long long)t->connections_open);
+	metrics_gauge(buf, "tokenreviewd_connections_open", NULL,
+	    t->connections_open);
 	metrics_one(buf, "tokenreviewd_connections_total", "counter",
 	    "Client connections accepted.", t->connections_total);
 	metrics_one(buf, "tokenreviewd_tls_handshake_failures_total",
@@ -452,10 +561,11 @@ metrics_render(struct evbuffer *buf, struct runtime *rt)
 	metrics_one(buf, "tokenreviewd_config_generation", "gauge",
 	    "Generation of the configuration in use.",
 	    rt != NULL ? rt->generation : 0);
-	metrics_head(buf, "tokenreviewd_build_info", "gauge",
+	metrics_family(buf, "tokenreviewd_build_info", "gauge",
 	    "Build information; the value is always 1.");
-	evbuffer_add_printf(buf, "tokenreviewd_build_info{version=\"%s\"} 1\n",
-	    METRICS_VERSION);
+	evbuffer_add_printf(buf, "tokenreviewd_build_info{version=\"");
+	metrics_escape(buf, METRICS_VERSION);
+	evbuffer_add_printf(buf, "\"} 1\n");
 
 	if (rt == NULL || rt->backends == NULL)
 		return;

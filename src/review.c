@@ -656,43 +656,7 @@ review_request_clear(struct review_request *req)
 size_t
 review_json_quote(const char *s, char *out)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	const unsigned char	*p = (const unsigned char *)s;
-	char			 e[7];
-	const char		*src;
-	size_t			 len = 0, n, step;
-
-	if (out != NULL)
-		out[len] = '"';
-	len++;
-	while (*p != '\0') {
-		src = (const char *)p;
-		n = step = 1;
-		if (*p == '"' || *p == '\\') {
-			e[0] = '\\';
-			e[1] = (char)*p;
-			src = e;
-			n = 2;
-		} else if (*p < 0x20) {
-			memcpy(e, "\\u00", 4);
-			e[4] = hex[*p >> 4];
-			e[5] = hex[*p & 0xf];
-			src = e;
-			n = 6;
-		} else if (*p >= 0x80 && (n = step = utf8_seq_len(p,
-		    strnlen((const char *)p, 4))) == 0) {
-			src = "\\ufffd";
-			n = 6;
-			step = 1;
-		}
-		if (out != NULL)
-			memcpy(out + len, src, n);
-		len += n;
-		p += step;
-	}
-	if (out != NULL)
-		out[len] = '"';
-	return len + 1;
+	return json_quote(s, strlen(s), out);
 }
 
 /* Pieces of an answer; a NULL string ends the list, quote marks escaping. */

@@ -82,7 +82,7 @@ struct worker {
 	struct evconnlistener	*lev[2 * TR_MAX_LISTEN];
 	enum listener_kind	 levkind[2 * TR_MAX_LISTEN];
 	size_t			 nlev;
-	struct event		*ctl_ev;
+	struct wake		*ctl_wake;
 	struct event		*resume_ev;
 	struct event		*stop_ev;
 	struct event		*flush_ev;
@@ -880,14 +880,13 @@ worker_drain(struct worker *w)
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
-	tv.tv_sec = w->view->rt->conf->shutdown_timeout / 1000;
-	tv.tv_usec = (w->view->rt->conf->shutdown_timeout % 1000) * 1000;
+	ms_to_timeval(w->view->rt->conf->shutdown_timeout, &tv);
 	evtimer_add(w->stop_ev, &tv);
 }
 
 /* The main thread has news: a new runtime, or drain. */
 static void
-ctl_cb(evutil_socket_t fd, short events, void *arg)
+ctl_cb(void *arg)
 {
 	struct worker	*w = arg;
 	struct runtime	*rt;
@@ -917,8 +916,7 @@ flush_cb(evutil_socket_t fd, short events, void *arg)
 	log_flush();
 	if (ms == 0)
 		ms = 1000;	/* look again: a reload may turn it on */
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	ms_to_timeval(ms, &tv);
 	evtimer_add(w->flush_ev, &tv);
 }
 
@@ -927,7 +925,7 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
-	ctl_cb(-1, 0, w);
+	ctl_cb(w);
 	flush_cb(-1, 0, w);
 	event_base_dispatch(w->base);
 	log_buffer(0);
@@ -1097,7 +1095,7 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		TAILQ_INIT(&w->conns);
 		pthread_mutex_init(&w->mtx, NULL);
 		w->base = worker_base();
-		w->ctl_ev = event_new(w->base, -1, 0, ctl_cb, w);
+		w->ctl_wake = wake_new(w->base, ctl_cb, w);
 		w->resume_ev = evtimer_new(w->base, resume_cb, w);
 		w->stop_ev = evtimer_new(w->base, stop_cb, w);
 		w->flush_ev = evtimer_new(w->base, flush_cb, w);
@@ -1159,7 +1157,7 @@ server_swap(struct server *srv, struct runtime *rt)
 			runtime_unref(w->next_rt);
 		w->next_rt = rt;
 		pthread_mutex_unlock(&w->mtx);
-		event_active(w->ctl_ev, EV_READ, 0);
+		wake_signal(w->ctl_wake);
 	}
 	runtime_ref(rt);
 	runtime_unref(srv->rt);
@@ -1177,7 +1175,7 @@ server_drain(struct server *srv, long long timeout_ms)
 		pthread_mutex_lock(&w->mtx);
 		w->drain_req = 1;
 		pthread_mutex_unlock(&w->mtx);
-		event_active(w->ctl_ev, EV_READ, 0);
+		wake_signal(w->ctl_wake);
 	}
 	for (k = 0; k < srv->nw; k++)
 		pthread_join(srv->w[k].thread, NULL);
@@ -1202,7 +1200,7 @@ server_free(struct server *srv)
 		view_reap(w);
 		event_free(w->reap_ev);
 		runtime_unref(w->next_rt);
-		event_free(w->ctl_ev);
+		wake_free(w->ctl_wake);
 		event_free(w->resume_ev);
 		event_free(w->stop_ev);
 		event_free(w->flush_ev);

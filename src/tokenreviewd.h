@@ -280,6 +280,15 @@ char		*conf_get_str(struct conf_section *, const char *key,
 		    const char *def);
 /* The first key of a section no conf_get() asked for, or NULL. */
 struct conf_kv	*conf_unused(struct conf_section *);
+/* 1 for [server], [cache] and [log], which config.c reads itself. */
+int		 config_core_section(const char *type);
+
+/* config-parse.c */
+/*
+ * Read conf->path into conf->sections: every section, in file order, as
+ * raw keys with their lines.  0, or -1 with "FILE:LINE: ..." in err.
+ */
+int		 config_parse_file(struct config *, char *err, size_t errlen);
 
 /* review.c */
 enum review_version {
@@ -1018,5 +1027,8 @@ void		 server_drain(struct server *, long long timeout_ms);
 void		 server_free(struct server *);
 uint16_t	 server_port(struct server *);	/* first bound port */
 uint16_t	 server_health_port(struct server *);	/* or 0 */
+
+/* The toolkit of the token sources: config tables, metrics, timers, ... */
+#include "toolkit.h"
 
 #endif /* TOKENREVIEWD_H */

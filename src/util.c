@@ -4,10 +4,14 @@
  *
  * Small helpers used everywhere: allocation that never returns NULL,
  * hashing and constant-time comparison, parsing of the config's number,
- * size and duration forms, and reading secret files safely.
+ * size and duration forms, and reading secret files safely.  The pieces
+ * of the toolkit every token source shares live here too (toolkit.h):
+ * text validation, JSON string quoting, the string vector, timer
+ * conversions and the backoff, so that no source writes its own.
  */
 
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -395,6 +399,78 @@ utf8_seq_len(const unsigned char *s, size_t n)
 	return need;
 }
 
+int
+utf8_text_valid(const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i, k;
+
+	for (i = 0; i < n; i += k) {
+		if (u[i] == 0 || (k = utf8_seq_len(u + i, n - i)) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * One character of s as JSON writes it: *src and *n get the bytes to
+ * write, the return value how many bytes of s they stand for.  Control
+ * characters (DEL too, for terminals reading logs) are \u escapes, and a
+ * byte that starts no valid UTF-8 sequence is U+FFFD.
+ */
+static size_t
+json_quote_char(const unsigned char *p, size_t left, char e[8],
+    const char **src, size_t *n)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			k;
+
+	*src = (const char *)p;
+	*n = 1;
+	if (*p == '"' || *p == '\\') {
+		e[0] = '\\';
+		e[1] = (char)*p;
+		*src = e;
+		*n = 2;
+	} else if (*p < 0x20 || *p == 0x7f) {
+		memcpy(e, "\\u00", 4);
+		e[4] = hex[*p >> 4];
+		e[5] = hex[*p & 0xf];
+		*src = e;
+		*n = 6;
+	} else if (*p >= 0x80) {
+		if ((k = utf8_seq_len(p, left)) != 0) {
+			*n = k;
+			return k;
+		}
+		*src = "\\ufffd";
+		*n = 6;
+	}
+	return 1;
+}
+
+size_t
+json_quote(const char *s, size_t len, char *out)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	const char		*src;
+	char			 e[8];
+	size_t			 i, n, olen = 0;
+
+	if (out != NULL)
+		out[olen] = '"';
+	olen++;
+	for (i = 0; i < len; ) {
+		i += json_quote_char(p + i, len - i, e, &src, &n);
+		if (out != NULL)
+			memcpy(out + olen, src, n);
+		olen += n;
+	}
+	if (out != NULL)
+		out[olen] = '"';
+	return olen + 1;
+}
+
 /*
  * The one comparison of secrets (tokens, their hashes and digests, cache
  * keys made from them): its time does not depend on where a and b differ.
@@ -485,11 +561,56 @@ parse_size(const char *s, size_t *size)
 	return 0;
 }
 
+void
+strvec_add_take(struct strvec *sv, char *s)
+{
+	if (sv->n + 2 > sv->cap) {
+		sv->cap = sv->cap == 0 ? 4 : sv->cap * 2;
+		sv->v = xreallocarray(sv->v, sv->cap, sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = s;
+	sv->v[sv->n] = NULL;
+}
+
+void
+strvec_add(struct strvec *sv, const char *s)
+{
+	strvec_add_take(sv, xstrdup(s));
+}
+
+size_t
+strvec_count(const struct strvec *sv)
+{
+	return sv->n;
+}
+
+char **
+strvec_take(struct strvec *sv)
+{
+	char	**v = sv->v;
+
+	if (v == NULL)
+		v = xcalloc(1, sizeof(*v));
+	memset(sv, 0, sizeof(*sv));
+	return v;
+}
+
+void
+strvec_free(struct strvec *sv)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	memset(sv, 0, sizeof(*sv));
+}
+
 char **
 split_words(const char *s, size_t *n)
 {
-	char	**words = NULL;
-	size_t	  count = 0, len;
+	struct strvec	 sv = STRVEC_INITIALIZER;
+	size_t		 len;
 
 	for (;;) {
 		while (*s == ' ' || *s == '\t')
@@ -497,16 +618,12 @@ split_words(const char *s, size_t *n)
 		if (*s == '\0')
 			break;
 		len = strcspn(s, " \t");
-		words = xreallocarray(words, count + 2, sizeof(*words));
-		words[count++] = xstrndup(s, len);
+		strvec_add_take(&sv, xstrndup(s, len));
 		s += len;
 	}
-	if (words == NULL)
-		words = xcalloc(1, sizeof(*words));
-	words[count] = NULL;
 	if (n != NULL)
-		*n = count;
-	return words;
+		*n = strvec_count(&sv);
+	return strvec_take(&sv);
 }
 
 void
@@ -631,6 +748,68 @@ monotonic_sec(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+ms_to_timeval(long long ms, struct timeval *tv)
+{
+	if (ms < 0)
+		ms = 0;
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+void
+ms_to_abstime(long long ms, struct timespec *ts)
+{
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+void
+backoff_init(struct backoff *b, long long min, long long max, int jitter)
+{
+	memset(b, 0, sizeof(*b));
+	b->min = min > 0 ? min : 1;
+	b->max = max > b->min ? max : b->min;
+	b->jitter = jitter < 0 ? 0 : jitter > 100 ? 100 : jitter;
+}
+
+/*
+ * The pause after one more failure: min, then doubled each time up to
+ * max.  With jitter, up to that many percent is taken off at random, so
+ * that workers failing together do not retry together; the result stays
+ * in [min, max] either way.
+ */
+long long
+backoff_next(struct backoff *b)
+{
+	long long	pause, cut = 0;
+	uint32_t	r;
+
+	pause = b->cur == 0 ? b->min : b->cur > b->max / 2 ? b->max :
+	    b->cur * 2;
+	b->cur = pause;
+	b->failures++;
+	if (b->jitter == 0)
+		return pause;
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) == 1)
+		cut = (long long)(r % 1000) * (pause * b->jitter / 100) / 1000;
+	return pause - cut < b->min ? b->min : pause - cut;
+}
+
+void
+backoff_reset(struct backoff *b)
+{
+	b->cur = 0;
+	b->failures = 0;
 }
 
 #ifndef HAVE_STRLCPY
