@@ -58,6 +58,9 @@
 #endif
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
+#include "tokendb-pg.h"
+#include "pgpool.h"
 
 #define TOKENDB_MAX_PENDING	4096	/* slots for uses per flush (2^n) */
 #define TOKENDB_BOOTSTRAPPERS	"system:bootstrappers"

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
 
 static char **
 csv_list_add(char **list, size_t *n, const char *s)
