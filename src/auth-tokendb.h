@@ -71,6 +71,7 @@ struct tdsrc_writer {
 	struct tokendb		*db;		/* the thread's own */
 };
 
+/* One loaded [tokendb], shared by the workers of a generation. */
 struct tdsrc_shared {
 	char		*path;
 	char		*url;		/* PostgreSQL instead of path */
@@ -100,8 +101,10 @@ struct tdsrc_shared {
 	struct tdsrc_writer writer;
 };
 
+/* A review waiting for PostgreSQL (auth-tokendb-pg.c). */
 struct tdsrc_pend;
 
+/* One worker's instance: its connection or pool, and its batch of uses. */
 struct tdsrc_inst {
 	struct tdsrc_shared	*ts;
 	struct tokendb		*db;
@@ -119,6 +122,7 @@ struct tdsrc_inst {
 	size_t			 nuses;
 };
 
+/* The shared counters and states, with relaxed atomics. */
 #define ADD(field, n)	__atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define SET(field, v)	__atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
