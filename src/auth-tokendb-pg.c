@@ -155,7 +155,6 @@ tdsrc_pg_free(struct tdsrc_inst *ti)
 	ti->flushing = NULL;
 }
 
-
 static void
 tdsrc_pg_pend_free(struct tdsrc_pend *p)
 {
