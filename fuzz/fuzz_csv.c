@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

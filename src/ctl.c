@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
 
 static void
 usage(FILE *f)

@@ -38,6 +38,8 @@
 #include <libpq-fe.h>
 
 #include "tokenreviewd.h"
+#include "pgpool.h"
+#include "tokendb-pg.h"
 
 #define PGPOOL_BACKOFF_MIN	0.25	/* s */
 #define PGPOOL_BACKOFF_MAX	4.0	/* s */

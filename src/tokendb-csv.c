@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
 
 static char **
 csv_list_add(char **list, size_t *n, const char *s)
@@ -120,7 +121,7 @@ tokendb_csv_parse(char *line, long long now, struct tokendb_token *tok)
 		    "keep it in the static token file";
 		goto out;
 	}
-	sha256(secret, TOKENDB_SECRET_LEN, tok->secret_hash);
+	tokendb_hash_secret(secret, tok->secret_hash);
 	tok->username = xstrdup(f[1]);
 	tok->uid = *f[2] != '\0' ? xstrdup(f[2]) : NULL;
 	tok->groups = csv_split_groups(n > 3 ? f[3] : "", &ng);

@@ -2,14 +2,15 @@
  * Copyright 2026 The tokenreviewd Authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The token database in PostgreSQL, for several daemons sharing one
- * database.  Same rows and schema version as the SQLite engine, in
- * PostgreSQL types; the schema is created on first use under an advisory
- * lock so that two processes starting at once do not both create it.
- * This file holds the synchronous calls behind the tokendb_*() API (used
- * by tokenreviewctl and for a worker's last use counts), the pipelined
- * inserts of an import, and the statements and row decoding that the
- * daemon's asynchronous lookups and schema check share with them.
+ * The PostgreSQL engine of the token database, for several daemons
+ * sharing one database.  Same rows and schema version as the SQLite
+ * engine, in PostgreSQL types; the schema is created on first use under an
+ * advisory lock so that two processes starting at once do not both create
+ * it.  This file holds the synchronous operations of the engine table
+ * (tokendb-engine.h: used by tokenreviewctl and for a worker's last use
+ * counts), the pipelined inserts of an import, and the statements and row
+ * decoding that the daemon's asynchronous lookups and schema check share
+ * with them (tokendb-pg.h).
  */
 
 #include <sys/types.h>
@@ -24,6 +25,9 @@
 #include <openssl/rand.h>
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
+#include "tokendb-engine.h"
+#include "tokendb-pg.h"
 
 /* Any constant: the key of the advisory lock taken while migrating. */
 #define TOKENDB_PG_LOCK		"7263206"
@@ -92,13 +96,6 @@ struct tokendb_pg {
 	int	 insert_prepared;	/* PG_INSERT as insert_name */
 	char	 insert_name[48];
 };
-
-int
-tokendb_is_url(const char *s)
-{
-	return strncmp(s, "postgresql://", 13) == 0 ||
-	    strncmp(s, "postgres://", 11) == 0;
-}
 
 /* The first line of libpq's message: they end in newlines. */
 void
@@ -189,11 +186,12 @@ pg_simple(struct tokendb_pg *p, const char *sql, const char *what,
  * a command that may create the database finds none and makes it.
  */
 static int
-pg_migrate(struct tokendb_pg *p, int flags, char *err, size_t errlen)
+pg_migrate(void *arg, int flags, char *err, size_t errlen)
 {
-	PGresult	*res;
-	char		*sql;
-	int		 v, r;
+	struct tokendb_pg	*p = arg;
+	PGresult		*res;
+	char			*sql;
+	int			 v, r;
 
 	if (!(flags & TOKENDB_CREATE)) {
 		if ((res = pg_exec(p, "SELECT to_regclass('schema_version') "
@@ -283,8 +281,19 @@ tokendb_pg_check_url(const char *url, char *err, size_t errlen)
 	return 0;
 }
 
-struct tokendb_pg *
-tokendb_pg_open(const char *url, int flags, long long timeout_ms, char *err,
+static void
+pg_close(void *arg)
+{
+	struct tokendb_pg	*p = arg;
+
+	if (p == NULL)
+		return;
+	PQfinish(p->conn);
+	free(p);
+}
+
+static void *
+pg_open(const char *url, int flags, long long timeout_ms, char *err,
     size_t errlen)
 {
 	struct tokendb_pg	*p;
@@ -306,21 +315,33 @@ tokendb_pg_open(const char *url, int flags, long long timeout_ms, char *err,
 		goto fail;
 	}
 	if (pg_simple(p, "SET client_min_messages = warning", "opening",
-	    err, errlen) != 0 || pg_migrate(p, flags, err, errlen) != 0)
+	    err, errlen) != 0)
 		goto fail;
 	return p;
 fail:
-	tokendb_pg_close(p);
+	pg_close(p);
 	return NULL;
 }
 
-void
-tokendb_pg_close(struct tokendb_pg *p)
+/*
+ * As open and migrate with TOKENDB_CREATE.  owner is for a file: the rows
+ * belong to the URL's role.
+ */
+static void *
+pg_create(const char *url, const char *owner, long long timeout_ms,
+    int *created, char *err, size_t errlen)
 {
-	if (p == NULL)
-		return;
-	PQfinish(p->conn);
-	free(p);
+	void	*p;
+
+	*created = 0;
+	if ((p = pg_open(url, TOKENDB_CREATE, timeout_ms, err,
+	    errlen)) == NULL)
+		return NULL;
+	if (pg_migrate(p, TOKENDB_CREATE, err, errlen) != 0) {
+		pg_close(p);
+		return NULL;
+	}
+	return p;
 }
 
 static long long
@@ -385,10 +406,11 @@ tokendb_pg_row(const struct pg_result *cres, int row,
 	tok->use_count = col_ll(res, row, 14, 0);
 }
 
-int
-tokendb_pg_get(struct tokendb_pg *p, const char *id,
-    struct tokendb_token *tok, char *err, size_t errlen)
+static int
+pg_get(void *arg, const char *id, struct tokendb_token *tok, char *err,
+    size_t errlen)
 {
+	struct tokendb_pg	*p = arg;
 	PGresult	*res;
 	int		 r = 0;
 
@@ -473,12 +495,13 @@ pg_insert_free(char *v[PG_INSERT_PARAMS])
 		free(v[i]);
 }
 
-int
-tokendb_pg_insert(struct tokendb_pg *p, const struct tokendb_token *tok,
-    char *err, size_t errlen)
+static int
+pg_insert(void *arg, const struct tokendb_token *tok, char *err,
+    size_t errlen)
 {
-	char	*v[PG_INSERT_PARAMS];
-	int	 r;
+	struct tokendb_pg	*p = arg;
+	char			*v[PG_INSERT_PARAMS];
+	int			 r;
 
 	pg_insert_params(tok, v);
 	r = pg_changed(p, pg_sql_insert, PG_INSERT_PARAMS,
@@ -637,12 +660,12 @@ pg_batch_read(struct pg_batch *b)
 	}
 }
 
-int
-tokendb_pg_insert_many(struct tokendb_pg *p,
-    const struct tokendb_token *toks, size_t n, size_t *failed, char *err,
-    size_t errlen)
+static int
+pg_insert_many(void *arg, const struct tokendb_token *toks, size_t n,
+    size_t *failed, char *err, size_t errlen)
 {
-	struct pg_batch	b;
+	struct tokendb_pg	*p = arg;
+	struct pg_batch		 b;
 
 	if (n == 0)
 		return 1;
@@ -673,34 +696,31 @@ tokendb_pg_insert_many(struct tokendb_pg *p,
 	return b.r;
 }
 
-int
-tokendb_pg_revoke(struct tokendb_pg *p, const char *id, char *err,
-    size_t errlen)
+static int
+pg_revoke(void *arg, const char *id, char *err, size_t errlen)
 {
-	return pg_changed(p, "UPDATE tokens SET revoked = 1 WHERE id = $1", 1,
+	return pg_changed(arg, "UPDATE tokens SET revoked = 1 WHERE id = $1", 1,
 	    &id, "revoking a token", err, errlen);
 }
 
-int
-tokendb_pg_delete(struct tokendb_pg *p, const char *id, char *err,
-    size_t errlen)
+static int
+pg_delete(void *arg, const char *id, char *err, size_t errlen)
 {
-	return pg_changed(p, "DELETE FROM tokens WHERE id = $1", 1, &id,
+	return pg_changed(arg, "DELETE FROM tokens WHERE id = $1", 1, &id,
 	    "deleting a token", err, errlen);
 }
 
-int
-tokendb_pg_consume(struct tokendb_pg *p, const char *id, char *err,
-    size_t errlen)
+static int
+pg_consume(void *arg, const char *id, char *err, size_t errlen)
 {
-	return pg_changed(p, tokendb_pg_sql_consume, 1, &id, "using a token",
+	return pg_changed(arg, tokendb_pg_sql_consume, 1, &id, "using a token",
 	    err, errlen);
 }
 
-long long
-tokendb_pg_prune(struct tokendb_pg *p, long long now, char *err,
-    size_t errlen)
+static long long
+pg_prune(void *arg, long long now, char *err, size_t errlen)
 {
+	struct tokendb_pg	*p = arg;
 	PGresult	*res;
 	char		 t[32];
 	const char	*param = t;
@@ -716,11 +736,11 @@ tokendb_pg_prune(struct tokendb_pg *p, long long now, char *err,
 	return n;
 }
 
-int
-tokendb_pg_list(struct tokendb_pg *p,
-    int (*cb)(const struct tokendb_token *, void *), void *arg, char *err,
-    size_t errlen)
+static int
+pg_list(void *conn, int (*cb)(const struct tokendb_token *, void *),
+    void *arg, char *err, size_t errlen)
 {
+	struct tokendb_pg	*p = conn;
 	struct tokendb_token	 tok;
 	PGresult		*res;
 	int			 i;
@@ -738,10 +758,10 @@ tokendb_pg_list(struct tokendb_pg *p,
 	return 0;
 }
 
-int
-tokendb_pg_begin(struct tokendb_pg *p, char *err, size_t errlen)
+static int
+pg_begin(void *arg, char *err, size_t errlen)
 {
-	return pg_simple(p, "BEGIN", "starting a transaction", err, errlen);
+	return pg_simple(arg, "BEGIN", "starting a transaction", err, errlen);
 }
 
 /*
@@ -749,11 +769,12 @@ tokendb_pg_begin(struct tokendb_pg *p, char *err, size_t errlen)
  * where the session allows (behind a pooler the next statement may go to
  * another session: its name is unique, so one left behind is harmless).
  */
-int
-tokendb_pg_commit(struct tokendb_pg *p, int ok, char *err, size_t errlen)
+static int
+pg_commit(void *arg, int ok, char *err, size_t errlen)
 {
-	char	sql[64];
-	int	r = 0;
+	struct tokendb_pg	*p = arg;
+	char			 sql[64];
+	int			 r = 0;
 
 	if (!ok)
 		PQclear(PQexec(p->conn, "ROLLBACK"));
@@ -801,12 +822,13 @@ tokendb_pg_uses_params(const struct tokendb_use *uses, size_t n,
 	return m > 0;
 }
 
-int
-tokendb_pg_record_uses(struct tokendb_pg *p, const struct tokendb_use *uses,
-    size_t n, char *err, size_t errlen)
+static int
+pg_record_uses(void *arg, const struct tokendb_use *uses, size_t n,
+    char *err, size_t errlen)
 {
-	char	*params[3];
-	int	 r = 1, k;
+	struct tokendb_pg	*p = arg;
+	char			*params[3];
+	int			 r = 1, k;
 
 	if (tokendb_pg_uses_params(uses, n, params) && pg_changed(p,
 	    tokendb_pg_sql_uses, 3, (const char *const *)params,
@@ -816,3 +838,29 @@ tokendb_pg_record_uses(struct tokendb_pg *p, const struct tokendb_use *uses,
 		free(params[k]);
 	return r;
 }
+
+static const char *const pg_prefixes[] = {
+	"postgresql://",
+	"postgres://",
+	NULL
+};
+
+const struct tokendb_engine tokendb_pg_engine = {
+	.name = "postgresql",
+	.prefixes = pg_prefixes,
+	.open = pg_open,
+	.migrate = pg_migrate,
+	.create = pg_create,
+	.close = pg_close,
+	.get = pg_get,
+	.insert = pg_insert,
+	.insert_many = pg_insert_many,
+	.revoke = pg_revoke,
+	.delete = pg_delete,
+	.consume = pg_consume,
+	.prune = pg_prune,
+	.list = pg_list,
+	.record_uses = pg_record_uses,
+	.begin = pg_begin,
+	.commit = pg_commit,
+};

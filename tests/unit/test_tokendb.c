@@ -23,6 +23,9 @@
 #include <sqlite3.h>
 
 #include "tokenreviewd.h"
+#include "tokendb.h"
+#include "tokendb-engine.h"
+#include "tokendb-pg.h"
 #include "tap.h"
 
 static char	dir[] = "/tmp/test_tokendb.XXXXXX";
@@ -670,6 +673,36 @@ test_pg_causes(void)
 }
 #endif
 
+/* Every operation of an engine is there. */
+static int
+engine_complete(const struct tokendb_engine *e)
+{
+	return e->name != NULL && e->open != NULL && e->migrate != NULL &&
+	    e->create != NULL && e->close != NULL && e->get != NULL &&
+	    e->insert != NULL && e->insert_many != NULL &&
+	    e->revoke != NULL && e->delete != NULL && e->consume != NULL &&
+	    e->prune != NULL && e->list != NULL && e->record_uses != NULL &&
+	    e->begin != NULL && e->commit != NULL;
+}
+
+/* The dispatcher picks the engine from the location. */
+static void
+test_engines(void)
+{
+	ok(tokendb_engine_find("/var/lib/tokenreviewd/tokens.db") ==
+	    &tokendb_sqlite_engine && tokendb_engine_find("tokens.db") ==
+	    &tokendb_sqlite_engine, "a path is a SQLite file");
+	ok(engine_complete(&tokendb_sqlite_engine), "SQLite: all operations");
+#ifdef HAVE_TOKENDB_PG
+	ok(tokendb_engine_find("postgresql://u@h:5432/db") ==
+	    &tokendb_pg_engine && tokendb_engine_find("postgres://h/db") ==
+	    &tokendb_pg_engine, "a postgresql:// URL is PostgreSQL");
+	ok(tokendb_engine_find("postgresql:/h") == &tokendb_sqlite_engine,
+	    "not quite a URL is a path");
+	ok(engine_complete(&tokendb_pg_engine), "PostgreSQL: all operations");
+#endif
+}
+
 /* The causes a failed call's message names, for status.error. */
 static void
 test_causes(void)
@@ -702,6 +735,7 @@ main(void)
 	test_backend();
 	test_conf_errors();
 	test_causes();
+	test_engines();
 #ifdef HAVE_TOKENDB_PG
 	test_pg();
 	test_pg_causes();

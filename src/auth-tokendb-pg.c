@@ -1,0 +1,493 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * The asynchronous PostgreSQL path of the tokendb source.  With [tokendb]
+ * url the rows are a network away: each worker looks tokens up through
+ * its own small pool of connections (pgpool.c), answers AUTH_PENDING and
+ * calls done() from its event loop when the row arrives.  The use of a
+ * usage-limited token is a second, conditional UPDATE on the same path,
+ * and the batch of use counts goes out as one asynchronous statement.
+ * Load does not connect: the schema is created or checked by one worker
+ * on the first connection of each generation, and reviews wait for that
+ * check, parked, or fail at once while the database cannot be reached.
+ * Every libpq call of the source is here.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+
+#include "tokenreviewd.h"
+#include "tokendb.h"
+#include "tokendb-pg.h"
+#include "pgpool.h"
+#include "auth-tokendb.h"
+
+/* A review waiting for PostgreSQL. */
+struct tdsrc_pend {
+	TAILQ_ENTRY(tdsrc_pend) entry;
+	struct tdsrc_inst	*ti;
+	struct auth_req		*req;
+	struct auth_result	*res;
+	auth_done_cb		 done;
+	struct pgpool_query	*q;
+	char			 id[TOKENDB_ID_LEN + 1];
+	uint8_t			 hash[TR_SHA256_LEN];
+	long long		 now;
+	double			 t0;
+	int			 parked;	/* waits for the schema check */
+};
+
+static void	tdsrc_pg_pend_free(struct tdsrc_pend *);
+static void	tdsrc_pg_schema_stop(struct tdsrc_inst *);
+static void	tdsrc_pg_schema_ev_cb(evutil_socket_t, short, void *);
+static void	tdsrc_pg_park_cb(evutil_socket_t, short, void *);
+
+/*
+ * The database answered or not.  Shared by all workers: readiness follows
+ * the time since the first failure that no success has cleared.
+ */
+static void
+tdsrc_pg_up(int up, void *arg)
+{
+	struct tdsrc_inst	*ti = arg;
+	int64_t			 now = (int64_t)(monotonic_sec() * 1000);
+	int64_t			 zero = 0;
+
+	if (up)
+		SET(ti->ts->down_since, 0);
+	else
+		__atomic_compare_exchange_n(&ti->ts->down_since, &zero,
+		    now > 0 ? now : 1, 0, __ATOMIC_RELAXED,
+		    __ATOMIC_RELAXED);
+}
+
+void
+tdsrc_pg_init(struct tdsrc_inst *ti, struct event_base *base)
+{
+	struct tdsrc_shared	*ts = ti->ts;
+
+	ti->pool = pgpool_new(base, ts->url, ts->pool_size,
+	    ts->query_timeout, tdsrc_pg_up, ti);
+	ti->schema_ev = evtimer_new(base, tdsrc_pg_schema_ev_cb, ti);
+	ti->park_ev = evtimer_new(base, tdsrc_pg_park_cb, ti);
+	/* The first worker to run checks the schema. */
+	event_active(ti->schema_ev, 0, 0);
+}
+
+static void
+tdsrc_pg_flushed_cb(const struct pg_result *res, const char *err, void *arg)
+{
+	struct tdsrc_inst	*ti = arg;
+	struct tokendb_use	*u;
+
+	ti->flushing = NULL;
+	if (err != NULL) {
+		/* Put the counts back for the next flush. */
+		log_msg(LL_WARN, "tokendb_flush", "%s", err);
+		ADD(ti->ts->errors, 1);
+		for (u = ti->flushed; u->count != 0; u++)
+			tdsrc_note_use(ti, u->id, u->last_used, u->count);
+	} else
+		ADD(ti->ts->flushes, 1);
+	free(ti->flushed);
+	ti->flushed = NULL;
+}
+
+/* Write the batch with one asynchronous statement. */
+void
+tdsrc_pg_flush(struct tdsrc_inst *ti)
+{
+	char	*params[3], err[TR_ERRLEN];
+	size_t	 i, n = 0;
+	int	 k;
+
+	if (ti->flushing != NULL)
+		return;
+	ti->flushed = xcalloc(ti->nuses + 1, sizeof(*ti->flushed));
+	for (i = 0; i < TDSRC_MAX_PENDING; i++) {
+		if (ti->uses[i].count != 0)
+			ti->flushed[n++] = ti->uses[i];
+	}
+	tokendb_pg_uses_params(ti->flushed, n, params);
+	memset(ti->uses, 0, sizeof(ti->uses));
+	ti->nuses = 0;
+	ti->flushing = pgpool_exec(ti->pool, tokendb_pg_sql_uses, 3,
+	    (const char *const *)params, tdsrc_pg_flushed_cb, ti, err,
+	    sizeof(err));
+	if (ti->flushing == NULL)
+		tdsrc_pg_flushed_cb(NULL, err, ti);
+	for (k = 0; k < 3; k++)
+		free(params[k]);
+}
+
+/*
+ * The pool goes with the generation; the counts it has not written,
+ * those of a flush in flight included, go to the writer thread.
+ */
+void
+tdsrc_pg_free(struct tdsrc_inst *ti)
+{
+	struct tokendb_use	*u;
+
+	if (ti->pool == NULL)
+		return;
+	if (ti->flushed != NULL) {
+		for (u = ti->flushed; u->count != 0; u++)
+			tdsrc_note_use(ti, u->id, u->last_used, u->count);
+	}
+	tdsrc_pg_schema_stop(ti);
+	/* Reviews still waiting are the chain's to forget, not to answer. */
+	pgpool_free(ti->pool);
+	ti->pool = NULL;
+	while (!TAILQ_EMPTY(&ti->pending))
+		tdsrc_pg_pend_free(TAILQ_FIRST(&ti->pending));
+	free(ti->flushed);
+	ti->flushed = NULL;
+	ti->flushing = NULL;
+}
+
+static void
+tdsrc_pg_pend_free(struct tdsrc_pend *p)
+{
+	TAILQ_REMOVE(&p->ti->pending, p, entry);
+	OPENSSL_cleanse(p, sizeof(*p));
+	free(p);
+}
+
+/*
+ * status.error for a failure: its kind ("token database unreachable"),
+ * without the server's address or message, which go to the log.
+ */
+static void
+tdsrc_pg_error(struct tdsrc_inst *ti, struct auth_result *res,
+    const char *err)
+{
+	const char	*cause;
+	size_t		 n = strcspn(err, ":(");
+
+	/* A known cause, else the words before the engine's message. */
+	if ((cause = tokendb_error_cause(err)) != NULL) {
+		err = cause;
+		n = strlen(cause);
+	}
+	while (n > 0 && err[n - 1] == ' ')
+		n--;
+	ADD(ti->ts->errors, 1);
+	free(res->error);
+	xasprintf(&res->error, "%.*s", (int)n, err);
+}
+
+static void
+tdsrc_pg_pend_done(struct tdsrc_pend *p, enum auth_rv rv)
+{
+	struct auth_req	*req = p->req;
+	auth_done_cb	 done = p->done;
+
+	tdsrc_answer(p->ti, p->id, p->now, p->res, rv);
+	tdsrc_pg_pend_free(p);
+	done(req, rv);
+}
+
+static void
+tdsrc_pg_used_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tdsrc_pend	*p = arg;
+
+	p->q = NULL;
+	if (err != NULL) {
+		log_msg(LL_WARN, "tokendb_use", "%s", err);
+		tdsrc_pg_error(p->ti, p->res, err);
+		tdsrc_pg_pend_done(p, AUTH_ERROR);
+		return;
+	}
+	tdsrc_pg_pend_done(p, PQntuples((const PGresult *)r) == 1 ? AUTH_OK :
+	    AUTH_DENY);
+}
+
+static void
+tdsrc_pg_got_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tdsrc_pend	*p = arg;
+	struct tokendb_token	 tok;
+	const char		*param = p->id;
+	char			 why[TR_ERRLEN];
+	enum auth_rv		 rv = AUTH_DENY;
+
+	p->q = NULL;
+	tdsrc_timed(p->ti->ts, p->t0);
+	if (err != NULL) {
+		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
+		tdsrc_pg_error(p->ti, p->res, err);
+		tdsrc_pg_pend_done(p, AUTH_ERROR);
+		return;
+	}
+	if (PQntuples((const PGresult *)r) != 1) {
+		tdsrc_pg_pend_done(p, AUTH_DENY);
+		return;
+	}
+	tokendb_pg_row(r, 0, &tok);
+	if (tdsrc_accept(p->ti, &tok, p->hash, p->now, p->res) == 0) {
+		rv = AUTH_OK;
+		/* Take the use: the conditional UPDATE, asynchronously too. */
+		if (tok.uses_left > 0 && (p->q = pgpool_exec(p->ti->pool,
+		    tokendb_pg_sql_consume, 1, &param, tdsrc_pg_used_cb, p, why,
+		    sizeof(why))) == NULL) {
+			tdsrc_pg_error(p->ti, p->res, why);
+			rv = AUTH_ERROR;
+		}
+	}
+	tokendb_token_clear(&tok);
+	if (p->q == NULL)
+		tdsrc_pg_pend_done(p, rv);
+}
+
+/* Send the lookup of a review; -1 with err set when the pool refuses. */
+static int
+tdsrc_pg_pend_send(struct tdsrc_pend *p, char *err, size_t errlen)
+{
+	const char	*param = p->id;
+
+	p->parked = 0;
+	p->t0 = monotonic_sec();
+	p->q = pgpool_exec(p->ti->pool, tokendb_pg_sql_get, 1, &param,
+	    tdsrc_pg_got_cb, p, err, errlen);
+	if (p->q == NULL) {
+		tdsrc_timed(p->ti->ts, p->t0);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The schema check: the first successful connection of a generation runs
+ * the migration (under the advisory lock, so that workers of other
+ * generations and other daemons may race it) and reads the version it
+ * left.  One worker at a time holds the check (TDSRC_SCHEMA_CHECKING);
+ * reviews wait for it parked, and a failure is tried again after a
+ * backoff.
+ */
+static void
+tdsrc_pg_schema_error(struct tdsrc_shared *ts, enum tdsrc_schema state,
+    char *err, size_t errlen)
+{
+	if (state == TDSRC_SCHEMA_NEWER)
+		snprintf(err, errlen, "token database schema version %d is "
+		    "newer than this program knows (%d)",
+		    GET(ts->schema_found), TOKENDB_SCHEMA_VERSION);
+	else
+		snprintf(err, errlen, "token database unreachable (schema not "
+		    "checked yet)");
+}
+
+static void
+tdsrc_pg_schema_set(struct tdsrc_inst *ti, enum tdsrc_schema state)
+{
+	__atomic_store_n(&ti->ts->schema, state, __ATOMIC_RELEASE);
+	/* Parked reviews hear of it from the loop, not from here. */
+	event_active(ti->park_ev, 0, 0);
+}
+
+/* The attempt failed: say so if it reached the pool, and try again later. */
+static void
+tdsrc_pg_schema_failed(struct tdsrc_inst *ti, const char *err, int tried)
+{
+	struct timeval	tv;
+	double		b = ti->schema_backoff;
+
+	ti->schema_q = NULL;
+	b = b == 0 ? 0.25 : b * 2 > TDSRC_SCHEMA_RETRY_MAX ?
+	    TDSRC_SCHEMA_RETRY_MAX : b * 2;
+	ti->schema_backoff = b;
+	if (tried)
+		log_msg(LL_WARN, "tokendb_schema", "checking the token "
+		    "database schema: %s; trying again in %.2f s", err, b);
+	tv.tv_sec = (time_t)b;
+	tv.tv_usec = (suseconds_t)((b - (double)tv.tv_sec) * 1e6);
+	evtimer_add(ti->schema_ev, &tv);
+	tdsrc_pg_schema_set(ti, TDSRC_SCHEMA_UNKNOWN);
+}
+
+static void
+tdsrc_pg_schema_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tdsrc_inst	*ti = arg;
+	const PGresult		*res = (const PGresult *)r;
+	char			 why[TR_ERRLEN];
+	int			 v;
+
+	ti->schema_q = NULL;
+	if (err != NULL) {
+		tdsrc_pg_schema_failed(ti, err, 1);
+		return;
+	}
+	if (ti->schema_step == TDSRC_STEP_MIGRATE) {
+		ti->schema_step = TDSRC_STEP_VERSION;
+		if ((ti->schema_q = pgpool_exec(ti->pool,
+		    tokendb_pg_sql_version, 0, NULL, tdsrc_pg_schema_cb, ti,
+		    why, sizeof(why))) == NULL)
+			tdsrc_pg_schema_failed(ti, why, 1);
+		return;
+	}
+	v = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ?
+	    atoi(PQgetvalue(res, 0, 0)) : 0;
+	if (v < TOKENDB_SCHEMA_VERSION) {
+		tdsrc_pg_schema_failed(ti, "the schema was not created", 1);
+		return;
+	}
+	ti->schema_backoff = 0;
+	if (v > TOKENDB_SCHEMA_VERSION) {
+		SET(ti->ts->schema_found, v);
+		log_msg(LL_ERROR, "tokendb_schema", "the token database has "
+		    "schema version %d, newer than this program knows (%d): "
+		    "its tokens are refused with an error until tokenreviewd "
+		    "is upgraded", v, TOKENDB_SCHEMA_VERSION);
+		tdsrc_pg_schema_set(ti, TDSRC_SCHEMA_NEWER);
+		return;
+	}
+	log_msg(LL_INFO, "tokendb_schema", "token database schema version %d",
+	    v);
+	tdsrc_pg_schema_set(ti, TDSRC_SCHEMA_OK);
+}
+
+/* Take the check if nobody has it and it is not done. */
+static void
+tdsrc_pg_schema_start(struct tdsrc_inst *ti)
+{
+	enum tdsrc_schema	expect = TDSRC_SCHEMA_UNKNOWN;
+	char			err[TR_ERRLEN];
+
+	if (ti->schema_q != NULL || !__atomic_compare_exchange_n(
+	    &ti->ts->schema, &expect, TDSRC_SCHEMA_CHECKING, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	ti->schema_step = TDSRC_STEP_MIGRATE;
+	/* Refused at once while the pool backs off: no log line per try. */
+	if ((ti->schema_q = pgpool_exec(ti->pool, ti->ts->migrate_sql, 0,
+	    NULL, tdsrc_pg_schema_cb, ti, err, sizeof(err))) == NULL)
+		tdsrc_pg_schema_failed(ti, err, 0);
+}
+
+static void
+tdsrc_pg_schema_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	tdsrc_pg_schema_start(arg);
+}
+
+/* The worker goes away: a check it holds is free for another one. */
+static void
+tdsrc_pg_schema_stop(struct tdsrc_inst *ti)
+{
+	enum tdsrc_schema	expect = TDSRC_SCHEMA_CHECKING;
+
+	if (ti->schema_q != NULL)
+		__atomic_compare_exchange_n(&ti->ts->schema, &expect,
+		    TDSRC_SCHEMA_UNKNOWN, 0, __ATOMIC_ACQ_REL,
+		    __ATOMIC_ACQUIRE);
+	ti->schema_q = NULL;
+	if (ti->schema_ev != NULL)
+		event_free(ti->schema_ev);
+	if (ti->park_ev != NULL)
+		event_free(ti->park_ev);
+	ti->schema_ev = ti->park_ev = NULL;
+}
+
+/* Parked reviews go on (or fail) once the check is over. */
+static void
+tdsrc_pg_park_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tdsrc_inst	*ti = arg;
+	struct tdsrc_pend	*p;
+	struct timeval		 tv;
+	char			 err[TR_ERRLEN];
+	enum tdsrc_schema	 state;
+	int			 waiting = 0;
+
+	state = __atomic_load_n(&ti->ts->schema, __ATOMIC_ACQUIRE);
+again:
+	TAILQ_FOREACH(p, &ti->pending, entry) {
+		if (!p->parked)
+			continue;
+		if (state == TDSRC_SCHEMA_CHECKING) {
+			waiting = 1;
+			continue;
+		}
+		if (state == TDSRC_SCHEMA_OK && tdsrc_pg_pend_send(p, err,
+		    sizeof(err)) == 0)
+			continue;
+		if (state != TDSRC_SCHEMA_OK)
+			tdsrc_pg_schema_error(ti->ts, state, err, sizeof(err));
+		tdsrc_pg_error(ti, p->res, err);
+		/* done() may end other reviews: start over. */
+		tdsrc_pg_pend_done(p, AUTH_ERROR);
+		goto again;
+	}
+	if (waiting) {
+		tv.tv_sec = 0;
+		tv.tv_usec = TDSRC_PARK_POLL * 1000;
+		evtimer_add(ti->park_ev, &tv);
+	}
+}
+
+enum auth_rv
+tdsrc_pg_authenticate(struct tdsrc_inst *ti, struct auth_req *req,
+    struct auth_result *res, auth_done_cb done, const char *id,
+    const uint8_t *hash, long long now)
+{
+	struct tdsrc_pend	*p;
+	char			 err[TR_ERRLEN];
+	enum tdsrc_schema	 state;
+
+	p = xcalloc(1, sizeof(*p));
+	p->ti = ti;
+	p->req = req;
+	p->res = res;
+	p->done = done;
+	strlcpy(p->id, id, sizeof(p->id));
+	memcpy(p->hash, hash, sizeof(p->hash));
+	p->now = now;
+	TAILQ_INSERT_TAIL(&ti->pending, p, entry);
+	if ((state = __atomic_load_n(&ti->ts->schema,
+	    __ATOMIC_ACQUIRE)) == TDSRC_SCHEMA_UNKNOWN) {
+		tdsrc_pg_schema_start(ti);
+		state = __atomic_load_n(&ti->ts->schema, __ATOMIC_ACQUIRE);
+	}
+	if (state == TDSRC_SCHEMA_CHECKING) {
+		p->parked = 1;
+		event_active(ti->park_ev, 0, 0);
+		return AUTH_PENDING;
+	}
+	if (state == TDSRC_SCHEMA_OK && tdsrc_pg_pend_send(p, err,
+	    sizeof(err)) == 0)
+		return AUTH_PENDING;
+	/* Known to be unreachable (or not ours): answer now, no waiting. */
+	if (state != TDSRC_SCHEMA_OK)
+		tdsrc_pg_schema_error(ti->ts, state, err, sizeof(err));
+	tdsrc_pg_error(ti, res, err);
+	tdsrc_pg_pend_free(p);
+	return AUTH_ERROR;
+}
+
+void
+tdsrc_pg_cancel(struct tdsrc_inst *ti, struct auth_req *req)
+{
+	struct tdsrc_pend	*p;
+
+	TAILQ_FOREACH(p, &ti->pending, entry) {
+		if (p->req == req)
+			break;
+	}
+	if (p == NULL)
+		return;
+	if (p->q != NULL)
+		pgpool_abandon(p->q);
+	tdsrc_pg_pend_free(p);
+}
