@@ -206,20 +206,19 @@ sreq_content_type_ok(const char *ct)
 	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-static void
-sreq_handle_review(struct server_conn *sc)
+/*
+ * The caller, the method and the media type of a review request: 0 when
+ * one of them is wrong and the request has been answered.
+ */
+static int
+sreq_review_allowed(struct server_conn *sc)
 {
 	struct server_worker	*w = sc->w;
-	struct sreq_review	*rv;
-	struct limit_conf	 lc;
-	const char		*body;
-	char			 err[TR_ERRLEN];
-	size_t			 len;
 
 	if (strcmp(http_method(sc->hc), "POST") != 0) {
 		sreq_reply_status(sc, MP_REVIEW, 405, "MethodNotAllowed",
 		    "only POST is allowed", "Allow: POST\r\n");
-		return;
+		return 0;
 	}
 	if (!sreq_client_token_ok(sc, w->view->rt)) {
 		__atomic_fetch_add(&w->m->client_auth_failures, 1,
@@ -229,13 +228,49 @@ sreq_handle_review(struct server_conn *sc)
 		sreq_reply_status(sc, MP_REVIEW, 401, "Unauthorized",
 		    "caller not authenticated",
 		    "WWW-Authenticate: Bearer realm=\"tokenreviewd\"\r\n");
-		return;
+		return 0;
 	}
 	if (!sreq_content_type_ok(http_header(sc->hc, "content-type"))) {
 		sreq_reply_status(sc, MP_REVIEW, 415, "UnsupportedMediaType",
 		    "Content-Type must be application/json", NULL);
-		return;
+		return 0;
 	}
+	return 1;
+}
+
+/* Hand a decoded review with a token to the auth chain. */
+static void
+sreq_review_start(struct sreq_review *rv)
+{
+	struct server_conn	*sc = rv->sc;
+	struct limit_conf	 lc;
+
+	/*
+	 * Over the limit, the cache and the in-memory sources still answer;
+	 * the sources behind them never see the guess (auth.c).
+	 */
+	if (sreq_limit(rv->view->rt->conf, &lc) &&
+	    !limit_allowed(&lc, sc->client, monotonic_ms()))
+		rv->areq.limited = 1;
+	rv->areq.token = rv->rr.token;
+	rv->areq.token_len = rv->rr.token_len;
+	rv->areq.audiences = rv->rr.audiences;
+	rv->areq.naudiences = rv->rr.naudiences;
+	rv->areq.base = sc->w->base;
+	sc->review = rv;
+	auth_review(rv->view->chain, &rv->areq, sreq_review_cb, rv);
+}
+
+static void
+sreq_handle_review(struct server_conn *sc)
+{
+	struct sreq_review	*rv;
+	const char		*body;
+	char			 err[TR_ERRLEN];
+	size_t			 len;
+
+	if (!sreq_review_allowed(sc))
+		return;
 	rv = xcalloc(1, sizeof(*rv));
 	rv->start = monotonic_sec();
 	body = http_body(sc->hc, &len);
@@ -248,7 +283,7 @@ sreq_handle_review(struct server_conn *sc)
 		return;
 	}
 	rv->sc = sc;
-	rv->view = w->view;
+	rv->view = sc->w->view;
 	rv->view->refs++;
 	if (rv->rr.token_len == 0) {
 		/* Nothing to look up: no backend sees it (case 4). */
@@ -259,20 +294,7 @@ sreq_handle_review(struct server_conn *sc)
 		sreq_review_cb(&rv->areq, rv);
 		return;
 	}
-	/*
-	 * Over the limit, the cache and the in-memory sources still answer;
-	 * the sources behind them never see the guess (auth.c).
-	 */
-	if (sreq_limit(rv->view->rt->conf, &lc) &&
-	    !limit_allowed(&lc, sc->client, monotonic_ms()))
-		rv->areq.limited = 1;
-	rv->areq.token = rv->rr.token;
-	rv->areq.token_len = rv->rr.token_len;
-	rv->areq.audiences = rv->rr.audiences;
-	rv->areq.naudiences = rv->rr.naudiences;
-	rv->areq.base = w->base;
-	sc->review = rv;
-	auth_review(rv->view->chain, &rv->areq, sreq_review_cb, rv);
+	sreq_review_start(rv);
 }
 
 static void

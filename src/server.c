@@ -336,6 +336,54 @@ server_admit(struct server_worker *w, enum listener_kind kind,
 	return 0;
 }
 
+/* The connection's bufferevent, TLS on the review port; NULL if none. */
+static struct bufferevent *
+server_bufferevent(struct server_worker *w, evutil_socket_t fd, int tls)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl = NULL;
+	int			 opts;
+
+	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	if (tls && (ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
+		log_msg(LL_ERROR, "accept", "SSL_new failed");
+		return NULL;
+	}
+	if (tls)
+		bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, opts);
+	else
+		bev = bufferevent_socket_new(w->base, fd, opts);
+	if (bev == NULL) {
+		log_msg(LL_ERROR, "accept", "cannot make a bufferevent");
+		SSL_free(ssl);
+	}
+	return bev;
+}
+
+/* A new connection, last in the worker's list and in its counts. */
+static struct server_conn *
+server_conn_new(struct server_worker *w, enum listener_kind kind,
+    const struct connlimit_addr *addr, int counted)
+{
+	struct server_conn	*sc;
+
+	sc = xcalloc(1, sizeof(*sc));
+	sc->w = w;
+	sc->kind = kind;
+	sc->addr = *addr;
+	sc->counted = counted;
+	TAILQ_INSERT_TAIL(&w->conns, sc, entry);
+	w->nconns++;
+	w->nkind[kind]++;
+	__atomic_fetch_add(&w->m->connections_total, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->m->connections_open, w->nconns,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&w->m->listener_open[kind], w->nkind[kind],
+	    __ATOMIC_RELAXED);
+	return sc;
+}
+
 /* A new connection: TLS on listen, plain HTTP on health_listen. */
 static void
 server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
@@ -349,8 +397,7 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	struct connlimit_addr	 addr;
 	struct bufferevent	*bev;
 	struct server_conn	*sc;
-	SSL			*ssl = NULL;
-	int			 one = 1, opts, counted;
+	int			 one = 1, counted;
 	int			 tls = kind == LISTENER_REVIEW;
 
 	connlimit_addr(sa, &addr);
@@ -359,45 +406,19 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-	if (tls && (ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
-		log_msg(LL_ERROR, "accept", "SSL_new failed");
-		goto fail;
+	if ((bev = server_bufferevent(w, fd, tls)) == NULL) {
+		close(fd);
+		if (counted)
+			connlimit_release(&addr, kind, 0, monotonic_ms());
+		return;
 	}
-	if (tls)
-		bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, opts);
-	else
-		bev = bufferevent_socket_new(w->base, fd, opts);
-	if (bev == NULL) {
-		log_msg(LL_ERROR, "accept", "cannot make a bufferevent");
-		SSL_free(ssl);
-		goto fail;
-	}
-	sc = xcalloc(1, sizeof(*sc));
-	sc->w = w;
-	sc->kind = kind;
-	sc->addr = addr;
-	sc->counted = counted;
+	sc = server_conn_new(w, kind, &addr, counted);
 	cb.arg = sc;
-	TAILQ_INSERT_TAIL(&w->conns, sc, entry);
-	w->nconns++;
-	w->nkind[kind]++;
-	__atomic_fetch_add(&w->m->connections_total, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->m->connections_open, w->nconns,
-	    __ATOMIC_RELAXED);
-	__atomic_store_n(&w->m->listener_open[kind], w->nkind[kind],
-	    __ATOMIC_RELAXED);
 	sc->hc = http_conn_new(w->base, bev, tls, sa, (socklen_t)salen,
 	    &w->lim, &cb);
 	limit_client(http_peer(sc->hc), sc->client, sizeof(sc->client));
 	if (w->nkind[kind] >= w->maxconns[kind])
 		server_worker_check(w, kind);
-	return;
-fail:
-	close(fd);
-	if (counted)
-		connlimit_release(&addr, kind, 0, monotonic_ms());
 }
 
 static void
@@ -581,6 +602,36 @@ fail:
 	return -1;
 }
 
+/* A numeric HOST:PORT or [HOST]:PORT as a socket address; -1 if not. */
+static int
+server_listen_addr(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen)
+{
+	struct addrinfo	 hints, *ai = NULL;
+	char		 host[256], *port;
+	int		 r = -1;
+
+	strlcpy(host, spec[0] == '[' ? spec + 1 : spec, sizeof(host));
+	if ((port = strrchr(host, ':')) == NULL)
+		return -1;
+	*port++ = '\0';
+	if (spec[0] == '[' && (port < host + 2 || port[-2] != ']'))
+		return -1;
+	if (spec[0] == '[')
+		port[-2] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) == 0 && ai != NULL) {
+		memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+		*sslen = ai->ai_addrlen;
+		r = 0;
+	}
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return r;
+}
+
 /*
  * Bind one address in every worker; port 0 becomes the first one's port.
  * tls: the review port; else a plain HTTP health port.
@@ -589,34 +640,22 @@ static int
 server_listen(struct server *srv, const char *spec, int tls, char *err,
     size_t errlen)
 {
-	struct addrinfo		 hints, *ai = NULL;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	struct server_worker	*w;
-	char			 host[256], *port;
 	uint16_t		 bound;
-	int			 i, fd, r = -1;
+	int			 i, fd;
 
-	strlcpy(host, spec[0] == '[' ? spec + 1 : spec, sizeof(host));
-	if ((port = strrchr(host, ':')) == NULL)
-		goto bad;
-	*port++ = '\0';
-	if (spec[0] == '[' && (port < host + 2 || port[-2] != ']'))
-		goto bad;
-	if (spec[0] == '[')
-		port[-2] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
-		goto bad;
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-	sslen = ai->ai_addrlen;
+	if (server_listen_addr(spec, &ss, &sslen) != 0) {
+		snprintf(err, errlen, "listen %s: not a numeric HOST:PORT",
+		    spec);
+		return -1;
+	}
 	for (i = 0; i < srv->nw; i++) {
 		w = &srv->w[i];
 		if ((fd = server_listen_socket((struct sockaddr *)&ss, sslen,
 		    err, errlen, spec)) == -1)
-			goto out;
+			return -1;
 		/* Port 0: the others must join the port the first got. */
 		if (i == 0 && getsockname(fd, (struct sockaddr *)&ss,
 		    &sslen) == -1)
@@ -641,14 +680,7 @@ server_listen(struct server *srv, const char *spec, int tls, char *err,
 	log_msg(LL_INFO, "listen", "listening on %s (%s, port %u, %d "
 	    "workers)", spec, tls ? "TLS" : "plain HTTP, health only", bound,
 	    srv->nw);
-	r = 0;
-	goto out;
-bad:
-	snprintf(err, errlen, "listen %s: not a numeric HOST:PORT", spec);
-out:
-	if (ai != NULL)
-		freeaddrinfo(ai);
-	return r;
+	return 0;
 }
 
 /*
