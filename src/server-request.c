@@ -343,7 +343,7 @@ sreq_request_cb(struct http_conn *hc, void *arg)
 	const char		*path = http_path(hc);
 
 	sc->nreq++;
-	if (!sc->proven)
+	if (sc->standing == SCS_UNPROVEN || sc->standing == SCS_COUNTED)
 		server_conn_prove(sc);
 	if (sc->kind == LISTENER_REVIEW && (strcmp(path,
 	    sc->w->view->rt->conf->review_path) == 0 ||

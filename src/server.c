@@ -123,7 +123,7 @@ server_worker_pause(struct server_worker *w, enum listener_kind kind, int pause)
 static void
 server_conn_release(struct server_conn *sc, int proved)
 {
-	sc->counted = 0;
+	sc->standing = SCS_UNPROVEN;
 	connlimit_release(&sc->addr, sc->kind, proved, monotonic_ms());
 }
 
@@ -149,13 +149,11 @@ server_conn_prove(struct server_conn *sc)
 			return;
 	} else
 		auth = 0;
-	sc->proven = 1;
-	if (sc->counted)
+	if (sc->standing == SCS_COUNTED)
 		server_conn_release(sc, 1);
-	if (auth) {
+	sc->standing = auth ? SCS_TRUSTED : SCS_PROVEN;
+	if (auth)
 		connlimit_trust(&sc->addr, monotonic_ms());
-		sc->trusted = 1;
-	}
 }
 
 /*
@@ -235,9 +233,9 @@ server_closed_cb(struct http_conn *hc, void *arg)
 	enum listener_kind	 kind = sc->kind;
 
 	sreq_drop(sc);
-	if (sc->counted)
+	if (sc->standing == SCS_COUNTED)
 		server_conn_release(sc, 0);
-	if (sc->trusted)
+	else if (sc->standing == SCS_TRUSTED)
 		connlimit_untrust(&sc->addr, monotonic_ms());
 	TAILQ_REMOVE(&w->conns, sc, entry);
 	free(sc);
@@ -372,7 +370,7 @@ server_conn_new(struct server_worker *w, enum listener_kind kind,
 	sc->w = w;
 	sc->kind = kind;
 	sc->addr = *addr;
-	sc->counted = counted;
+	sc->standing = counted ? SCS_COUNTED : SCS_UNPROVEN;
 	TAILQ_INSERT_TAIL(&w->conns, sc, entry);
 	w->nconns++;
 	w->nkind[kind]++;
@@ -634,17 +632,17 @@ server_listen_addr(const char *spec, struct sockaddr_storage *ss,
 
 /*
  * Bind one address in every worker; port 0 becomes the first one's port.
- * tls: the review port; else a plain HTTP health port.
+ * The review port speaks TLS, a health port plain HTTP.
  */
 static int
-server_listen(struct server *srv, const char *spec, int tls, char *err,
-    size_t errlen)
+server_listen(struct server *srv, const char *spec, enum listener_kind kind,
+    char *err, size_t errlen)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	struct server_worker	*w;
 	uint16_t		 bound;
-	int			 i, fd;
+	int			 i, fd, tls = kind == LISTENER_REVIEW;
 
 	if (server_listen_addr(spec, &ss, &sslen) != 0) {
 		snprintf(err, errlen, "listen %s: not a numeric HOST:PORT",
@@ -667,7 +665,7 @@ server_listen(struct server *srv, const char *spec, int tls, char *err,
 			fatalx("evconnlistener_new failed");
 		evconnlistener_set_error_cb(w->lev[w->nlev],
 		    server_accept_error_cb);
-		w->levkind[w->nlev] = tls ? LISTENER_REVIEW : LISTENER_HEALTH;
+		w->levkind[w->nlev] = kind;
 		w->nlev++;
 	}
 	bound = ntohs(ss.ss_family == AF_INET6 ?
@@ -764,7 +762,8 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		if (server_listen(srv, i < rt->conf->nlisten ?
 		    rt->conf->listen[i] :
 		    rt->conf->health_listen[i - rt->conf->nlisten],
-		    i < rt->conf->nlisten, err, errlen) != 0) {
+		    i < rt->conf->nlisten ? LISTENER_REVIEW : LISTENER_HEALTH,
+		    err, errlen) != 0) {
 			server_free(srv);
 			return NULL;
 		}

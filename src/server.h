@@ -65,6 +65,17 @@ struct sreq_review {
 	double			 start;
 };
 
+/*
+ * Where a connection stands with the per-client limit (connlimit.c): it
+ * holds a slot there until its caller has proven itself.
+ */
+enum server_conn_standing {
+	SCS_UNPROVEN,	/* caller not proven, no slot held */
+	SCS_COUNTED,	/* caller not proven, holding a slot */
+	SCS_PROVEN,	/* proven, but with no credential: earns no trust */
+	SCS_TRUSTED,	/* proven with a credential, trusted in connlimit */
+};
+
 struct server_conn {
 	struct server_worker	*w;
 	struct http_conn	*hc;
@@ -72,11 +83,9 @@ struct server_conn {
 	struct sreq_review	*review;
 	char			 client[INET6_ADDRSTRLEN]; /* for limits */
 	struct connlimit_addr	 addr;
-	int			 counted;	/* unproven, in connlimit */
-	int			 proven;	/* no longer counted */
-	int			 trusted;	/* proved with a credential */
+	enum server_conn_standing standing;
 	unsigned int		 nreq;		/* requests received */
-TAILQ_ENTRY(server_conn)	 entry;
+	TAILQ_ENTRY(server_conn) entry;
 };
 
 /* server.c */
