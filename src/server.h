@@ -23,6 +23,7 @@ SLIST_HEAD(server_view_list, server_view);
 struct server_conn;
 TAILQ_HEAD(server_conn_list, server_conn);
 
+/* One worker thread: its loop, its listeners and its connections. */
 struct server_worker {
 	struct server		*srv;
 	int			 id;
@@ -76,6 +77,7 @@ enum server_conn_standing {
 	SCS_TRUSTED,	/* proven with a credential, trusted in connlimit */
 };
 
+/* One accepted connection, on its worker's list. */
 struct server_conn {
 	struct server_worker	*w;
 	struct http_conn	*hc;
@@ -91,7 +93,7 @@ struct server_conn {
 /* server.c */
 /* Drop a reference to a view; the last one frees it from the loop. */
 void	server_view_unref(struct server_worker *, struct server_view *);
-/* The first request on a connection: has the caller proven itself? */
+/* A request on a connection not proven yet: has its caller proven itself? */
 void	server_conn_prove(struct server_conn *);
 
 /* server-request.c */
