@@ -53,16 +53,16 @@
 #include "http.h"
 #include "http-parse.h"
 
-enum conn_state {
-	CS_HANDSHAKE,	/* TLS handshake running */
-	CS_IDLE,	/* between requests */
-	CS_HEAD,	/* reading a request line and headers */
-	CS_BODY,	/* reading a Content-Length body */
-	CS_CHUNKED,	/* reading a chunked body */
-	CS_BUSY,	/* request handed to the server, no reply yet */
-	CS_WRITE,	/* reply being sent, then the next request */
-	CS_CLOSING,	/* last reply being sent, then close */
-	CS_LINGER,	/* refused a request mid-stream: read and drop */
+enum http_conn_state {
+	HCS_HANDSHAKE,	/* TLS handshake running */
+	HCS_IDLE,	/* between requests */
+	HCS_HEAD,	/* reading a request line and headers */
+	HCS_BODY,	/* reading a Content-Length body */
+	HCS_CHUNKED,	/* reading a chunked body */
+	HCS_BUSY,	/* request handed to the server, no reply yet */
+	HCS_WRITE,	/* reply being sent, then the next request */
+	HCS_CLOSING,	/* last reply being sent, then close */
+	HCS_LINGER,	/* refused a request mid-stream: read and drop */
 };
 
 /*
@@ -72,6 +72,14 @@ enum conn_state {
  */
 #define HTTP_LINGER_MS		2000
 
+/* What one step of reading a request came to. */
+enum http_read {
+	HTTP_READ_WAIT,		/* wait for more bytes */
+	HTTP_READ_ON,		/* go on reading */
+	HTTP_READ_DONE,		/* the request is whole */
+	HTTP_READ_REFUSED,	/* refused: the answer is on its way */
+};
+
 struct http_conn {
 	struct bufferevent	*bev;
 	struct event		*timer;
@@ -79,10 +87,10 @@ struct http_conn {
 	uint64_t		 deadline_seen;	/* bytes read at its last run */
 	struct http_limits	 lim;
 	struct http_callbacks	 cb;
-	enum conn_state		 state;
+	enum http_conn_state	 state;
 	char			 peer[INET6_ADDRSTRLEN + 8];
 	int			 draining;
-	int			 linger;	/* CS_LINGER after the reply */
+	int			 linger;	/* HCS_LINGER after the reply */
 
 	/*
 	 * The request being read or served: head holds the strings of req.
@@ -99,13 +107,13 @@ struct http_conn {
 	void			*data;
 };
 
-static void	conn_process(struct http_conn *);
-static void	conn_free(struct http_conn *);
-static void	conn_error(struct http_conn *, int, const char *);
-static void	conn_refuse(struct http_conn *, int, const char *);
+static void	http_process(struct http_conn *);
+static void	http_free(struct http_conn *);
+static void	http_error(struct http_conn *, int, const char *);
+static void	http_refuse(struct http_conn *, int, const char *);
 
 static const char *
-status_text(int code)
+http_status_text(int code)
 {
 	switch (code) {
 	case 100: return "Continue";
@@ -128,7 +136,7 @@ status_text(int code)
 }
 
 static void
-conn_timer(struct http_conn *c, long long ms)
+http_timer(struct http_conn *c, long long ms)
 {
 	struct timeval	tv;
 
@@ -138,7 +146,7 @@ conn_timer(struct http_conn *c, long long ms)
 
 /* Overwrite the bytes of an evbuffer in place, then drop them. */
 static void
-wipe_evbuffer(struct evbuffer *buf)
+http_wipe_evbuffer(struct evbuffer *buf)
 {
 	struct evbuffer_iovec	 v[16];
 	struct evbuffer_ptr	 pos;
@@ -161,7 +169,7 @@ wipe_evbuffer(struct evbuffer *buf)
 
 /* Forget the current request, keeping the connection. */
 static void
-request_reset(struct http_conn *c)
+http_reset(struct http_conn *c)
 {
 	/* The head holds the Authorization header, the body the token. */
 	if (c->head != NULL)
@@ -174,18 +182,18 @@ request_reset(struct http_conn *c)
 	free(c->body_flat);
 	c->body_flat = NULL;
 	c->body_flat_len = 0;
-	wipe_evbuffer(c->body);
+	http_wipe_evbuffer(c->body);
 	memset(&c->req, 0, sizeof(c->req));
 	memset(&c->ck, 0, sizeof(c->ck));
 	c->data = NULL;
 }
 
 static void
-conn_free(struct http_conn *c)
+http_free(struct http_conn *c)
 {
 	if (c->cb.closed != NULL)
 		c->cb.closed(c, c->cb.arg);
-	request_reset(c);
+	http_reset(c);
 	if (c->body != NULL)
 		evbuffer_free(c->body);
 	event_free(c->timer);
@@ -195,35 +203,35 @@ conn_free(struct http_conn *c)
 }
 
 static void
-timer_cb(evutil_socket_t fd, short events, void *arg)
+http_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
 
 	switch (c->state) {
-	case CS_HEAD:
-	case CS_BODY:
-	case CS_CHUNKED:
+	case HCS_HEAD:
+	case HCS_BODY:
+	case HCS_CHUNKED:
 		log_msg(LL_VERBOSE, "http_timeout", "%s: request not "
 		    "complete within read_timeout", c->peer);
-		conn_error(c, 408, "request not received in time");
+		http_error(c, 408, "request not received in time");
 		break;
-	case CS_HANDSHAKE:
+	case HCS_HANDSHAKE:
 		log_msg(LL_VERBOSE, "tls_timeout", "%s: TLS handshake not "
 		    "complete within read_timeout", c->peer);
-		conn_free(c);
+		http_free(c);
 		break;
-	case CS_BUSY:
+	case HCS_BUSY:
 		/* The review owns its own deadline. */
 		break;
 	default:
-		conn_free(c);
+		http_free(c);
 		break;
 	}
 }
 
 /* Has the peer sent bytes that the loop has not got to yet? */
 static int
-conn_pending(const struct http_conn *c)
+http_pending(const struct http_conn *c)
 {
 	int	n = 0;
 
@@ -233,7 +241,7 @@ conn_pending(const struct http_conn *c)
 }
 
 static void
-deadline_add(struct http_conn *c)
+http_deadline_add(struct http_conn *c)
 {
 	struct timeval	tv;
 
@@ -243,7 +251,7 @@ deadline_add(struct http_conn *c)
 
 /* Has the handshake read anything since the deadline last looked? */
 static int
-conn_progressed(struct http_conn *c)
+http_progressed(struct http_conn *c)
 {
 	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
 	uint64_t	 n;
@@ -259,36 +267,36 @@ conn_progressed(struct http_conn *c)
 
 /* The handshake or the first request took longer than handshake_timeout. */
 static void
-deadline_cb(evutil_socket_t fd, short events, void *arg)
+http_deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
 
-	if (c->state == CS_HANDSHAKE && conn_progressed(c)) {
-		deadline_add(c);
+	if (c->state == HCS_HANDSHAKE && http_progressed(c)) {
+		http_deadline_add(c);
 		return;
 	}
 	switch (c->state) {
-	case CS_HEAD:
-	case CS_BODY:
-	case CS_CHUNKED:
-		if (conn_pending(c))
-			deadline_add(c);
+	case HCS_HEAD:
+	case HCS_BODY:
+	case HCS_CHUNKED:
+		if (http_pending(c))
+			http_deadline_add(c);
 		else {
 			log_msg(LL_VERBOSE, "http_timeout", "%s: first request "
 			    "not complete within handshake_timeout", c->peer);
-			conn_error(c, 408, "request not received in time");
+			http_error(c, 408, "request not received in time");
 		}
 		break;
-	case CS_HANDSHAKE:
-	case CS_IDLE:
-		if (conn_pending(c))
-			deadline_add(c);
+	case HCS_HANDSHAKE:
+	case HCS_IDLE:
+		if (http_pending(c))
+			http_deadline_add(c);
 		else {
 			log_msg(LL_VERBOSE, "handshake_timeout", "%s: %s "
 			    "within handshake_timeout", c->peer,
-			    c->state == CS_HANDSHAKE ?
+			    c->state == HCS_HANDSHAKE ?
 			    "TLS handshake not complete" : "no request");
-			conn_free(c);
+			http_free(c);
 		}
 		break;
 	default:
@@ -304,27 +312,27 @@ http_header(const struct http_conn *c, const char *name)
 }
 
 static void
-send_continue(struct http_conn *c)
+http_send_continue(struct http_conn *c)
 {
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	const char	  *expect;
 
 	expect = http_header(c, "expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
-	    (c->state == CS_CHUNKED || c->req.clen > 0))
+	    (c->state == HCS_CHUNKED || c->req.clen > 0))
 		bufferevent_write(c->bev, cont, sizeof(cont) - 1);
 }
 
-/* Read the request line and headers.  1: go on, 0: wait for more data. */
-static int
-read_head(struct http_conn *c, struct evbuffer *in)
+/* Read the request line and headers. */
+static enum http_read
+http_read_head(struct http_conn *c, struct evbuffer *in)
 {
 	const char	*why = NULL;
 	size_t		 avail, hlen, n;
 	int		 code;
 
 	avail = evbuffer_get_length(in);
-	if (c->state == CS_IDLE) {
+	if (c->state == HCS_IDLE) {
 		/* Stray CRLFs between requests are allowed (RFC 9112). */
 		while (avail >= 2 && memcmp(evbuffer_pullup(in, 2), "\r\n",
 		    2) == 0) {
@@ -332,17 +340,18 @@ read_head(struct http_conn *c, struct evbuffer *in)
 			avail -= 2;
 		}
 		if (avail == 0)
-			return 0;
-		c->state = CS_HEAD;
-		conn_timer(c, c->lim.read_timeout);
+			return HTTP_READ_WAIT;
+		c->state = HCS_HEAD;
+		http_timer(c, c->lim.read_timeout);
 	}
 	n = avail < c->lim.max_header ? avail : c->lim.max_header;
 	code = http_head_length((const char *)evbuffer_pullup(in,
 	    (ev_ssize_t)n), avail, c->lim.max_header, &hlen);
+	if (code == HTTP_HEAD_MORE)
+		return HTTP_READ_WAIT;
 	if (code != 0) {
-		if (code != HTTP_HEAD_MORE)
-			conn_refuse(c, code, "request header too large");
-		return 0;
+		http_refuse(c, code, "request header too large");
+		return HTTP_READ_REFUSED;
 	}
 	c->head = xmalloc(hlen + 1);
 	c->head_len = hlen + 1;
@@ -350,33 +359,33 @@ read_head(struct http_conn *c, struct evbuffer *in)
 	c->head[hlen] = '\0';
 	if ((code = http_parse_head(c->head, hlen, c->lim.max_body, &c->req,
 	    &why)) != 0) {
-		conn_refuse(c, code, why);
-		return 0;
+		http_refuse(c, code, why);
+		return HTTP_READ_REFUSED;
 	}
 	if (c->req.framing == HTTP_FRAME_CHUNKED) {
-		c->state = CS_CHUNKED;
+		c->state = HCS_CHUNKED;
 		http_chunked_init(&c->ck, c->lim.max_body, c->lim.max_header);
 	} else
-		c->state = CS_BODY;
-	send_continue(c);
-	return 1;
+		c->state = HCS_BODY;
+	http_send_continue(c);
+	return HTTP_READ_ON;
 }
 
 /* Move up to n bytes of body; 413 if the body would grow too large. */
 static int
-take_body(struct http_conn *c, struct evbuffer *in, size_t n)
+http_take_body(struct http_conn *c, struct evbuffer *in, size_t n)
 {
 	if (evbuffer_get_length(c->body) + n > c->lim.max_body) {
-		conn_refuse(c, 413, "request body too large");
+		http_refuse(c, 413, "request body too large");
 		return -1;
 	}
 	evbuffer_remove_buffer(in, c->body, n);
 	return 0;
 }
 
-/* One step of a chunked body.  1: go on, 0: wait, -1: answered, 2: done. */
-static int
-read_chunk(struct http_conn *c, struct evbuffer *in)
+/* One step of a chunked body. */
+static enum http_read
+http_read_chunk(struct http_conn *c, struct evbuffer *in)
 {
 	const char	*peek, *why;
 	size_t		 n, avail = evbuffer_get_length(in), npeek;
@@ -391,58 +400,60 @@ read_chunk(struct http_conn *c, struct evbuffer *in)
 	r = http_chunked_step(&c->ck, peek, npeek, avail, &n, &why);
 	switch (r) {
 	case HTTP_CHUNK_MORE:
-		return 0;
+		return HTTP_READ_WAIT;
 	case HTTP_CHUNK_DATA:
-		return take_body(c, in, n) == 0 ? 1 : -1;
+		return http_take_body(c, in, n) == 0 ? HTTP_READ_ON :
+		    HTTP_READ_REFUSED;
 	case HTTP_CHUNK_SKIP:
 		evbuffer_drain(in, n);
-		return 1;
+		return HTTP_READ_ON;
 	case HTTP_CHUNK_DONE:
 		evbuffer_drain(in, n);
-		return 2;
+		return HTTP_READ_DONE;
 	default:
-		conn_refuse(c, r, why);
-		return -1;
+		http_refuse(c, r, why);
+		return HTTP_READ_REFUSED;
 	}
 }
 
 static void
-dispatch(struct http_conn *c)
+http_dispatch(struct http_conn *c)
 {
 	evtimer_del(c->timer);
 	evtimer_del(c->deadline);
-	c->state = CS_BUSY;
+	c->state = HCS_BUSY;
 	c->cb.request(c, c->cb.arg);
 }
 
 static void
-conn_process(struct http_conn *c)
+http_process(struct http_conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	size_t		 need, avail;
-	int		 r;
+	enum http_read	 r;
 
 	for (;;) {
 		switch (c->state) {
-		case CS_IDLE:
-		case CS_HEAD:
-			if (!read_head(c, in))
+		case HCS_IDLE:
+		case HCS_HEAD:
+			if (http_read_head(c, in) != HTTP_READ_ON)
 				return;
 			break;
-		case CS_BODY:
+		case HCS_BODY:
 			need = c->req.clen - evbuffer_get_length(c->body);
 			avail = evbuffer_get_length(in);
-			if (take_body(c, in, avail < need ? avail : need) != 0)
+			if (http_take_body(c, in, avail < need ? avail :
+			    need) != 0)
 				return;
 			if (avail < need)
 				return;
-			dispatch(c);
+			http_dispatch(c);
 			return;
-		case CS_CHUNKED:
-			while ((r = read_chunk(c, in)) == 1)
+		case HCS_CHUNKED:
+			while ((r = http_read_chunk(c, in)) == HTTP_READ_ON)
 				;
-			if (r == 2)
-				dispatch(c);
+			if (r == HTTP_READ_DONE)
+				http_dispatch(c);
 			return;
 		default:
 			/* Pipelined data waits until this reply is out. */
@@ -455,47 +466,47 @@ conn_process(struct http_conn *c)
 }
 
 static void
-read_cb(struct bufferevent *bev, void *arg)
+http_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct http_conn	*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 
-	if (c->state == CS_LINGER || c->state == CS_CLOSING)
+	if (c->state == HCS_LINGER || c->state == HCS_CLOSING)
 		evbuffer_drain(in, evbuffer_get_length(in));
 	else
-		conn_process(c);
+		http_process(c);
 }
 
 static void
-write_cb(struct bufferevent *bev, void *arg)
+http_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct http_conn	*c = arg;
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
-	if (c->state == CS_CLOSING && c->linger) {
-		c->state = CS_LINGER;
-		conn_timer(c, HTTP_LINGER_MS);
+	if (c->state == HCS_CLOSING && c->linger) {
+		c->state = HCS_LINGER;
+		http_timer(c, HTTP_LINGER_MS);
 		bufferevent_enable(c->bev, EV_READ);
 		evbuffer_drain(bufferevent_get_input(bev),
 		    evbuffer_get_length(bufferevent_get_input(bev)));
 		return;
 	}
-	if (c->state == CS_CLOSING) {
-		conn_free(c);
+	if (c->state == HCS_CLOSING) {
+		http_free(c);
 		return;
 	}
-	if (c->state != CS_WRITE)
+	if (c->state != HCS_WRITE)
 		return;
-	c->state = CS_IDLE;
-	request_reset(c);
-	conn_timer(c, c->lim.idle_timeout);
+	c->state = HCS_IDLE;
+	http_reset(c);
+	http_timer(c, c->lim.idle_timeout);
 	bufferevent_enable(c->bev, EV_READ);
-	conn_process(c);
+	http_process(c);
 }
 
 static int
-cert_reason(unsigned long e)
+http_cert_reason(unsigned long e)
 {
 	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
 		return 0;
@@ -509,38 +520,39 @@ cert_reason(unsigned long e)
  * error code, and bufferevent_openssl has already moved the thread's
  * OpenSSL errors into its own queue, so that one is read too.  (The first
  * entry there is SSL_get_error()'s small code, not a packed error: its
- * library is 0 and cert_reason() skips it.)
+ * library is 0 and http_cert_reason() skips it.)
  */
 static int
-client_cert_failed(struct http_conn *c)
+http_client_cert_failed(struct http_conn *c)
 {
 	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long	 e;
 	int		 found = 0;
 
 	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-		found |= cert_reason(e);
+		found |= http_cert_reason(e);
 	while ((e = ERR_get_error()) != 0)
-		found |= cert_reason(e);
+		found |= http_cert_reason(e);
 	return found || SSL_get_verify_result(ssl) != X509_V_OK;
 }
 
 static void
-event_cb(struct bufferevent *bev, short what, void *arg)
+http_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn	*c = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		c->state = CS_IDLE;
-		conn_timer(c, c->lim.idle_timeout);
+		c->state = HCS_IDLE;
+		http_timer(c, c->lim.idle_timeout);
 		/* A request may have come in with the end of the handshake. */
-		conn_process(c);
+		http_process(c);
 		return;
 	}
-	if (c->state == CS_HANDSHAKE && c->cb.handshake_failed != NULL)
-		c->cb.handshake_failed(c, client_cert_failed(c), c->cb.arg);
+	if (c->state == HCS_HANDSHAKE && c->cb.handshake_failed != NULL)
+		c->cb.handshake_failed(c, http_client_cert_failed(c),
+		    c->cb.arg);
 	ERR_clear_error();
-	conn_free(c);
+	http_free(c);
 }
 
 struct http_conn *
@@ -556,10 +568,10 @@ http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
 	c->bev = bev;
 	c->lim = *lim;
 	c->cb = *cb;
-	c->state = CS_HANDSHAKE;
+	c->state = HCS_HANDSHAKE;
 	c->body = evbuffer_new();
-	c->timer = evtimer_new(base, timer_cb, c);
-	c->deadline = evtimer_new(base, deadline_cb, c);
+	c->timer = evtimer_new(base, http_timer_cb, c);
+	c->deadline = evtimer_new(base, http_deadline_cb, c);
 	if (c->body == NULL || c->timer == NULL || c->deadline == NULL)
 		fatalx("out of memory");
 	host[0] = '\0';
@@ -579,32 +591,32 @@ http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
 	if (tls)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	else
-		c->state = CS_IDLE;
-	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+		c->state = HCS_IDLE;
+	bufferevent_setcb(bev, http_read_cb, http_write_cb, http_event_cb, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	conn_timer(c, tls ? c->lim.read_timeout : c->lim.idle_timeout);
-	deadline_add(c);
+	http_timer(c, tls ? c->lim.read_timeout : c->lim.idle_timeout);
+	http_deadline_add(c);
 	return c;
 }
 
 void
 http_conn_close(struct http_conn *c)
 {
-	conn_free(c);
+	http_free(c);
 }
 
 void
 http_conn_drain(struct http_conn *c)
 {
 	c->draining = 1;
-	if (c->state == CS_IDLE || c->state == CS_HANDSHAKE)
-		conn_free(c);
+	if (c->state == HCS_IDLE || c->state == HCS_HANDSHAKE)
+		http_free(c);
 }
 
 int
 http_conn_idle(const struct http_conn *c)
 {
-	return c->state == CS_IDLE;
+	return c->state == HCS_IDLE;
 }
 
 /* The deadline runs until the first request is whole. */
@@ -613,13 +625,13 @@ http_conn_silent(const struct http_conn *c)
 {
 	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
 
-	if (conn_pending(c))
+	if (http_pending(c))
 		return 0;
 	/* SSL_in_before() turns false at the first attempt, data or not. */
 	if (ssl != NULL)
-		return c->state == CS_HANDSHAKE &&
+		return c->state == HCS_HANDSHAKE &&
 		    SSL_get_state(ssl) == TLS_ST_BEFORE;
-	return c->state == CS_IDLE && evtimer_pending(c->deadline, NULL);
+	return c->state == HCS_IDLE && evtimer_pending(c->deadline, NULL);
 }
 
 const char *
@@ -670,7 +682,7 @@ http_get_data(const struct http_conn *c)
 
 /* Append s to buf at *n, leaving room for the header's end; -1 if full. */
 static int
-head_add(char *buf, size_t size, size_t *n, const char *s, size_t len)
+http_head_add(char *buf, size_t size, size_t *n, const char *s, size_t len)
 {
 	if (*n + len + 3 > size)
 		return -1;
@@ -684,40 +696,43 @@ http_reply(struct http_conn *c, int code, const char *ctype,
     const char *body, size_t len, const char *extra_headers)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	const char	*text = status_text(code);
+	const char	*text = http_status_text(code);
 	char		 head[512], num[24];
 	size_t		 n = 0, v = len;
 	int		 keep, k;
 
 	/* No printf here: this runs for every review. */
-	keep = c->req.keepalive && !c->draining && c->state == CS_BUSY;
+	keep = c->req.keepalive && !c->draining && c->state == HCS_BUSY;
 	num[0] = (char)('0' + code / 100);
 	num[1] = (char)('0' + code / 10 % 10);
 	num[2] = (char)('0' + code % 10);
-	if (head_add(head, sizeof(head), &n, "HTTP/1.1 ", 9) != 0 ||
-	    head_add(head, sizeof(head), &n, num, 3) != 0 ||
-	    head_add(head, sizeof(head), &n, " ", 1) != 0 ||
-	    head_add(head, sizeof(head), &n, text, strlen(text)) != 0 ||
-	    head_add(head, sizeof(head), &n, "\r\nContent-Type: ", 16) != 0 ||
-	    head_add(head, sizeof(head), &n, ctype, strlen(ctype)) != 0 ||
-	    head_add(head, sizeof(head), &n, "\r\nContent-Length: ", 18) != 0)
+	if (http_head_add(head, sizeof(head), &n, "HTTP/1.1 ", 9) != 0 ||
+	    http_head_add(head, sizeof(head), &n, num, 3) != 0 ||
+	    http_head_add(head, sizeof(head), &n, " ", 1) != 0 ||
+	    http_head_add(head, sizeof(head), &n, text, strlen(text)) != 0 ||
+	    http_head_add(head, sizeof(head), &n, "\r\nContent-Type: ",
+	    16) != 0 ||
+	    http_head_add(head, sizeof(head), &n, ctype, strlen(ctype)) != 0 ||
+	    http_head_add(head, sizeof(head), &n, "\r\nContent-Length: ",
+	    18) != 0)
 		fatalx("http_reply: header too long");
 	k = sizeof(num);
 	do {
 		num[--k] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v > 0);
-	if (head_add(head, sizeof(head), &n, num + k, sizeof(num) - k) != 0 ||
-	    head_add(head, sizeof(head), &n, "\r\n", 2) != 0 ||
-	    (!keep && head_add(head, sizeof(head), &n,
+	if (http_head_add(head, sizeof(head), &n, num + k,
+	    sizeof(num) - k) != 0 ||
+	    http_head_add(head, sizeof(head), &n, "\r\n", 2) != 0 ||
+	    (!keep && http_head_add(head, sizeof(head), &n,
 	    "Connection: close\r\n", 19) != 0) ||
-	    (extra_headers != NULL && head_add(head, sizeof(head), &n,
+	    (extra_headers != NULL && http_head_add(head, sizeof(head), &n,
 	    extra_headers, strlen(extra_headers)) != 0))
 		fatalx("http_reply: header too long");
 	memcpy(head + n, "\r\n", 2);
 	n += 2;
-	c->state = keep ? CS_WRITE : CS_CLOSING;
-	conn_timer(c, c->lim.write_timeout);
+	c->state = keep ? HCS_WRITE : HCS_CLOSING;
+	http_timer(c, c->lim.write_timeout);
 	evbuffer_add(out, head, n);
 	if (!c->req.is_head)
 		evbuffer_add(out, body, len);
@@ -725,24 +740,24 @@ http_reply(struct http_conn *c, int code, const char *ctype,
 
 /* Refuse the request being read with a Status body and close. */
 static void
-conn_error(struct http_conn *c, int code, const char *why)
+http_error(struct http_conn *c, int code, const char *why)
 {
 	char	*body;
 	size_t	 len;
 
-	body = review_status_encode(code, status_text(code), why, &len);
+	body = review_status_encode(code, http_status_text(code), why, &len);
 	c->req.keepalive = 0;
 	c->linger = 1;
-	c->state = CS_BUSY;
+	c->state = HCS_BUSY;
 	http_reply(c, code, "application/json", body, len, NULL);
 	free(body);
 }
 
 /* Refuse a request that breaks the protocol or a limit, with a log line. */
 static void
-conn_refuse(struct http_conn *c, int code, const char *why)
+http_refuse(struct http_conn *c, int code, const char *why)
 {
 	log_msg(LL_VERBOSE, "http_bad_request", "%s: %d %s", c->peer, code,
 	    why);
-	conn_error(c, code, why);
+	http_error(c, code, why);
 }

@@ -4,10 +4,12 @@
  *
  * The workers.  Each worker thread has its own event loop and its own
  * SO_REUSEPORT listening socket per listen address, so the kernel spreads
- * connections and no lock is taken on the request path.  A worker serves
- * the review paths, /healthz, /readyz and /metrics, and swaps in a new
- * runtime when the main thread reloads: requests in flight keep the view
- * they started with.
+ * connections and no lock is taken on the request path.  This file runs
+ * the threads, the listeners and each connection's life from accept to
+ * close, and shutdown; what the connections ask for (the review paths,
+ * /healthz, /readyz and /metrics) is answered in server-request.c.  A
+ * worker swaps in a new runtime when the main thread reloads: requests in
+ * flight keep the view they started with.
  *
  * Connections are capped per listener kind (max_connections for the
  * review port, health_max_connections for the health port), so that one
@@ -35,35 +37,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "tokenreviewd.h"
 #include "http.h"
-
-#define REVIEW_API_PATH		"/apis/authentication.k8s.io/"
-#define REVIEW_PATH_V1		REVIEW_API_PATH "v1/tokenreviews"
-#define REVIEW_PATH_V1BETA1	REVIEW_API_PATH "v1beta1/tokenreviews"
-
-/* A worker's hold on one runtime: the backends' per-worker instances. */
-struct view {
-	int			 refs;	/* worker thread only */
-	struct runtime		*rt;
-	struct auth_chain	*chain;
-	SLIST_ENTRY(view)	 dead;
-};
-SLIST_HEAD(view_list, view);
-
-struct sconn;
-TAILQ_HEAD(sconn_list, sconn);
+#include "server.h"
 
 /* A listener at its cap retries this often while nothing can make room. */
 #define SERVER_FULL_RETRY_MS	250
@@ -74,74 +58,18 @@ static const char *const server_kind_names[LISTENER_MAX] = {
 	"review", "health"
 };
 
-struct worker {
-	struct server		*srv;
-	int			 id;
-	pthread_t		 thread;
-	struct event_base	*base;
-	struct evconnlistener	*lev[2 * TR_MAX_LISTEN];
-	enum listener_kind	 levkind[2 * TR_MAX_LISTEN];
-	size_t			 nlev;
-	struct wake		*ctl_wake;
-	struct event		*resume_ev;
-	struct event		*stop_ev;
-	struct event		*flush_ev;
-	struct event		*reap_ev;
-	struct metrics		*m;
-	struct view		*view;
-	struct view_list	 dead;	/* views to free from the loop */
-	struct http_limits	 lim;
-	struct sconn_list	 conns;	/* oldest first */
-	int			 nconns;	/* of all listeners */
-	int			 nkind[LISTENER_MAX];
-	int			 maxconns[LISTENER_MAX];
-	int			 paused[LISTENER_MAX];
-	int			 perclient;	/* max_connections_per_client */
-	int			 full[LISTENER_MAX];	/* at the cap, logged */
-	uint64_t		 evicted[LISTENER_MAX]; /* ... and since then */
-	uint64_t		 refused[LISTENER_MAX];
-	int			 draining;
-
-	pthread_mutex_t		 mtx;	/* guards the two below */
-	struct runtime		*next_rt;
-	int			 drain_req;
-};
-
 struct server {
 	struct runtime		*rt;
-	struct worker		*w;
+	struct server_worker	*w;
 	int			 nw;
 	uint16_t		 port;
 	uint16_t		 health_port;
 };
 
-/* One review in progress. */
-struct review {
-	struct sconn		*sc;
-	struct view		*view;
-	struct review_request	 rr;
-	struct auth_req		 areq;
-	double			 start;
-};
-
-struct sconn {
-	struct worker		*w;
-	struct http_conn	*hc;
-	enum listener_kind	 kind;		/* of its listener */
-	struct review		*review;
-	char			 client[INET6_ADDRSTRLEN]; /* for limits */
-	struct connlimit_addr	 addr;
-	int			 counted;	/* unproven, in connlimit */
-	int			 proven;	/* no longer counted */
-	int			 trusted;	/* proved with a credential */
-	unsigned int		 nreq;		/* requests received */
-	TAILQ_ENTRY(sconn)	 entry;
-};
-
 static void
-view_reap(struct worker *w)
+server_view_reap(struct server_worker *w)
 {
-	struct view	*v;
+	struct server_view	*v;
 
 	while ((v = SLIST_FIRST(&w->dead)) != NULL) {
 		SLIST_REMOVE_HEAD(&w->dead, dead);
@@ -152,9 +80,9 @@ view_reap(struct worker *w)
 }
 
 static void
-reap_cb(evutil_socket_t fd, short events, void *arg)
+server_reap_cb(evutil_socket_t fd, short events, void *arg)
 {
-	view_reap(arg);
+	server_view_reap(arg);
 }
 
 /*
@@ -163,8 +91,8 @@ reap_cb(evutil_socket_t fd, short events, void *arg)
  * using its connection afterwards: the chain is freed from the loop, once
  * that callback has returned.
  */
-static void
-view_unref(struct worker *w, struct view *v)
+void
+server_view_unref(struct server_worker *w, struct server_view *v)
 {
 	if (v == NULL || --v->refs > 0)
 		return;
@@ -174,7 +102,7 @@ view_unref(struct worker *w, struct view *v)
 
 /* Stop or resume accepting on the listeners of one kind only. */
 static void
-worker_pause(struct worker *w, enum listener_kind kind, int pause)
+server_worker_pause(struct server_worker *w, enum listener_kind kind, int pause)
 {
 	size_t	i;
 
@@ -191,290 +119,11 @@ worker_pause(struct worker *w, enum listener_kind kind, int pause)
 	w->paused[kind] = pause;
 }
 
-static void
-reply(struct sconn *sc, enum metrics_path mp, int code, const char *ctype,
-    const char *body, size_t len, const char *extra)
-{
-	metrics_request(sc->w->m, mp, code);
-	http_reply(sc->hc, code, ctype, body, len, extra);
-}
-
-static void
-reply_status(struct sconn *sc, enum metrics_path mp, int code,
-    const char *reason, const char *message, const char *extra)
-{
-	char	*body;
-	size_t	 len;
-
-	body = review_status_encode(code, reason, message, &len);
-	reply(sc, mp, code, "application/json", body, len, extra);
-	free(body);
-}
-
-static void
-review_free(struct review *rv)
-{
-	auth_req_clear(&rv->areq);
-	review_request_clear(&rv->rr);
-	view_unref(rv->sc->w, rv->view);
-	free(rv);
-}
-
-static int
-backend_index(struct runtime *rt, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; name != NULL && i < rt->nbackends; i++) {
-		if (rt->backends[i]->name == name)
-			return (int)i;
-	}
-	return -1;
-}
-
-static void
-review_audit(struct review *rv, enum review_outcome outcome, double secs)
-{
-	static const char *const outcomes[] = {
-		"authenticated", "unauthenticated", "error"
-	};
-	struct auth_result	*res = &rv->areq.result;
-	struct log_line		 l;
-
-	if (!rv->view->rt->conf->log_audit ||
-	    !log_line_begin(&l, LL_INFO | LL_ALWAYS, "review"))
-		return;
-	log_line_str(&l, "outcome", outcomes[outcome]);
-	log_line_str(&l, "backend", res->backend);
-	if (res->rv == AUTH_OK)
-		log_line_str(&l, "username", res->username);
-	log_line_str(&l, "client", http_peer(rv->sc->hc));
-	log_line_double(&l, "latency_ms", secs * 1000);
-	log_line_str(&l, "token_fp", rv->areq.token_fp);
-	log_line_int(&l, "cached", rv->areq.cached);
-	log_line_str(&l, "api_version", review_api_version(rv->rr.version));
-	if (res->rv == AUTH_ERROR)
-		log_line_str(&l, "error", res->error);
-	log_line_end(&l);
-}
-
-/*
- * The limit on failed reviews per client address, for callers that do not
- * authenticate.  With mTLS or a client token only the API server calls,
- * and every review comes from its one address: counting there would let
- * anyone who can send the API server bogus tokens lock every user out.
- * Guessing behind an authenticated caller is limited where it is real,
- * per user name by the sources that check passwords.
- */
-static int
-review_limit(const struct config *conf, struct limit_conf *lc)
-{
-	lc->rate = conf->failed_review_rate;
-	lc->burst = conf->failed_review_burst;
-	return conf->client_ca == NULL && conf->client_token_file == NULL &&
-	    lc->rate > 0;
-}
-
-/* A token no source knows: one more guess from this client. */
-static void
-review_failed(struct review *rv)
-{
-	const struct config	*conf = rv->view->rt->conf;
-	struct limit_conf	 lc;
-
-	if (!review_limit(conf, &lc))
-		return;
-	if (limit_failed(&lc, rv->sc->client, monotonic_ms()))
-		log_msg(LL_WARN, "review_limit", "%s: failed reviews over "
-		    "the limit (%d a second, %d in a row); its reviews are "
-		    "refused until it slows down", rv->sc->client,
-		    conf->failed_review_rate, conf->failed_review_burst);
-}
-
-static void
-review_done(struct auth_req *areq, void *arg)
-{
-	struct review		*rv = arg;
-	struct sconn		*sc = rv->sc;
-	enum review_outcome	 outcome;
-	char			*body;
-	size_t			 len;
-	double			 secs;
-
-	body = review_encode(rv->rr.version, &areq->result, &len);
-	sc->review = NULL;
-	reply(sc, MP_REVIEW, 200, "application/json", body, len, NULL);
-	free(body);
-	switch (areq->result.rv) {
-	case AUTH_OK:
-		outcome = RO_AUTHENTICATED;
-		break;
-	case AUTH_ERROR:
-		outcome = RO_ERROR;
-		break;
-	default:
-		outcome = RO_UNAUTHENTICATED;
-		break;
-	}
-	if (outcome == RO_UNAUTHENTICATED)
-		review_failed(rv);
-	if (areq->refused)
-		__atomic_fetch_add(&sc->w->m->reviews_limited, 1,
-		    __ATOMIC_RELAXED);
-	secs = monotonic_sec() - rv->start;
-	metrics_review(sc->w->m, backend_index(rv->view->rt,
-	    areq->result.backend), outcome, secs, areq->cached);
-	review_audit(rv, outcome, secs);
-	review_free(rv);
-}
-
-/* The caller proves itself with the shared bearer token, if one is set. */
-static int
-client_token_ok(struct sconn *sc, struct runtime *rt)
-{
-	const char	*auth;
-	uint8_t		 md[TR_SHA256_LEN];
-	int		 ok;
-
-	if (!rt->has_client_token)
-		return 1;
-	auth = http_header(sc->hc, "authorization");
-	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
-		return 0;
-	auth += 7;
-	while (*auth == ' ')
-		auth++;
-	sha256(auth, strlen(auth), md);
-	ok = ct_equal(md, rt->client_token_hash, sizeof(md));
-	OPENSSL_cleanse(md, sizeof(md));
-	return ok;
-}
-
-/* Missing Content-Type is taken as JSON, as kube-apiserver does. */
-static int
-content_type_ok(const char *ct)
-{
-	size_t	n;
-
-	if (ct == NULL)
-		return 1;
-	n = strcspn(ct, "; \t");
-	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
-}
-
-static void
-handle_review(struct sconn *sc)
-{
-	struct worker		*w = sc->w;
-	struct review		*rv;
-	struct limit_conf	 lc;
-	const char		*body;
-	char			 err[TR_ERRLEN];
-	size_t			 len;
-
-	if (strcmp(http_method(sc->hc), "POST") != 0) {
-		reply_status(sc, MP_REVIEW, 405, "MethodNotAllowed",
-		    "only POST is allowed", "Allow: POST\r\n");
-		return;
-	}
-	if (!client_token_ok(sc, w->view->rt)) {
-		__atomic_fetch_add(&w->m->client_auth_failures, 1,
-		    __ATOMIC_RELAXED);
-		log_msg(LL_WARN, "client_auth", "%s: missing or wrong bearer "
-		    "token from the caller", http_peer(sc->hc));
-		reply_status(sc, MP_REVIEW, 401, "Unauthorized",
-		    "caller not authenticated",
-		    "WWW-Authenticate: Bearer realm=\"tokenreviewd\"\r\n");
-		return;
-	}
-	if (!content_type_ok(http_header(sc->hc, "content-type"))) {
-		reply_status(sc, MP_REVIEW, 415, "UnsupportedMediaType",
-		    "Content-Type must be application/json", NULL);
-		return;
-	}
-	rv = xcalloc(1, sizeof(*rv));
-	rv->start = monotonic_sec();
-	body = http_body(sc->hc, &len);
-	if (review_decode(body, len, &rv->rr, err, sizeof(err)) != 0) {
-		log_msg(LL_VERBOSE, "bad_review", "%s: %s", http_peer(sc->hc),
-		    err);
-		reply_status(sc, MP_REVIEW, 400, "BadRequest", err, NULL);
-		review_request_clear(&rv->rr);
-		free(rv);
-		return;
-	}
-	rv->sc = sc;
-	rv->view = w->view;
-	rv->view->refs++;
-	if (rv->rr.token_len == 0) {
-		/* Nothing to look up: no backend sees it (case 4). */
-		rv->areq.result.rv = AUTH_ERROR;
-		rv->areq.result.error = xstrdup("token is required");
-		strlcpy(rv->areq.token_fp, "-", sizeof(rv->areq.token_fp));
-		sc->review = rv;
-		review_done(&rv->areq, rv);
-		return;
-	}
-	/*
-	 * Over the limit, the cache and the in-memory sources still answer;
-	 * the sources behind them never see the guess (auth.c).
-	 */
-	if (review_limit(rv->view->rt->conf, &lc) &&
-	    !limit_allowed(&lc, sc->client, monotonic_ms()))
-		rv->areq.limited = 1;
-	rv->areq.token = rv->rr.token;
-	rv->areq.token_len = rv->rr.token_len;
-	rv->areq.audiences = rv->rr.audiences;
-	rv->areq.naudiences = rv->rr.naudiences;
-	rv->areq.base = w->base;
-	sc->review = rv;
-	auth_review(rv->view->chain, &rv->areq, review_done, rv);
-}
-
-static void
-handle_get(struct sconn *sc, enum metrics_path mp)
-{
-	struct worker	*w = sc->w;
-	struct evbuffer	*buf;
-	char		 why[256];
-	const char	*m = http_method(sc->hc);
-	size_t		 len;
-
-	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
-		reply_status(sc, mp, 405, "MethodNotAllowed",
-		    "only GET and HEAD are allowed", "Allow: GET, HEAD\r\n");
-		return;
-	}
-	if (mp == MP_HEALTHZ) {
-		reply(sc, mp, 200, "text/plain", "ok\n", 3, NULL);
-		return;
-	}
-	if (mp == MP_READYZ) {
-		if (w->draining)
-			strlcpy(why, "shutting down", sizeof(why));
-		if (w->draining || !runtime_ready(w->view->rt, why,
-		    sizeof(why))) {
-			strlcat(why, "\n", sizeof(why));
-			reply(sc, mp, 503, "text/plain", why, strlen(why),
-			    NULL);
-		} else
-			reply(sc, mp, 200, "text/plain", "ok\n", 3, NULL);
-		return;
-	}
-	if ((buf = evbuffer_new()) == NULL)
-		fatalx("evbuffer_new");
-	metrics_render(buf, w->view->rt);
-	len = evbuffer_get_length(buf);
-	reply(sc, mp, 200, "text/plain; version=0.0.4",
-	    (const char *)evbuffer_pullup(buf, -1), len, NULL);
-	evbuffer_free(buf);
-}
-
 /* The connection's slot in the per-client table is given back. */
 static void
-sconn_release(struct sconn *sc, int proved)
+server_conn_release(struct server_conn *sc, int proved)
 {
-	sc->counted = 0;
+	sc->standing = SCS_UNPROVEN;
 	connlimit_release(&sc->addr, sc->kind, proved, monotonic_ms());
 }
 
@@ -485,8 +134,8 @@ sconn_release(struct sconn *sc, int proved)
  * Without either anyone is a caller: the first request ends the count
  * but earns no trust.  Nothing on the health port proves anything.
  */
-static void
-sconn_prove(struct sconn *sc)
+void
+server_conn_prove(struct server_conn *sc)
 {
 	struct runtime	*rt = sc->w->view->rt;
 	int		 auth;
@@ -496,43 +145,15 @@ sconn_prove(struct sconn *sc)
 	if (rt->conf->client_ca != NULL)
 		auth = 1;
 	else if (rt->has_client_token) {
-		if (!(auth = client_token_ok(sc, rt)))
+		if (!(auth = sreq_client_token_ok(sc, rt)))
 			return;
 	} else
 		auth = 0;
-	sc->proven = 1;
-	if (sc->counted)
-		sconn_release(sc, 1);
-	if (auth) {
+	if (sc->standing == SCS_COUNTED)
+		server_conn_release(sc, 1);
+	sc->standing = auth ? SCS_TRUSTED : SCS_PROVEN;
+	if (auth)
 		connlimit_trust(&sc->addr, monotonic_ms());
-		sc->trusted = 1;
-	}
-}
-
-static void
-request_cb(struct http_conn *hc, void *arg)
-{
-	struct sconn	*sc = arg;
-	const char	*path = http_path(hc);
-
-	sc->nreq++;
-	if (!sc->proven)
-		sconn_prove(sc);
-	if (sc->kind == LISTENER_REVIEW && (strcmp(path,
-	    sc->w->view->rt->conf->review_path) == 0 ||
-	    strcmp(path, REVIEW_PATH_V1) == 0 ||
-	    strcmp(path, REVIEW_PATH_V1BETA1) == 0))
-		handle_review(sc);
-	else if (strcmp(path, "/healthz") == 0 ||
-	    strcmp(path, "/livez") == 0)
-		handle_get(sc, MP_HEALTHZ);
-	else if (strcmp(path, "/readyz") == 0)
-		handle_get(sc, MP_READYZ);
-	else if (strcmp(path, "/metrics") == 0)
-		handle_get(sc, MP_METRICS);
-	else
-		reply_status(sc, MP_OTHER, 404, "NotFound", "no such path",
-		    NULL);
 }
 
 /*
@@ -543,10 +164,10 @@ request_cb(struct http_conn *hc, void *arg)
  * that is only slow to finish its handshake thus outlives any number of
  * silent sockets.
  */
-static struct sconn *
-worker_victim(struct worker *w, enum listener_kind kind)
+static struct server_conn *
+server_worker_victim(struct server_worker *w, enum listener_kind kind)
 {
-	struct sconn	*sc, *fresh = NULL, *idle = NULL;
+	struct server_conn	*sc, *fresh = NULL, *idle = NULL;
 
 	TAILQ_FOREACH(sc, &w->conns, entry) {
 		if (sc->kind != kind)
@@ -564,7 +185,7 @@ worker_victim(struct worker *w, enum listener_kind kind)
 
 /* One log line when a listener reaches its cap, one when it is left. */
 static void
-worker_full(struct worker *w, enum listener_kind kind, int full)
+server_worker_full(struct server_worker *w, enum listener_kind kind, int full)
 {
 	if (full && !w->full[kind]) {
 		w->full[kind] = 1;
@@ -589,36 +210,32 @@ worker_full(struct worker *w, enum listener_kind kind, int full)
  * busy connection may have gone idle meanwhile).
  */
 static void
-worker_check(struct worker *w, enum listener_kind kind)
+server_worker_check(struct server_worker *w, enum listener_kind kind)
 {
 	struct timeval	tv = { 0, SERVER_FULL_RETRY_MS * 1000 };
 
 	if (w->nkind[kind] < w->maxconns[kind] ||
-	    worker_victim(w, kind) != NULL) {
-		worker_pause(w, kind, 0);
+	    server_worker_victim(w, kind) != NULL) {
+		server_worker_pause(w, kind, 0);
 		return;
 	}
-	worker_full(w, kind, 1);
-	worker_pause(w, kind, 1);
+	server_worker_full(w, kind, 1);
+	server_worker_pause(w, kind, 1);
 	if (!evtimer_pending(w->resume_ev, NULL))
 		evtimer_add(w->resume_ev, &tv);
 }
 
 static void
-closed_cb(struct http_conn *hc, void *arg)
+server_closed_cb(struct http_conn *hc, void *arg)
 {
-	struct sconn		*sc = arg;
-	struct worker		*w = sc->w;
+	struct server_conn	*sc = arg;
+	struct server_worker	*w = sc->w;
 	enum listener_kind	 kind = sc->kind;
 
-	if (sc->review != NULL) {
-		/* The client left before its answer: drop the review. */
-		auth_cancel(&sc->review->areq);
-		review_free(sc->review);
-	}
-	if (sc->counted)
-		sconn_release(sc, 0);
-	if (sc->trusted)
+	sreq_drop(sc);
+	if (sc->standing == SCS_COUNTED)
+		server_conn_release(sc, 0);
+	else if (sc->standing == SCS_TRUSTED)
 		connlimit_untrust(&sc->addr, monotonic_ms());
 	TAILQ_REMOVE(&w->conns, sc, entry);
 	free(sc);
@@ -629,18 +246,18 @@ closed_cb(struct http_conn *hc, void *arg)
 	__atomic_store_n(&w->m->listener_open[kind], w->nkind[kind],
 	    __ATOMIC_RELAXED);
 	if (w->nkind[kind] < w->maxconns[kind])
-		worker_pause(w, kind, 0);
+		server_worker_pause(w, kind, 0);
 	/* Well below the cap: the episode is over. */
 	if (w->nkind[kind] <= w->maxconns[kind] * 3 / 4)
-		worker_full(w, kind, 0);
+		server_worker_full(w, kind, 0);
 	if (w->draining && w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
 static void
-handshake_failed_cb(struct http_conn *hc, int client_auth, void *arg)
+server_handshake_failed_cb(struct http_conn *hc, int client_auth, void *arg)
 {
-	struct sconn	*sc = arg;
+	struct server_conn	*sc = arg;
 
 	if (client_auth) {
 		__atomic_fetch_add(&sc->w->m->client_auth_failures, 1,
@@ -657,7 +274,7 @@ handshake_failed_cb(struct http_conn *hc, int client_auth, void *arg)
 
 /* Over max_connections_per_client: refused, told once an episode. */
 static void
-worker_refuse_client(struct worker *w, enum listener_kind kind,
+server_refuse_client(struct server_worker *w, enum listener_kind kind,
     const struct connlimit_addr *addr, int first)
 {
 	char	who[INET6_ADDRSTRLEN + 4];
@@ -677,25 +294,25 @@ worker_refuse_client(struct worker *w, enum listener_kind kind,
  * per-client table (*counted) and makes room on a full listener.
  */
 static int
-worker_admit(struct worker *w, enum listener_kind kind,
+server_admit(struct server_worker *w, enum listener_kind kind,
     const struct connlimit_addr *addr, int *counted)
 {
-	struct sconn	*victim;
-	int		 first;
+	struct server_conn	*victim;
+	int			 first;
 
 	*counted = 0;
 	if (w->perclient > 0) {
 		if (connlimit_take(addr, kind, w->perclient, monotonic_ms(),
 		    &first) != 0) {
-			worker_refuse_client(w, kind, addr, first);
+			server_refuse_client(w, kind, addr, first);
 			return 0;
 		}
 		*counted = 1;
 	}
 	if (w->nkind[kind] < w->maxconns[kind])
 		return 1;
-	worker_full(w, kind, 1);
-	if ((victim = worker_victim(w, kind)) != NULL) {
+	server_worker_full(w, kind, 1);
+	if ((victim = server_worker_victim(w, kind)) != NULL) {
 		__atomic_fetch_add(&w->m->conns_evicted[kind], 1,
 		    __ATOMIC_RELAXED);
 		w->evicted[kind]++;
@@ -713,36 +330,22 @@ worker_admit(struct worker *w, enum listener_kind kind,
 	if (*counted)
 		connlimit_release(addr, kind, 0, monotonic_ms());
 	*counted = 0;
-	worker_check(w, kind);
+	server_worker_check(w, kind);
 	return 0;
 }
 
-/* A new connection: TLS on listen, plain HTTP on health_listen. */
-static void
-worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, enum listener_kind kind)
+/* The connection's bufferevent, TLS on the review port; NULL if none. */
+static struct bufferevent *
+server_bufferevent(struct server_worker *w, evutil_socket_t fd, int tls)
 {
-	static const struct http_callbacks base_cb = {
-		request_cb, closed_cb, handshake_failed_cb, NULL
-	};
-	struct http_callbacks	 cb = base_cb;
-	struct connlimit_addr	 addr;
 	struct bufferevent	*bev;
-	struct sconn		*sc;
 	SSL			*ssl = NULL;
-	int			 one = 1, opts, counted;
-	int			 tls = kind == LISTENER_REVIEW;
+	int			 opts;
 
-	connlimit_addr(sa, &addr);
-	if (w->draining || !worker_admit(w, kind, &addr, &counted)) {
-		close(fd);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
 	if (tls && (ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
 		log_msg(LL_ERROR, "accept", "SSL_new failed");
-		goto fail;
+		return NULL;
 	}
 	if (tls)
 		bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
@@ -752,14 +355,22 @@ worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	if (bev == NULL) {
 		log_msg(LL_ERROR, "accept", "cannot make a bufferevent");
 		SSL_free(ssl);
-		goto fail;
 	}
+	return bev;
+}
+
+/* A new connection, last in the worker's list and in its counts. */
+static struct server_conn *
+server_conn_new(struct server_worker *w, enum listener_kind kind,
+    const struct connlimit_addr *addr, int counted)
+{
+	struct server_conn	*sc;
+
 	sc = xcalloc(1, sizeof(*sc));
 	sc->w = w;
 	sc->kind = kind;
-	sc->addr = addr;
-	sc->counted = counted;
-	cb.arg = sc;
+	sc->addr = *addr;
+	sc->standing = counted ? SCS_COUNTED : SCS_UNPROVEN;
 	TAILQ_INSERT_TAIL(&w->conns, sc, entry);
 	w->nconns++;
 	w->nkind[kind]++;
@@ -768,70 +379,98 @@ worker_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	    __ATOMIC_RELAXED);
 	__atomic_store_n(&w->m->listener_open[kind], w->nkind[kind],
 	    __ATOMIC_RELAXED);
+	return sc;
+}
+
+/* A new connection: TLS on listen, plain HTTP on health_listen. */
+static void
+server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, enum listener_kind kind)
+{
+	static const struct http_callbacks base_cb = {
+		sreq_request_cb, server_closed_cb,
+		server_handshake_failed_cb, NULL
+	};
+	struct http_callbacks	 cb = base_cb;
+	struct connlimit_addr	 addr;
+	struct bufferevent	*bev;
+	struct server_conn	*sc;
+	int			 one = 1, counted;
+	int			 tls = kind == LISTENER_REVIEW;
+
+	connlimit_addr(sa, &addr);
+	if (w->draining || !server_admit(w, kind, &addr, &counted)) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((bev = server_bufferevent(w, fd, tls)) == NULL) {
+		close(fd);
+		if (counted)
+			connlimit_release(&addr, kind, 0, monotonic_ms());
+		return;
+	}
+	sc = server_conn_new(w, kind, &addr, counted);
+	cb.arg = sc;
 	sc->hc = http_conn_new(w->base, bev, tls, sa, (socklen_t)salen,
 	    &w->lim, &cb);
 	limit_client(http_peer(sc->hc), sc->client, sizeof(sc->client));
 	if (w->nkind[kind] >= w->maxconns[kind])
-		worker_check(w, kind);
-	return;
-fail:
-	close(fd);
-	if (counted)
-		connlimit_release(&addr, kind, 0, monotonic_ms());
+		server_worker_check(w, kind);
 }
 
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	worker_accept(arg, fd, sa, salen, LISTENER_REVIEW);
+	server_accept(arg, fd, sa, salen, LISTENER_REVIEW);
 }
 
 static void
-health_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+server_health_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	worker_accept(arg, fd, sa, salen, LISTENER_HEALTH);
+	server_accept(arg, fd, sa, salen, LISTENER_HEALTH);
 }
 
 static void
-resume_cb(evutil_socket_t fd, short events, void *arg)
+server_resume_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct worker	*w = arg;
-	int		 k;
+	struct server_worker	*w = arg;
+	int			 k;
 
 	for (k = 0; k < LISTENER_MAX; k++)
-		worker_check(w, (enum listener_kind)k);
+		server_worker_check(w, (enum listener_kind)k);
 }
 
 /* accept() failed, most likely EMFILE: stop accepting for a second. */
 static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
+server_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct worker	*w = arg;
-	struct timeval	 tv = { 1, 0 };
-	int		 k;
+	struct server_worker	*w = arg;
+	struct timeval		 tv = { 1, 0 };
+	int			 k;
 
 	log_msg(LL_ERROR, "accept", "accept: %s; pausing for 1 s",
 	    strerror(EVUTIL_SOCKET_ERROR()));
 	for (k = 0; k < LISTENER_MAX; k++)
-		worker_pause(w, (enum listener_kind)k, 1);
+		server_worker_pause(w, (enum listener_kind)k, 1);
 	evtimer_del(w->resume_ev);
 	evtimer_add(w->resume_ev, &tv);
 }
 
 static void
-worker_use(struct worker *w, struct runtime *rt)
+server_worker_use(struct server_worker *w, struct runtime *rt)
 {
 	const struct config	*conf = rt->conf;
-	struct view		*v;
+	struct server_view	*v;
 	int			 k;
 
 	v = xcalloc(1, sizeof(*v));
 	v->refs = 1;
 	v->rt = rt;		/* takes the caller's reference */
 	v->chain = auth_chain_new(rt, w->base);
-	view_unref(w, w->view);
+	server_view_unref(w, w->view);
 	w->view = v;
 	w->lim.max_header = conf->max_header;
 	w->lim.max_body = conf->max_body;
@@ -846,14 +485,14 @@ worker_use(struct worker *w, struct runtime *rt)
 	w->perclient = conf->max_connections_per_client;
 	for (k = 0; k < LISTENER_MAX; k++) {
 		if (w->paused[k])
-			worker_check(w, (enum listener_kind)k);
+			server_worker_check(w, (enum listener_kind)k);
 	}
 }
 
 static void
-stop_cb(evutil_socket_t fd, short events, void *arg)
+server_stop_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct worker	*w = arg;
+	struct server_worker	*w = arg;
 
 	log_msg(LL_WARN, "shutdown", "worker %d: %d connections still open "
 	    "after shutdown_timeout; closing them", w->id, w->nconns);
@@ -861,11 +500,11 @@ stop_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 static void
-worker_drain(struct worker *w)
+server_worker_drain(struct server_worker *w)
 {
-	struct sconn	*sc, *next;
-	struct timeval	 tv;
-	size_t		 i;
+	struct server_conn	*sc, *next;
+	struct timeval		 tv;
+	size_t			 i;
 
 	for (i = 0; i < w->nlev; i++)
 		evconnlistener_free(w->lev[i]);
@@ -886,11 +525,11 @@ worker_drain(struct worker *w)
 
 /* The main thread has news: a new runtime, or drain. */
 static void
-ctl_cb(void *arg)
+server_ctl_cb(void *arg)
 {
-	struct worker	*w = arg;
-	struct runtime	*rt;
-	int		 drain;
+	struct server_worker	*w = arg;
+	struct runtime		*rt;
+	int			 drain;
 
 	pthread_mutex_lock(&w->mtx);
 	rt = w->next_rt;
@@ -899,18 +538,18 @@ ctl_cb(void *arg)
 	w->drain_req = 0;
 	pthread_mutex_unlock(&w->mtx);
 	if (rt != NULL)
-		worker_use(w, rt);
+		server_worker_use(w, rt);
 	if (drain && !w->draining)
-		worker_drain(w);
+		server_worker_drain(w);
 }
 
 /* Write the audit lines gathered since the last tick in one go. */
 static void
-flush_cb(evutil_socket_t fd, short events, void *arg)
+server_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct worker	*w = arg;
-	long long	 ms = w->view->rt->conf->log_flush_interval;
-	struct timeval	 tv;
+	struct server_worker	*w = arg;
+	long long		 ms = w->view->rt->conf->log_flush_interval;
+	struct timeval		 tv;
 
 	log_buffer(ms > 0);
 	log_flush();
@@ -921,12 +560,12 @@ flush_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 static void *
-worker_main(void *arg)
+server_worker_main(void *arg)
 {
-	struct worker	*w = arg;
+	struct server_worker	*w = arg;
 
-	ctl_cb(w);
-	flush_cb(-1, 0, w);
+	server_ctl_cb(w);
+	server_flush_cb(-1, 0, w);
 	event_base_dispatch(w->base);
 	log_buffer(0);
 	return NULL;
@@ -934,8 +573,8 @@ worker_main(void *arg)
 
 /* A listening socket of its own for one worker, sharing the port. */
 static int
-listen_socket(struct sockaddr *sa, socklen_t salen, char *err, size_t errlen,
-    const char *spec)
+server_listen_socket(struct sockaddr *sa, socklen_t salen, char *err,
+    size_t errlen, const char *spec)
 {
 	int	fd, one = 1;
 
@@ -959,53 +598,72 @@ fail:
 	return -1;
 }
 
-/*
- * Bind one address in every worker; port 0 becomes the first one's port.
- * tls: the review port; else a plain HTTP health port.
- */
+/* A numeric HOST:PORT or [HOST]:PORT as a socket address; -1 if not. */
 static int
-server_listen(struct server *srv, const char *spec, int tls, char *err,
-    size_t errlen)
+server_listen_addr(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen)
 {
-	struct addrinfo		 hints, *ai = NULL;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
-	struct worker		*w;
-	char			 host[256], *port;
-	uint16_t		 bound;
-	int			 i, fd, r = -1;
+	struct addrinfo	 hints, *ai = NULL;
+	char		 host[256], *port;
+	int		 r = -1;
 
 	strlcpy(host, spec[0] == '[' ? spec + 1 : spec, sizeof(host));
 	if ((port = strrchr(host, ':')) == NULL)
-		goto bad;
+		return -1;
 	*port++ = '\0';
 	if (spec[0] == '[' && (port < host + 2 || port[-2] != ']'))
-		goto bad;
+		return -1;
 	if (spec[0] == '[')
 		port[-2] = '\0';
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
 	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
-		goto bad;
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-	sslen = ai->ai_addrlen;
+	if (getaddrinfo(host, port, &hints, &ai) == 0 && ai != NULL) {
+		memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+		*sslen = ai->ai_addrlen;
+		r = 0;
+	}
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return r;
+}
+
+/*
+ * Bind one address in every worker; port 0 becomes the first one's port.
+ * The review port speaks TLS, a health port plain HTTP.
+ */
+static int
+server_listen(struct server *srv, const char *spec, enum listener_kind kind,
+    char *err, size_t errlen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	struct server_worker	*w;
+	uint16_t		 bound;
+	int			 i, fd, tls = kind == LISTENER_REVIEW;
+
+	if (server_listen_addr(spec, &ss, &sslen) != 0) {
+		snprintf(err, errlen, "listen %s: not a numeric HOST:PORT",
+		    spec);
+		return -1;
+	}
 	for (i = 0; i < srv->nw; i++) {
 		w = &srv->w[i];
-		if ((fd = listen_socket((struct sockaddr *)&ss, sslen, err,
-		    errlen, spec)) == -1)
-			goto out;
+		if ((fd = server_listen_socket((struct sockaddr *)&ss, sslen,
+		    err, errlen, spec)) == -1)
+			return -1;
 		/* Port 0: the others must join the port the first got. */
 		if (i == 0 && getsockname(fd, (struct sockaddr *)&ss,
 		    &sslen) == -1)
 			fatal("getsockname");
 		w->lev[w->nlev] = evconnlistener_new(w->base, tls ?
-		    accept_cb : health_accept_cb, w, LEV_OPT_CLOSE_ON_FREE, 0,
-		    fd);
+		    server_accept_cb : server_health_accept_cb, w,
+		    LEV_OPT_CLOSE_ON_FREE, 0, fd);
 		if (w->lev[w->nlev] == NULL)
 			fatalx("evconnlistener_new failed");
-		evconnlistener_set_error_cb(w->lev[w->nlev], accept_error_cb);
-		w->levkind[w->nlev] = tls ? LISTENER_REVIEW : LISTENER_HEALTH;
+		evconnlistener_set_error_cb(w->lev[w->nlev],
+		    server_accept_error_cb);
+		w->levkind[w->nlev] = kind;
 		w->nlev++;
 	}
 	bound = ntohs(ss.ss_family == AF_INET6 ?
@@ -1018,14 +676,7 @@ server_listen(struct server *srv, const char *spec, int tls, char *err,
 	log_msg(LL_INFO, "listen", "listening on %s (%s, port %u, %d "
 	    "workers)", spec, tls ? "TLS" : "plain HTTP, health only", bound,
 	    srv->nw);
-	r = 0;
-	goto out;
-bad:
-	snprintf(err, errlen, "listen %s: not a numeric HOST:PORT", spec);
-out:
-	if (ai != NULL)
-		freeaddrinfo(ai);
-	return r;
+	return 0;
 }
 
 /*
@@ -1033,7 +684,7 @@ out:
  * within one loop turn costs no epoll_ctl() at all.
  */
 static struct event_base *
-worker_base(void)
+server_worker_base(void)
 {
 	struct event_config	*cfg;
 	struct event_base	*base;
@@ -1077,10 +728,10 @@ server_nofile(const struct config *conf)
 struct server *
 server_new(struct runtime *rt, char *err, size_t errlen)
 {
-	struct server	*srv;
-	struct worker	*w;
-	size_t		 i;
-	int		 k;
+	struct server		*srv;
+	struct server_worker	*w;
+	size_t			 i;
+	int			 k;
 
 	server_nofile(rt->conf);
 	srv = xcalloc(1, sizeof(*srv));
@@ -1094,12 +745,12 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		w->id = k;
 		TAILQ_INIT(&w->conns);
 		pthread_mutex_init(&w->mtx, NULL);
-		w->base = worker_base();
-		w->ctl_wake = wake_new(w->base, ctl_cb, w);
-		w->resume_ev = evtimer_new(w->base, resume_cb, w);
-		w->stop_ev = evtimer_new(w->base, stop_cb, w);
-		w->flush_ev = evtimer_new(w->base, flush_cb, w);
-		w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+		w->base = server_worker_base();
+		w->ctl_wake = wake_new(w->base, server_ctl_cb, w);
+		w->resume_ev = evtimer_new(w->base, server_resume_cb, w);
+		w->stop_ev = evtimer_new(w->base, server_stop_cb, w);
+		w->flush_ev = evtimer_new(w->base, server_flush_cb, w);
+		w->reap_ev = event_new(w->base, -1, 0, server_reap_cb, w);
 		SLIST_INIT(&w->dead);
 		w->m = metrics_register();
 		w->next_rt = rt;
@@ -1109,7 +760,8 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		if (server_listen(srv, i < rt->conf->nlisten ?
 		    rt->conf->listen[i] :
 		    rt->conf->health_listen[i - rt->conf->nlisten],
-		    i < rt->conf->nlisten, err, errlen) != 0) {
+		    i < rt->conf->nlisten ? LISTENER_REVIEW : LISTENER_HEALTH,
+		    err, errlen) != 0) {
 			server_free(srv);
 			return NULL;
 		}
@@ -1123,7 +775,7 @@ server_start(struct server *srv)
 	int	k;
 
 	for (k = 0; k < srv->nw; k++) {
-		if (pthread_create(&srv->w[k].thread, NULL, worker_main,
+		if (pthread_create(&srv->w[k].thread, NULL, server_worker_main,
 		    &srv->w[k]) != 0)
 			fatalx("pthread_create failed");
 	}
@@ -1145,8 +797,8 @@ server_health_port(struct server *srv)
 void
 server_swap(struct server *srv, struct runtime *rt)
 {
-	struct worker	*w;
-	int		 k;
+	struct server_worker	*w;
+	int			 k;
 
 	server_nofile(rt->conf);
 	for (k = 0; k < srv->nw; k++) {
@@ -1167,8 +819,8 @@ server_swap(struct server *srv, struct runtime *rt)
 void
 server_drain(struct server *srv, long long timeout_ms)
 {
-	struct worker	*w;
-	int		 k;
+	struct server_worker	*w;
+	int			 k;
 
 	for (k = 0; k < srv->nw; k++) {
 		w = &srv->w[k];
@@ -1184,9 +836,9 @@ server_drain(struct server *srv, long long timeout_ms)
 void
 server_free(struct server *srv)
 {
-	struct worker	*w;
-	size_t		 i;
-	int		 k;
+	struct server_worker	*w;
+	size_t			 i;
+	int			 k;
 
 	if (srv == NULL)
 		return;
@@ -1196,8 +848,8 @@ server_free(struct server *srv)
 			http_conn_close(TAILQ_FIRST(&w->conns)->hc);
 		for (i = 0; i < w->nlev; i++)
 			evconnlistener_free(w->lev[i]);
-		view_unref(w, w->view);
-		view_reap(w);
+		server_view_unref(w, w->view);
+		server_view_reap(w);
 		event_free(w->reap_ev);
 		runtime_unref(w->next_rt);
 		wake_free(w->ctl_wake);

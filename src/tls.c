@@ -43,10 +43,10 @@ struct tls_names {
 	size_t	  n;
 };
 
-static int	names_index = -1;
+static int	tls_names_index = -1;
 
 static void
-names_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+tls_names_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp)
 {
 	struct tls_names	*tn = ptr;
@@ -70,7 +70,7 @@ tls_error(char *err, size_t errlen, const char *what, const char *path)
 }
 
 static int
-name_allowed(const struct tls_names *tn, const char *name, size_t len)
+tls_name_allowed(const struct tls_names *tn, const char *name, size_t len)
 {
 	size_t	i;
 
@@ -84,7 +84,7 @@ name_allowed(const struct tls_names *tn, const char *name, size_t len)
 
 /* Does the leaf certificate carry an allowed CN or DNS name? */
 static int
-cert_name_allowed(const struct tls_names *tn, X509 *cert)
+tls_cert_name_allowed(const struct tls_names *tn, X509 *cert)
 {
 	GENERAL_NAMES		*sans;
 	const GENERAL_NAME	*gn;
@@ -100,7 +100,8 @@ cert_name_allowed(const struct tls_names *tn, X509 *cert)
 		if (gn->type != GEN_DNS)
 			continue;
 		data = gn->d.dNSName;
-		ok = name_allowed(tn, (const char *)ASN1_STRING_get0_data(data),
+		ok = tls_name_allowed(tn,
+		    (const char *)ASN1_STRING_get0_data(data),
 		    (size_t)ASN1_STRING_length(data));
 	}
 	GENERAL_NAMES_free(sans);
@@ -110,14 +111,15 @@ cert_name_allowed(const struct tls_names *tn, X509 *cert)
 	    i)) >= 0) {
 		entry = X509_NAME_get_entry(subject, i);
 		data = X509_NAME_ENTRY_get_data(entry);
-		ok = name_allowed(tn, (const char *)ASN1_STRING_get0_data(data),
+		ok = tls_name_allowed(tn,
+		    (const char *)ASN1_STRING_get0_data(data),
 		    (size_t)ASN1_STRING_length(data));
 	}
 	return ok;
 }
 
 static int
-verify_cb(int preverify_ok, X509_STORE_CTX *store)
+tls_verify_cb(int preverify_ok, X509_STORE_CTX *store)
 {
 	SSL			*ssl;
 	const struct tls_names	*tn;
@@ -126,17 +128,17 @@ verify_cb(int preverify_ok, X509_STORE_CTX *store)
 		return preverify_ok;
 	ssl = X509_STORE_CTX_get_ex_data(store,
 	    SSL_get_ex_data_X509_STORE_CTX_idx());
-	tn = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), names_index);
+	tn = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_names_index);
 	if (tn == NULL || tn->n == 0)
 		return 1;
-	if (cert_name_allowed(tn, X509_STORE_CTX_get_current_cert(store)))
+	if (tls_cert_name_allowed(tn, X509_STORE_CTX_get_current_cert(store)))
 		return 1;
 	X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
 }
 
 static int
-alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
 	static const unsigned char http11[] = "http/1.1";
@@ -239,14 +241,14 @@ tls_client_ca(SSL_CTX *ctx, const struct config *conf, char *err,
 	}
 	SSL_CTX_set_client_CA_list(ctx, cas);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, tls_verify_cb);
 	SSL_CTX_set_verify_depth(ctx, 8);
 	tn = xcalloc(1, sizeof(*tn));
 	tn->names = xcalloc(conf->nclient_names + 1, sizeof(*tn->names));
 	for (i = 0; i < conf->nclient_names; i++)
 		tn->names[i] = xstrdup(conf->client_names[i]);
 	tn->n = conf->nclient_names;
-	SSL_CTX_set_ex_data(ctx, names_index, tn);
+	SSL_CTX_set_ex_data(ctx, tls_names_index, tn);
 	return 0;
 }
 
@@ -256,9 +258,9 @@ tls_ctx_new(const struct config *conf, char *err, size_t errlen)
 	static const unsigned char sid[] = "tokenreviewd";
 	SSL_CTX			  *ctx;
 
-	if (names_index == -1)
-		names_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
-		    names_free_cb);
+	if (tls_names_index == -1)
+		tls_names_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+		    tls_names_free_cb);
 	if (conf->tls_cert == NULL || conf->tls_key == NULL) {
 		snprintf(err, errlen, "%s: [server] tls_cert and tls_key are "
 		    "required", conf->path);
@@ -273,7 +275,7 @@ tls_ctx_new(const struct config *conf, char *err, size_t errlen)
 	/* Received plaintext (tokens, bearer secrets) is wiped once read. */
 	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	if (tls_set_ciphers(ctx, conf->tls_ciphers != NULL ? conf->tls_ciphers :
 	    TLS_CIPHERS, conf->tls_ciphersuites, err, errlen) != 0)
 		goto fail;
@@ -362,7 +364,7 @@ fail:
 	return NULL;
 }
 
-int
+enum tls_step
 tls_client_handshake(void *ssl, char *err, size_t errlen)
 {
 	unsigned long	e;
@@ -371,12 +373,12 @@ tls_client_handshake(void *ssl, char *err, size_t errlen)
 
 	ERR_clear_error();
 	if ((r = SSL_do_handshake(ssl)) == 1)
-		return 0;
+		return TLS_STEP_DONE;
 	switch (SSL_get_error(ssl, r)) {
 	case SSL_ERROR_WANT_READ:
-		return 1;
+		return TLS_STEP_WANT_READ;
 	case SSL_ERROR_WANT_WRITE:
-		return 2;
+		return TLS_STEP_WANT_WRITE;
 	}
 	e = ERR_peek_last_error();
 	if ((verify = SSL_get_verify_result(ssl)) != X509_V_OK)
@@ -386,5 +388,5 @@ tls_client_handshake(void *ssl, char *err, size_t errlen)
 		snprintf(err, errlen, "TLS handshake failed: %s", e != 0 ?
 		    ERR_reason_error_string(e) : "connection closed");
 	ERR_clear_error();
-	return -1;
+	return TLS_STEP_FAILED;
 }

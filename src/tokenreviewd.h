@@ -643,11 +643,22 @@ void	*tls_client_ctx_new(const char *ca, const char *cert,
  */
 void	*tls_client_new(void *ctx, int fd, const char *host);
 /*
- * One step of the client handshake on a non-blocking socket: 0 done,
- * 1 wants the socket readable, 2 writable, -1 failed (err says why:
- * the certificate's verification error when it was not accepted).
+ * What one step of the client handshake came to.  The values are those
+ * the function returned as plain integers before, so that a caller that
+ * still tests "> 0" or "< 0" reads them the same way.
  */
-int	 tls_client_handshake(void *ssl, char *err, size_t errlen);
+enum tls_step {
+	TLS_STEP_FAILED = -1,	/* err says why */
+	TLS_STEP_DONE = 0,
+	TLS_STEP_WANT_READ = 1,	/* step again when the socket is readable */
+	TLS_STEP_WANT_WRITE = 2	/* ... writable */
+};
+/*
+ * One step of the client handshake on a non-blocking socket.  On
+ * TLS_STEP_FAILED err says why: the certificate's verification error
+ * when it was not accepted.
+ */
+enum tls_step	 tls_client_handshake(void *ssl, char *err, size_t errlen);
 
 /* limit.c */
 struct limit_conf {
