@@ -407,72 +407,71 @@ jwt_watch(void *shared, const char **paths, size_t max)
 
 /* ---------------------------------------------------------------- metrics */
 
-/* An issuer name as a Prometheus label value. */
-static void
-jwt_metrics_label(struct evbuffer *out, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			evbuffer_add_printf(out, "\\%c", *s);
-		else if (*s == '\n')
-			evbuffer_add(out, "\\n", 2);
-		else
-			evbuffer_add(out, s, 1);
-	}
-}
-
-/* name{issuer="NAME"<labels>} value */
+/*
+ * name{issuer="NAME"<labels>} value, a counter or (gauge set) a gauge;
+ * the issuer name escaped by metrics_escape().
+ */
 static void
 jwt_metrics_line(struct evbuffer *out, const char *name, const char *issuer,
-    const char *labels, unsigned long long v)
+    const char *labels, unsigned long long v, int gauge)
 {
-	evbuffer_add_printf(out, "%s{issuer=\"", name);
-	jwt_metrics_label(out, issuer);
-	evbuffer_add_printf(out, "\"%s} %llu\n", labels, v);
+	struct evbuffer	*b;
+	char		*l;
+
+	if ((b = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	evbuffer_add_printf(b, "issuer=\"");
+	metrics_escape(b, issuer);
+	evbuffer_add_printf(b, "\"%s", labels);
+	evbuffer_add(b, "", 1);
+	l = (char *)evbuffer_pullup(b, -1);
+	if (gauge)
+		metrics_gauge(out, name, l, (long long)v);
+	else
+		metrics_counter(out, name, l, v);
+	evbuffer_free(b);
 }
 
 static void
 jwt_metrics_verifications(const struct jwt_shared *js, struct evbuffer *out)
 {
-	const char	*m = "tokenreviewd_jwt_verifications_total";
-	size_t		 i;
+	const char		*m = "tokenreviewd_jwt_verifications_total";
+	const struct jwt_issuer	*is;
+	size_t			 i;
 
-	evbuffer_add_printf(out, "# HELP %s JWT reviews by issuer and "
-	    "result.\n# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "JWT reviews by issuer and result.");
 	for (i = 0; i < js->nissuers; i++) {
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",result=\"ok\"", __atomic_load_n(&js->issuers[i]->n_ok,
-		    __ATOMIC_RELAXED));
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",result=\"invalid\"", __atomic_load_n(
-		    &js->issuers[i]->n_invalid, __ATOMIC_RELAXED));
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",result=\"rejected\"", __atomic_load_n(
-		    &js->issuers[i]->n_rejected, __ATOMIC_RELAXED));
+		is = js->issuers[i];
+		jwt_metrics_line(out, m, is->name, ",result=\"ok\"",
+		    __atomic_load_n(&is->n_ok, __ATOMIC_RELAXED), 0);
+		jwt_metrics_line(out, m, is->name, ",result=\"invalid\"",
+		    __atomic_load_n(&is->n_invalid, __ATOMIC_RELAXED), 0);
+		jwt_metrics_line(out, m, is->name, ",result=\"rejected\"",
+		    __atomic_load_n(&is->n_rejected, __ATOMIC_RELAXED), 0);
 	}
 	jwt_metrics_line(out, m, "", ",result=\"unknown_issuer\"",
-	    __atomic_load_n(&js->n_foreign, __ATOMIC_RELAXED));
+	    __atomic_load_n(&js->n_foreign, __ATOMIC_RELAXED), 0);
 }
 
 /* OIDC names of the system: namespace kept out of answers (names.c). */
 static void
 jwt_metrics_system_names(const struct jwt_shared *js, struct evbuffer *out)
 {
-	const char	*m = "tokenreviewd_jwt_system_names_dropped_total";
-	size_t		 i;
+	const char		*m =
+	    "tokenreviewd_jwt_system_names_dropped_total";
+	const struct jwt_issuer	*is;
+	size_t			 i;
 
-	evbuffer_add_printf(out, "# HELP %s Groups in the system: namespace "
-	    "dropped, and tokens refused for such a user name.\n"
-	    "# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "Groups in the system: namespace "
+	    "dropped, and tokens refused for such a user name.");
 	for (i = 0; i < js->nissuers; i++) {
-		if (js->issuers[i]->type == JWT_SERVICEACCOUNT)
+		is = js->issuers[i];
+		if (is->type == JWT_SERVICEACCOUNT)
 			continue;
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",kind=\"group\"", __atomic_load_n(
-		    &js->issuers[i]->n_system_groups, __ATOMIC_RELAXED));
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",kind=\"user\"", __atomic_load_n(
-		    &js->issuers[i]->n_system_users, __ATOMIC_RELAXED));
+		jwt_metrics_line(out, m, is->name, ",kind=\"group\"",
+		    __atomic_load_n(&is->n_system_groups, __ATOMIC_RELAXED), 0);
+		jwt_metrics_line(out, m, is->name, ",kind=\"user\"",
+		    __atomic_load_n(&is->n_system_users, __ATOMIC_RELAXED), 0);
 	}
 }
 
@@ -486,20 +485,20 @@ jwt_metrics_fetches(const struct jwt_shared *js, struct evbuffer *out)
 	int64_t			 last;
 	size_t			 i;
 
-	evbuffer_add_printf(out, "# HELP %s Key fetches (discovery and "
-	    "JWKS) by issuer and result.\n# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "Key fetches (discovery and JWKS) "
+	    "by issuer and result.");
 	for (i = 0; i < js->nissuers; i++) {
 		if ((src = js->issuers[i]->src) == NULL)
 			continue;
 		jwt_metrics_line(out, m, js->issuers[i]->name,
 		    ",result=\"ok\"", __atomic_load_n(&src->n_fetch_ok,
-		    __ATOMIC_RELAXED));
+		    __ATOMIC_RELAXED), 0);
 		jwt_metrics_line(out, m, js->issuers[i]->name,
 		    ",result=\"error\"", __atomic_load_n(&src->n_fetch_error,
-		    __ATOMIC_RELAXED));
+		    __ATOMIC_RELAXED), 0);
 	}
-	evbuffer_add_printf(out, "# HELP %s Seconds since the last "
-	    "successful key fetch.\n# TYPE %s gauge\n", a, a);
+	metrics_family(out, a, "gauge", "Seconds since the last successful "
+	    "key fetch.");
 	for (i = 0; i < js->nissuers; i++) {
 		if ((src = js->issuers[i]->src) == NULL ||
 		    (last = __atomic_load_n(&src->last_ok,
@@ -507,7 +506,7 @@ jwt_metrics_fetches(const struct jwt_shared *js, struct evbuffer *out)
 			continue;
 		jwt_metrics_line(out, a, js->issuers[i]->name, "",
 		    (unsigned long long)(time(NULL) > last ?
-		    time(NULL) - last : 0));
+		    time(NULL) - last : 0), 1);
 	}
 }
 
@@ -523,12 +522,12 @@ jwt_metrics(void *shared, struct evbuffer *out)
 	jwt_metrics_verifications(js, out);
 	jwt_metrics_system_names(js, out);
 	jwt_metrics_fetches(js, out);
-	evbuffer_add_printf(out, "# HELP tokenreviewd_jwt_keys Signing keys "
-	    "known per issuer.\n# TYPE tokenreviewd_jwt_keys gauge\n");
+	metrics_family(out, "tokenreviewd_jwt_keys", "gauge",
+	    "Signing keys known per issuer.");
 	for (i = 0; i < js->nissuers; i++) {
 		ks = jwt_issuer_keys(js->issuers[i]);
 		jwt_metrics_line(out, "tokenreviewd_jwt_keys",
-		    js->issuers[i]->name, "", ks != NULL ? ks->nkeys : 0);
+		    js->issuers[i]->name, "", ks != NULL ? ks->nkeys : 0, 1);
 		jwt_keys_unref(ks);
 	}
 }
