@@ -17,19 +17,16 @@
  * its outcome, the wait of a review for a key fetch, and the metrics.
  * Keys come from files read at load (jwt-keys.c), or from the issuer's
  * discovery document and JWKS, fetched by one thread off the request
- * path (jwt-fetch.c) that wakes the workers waiting for it through a
- * pipe each worker's event loop watches.
+ * path (jwt-fetch.c) that wakes the workers waiting for it through each
+ * worker's struct wake (wake.c).
  */
 
 #include <sys/queue.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -41,8 +38,7 @@
 struct jwt_inst {
 	struct jwt_shared	*js;
 	struct event_base	*base;
-	int			 fds[2];	/* fetcher -> worker wake-ups */
-	struct event		*wake;
+	struct wake		*wake;		/* fetcher -> worker */
 	TAILQ_HEAD(, jwt_wait)	 waits;
 };
 
@@ -140,10 +136,9 @@ jwt_wait_keys(struct jwt_inst *ji, const struct jwt_issuer *is,
 	struct jwt_wait	*w;
 	struct timeval	 tv;
 	uint64_t	 gen;
-	long long	 ms;
 
 	if (is->src == NULL || ji->wake == NULL || done == NULL ||
-	    jwt_fetch_request(is->src, ji->fds[1], &gen) != 0)
+	    jwt_fetch_request(is->src, ji->wake, &gen) != 0)
 		return -1;
 	w = xcalloc(1, sizeof(*w));
 	w->ji = ji;
@@ -153,9 +148,7 @@ jwt_wait_keys(struct jwt_inst *ji, const struct jwt_issuer *is,
 	w->src = is->src;
 	w->gen = gen;
 	/* Discovery and JWKS, each within fetch_timeout, and some slack. */
-	ms = 2 * is->src->timeout + 1000;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	ms_to_timeval(2 * is->src->timeout + 1000, &tv);
 	w->timer = evtimer_new(ji->base, jwt_wait_timeout_cb, w);
 	evtimer_add(w->timer, &tv);
 	TAILQ_INSERT_TAIL(&ji->waits, w, entry);
@@ -265,18 +258,15 @@ jwt_wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * The fetcher wrote to our pipe.  done() may start other reviews on this
+ * The fetcher woke us.  done() may start other reviews on this
  * instance, so the list is searched afresh after each one.
  */
 static void
-jwt_wake_cb(evutil_socket_t fd, short events, void *arg)
+jwt_wake_cb(void *arg)
 {
 	struct jwt_inst	*ji = arg;
 	struct jwt_wait	*w;
-	char		 buf[64];
 
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
 	for (;;) {
 		TAILQ_FOREACH(w, &ji->waits, entry) {
 			if (jwt_fetch_gen(w->src) != w->gen)
@@ -312,7 +302,7 @@ jwt_has_sources(const struct jwt_shared *js)
 }
 
 /*
- * Per worker: the wake-up pipe, when some issuer fetches its keys.  The
+ * Per worker: the wake-up, when some issuer fetches its keys.  The
  * first worker starts the fetcher thread.
  */
 static int
@@ -323,17 +313,9 @@ jwt_init(void *shared, struct event_base *base, void **inst)
 	ji = xcalloc(1, sizeof(*ji));
 	ji->js = shared;
 	ji->base = base;
-	ji->fds[0] = ji->fds[1] = -1;
 	TAILQ_INIT(&ji->waits);
 	if (base != NULL && jwt_has_sources(ji->js)) {
-		if (pipe2(ji->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-			log_msg(LL_ERROR, "jwt", "pipe: %s", strerror(errno));
-			free(ji);
-			return -1;
-		}
-		ji->wake = event_new(base, ji->fds[0], EV_READ | EV_PERSIST,
-		    jwt_wake_cb, ji);
-		event_add(ji->wake, NULL);
+		ji->wake = wake_new(base, jwt_wake_cb, ji);
 		jwt_fetch_start();
 	}
 	*inst = ji;
@@ -361,16 +343,11 @@ jwt_free(void *inst)
 
 	if (ji == NULL)
 		return;
-	if (ji->fds[1] != -1)
-		jwt_fetch_forget(ji->fds[1]);
+	if (ji->wake != NULL)
+		jwt_fetch_forget(ji->wake);
 	while (!TAILQ_EMPTY(&ji->waits))
 		jwt_wait_free(TAILQ_FIRST(&ji->waits));
-	if (ji->wake != NULL)
-		event_free(ji->wake);
-	if (ji->fds[0] != -1) {
-		close(ji->fds[0]);
-		close(ji->fds[1]);
-	}
+	wake_free(ji->wake);
 	free(ji);
 }
 

@@ -11,8 +11,8 @@
  * and limits finds the existing source and keeps its keys.  A worker that
  * needs a fetch (an unknown kid, no keys yet) asks for one, at most one
  * per refetch_interval, joins the fetch in flight, and waits for it
- * without blocking: the fetcher wakes it through a pipe its event loop
- * watches (auth-jwt.c).
+ * without blocking: the fetcher wakes its event loop through the
+ * worker's struct wake (wake.c, auth-jwt.c).
  */
 
 #include <sys/queue.h>
@@ -383,14 +383,10 @@ static void
 jwt_fetch_wake(struct jwt_source *src)
 {
 	size_t	i;
-	ssize_t	n;
 
 	__atomic_add_fetch(&src->gen, 1, __ATOMIC_RELEASE);
-	for (i = 0; i < src->nwaiters; i++) {
-		/* A full pipe already holds a wake-up. */
-		n = write(src->waiters[i], "", 1);
-		(void)n;
-	}
+	for (i = 0; i < src->nwaiters; i++)
+		wake_signal(src->waiters[i]);
 	src->nwaiters = 0;
 }
 
@@ -410,13 +406,7 @@ jwt_fetch_sleep(void)
 		    src->next_fetch - now < ms)
 			ms = src->next_fetch - now;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	ms_to_abstime((long long)ms, &ts);
 	pthread_cond_timedwait(&jwt_fetch_cv, &jwt_fetch_mtx, &ts);
 }
 
@@ -507,7 +497,7 @@ jwt_fetch_start(void)
 }
 
 int
-jwt_fetch_request(struct jwt_source *src, int wake_fd, uint64_t *gen)
+jwt_fetch_request(struct jwt_source *src, struct wake *wake, uint64_t *gen)
 {
 	uint64_t	now = monotonic_ms();
 	size_t		i;
@@ -523,12 +513,12 @@ jwt_fetch_request(struct jwt_source *src, int wake_fd, uint64_t *gen)
 		src->state = JWT_FETCH_ASKED;
 		pthread_cond_signal(&jwt_fetch_cv);
 	}
-	for (i = 0; i < src->nwaiters && src->waiters[i] != wake_fd; i++)
+	for (i = 0; i < src->nwaiters && src->waiters[i] != wake; i++)
 		;
 	if (i == src->nwaiters) {
 		src->waiters = xreallocarray(src->waiters, src->nwaiters + 1,
 		    sizeof(*src->waiters));
-		src->waiters[src->nwaiters++] = wake_fd;
+		src->waiters[src->nwaiters++] = wake;
 	}
 	*gen = src->gen;
 	pthread_mutex_unlock(&jwt_fetch_mtx);
@@ -536,7 +526,7 @@ jwt_fetch_request(struct jwt_source *src, int wake_fd, uint64_t *gen)
 }
 
 void
-jwt_fetch_forget(int wake_fd)
+jwt_fetch_forget(struct wake *wake)
 {
 	struct jwt_source	*src;
 	size_t			 i;
@@ -544,7 +534,7 @@ jwt_fetch_forget(int wake_fd)
 	pthread_mutex_lock(&jwt_fetch_mtx);
 	TAILQ_FOREACH(src, &jwt_fetch_sources, entry) {
 		for (i = 0; i < src->nwaiters; i++) {
-			if (src->waiters[i] != wake_fd)
+			if (src->waiters[i] != wake)
 				continue;
 			src->waiters[i] = src->waiters[--src->nwaiters];
 			break;

@@ -132,7 +132,7 @@ struct jwt_source {
 	uint64_t		 next_fetch;	/* monotonic ms */
 	uint64_t		 last_start;
 	uint64_t		 gen;		/* fetches done; atomic reads */
-	int			*waiters;	/* wake-up fds of workers */
+	struct wake		**waiters;	/* of workers waiting */
 	size_t			 nwaiters;
 
 	pthread_mutex_t		 keys_mtx;
@@ -159,14 +159,14 @@ struct jwt_keyset *jwt_fetch_keys(struct jwt_source *);
 /* The number of fetches done, to wait past. */
 uint64_t	 jwt_fetch_gen(const struct jwt_source *);
 /*
- * Ask for a fetch and register wake_fd for one byte when it ends; *gen
+ * Ask for a fetch and register wake to be signalled when it ends; *gen
  * is the fetch count to wait past.  -1 when the refetch rate limit says
  * no and no fetch is coming.
  */
-int		 jwt_fetch_request(struct jwt_source *, int wake_fd,
+int		 jwt_fetch_request(struct jwt_source *, struct wake *wake,
 		    uint64_t *gen);
-/* No wake-up may reach wake_fd any more. */
-void		 jwt_fetch_forget(int wake_fd);
+/* No wake-up may reach wake any more. */
+void		 jwt_fetch_forget(struct wake *wake);
 /* Start the fetcher thread, once per process. */
 void		 jwt_fetch_start(void);
 
