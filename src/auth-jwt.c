@@ -148,7 +148,7 @@ jwt_wait_keys(struct jwt_inst *ji, const struct jwt_issuer *is,
 	w->src = is->src;
 	w->gen = gen;
 	/* Discovery and JWKS, each within fetch_timeout, and some slack. */
-	ms_to_timeval(2 * is->src->timeout + 1000, &tv);
+	ms_to_timeval(2 * is->src->lim.timeout + 1000, &tv);
 	w->timer = evtimer_new(ji->base, jwt_wait_timeout_cb, w);
 	evtimer_add(w->timer, &tv);
 	TAILQ_INSERT_TAIL(&ji->waits, w, entry);

@@ -218,7 +218,7 @@ jwt_fetch_easy(const struct jwt_source *src, const char *url,
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)src->timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)src->lim.timeout);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, jwt_fetch_write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
@@ -238,7 +238,7 @@ static char *
 jwt_fetch_get(const struct jwt_source *src, const char *url, size_t *len,
     char *why, size_t whylen)
 {
-	struct jwt_fetch_buf	 b = { NULL, 0, src->max_response, 0 };
+	struct jwt_fetch_buf	 b = { NULL, 0, src->lim.max_response, 0 };
 	char			 errbuf[CURL_ERROR_SIZE] = "";
 	CURL			*c;
 	CURLcode		 rc;
@@ -254,7 +254,7 @@ jwt_fetch_get(const struct jwt_source *src, const char *url, size_t *len,
 	curl_easy_cleanup(c);
 	if (b.toobig)
 		snprintf(why, whylen, "%s: response larger than %zu bytes",
-		    url, src->max_response);
+		    url, src->lim.max_response);
 	else if (rc != CURLE_OK)
 		snprintf(why, whylen, "%s: %s", url, errbuf[0] != '\0' ?
 		    errbuf : curl_easy_strerror(rc));
@@ -430,7 +430,7 @@ jwt_fetch_main(void *arg)
 		pthread_mutex_lock(&jwt_fetch_mtx);
 		src->state = JWT_FETCH_IDLE;
 		src->next_fetch = monotonic_ms() +
-		    (uint64_t)(ok ? src->refresh : src->retry);
+		    (uint64_t)(ok ? src->lim.refresh : src->lim.retry);
 		jwt_fetch_wake(src);
 		pthread_mutex_unlock(&jwt_fetch_mtx);
 		jwt_fetch_unref(src);
@@ -504,7 +504,7 @@ jwt_fetch_request(struct jwt_source *src, struct wake *wake, uint64_t *gen)
 
 	pthread_mutex_lock(&jwt_fetch_mtx);
 	if (src->state == JWT_FETCH_IDLE && src->last_start != 0 &&
-	    now - src->last_start < (uint64_t)src->refetch &&
+	    now - src->last_start < (uint64_t)src->lim.refetch &&
 	    now < src->next_fetch) {
 		pthread_mutex_unlock(&jwt_fetch_mtx);
 		return -1;

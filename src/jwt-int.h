@@ -28,8 +28,6 @@
 #define JWT_MAX_ISSUERS		64
 #define JWT_MAX_KEYFILE		(1024 * 1024)
 #define JWT_MAX_KEYS		256
-#define JWT_DEFAULT_MAX_TOKEN	(8 * 1024)
-#define JWT_DEFAULT_SKEW	60000		/* ms */
 #define JWT_REASONLEN		160
 #define JWT_CRED_ID		"authentication.kubernetes.io/credential-id"
 #define JWT_SA_PREFIX		"system:serviceaccount:"
@@ -59,6 +57,7 @@ enum jwt_alg_id {
 	JWT_ES512,
 	JWT_NALGS
 };
+/* algorithms' default in jwt-conf.c's table, as bits */
 #define JWT_DEFAULT_ALGS	((1u << JWT_RS256) | (1u << JWT_ES256))
 
 struct jwt_alg {
@@ -101,6 +100,15 @@ int		 jwt_keys_add_pem(struct jwt_keyset *, const char *data,
 
 /* ---------------------------------------------------------------- fetching */
 
+/* How often and how a source fetches, from its issuer's section. */
+struct jwt_fetch_limits {
+	long long	 refresh;	/* ms */
+	long long	 retry;
+	long long	 refetch;
+	long long	 timeout;
+	size_t		 max_response;
+};
+
 enum jwt_fetch_state {
 	JWT_FETCH_IDLE,
 	JWT_FETCH_ASKED,		/* a worker wants a fetch now */
@@ -121,11 +129,7 @@ struct jwt_source {
 	char			*discovery_url;
 	char			*jwks_url;	/* NULL: from discovery */
 	char			*ca;
-	long long		 refresh;	/* ms */
-	long long		 retry;
-	long long		 refetch;
-	long long		 timeout;
-	size_t			 max_response;
+	struct jwt_fetch_limits	 lim;
 
 	/* under the fetch mutex */
 	enum jwt_fetch_state	 state;
@@ -203,6 +207,7 @@ struct jwt_issuer {
 	char			**key_files;	/* watched for reloads */
 	size_t			 nkey_files;
 	struct jwt_keyset	*keys;		/* from files, or NULL */
+	struct jwt_fetch_limits	 fetch;		/* for src */
 	struct jwt_source	*src;		/* fetched keys, or NULL */
 
 	/* counters, written with relaxed atomics by any worker */
