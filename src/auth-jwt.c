@@ -17,19 +17,16 @@
  * its outcome, the wait of a review for a key fetch, and the metrics.
  * Keys come from files read at load (jwt-keys.c), or from the issuer's
  * discovery document and JWKS, fetched by one thread off the request
- * path (jwt-fetch.c) that wakes the workers waiting for it through a
- * pipe each worker's event loop watches.
+ * path (jwt-fetch.c) that wakes the workers waiting for it through each
+ * worker's struct wake (wake.c).
  */
 
 #include <sys/queue.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -41,8 +38,7 @@
 struct jwt_inst {
 	struct jwt_shared	*js;
 	struct event_base	*base;
-	int			 fds[2];	/* fetcher -> worker wake-ups */
-	struct event		*wake;
+	struct wake		*wake;		/* fetcher -> worker */
 	TAILQ_HEAD(, jwt_wait)	 waits;
 };
 
@@ -140,10 +136,9 @@ jwt_wait_keys(struct jwt_inst *ji, const struct jwt_issuer *is,
 	struct jwt_wait	*w;
 	struct timeval	 tv;
 	uint64_t	 gen;
-	long long	 ms;
 
 	if (is->src == NULL || ji->wake == NULL || done == NULL ||
-	    jwt_fetch_request(is->src, ji->fds[1], &gen) != 0)
+	    jwt_fetch_request(is->src, ji->wake, &gen) != 0)
 		return -1;
 	w = xcalloc(1, sizeof(*w));
 	w->ji = ji;
@@ -153,9 +148,7 @@ jwt_wait_keys(struct jwt_inst *ji, const struct jwt_issuer *is,
 	w->src = is->src;
 	w->gen = gen;
 	/* Discovery and JWKS, each within fetch_timeout, and some slack. */
-	ms = 2 * is->src->timeout + 1000;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	ms_to_timeval(2 * is->src->lim.timeout + 1000, &tv);
 	w->timer = evtimer_new(ji->base, jwt_wait_timeout_cb, w);
 	evtimer_add(w->timer, &tv);
 	TAILQ_INSERT_TAIL(&ji->waits, w, entry);
@@ -265,18 +258,15 @@ jwt_wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * The fetcher wrote to our pipe.  done() may start other reviews on this
+ * The fetcher woke us.  done() may start other reviews on this
  * instance, so the list is searched afresh after each one.
  */
 static void
-jwt_wake_cb(evutil_socket_t fd, short events, void *arg)
+jwt_wake_cb(void *arg)
 {
 	struct jwt_inst	*ji = arg;
 	struct jwt_wait	*w;
-	char		 buf[64];
 
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
 	for (;;) {
 		TAILQ_FOREACH(w, &ji->waits, entry) {
 			if (jwt_fetch_gen(w->src) != w->gen)
@@ -312,7 +302,7 @@ jwt_has_sources(const struct jwt_shared *js)
 }
 
 /*
- * Per worker: the wake-up pipe, when some issuer fetches its keys.  The
+ * Per worker: the wake-up, when some issuer fetches its keys.  The
  * first worker starts the fetcher thread.
  */
 static int
@@ -323,17 +313,9 @@ jwt_init(void *shared, struct event_base *base, void **inst)
 	ji = xcalloc(1, sizeof(*ji));
 	ji->js = shared;
 	ji->base = base;
-	ji->fds[0] = ji->fds[1] = -1;
 	TAILQ_INIT(&ji->waits);
 	if (base != NULL && jwt_has_sources(ji->js)) {
-		if (pipe2(ji->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-			log_msg(LL_ERROR, "jwt", "pipe: %s", strerror(errno));
-			free(ji);
-			return -1;
-		}
-		ji->wake = event_new(base, ji->fds[0], EV_READ | EV_PERSIST,
-		    jwt_wake_cb, ji);
-		event_add(ji->wake, NULL);
+		ji->wake = wake_new(base, jwt_wake_cb, ji);
 		jwt_fetch_start();
 	}
 	*inst = ji;
@@ -361,16 +343,11 @@ jwt_free(void *inst)
 
 	if (ji == NULL)
 		return;
-	if (ji->fds[1] != -1)
-		jwt_fetch_forget(ji->fds[1]);
+	if (ji->wake != NULL)
+		jwt_fetch_forget(ji->wake);
 	while (!TAILQ_EMPTY(&ji->waits))
 		jwt_wait_free(TAILQ_FIRST(&ji->waits));
-	if (ji->wake != NULL)
-		event_free(ji->wake);
-	if (ji->fds[0] != -1) {
-		close(ji->fds[0]);
-		close(ji->fds[1]);
-	}
+	wake_free(ji->wake);
 	free(ji);
 }
 
@@ -407,72 +384,71 @@ jwt_watch(void *shared, const char **paths, size_t max)
 
 /* ---------------------------------------------------------------- metrics */
 
-/* An issuer name as a Prometheus label value. */
-static void
-jwt_metrics_label(struct evbuffer *out, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			evbuffer_add_printf(out, "\\%c", *s);
-		else if (*s == '\n')
-			evbuffer_add(out, "\\n", 2);
-		else
-			evbuffer_add(out, s, 1);
-	}
-}
-
-/* name{issuer="NAME"<labels>} value */
+/*
+ * name{issuer="NAME"<labels>} value, a counter or (gauge set) a gauge;
+ * the issuer name escaped by metrics_escape().
+ */
 static void
 jwt_metrics_line(struct evbuffer *out, const char *name, const char *issuer,
-    const char *labels, unsigned long long v)
+    const char *labels, unsigned long long v, int gauge)
 {
-	evbuffer_add_printf(out, "%s{issuer=\"", name);
-	jwt_metrics_label(out, issuer);
-	evbuffer_add_printf(out, "\"%s} %llu\n", labels, v);
+	struct evbuffer	*b;
+	char		*l;
+
+	if ((b = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	evbuffer_add_printf(b, "issuer=\"");
+	metrics_escape(b, issuer);
+	evbuffer_add_printf(b, "\"%s", labels);
+	evbuffer_add(b, "", 1);
+	l = (char *)evbuffer_pullup(b, -1);
+	if (gauge)
+		metrics_gauge(out, name, l, (long long)v);
+	else
+		metrics_counter(out, name, l, v);
+	evbuffer_free(b);
 }
 
 static void
 jwt_metrics_verifications(const struct jwt_shared *js, struct evbuffer *out)
 {
-	const char	*m = "tokenreviewd_jwt_verifications_total";
-	size_t		 i;
+	const char		*m = "tokenreviewd_jwt_verifications_total";
+	const struct jwt_issuer	*is;
+	size_t			 i;
 
-	evbuffer_add_printf(out, "# HELP %s JWT reviews by issuer and "
-	    "result.\n# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "JWT reviews by issuer and result.");
 	for (i = 0; i < js->nissuers; i++) {
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",result=\"ok\"", __atomic_load_n(&js->issuers[i]->n_ok,
-		    __ATOMIC_RELAXED));
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",result=\"invalid\"", __atomic_load_n(
-		    &js->issuers[i]->n_invalid, __ATOMIC_RELAXED));
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",result=\"rejected\"", __atomic_load_n(
-		    &js->issuers[i]->n_rejected, __ATOMIC_RELAXED));
+		is = js->issuers[i];
+		jwt_metrics_line(out, m, is->name, ",result=\"ok\"",
+		    __atomic_load_n(&is->n_ok, __ATOMIC_RELAXED), 0);
+		jwt_metrics_line(out, m, is->name, ",result=\"invalid\"",
+		    __atomic_load_n(&is->n_invalid, __ATOMIC_RELAXED), 0);
+		jwt_metrics_line(out, m, is->name, ",result=\"rejected\"",
+		    __atomic_load_n(&is->n_rejected, __ATOMIC_RELAXED), 0);
 	}
 	jwt_metrics_line(out, m, "", ",result=\"unknown_issuer\"",
-	    __atomic_load_n(&js->n_foreign, __ATOMIC_RELAXED));
+	    __atomic_load_n(&js->n_foreign, __ATOMIC_RELAXED), 0);
 }
 
 /* OIDC names of the system: namespace kept out of answers (names.c). */
 static void
 jwt_metrics_system_names(const struct jwt_shared *js, struct evbuffer *out)
 {
-	const char	*m = "tokenreviewd_jwt_system_names_dropped_total";
-	size_t		 i;
+	const char		*m =
+	    "tokenreviewd_jwt_system_names_dropped_total";
+	const struct jwt_issuer	*is;
+	size_t			 i;
 
-	evbuffer_add_printf(out, "# HELP %s Groups in the system: namespace "
-	    "dropped, and tokens refused for such a user name.\n"
-	    "# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "Groups in the system: namespace "
+	    "dropped, and tokens refused for such a user name.");
 	for (i = 0; i < js->nissuers; i++) {
-		if (js->issuers[i]->type == JWT_SERVICEACCOUNT)
+		is = js->issuers[i];
+		if (is->type == JWT_SERVICEACCOUNT)
 			continue;
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",kind=\"group\"", __atomic_load_n(
-		    &js->issuers[i]->n_system_groups, __ATOMIC_RELAXED));
-		jwt_metrics_line(out, m, js->issuers[i]->name,
-		    ",kind=\"user\"", __atomic_load_n(
-		    &js->issuers[i]->n_system_users, __ATOMIC_RELAXED));
+		jwt_metrics_line(out, m, is->name, ",kind=\"group\"",
+		    __atomic_load_n(&is->n_system_groups, __ATOMIC_RELAXED), 0);
+		jwt_metrics_line(out, m, is->name, ",kind=\"user\"",
+		    __atomic_load_n(&is->n_system_users, __ATOMIC_RELAXED), 0);
 	}
 }
 
@@ -486,20 +462,20 @@ jwt_metrics_fetches(const struct jwt_shared *js, struct evbuffer *out)
 	int64_t			 last;
 	size_t			 i;
 
-	evbuffer_add_printf(out, "# HELP %s Key fetches (discovery and "
-	    "JWKS) by issuer and result.\n# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "Key fetches (discovery and JWKS) "
+	    "by issuer and result.");
 	for (i = 0; i < js->nissuers; i++) {
 		if ((src = js->issuers[i]->src) == NULL)
 			continue;
 		jwt_metrics_line(out, m, js->issuers[i]->name,
 		    ",result=\"ok\"", __atomic_load_n(&src->n_fetch_ok,
-		    __ATOMIC_RELAXED));
+		    __ATOMIC_RELAXED), 0);
 		jwt_metrics_line(out, m, js->issuers[i]->name,
 		    ",result=\"error\"", __atomic_load_n(&src->n_fetch_error,
-		    __ATOMIC_RELAXED));
+		    __ATOMIC_RELAXED), 0);
 	}
-	evbuffer_add_printf(out, "# HELP %s Seconds since the last "
-	    "successful key fetch.\n# TYPE %s gauge\n", a, a);
+	metrics_family(out, a, "gauge", "Seconds since the last successful "
+	    "key fetch.");
 	for (i = 0; i < js->nissuers; i++) {
 		if ((src = js->issuers[i]->src) == NULL ||
 		    (last = __atomic_load_n(&src->last_ok,
@@ -507,7 +483,7 @@ jwt_metrics_fetches(const struct jwt_shared *js, struct evbuffer *out)
 			continue;
 		jwt_metrics_line(out, a, js->issuers[i]->name, "",
 		    (unsigned long long)(time(NULL) > last ?
-		    time(NULL) - last : 0));
+		    time(NULL) - last : 0), 1);
 	}
 }
 
@@ -523,12 +499,12 @@ jwt_metrics(void *shared, struct evbuffer *out)
 	jwt_metrics_verifications(js, out);
 	jwt_metrics_system_names(js, out);
 	jwt_metrics_fetches(js, out);
-	evbuffer_add_printf(out, "# HELP tokenreviewd_jwt_keys Signing keys "
-	    "known per issuer.\n# TYPE tokenreviewd_jwt_keys gauge\n");
+	metrics_family(out, "tokenreviewd_jwt_keys", "gauge",
+	    "Signing keys known per issuer.");
 	for (i = 0; i < js->nissuers; i++) {
 		ks = jwt_issuer_keys(js->issuers[i]);
 		jwt_metrics_line(out, "tokenreviewd_jwt_keys",
-		    js->issuers[i]->name, "", ks != NULL ? ks->nkeys : 0);
+		    js->issuers[i]->name, "", ks != NULL ? ks->nkeys : 0, 1);
 		jwt_keys_unref(ks);
 	}
 }

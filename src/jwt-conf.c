@@ -8,12 +8,15 @@
  * audiences), limits (algorithms, clock skew, token size, required
  * claims), claim mappings (with names.c's rules on the system:
  * namespace), and keys, read from files now or fetched later from the
- * issuer's discovery document (jwt-fetch.c).  The issuers are immutable
- * once loaded; a reload loads a new set.
+ * issuer's discovery document (jwt-fetch.c).  The keys are read through
+ * the core's option table (conf_read_section()); the checks that tie
+ * keys together come after it.  The issuers are immutable once loaded; a
+ * reload loads a new set.
  */
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,73 @@ enum jwt_conf_key_format {
 	JWT_CONF_PEM,
 };
 
+static conf_check_cb	jwt_conf_check_type;
+static conf_check_cb	jwt_conf_check_algorithms;
+static conf_check_cb	jwt_conf_check_required;
+static conf_check_cb	jwt_conf_check_template;
+static conf_check_cb	jwt_conf_check_extra;
+
+/*
+ * The keys of a [jwt "NAME"] section.  Every value may be empty, as
+ * before the table: an empty one gets the message its check or its type
+ * gives.  Key files and network URLs are read after the table (their
+ * errors depend on the other keys); the checks that depend on type come
+ * after the table too.
+ */
+#define F(f)	offsetof(struct jwt_issuer, f)
+#define E	CONF_EMPTY_OK
+static const struct conf_option jwt_conf_options[] = {
+	{ "type", CONF_RAW, 0, 0, 0, 0, "oidc", E, NULL,
+	  jwt_conf_check_type },
+	{ "issuer", CONF_STRING, F(issuer), 0, 0, 0, NULL,
+	  CONF_REQUIRED | E, NULL, NULL },
+	{ "audiences", CONF_LIST, F(audiences), F(naudiences), 0, 0, NULL,
+	  CONF_REQUIRED | E, NULL, NULL },
+	{ "audience_aware", CONF_BOOL, F(audience_aware), 0, 0, 0, "no", E,
+	  NULL, NULL },
+	{ "algorithms", CONF_RAW, 0, 0, 0, 0, "RS256 ES256", E, NULL,
+	  jwt_conf_check_algorithms },
+	{ "clock_skew", CONF_DURATION, F(skew), 0, 0, 3600 * 1000, "60s", E,
+	  NULL, NULL },
+	{ "max_token_size", CONF_SIZE, F(max_token), 0, 64, TR_MAX_TOKEN,
+	  "8k", E, NULL, NULL },
+	{ "required_claims", CONF_LIST, F(required), F(nrequired), 0, 0, NULL,
+	  E, NULL, jwt_conf_check_required },
+	{ "username_claim", CONF_STRING, F(username_claim), 0, 0, 0, "sub", E,
+	  NULL, NULL },
+	{ "username_prefix", CONF_STRING, F(username_prefix), 0, 0, 0, NULL,
+	  E, NULL, NULL },
+	{ "username_template", CONF_STRING, F(username_template), 0, 0, 0,
+	  NULL, E, NULL, jwt_conf_check_template },
+	{ "groups_claim", CONF_STRING, F(groups_claim), 0, 0, 0, NULL, E,
+	  NULL, NULL },
+	{ "groups_prefix", CONF_STRING, F(groups_prefix), 0, 0, 0, "", E,
+	  NULL, NULL },
+	{ "uid_claim", CONF_STRING, F(uid_claim), 0, 0, 0, NULL, E, NULL,
+	  NULL },
+	{ "allow_system_names", CONF_BOOL, F(allow_system_names), 0, 0, 0,
+	  "no", E, NULL, NULL },
+	{ "extra.", CONF_RAW, 0, 0, 0, 0, NULL, CONF_PREFIX | E, NULL,
+	  jwt_conf_check_extra },
+	{ "jwks_file", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL, NULL },
+	{ "public_key_file", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL, NULL },
+	{ "discovery_url", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL, NULL },
+	{ "jwks_url", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL, NULL },
+	{ "ca", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL, NULL },
+	{ "refresh_interval", CONF_DURATION, F(fetch.refresh), 0, 1000,
+	  24 * 3600 * 1000, "1h", E, NULL, NULL },
+	{ "retry_interval", CONF_DURATION, F(fetch.retry), 0, 100,
+	  3600 * 1000, "10s", E, NULL, NULL },
+	{ "refetch_interval", CONF_DURATION, F(fetch.refetch), 0, 100,
+	  3600 * 1000, "10s", E, NULL, NULL },
+	{ "fetch_timeout", CONF_DURATION, F(fetch.timeout), 0, 100,
+	  120 * 1000, "10s", E, NULL, NULL },
+	{ "max_response", CONF_SIZE, F(fetch.max_response), 0, 1024,
+	  16 * 1024 * 1024, "1m", E, NULL, NULL },
+};
+#undef E
+#undef F
+
 static void
 jwt_conf_issuer_free(struct jwt_issuer *is)
 {
@@ -35,17 +105,9 @@ jwt_conf_issuer_free(struct jwt_issuer *is)
 
 	if (is == NULL)
 		return;
+	conf_table_free(jwt_conf_options, CONF_NOPTIONS(jwt_conf_options), is);
 	free(is->name);
-	free(is->issuer);
-	free_words(is->audiences);
-	free(is->username_claim);
-	free(is->username_prefix);
-	free(is->username_template);
-	free(is->groups_claim);
-	free(is->groups_prefix);
-	free(is->uid_claim);
 	names_once_free(is->system_logged);
-	free_words(is->required);
 	for (i = 0; i < is->nextra; i++) {
 		free(is->extra[i].key);
 		free(is->extra[i].claim);
@@ -57,7 +119,7 @@ jwt_conf_issuer_free(struct jwt_issuer *is)
 	free(is);
 }
 
-/* What the parse of one section needs to report errors. */
+/* What the reads after the table need to report errors. */
 struct jwt_conf {
 	const struct config	*conf;
 	struct conf_section	*sec;
@@ -67,30 +129,51 @@ struct jwt_conf {
 };
 
 static int
-jwt_conf_algorithms(struct jwt_conf *jc, struct conf_kv *kv)
+jwt_conf_check_type(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
 {
-	char	**w;
-	size_t	  n, i, a;
-	int	  r = -1;
+	struct jwt_issuer	*is = obj;
+
+	if (strcmp(kv->value, "oidc") == 0)
+		is->type = JWT_OIDC;
+	else if (strcmp(kv->value, "serviceaccount") == 0)
+		is->type = JWT_SERVICEACCOUNT;
+	else {
+		conf_error(conf, sec, kv, err, errlen,
+		    "want oidc or serviceaccount");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+jwt_conf_check_algorithms(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
+{
+	struct jwt_issuer	 *is = obj;
+	char			**w;
+	size_t			  n, i, a;
+	int			  r = -1;
 
 	w = split_words(kv->value, &n);
-	jc->is->algs = 0;
+	is->algs = 0;
 	for (i = 0; i < n; i++) {
 		for (a = 0; a < JWT_NALGS; a++) {
 			if (strcmp(w[i], jwt_algs[a].name) == 0)
 				break;
 		}
 		if (a == JWT_NALGS) {
-			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-			    "\"%s\" is not allowed (RS256 RS384 RS512 PS256 "
-			    "PS384 PS512 ES256 ES384 ES512)", w[i]);
+			conf_error(conf, sec, kv, err, errlen, "\"%s\" is not "
+			    "allowed (RS256 RS384 RS512 PS256 PS384 PS512 "
+			    "ES256 ES384 ES512)", w[i]);
 			goto out;
 		}
-		jc->is->algs |= 1u << a;
+		is->algs |= 1u << a;
 	}
-	if (jc->is->algs == 0) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    "no algorithm listed");
+	if (is->algs == 0) {
+		conf_error(conf, sec, kv, err, errlen, "no algorithm listed");
 		goto out;
 	}
 	r = 0;
@@ -101,21 +184,36 @@ out:
 
 /* "claim=value" words, both sides non-empty. */
 static int
-jwt_conf_required(struct jwt_conf *jc, struct conf_kv *kv)
+jwt_conf_check_required(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
 {
-	char	*eq;
-	size_t	 i;
+	struct jwt_issuer	*is = obj;
+	char			*eq;
+	size_t			 i;
 
-	jc->is->required = split_words(kv->value, &jc->is->nrequired);
-	for (i = 0; i < jc->is->nrequired; i++) {
-		eq = strchr(jc->is->required[i], '=');
-		if (eq == NULL || eq == jc->is->required[i]) {
-			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-			    "\"%s\": want claim=value", jc->is->required[i]);
+	for (i = 0; i < is->nrequired; i++) {
+		eq = strchr(is->required[i], '=');
+		if (eq == NULL || eq == is->required[i]) {
+			conf_error(conf, sec, kv, err, errlen,
+			    "\"%s\": want claim=value", is->required[i]);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* 1 if the path's domain is kubernetes.io or k8s.io, or under one. */
+static int
+jwt_conf_extra_reserved(const char *key, const char *slash)
+{
+	size_t	dlen = (size_t)(slash - key);
+
+	return (dlen >= 14 && memcmp(slash - 14, "kubernetes.io", 13) == 0 &&
+	    (dlen == 13 || slash[-14] == '.')) || (dlen == 13 &&
+	    memcmp(key, "kubernetes.io", 13) == 0) || (dlen == 7 &&
+	    memcmp(key, "k8s.io", 6) == 0) || (dlen > 7 &&
+	    memcmp(slash - 7, ".k8s.io", 7) == 0);
 }
 
 /*
@@ -123,10 +221,12 @@ jwt_conf_required(struct jwt_conf *jc, struct conf_kv *kv)
  * lower-case, domain-prefixed path, not under kubernetes.io or k8s.io.
  */
 static int
-jwt_conf_extra(struct jwt_conf *jc, struct conf_kv *kv)
+jwt_conf_check_extra(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
 {
-	const char	*key = kv->key + strlen("extra."), *slash, *p;
-	size_t		 dlen;
+	struct jwt_issuer	*is = obj;
+	const char		*key = kv->key + strlen("extra."), *slash, *p;
 
 	slash = strchr(key, '/');
 	for (p = key; *p != '\0'; p++) {
@@ -134,31 +234,28 @@ jwt_conf_extra(struct jwt_conf *jc, struct conf_kv *kv)
 			break;
 	}
 	if (slash == NULL || slash == key || slash[1] == '\0' || *p != '\0') {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen, "the "
-		    "extra key must be a lower-case, domain-prefixed path "
-		    "such as example.org/tenant");
+		conf_error(conf, sec, kv, err, errlen, "the extra key must be "
+		    "a lower-case, domain-prefixed path such as "
+		    "example.org/tenant");
 		return -1;
 	}
-	dlen = (size_t)(slash - key);
-	if ((dlen >= 14 && memcmp(slash - 14, "kubernetes.io", 13) == 0 &&
-	    (dlen == 13 || slash[-14] == '.')) || (dlen == 13 &&
-	    memcmp(key, "kubernetes.io", 13) == 0) || (dlen == 7 &&
-	    memcmp(key, "k8s.io", 6) == 0) || (dlen > 7 &&
-	    memcmp(slash - 7, ".k8s.io", 7) == 0)) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+	if (jwt_conf_extra_reserved(key, slash)) {
+		conf_error(conf, sec, kv, err, errlen,
 		    "extra keys under kubernetes.io and k8s.io are reserved");
 		return -1;
 	}
-	jc->is->extra = xreallocarray(jc->is->extra, jc->is->nextra + 1,
-	    sizeof(*jc->is->extra));
-	jc->is->extra[jc->is->nextra].key = xstrdup(key);
-	jc->is->extra[jc->is->nextra++].claim = xstrdup(kv->value);
+	is->extra = xreallocarray(is->extra, is->nextra + 1,
+	    sizeof(*is->extra));
+	is->extra[is->nextra].key = xstrdup(key);
+	is->extra[is->nextra++].claim = xstrdup(kv->value);
 	return 0;
 }
 
 /* "{claim}" placeholders must be closed and name a claim. */
 static int
-jwt_conf_template(struct jwt_conf *jc, struct conf_kv *kv)
+jwt_conf_check_template(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
 {
 	const char	*p = kv->value, *close;
 
@@ -166,18 +263,16 @@ jwt_conf_template(struct jwt_conf *jc, struct conf_kv *kv)
 		close = strchr(p, '}');
 		if (close == NULL || close == p + 1 ||
 		    memchr(p + 1, '{', (size_t)(close - p - 1)) != NULL) {
-			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-			    "want text with {claim} placeholders, as in "
-			    "oidc:{email}");
+			conf_error(conf, sec, kv, err, errlen, "want text with "
+			    "{claim} placeholders, as in oidc:{email}");
 			return -1;
 		}
 	}
 	if (strchr(kv->value, '{') == NULL) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		conf_error(conf, sec, kv, err, errlen,
 		    "no {claim} placeholder");
 		return -1;
 	}
-	jc->is->username_template = xstrdup(kv->value);
 	return 0;
 }
 
@@ -214,19 +309,6 @@ jwt_conf_key_file(struct jwt_conf *jc, struct conf_kv *kv, const char *path,
 	return 0;
 }
 
-/* Network keys: discovery and JWKS URLs, CA file, intervals, limits. */
-static const struct {
-	const char	*key;
-	long long	 def;		/* ms */
-	long long	 min;
-	long long	 max;
-} jwt_durations[] = {
-	{ "refresh_interval", 3600 * 1000, 1000, 24 * 3600 * 1000 },
-	{ "retry_interval", 10 * 1000, 100, 3600 * 1000 },
-	{ "refetch_interval", 10 * 1000, 100, 3600 * 1000 },
-	{ "fetch_timeout", 10 * 1000, 100, 120 * 1000 },
-};
-
 static int
 jwt_conf_url(struct jwt_conf *jc, const char *key, char **out)
 {
@@ -241,23 +323,6 @@ jwt_conf_url(struct jwt_conf *jc, const char *key, char **out)
 	}
 	*out = xstrdup(kv->value);
 	return 0;
-}
-
-static int
-jwt_conf_fetch_limits(struct jwt_conf *jc, struct jwt_source *src)
-{
-	long long	*dst[] = { &src->refresh, &src->retry, &src->refetch,
-	    &src->timeout };
-	size_t		 i;
-
-	for (i = 0; i < JWT_NITEMS(jwt_durations); i++) {
-		if (conf_get_duration(jc->conf, jc->sec, jwt_durations[i].key,
-		    jwt_durations[i].def, jwt_durations[i].min,
-		    jwt_durations[i].max, dst[i], jc->err, jc->errlen) != 0)
-			return -1;
-	}
-	return conf_get_size(jc->conf, jc->sec, "max_response", 1024 * 1024,
-	    1024, 16 * 1024 * 1024, &src->max_response, jc->err, jc->errlen);
 }
 
 /* The issuer's keys come from its discovery document and JWKS URL. */
@@ -276,9 +341,9 @@ jwt_conf_network(struct jwt_conf *jc)
 		goto fail;
 	}
 	if (jwt_conf_url(jc, "discovery_url", &src->discovery_url) != 0 ||
-	    jwt_conf_url(jc, "jwks_url", &src->jwks_url) != 0 ||
-	    jwt_conf_fetch_limits(jc, src) != 0)
+	    jwt_conf_url(jc, "jwks_url", &src->jwks_url) != 0)
 		goto fail;
+	src->lim = jc->is->fetch;
 	if (src->discovery_url == NULL) {
 		n = strlen(src->issuer);
 		while (n > 8 && src->issuer[n - 1] == '/')
@@ -296,8 +361,8 @@ jwt_conf_network(struct jwt_conf *jc)
 	}
 	xasprintf(&src->id, "%s\n%s\n%s\n%s\n%lld %lld %lld %lld %zu",
 	    src->issuer, src->discovery_url, src->jwks_url ? src->jwks_url :
-	    "", src->ca ? src->ca : "", src->refresh, src->retry,
-	    src->refetch, src->timeout, src->max_response);
+	    "", src->ca ? src->ca : "", src->lim.refresh, src->lim.retry,
+	    src->lim.refetch, src->lim.timeout, src->lim.max_response);
 	jc->is->src = jwt_fetch_share(src);
 	return 0;
 fail:
@@ -376,68 +441,31 @@ jwt_conf_keys(struct jwt_conf *jc)
 	return 0;
 }
 
-/* type, issuer, audiences: what every issuer needs. */
+/*
+ * issuer and audiences, not empty; audience_aware only for service
+ * accounts.
+ */
 static int
 jwt_conf_identity(struct jwt_conf *jc)
 {
 	struct jwt_issuer	*is = jc->is;
-	struct conf_kv		*kv;
 
-	if ((kv = conf_get(jc->sec, "type")) != NULL) {
-		if (strcmp(kv->value, "oidc") == 0)
-			is->type = JWT_OIDC;
-		else if (strcmp(kv->value, "serviceaccount") == 0)
-			is->type = JWT_SERVICEACCOUNT;
-		else {
-			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-			    "want oidc or serviceaccount");
-			return -1;
-		}
-	}
-	if ((kv = conf_get(jc->sec, "issuer")) == NULL || *kv->value == '\0') {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    "issuer is required");
+	if (*is->issuer == '\0') {
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, "issuer"),
+		    jc->err, jc->errlen, "issuer is required");
 		return -1;
 	}
-	is->issuer = xstrdup(kv->value);
-	if ((kv = conf_get(jc->sec, "audiences")) != NULL)
-		is->audiences = split_words(kv->value, &is->naudiences);
 	if (is->naudiences == 0) {
-		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-		    "audiences is required");
+		conf_error(jc->conf, jc->sec, conf_get(jc->sec, "audiences"),
+		    jc->err, jc->errlen, "audiences is required");
 		return -1;
 	}
-	if (conf_get_bool(jc->conf, jc->sec, "audience_aware", 0,
-	    &is->audience_aware, jc->err, jc->errlen) != 0)
-		return -1;
 	if (is->audience_aware && is->type != JWT_SERVICEACCOUNT) {
 		conf_error(jc->conf, jc->sec, conf_get(jc->sec,
 		    "audience_aware"), jc->err, jc->errlen, "only for type = "
 		    "serviceaccount");
 		return -1;
 	}
-	return 0;
-}
-
-static int
-jwt_conf_limits(struct jwt_conf *jc)
-{
-	struct conf_kv	*kv;
-
-	jc->is->algs = JWT_DEFAULT_ALGS;
-	if ((kv = conf_get(jc->sec, "algorithms")) != NULL &&
-	    jwt_conf_algorithms(jc, kv) != 0)
-		return -1;
-	if (conf_get_duration(jc->conf, jc->sec, "clock_skew",
-	    JWT_DEFAULT_SKEW, 0, 3600 * 1000, &jc->is->skew, jc->err,
-	    jc->errlen) != 0 ||
-	    conf_get_size(jc->conf, jc->sec, "max_token_size",
-	    JWT_DEFAULT_MAX_TOKEN, 64, TR_MAX_TOKEN, &jc->is->max_token,
-	    jc->err, jc->errlen) != 0)
-		return -1;
-	if ((kv = conf_get(jc->sec, "required_claims")) != NULL &&
-	    jwt_conf_required(jc, kv) != 0)
-		return -1;
 	return 0;
 }
 
@@ -460,9 +488,6 @@ jwt_conf_system_names(struct jwt_conf *jc)
 		    "not used with type = serviceaccount");
 		return -1;
 	}
-	if (conf_get_bool(jc->conf, jc->sec, "allow_system_names", 0,
-	    &is->allow_system_names, jc->err, jc->errlen) != 0)
-		return -1;
 	if (is->allow_system_names || is->type == JWT_SERVICEACCOUNT)
 		key = NULL;
 	else if (is->username_template != NULL &&
@@ -503,34 +528,24 @@ jwt_conf_mappings(struct jwt_conf *jc)
 			return -1;
 		}
 	}
-	is->username_claim = conf_get_str(jc->sec, "username_claim", "sub");
-	if ((kv = conf_get(jc->sec, "username_prefix")) != NULL)
-		is->username_prefix = xstrdup(strcmp(kv->value, "-") == 0 ?
-		    "" : kv->value);
-	else if (strcmp(is->username_claim, "email") != 0)
+	if (is->username_prefix != NULL && strcmp(is->username_prefix,
+	    "-") == 0)
+		is->username_prefix[0] = '\0';
+	else if (is->username_prefix == NULL &&
+	    strcmp(is->username_claim, "email") != 0)
 		xasprintf(&is->username_prefix, "%s#", is->issuer);
-	else
+	else if (is->username_prefix == NULL)
 		is->username_prefix = xstrdup("");
-	if ((kv = conf_get(jc->sec, "username_template")) != NULL &&
-	    jwt_conf_template(jc, kv) != 0)
-		return -1;
-	is->groups_claim = conf_get_str(jc->sec, "groups_claim", NULL);
-	is->groups_prefix = conf_get_str(jc->sec, "groups_prefix", "");
-	is->uid_claim = conf_get_str(jc->sec, "uid_claim", NULL);
 	if (jwt_conf_system_names(jc) != 0)
 		return -1;
-	for (i = 0; i < jc->sec->nkv; i++) {
+	for (i = 0; is->type == JWT_SERVICEACCOUNT && i < jc->sec->nkv;
+	    i++) {
 		kv = &jc->sec->kv[i];
 		if (strncmp(kv->key, "extra.", 6) != 0)
 			continue;
-		kv->used = 1;
-		if (is->type == JWT_SERVICEACCOUNT) {
-			conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
-			    "not used with type = serviceaccount");
-			return -1;
-		}
-		if (jwt_conf_extra(jc, kv) != 0)
-			return -1;
+		conf_error(jc->conf, jc->sec, kv, jc->err, jc->errlen,
+		    "not used with type = serviceaccount");
+		return -1;
 	}
 	return 0;
 }
@@ -540,7 +555,6 @@ jwt_conf_issuer_load(const struct config *conf, struct conf_section *sec,
     char *err, size_t errlen)
 {
 	struct jwt_conf	 jc;
-	struct conf_kv	*kv;
 
 	memset(&jc, 0, sizeof(jc));
 	jc.conf = conf;
@@ -554,13 +568,13 @@ jwt_conf_issuer_load(const struct config *conf, struct conf_section *sec,
 		goto fail;
 	}
 	jc.is->name = xstrdup(sec->label);
-	if (jwt_conf_identity(&jc) != 0 || jwt_conf_limits(&jc) != 0 ||
-	    jwt_conf_mappings(&jc) != 0 || jwt_conf_keys(&jc) != 0)
+	if (conf_read_section(jwt_conf_options,
+	    CONF_NOPTIONS(jwt_conf_options), jc.is, conf, sec, err,
+	    errlen) != 0)
 		goto fail;
-	if ((kv = conf_unused(sec)) != NULL) {
-		conf_error(conf, sec, kv, err, errlen, "unknown key");
+	if (jwt_conf_identity(&jc) != 0 || jwt_conf_mappings(&jc) != 0 ||
+	    jwt_conf_keys(&jc) != 0)
 		goto fail;
-	}
 	return jc.is;
 fail:
 	jwt_conf_issuer_free(jc.is);

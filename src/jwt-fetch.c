@@ -11,8 +11,8 @@
  * and limits finds the existing source and keeps its keys.  A worker that
  * needs a fetch (an unknown kid, no keys yet) asks for one, at most one
  * per refetch_interval, joins the fetch in flight, and waits for it
- * without blocking: the fetcher wakes it through a pipe its event loop
- * watches (auth-jwt.c).
+ * without blocking: the fetcher wakes its event loop through the
+ * worker's struct wake (wake.c, auth-jwt.c).
  */
 
 #include <sys/queue.h>
@@ -218,7 +218,7 @@ jwt_fetch_easy(const struct jwt_source *src, const char *url,
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)src->timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)src->lim.timeout);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, jwt_fetch_write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
@@ -238,7 +238,7 @@ static char *
 jwt_fetch_get(const struct jwt_source *src, const char *url, size_t *len,
     char *why, size_t whylen)
 {
-	struct jwt_fetch_buf	 b = { NULL, 0, src->max_response, 0 };
+	struct jwt_fetch_buf	 b = { NULL, 0, src->lim.max_response, 0 };
 	char			 errbuf[CURL_ERROR_SIZE] = "";
 	CURL			*c;
 	CURLcode		 rc;
@@ -254,7 +254,7 @@ jwt_fetch_get(const struct jwt_source *src, const char *url, size_t *len,
 	curl_easy_cleanup(c);
 	if (b.toobig)
 		snprintf(why, whylen, "%s: response larger than %zu bytes",
-		    url, src->max_response);
+		    url, src->lim.max_response);
 	else if (rc != CURLE_OK)
 		snprintf(why, whylen, "%s: %s", url, errbuf[0] != '\0' ?
 		    errbuf : curl_easy_strerror(rc));
@@ -383,14 +383,10 @@ static void
 jwt_fetch_wake(struct jwt_source *src)
 {
 	size_t	i;
-	ssize_t	n;
 
 	__atomic_add_fetch(&src->gen, 1, __ATOMIC_RELEASE);
-	for (i = 0; i < src->nwaiters; i++) {
-		/* A full pipe already holds a wake-up. */
-		n = write(src->waiters[i], "", 1);
-		(void)n;
-	}
+	for (i = 0; i < src->nwaiters; i++)
+		wake_signal(src->waiters[i]);
 	src->nwaiters = 0;
 }
 
@@ -410,13 +406,7 @@ jwt_fetch_sleep(void)
 		    src->next_fetch - now < ms)
 			ms = src->next_fetch - now;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	ms_to_abstime((long long)ms, &ts);
 	pthread_cond_timedwait(&jwt_fetch_cv, &jwt_fetch_mtx, &ts);
 }
 
@@ -440,7 +430,7 @@ jwt_fetch_main(void *arg)
 		pthread_mutex_lock(&jwt_fetch_mtx);
 		src->state = JWT_FETCH_IDLE;
 		src->next_fetch = monotonic_ms() +
-		    (uint64_t)(ok ? src->refresh : src->retry);
+		    (uint64_t)(ok ? src->lim.refresh : src->lim.retry);
 		jwt_fetch_wake(src);
 		pthread_mutex_unlock(&jwt_fetch_mtx);
 		jwt_fetch_unref(src);
@@ -507,14 +497,14 @@ jwt_fetch_start(void)
 }
 
 int
-jwt_fetch_request(struct jwt_source *src, int wake_fd, uint64_t *gen)
+jwt_fetch_request(struct jwt_source *src, struct wake *wake, uint64_t *gen)
 {
 	uint64_t	now = monotonic_ms();
 	size_t		i;
 
 	pthread_mutex_lock(&jwt_fetch_mtx);
 	if (src->state == JWT_FETCH_IDLE && src->last_start != 0 &&
-	    now - src->last_start < (uint64_t)src->refetch &&
+	    now - src->last_start < (uint64_t)src->lim.refetch &&
 	    now < src->next_fetch) {
 		pthread_mutex_unlock(&jwt_fetch_mtx);
 		return -1;
@@ -523,12 +513,12 @@ jwt_fetch_request(struct jwt_source *src, int wake_fd, uint64_t *gen)
 		src->state = JWT_FETCH_ASKED;
 		pthread_cond_signal(&jwt_fetch_cv);
 	}
-	for (i = 0; i < src->nwaiters && src->waiters[i] != wake_fd; i++)
+	for (i = 0; i < src->nwaiters && src->waiters[i] != wake; i++)
 		;
 	if (i == src->nwaiters) {
 		src->waiters = xreallocarray(src->waiters, src->nwaiters + 1,
 		    sizeof(*src->waiters));
-		src->waiters[src->nwaiters++] = wake_fd;
+		src->waiters[src->nwaiters++] = wake;
 	}
 	*gen = src->gen;
 	pthread_mutex_unlock(&jwt_fetch_mtx);
@@ -536,7 +526,7 @@ jwt_fetch_request(struct jwt_source *src, int wake_fd, uint64_t *gen)
 }
 
 void
-jwt_fetch_forget(int wake_fd)
+jwt_fetch_forget(struct wake *wake)
 {
 	struct jwt_source	*src;
 	size_t			 i;
@@ -544,7 +534,7 @@ jwt_fetch_forget(int wake_fd)
 	pthread_mutex_lock(&jwt_fetch_mtx);
 	TAILQ_FOREACH(src, &jwt_fetch_sources, entry) {
 		for (i = 0; i < src->nwaiters; i++) {
-			if (src->waiters[i] != wake_fd)
+			if (src->waiters[i] != wake)
 				continue;
 			src->waiters[i] = src->waiters[--src->nwaiters];
 			break;

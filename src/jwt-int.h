@@ -28,8 +28,6 @@
 #define JWT_MAX_ISSUERS		64
 #define JWT_MAX_KEYFILE		(1024 * 1024)
 #define JWT_MAX_KEYS		256
-#define JWT_DEFAULT_MAX_TOKEN	(8 * 1024)
-#define JWT_DEFAULT_SKEW	60000		/* ms */
 #define JWT_REASONLEN		160
 #define JWT_CRED_ID		"authentication.kubernetes.io/credential-id"
 #define JWT_SA_PREFIX		"system:serviceaccount:"
@@ -59,6 +57,7 @@ enum jwt_alg_id {
 	JWT_ES512,
 	JWT_NALGS
 };
+/* algorithms' default in jwt-conf.c's table, as bits */
 #define JWT_DEFAULT_ALGS	((1u << JWT_RS256) | (1u << JWT_ES256))
 
 struct jwt_alg {
@@ -101,6 +100,15 @@ int		 jwt_keys_add_pem(struct jwt_keyset *, const char *data,
 
 /* ---------------------------------------------------------------- fetching */
 
+/* How often and how a source fetches, from its issuer's section. */
+struct jwt_fetch_limits {
+	long long	 refresh;	/* ms */
+	long long	 retry;
+	long long	 refetch;
+	long long	 timeout;
+	size_t		 max_response;
+};
+
 enum jwt_fetch_state {
 	JWT_FETCH_IDLE,
 	JWT_FETCH_ASKED,		/* a worker wants a fetch now */
@@ -121,18 +129,14 @@ struct jwt_source {
 	char			*discovery_url;
 	char			*jwks_url;	/* NULL: from discovery */
 	char			*ca;
-	long long		 refresh;	/* ms */
-	long long		 retry;
-	long long		 refetch;
-	long long		 timeout;
-	size_t			 max_response;
+	struct jwt_fetch_limits	 lim;
 
 	/* under the fetch mutex */
 	enum jwt_fetch_state	 state;
 	uint64_t		 next_fetch;	/* monotonic ms */
 	uint64_t		 last_start;
 	uint64_t		 gen;		/* fetches done; atomic reads */
-	int			*waiters;	/* wake-up fds of workers */
+	struct wake		**waiters;	/* of workers waiting */
 	size_t			 nwaiters;
 
 	pthread_mutex_t		 keys_mtx;
@@ -159,14 +163,14 @@ struct jwt_keyset *jwt_fetch_keys(struct jwt_source *);
 /* The number of fetches done, to wait past. */
 uint64_t	 jwt_fetch_gen(const struct jwt_source *);
 /*
- * Ask for a fetch and register wake_fd for one byte when it ends; *gen
+ * Ask for a fetch and register wake to be signalled when it ends; *gen
  * is the fetch count to wait past.  -1 when the refetch rate limit says
  * no and no fetch is coming.
  */
-int		 jwt_fetch_request(struct jwt_source *, int wake_fd,
+int		 jwt_fetch_request(struct jwt_source *, struct wake *wake,
 		    uint64_t *gen);
-/* No wake-up may reach wake_fd any more. */
-void		 jwt_fetch_forget(int wake_fd);
+/* No wake-up may reach wake any more. */
+void		 jwt_fetch_forget(struct wake *wake);
 /* Start the fetcher thread, once per process. */
 void		 jwt_fetch_start(void);
 
@@ -203,6 +207,7 @@ struct jwt_issuer {
 	char			**key_files;	/* watched for reloads */
 	size_t			 nkey_files;
 	struct jwt_keyset	*keys;		/* from files, or NULL */
+	struct jwt_fetch_limits	 fetch;		/* for src */
 	struct jwt_source	*src;		/* fetched keys, or NULL */
 
 	/* counters, written with relaxed atomics by any worker */

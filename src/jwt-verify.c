@@ -46,19 +46,12 @@ enum jwt_verify_time {
 	JWT_TIME_BAD,
 };
 
-/* A growing NULL-terminated list of strings. */
-struct jwt_strlist {
-	char	**v;
-	size_t	  n;
-	size_t	  cap;
-};
-
 /* A user under construction. */
 struct jwt_user {
 	char			*username;
 	char			*uid;
-	struct jwt_strlist	 groups;
-	struct jwt_strlist	 extra_keys;
+	struct strvec		 groups;
+	struct strvec		 extra_keys;
 	char			***extra_values;  /* NULL-terminated lists */
 	size_t			 nextra;
 };
@@ -67,28 +60,6 @@ const char *
 jwt_json_str(const json_t *obj, const char *key)
 {
 	return json_string_value(json_object_get(obj, key));
-}
-
-static void
-jwt_strlist_add(struct jwt_strlist *l, char *s)
-{
-	if (l->n + 2 > l->cap) {
-		l->cap = l->cap == 0 ? 8 : 2 * l->cap;
-		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
-	}
-	l->v[l->n++] = s;
-	l->v[l->n] = NULL;
-}
-
-static void
-jwt_strlist_clear(struct jwt_strlist *l)
-{
-	size_t	i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -266,14 +237,14 @@ jwt_verify_signature(const struct jwt_keyset *ks, const struct jwt_token *t,
 
 /* Token audiences as a list; -1 if aud is missing or malformed. */
 static int
-jwt_verify_aud_list(json_t *claims, struct jwt_strlist *out)
+jwt_verify_aud_list(json_t *claims, struct strvec *out)
 {
 	json_t	*aud, *v;
 	size_t	 i;
 
 	aud = json_object_get(claims, "aud");
 	if (json_is_string(aud)) {
-		jwt_strlist_add(out, xstrdup(json_string_value(aud)));
+		strvec_add(out, json_string_value(aud));
 		return 0;
 	}
 	if (!json_is_array(aud) || json_array_size(aud) == 0)
@@ -281,7 +252,7 @@ jwt_verify_aud_list(json_t *claims, struct jwt_strlist *out)
 	json_array_foreach(aud, i, v) {
 		if (!json_is_string(v))
 			return -1;
-		jwt_strlist_add(out, xstrdup(json_string_value(v)));
+		strvec_add(out, json_string_value(v));
 	}
 	return 0;
 }
@@ -311,7 +282,7 @@ jwt_verify_audiences(const struct jwt_check *c, json_t *claims,
     char **audiences_json, char *why, size_t len)
 {
 	const struct jwt_issuer	*is = c->is;
-	struct jwt_strlist	 aud = { NULL, 0, 0 };
+	struct strvec		 aud = STRVEC_INITIALIZER;
 	json_t			*inter = NULL;
 	char			*const *want = is->audiences;
 	size_t			 nwant = is->naudiences, i;
@@ -343,7 +314,7 @@ jwt_verify_audiences(const struct jwt_check *c, json_t *claims,
 	rv = JWT_VERIFY_OK;
 out:
 	json_decref(inter);
-	jwt_strlist_clear(&aud);
+	strvec_free(&aud);
 	return rv;
 }
 
@@ -427,22 +398,21 @@ jwt_verify_required(const struct jwt_issuer *is, json_t *claims, char *why,
 /* Take the strings of vals as the values of extra key. */
 static void
 jwt_verify_user_extra(struct jwt_user *u, const char *key,
-    struct jwt_strlist *vals)
+    struct strvec *vals)
 {
-	jwt_strlist_add(&u->extra_keys, xstrdup(key));
+	strvec_add(&u->extra_keys, key);
 	u->extra_values = xreallocarray(u->extra_values, u->nextra + 2,
 	    sizeof(*u->extra_values));
-	u->extra_values[u->nextra++] = vals->v;
+	u->extra_values[u->nextra++] = strvec_take(vals);
 	u->extra_values[u->nextra] = NULL;
-	memset(vals, 0, sizeof(*vals));
 }
 
 static void
 jwt_verify_user_extra1(struct jwt_user *u, const char *key, const char *val)
 {
-	struct jwt_strlist	l = { NULL, 0, 0 };
+	struct strvec	l = STRVEC_INITIALIZER;
 
-	jwt_strlist_add(&l, xstrdup(val));
+	strvec_add(&l, val);
 	jwt_verify_user_extra(u, key, &l);
 }
 
@@ -453,8 +423,8 @@ jwt_verify_user_clear(struct jwt_user *u)
 
 	free(u->username);
 	free(u->uid);
-	jwt_strlist_clear(&u->groups);
-	jwt_strlist_clear(&u->extra_keys);
+	strvec_free(&u->groups);
+	strvec_free(&u->extra_keys);
 	for (i = 0; i < u->nextra; i++) {
 		for (j = 0; u->extra_values[i][j] != NULL; j++)
 			free(u->extra_values[i][j]);
@@ -466,7 +436,7 @@ jwt_verify_user_clear(struct jwt_user *u)
 /* A string or a list of strings, each prefixed; -1 on another type. */
 static int
 jwt_verify_claim_strings(json_t *v, const char *prefix,
-    struct jwt_strlist *out)
+    struct strvec *out)
 {
 	json_t	*e;
 	size_t	 i;
@@ -474,7 +444,7 @@ jwt_verify_claim_strings(json_t *v, const char *prefix,
 
 	if (json_is_string(v)) {
 		xasprintf(&s, "%s%s", prefix, json_string_value(v));
-		jwt_strlist_add(out, s);
+		strvec_add_take(out, s);
 		return 0;
 	}
 	if (!json_is_array(v))
@@ -485,7 +455,7 @@ jwt_verify_claim_strings(json_t *v, const char *prefix,
 		if (*json_string_value(e) == '\0')
 			continue;
 		xasprintf(&s, "%s%s", prefix, json_string_value(e));
-		jwt_strlist_add(out, s);
+		strvec_add_take(out, s);
 	}
 	return 0;
 }
@@ -579,7 +549,7 @@ static int
 jwt_verify_extra(const struct jwt_issuer *is, json_t *claims,
     struct jwt_user *u, char *why, size_t len)
 {
-	struct jwt_strlist	 vals = { NULL, 0, 0 };
+	struct strvec		 vals = STRVEC_INITIALIZER;
 	json_t			*v;
 	size_t			 i;
 
@@ -587,14 +557,14 @@ jwt_verify_extra(const struct jwt_issuer *is, json_t *claims,
 		if ((v = json_object_get(claims, is->extra[i].claim)) == NULL)
 			continue;
 		if (jwt_verify_claim_strings(v, "", &vals) != 0) {
-			jwt_strlist_clear(&vals);
+			strvec_free(&vals);
 			snprintf(why, len, "extra claim %.40s is not a string "
 			    "or list of strings", is->extra[i].claim);
 			return -1;
 		}
 		if (vals.n > 0)
 			jwt_verify_user_extra(u, is->extra[i].key, &vals);
-		jwt_strlist_clear(&vals);
+		strvec_free(&vals);
 	}
 	return 0;
 }
@@ -721,9 +691,9 @@ jwt_verify_serviceaccount(json_t *claims, struct jwt_user *u, char *why,
 		return -1;
 	}
 	u->uid = xstrdup(uid);
-	jwt_strlist_add(&u->groups, xstrdup("system:serviceaccounts"));
+	strvec_add(&u->groups, "system:serviceaccounts");
 	xasprintf(&group, "system:serviceaccounts:%s", ns);
-	jwt_strlist_add(&u->groups, group);
+	strvec_add_take(&u->groups, group);
 	jwt_verify_sa_extra(claims, u);
 	return 0;
 }
