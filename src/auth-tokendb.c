@@ -59,48 +59,81 @@
 /* Set by the daemon: a check of the config creates no file. */
 static int	tdsrc_may_create;
 
-/* The [tokendb] durations: from min (0 or 1 ms) to a day. */
+/* [tokendb] url: a PostgreSQL URL, in a build that has PostgreSQL. */
 static int
-tdsrc_conf_ms(const struct config *conf, struct conf_section *sec,
-    const char *key, long long def, long long min, long long *out, char *err,
+tdsrc_conf_url(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
     size_t errlen)
 {
-	return conf_get_duration(conf, sec, key, def, min, 24LL * 3600 * 1000,
-	    out, err, errlen);
+#ifdef HAVE_TOKENDB_PG
+	if (tokendb_is_url(kv->value))
+		return 0;
+	conf_error(conf, sec, kv, err, errlen, "not a postgresql:// URL");
+#else
+	conf_error(conf, sec, kv, err, errlen, "PostgreSQL is not "
+	    "supported by this build; use path (SQLite)");
+#endif
+	return -1;
 }
 
-/* [tokendb] url and the keys that only PostgreSQL has. */
-static int
-tdsrc_conf_pg(const struct config *conf, struct conf_section *sec,
-    struct conf_kv *url, struct tdsrc_shared *ts, char *err, size_t errlen)
-{
-#ifdef HAVE_TOKENDB_PG
-	struct conf_kv	*kv;
+#define TDSRC_DAY	(24LL * 3600 * 1000)	/* ms: the longest duration */
 
-	if (!tokendb_is_url(url->value)) {
-		conf_error(conf, sec, url, err, errlen, "not a postgresql:// "
-		    "URL");
-		return -1;
-	}
-	if ((kv = conf_get(sec, "path")) != NULL) {
+/* [tokendb]: key, type, field, count, min, max, default, flags, ... */
+static const struct conf_option tdsrc_options[] = {
+	{ "path", CONF_PATH, offsetof(struct tdsrc_shared, path), 0, 0, 0,
+	  NULL, CONF_EMPTY_OK, NULL, NULL },
+	{ "url", CONF_STRING, offsetof(struct tdsrc_shared, url), 0, 0, 0,
+	  NULL, CONF_EMPTY_OK, NULL, tdsrc_conf_url },
+	{ "pool_size", CONF_INT, offsetof(struct tdsrc_shared, pool_size),
+	  0, 1, 64, "4", 0, NULL, NULL },
+	{ "query_timeout", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, query_timeout), 0, 1, TDSRC_DAY,
+	  "2s", 0, NULL, NULL },
+	{ "ready_grace", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, ready_grace), 0, 0, TDSRC_DAY,
+	  "5s", 0, NULL, NULL },
+	{ "cache_ttl", CONF_DURATION, offsetof(struct tdsrc_shared, cache_ttl),
+	  0, 0, TDSRC_DAY, "1s", 0, NULL, NULL },
+	{ "busy_timeout", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, busy_timeout), 0, 0, TDSRC_DAY,
+	  "50ms", 0, NULL, NULL },
+	{ "flush_interval", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, flush_interval), 0, 1, TDSRC_DAY,
+	  "10s", 0, NULL, NULL },
+};
+
+/* The keys only a PostgreSQL database takes: unknown without url. */
+static const char *const tdsrc_pg_keys[] = {
+	"pool_size", "query_timeout", "ready_grace", NULL
+};
+
+/* What the table cannot say: one of path and url, and who takes what. */
+static int
+tdsrc_conf_check(const struct config *conf, struct conf_section *sec,
+    const struct tdsrc_shared *ts, char *err, size_t errlen)
+{
+	struct conf_kv	*kv;
+	size_t		 i;
+
+	if (ts->url != NULL) {
+		if ((kv = conf_get(sec, "path")) == NULL)
+			return 0;
 		conf_error(conf, sec, kv, err, errlen, "path and url exclude "
 		    "each other");
 		return -1;
 	}
-	ts->url = xstrdup(url->value);
-	if (conf_get_int(conf, sec, "pool_size", TDSRC_POOL_SIZE, 1, 64,
-	    &ts->pool_size, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "query_timeout", TDSRC_QUERY_TIMEOUT, 1,
-	    &ts->query_timeout, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "ready_grace", TDSRC_READY_GRACE, 0,
-	    &ts->ready_grace, err, errlen) != 0)
+	if (ts->path == NULL || *ts->path == '\0') {
+		conf_error(conf, sec, NULL, err, errlen, "path or url is "
+		    "required");
 		return -1;
+	}
+	for (i = 0; tdsrc_pg_keys[i] != NULL; i++) {
+		if ((kv = conf_get(sec, tdsrc_pg_keys[i])) != NULL) {
+			conf_error(conf, sec, kv, err, errlen, "unknown key");
+			return -1;
+		}
+	}
 	return 0;
-#else
-	conf_error(conf, sec, url, err, errlen, "PostgreSQL is not "
-	    "supported by this build; use path (SQLite)");
-	return -1;
-#endif
 }
 
 static int
@@ -108,35 +141,16 @@ tdsrc_conf(const struct config *conf, struct tdsrc_shared *ts,
     char *err, size_t errlen)
 {
 	struct conf_section	*sec;
-	struct conf_kv		*kv;
 
 	if ((sec = config_find_section(conf, "tokendb", NULL)) == NULL) {
 		snprintf(err, errlen, "%s: the chain names \"tokendb\" but "
 		    "there is no [tokendb] section", conf->path);
 		return -1;
 	}
-	if ((kv = conf_get(sec, "url")) != NULL) {
-		if (tdsrc_conf_pg(conf, sec, kv, ts, err, errlen) != 0)
-			return -1;
-	} else if ((kv = conf_get(sec, "path")) == NULL ||
-	    *kv->value == '\0') {
-		conf_error(conf, sec, NULL, err, errlen, "path or url is "
-		    "required");
+	if (conf_read_section(tdsrc_options, CONF_NOPTIONS(tdsrc_options),
+	    ts, conf, sec, err, errlen) != 0)
 		return -1;
-	} else
-		ts->path = xstrdup(kv->value);
-	if (tdsrc_conf_ms(conf, sec, "cache_ttl", TDSRC_CACHE_TTL, 0,
-	    &ts->cache_ttl, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "busy_timeout", TDSRC_BUSY_TIMEOUT, 0,
-	    &ts->busy_timeout, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "flush_interval", TDSRC_FLUSH_INTERVAL, 1,
-	    &ts->flush_interval, err, errlen) != 0)
-		return -1;
-	if ((kv = conf_unused(sec)) != NULL) {
-		conf_error(conf, sec, kv, err, errlen, "unknown key");
-		return -1;
-	}
-	return 0;
+	return tdsrc_conf_check(conf, sec, ts, err, errlen);
 }
 
 static void

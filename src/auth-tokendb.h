@@ -20,13 +20,6 @@
 #define TDSRC_BOOTSTRAPPERS	"system:bootstrappers"
 #define TDSRC_BOOTSTRAP_USER	"system:bootstrap:"
 
-/* Defaults of the [tokendb] keys. */
-#define TDSRC_CACHE_TTL		1000	/* ms */
-#define TDSRC_BUSY_TIMEOUT	50	/* ms */
-#define TDSRC_FLUSH_INTERVAL	10000	/* ms */
-#define TDSRC_POOL_SIZE		4	/* PostgreSQL connections per worker */
-#define TDSRC_QUERY_TIMEOUT	2000	/* ms */
-#define TDSRC_READY_GRACE	5000	/* ms */
 #define TDSRC_SCHEMA_RETRY_MAX	4.0	/* s between schema check attempts */
 #define TDSRC_PARK_POLL		10	/* ms: parked reviews look again */
 
