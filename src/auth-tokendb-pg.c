@@ -223,7 +223,7 @@ tdsrc_pg_got_cb(const struct pg_result *r, const char *err, void *arg)
 	enum auth_rv		 rv = AUTH_DENY;
 
 	p->q = NULL;
-	tdsrc_timed(p->ti->ts, p->t0);
+	tdsrc_timed(p->ti, p->t0);
 	if (err != NULL) {
 		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
 		tdsrc_pg_error(p->ti, p->res, err);
@@ -261,7 +261,7 @@ tdsrc_pg_pend_send(struct tdsrc_pend *p, char *err, size_t errlen)
 	p->q = pgpool_exec(p->ti->pool, tokendb_pg_sql_get, 1, &param,
 	    tdsrc_pg_got_cb, p, err, errlen);
 	if (p->q == NULL) {
-		tdsrc_timed(p->ti->ts, p->t0);
+		tdsrc_timed(p->ti, p->t0);
 		return -1;
 	}
 	return 0;

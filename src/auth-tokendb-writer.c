@@ -111,6 +111,7 @@ tdsrc_shared_free(struct tdsrc_shared *ts)
 	free(ts->writer.writing);
 	pthread_cond_destroy(&ts->writer.cv);
 	pthread_mutex_destroy(&ts->writer.mtx);
+	pthread_mutex_destroy(&ts->hist_mtx);
 	free(ts);
 }
 

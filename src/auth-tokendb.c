@@ -279,6 +279,9 @@ tdsrc_load(const struct config *conf, void **shared, char *err,
 	*shared = NULL;
 	ts = xcalloc(1, sizeof(*ts));
 	tdsrc_writer_init(&ts->writer);
+	pthread_mutex_init(&ts->hist_mtx, NULL);
+	LIST_INIT(&ts->insts);
+	metrics_hist_init(&ts->lookup_done);
 	if (tdsrc_conf(conf, ts, err, errlen) != 0)
 		goto fail;
 	if ((ts->url != NULL ? tdsrc_load_pg(conf, ts, err, errlen) :
@@ -325,6 +328,10 @@ tdsrc_free(void *inst)
 #endif
 	tdsrc_flush(ti);
 	tokendb_close(ti->db);
+	pthread_mutex_lock(&ti->ts->hist_mtx);
+	metrics_hist_add(&ti->ts->lookup_done, &ti->lookup_hist);
+	LIST_REMOVE(ti, entry);
+	pthread_mutex_unlock(&ti->ts->hist_mtx);
 	free(ti);
 }
 
@@ -340,6 +347,10 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 	ti = xcalloc(1, sizeof(*ti));
 	ti->ts = ts;
 	TAILQ_INIT(&ti->pending);
+	metrics_hist_init(&ti->lookup_hist);
+	pthread_mutex_lock(&ts->hist_mtx);
+	LIST_INSERT_HEAD(&ts->insts, ti, entry);
+	pthread_mutex_unlock(&ts->hist_mtx);
 #ifdef HAVE_TOKENDB_PG
 	if (ts->url != NULL)
 		tdsrc_pg_init(ti, base);
@@ -469,15 +480,15 @@ tdsrc_user(struct tdsrc_shared *ts, const struct tokendb_token *tok,
 
 /* Count a lookup that started at t0 (monotonic_sec()) in the metrics. */
 void
-tdsrc_timed(struct tdsrc_shared *ts, double t0)
+tdsrc_timed(struct tdsrc_inst *ti, double t0)
 {
 	double	d = monotonic_sec() - t0;
 
 	if (d < 0)
 		d = 0;
-	ADD(ts->lookups, 1);
-	ADD(ts->lookup_us, (uint64_t)(d * 1e6));
-	ADD(ts->lookup_bucket[metrics_bucket(d)], 1);
+	ADD(ti->ts->lookups, 1);
+	ADD(ti->ts->lookup_us, (uint64_t)(d * 1e6));
+	metrics_hist_observe(&ti->lookup_hist, d);
 }
 
 /* Look the id up, timing it for the metrics.  As tokendb_get(). */
@@ -490,7 +501,7 @@ tdsrc_lookup(struct tdsrc_inst *ti, const char *id,
 	int	found;
 
 	found = tokendb_get(ti->db, id, tok, err, sizeof(err));
-	tdsrc_timed(ti->ts, t0);
+	tdsrc_timed(ti, t0);
 	SET(ti->ts->failing, found < 0);
 	if (found < 0) {
 		ADD(ti->ts->errors, 1);
@@ -631,48 +642,69 @@ tdsrc_ready(void *shared)
 	return ts != NULL && !GET(ts->failing);
 }
 
+/* The lookup latency of every worker so far, summed into h. */
+static void
+tdsrc_lookup_hist(struct tdsrc_shared *ts, struct metrics_hist *h)
+{
+	struct tdsrc_inst	*ti;
+
+	metrics_hist_init(h);
+	pthread_mutex_lock(&ts->hist_mtx);
+	metrics_hist_add(h, &ts->lookup_done);
+	LIST_FOREACH(ti, &ts->insts, entry)
+		metrics_hist_add(h, &ti->lookup_hist);
+	pthread_mutex_unlock(&ts->hist_mtx);
+}
+
+/* A family with one unlabelled counter in seconds. */
+static void
+tdsrc_metrics_seconds(struct evbuffer *out, const char *name,
+    const char *help, uint64_t us)
+{
+	metrics_family(out, name, "counter", help);
+	evbuffer_add_printf(out, "%s %.6f\n", name, (double)us / 1e6);
+}
+
+static void
+tdsrc_metrics_counter(struct evbuffer *out, const char *name,
+    const char *help, uint64_t value)
+{
+	metrics_family(out, name, "counter", help);
+	metrics_counter(out, name, NULL, value);
+}
+
 static void
 tdsrc_metrics(void *shared, struct evbuffer *out)
 {
 	struct tdsrc_shared	*ts = shared;
+	struct metrics_hist	 h;
+	uint64_t		 us;
 
 	if (ts == NULL)
 		return;
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_tokendb_lookups_total Token database "
-	    "lookups.\n"
-	    "# TYPE tokenreviewd_tokendb_lookups_total counter\n"
-	    "tokenreviewd_tokendb_lookups_total %llu\n"
-	    "# HELP tokenreviewd_tokendb_lookup_seconds_total Time spent in "
-	    "token database lookups.\n"
-	    "# TYPE tokenreviewd_tokendb_lookup_seconds_total counter\n"
-	    "tokenreviewd_tokendb_lookup_seconds_total %.6f\n"
-	    "# HELP tokenreviewd_tokendb_errors_total Failed token database "
-	    "operations.\n"
-	    "# TYPE tokenreviewd_tokendb_errors_total counter\n"
-	    "tokenreviewd_tokendb_errors_total %llu\n"
-	    "# HELP tokenreviewd_tokendb_flushes_total Batches of usage "
-	    "counts written.\n"
-	    "# TYPE tokenreviewd_tokendb_flushes_total counter\n"
-	    "tokenreviewd_tokendb_flushes_total %llu\n"
-	    "# HELP tokenreviewd_tokendb_flush_seconds_total Time spent "
-	    "writing usage counts.\n"
-	    "# TYPE tokenreviewd_tokendb_flush_seconds_total counter\n"
-	    "tokenreviewd_tokendb_flush_seconds_total %.6f\n"
-	    "# HELP tokenreviewd_tokendb_uses_dropped_total Uses not "
-	    "counted because the batch was full.\n"
-	    "# TYPE tokenreviewd_tokendb_uses_dropped_total counter\n"
-	    "tokenreviewd_tokendb_uses_dropped_total %llu\n",
-	    (unsigned long long)GET(ts->lookups),
-	    (double)GET(ts->lookup_us) / 1e6,
-	    (unsigned long long)GET(ts->errors),
-	    (unsigned long long)GET(ts->flushes),
-	    (double)GET(ts->flush_us) / 1e6,
-	    (unsigned long long)GET(ts->uses_dropped));
-	/* Every lookup counted above is in it: _count is lookups_total. */
-	metrics_histogram(out, "tokenreviewd_tokendb_lookup_duration_seconds",
+	us = GET(ts->lookup_us);
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_lookups_total",
+	    "Token database lookups.", GET(ts->lookups));
+	tdsrc_metrics_seconds(out, "tokenreviewd_tokendb_lookup_seconds_total",
+	    "Time spent in token database lookups.", us);
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_errors_total",
+	    "Failed token database operations.", GET(ts->errors));
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_flushes_total",
+	    "Batches of usage counts written.", GET(ts->flushes));
+	tdsrc_metrics_seconds(out, "tokenreviewd_tokendb_flush_seconds_total",
+	    "Time spent writing usage counts.", GET(ts->flush_us));
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_uses_dropped_total",
+	    "Uses not counted because the batch was full.",
+	    GET(ts->uses_dropped));
+	/*
+	 * Every lookup counted above is in it: _count is lookups_total, and
+	 * _sum is lookup_seconds_total.
+	 */
+	tdsrc_lookup_hist(ts, &h);
+	h.sum = (double)us / 1e6;
+	metrics_hist_print(out, "tokenreviewd_tokendb_lookup_duration_seconds",
 	    "Time of token database lookups, from the query to the row.",
-	    ts->lookup_bucket, (double)GET(ts->lookup_us) / 1e6);
+	    NULL, &h);
 }
 
 const struct auth_backend auth_tokendb_backend = {
