@@ -362,8 +362,7 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 		return -1;
 	}
 	ti->flush_ev = event_new(base, -1, EV_PERSIST, tdsrc_flush_cb, ti);
-	tv.tv_sec = ts->flush_interval / 1000;
-	tv.tv_usec = (ts->flush_interval % 1000) * 1000;
+	ms_to_timeval(ts->flush_interval, &tv);
 	event_add(ti->flush_ev, &tv);
 	*inst = ti;
 	return 0;

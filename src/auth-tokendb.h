@@ -20,7 +20,8 @@
 #define TDSRC_BOOTSTRAPPERS	"system:bootstrappers"
 #define TDSRC_BOOTSTRAP_USER	"system:bootstrap:"
 
-#define TDSRC_SCHEMA_RETRY_MAX	4.0	/* s between schema check attempts */
+#define TDSRC_SCHEMA_RETRY_MIN	250	/* ms between schema check attempts */
+#define TDSRC_SCHEMA_RETRY_MAX	4000	/* ms, at most */
 #define TDSRC_PARK_POLL		10	/* ms: parked reviews look again */
 
 /* Where the schema check of a PostgreSQL generation stands. */
@@ -117,7 +118,7 @@ struct tdsrc_inst {
 	struct event		*flush_ev;
 	struct pgpool_query	*schema_q;	/* this worker checks */
 	enum tdsrc_schema_step	 schema_step;
-	double			 schema_backoff;	/* s */
+	struct backoff		 schema_backoff;
 	struct event		*schema_ev;	/* next attempt */
 	struct event		*park_ev;	/* parked reviews look again */
 	struct tokendb_use	 uses[TDSRC_MAX_PENDING];
