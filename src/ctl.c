@@ -335,12 +335,9 @@ token_collect_cb(const struct tokendb_token *tok, void *arg)
 static int
 token_table_cb(const struct tokendb_token *tok, void *arg)
 {
-	json_t	*a;
 	char	 exp[32], used[32], uses[24], *groups;
 
-	a = token_json_list(tok->groups);
-	groups = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
+	groups = tokendb_groups_json(tok);
 	if (tok->uses_left < 0)
 		strlcpy(uses, "-", sizeof(uses));
 	else
@@ -349,7 +346,7 @@ token_table_cb(const struct tokendb_token *tok, void *arg)
 	    token_status(tok, (long long)time(NULL)),
 	    token_time(tok->expires, exp, sizeof(exp)),
 	    token_time(tok->last_used, used, sizeof(used)), uses,
-	    tok->username, groups != NULL ? groups : "[]");
+	    tok->username, groups);
 	free(groups);
 	return 0;
 }
