@@ -77,6 +77,8 @@ tdsrc_pg_init(struct tdsrc_inst *ti, struct event_base *base)
 
 	ti->pool = pgpool_new(base, ts->url, ts->pool_size,
 	    ts->query_timeout, tdsrc_pg_up, ti);
+	backoff_init(&ti->schema_backoff, TDSRC_SCHEMA_RETRY_MIN,
+	    TDSRC_SCHEMA_RETRY_MAX, 0);
 	ti->schema_ev = evtimer_new(base, tdsrc_pg_schema_ev_cb, ti);
 	ti->park_ev = evtimer_new(base, tdsrc_pg_park_cb, ti);
 	/* The first worker to run checks the schema. */
@@ -223,7 +225,7 @@ tdsrc_pg_got_cb(const struct pg_result *r, const char *err, void *arg)
 	enum auth_rv		 rv = AUTH_DENY;
 
 	p->q = NULL;
-	tdsrc_timed(p->ti->ts, p->t0);
+	tdsrc_timed(p->ti, p->t0);
 	if (err != NULL) {
 		log_msg(LL_WARN, "tokendb_lookup", "%s", err);
 		tdsrc_pg_error(p->ti, p->res, err);
@@ -261,7 +263,7 @@ tdsrc_pg_pend_send(struct tdsrc_pend *p, char *err, size_t errlen)
 	p->q = pgpool_exec(p->ti->pool, tokendb_pg_sql_get, 1, &param,
 	    tdsrc_pg_got_cb, p, err, errlen);
 	if (p->q == NULL) {
-		tdsrc_timed(p->ti->ts, p->t0);
+		tdsrc_timed(p->ti, p->t0);
 		return -1;
 	}
 	return 0;
@@ -301,17 +303,15 @@ static void
 tdsrc_pg_schema_failed(struct tdsrc_inst *ti, const char *err, int tried)
 {
 	struct timeval	tv;
-	double		b = ti->schema_backoff;
+	long long	ms;
 
 	ti->schema_q = NULL;
-	b = b == 0 ? 0.25 : b * 2 > TDSRC_SCHEMA_RETRY_MAX ?
-	    TDSRC_SCHEMA_RETRY_MAX : b * 2;
-	ti->schema_backoff = b;
+	ms = backoff_next(&ti->schema_backoff);
 	if (tried)
 		log_msg(LL_WARN, "tokendb_schema", "checking the token "
-		    "database schema: %s; trying again in %.2f s", err, b);
-	tv.tv_sec = (time_t)b;
-	tv.tv_usec = (suseconds_t)((b - (double)tv.tv_sec) * 1e6);
+		    "database schema: %s; trying again in %.2f s", err,
+		    (double)ms / 1000);
+	ms_to_timeval(ms, &tv);
 	evtimer_add(ti->schema_ev, &tv);
 	tdsrc_pg_schema_set(ti, TDSRC_SCHEMA_UNKNOWN);
 }
@@ -343,7 +343,7 @@ tdsrc_pg_schema_cb(const struct pg_result *r, const char *err, void *arg)
 		tdsrc_pg_schema_failed(ti, "the schema was not created", 1);
 		return;
 	}
-	ti->schema_backoff = 0;
+	backoff_reset(&ti->schema_backoff);
 	if (v > TOKENDB_SCHEMA_VERSION) {
 		SET(ti->ts->schema_found, v);
 		log_msg(LL_ERROR, "tokendb_schema", "the token database has "
@@ -431,8 +431,7 @@ again:
 		goto again;
 	}
 	if (waiting) {
-		tv.tv_sec = 0;
-		tv.tv_usec = TDSRC_PARK_POLL * 1000;
+		ms_to_timeval(TDSRC_PARK_POLL, &tv);
 		evtimer_add(ti->park_ev, &tv);
 	}
 }

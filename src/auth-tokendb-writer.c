@@ -84,8 +84,7 @@ tdsrc_exit_wait(void)
 {
 	struct timespec	dl;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += TDSRC_EXIT_WAIT;
+	ms_to_abstime(TDSRC_EXIT_WAIT * 1000LL, &dl);
 	pthread_mutex_lock(&tdsrc_exit_mtx);
 	while (tdsrc_retiring > 0 && pthread_cond_timedwait(
 	    &tdsrc_exit_cv, &tdsrc_exit_mtx, &dl) != ETIMEDOUT)
@@ -111,6 +110,7 @@ tdsrc_shared_free(struct tdsrc_shared *ts)
 	free(ts->writer.writing);
 	pthread_cond_destroy(&ts->writer.cv);
 	pthread_mutex_destroy(&ts->writer.mtx);
+	pthread_mutex_destroy(&ts->hist_mtx);
 	free(ts);
 }
 
@@ -171,13 +171,7 @@ tdsrc_writer_backoff(struct tdsrc_shared *ts)
 	struct tdsrc_writer	*w = &ts->writer;
 	struct timespec		 dl;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += ts->flush_interval / 1000;
-	dl.tv_nsec += (ts->flush_interval % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	ms_to_abstime(ts->flush_interval, &dl);
 	while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mtx,
 	    &dl) != ETIMEDOUT)
 		;

@@ -59,48 +59,81 @@
 /* Set by the daemon: a check of the config creates no file. */
 static int	tdsrc_may_create;
 
-/* The [tokendb] durations: from min (0 or 1 ms) to a day. */
+/* [tokendb] url: a PostgreSQL URL, in a build that has PostgreSQL. */
 static int
-tdsrc_conf_ms(const struct config *conf, struct conf_section *sec,
-    const char *key, long long def, long long min, long long *out, char *err,
+tdsrc_conf_url(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
     size_t errlen)
 {
-	return conf_get_duration(conf, sec, key, def, min, 24LL * 3600 * 1000,
-	    out, err, errlen);
+#ifdef HAVE_TOKENDB_PG
+	if (tokendb_is_url(kv->value))
+		return 0;
+	conf_error(conf, sec, kv, err, errlen, "not a postgresql:// URL");
+#else
+	conf_error(conf, sec, kv, err, errlen, "PostgreSQL is not "
+	    "supported by this build; use path (SQLite)");
+#endif
+	return -1;
 }
 
-/* [tokendb] url and the keys that only PostgreSQL has. */
-static int
-tdsrc_conf_pg(const struct config *conf, struct conf_section *sec,
-    struct conf_kv *url, struct tdsrc_shared *ts, char *err, size_t errlen)
-{
-#ifdef HAVE_TOKENDB_PG
-	struct conf_kv	*kv;
+#define TDSRC_DAY	(24LL * 3600 * 1000)	/* ms: the longest duration */
 
-	if (!tokendb_is_url(url->value)) {
-		conf_error(conf, sec, url, err, errlen, "not a postgresql:// "
-		    "URL");
-		return -1;
-	}
-	if ((kv = conf_get(sec, "path")) != NULL) {
+/* [tokendb]: key, type, field, count, min, max, default, flags, ... */
+static const struct conf_option tdsrc_options[] = {
+	{ "path", CONF_PATH, offsetof(struct tdsrc_shared, path), 0, 0, 0,
+	  NULL, CONF_EMPTY_OK, NULL, NULL },
+	{ "url", CONF_STRING, offsetof(struct tdsrc_shared, url), 0, 0, 0,
+	  NULL, CONF_EMPTY_OK, NULL, tdsrc_conf_url },
+	{ "pool_size", CONF_INT, offsetof(struct tdsrc_shared, pool_size),
+	  0, 1, 64, "4", 0, NULL, NULL },
+	{ "query_timeout", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, query_timeout), 0, 1, TDSRC_DAY,
+	  "2s", 0, NULL, NULL },
+	{ "ready_grace", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, ready_grace), 0, 0, TDSRC_DAY,
+	  "5s", 0, NULL, NULL },
+	{ "cache_ttl", CONF_DURATION, offsetof(struct tdsrc_shared, cache_ttl),
+	  0, 0, TDSRC_DAY, "1s", 0, NULL, NULL },
+	{ "busy_timeout", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, busy_timeout), 0, 0, TDSRC_DAY,
+	  "50ms", 0, NULL, NULL },
+	{ "flush_interval", CONF_DURATION,
+	  offsetof(struct tdsrc_shared, flush_interval), 0, 1, TDSRC_DAY,
+	  "10s", 0, NULL, NULL },
+};
+
+/* The keys only a PostgreSQL database takes: unknown without url. */
+static const char *const tdsrc_pg_keys[] = {
+	"pool_size", "query_timeout", "ready_grace", NULL
+};
+
+/* What the table cannot say: one of path and url, and who takes what. */
+static int
+tdsrc_conf_check(const struct config *conf, struct conf_section *sec,
+    const struct tdsrc_shared *ts, char *err, size_t errlen)
+{
+	struct conf_kv	*kv;
+	size_t		 i;
+
+	if (ts->url != NULL) {
+		if ((kv = conf_get(sec, "path")) == NULL)
+			return 0;
 		conf_error(conf, sec, kv, err, errlen, "path and url exclude "
 		    "each other");
 		return -1;
 	}
-	ts->url = xstrdup(url->value);
-	if (conf_get_int(conf, sec, "pool_size", TDSRC_POOL_SIZE, 1, 64,
-	    &ts->pool_size, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "query_timeout", TDSRC_QUERY_TIMEOUT, 1,
-	    &ts->query_timeout, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "ready_grace", TDSRC_READY_GRACE, 0,
-	    &ts->ready_grace, err, errlen) != 0)
+	if (ts->path == NULL || *ts->path == '\0') {
+		conf_error(conf, sec, NULL, err, errlen, "path or url is "
+		    "required");
 		return -1;
+	}
+	for (i = 0; tdsrc_pg_keys[i] != NULL; i++) {
+		if ((kv = conf_get(sec, tdsrc_pg_keys[i])) != NULL) {
+			conf_error(conf, sec, kv, err, errlen, "unknown key");
+			return -1;
+		}
+	}
 	return 0;
-#else
-	conf_error(conf, sec, url, err, errlen, "PostgreSQL is not "
-	    "supported by this build; use path (SQLite)");
-	return -1;
-#endif
 }
 
 static int
@@ -108,35 +141,16 @@ tdsrc_conf(const struct config *conf, struct tdsrc_shared *ts,
     char *err, size_t errlen)
 {
 	struct conf_section	*sec;
-	struct conf_kv		*kv;
 
 	if ((sec = config_find_section(conf, "tokendb", NULL)) == NULL) {
 		snprintf(err, errlen, "%s: the chain names \"tokendb\" but "
 		    "there is no [tokendb] section", conf->path);
 		return -1;
 	}
-	if ((kv = conf_get(sec, "url")) != NULL) {
-		if (tdsrc_conf_pg(conf, sec, kv, ts, err, errlen) != 0)
-			return -1;
-	} else if ((kv = conf_get(sec, "path")) == NULL ||
-	    *kv->value == '\0') {
-		conf_error(conf, sec, NULL, err, errlen, "path or url is "
-		    "required");
+	if (conf_read_section(tdsrc_options, CONF_NOPTIONS(tdsrc_options),
+	    ts, conf, sec, err, errlen) != 0)
 		return -1;
-	} else
-		ts->path = xstrdup(kv->value);
-	if (tdsrc_conf_ms(conf, sec, "cache_ttl", TDSRC_CACHE_TTL, 0,
-	    &ts->cache_ttl, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "busy_timeout", TDSRC_BUSY_TIMEOUT, 0,
-	    &ts->busy_timeout, err, errlen) != 0 ||
-	    tdsrc_conf_ms(conf, sec, "flush_interval", TDSRC_FLUSH_INTERVAL, 1,
-	    &ts->flush_interval, err, errlen) != 0)
-		return -1;
-	if ((kv = conf_unused(sec)) != NULL) {
-		conf_error(conf, sec, kv, err, errlen, "unknown key");
-		return -1;
-	}
-	return 0;
+	return tdsrc_conf_check(conf, sec, ts, err, errlen);
 }
 
 static void
@@ -265,6 +279,9 @@ tdsrc_load(const struct config *conf, void **shared, char *err,
 	*shared = NULL;
 	ts = xcalloc(1, sizeof(*ts));
 	tdsrc_writer_init(&ts->writer);
+	pthread_mutex_init(&ts->hist_mtx, NULL);
+	LIST_INIT(&ts->insts);
+	metrics_hist_init(&ts->lookup_done);
 	if (tdsrc_conf(conf, ts, err, errlen) != 0)
 		goto fail;
 	if ((ts->url != NULL ? tdsrc_load_pg(conf, ts, err, errlen) :
@@ -311,6 +328,10 @@ tdsrc_free(void *inst)
 #endif
 	tdsrc_flush(ti);
 	tokendb_close(ti->db);
+	pthread_mutex_lock(&ti->ts->hist_mtx);
+	metrics_hist_add(&ti->ts->lookup_done, &ti->lookup_hist);
+	LIST_REMOVE(ti, entry);
+	pthread_mutex_unlock(&ti->ts->hist_mtx);
 	free(ti);
 }
 
@@ -326,6 +347,10 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 	ti = xcalloc(1, sizeof(*ti));
 	ti->ts = ts;
 	TAILQ_INIT(&ti->pending);
+	metrics_hist_init(&ti->lookup_hist);
+	pthread_mutex_lock(&ts->hist_mtx);
+	LIST_INSERT_HEAD(&ts->insts, ti, entry);
+	pthread_mutex_unlock(&ts->hist_mtx);
 #ifdef HAVE_TOKENDB_PG
 	if (ts->url != NULL)
 		tdsrc_pg_init(ti, base);
@@ -337,8 +362,7 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 		return -1;
 	}
 	ti->flush_ev = event_new(base, -1, EV_PERSIST, tdsrc_flush_cb, ti);
-	tv.tv_sec = ts->flush_interval / 1000;
-	tv.tv_usec = (ts->flush_interval % 1000) * 1000;
+	ms_to_timeval(ts->flush_interval, &tv);
 	event_add(ti->flush_ev, &tv);
 	*inst = ti;
 	return 0;
@@ -455,15 +479,15 @@ tdsrc_user(struct tdsrc_shared *ts, const struct tokendb_token *tok,
 
 /* Count a lookup that started at t0 (monotonic_sec()) in the metrics. */
 void
-tdsrc_timed(struct tdsrc_shared *ts, double t0)
+tdsrc_timed(struct tdsrc_inst *ti, double t0)
 {
 	double	d = monotonic_sec() - t0;
 
 	if (d < 0)
 		d = 0;
-	ADD(ts->lookups, 1);
-	ADD(ts->lookup_us, (uint64_t)(d * 1e6));
-	ADD(ts->lookup_bucket[metrics_bucket(d)], 1);
+	ADD(ti->ts->lookups, 1);
+	ADD(ti->ts->lookup_us, (uint64_t)(d * 1e6));
+	metrics_hist_observe(&ti->lookup_hist, d);
 }
 
 /* Look the id up, timing it for the metrics.  As tokendb_get(). */
@@ -476,7 +500,7 @@ tdsrc_lookup(struct tdsrc_inst *ti, const char *id,
 	int	found;
 
 	found = tokendb_get(ti->db, id, tok, err, sizeof(err));
-	tdsrc_timed(ti->ts, t0);
+	tdsrc_timed(ti, t0);
 	SET(ti->ts->failing, found < 0);
 	if (found < 0) {
 		ADD(ti->ts->errors, 1);
@@ -617,48 +641,69 @@ tdsrc_ready(void *shared)
 	return ts != NULL && !GET(ts->failing);
 }
 
+/* The lookup latency of every worker so far, summed into h. */
+static void
+tdsrc_lookup_hist(struct tdsrc_shared *ts, struct metrics_hist *h)
+{
+	struct tdsrc_inst	*ti;
+
+	metrics_hist_init(h);
+	pthread_mutex_lock(&ts->hist_mtx);
+	metrics_hist_add(h, &ts->lookup_done);
+	LIST_FOREACH(ti, &ts->insts, entry)
+		metrics_hist_add(h, &ti->lookup_hist);
+	pthread_mutex_unlock(&ts->hist_mtx);
+}
+
+/* A family with one unlabelled counter in seconds. */
+static void
+tdsrc_metrics_seconds(struct evbuffer *out, const char *name,
+    const char *help, uint64_t us)
+{
+	metrics_family(out, name, "counter", help);
+	evbuffer_add_printf(out, "%s %.6f\n", name, (double)us / 1e6);
+}
+
+static void
+tdsrc_metrics_counter(struct evbuffer *out, const char *name,
+    const char *help, uint64_t value)
+{
+	metrics_family(out, name, "counter", help);
+	metrics_counter(out, name, NULL, value);
+}
+
 static void
 tdsrc_metrics(void *shared, struct evbuffer *out)
 {
 	struct tdsrc_shared	*ts = shared;
+	struct metrics_hist	 h;
+	uint64_t		 us;
 
 	if (ts == NULL)
 		return;
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_tokendb_lookups_total Token database "
-	    "lookups.\n"
-	    "# TYPE tokenreviewd_tokendb_lookups_total counter\n"
-	    "tokenreviewd_tokendb_lookups_total %llu\n"
-	    "# HELP tokenreviewd_tokendb_lookup_seconds_total Time spent in "
-	    "token database lookups.\n"
-	    "# TYPE tokenreviewd_tokendb_lookup_seconds_total counter\n"
-	    "tokenreviewd_tokendb_lookup_seconds_total %.6f\n"
-	    "# HELP tokenreviewd_tokendb_errors_total Failed token database "
-	    "operations.\n"
-	    "# TYPE tokenreviewd_tokendb_errors_total counter\n"
-	    "tokenreviewd_tokendb_errors_total %llu\n"
-	    "# HELP tokenreviewd_tokendb_flushes_total Batches of usage "
-	    "counts written.\n"
-	    "# TYPE tokenreviewd_tokendb_flushes_total counter\n"
-	    "tokenreviewd_tokendb_flushes_total %llu\n"
-	    "# HELP tokenreviewd_tokendb_flush_seconds_total Time spent "
-	    "writing usage counts.\n"
-	    "# TYPE tokenreviewd_tokendb_flush_seconds_total counter\n"
-	    "tokenreviewd_tokendb_flush_seconds_total %.6f\n"
-	    "# HELP tokenreviewd_tokendb_uses_dropped_total Uses not "
-	    "counted because the batch was full.\n"
-	    "# TYPE tokenreviewd_tokendb_uses_dropped_total counter\n"
-	    "tokenreviewd_tokendb_uses_dropped_total %llu\n",
-	    (unsigned long long)GET(ts->lookups),
-	    (double)GET(ts->lookup_us) / 1e6,
-	    (unsigned long long)GET(ts->errors),
-	    (unsigned long long)GET(ts->flushes),
-	    (double)GET(ts->flush_us) / 1e6,
-	    (unsigned long long)GET(ts->uses_dropped));
-	/* Every lookup counted above is in it: _count is lookups_total. */
-	metrics_histogram(out, "tokenreviewd_tokendb_lookup_duration_seconds",
+	us = GET(ts->lookup_us);
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_lookups_total",
+	    "Token database lookups.", GET(ts->lookups));
+	tdsrc_metrics_seconds(out, "tokenreviewd_tokendb_lookup_seconds_total",
+	    "Time spent in token database lookups.", us);
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_errors_total",
+	    "Failed token database operations.", GET(ts->errors));
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_flushes_total",
+	    "Batches of usage counts written.", GET(ts->flushes));
+	tdsrc_metrics_seconds(out, "tokenreviewd_tokendb_flush_seconds_total",
+	    "Time spent writing usage counts.", GET(ts->flush_us));
+	tdsrc_metrics_counter(out, "tokenreviewd_tokendb_uses_dropped_total",
+	    "Uses not counted because the batch was full.",
+	    GET(ts->uses_dropped));
+	/*
+	 * Every lookup counted above is in it: _count is lookups_total, and
+	 * _sum is lookup_seconds_total.
+	 */
+	tdsrc_lookup_hist(ts, &h);
+	h.sum = (double)us / 1e6;
+	metrics_hist_print(out, "tokenreviewd_tokendb_lookup_duration_seconds",
 	    "Time of token database lookups, from the query to the row.",
-	    ts->lookup_bucket, (double)GET(ts->lookup_us) / 1e6);
+	    NULL, &h);
 }
 
 const struct auth_backend auth_tokendb_backend = {

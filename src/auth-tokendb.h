@@ -20,14 +20,8 @@
 #define TDSRC_BOOTSTRAPPERS	"system:bootstrappers"
 #define TDSRC_BOOTSTRAP_USER	"system:bootstrap:"
 
-/* Defaults of the [tokendb] keys. */
-#define TDSRC_CACHE_TTL		1000	/* ms */
-#define TDSRC_BUSY_TIMEOUT	50	/* ms */
-#define TDSRC_FLUSH_INTERVAL	10000	/* ms */
-#define TDSRC_POOL_SIZE		4	/* PostgreSQL connections per worker */
-#define TDSRC_QUERY_TIMEOUT	2000	/* ms */
-#define TDSRC_READY_GRACE	5000	/* ms */
-#define TDSRC_SCHEMA_RETRY_MAX	4.0	/* s between schema check attempts */
+#define TDSRC_SCHEMA_RETRY_MIN	250	/* ms between schema check attempts */
+#define TDSRC_SCHEMA_RETRY_MAX	4000	/* ms, at most */
 #define TDSRC_PARK_POLL		10	/* ms: parked reviews look again */
 
 /* Where the schema check of a PostgreSQL generation stands. */
@@ -91,12 +85,19 @@ struct tdsrc_shared {
 	uint64_t	 lookups;
 	uint64_t	 errors;
 	uint64_t	 lookup_us;	/* total time of lookups */
-	uint64_t	 lookup_bucket[METRICS_NBUCKETS];	/* histogram */
 	uint64_t	 flushes;
 	uint64_t	 flush_us;	/* total time of flushes */
 	uint64_t	 uses_dropped;	/* not counted: the batch was full */
 	int		 failing;	/* the last lookup failed */
 	int		 implied_logged;	/* a row's group was dropped */
+
+	/*
+	 * The lookup latency histogram: each worker keeps its own (one
+	 * writer each), and a freed instance leaves its counts in done.
+	 */
+	pthread_mutex_t	 hist_mtx;
+	LIST_HEAD(, tdsrc_inst) insts;		/* under hist_mtx */
+	struct metrics_hist lookup_done;	/* under hist_mtx */
 
 	struct tdsrc_writer writer;
 };
@@ -107,6 +108,8 @@ struct tdsrc_pend;
 /* One worker's instance: its connection or pool, and its batch of uses. */
 struct tdsrc_inst {
 	struct tdsrc_shared	*ts;
+	LIST_ENTRY(tdsrc_inst)	 entry;		/* in ts->insts */
+	struct metrics_hist	 lookup_hist;	/* this worker's lookups */
 	struct tokendb		*db;
 	struct pgpool		*pool;	/* PostgreSQL: lookups go here */
 	TAILQ_HEAD(, tdsrc_pend) pending;
@@ -115,7 +118,7 @@ struct tdsrc_inst {
 	struct event		*flush_ev;
 	struct pgpool_query	*schema_q;	/* this worker checks */
 	enum tdsrc_schema_step	 schema_step;
-	double			 schema_backoff;	/* s */
+	struct backoff		 schema_backoff;
 	struct event		*schema_ev;	/* next attempt */
 	struct event		*park_ev;	/* parked reviews look again */
 	struct tokendb_use	 uses[TDSRC_MAX_PENDING];
@@ -132,7 +135,7 @@ struct tdsrc_inst {
 void		 tdsrc_note_use(struct tdsrc_inst *, const char *id,
 		    long long now, long long count);
 /* Count a lookup that started at t0 (monotonic_sec()) in the metrics. */
-void		 tdsrc_timed(struct tdsrc_shared *, double t0);
+void		 tdsrc_timed(struct tdsrc_inst *, double t0);
 /*
  * The row lets the token in (right secret, not revoked, expired, used up
  * or scoped otherwise): res gets the user and its cache bound.  0, or -1.

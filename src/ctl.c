@@ -275,15 +275,16 @@ token_status(const struct tokendb_token *tok, long long now)
 	return "active";
 }
 
+/* JSON text of the database layer's (groups, extra) as a value. */
 static json_t *
-token_json_list(char *const *list)
+token_json_load(char *text)
 {
-	json_t	*a = json_array();
-	size_t	 i;
+	json_t	*j;
 
-	for (i = 0; list != NULL && list[i] != NULL; i++)
-		json_array_append_new(a, json_string(list[i]));
-	return a;
+	if ((j = json_loads(text, 0, NULL)) == NULL)
+		fatalx("json_loads failed");
+	free(text);
+	return j;
 }
 
 static json_t *
@@ -299,18 +300,14 @@ token_json_time(long long t)
 static json_t *
 token_json(const struct tokendb_token *tok)
 {
-	json_t	*o, *extra;
-	size_t	 i;
+	json_t	*o;
 
-	extra = json_object();
-	for (i = 0; tok->extra_keys[i] != NULL; i++)
-		json_object_set_new(extra, tok->extra_keys[i],
-		    token_json_list(tok->extra_values[i]));
 	o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:s, s:o, "
 	    "s:o, s:o, s:o, s:I}",
 	    "id", tok->id, "username", tok->username,
 	    "uid", tok->uid != NULL ? json_string(tok->uid) : json_null(),
-	    "groups", token_json_list(tok->groups), "extra", extra,
+	    "groups", token_json_load(tokendb_groups_json(tok)),
+	    "extra", token_json_load(tokendb_extra_json(tok)),
 	    "description", tok->description, "usages", tok->usages,
 	    "bootstrap", tok->bootstrap,
 	    "status", token_status(tok, (long long)time(NULL)),
@@ -335,12 +332,9 @@ token_collect_cb(const struct tokendb_token *tok, void *arg)
 static int
 token_table_cb(const struct tokendb_token *tok, void *arg)
 {
-	json_t	*a;
 	char	 exp[32], used[32], uses[24], *groups;
 
-	a = token_json_list(tok->groups);
-	groups = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
+	groups = tokendb_groups_json(tok);
 	if (tok->uses_left < 0)
 		strlcpy(uses, "-", sizeof(uses));
 	else
@@ -349,7 +343,7 @@ token_table_cb(const struct tokendb_token *tok, void *arg)
 	    token_status(tok, (long long)time(NULL)),
 	    token_time(tok->expires, exp, sizeof(exp)),
 	    token_time(tok->last_used, used, sizeof(used)), uses,
-	    tok->username, groups != NULL ? groups : "[]");
+	    tok->username, groups);
 	free(groups);
 	return 0;
 }

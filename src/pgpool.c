@@ -41,8 +41,8 @@
 #include "pgpool.h"
 #include "tokendb-pg.h"
 
-#define PGPOOL_BACKOFF_MIN	0.25	/* s */
-#define PGPOOL_BACKOFF_MAX	4.0	/* s */
+#define PGPOOL_BACKOFF_MIN	250	/* ms */
+#define PGPOOL_BACKOFF_MAX	4000	/* ms */
 #define PGPOOL_MAX_QUEUE	1024
 #define PGPOOL_MAX_STMTS	16	/* distinct prepared statements */
 #define PG_UNDEFINED_PSTATEMENT	"26000"
@@ -93,7 +93,7 @@ struct pgpool {
 	int			 nqueued;
 	struct event		*kick;
 	double			 retry_at;
-	double			 backoff;
+	struct backoff		 backoff;
 	void			 (*up)(int, void *);
 	void			*up_arg;
 	char			*stmts[PGPOOL_MAX_STMTS];
@@ -161,8 +161,7 @@ conn_timer(struct pgconn *c, int on)
 		evtimer_del(c->timer);
 		return;
 	}
-	tv.tv_sec = c->pool->timeout_ms / 1000;
-	tv.tv_usec = (c->pool->timeout_ms % 1000) * 1000;
+	ms_to_timeval(c->pool->timeout_ms, &tv);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -216,16 +215,15 @@ conn_failed(struct pgconn *c, const char *msg)
 	struct pgpool		*p = c->pool;
 	struct pgpool_query	*q;
 	char			 err[TR_ERRLEN];
+	double			 pause;
 
 	tokendb_pg_message(msg, "token database unreachable", err,
 	    sizeof(err));
 	conn_close(c, err);
-	p->backoff = p->backoff == 0 ? PGPOOL_BACKOFF_MIN :
-	    p->backoff * 2 > PGPOOL_BACKOFF_MAX ? PGPOOL_BACKOFF_MAX :
-	    p->backoff * 2;
-	p->retry_at = monotonic_sec() + p->backoff;
+	pause = (double)backoff_next(&p->backoff) / 1000;
+	p->retry_at = monotonic_sec() + pause;
 	log_msg(LL_WARN, "pgpool_connect", "%s; retrying in %.2f s", err,
-	    p->backoff);
+	    pause);
 	if (p->up != NULL)
 		p->up(0, p->up_arg);
 	if (pool_live(p))
@@ -252,7 +250,7 @@ conn_poll(struct pgconn *c)
 	case PGRES_POLLING_OK:
 		conn_timer(c, 0);
 		c->state = PC_IDLE;
-		c->pool->backoff = 0;
+		backoff_reset(&c->pool->backoff);
 		c->pool->retry_at = 0;
 		if (c->pool->up != NULL)
 			c->pool->up(1, c->pool->up_arg);
@@ -507,6 +505,7 @@ pgpool_new(struct event_base *base, const char *url, int size,
 	p->base = base;
 	p->url = xstrdup(url);
 	p->timeout_ms = timeout_ms;
+	backoff_init(&p->backoff, PGPOOL_BACKOFF_MIN, PGPOOL_BACKOFF_MAX, 0);
 	p->nconns = size;
 	p->conns = xcalloc(size, sizeof(*p->conns));
 	for (i = 0; i < size; i++) {

@@ -19,15 +19,6 @@
 #include "tokenreviewd.h"
 #include "tokendb.h"
 
-static char **
-csv_list_add(char **list, size_t *n, const char *s)
-{
-	list = xreallocarray(list, *n + 2, sizeof(*list));
-	list[(*n)++] = xstrdup(s);
-	list[*n] = NULL;
-	return list;
-}
-
 /*
  * The fields of one CSV line, with the quoting of kube-apiserver's token
  * file ("a,b" holds a comma, "" a quote).  A quoted field spanning lines
@@ -36,9 +27,10 @@ csv_list_add(char **list, size_t *n, const char *s)
 static char **
 csv_fields(const char *line, size_t *n)
 {
-	char	**f = NULL, *buf;
-	size_t	  len = 0;
-	int	  quoted;
+	struct strvec	 f = STRVEC_INITIALIZER;
+	char		*buf;
+	size_t		 len = 0;
+	int		 quoted;
 
 	*n = 0;
 	buf = xmalloc(strlen(line) + 1);
@@ -64,43 +56,39 @@ csv_fields(const char *line, size_t *n)
 		if (quoted)
 			goto bad;
 		buf[len] = '\0';
-		f = csv_list_add(f, n, buf);
+		strvec_add(&f, buf);
 		if (*line++ != ',')
 			break;
 	}
 	OPENSSL_cleanse(buf, len);
 	free(buf);
-	return f;
+	*n = strvec_count(&f);
+	return strvec_take(&f);
 bad:
 	OPENSSL_cleanse(buf, len);
 	free(buf);
-	if (f != NULL)
-		OPENSSL_cleanse(f[0], strlen(f[0]));
-	free_words(f);
+	if (strvec_count(&f) > 0)
+		OPENSSL_cleanse(f.v[0], strlen(f.v[0]));
+	strvec_free(&f);
 	return NULL;
 }
 
 /* Column 4 of a token file: groups split on ",", empty names dropped. */
 static char **
-csv_split_groups(const char *s, size_t *n)
+csv_split_groups(const char *s)
 {
-	char	**list = xcalloc(1, sizeof(char *));
-	char	 *name;
-	size_t	  len;
+	struct strvec	 list = STRVEC_INITIALIZER;
+	size_t		 len;
 
-	*n = 0;
 	for (;;) {
 		len = strcspn(s, ",");
-		if (len > 0) {
-			name = xstrndup(s, len);
-			list = csv_list_add(list, n, name);
-			free(name);
-		}
+		if (len > 0)
+			strvec_add_take(&list, xstrndup(s, len));
 		if (s[len] == '\0')
 			break;
 		s += len + 1;
 	}
-	return list;
+	return strvec_take(&list);
 }
 
 const char *
@@ -108,7 +96,7 @@ tokendb_csv_parse(char *line, long long now, struct tokendb_token *tok)
 {
 	char		 secret[TOKENDB_SECRET_LEN + 1], **f;
 	const char	*bad = NULL;
-	size_t		 n, ng = 0;
+	size_t		 n;
 
 	memset(tok, 0, sizeof(*tok));
 	memset(secret, 0, sizeof(secret));
@@ -124,7 +112,7 @@ tokendb_csv_parse(char *line, long long now, struct tokendb_token *tok)
 	tokendb_hash_secret(secret, tok->secret_hash);
 	tok->username = xstrdup(f[1]);
 	tok->uid = *f[2] != '\0' ? xstrdup(f[2]) : NULL;
-	tok->groups = csv_split_groups(n > 3 ? f[3] : "", &ng);
+	tok->groups = csv_split_groups(n > 3 ? f[3] : "");
 	tok->extra_keys = xcalloc(1, sizeof(char *));
 	tok->extra_values = xcalloc(1, sizeof(char **));
 	tok->usages = xstrdup("authentication");

@@ -456,16 +456,9 @@ ll_str(long long v, long long none)
 static void
 pg_insert_params(const struct tokendb_token *tok, char *v[PG_INSERT_PARAMS])
 {
-	static const char	 digits[] = "0123456789abcdef";
-	char			 hex[2 * TR_SHA256_LEN + 1];
-	size_t			 i;
+	char	hex[2 * TR_SHA256_LEN + 1];
 
-	/* Not snprintf(): an import calls this a million times. */
-	for (i = 0; i < TR_SHA256_LEN; i++) {
-		hex[2 * i] = digits[tok->secret_hash[i] >> 4];
-		hex[2 * i + 1] = digits[tok->secret_hash[i] & 0xf];
-	}
-	hex[2 * TR_SHA256_LEN] = '\0';
+	hex_encode(tok->secret_hash, TR_SHA256_LEN, hex);
 	v[0] = xstrdup(tok->id);
 	v[1] = xstrdup(hex);
 	v[2] = xstrdup(tok->username);
