@@ -22,7 +22,7 @@ tr_certs
 SECRET=s$(openssl rand -hex 16)
 
 tr_config http server.health_listen=127.0.0.1:0 log.level=verbose
-printf '%s\n' 'tokA,alice,1001,ops' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1001,ops'
 tid "daemon with a review port and a health port"
 if ! tr_start http; then
 	fail "daemon starts"

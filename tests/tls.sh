@@ -39,11 +39,11 @@ CBC=ECDHE-ECDSA-AES128-SHA	# the server key is ECDSA (P-256)
 WIDE="$CBC:ECDHE+AESGCM:ECDHE+CHACHA20@SECLEVEL=0"
 
 tr_config d
-echo "tokA,alice,1" >"$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 tr_start d || bail "the daemon did not start"
 tr_config w server.tls_ciphers="$WIDE" \
     server.tls_ciphersuites=TLS_CHACHA20_POLY1305_SHA256
-echo "tokA,alice,1" >"$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 tr_start w || bail "the daemon with wider cipher lists did not start"
 tr_use d
 TR_CODE= TR_BODY= TR_HDRS= TR_TIME=	# tr_metrics saves them
@@ -237,7 +237,7 @@ bad_list tls_ciphers TLS_AES_128_GCM_SHA256 "no TLS 1.2 suite"
 bad_list tls_ciphersuites "$CBC" "not a TLS 1.3 suite"
 tr_config good server.tls_ciphers="$WIDE" \
     server.tls_ciphersuites=TLS_AES_256_GCM_SHA384
-echo "tokA,alice,1" >"$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 ok "valid tls_ciphers and tls_ciphersuites -> tokenreviewd -n succeeds" \
     "$TOKENREVIEWD" -n -c "$TR_CONF"
 
