@@ -58,7 +58,8 @@ tr_tokens 'tokB,bob,2' 'broken,line' 'tokQ,quinn,4'
 ok1=$(tr_reloads success)
 expect_reload -f "broken file: reloads_total{result=\"failure\"} goes up within 5 s"
 is "$(tr_reloads success)" "$ok1" "broken file: no successful reload counted"
-expect_user -t tokN -n nina "broken file: the old table still serves tokN -> nina"
+expect_user -t tokN -n nina \
+    "broken file: the old table still serves tokN -> nina"
 expect_no -E -t tokQ "broken file: tokQ from the broken file is not loaded"
 ok "broken file: the daemon is still alive" tr_alive "$TR_PID"
 like "$(grep -v '"event":"review"' "$TR_LOG")" 'tokens\.csv:2' \
