@@ -6,7 +6,9 @@
 # private temporary directory that an EXIT trap removes, generates test
 # certificates with the openssl CLI, writes daemon configs, starts and stops
 # tokenreviewd on 127.0.0.1 port 0 (the daemon writes the port it bound to
-# a port file), and sends requests with curl or openssl s_client.
+# a port file), reloads it with SIGHUP and waits until the reload is seen,
+# sends requests with curl or openssl s_client, and checks the answers to
+# reviews (expect_user, expect_no): the scripts share one version of each.
 #
 # Every wait is bounded and only processes started here are ever
 # signalled.  Binaries come from $TOKENREVIEWD and $TOKENREVIEWCTL, else
@@ -545,6 +547,18 @@ tr_start()
 	TR_URL=https://127.0.0.1:$TR_PORT
 	echo "$TR_PORT" >"$dir/port.seen"
 	return 0
+}
+
+# expect_start NAME DESC: tr_start NAME as one test; when the daemon does
+# not start nothing after it can run, and the script ends there.
+expect_start()
+{
+	if tr_start "$1"; then
+		pass "$2"
+	else
+		fail "$2"
+		done_testing
+	fi
 }
 
 # tr_use NAME: make an already started daemon the current one.

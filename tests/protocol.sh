@@ -72,11 +72,7 @@ tr_config proto cache.ttl=60s cache.negative_ttl=10s \
 } | tr_write "$TR_DIR/tokens.csv"
 
 tid "daemon with mTLS and the static token file"
-if ! tr_start proto; then
-	fail "daemon starts"
-	done_testing
-fi
-pass "daemon starts and writes its port file"
+expect_start proto "daemon starts and writes its port file"
 
 # ---------------------------------------------------------------- cases 1-6
 

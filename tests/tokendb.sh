@@ -99,11 +99,7 @@ is "$(sql "SELECT $HEX FROM tokens WHERE id = '$ALICE_ID'")" \
     "the database keeps SHA-256 of the secret"
 
 tid "daemon"
-if ! tr_start tdb; then
-	fail "daemon starts"
-	done_testing
-fi
-pass "daemon starts with the token database in the chain"
+expect_start tdb "daemon starts with the token database in the chain"
 
 # ---------------------------------------------------------------- reviews
 
