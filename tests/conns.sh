@@ -41,7 +41,7 @@ TR_CODE= TR_BODY= TR_HDRS= TR_TIME=	# tr_metrics may come first
 
 tokens()
 {
-	printf '%s\n' 'tokA,alice,1001,"ops,dev"' | tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tokA,alice,1001,"ops,dev"'
 }
 
 health_port()

@@ -59,7 +59,7 @@ ldap_daemon()
 	port=$(tr_free_port)
 	tr_config "$name" "server.chain=static ldap" cache.ttl=0 \
 	    cache.negative_ttl=0 "$@"
-	printf 'tok1,alice,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tok1,alice,1'
 	{
 		cat "$TR_CONF"
 		printf '[ldap "down"]\nuri = ldap://127.0.0.1:%s\n' "$port"
@@ -80,7 +80,7 @@ if ! "$TOKENREVIEWD" -n -c "$TR_CONF" >/dev/null 2>&1; then
 	# A build without LDAP: the same without the [ldap] section.
 	have_ldap=0
 	tr_config a "log.fingerprint_key_file=$TR_TMP/a.key"
-	printf 'tok1,alice,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tok1,alice,1'
 fi
 tr_start a || bail "daemon a does not start"
 fpa=$(review_fp a "$UNKNOWN")
@@ -117,7 +117,7 @@ fi
 tid "two daemons with the same key file agree"
 ldap_daemon b "log.fingerprint_key_file=$TR_TMP/a.key"
 [ "$have_ldap" = 1 ] || tr_config b "log.fingerprint_key_file=$TR_TMP/a.key"
-printf 'tok1,alice,1\n' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tok1,alice,1'
 if tr_start b; then
 	is "$(review_fp b "$UNKNOWN")" "$fpa" \
 	    "daemon b logs the same fingerprint as daemon a"
@@ -139,7 +139,7 @@ tid "no key file: a random key per process, said once in the log"
 for d in c d; do
 	ldap_daemon "$d" log.fingerprint_key_file=
 	[ "$have_ldap" = 1 ] || tr_config "$d" log.fingerprint_key_file=
-	printf 'tok1,alice,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tok1,alice,1'
 	tr_start "$d" || fail "daemon $d starts"
 done
 fpc=$(review_fp c "$UNKNOWN")
@@ -171,10 +171,7 @@ ok "no log line holds the bind-mode token itself" \
 tid "a new key file is picked up by a reload"
 tr_use a
 openssl rand -hex 32 | tr_write "$TR_TMP/a.key"
-before=$(wc -l <"$TR_LOG")
-kill -HUP "$TR_PID"
-ok "daemon a reloads" tr_wait_until 10 eval \
-    "tail -n +$((before + 1)) '$TR_LOG' | grep -q '\"event\":\"reloaded\"'"
+expect_reload -l -w 10 "daemon a reloads"
 is "$(review_fp a "$UNKNOWN")" "$(tr_fp "$UNKNOWN" "$TR_TMP/a.key")" \
     "after the reload the new key is used"
 
@@ -185,7 +182,7 @@ check_key_error()
 {
 	local desc=$1 re=$2 out rc
 	tr_config bad "log.fingerprint_key_file=$TR_TMP/bad.key"
-	printf 'tok1,alice,1\n' | tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tok1,alice,1'
 	out=$("$TOKENREVIEWD" -n -c "$TR_CONF" 2>&1)
 	rc=$?
 	like "$rc $out" "^1 .*$re" "$desc"
@@ -202,11 +199,8 @@ rm -f "$TR_TMP/bad.key"
 check_key_error "a missing key file is refused" "bad.key: No such file"
 chmod 644 "$TR_TMP/a.key"
 tr_use a
-before=$(wc -l <"$TR_LOG")
-kill -HUP "$TR_PID"
-ok "a reload with a key file others may read fails and keeps the old key" \
-    tr_wait_until 10 eval "tail -n +$((before + 1)) '$TR_LOG' |
-    grep -q '\"event\":\"reload_failed\".*mode 0644'"
+expect_reload -l -f -m 'mode 0644' -w 10 \
+    "a reload with a key file others may read fails and keeps the old key"
 chmod 600 "$TR_TMP/a.key"
 
 for d in a b c d; do

@@ -22,13 +22,9 @@ tr_certs
 SECRET=s$(openssl rand -hex 16)
 
 tr_config http server.health_listen=127.0.0.1:0 log.level=verbose
-printf '%s\n' 'tokA,alice,1001,ops' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1001,ops'
 tid "daemon with a review port and a health port"
-if ! tr_start http; then
-	fail "daemon starts"
-	done_testing
-fi
-pass "daemon starts and writes its port file"
+expect_start http "daemon starts and writes its port file"
 HPORT=$(sed -n 2p "$TR_DIR/port")
 
 # plain OUT: stdin to the health port over TCP; what comes back, until the

@@ -97,7 +97,7 @@ make_conf()
 	local name=$1
 	shift
 	tr_config "$name" server.chain="static jwt" log.level="${LOG_LEVEL:-info}"
-	echo "tok-exit-1,alice,u-1,dev" | tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tok-exit-1,alice,u-1,dev'
 	jwt_sections "$@" >>"$TR_CONF"
 }
 
@@ -119,13 +119,9 @@ more_requests()
 # finds no key, prints its answer and exits while the fetcher has gone on
 # to the next issuer.  The static token: the tool exits while the fetcher
 # starts.
-b64url()
-{
-	base64 -w0 | tr '+/' '-_' | tr -d '='
-}
-JWT="$(printf '{"alg":"ES256"}' | b64url).$(printf \
+JWT="$(printf '{"alg":"ES256"}' | tr_b64url).$(printf \
     '{"iss":"https://127.0.0.1:%s/fast1","aud":"kubernetes","exp":4102444800}' \
-    "$IP" | b64url).c2ln"
+    "$IP" | tr_b64url).c2ln"
 
 tid "tokenreviewctl review while the fetcher works"
 make_conf ctl "${fast[@]}"

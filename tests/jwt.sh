@@ -85,11 +85,6 @@ sign()
 	node "$ISSUER_JS" sign "$@"
 }
 
-b64url()
-{
-	base64 -w0 | tr '+/' '-_' | tr -d '='
-}
-
 # The JSON of a JWT part on stdin (base64url without padding).
 b64url_json()
 {
@@ -109,44 +104,6 @@ claims()
 	jq -nc --arg iss "https://127.0.0.1:$1" --argjson now "$now" \
 	    "{iss: \$iss, aud: \"kubernetes\", sub: \"jane\", email: \"jane@test\",
 	    groups: [\"dev\"], iat: \$now, exp: (\$now + 300)} | ${2:-.}"
-}
-
-# expect_ok DESC JQ-ON-USER TOKEN [AUDIENCES]
-expect_ok()
-{
-	tr_review v1 "$3" "${4:-}" >/dev/null
-	if [ "$TR_CODE" = 200 ] && tr_jq ".status.authenticated == true and
-	    (.status | has(\"audiences\") | not) and (.status.user | $2)"; then
-		pass "$1"
-	else
-		fail "$1" "status $TR_CODE" "body: $TR_BODY"
-	fi
-}
-
-# expect_err DESC ERE TOKEN: NO+err whose error matches ERE.
-expect_err()
-{
-	tr_review v1 "$3" >/dev/null
-	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
-	    ((.status.user // {}) == {})' &&
-	    [[ $(jq -r '.status.error // ""' <<<"$TR_BODY") =~ $2 ]]; then
-		pass "$1"
-	else
-		fail "$1" "want NO with an error matching $2" \
-		    "status $TR_CODE body: $TR_BODY"
-	fi
-}
-
-# expect_no DESC TOKEN: NO without an error.
-expect_no()
-{
-	tr_review v1 "$2" >/dev/null
-	if [ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false and
-	    ((.status.error // "") == "")'; then
-		pass "$1"
-	else
-		fail "$1" "status $TR_CODE body: $TR_BODY"
-	fi
 }
 
 fetches()
@@ -188,7 +145,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
 openssl pkey -in "$TR_TMP/sa.key" -pubout -out "$TR_TMP/sa.pub" ||
     bail "could not make the service-account key"
 SA_KID=$(openssl pkey -in "$TR_TMP/sa.key" -pubout -outform DER |
-    openssl dgst -sha256 -binary | b64url)
+    openssl dgst -sha256 -binary | tr_b64url)
 # The key of an issuer whose tokens are signed here (allow_system_names).
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$TR_TMP/local.key" 2>/dev/null &&
@@ -242,11 +199,7 @@ EOF
 # The cache is off: every review verifies a signature.
 tr_config main server.chain=jwt static.file= cache.max_entries=0
 jwt_sections "$P1" "$P2" >>"$TR_CONF"
-if ! tr_start main; then
-	fail "daemon starts with three jwt issuers"
-	done_testing
-fi
-pass "daemon starts with three jwt issuers"
+expect_start main "daemon starts with three jwt issuers"
 if tr_wait_until 10 ready; then
 	pass "/readyz is 200 once both issuers' keys are fetched"
 else
@@ -261,70 +214,74 @@ ES=$(token idp1 jane urn:k8s:ES256:300)
 SHORT=$(token idp1 jane urn:k8s:RS256:1)
 [ -n "$RS" ] && [ -n "$ES" ] && [ -n "$SHORT" ] ||
     bail "the provider gave no access token"
-expect_ok "case 37: RS256 access token -> jane@test, groups oidc:dev oidc:ops" \
-    '.username == "jane@test" and .groups == ["oidc:dev","oidc:ops"]' "$RS"
+expect_user -t "$RS" -N -n jane@test -g '["oidc:dev","oidc:ops"]' \
+    "case 37: RS256 access token -> jane@test, groups oidc:dev oidc:ops"
 jti=$(cut -d. -f2 <<<"$RS" | b64url_json | jq -r '.jti // empty')
 [ -n "$jti" ] || fail "the provider's token has a jti"
 is "$(jq -c '.status.user.extra["authentication.kubernetes.io/credential-id"]' <<<"$TR_BODY")" \
     "[\"JTI=$jti\"]" "case 46: the credential-id extra is JTI= and the token's jti"
-expect_ok "ES256 access token -> jane@test" \
-    '.username == "jane@test" and .groups == ["oidc:dev","oidc:ops"]' "$ES"
-expect_ok "case 47: review audiences play no part; no status.audiences" \
-    '.username == "jane@test"' "$RS" '["https://kubernetes.default.svc"]'
-expect_err "case 43: email_verified false (client bob) -> NO+err" \
-    'email not verified' "$(token idp1 bob urn:k8s:RS256:300)"
-expect_ok "two issuers: idp2's token -> username template, groups as given" \
-    '.username == "idp2:jane" and .groups == ["dev","ops"]' \
-    "$(token idp2 jane urn:k8s:ES256:300)"
-expect_ok "case 38: groups as a string (idp2, client bob)" \
-    '.username == "idp2:bob" and .groups == ["viewers"]' \
-    "$(token idp2 bob urn:k8s:RS256:300)"
+expect_user -t "$ES" -N -n jane@test -g '["oidc:dev","oidc:ops"]' \
+    "ES256 access token -> jane@test"
+expect_user -t "$RS" -a '["https://kubernetes.default.svc"]' -N -n jane@test \
+    "case 47: review audiences play no part; no status.audiences"
+expect_no -t "$(token idp1 bob urn:k8s:RS256:300)" -e 'email not verified' \
+    "case 43: email_verified false (client bob) -> NO+err"
+expect_user -t "$(token idp2 jane urn:k8s:ES256:300)" -N -n idp2:jane \
+    -g '["dev","ops"]' \
+    "two issuers: idp2's token -> username template, groups as given"
+expect_user -t "$(token idp2 bob urn:k8s:RS256:300)" -N -n idp2:bob \
+    -g '["viewers"]' "case 38: groups as a string (idp2, client bob)"
 
 # ---------------------------------------------------------------- refused
 
 tid "tokens refused"
-expect_no "case 41: a JWT of an unconfigured issuer -> NO without error" \
+expect_no -t \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
-    "$(claims "$P1" '.iss = "https://127.0.0.1:1"')")"
-expect_err "case 47: wrong audience -> NO+err" 'audience' \
-    "$(token idp1 jane urn:k8s:RS256:300:other)"
-expect_err "case 40: nbf 5 min ahead -> NO+err" 'nbf' \
+    "$(claims "$P1" '.iss = "https://127.0.0.1:1"')")" \
+    "case 41: a JWT of an unconfigured issuer -> NO without error"
+expect_no -t "$(token idp1 jane urn:k8s:RS256:300:other)" -e 'audience' \
+    "case 47: wrong audience -> NO+err"
+expect_no -t \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
-    "$(claims "$P1" '.nbf = .iat + 300')")"
-expect_ok "case 40: nbf 30 s ahead -> OK" '.username == "jane@test"' \
+    "$(claims "$P1" '.nbf = .iat + 300')")" \
+    -e 'nbf' "case 40: nbf 5 min ahead -> NO+err"
+expect_user -t \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
-    "$(claims "$P1" '.nbf = .iat + 30')")"
-expect_err "unknown kid (another issuer's key) -> NO+err" 'unknown key id' \
-    "$(sign "$TR_TMP/idp2.keys" b-rsa RS256 "$(claims "$P1")")"
+    "$(claims "$P1" '.nbf = .iat + 30')")" \
+    -N -n jane@test "case 40: nbf 30 s ahead -> OK"
+expect_no -t "$(sign "$TR_TMP/idp2.keys" b-rsa RS256 "$(claims "$P1")")" \
+    -e 'unknown key id' "unknown kid (another issuer's key) -> NO+err"
 sig=${RS##*.}
 tampered=${RS%.*}.${sig:0:10}$([ "${sig:10:1}" = A ] && echo B || echo A)${sig:11}
-expect_err "case 42: tampered signature -> NO+err" 'signature' "$tampered"
-hdr=$(printf '{"alg":"none","typ":"JWT"}' | b64url)
+expect_no -t "$tampered" -e 'signature' "case 42: tampered signature -> NO+err"
+hdr=$(printf '{"alg":"none","typ":"JWT"}' | tr_b64url)
 payload=$(cut -d. -f2 <<<"$RS")
-expect_err "case 42: alg none -> NO+err" 'algorithm none not allowed' \
-    "$hdr.$payload."
+expect_no -t "$hdr.$payload." -e 'algorithm none not allowed' \
+    "case 42: alg none -> NO+err"
 # HS256 keyed with the issuer's own published key, the classic confusion.
 jwks=$(curl -s --cacert "$TR_CERTS/ca.crt" "https://127.0.0.1:$P1/jwks")
-hdr=$(printf '{"alg":"HS256","typ":"JWT","kid":"a-rsa"}' | b64url)
+hdr=$(printf '{"alg":"HS256","typ":"JWT","kid":"a-rsa"}' | tr_b64url)
 hs=$(printf '%s' "$hdr.$payload" |
-    openssl dgst -sha256 -hmac "$jwks" -binary | b64url)
-expect_err "case 42: HS256 with the issuer's public key -> NO+err" \
-    'algorithm HS256 not allowed' "$hdr.$payload.$hs"
-expect_err "wrong key type: ES256 with the kid of the RSA key -> NO+err" \
-    'key type does not match' \
-    "$(sign "$TR_TMP/idp1.keys" a-ec ES256 "$(claims "$P1")" a-rsa)"
+    openssl dgst -sha256 -hmac "$jwks" -binary | tr_b64url)
+expect_no -t "$hdr.$payload.$hs" -e 'algorithm HS256 not allowed' \
+    "case 42: HS256 with the issuer's public key -> NO+err"
+expect_no -t "$(sign "$TR_TMP/idp1.keys" a-ec ES256 "$(claims "$P1")" a-rsa)" \
+    -e 'key type does not match' \
+    "wrong key type: ES256 with the kid of the RSA key -> NO+err"
 big=$(head -c 3000 /dev/zero | tr '\0' x)
-expect_err "oversized token (max_token_size 4k) -> NO+err" 'larger than 4096' \
+expect_no -t \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 \
-    "$(claims "$P1" ".pad = \"$big$big\"")")"
-expect_err "case 39: expired provider token -> NO+err (no leeway)" \
-    '^jwt: idp1: token expired$' "$(sleep 2; echo "$SHORT")"
-expect_err "case 39: no exp -> NO+err" '^jwt: idp1: exp missing or not a number$' \
-    "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 "$(claims "$P1" 'del(.exp)')")"
-expect_err "a crit header (RFC 7515 4.1.11: no extension is understood) -> NO+err" \
-    '^jwt: idp1: unsupported crit header$' \
+    "$(claims "$P1" ".pad = \"$big$big\"")")" \
+    -e 'larger than 4096' "oversized token (max_token_size 4k) -> NO+err"
+expect_no -t "$(sleep 2; echo "$SHORT")" -e '^jwt: idp1: token expired$' \
+    "case 39: expired provider token -> NO+err (no leeway)"
+expect_no -t "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 "$(claims "$P1" 'del(.exp)')")" \
+    -e '^jwt: idp1: exp missing or not a number$' "case 39: no exp -> NO+err"
+expect_no -t \
     "$(sign "$TR_TMP/idp1.keys" a-rsa RS256 "$(claims "$P1")" a-rsa \
-    '{"crit":["urn:example:x"],"urn:example:x":1}')"
+    '{"crit":["urn:example:x"],"urn:example:x":1}')" \
+    -e '^jwt: idp1: unsupported crit header$' \
+    "a crit header (RFC 7515 4.1.11: no extension is understood) -> NO+err"
 
 log=$(cat "$TR_LOG")
 for why in 'not allowed' 'signature does not verify' 'token expired' \
@@ -345,33 +302,34 @@ sysn()
 	tr_metric tokenreviewd_jwt_system_names_dropped_total \
 	    "issuer=\"$1\",kind=\"$2\""
 }
-expect_ok "case 37: groups_prefix oidc: puts the provider's system: groups outside the namespace" \
-    '.username == "root@test" and .groups == ["oidc:dev","oidc:system:masters","oidc:system:unauthenticated","oidc:system:authenticated"]' \
-    "$(token idp1 root urn:k8s:RS256:300)"
+expect_user -t "$(token idp1 root urn:k8s:RS256:300)" -N -n root@test \
+    -g '["oidc:dev","oidc:system:masters","oidc:system:unauthenticated","oidc:system:authenticated"]' \
+    "case 37: groups_prefix oidc: puts the provider's system: groups outside the namespace"
 is "$(sysn idp2 group) $(sysn idp1 group)" "0 0" \
     "metrics: nothing dropped yet"
 ROOT2=$(token idp2 root urn:k8s:ES256:300)
 for i in 1 2; do
-	expect_ok "review $i: no groups_prefix: system:masters, system:unauthenticated, system:authenticated dropped; dev kept" \
-	    '.username == "idp2:root" and .groups == ["dev"]' "$ROOT2"
+	expect_user -t "$ROOT2" -N -n idp2:root -g '["dev"]' \
+	    "review $i: no groups_prefix: system:masters, system:unauthenticated, system:authenticated dropped; dev kept"
 done
 is "$(sysn idp2 group)" 6 "metrics: 3 groups dropped in each of the 2 reviews"
 for g in system:masters system:authenticated system:unauthenticated; do
 	is "$(grep -c "system_name_dropped.*jwt .\"idp2.\"\] group .\"$g.\" dropped" "$TR_LOG")" 1 \
 	    "$g: logged once, not once per review"
 done
-expect_err "a user name in system: (email system:admin) -> NO+err, not renamed" \
-    '^jwt: idp1: user name "system:admin" is in the system: namespace$' \
-    "$(token idp1 sysop urn:k8s:RS256:300)"
+expect_no -t "$(token idp1 sysop urn:k8s:RS256:300)" \
+    -e '^jwt: idp1: user name "system:admin" is in the system: namespace$' \
+    "a user name in system: (email system:admin) -> NO+err, not renamed"
 is "$(sysn idp1 user)" 1 "metrics: the refused user name counted"
 ok "... and logged" grep -q 'system_name_refused.*user name .\"system:admin' "$TR_LOG"
 now=$(date +%s)
-expect_ok "allow_system_names = yes: system:admin and system:masters given, never system:authenticated nor system:unauthenticated" \
-    '.username == "system:admin" and .groups == ["system:masters","dev"]' \
+expect_user -t \
     "$(sign "$TR_TMP/local.key" - ES256 "$(jq -nc --argjson now "$now" '{
     iss: "https://local.test", aud: "kubernetes", sub: "system:admin",
     groups: ["system:masters","system:authenticated","system:unauthenticated","dev"],
-    iat: $now, exp: ($now + 300)}')")"
+    iat: $now, exp: ($now + 300)}')")" \
+    -N -n system:admin -g '["system:masters","dev"]' \
+    "allow_system_names = yes: system:admin and system:masters given, never system:authenticated nor system:unauthenticated"
 is "$(sysn local group)" 2 "metrics: ... those two dropped and counted"
 
 # ---------------------------------------------------------------- case 45
@@ -381,7 +339,7 @@ tid "unknown kids: rate-limited refetches"
 unknown=()
 for i in $(seq 30); do
 	hdr=$(printf '{"alg":"RS256","kid":"%s"}' "$(openssl rand -hex 6)" |
-	    b64url)
+	    tr_b64url)
 	unknown+=("$hdr.$payload.$sig")
 done
 sleep 1.1
@@ -413,8 +371,8 @@ NEW=$(token idp1 jane urn:k8s:RS256:300)
 like "$(cut -d. -f1 <<<"$NEW" | tr '_-' '/+' | base64 -d 2>/dev/null)" \
     '"kid":"c-rsa"' "the provider signs with the rotated key c-rsa"
 before=$(fetches idp1)
-expect_ok "rotation: the first review of a new-key token succeeds" \
-    '.username == "jane@test"' "$NEW"
+expect_user -t "$NEW" -N -n jane@test \
+    "rotation: the first review of a new-key token succeeds"
 is "$(($(fetches idp1) - before))" 1 \
     "case 45: ... after exactly one refetch, without a restart"
 
@@ -422,25 +380,17 @@ is "$(($(fetches idp1) - before))" 1 \
 
 tid "provider down after start"
 tr_bg_kill "$idp1_PID"
-expect_ok "provider down: the fetched keys keep verifying (cache off)" \
-    '.username == "jane@test"' "$NEW"
-expect_err "provider down: an unknown kid -> NO+err, daemon alive" \
-    'unknown key id' \
-    "$(sign "$TR_TMP/idp2.keys" b-rsa RS256 "$(claims "$P1")")"
+expect_user -t "$NEW" -N -n jane@test \
+    "provider down: the fetched keys keep verifying (cache off)"
+expect_no -t "$(sign "$TR_TMP/idp2.keys" b-rsa RS256 "$(claims "$P1")")" \
+    -e 'unknown key id' "provider down: an unknown kid -> NO+err, daemon alive"
 sleep 0.5
 tr_metrics
 like "$(tr_metric tokenreviewd_jwt_keys 'issuer="idp1"')" '^[1-9]' \
     "provider down: the last good keys are kept (tokenreviewd_jwt_keys)"
-reloads=$(tr_metric tokenreviewd_reloads_total 'result="success"')
-kill -HUP "$TR_PID"
-reloaded()
-{
-	tr_metrics
-	[ "$(tr_metric tokenreviewd_reloads_total 'result="success"')" != "$reloads" ]
-}
-tr_wait_until 5 reloaded || fail "provider down: SIGHUP reloads"
-expect_ok "provider down: after a reload the fetched keys still serve" \
-    '.username == "jane@test"' "$NEW"
+tr_reload || fail "provider down: SIGHUP reloads"
+expect_user -t "$NEW" -N -n jane@test \
+    "provider down: after a reload the fetched keys still serve"
 
 tid "provider down at start, then up"
 tr_config late server.chain=jwt static.file= cache.max_entries=0
@@ -449,7 +399,7 @@ if tr_start late; then
 	pass "a daemon starts while its issuer is down"
 	tr_req GET /readyz
 	is "$TR_CODE" 503 "issuer down at start: /readyz 503"
-	expect_err "issuer down at start: NO+err" 'no signing keys' "$NEW"
+	expect_no -t "$NEW" -e 'no signing keys' "issuer down at start: NO+err"
 	if start_idp idp1 "$TR_TMP/idp1.keys" "$P1"; then
 		pass "the provider restarts on port $P1"
 	else
@@ -460,8 +410,7 @@ if tr_start late; then
 	else
 		fail "issuer up: /readyz 200 without a restart"
 	fi
-	expect_ok "issuer up: the token is accepted" \
-	    '.username == "jane@test"' "$NEW"
+	expect_user -t "$NEW" -N -n jane@test "issuer up: the token is accepted"
 	tr_stop
 	is "$?" 0 "the second daemon exits 0"
 else
@@ -480,16 +429,16 @@ sa_claims=$(jq -nc --argjson now "$now" '{
     "kubernetes.io": {namespace: "payments",
 	serviceaccount: {name: "api", uid: "sa-uid"},
 	pod: {name: "api-1", uid: "pod-uid"}}}')
-expect_ok "case 48: SA token (key file) -> system:serviceaccount:payments:api" \
-    '.username == "system:serviceaccount:payments:api" and .uid == "sa-uid" and
-    .groups == ["system:serviceaccounts","system:serviceaccounts:payments"] and
-    .extra["authentication.kubernetes.io/pod-name"] == ["api-1"] and
-    .extra["authentication.kubernetes.io/credential-id"] == ["JTI=j-1"]' \
-    "$(sign "$TR_TMP/sa.key" - ES256 "$sa_claims" "$SA_KID")"
-expect_err "case 49: SA token expired 90 s ago -> NO+err" \
-    '^jwt: cluster-b: token expired$' \
+expect_user -t "$(sign "$TR_TMP/sa.key" - ES256 "$sa_claims" "$SA_KID")" -N \
+    -n system:serviceaccount:payments:api -u sa-uid \
+    -g '["system:serviceaccounts","system:serviceaccounts:payments"]' \
+    -f '.extra["authentication.kubernetes.io/pod-name"] == ["api-1"] and .extra["authentication.kubernetes.io/credential-id"] == ["JTI=j-1"]' \
+    "case 48: SA token (key file) -> system:serviceaccount:payments:api"
+expect_no -t \
     "$(sign "$TR_TMP/sa.key" - ES256 \
-    "$(jq -c '.exp = .iat - 90' <<<"$sa_claims")" "$SA_KID")"
+    "$(jq -c '.exp = .iat - 90' <<<"$sa_claims")" "$SA_KID")" \
+    -e '^jwt: cluster-b: token expired$' \
+    "case 49: SA token expired 90 s ago -> NO+err"
 
 tid "metrics"
 tr_metrics
@@ -586,10 +535,11 @@ why plain "$B/plain/\\.well-known/openid-configuration: no https jwks_uri"
 why status "$B/status500: HTTP status 500"
 why huge "$B/huge: response larger than 1024 bytes"
 why untrusted "$B/jwks: SSL certificate problem: [^\"]+"
-expect_err "a token of the issuer whose discovery names another -> NO+err" \
-    '^jwt: wrongiss: no signing keys' \
+expect_no -t \
     "$(sign "$TR_TMP/local.key" - ES256 \
-    "$(claims "$PB" ".iss = \"$B/wrongiss\"")")"
+    "$(claims "$PB" ".iss = \"$B/wrongiss\"")")" \
+    -e '^jwt: wrongiss: no signing keys' \
+    "a token of the issuer whose discovery names another -> NO+err"
 tr_stop
 is "$?" 0 "that daemon exits 0 too"
 done_testing

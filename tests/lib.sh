@@ -6,7 +6,9 @@
 # private temporary directory that an EXIT trap removes, generates test
 # certificates with the openssl CLI, writes daemon configs, starts and stops
 # tokenreviewd on 127.0.0.1 port 0 (the daemon writes the port it bound to
-# a port file), and sends requests with curl or openssl s_client.
+# a port file), reloads it with SIGHUP and waits until the reload is seen,
+# sends requests with curl or openssl s_client, and checks the answers to
+# reviews (expect_user, expect_no): the scripts share one version of each.
 #
 # Every wait is bounded and only processes started here are ever
 # signalled.  Binaries come from $TOKENREVIEWD and $TOKENREVIEWCTL, else
@@ -486,6 +488,25 @@ tr_config()
 	TR_CONF=$dir/tokenreviewd.conf
 }
 
+# tr_tokens LINE...: the static token file of the current daemon
+# ($TR_DIR/tokens.csv), one argument a line, written by tr_write.
+tr_tokens()
+{
+	printf '%s\n' "$@" | tr_write "$TR_DIR/tokens.csv"
+}
+
+# tr_tokenctl ARG...: "tokenreviewctl token ARG..." on the current config.
+tr_tokenctl()
+{
+	"$TOKENREVIEWCTL" -c "$TR_CONF" token "$@"
+}
+
+# tr_b64url: stdin in base64url without padding (JWT parts).
+tr_b64url()
+{
+	base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+
 # ---------------------------------------------------------------- daemon
 
 # tr_start NAME: start the daemon on $TR_TMP/NAME/tokenreviewd.conf with
@@ -528,6 +549,18 @@ tr_start()
 	return 0
 }
 
+# expect_start NAME DESC: tr_start NAME as one test; when the daemon does
+# not start nothing after it can run, and the script ends there.
+expect_start()
+{
+	if tr_start "$1"; then
+		pass "$2"
+	else
+		fail "$2"
+		done_testing
+	fi
+}
+
 # tr_use NAME: make an already started daemon the current one.
 tr_use()
 {
@@ -552,6 +585,72 @@ tr_stop()
 		wait "$pid" 2>/dev/null
 	fi
 	return "$rc"
+}
+
+# tr_reloads [RESULT]: the daemon's tokenreviewd_reloads_total of RESULT
+# (success, the default, or failure).
+tr_reloads()
+{
+	tr_metrics
+	tr_metric tokenreviewd_reloads_total "result=\"${1:-success}\""
+}
+
+# tr_reloaded RESULT BEFORE: the count of RESULT went past BEFORE.
+tr_reloaded()
+{
+	tr_between "$(tr_reloads "$1")" "$((${2%.*} + 1))" 1e18
+}
+
+# tr_logged_since LINES ERE: a line after the first LINES of TR_LOG
+# matches ERE.
+tr_logged_since()
+{
+	tail -n "+$(($1 + 1))" "$TR_LOG" | grep -Eq -- "$2"
+}
+
+# tr_reload [-f] [-l] [-m ERE] [-w SECONDS]: send SIGHUP to the current
+# daemon and wait (default 5 s) until the reload is seen: the metric
+# tokenreviewd_reloads_total{result="success"} goes past its count before
+# the signal, or with -f the one of result="failure".  With -l the
+# daemon's log is watched instead for a new "reloaded" event (-f:
+# "reload_failed") whose line also matches -m's ERE.  Fails when the time
+# is up.
+tr_reload()
+{
+	local o result=success event=reloaded log=0 re= secs=5 before
+	local OPTIND=1 OPTARG
+	while getopts 'flm:w:' o; do
+		case $o in
+		f) result=failure event=reload_failed ;;
+		l) log=1 ;;
+		m) re=$OPTARG ;;
+		w) secs=$OPTARG ;;
+		*) bail "tr_reload: bad option" ;;
+		esac
+	done
+	if [ "$log" = 1 ]; then
+		before=$(wc -l <"$TR_LOG")
+		kill -HUP "$TR_PID"
+		tr_wait_until "$secs" tr_logged_since "$before" \
+		    "\"event\":\"$event\"${re:+.*$re}"
+	else
+		before=$(tr_reloads "$result")
+		kill -HUP "$TR_PID"
+		tr_wait_until "$secs" tr_reloaded "$result" "$before"
+	fi
+}
+
+# expect_reload [OPTION]... DESC: one test, that tr_reload with the
+# options succeeds.
+expect_reload()
+{
+	local desc=${!#}
+	if tr_reload "${@:1:$#-1}"; then
+		pass "$desc"
+	else
+		fail "$desc" "no reload seen after SIGHUP ($*)" \
+		    "$(tail -n 3 "$TR_LOG")"
+	fi
 }
 
 # ---------------------------------------------------------------- requests
@@ -661,6 +760,129 @@ tr_is_status()
 {
 	[ "$TR_CODE" = "$1" ] &&
 	tr_jq ".kind == \"Status\" and .status == \"Failure\" and .code == $1"
+}
+
+# ---------------------------------------------------------------- answers
+
+# tr_is_user [OPTION]... and tr_is_no [OPTION]...: the answer to a review
+# is a 200 TokenReview that authenticated a user, or one that did not
+# (then status.user is absent or empty).  The answer checked is the last
+# one (TR_CODE, TR_BODY) unless -t makes a review first.  On failure
+# TR_WHY holds the reasons, for a diag.
+#   -t TOKEN      review TOKEN first (tr_review), with:
+#   -a AUDIENCES    its spec.audiences, a JSON list;
+#   -c CLIENT       the client certificate to present (see TR_CLIENT);
+#   -b SECRET       an "Authorization: Bearer SECRET" header;
+#   -V VERSION    the API version reviewed with (v1 without -V), and the
+#                 answer must be a TokenReview of that apiVersion
+# tr_is_user only:
+#   -n NAME  -u UID   the user name, the uid
+#   -g GROUPS     the groups, a JSON list in order ([]: none or empty)
+#   -x EXTRA      the extra, a JSON object
+#   -f FILTER     a jq filter on status.user that must hold (repeatable)
+#   -S            no group is system:authenticated or system:unauthenticated
+#   -N            the answer has no status.audiences
+# tr_is_no only:
+#   -e ERE        status.error is a non-empty string that matches ERE
+#                 ("." for any); without -e or -E no error is allowed
+#   -E            status.error is not looked at
+tr_is_user()
+{
+	tr_answer_is true "$@"
+}
+
+tr_is_no()
+{
+	tr_answer_is false "$@"
+}
+
+# expect_user [OPTION]... DESC and expect_no [OPTION]... DESC: one test
+# each, tr_is_user or tr_is_no with the options.
+expect_user()
+{
+	local desc=${!#}
+	if tr_is_user "${@:1:$#-1}"; then
+		pass "$desc"
+	else
+		fail "$desc" "${TR_WHY[@]}"
+	fi
+}
+
+expect_no()
+{
+	local desc=${!#}
+	if tr_is_no "${@:1:$#-1}"; then
+		pass "$desc"
+	else
+		fail "$desc" "${TR_WHY[@]}"
+	fi
+}
+
+# tr_answer_is AUTHENTICATED [OPTION]...: tr_is_user (true) and tr_is_no
+# (false); the option letters of the other one are refused.
+tr_answer_is()
+{
+	local want=$1 o tok= review=0 auds= client=$TR_CLIENT ver=v1 err=none
+	local re= jf=".status.authenticated == $want"
+	local -a ja=() curl=()
+	local OPTIND=2 OPTARG
+	while getopts 't:a:c:b:V:n:u:g:x:f:SNe:E' o; do
+		case $want$o in
+		?*t) tok=$OPTARG review=1 ;;
+		?*a) auds=$OPTARG ;;
+		?*c) client=$OPTARG ;;
+		?*b) curl+=(-H "Authorization: Bearer $OPTARG") ;;
+		?*V)
+			ver=$OPTARG
+			ja+=(--arg ver "authentication.k8s.io/$OPTARG")
+			jf+=' and .apiVersion == $ver and .kind == "TokenReview"'
+			;;
+		truen)
+			ja+=(--arg name "$OPTARG")
+			jf+=' and .status.user.username == $name'
+			;;
+		trueu)
+			ja+=(--arg uid "$OPTARG")
+			jf+=' and .status.user.uid == $uid'
+			;;
+		trueg)
+			ja+=(--argjson groups "$OPTARG")
+			jf+=' and ((.status.user.groups // []) == $groups)'
+			;;
+		truex)
+			ja+=(--argjson extra "$OPTARG")
+			jf+=' and .status.user.extra == $extra'
+			;;
+		truef) jf+=" and (.status.user | $OPTARG)" ;;
+		trueS)
+			jf+=' and ((.status.user.groups // []) |
+			    (index("system:authenticated") != null or
+			    index("system:unauthenticated") != null) | not)'
+			;;
+		trueN) jf+=' and (.status | has("audiences") | not)' ;;
+		falsee) err=match re=$OPTARG ;;
+		falseE) err=any ;;
+		*) bail "tr_is_user/tr_is_no: bad option in: $*" ;;
+		esac
+	done
+	[ "$OPTIND" -gt $# ] || bail "tr_is_user/tr_is_no: extra argument in: $*"
+	if [ "$review" = 1 ]; then
+		TR_CLIENT=$client tr_review "$ver" "$tok" "$auds" "${curl[@]}" \
+		    >/dev/null
+	fi
+	[ "$want" = false ] && jf+=' and ((.status.user // {}) == {})'
+	case $err in
+	none) jf+=' and ((.status.error // "") == "")' ;;
+	match) jf+=' and ((.status.error | type) == "string" and
+	    .status.error != "")' ;;
+	esac
+	TR_WHY=("status ${TR_CODE-} (curl ${TR_CURL_RC-})" "body: ${TR_BODY-}")
+	[ "${TR_CODE-}" = 200 ] && jq -e "${ja[@]}" "$jf" <<<"$TR_BODY" \
+	    >/dev/null 2>&1 || return 1
+	[ "$err" = match ] || return 0
+	[[ $(jq -r '.status.error' <<<"$TR_BODY") =~ $re ]] && return 0
+	TR_WHY=("want NO with an error matching $re" "${TR_WHY[@]}")
+	return 1
 }
 
 # What the audit log shows for a token under tr_config's fingerprint key

@@ -22,8 +22,7 @@ tr_certs
 
 tokens()
 {
-	printf '%s\n' 'tokA,alice,1001,"ops,dev"' 'tokB,bob,1002' |
-	    tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tokA,alice,1001,"ops,dev"' 'tokB,bob,1002'
 }
 
 # slow_client NAME HOLD SCRIPT: run SCRIPT's output into an s_client
@@ -364,9 +363,10 @@ tr_config lim server.client_ca= server.client_names= \
     server.chain="static tokendb" tokendb.path="$TR_TMP/lim/tokens.db" \
     tokendb.cache_ttl=60s cache.ttl=60s
 tokens
-ctl() { "$TOKENREVIEWCTL" -c "$TR_CONF" token "$@" 2>/dev/null; }
-CAROL=$(ctl create --user carol) && DAN=$(ctl create --user dan) &&
-    EVE=$(ctl create --user eve) || bail "tokenreviewctl token create failed"
+CAROL=$(tr_tokenctl create --user carol 2>/dev/null) &&
+    DAN=$(tr_tokenctl create --user dan 2>/dev/null) &&
+    EVE=$(tr_tokenctl create --user eve 2>/dev/null) ||
+    bail "tokenreviewctl token create failed"
 TR_CLIENT=none
 tr_start lim || bail "the daemon does not start"
 tr_review v1 "$CAROL" >/dev/null
@@ -476,7 +476,8 @@ tid "client_ca (mTLS): a flood of unique bogus tokens refuses no valid token"
 tr_config flood server.failed_review_rate=1 server.failed_review_burst=5 \
     server.chain="static tokendb" tokendb.path="$TR_TMP/flood/tokens.db"
 tokens
-CAROL=$(ctl create --user carol) || bail "tokenreviewctl token create failed"
+CAROL=$(tr_tokenctl create --user carol 2>/dev/null) ||
+    bail "tokenreviewctl token create failed"
 tr_start flood || bail "the daemon does not start"
 tr_review v1 tokA >/dev/null
 ok "before the flood: tokA accepted (static, now cached)" \
@@ -564,9 +565,8 @@ else
 	    "real, effective, saved and file-system uid are nobody's"
 	tr_review v1 tokA >/dev/null
 	is "$TR_CODE" 200 "reviews work after the drop"
-	kill -HUP "$TR_PID"
-	ok "a reload that nobody may not read fails and says so" \
-	    tr_wait_until 10 grep -q reload_failed "$TR_LOG"
+	expect_reload -l -f -w 10 \
+	    "a reload that nobody may not read fails and says so"
 	tr_review v1 tokA >/dev/null
 	is "$TR_CODE" 200 "... and the running configuration keeps serving"
 	# What a Kubernetes Secret volume with an fsGroup looks like:
@@ -576,9 +576,8 @@ else
 	chown "root:$(id -g nobody)" "$TR_TMP/priv/server.key" \
 	    "$TR_TMP/priv/tokens.csv"
 	chmod 440 "$TR_TMP/priv/server.key" "$TR_TMP/priv/tokens.csv"
-	kill -HUP "$TR_PID"
-	ok "root:nobody's-group 0440 files (a Secret with fsGroup) reload" \
-	    tr_wait_until 10 grep -q '"event":"reloaded"' "$TR_LOG"
+	expect_reload -l -w 10 \
+	    "root:nobody's-group 0440 files (a Secret with fsGroup) reload"
 	# Checked as root, who is not in that group: the key must be 0600.
 	chown root:root "$TR_TMP/priv/server.key"
 	chmod 600 "$TR_TMP/priv/server.key"

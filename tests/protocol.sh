@@ -21,41 +21,6 @@ tr_certs
 SECRET=s$(openssl rand -hex 16)
 UNSEEN=u$(openssl rand -hex 16)
 
-# expect_user DESC VERSION JQ-FILTER-ON-USER: an OK answer whose groups
-# hold neither system:authenticated nor system:unauthenticated (only the
-# API server gives those; tokS's line in the token file names both).
-expect_user()
-{
-	if [ "$TR_CODE" = 200 ] && tr_jq "
-	    .apiVersion == \"authentication.k8s.io/$2\" and
-	    .kind == \"TokenReview\" and .status.authenticated == true and
-	    ((.status.user.groups // []) |
-	    (index(\"system:authenticated\") != null or
-	    index(\"system:unauthenticated\") != null) | not) and
-	    (.status.user | $3)"; then
-		pass "$1"
-	else
-		fail "$1" "status $TR_CODE (curl $TR_CURL_RC)" "body: $TR_BODY"
-	fi
-}
-
-# expect_no DESC VERSION [err]: authenticated false, no user; with "err"
-# a non-empty status.error is required, without it none is allowed.
-expect_no()
-{
-	local e='((.status.error // "") == "")'
-	[ "${3:-}" = err ] &&
-	    e='((.status.error | type) == "string" and .status.error != "")'
-	if [ "$TR_CODE" = 200 ] && tr_jq "
-	    .apiVersion == \"authentication.k8s.io/$2\" and
-	    .kind == \"TokenReview\" and .status.authenticated == false and
-	    ((.status.user // {}) == {}) and $e"; then
-		pass "$1"
-	else
-		fail "$1" "status $TR_CODE (curl $TR_CURL_RC)" "body: $TR_BODY"
-	fi
-}
-
 # expect_status DESC CODE: an HTTP error with a Status body.
 expect_status()
 {
@@ -107,65 +72,55 @@ tr_config proto cache.ttl=60s cache.negative_ttl=10s \
 } | tr_write "$TR_DIR/tokens.csv"
 
 tid "daemon with mTLS and the static token file"
-if ! tr_start proto; then
-	fail "daemon starts"
-	done_testing
-fi
-pass "daemon starts and writes its port file"
+expect_start proto "daemon starts and writes its port file"
 
 # ---------------------------------------------------------------- cases 1-6
 
 tid "basic reviews"
-tr_review v1 tokA >/dev/null
-expect_user "case 1: v1 tokA -> OK(alice, uid 1001, groups [ops,dev])" v1 \
-    '.username == "alice" and .uid == "1001" and .groups == ["ops","dev"]'
+expect_user -t tokA -V v1 -S -n alice -u 1001 -g '["ops","dev"]' \
+    "case 1: v1 tokA -> OK(alice, uid 1001, groups [ops,dev])"
 unlike "$(jq -c '.status.audiences' <<<"$TR_BODY" 2>&1)" '^\[' \
     "case 1: audience-agnostic answer has no status.audiences"
-tr_review v1beta1 tokA >/dev/null
-expect_user "case 2: v1beta1 tokA -> OK(alice) with apiVersion v1beta1" v1beta1 \
-    '.username == "alice" and .uid == "1001" and .groups == ["ops","dev"]'
-tr_review v1 unknown-token >/dev/null
-expect_no "case 3: unknown token -> NO (no user, no error)" v1
-tr_review v1beta1 unknown-token >/dev/null
-expect_no "case 3: unknown token, v1beta1 -> NO" v1beta1
+expect_user -t tokA -V v1beta1 -S -n alice -u 1001 -g '["ops","dev"]' \
+    "case 2: v1beta1 tokA -> OK(alice) with apiVersion v1beta1"
+expect_no -t unknown-token -V v1 \
+    "case 3: unknown token -> NO (no user, no error)"
+expect_no -t unknown-token -V v1beta1 "case 3: unknown token, v1beta1 -> NO"
 
-tr_review v1 "" >/dev/null
-expect_no 'case 4: token "" -> NO+err' v1 err
+expect_no -t "" -V v1 -e . 'case 4: token "" -> NO+err'
 post '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview"}'
-expect_no "case 4: body without spec -> NO+err" v1 err
+expect_no -V v1 -e . "case 4: body without spec -> NO+err"
 post '{"apiVersion":"authentication.k8s.io/v1beta1","kind":"TokenReview","spec":null}'
-expect_no "case 4: spec null -> NO+err (v1beta1)" v1beta1 err
+expect_no -V v1beta1 -e . "case 4: spec null -> NO+err (v1beta1)"
 post "$(v1 '{}')"
-expect_no "case 4: spec without token -> NO+err" v1 err
+expect_no -V v1 -e . "case 4: spec without token -> NO+err"
 
 post '{"kind":"TokenReview","apiVersion":"authentication.k8s.io/v1","metadata":{"creationTimestamp":null},"spec":{"token":"tokA","audiences":["https://kubernetes.default.svc.cluster.local"]},"status":{"user":{}}}
 '
-expect_user "case 5: body exactly as kube-apiserver < 1.34 sends it -> OK(alice)" v1 \
-    '.username == "alice" and .uid == "1001"'
+expect_user -V v1 -S -n alice -u 1001 \
+    "case 5: body exactly as kube-apiserver < 1.34 sends it -> OK(alice)"
 post '{"kind":"TokenReview","apiVersion":"authentication.k8s.io/v1beta1","metadata":{},"spec":{"token":"tokA","audiences":["https://kubernetes.default.svc.cluster.local"]},"status":{"user":{}}}
 '
-expect_user "case 5: body as kube-apiserver >= 1.34 sends it (v1beta1) -> OK(alice)" v1beta1 \
-    '.username == "alice"'
+expect_user -V v1beta1 -S -n alice \
+    "case 5: body as kube-apiserver >= 1.34 sends it (v1beta1) -> OK(alice)"
 post '{"spec":{"future":{"x":[1,2]},"token":"tokA","zz":null},"kind":"TokenReview","extra":true,"apiVersion":"authentication.k8s.io/v1"}'
-expect_user "case 5: unknown fields anywhere and any key order are ignored" v1 \
-    '.username == "alice"'
-tr_review v1 tokA '["https://kubernetes.default.svc"]' >/dev/null
-expect_user "case 5/47: request audiences on an agnostic backend -> OK" v1 \
-    '.username == "alice"'
+expect_user -V v1 -S -n alice \
+    "case 5: unknown fields anywhere and any key order are ignored"
+expect_user -t tokA -V v1 -a '["https://kubernetes.default.svc"]' -S -n alice \
+    "case 5/47: request audiences on an agnostic backend -> OK"
 ok "case 5/47: ... and no status.audiences in the answer" \
     tr_jq '.status.audiences == null'
-tr_review v1 tokA '[]' >/dev/null
-expect_user "case 5: empty audiences list -> OK(alice)" v1 '.username == "alice"'
+expect_user -t tokA -V v1 -a '[]' -S -n alice \
+    "case 5: empty audiences list -> OK(alice)"
 
-TR_REVIEW_PATH='/tokenreview?timeout=30s' tr_review v1 tokA >/dev/null
-expect_user "case 6: path /tokenreview?timeout=30s -> OK(alice)" v1 \
-    '.username == "alice"'
-TR_REVIEW_PATH=/apis/authentication.k8s.io/v1/tokenreviews tr_review v1 tokA >/dev/null
-expect_user "path /apis/authentication.k8s.io/v1/tokenreviews -> OK(alice)" v1 \
-    '.username == "alice"'
-TR_REVIEW_PATH=/apis/authentication.k8s.io/v1beta1/tokenreviews tr_review v1beta1 tokB >/dev/null
-expect_user "path /apis/authentication.k8s.io/v1beta1/tokenreviews -> OK(bob)" v1beta1 \
-    '.username == "bob"'
+TR_REVIEW_PATH='/tokenreview?timeout=30s' expect_user -t tokA -V v1 -S -n alice \
+    "case 6: path /tokenreview?timeout=30s -> OK(alice)"
+TR_REVIEW_PATH=/apis/authentication.k8s.io/v1/tokenreviews \
+    expect_user -t tokA -V v1 -S -n alice \
+        "path /apis/authentication.k8s.io/v1/tokenreviews -> OK(alice)"
+TR_REVIEW_PATH=/apis/authentication.k8s.io/v1beta1/tokenreviews \
+    expect_user -t tokB -V v1beta1 -S -n bob \
+        "path /apis/authentication.k8s.io/v1beta1/tokenreviews -> OK(bob)"
 
 # ---------------------------------------------------------------- cases 7-12
 
@@ -199,11 +154,11 @@ expect_status "case 10: spec is a string -> 400" 400
 post "$(v1 '{"token":"tokB","token":"tokA"}')"
 expect_status "case 11: two token keys in spec -> 400" 400
 post "$(v1 '{"token":"a\u0026b\u003cc\u003e"}')"
-expect_user 'case 12: token "a\u0026b\u003cc\u003e" (Go escaping) -> OK(eve)' v1 \
-    '.username == "eve" and .uid == "1005"'
+expect_user -V v1 -S -n eve -u 1005 \
+    'case 12: token "a\u0026b\u003cc\u003e" (Go escaping) -> OK(eve)'
 post "$(v1 '{"token":"\u0074okA"}')"
-expect_user 'case 12: token "\u0074okA" is decoded before lookup -> OK(alice)' v1 \
-    '.username == "alice"'
+expect_user -V v1 -S -n alice \
+    'case 12: token "\u0074okA" is decoded before lookup -> OK(alice)'
 deep=$(printf '%*s' 20000 '' | tr ' ' '[')
 post "$(v1 "{\"token\":\"tokA\",\"x\":$deep}")"
 expect_status "malformed: 20000 nested arrays -> 400" 400
@@ -229,8 +184,8 @@ expect_status "case 13: 70 kB chunked body -> 413" 413
 TR_CURL_TIMEOUT=10 tr_req POST /tokenreview "$big" -H 'Transfer-Encoding: chunked' -H 'Expect:'
 expect_status "case 13: 70 kB chunked body without Expect: 100-continue -> 413" 413
 tr_req POST /tokenreview "$(v1 '{"token":"tokA"}')" -H 'Transfer-Encoding: chunked'
-expect_user "case 13: a small chunked body is accepted -> OK(alice)" v1 \
-    '.username == "alice"'
+expect_user -V v1 -S -n alice \
+    "case 13: a small chunked body is accepted -> OK(alice)"
 
 # ---------------------------------------------------------------- cases 14-17
 
@@ -240,14 +195,13 @@ expect_status "case 14: Content-Type text/plain -> 415" 415
 TR_CTYPE='application/x-www-form-urlencoded' post "$(v1 '{"token":"tokA"}')"
 expect_status "case 14: Content-Type application/x-www-form-urlencoded -> 415" 415
 TR_CTYPE='application/json; charset=utf-8' post "$(v1 '{"token":"tokA"}')"
-expect_user "case 14: application/json; charset=utf-8 -> accepted" v1 \
-    '.username == "alice"'
+expect_user -V v1 -S -n alice \
+    "case 14: application/json; charset=utf-8 -> accepted"
 TR_CTYPE='Application/JSON' post "$(v1 '{"token":"tokA"}')"
-expect_user "case 14: media type is case-insensitive (Application/JSON)" v1 \
-    '.username == "alice"'
+expect_user -V v1 -S -n alice \
+    "case 14: media type is case-insensitive (Application/JSON)"
 TR_CTYPE='' post "$(v1 '{"token":"tokA"}')"
-expect_user "case 14: no Content-Type -> parsed as JSON" v1 \
-    '.username == "alice"'
+expect_user -V v1 -S -n alice "case 14: no Content-Type -> parsed as JSON"
 
 for m in GET PUT DELETE; do
 	if [ "$m" = GET ]; then
@@ -271,44 +225,34 @@ expect_status "case 16: POST /tokenreview/extra -> 404" 404
 # ---------------------------------------------------------------- cases 23-30
 
 tid "static token file"
-tr_review v1 tokB >/dev/null
-expect_user "case 23: tokB -> OK(bob, uid 1002, no groups)" v1 \
-    '.username == "bob" and .uid == "1002" and ((.groups // []) == [])'
-tr_review v1 dup >/dev/null
-expect_user "case 24: duplicate token -> the last line wins (second, uid 2)" v1 \
-    '.username == "second" and .uid == "2"'
+expect_user -t tokB -V v1 -S -n bob -u 1002 -g '[]' \
+    "case 23: tokB -> OK(bob, uid 1002, no groups)"
+expect_user -t dup -V v1 -S -n second -u 2 \
+    "case 24: duplicate token -> the last line wins (second, uid 2)"
 like "$(grep -i 'warn' "$TR_LOG")" 'tokens\.csv:4' \
     "case 24: a warning names the duplicate's file and line"
-tr_review v1 tokC >/dev/null
-expect_user "case 25: tokC,carol,1003,ops,dev -> groups [ops] only" v1 \
-    '.username == "carol" and .groups == ["ops"]'
+expect_user -t tokC -V v1 -S -n carol -g '["ops"]' \
+    "case 25: tokC,carol,1003,ops,dev -> groups [ops] only"
 like "$(grep -i 'warn' "$TR_LOG")" 'tokens\.csv:6' \
     "case 25: a warning names the line with ignored columns"
-tr_review v1 tokD >/dev/null
-expect_user "case 26: tokD,dan,1004, -> no groups (no empty-string group)" v1 \
-    '.username == "dan" and ((.groups // []) == [])'
-tr_review v1 tokF >/dev/null
-expect_no 'case 29: " tokF" keeps its leading space: tokF -> NO' v1
-tr_review v1 " tokF" >/dev/null
-expect_user 'case 29: " tokF" -> OK(frank)' v1 '.username == "frank"'
-tr_review v1 tokG >/dev/null
-expect_user "case 30: CRLF line and empty lines -> tokG OK(gina, uid 1007 without CR)" v1 \
-    '.username == "gina" and .uid == "1007"'
-tr_review v1 tokH >/dev/null
-expect_user 'case 30: a quoted field with a comma and a CRLF end -> "hank, jr"' v1 \
-    '.username == "hank, jr" and .uid == "1009"'
-tr_review v1 tokS >/dev/null
-expect_user 'static: system:authenticated and system:unauthenticated dropped, system:masters kept as written' v1 \
-    '.username == "sue" and .groups == ["system:masters","ops"]'
+expect_user -t tokD -V v1 -S -n dan -g '[]' \
+    "case 26: tokD,dan,1004, -> no groups (no empty-string group)"
+expect_no -t tokF -V v1 'case 29: " tokF" keeps its leading space: tokF -> NO'
+expect_user -t " tokF" -V v1 -S -n frank 'case 29: " tokF" -> OK(frank)'
+expect_user -t tokG -V v1 -S -n gina -u 1007 \
+    "case 30: CRLF line and empty lines -> tokG OK(gina, uid 1007 without CR)"
+expect_user -t tokH -V v1 -S -n 'hank, jr' -u 1009 \
+    'case 30: a quoted field with a comma and a CRLF end -> "hank, jr"'
+expect_user -t tokS -V v1 -S -n sue -g '["system:masters","ops"]' \
+    'static: system:authenticated and system:unauthenticated dropped, system:masters kept as written'
 for g in system:authenticated system:unauthenticated; do
 	is "$(grep -c "tokens\.csv:14: group $g dropped" "$TR_LOG")" 1 \
 	    "static: one warning names tokens.csv:14 and the dropped $g"
 done
-tr_review v1 "$SECRET" >/dev/null
-expect_user 'static: "" inside a quoted group is a literal quote' v1 \
-    '.username == "sam" and .groups == ["a \"q\" b"]'
-tr_review v1 tokA, >/dev/null
-expect_no "static: a prefix or extension of a token is not the token" v1
+expect_user -t "$SECRET" -V v1 -S -n sam -g '["a \"q\" b"]' \
+    'static: "" inside a quoted group is a literal quote'
+expect_no -t tokA, -V v1 \
+    "static: a prefix or extension of a token is not the token"
 
 # Cases 27 and 28: the file is rejected as a whole, by file and line.
 n=0
@@ -450,9 +394,8 @@ if TR_CLIENT=rogue tr_handshake "$TR_TMP/rogue12" -tls1_2; then
 else
 	pass "case 21: untrusted client certificate, TLS 1.2 -> handshake fails"
 fi
-tr_review v1 tokA >/dev/null
-expect_user "case 21: CN=kube-apiserver from the trusted CA -> OK(alice)" v1 \
-    '.username == "alice"'
+expect_user -t tokA -V v1 -S -n alice \
+    "case 21: CN=kube-apiserver from the trusted CA -> OK(alice)"
 
 tid "client authentication (bearer token)"
 BEARER=b$(openssl rand -hex 16)
@@ -461,9 +404,8 @@ tr_config bearer server.client_ca= server.client_names= \
 printf '%s' "$BEARER" | tr_write "$TR_DIR/client-token"
 cp "$TR_TMP/proto/tokens.csv" "$TR_DIR/tokens.csv"
 if tr_start bearer; then
-	TR_CLIENT=none tr_review v1 tokA '' -H "Authorization: Bearer $BEARER" >/dev/null
-	expect_user "case 21: bearer mode, right Authorization -> OK(alice)" v1 \
-	    '.username == "alice"'
+	expect_user -t tokA -c none -b "$BEARER" -V v1 -S -n alice \
+	    "case 21: bearer mode, right Authorization -> OK(alice)"
 	TR_CLIENT=none tr_review v1 "$UNSEEN" '' -H "Authorization: Bearer x$BEARER" >/dev/null
 	expect_status "case 21: bearer mode, wrong Authorization -> 401" 401
 	TR_CLIENT=none tr_review v1 "$UNSEEN" >/dev/null

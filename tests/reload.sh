@@ -16,38 +16,6 @@ tr_need_binaries
 tr_tmpdir
 tr_certs
 
-# user_is VERSION-less check: the last answer authenticated $1.
-user_is()
-{
-	[ "$TR_CODE" = 200 ] &&
-	    tr_jq ".status.authenticated == true and .status.user.username == \"$1\""
-}
-
-# refused: the last answer is a 200 "not authenticated".
-refused()
-{
-	[ "$TR_CODE" = 200 ] && tr_jq '.status.authenticated == false'
-}
-
-# review_is TOKEN USER: one review, answered as USER.
-review_is()
-{
-	tr_review v1 "$1" >/dev/null
-	user_is "$2"
-}
-
-review_refused()
-{
-	tr_review v1 "$1" >/dev/null
-	refused
-}
-
-reloads()
-{
-	tr_metrics
-	tr_metric tokenreviewd_reloads_total "result=\"$1\""
-}
-
 # The SHA-256 fingerprint of the certificate the daemon serves now.
 served_fp()
 {
@@ -63,12 +31,6 @@ served_fp_is()
 	[ "$(served_fp)" = "$1" ]
 }
 
-# reloaded KIND BEFORE: the reload counter of that kind went past BEFORE.
-reloaded()
-{
-	tr_between "$(reloads "$1")" "$(($2 + 1))" 1e18
-}
-
 # ---------------------------------------------------------------- SIGHUP
 
 tid "SIGHUP reloads the token file"
@@ -76,44 +38,35 @@ tr_config hup server.watch_interval=0 "server.tls_cert=$TR_TMP/hup/tls.crt" \
     "server.tls_key=$TR_TMP/hup/tls.key" cache.ttl=60s cache.negative_ttl=10s
 cp "$TR_CERTS/server.crt" "$TR_DIR/tls.crt"
 cp "$TR_CERTS/server.key" "$TR_DIR/tls.key"
-printf '%s\n' 'tokA,alice,1' 'tokB,bob,2' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1' 'tokB,bob,2'
 tr_start hup || bail "the daemon does not start"
 
-ok "before: tokA -> alice" review_is tokA alice
-ok "before: tokN -> not authenticated" review_refused tokN
-ok "before: tokA again (now cached) -> alice" review_is tokA alice
-printf '%s\n' 'tokB,bob,2' 'tokN,nina,3' | tr_write "$TR_DIR/tokens.csv"
-ok "with watching off and no signal, the old table still serves tokA" \
-    review_is tokA alice
-ok0=$(reloads success)
-fail0=$(reloads failure)
-kill -HUP "$TR_PID"
-ok "SIGHUP: reloads_total{result=\"success\"} goes up within 5 s" \
-    tr_wait_until 5 reloaded success "${ok0%.*}"
-ok "SIGHUP: the new token tokN -> nina" review_is tokN nina
-ok "SIGHUP: the removed token tokA is refused at once, though it was cached" \
-    review_refused tokA
-ok "SIGHUP: an unchanged token tokB -> bob" review_is tokB bob
+expect_user -t tokA -n alice "before: tokA -> alice"
+expect_no -E -t tokN "before: tokN -> not authenticated"
+expect_user -t tokA -n alice "before: tokA again (now cached) -> alice"
+tr_tokens 'tokB,bob,2' 'tokN,nina,3'
+expect_user -t tokA -n alice \
+    "with watching off and no signal, the old table still serves tokA"
+expect_reload "SIGHUP: reloads_total{result=\"success\"} goes up within 5 s"
+expect_user -t tokN -n nina "SIGHUP: the new token tokN -> nina"
+expect_no -E -t tokA \
+    "SIGHUP: the removed token tokA is refused at once, though it was cached"
+expect_user -t tokB -n bob "SIGHUP: an unchanged token tokB -> bob"
 
 tid "a broken token file on reload keeps the old state"
-printf '%s\n' 'tokB,bob,2' 'broken,line' 'tokQ,quinn,4' |
-    tr_write "$TR_DIR/tokens.csv"
-ok1=$(reloads success)
-kill -HUP "$TR_PID"
-ok "broken file: reloads_total{result=\"failure\"} goes up within 5 s" \
-    tr_wait_until 5 reloaded failure "${fail0%.*}"
-is "$(reloads success)" "$ok1" "broken file: no successful reload counted"
-ok "broken file: the old table still serves tokN -> nina" review_is tokN nina
-ok "broken file: tokQ from the broken file is not loaded" review_refused tokQ
+tr_tokens 'tokB,bob,2' 'broken,line' 'tokQ,quinn,4'
+ok1=$(tr_reloads success)
+expect_reload -f "broken file: reloads_total{result=\"failure\"} goes up within 5 s"
+is "$(tr_reloads success)" "$ok1" "broken file: no successful reload counted"
+expect_user -t tokN -n nina \
+    "broken file: the old table still serves tokN -> nina"
+expect_no -E -t tokQ "broken file: tokQ from the broken file is not loaded"
 ok "broken file: the daemon is still alive" tr_alive "$TR_PID"
 like "$(grep -v '"event":"review"' "$TR_LOG")" 'tokens\.csv:2' \
     "broken file: the log says why (names tokens.csv:2)"
-printf '%s\n' 'tokB,bob,2' 'tokN,nina,3' 'tokZ,zoe,5' |
-    tr_write "$TR_DIR/tokens.csv"
-ok2=$(reloads success)
-kill -HUP "$TR_PID"
-ok "fixed file: the next SIGHUP reloads" tr_wait_until 5 reloaded success "${ok2%.*}"
-ok "fixed file: tokZ -> zoe" review_is tokZ zoe
+tr_tokens 'tokB,bob,2' 'tokN,nina,3' 'tokZ,zoe,5'
+expect_reload "fixed file: the next SIGHUP reloads"
+expect_user -t tokZ -n zoe "fixed file: tokZ -> zoe"
 
 # ---------------------------------------------------------------- certificate
 
@@ -124,12 +77,10 @@ tr_server_cert "$TR_CERTS" server2 || bail "openssl failed"
 new=$(tr_cert_fp "$TR_CERTS/server2.crt")
 tr_write "$TR_DIR/tls.key" <"$TR_CERTS/server2.key"
 tr_write "$TR_DIR/tls.crt" <"$TR_CERTS/server2.crt"
-ok3=$(reloads success)
-kill -HUP "$TR_PID"
-ok "new certificate: a reload succeeds" tr_wait_until 5 reloaded success "${ok3%.*}"
+expect_reload "new certificate: a reload succeeds"
 ok "new certificate: new connections get it (SHA-256 fingerprint)" \
     tr_wait_until 5 served_fp_is "$new"
-ok "new certificate: reviews still verify and work" review_is tokZ zoe
+expect_user -t tokZ -n zoe "new certificate: reviews still verify and work"
 
 # ---------------------------------------------------------------- traffic
 
@@ -163,11 +114,10 @@ tr_bg bash "$TR_TMP/traffic.sh" close "$TR_TMP/traffic/close" "$TR_URL" \
     "$TR_CERTS" "$TR_TMP/body-tokZ"
 pid_close=$TR_BGPID
 sleep 0.5
-ok4=$(reloads success)
-fail4=$(reloads failure)
+ok4=$(tr_reloads success)
+fail4=$(tr_reloads failure)
 for i in $(seq 1 20); do
-	{ printf '%s\n' 'tokB,bob,2' 'tokZ,zoe,5'; printf 'tokX%d,x%d,%d\n' "$i" "$i" "$i"; } |
-	    tr_write "$TR_DIR/tokens.csv"
+	tr_tokens 'tokB,bob,2' 'tokZ,zoe,5' "tokX$i,x$i,$i"
 	kill -HUP "$TR_PID"
 	sleep 0.25
 done
@@ -190,12 +140,12 @@ is "$(cat "$TR_TMP"/traffic/*/[0-9]* 2>/dev/null |
     "$total" "traffic: every answer was OK(zoe)"
 is "$(cat "$TR_TMP"/traffic/*/errors 2>/dev/null | head -n 3)" "" \
     "traffic: curl saw no transport error"
-ok "traffic: reloads succeeded meanwhile" tr_wait_until 5 reloaded success "${ok4%.*}"
-diag "successful reloads: ${ok4%.*} -> $(reloads success)"
-is "$(reloads failure)" "$fail4" "traffic: no reload failed"
+ok "traffic: reloads succeeded meanwhile" tr_wait_until 5 tr_reloaded success "$ok4"
+diag "successful reloads: $ok4 -> $(tr_reloads success)"
+is "$(tr_reloads failure)" "$fail4" "traffic: no reload failed"
 ok "traffic: the last file is in force (tokX20 -> x20)" \
-    tr_wait_until 5 review_is tokX20 x20
-ok "traffic: tokX19 (from an earlier file) is refused" review_refused tokX19
+    tr_wait_until 5 tr_is_user -t tokX20 -n x20
+expect_no -E -t tokX19 "traffic: tokX19 (from an earlier file) is refused"
 
 tr_stop
 is "$?" 0 "the daemon exits 0 on SIGTERM after the reloads"
@@ -207,14 +157,14 @@ tr_config watch server.watch_interval=1s "server.tls_cert=$TR_TMP/watch/tls.crt"
     "server.tls_key=$TR_TMP/watch/tls.key" cache.negative_ttl=0
 cp "$TR_CERTS/server.crt" "$TR_DIR/tls.crt"
 cp "$TR_CERTS/server.key" "$TR_DIR/tls.key"
-printf '%s\n' 'tokA,alice,1' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 tr_start watch || bail "the watching daemon does not start"
-ok "watch: tokA -> alice" review_is tokA alice
-ok "watch: tokW -> not authenticated yet" review_refused tokW
+expect_user -t tokA -n alice "watch: tokA -> alice"
+expect_no -E -t tokW "watch: tokW -> not authenticated yet"
 sleep 1.1	# a new mtime second, for watchers that compare whole seconds
-printf '%s\n' 'tokW,wanda,7' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tokW,wanda,7'
 t0=$(tr_now)
-if tr_wait_until 6 review_is tokW wanda; then
+if tr_wait_until 6 tr_is_user -t tokW -n wanda; then
 	pass "watch: the new token works without a signal (after $(tr_elapsed "$t0") s)"
 	# The daemon's own reload time, not the test's polling, is measured.
 	tr_metrics
@@ -227,7 +177,7 @@ else
 	fail "watch: the new token works within 6 s without a signal"
 	skip "watch: ... within watch_interval (1 s) plus 1.5 s" "not picked up"
 fi
-ok "watch: the removed token tokA is refused" review_refused tokA
+expect_no -E -t tokA "watch: the removed token tokA is refused"
 tr_write "$TR_DIR/tls.key" <"$TR_CERTS/server2.key"
 tr_write "$TR_DIR/tls.crt" <"$TR_CERTS/server2.crt"
 ok "watch: a replaced certificate is served within 5 s without a signal" \
@@ -239,7 +189,7 @@ is "$?" 0 "the watching daemon exits 0 on SIGTERM"
 
 tid "SIGTERM lets a request in flight finish"
 tr_config term server.shutdown_timeout=8s
-printf '%s\n' 'tokA,alice,1' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 tr_start term || bail "the daemon does not start"
 body=$(tr_review_body v1 tokA)
 half=$((${#body} / 2))

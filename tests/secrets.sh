@@ -93,7 +93,7 @@ tr_config mem server.client_ca= server.client_names= \
     "server.client_token_file=$TR_TMP/mem/bearer" \
     server.health_listen=127.0.0.1:0 "${opts[@]}"
 printf '%s\n' "$BEARER" | tr_write "$TR_DIR/bearer"
-printf '%s,%s,1\n' "$KNOWN" "$KNOWN_USER" | tr_write "$TR_DIR/tokens.csv"
+tr_tokens "$KNOWN,$KNOWN_USER,1"
 if tr_start mem; then
 	n200=0
 	for i in 1 2 3; do
@@ -162,7 +162,7 @@ tid "core dumps are off by default, on with [server] core_dumps = yes"
 # core dumps keeps.
 ulimit -S -c "$(ulimit -H -c)" 2>/dev/null
 tr_config core
-printf 'tok1,alice,1\n' | tr_write "$TR_DIR/tokens.csv"
+tr_tokens 'tok1,alice,1'
 if tr_start core; then
 	is "$(core_limit "$TR_PID")" 0 "the default: core file size 0"
 	tr_stop

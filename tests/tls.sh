@@ -39,11 +39,11 @@ CBC=ECDHE-ECDSA-AES128-SHA	# the server key is ECDSA (P-256)
 WIDE="$CBC:ECDHE+AESGCM:ECDHE+CHACHA20@SECLEVEL=0"
 
 tr_config d
-echo "tokA,alice,1" >"$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 tr_start d || bail "the daemon did not start"
 tr_config w server.tls_ciphers="$WIDE" \
     server.tls_ciphersuites=TLS_CHACHA20_POLY1305_SHA256
-echo "tokA,alice,1" >"$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 tr_start w || bail "the daemon with wider cipher lists did not start"
 tr_use d
 TR_CODE= TR_BODY= TR_HDRS= TR_TIME=	# tr_metrics saves them
@@ -72,10 +72,10 @@ auth_logged()
 
 # ---------------------------------------------------------------- case 21
 
-# refused WHO VERSION WHAT: the client certificate WHO (or none) over TLS
-# VERSION gets no HTTP answer, a client_auth line with the address it
-# connected from, and exactly one more client_auth failure.
-refused()
+# client_refused WHO VERSION WHAT: the client certificate WHO (or none)
+# over TLS VERSION gets no HTTP answer, a client_auth line with the
+# address it connected from, and exactly one more client_auth failure.
+client_refused()
 {
 	local who=$1 ver=$2 what=$3 port before after
 	tr_metrics
@@ -99,17 +99,17 @@ refused()
 
 tid "refused client certificates, TLS 1.3 and 1.2"
 for v in 1.3 1.2; do
-	refused none "$v" "no client certificate"
-	refused rogue "$v" "a certificate from an untrusted CA"
-	refused intruder "$v" "CN=intruder (not in client_names)"
+	client_refused none "$v" "no client certificate"
+	client_refused rogue "$v" "a certificate from an untrusted CA"
+	client_refused intruder "$v" "CN=intruder (not in client_names)"
 done
 
 tid "client names that only resemble an allowed one"
-refused prefix 1.3 "CN=kube (a prefix of kube-apiserver)"
-refused longer 1.3 "CN=kube-apiserver-x (an extension)"
-refused upper 1.3 "CN=Kube-Apiserver (another case)"
-refused sanpre 1.3 "DNS:xkube-apiserver (contains the name)"
-refused sansuf 1.3 "DNS:kube-apiserver.evil (starts with the name)"
+client_refused prefix 1.3 "CN=kube (a prefix of kube-apiserver)"
+client_refused longer 1.3 "CN=kube-apiserver-x (an extension)"
+client_refused upper 1.3 "CN=Kube-Apiserver (another case)"
+client_refused sanpre 1.3 "DNS:xkube-apiserver (contains the name)"
+client_refused sansuf 1.3 "DNS:kube-apiserver.evil (starts with the name)"
 
 tid "accepted client certificates"
 for who in client sanok; do
@@ -237,7 +237,7 @@ bad_list tls_ciphers TLS_AES_128_GCM_SHA256 "no TLS 1.2 suite"
 bad_list tls_ciphersuites "$CBC" "not a TLS 1.3 suite"
 tr_config good server.tls_ciphers="$WIDE" \
     server.tls_ciphersuites=TLS_AES_256_GCM_SHA384
-echo "tokA,alice,1" >"$TR_DIR/tokens.csv"
+tr_tokens 'tokA,alice,1'
 ok "valid tls_ciphers and tls_ciphersuites -> tokenreviewd -n succeeds" \
     "$TOKENREVIEWD" -n -c "$TR_CONF"
 

@@ -135,8 +135,7 @@ upstreams_setup()
 	EOF
 	printf '%s' "$BEARER" | tr_write "$TR_DIR/bearer"
 	STATIC=st$(openssl rand -hex 16)
-	printf '%s,static-user,1,static\n' "$STATIC" |
-	    tr_write "$TR_DIR/tokens.csv"
+	tr_tokens "$STATIC,static-user,1,static"
 	DBTOK=$("$TOKENREVIEWCTL" -c "$TR_CONF" token create --user db-user \
 	    2>"$TR_TMP/ctl.err") ||
 	    bail "token create: $(cat "$TR_TMP/ctl.err")"
