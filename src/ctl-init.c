@@ -736,8 +736,8 @@ init_conf_source(struct init *in, BIO *b)
 		break;
 	case INIT_SOURCE_TOKENDB:
 		BIO_printf(b, "\n; The token database, shared by the replicas; "
-		    "its password comes\n; from the file PGPASSFILE names "
-		    "(contrib/kubernetes/overlays/postgresql).\n"
+		    "its password comes\n; from PGPASSWORD (the Secret "
+		    "tokenreviewd-postgresql).\n"
 		    "[tokendb]\nurl = postgresql://tokenreviewd@"
 		    "postgresql.%s.svc:5432/tokens\n", in->namespace);
 		break;
