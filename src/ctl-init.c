@@ -391,6 +391,7 @@ init_slurp(struct init *in, const char *name, size_t *len)
 		goto fail;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
+	errno = 0;
 	while (got < (size_t)st.st_size) {
 		n = read(fd, buf + got, (size_t)st.st_size - got);
 		if (n == -1 && errno == EINTR)
@@ -770,7 +771,9 @@ init_conf(struct init *in)
 	    "tokenreviewd.conf(5).\n\n[server]\nlisten = %s\n"
 	    "health_listen = %s\ntls_cert = %s/tls.crt\ntls_key = %s/tls.key\n"
 	    "client_ca = %s/ca.crt\nclient_names = %s\n"
-	    "review_path = /tokenreview\nchain = static%s%s\n\n"
+	    "review_path = /tokenreview\n"
+	    "; Threads: by default one per CPU of the node, not of the pod.\n"
+	    "workers = 2\nchain = static%s%s\n\n"
 	    "[cache]\nttl = 60s\nnegative_ttl = 10s\n\n"
 	    "[log]\nlevel = info\naudit = yes\n"
 	    "fingerprint_key_file = %s/fingerprint.key\n\n"
@@ -803,7 +806,7 @@ init_yaml_file(struct init *in, BIO *b, const char *indent, const char *key,
 	return 0;
 }
 
-/* The file kube-apiserver's --authentication-token-webhook-config-file names. */
+/* The file of kube-apiserver's --authentication-token-webhook-config-file. */
 static int
 init_kubeconfig(struct init *in)
 {
