@@ -40,6 +40,11 @@ done
 tr_container_env "$storage"
 : "${out:=$TR_CONTAINER_STORAGE/tokenreviewd.oci.tar}"
 
+# One build at a time per store: a second one (CI's background build and
+# the test) waits, then finds the layers cached.
+exec 9>"$TR_CONTAINER_STORAGE/build.lock"
+flock 9
+
 sh "$here/mkroot.sh" -s "$TR_CONTAINER_STORAGE"
 
 # The build context: the source files only, never a build directory (one
