@@ -871,9 +871,12 @@ init_secrets(struct init *in)
 	}
 	if ((b = BIO_new(BIO_s_mem())) == NULL)
 		fatalx("BIO_new");
+	/* As contrib/kubernetes/namespace.yaml: either may be applied last. */
 	BIO_printf(b, "# Written by tokenreviewctl init: kubectl apply -f "
 	    "this file.\napiVersion: v1\nkind: Namespace\nmetadata:\n"
-	    "  name: %s\n", in->namespace);
+	    "  name: %s\n  labels:\n    app.kubernetes.io/name: tokenreviewd\n"
+	    "    pod-security.kubernetes.io/enforce: restricted\n",
+	    in->namespace);
 	init_yaml_secret(in, b, "tokenreviewd-tls", "kubernetes.io/tls");
 	if (init_yaml_file(in, b, "  ", "tls.crt", "tls.crt") != 0 ||
 	    init_yaml_file(in, b, "  ", "tls.key", "tls.key") != 0)

@@ -484,6 +484,11 @@ def main():
                 (d.get("data") or {}).keys())
     image = image_name(src)
     base = os.path.join(src, "contrib/kubernetes")
+    # kubectl apply of either Namespace must not drop the other's labels.
+    theirs = [d for d in load(secrets_file) if d.get("kind") == "Namespace"]
+    ours = load(os.path.join(base, "namespace.yaml"))
+    if theirs and ours and theirs[0] != ours[0]:
+        bad(secrets_file, "its Namespace differs from namespace.yaml")
     kubeconfig = os.path.join(src, "contrib/webhook-kubeconfig.yaml")
     check_tree(src, base, secrets, image, kubeconfig)
     odir = os.path.join(base, "overlays")

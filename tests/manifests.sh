@@ -18,7 +18,7 @@ tr_tmpdir
 CHECK=$TR_SRCDIR/tests/check-manifests.py
 INIT=$TR_TMP/init
 
-plan 21
+plan 22
 
 out=$("$TOKENREVIEWCTL" init --ip 10.96.0.50 --name tokenreviewd.auth.svc \
     "$INIT" 2>&1)
@@ -99,6 +99,8 @@ breaks "an overlay mounting a Secret nobody creates" \
 breaks "an overlay env from a key the Secret lacks" \
     'Secret tokenreviewd-postgresql has no key pass' \
     $K/overlays/postgresql/deployment.yaml 's/key: password/key: pass/'
+breaks "a Namespace unlike the one of init" 'Namespace differs' \
+    $K/namespace.yaml 's/enforce: restricted/enforce: baseline/'
 breaks "a static pod off the host network" 'not on the host network' \
     $K/static-pod/tokenreviewd.yaml 's/hostNetwork: true/hostNetwork: false/'
 
