@@ -18,7 +18,7 @@ mode=${1:-run}
 build_deps="build-essential autoconf automake pkg-config libevent-dev
 libssl-dev libjansson-dev libinih-dev libsqlite3-dev libpq-dev openssl curl
 ca-certificates libldap2-dev libcjose-dev libcurl4-openssl-dev"
-test_deps="jq sqlite3 postgresql pgbouncer slapd ldap-utils wrk valgrind"
+test_deps="jq sqlite3 postgresql pgbouncer slapd ldap-utils wrk valgrind python3-yaml"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 

@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "ctl.h"
 #include "tokendb.h"
 
 static void
@@ -30,6 +31,8 @@ usage(FILE *f)
 	fprintf(f, "usage: tokenreviewctl [-c config] check-config\n"
 	    "       tokenreviewctl [-c config] review [-a audience]... "
 	    "[--v1beta1] TOKEN|-\n"
+	    "       tokenreviewctl init [--name DNS]... [--ip ADDR]... "
+	    "[options] DIR\n"
 #ifdef HAVE_TOKENDB
 	    "       tokenreviewctl [-c config] token create|list|show|revoke|"
 	    "delete|prune|import|export ...\n"
@@ -889,6 +892,8 @@ main(int argc, char **argv)
 		return cmd_check_config(path);
 	if (strcmp(argv[0], "review") == 0)
 		return cmd_review(path, argc, argv);
+	if (strcmp(argv[0], "init") == 0)
+		return ctl_init(argc, argv);
 #ifdef HAVE_TOKENDB
 	if (strcmp(argv[0], "token") == 0)
 		return cmd_token(path, argc, argv);
