@@ -118,6 +118,9 @@ lsearch_locked_out(struct lreq *lr)
 	return 1;
 }
 
+/* ------------------------------------------------------------ answers */
+
+/* Drop the values of the extra attributes found so far. */
 void
 lsearch_extra_free(struct lreq_dir *ds)
 {
@@ -516,6 +519,8 @@ lsearch_group_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg,
 		lsearch_groups_next(lr);
 	}
 }
+
+/* ------------------------------------------------------------ requests */
 
 /* Send a search on a ready connection; its failures go to cb. */
 static void
