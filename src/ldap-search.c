@@ -392,7 +392,7 @@ lsearch_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg,
 		return;
 	}
 	if (ds->nentries == 0 || ds->rawname == NULL) {
-		/* As a wrong password: a lockout tells not who exists. */
+		/* As a wrong password: the lockout hides who exists. */
 		if (d->mode == LM_BIND)
 			lsearch_lockout_end(lr, LO_FAILED);
 		lreq_dir_done(lr, AUTH_DENY);
