@@ -1,0 +1,177 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * TLS under libldap, with OpenSSL.  libldap's own TLS waits on the
+ * socket during the handshake, which would block a worker; here the
+ * handshake (of ldaps, or after StartTLS was accepted) is stepped by the
+ * event loop like everything else, and libldap then reads and writes
+ * through an lber I/O layer over the SSL.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <limits.h>
+
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tokenreviewd.h"
+#include "ldap-int.h"
+
+/*
+ * The lber I/O layer over an SSL: libldap reads and writes through it,
+ * and asks it whether decrypted data waits (no socket event would say
+ * so).  The SSL is freed with the layer, when libldap closes.
+ */
+static int
+ltls_sbio_setup(Sockbuf_IO_Desc *sbiod, void *arg)
+{
+	sbiod->sbiod_pvt = arg;
+	return 0;
+}
+
+static int
+ltls_sbio_remove(Sockbuf_IO_Desc *sbiod)
+{
+	SSL_free(sbiod->sbiod_pvt);
+	sbiod->sbiod_pvt = NULL;
+	return 0;
+}
+
+static int
+ltls_sbio_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
+{
+	if (opt == LBER_SB_OPT_DATA_READY && SSL_pending(sbiod->sbiod_pvt) > 0)
+		return 1;
+	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
+}
+
+/* An SSL_read() or SSL_write() result as read(2) or write(2) gives it. */
+static ber_slen_t
+ltls_sbio_result(SSL *ssl, int n)
+{
+	int	e;
+
+	if (n > 0)
+		return n;
+	e = SSL_get_error(ssl, n);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EWOULDBLOCK;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = ECONNRESET;
+	return -1;
+}
+
+static ber_slen_t
+ltls_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	ERR_clear_error();
+	return ltls_sbio_result(sbiod->sbiod_pvt, SSL_read(sbiod->sbiod_pvt,
+	    buf, len > INT_MAX ? INT_MAX : (int)len));
+}
+
+static ber_slen_t
+ltls_sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	ERR_clear_error();
+	return ltls_sbio_result(sbiod->sbiod_pvt, SSL_write(sbiod->sbiod_pvt,
+	    buf, len > INT_MAX ? INT_MAX : (int)len));
+}
+
+static Sockbuf_IO ltls_sbio = {
+	ltls_sbio_setup, ltls_sbio_remove, ltls_sbio_ctrl, ltls_sbio_read,
+	ltls_sbio_write, NULL
+};
+
+/* What one step of the handshake left to do. */
+enum ltls_step {
+	LTLS_STEP_DONE,
+	LTLS_STEP_READ,		/* wait for the socket to be readable */
+	LTLS_STEP_WRITE,	/* wait for it to be writable */
+	LTLS_STEP_FAILED,
+};
+
+/* One step of the handshake, as tls_client_handshake() tells it. */
+static enum ltls_step
+ltls_step(struct lconn *c, char *err, size_t errlen)
+{
+	switch (tls_client_handshake(c->ssl, err, errlen)) {
+	case 0:
+		return LTLS_STEP_DONE;
+	case 1:
+		return LTLS_STEP_READ;
+	case 2:
+		return LTLS_STEP_WRITE;
+	default:
+		return LTLS_STEP_FAILED;
+	}
+}
+
+/* The handshake is done: libldap reads and writes through the SSL. */
+static void
+ltls_done(struct lconn *c)
+{
+	Sockbuf	*sb = NULL;
+
+	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
+	    ber_sockbuf_add_io(sb, &ltls_sbio, LBER_SBIOD_LEVEL_TRANSPORT,
+	    c->ssl) != 0) {
+		lconn_fail(c, "could not set up libldap", 0);
+		return;
+	}
+	c->ssl = NULL;			/* libldap's now */
+	event_add(c->ev, NULL);
+	lconn_service_bind(c);
+}
+
+/* Step the handshake on each readiness of the socket, then go on. */
+static void
+ltls_handshake_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct lconn	*c = arg;
+	char		 err[TR_ERRLEN];
+	enum ltls_step	 step;
+
+	step = ltls_step(c, err, sizeof(err));
+	if (step == LTLS_STEP_READ || step == LTLS_STEP_WRITE) {
+		event_assign(c->tlsev, c->wd->li->base, c->fd,
+		    step == LTLS_STEP_READ ? EV_READ : EV_WRITE,
+		    ltls_handshake_cb, c);
+		event_add(c->tlsev, NULL);
+		return;
+	}
+	auth_ldap_stats_op(c->wd->dir, OT_STARTTLS, step == LTLS_STEP_DONE ?
+	    OR_SUCCESS : OR_ERROR, c->setup_start);
+	if (step == LTLS_STEP_FAILED) {
+		lconn_fail(c, err, 1);
+		return;
+	}
+	ltls_done(c);
+}
+
+/* ldaps, or StartTLS accepted: the handshake, in the event loop. */
+void
+ltls_start(struct lconn *c)
+{
+	struct ldap_dir	*d = c->wd->dir;
+
+	event_del(c->ev);	/* libldap reads nothing until it is done */
+	c->state = LS_TLS;
+	c->setup_start = monotonic_sec();
+	if ((c->ssl = tls_client_new(d->tls_ctx, c->fd,
+	    d->uris[c->uri].host)) == NULL) {
+		lconn_fail(c, "could not set up TLS", 0);
+		return;
+	}
+	c->tlsev = event_new(c->wd->li->base, c->fd, EV_WRITE,
+	    ltls_handshake_cb, c);
+	event_add(c->tlsev, NULL);
+}
