@@ -91,30 +91,6 @@ static Sockbuf_IO ltls_sbio = {
 	ltls_sbio_write, NULL
 };
 
-/* What one step of the handshake left to do. */
-enum ltls_step {
-	LTLS_STEP_DONE,
-	LTLS_STEP_READ,		/* wait for the socket to be readable */
-	LTLS_STEP_WRITE,	/* wait for it to be writable */
-	LTLS_STEP_FAILED,
-};
-
-/* One step of the handshake, as tls_client_handshake() tells it. */
-static enum ltls_step
-ltls_step(struct lconn *c, char *err, size_t errlen)
-{
-	switch (tls_client_handshake(c->ssl, err, errlen)) {
-	case 0:
-		return LTLS_STEP_DONE;
-	case 1:
-		return LTLS_STEP_READ;
-	case 2:
-		return LTLS_STEP_WRITE;
-	default:
-		return LTLS_STEP_FAILED;
-	}
-}
-
 /* The handshake is done: libldap reads and writes through the SSL. */
 static void
 ltls_done(struct lconn *c)
@@ -138,19 +114,19 @@ ltls_handshake_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct lconn	*c = arg;
 	char		 err[TR_ERRLEN];
-	enum ltls_step	 step;
+	enum tls_step	 step;
 
-	step = ltls_step(c, err, sizeof(err));
-	if (step == LTLS_STEP_READ || step == LTLS_STEP_WRITE) {
+	step = tls_client_handshake(c->ssl, err, sizeof(err));
+	if (step == TLS_STEP_WANT_READ || step == TLS_STEP_WANT_WRITE) {
 		event_assign(c->tlsev, c->wd->li->base, c->fd,
-		    step == LTLS_STEP_READ ? EV_READ : EV_WRITE,
+		    step == TLS_STEP_WANT_READ ? EV_READ : EV_WRITE,
 		    ltls_handshake_cb, c);
 		event_add(c->tlsev, NULL);
 		return;
 	}
-	auth_ldap_stats_op(c->wd->dir, OT_STARTTLS, step == LTLS_STEP_DONE ?
+	auth_ldap_stats_op(c->wd->dir, OT_STARTTLS, step == TLS_STEP_DONE ?
 	    OR_SUCCESS : OR_ERROR, c->setup_start);
-	if (step == LTLS_STEP_FAILED) {
+	if (step == TLS_STEP_FAILED) {
 		lconn_fail(c, err, 1);
 		return;
 	}
