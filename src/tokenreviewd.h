@@ -751,6 +751,12 @@ int	 lockout_end(const struct lockout_conf *, const char *scope,
 /* Forget every name (tests). */
 void	 lockout_reset(void);
 
+/*
+ * The toolkit of the token sources: config tables, metrics, timers, ...
+ * Here, not at the end, because struct metrics holds a struct metrics_hist.
+ */
+#include "toolkit.h"
+
 /* metrics.c */
 enum metrics_path {
 	MP_REVIEW,
@@ -769,7 +775,6 @@ enum review_outcome {
 };
 
 #define METRICS_MAX_BACKENDS	16
-#define METRICS_NBUCKETS	14
 
 /*
  * Counters of one worker.  Only that worker writes them (relaxed atomic
@@ -778,9 +783,7 @@ enum review_outcome {
 struct metrics {
 	uint64_t	requests[MP_MAX][16];	/* by path, by code index */
 	uint64_t	reviews[METRICS_MAX_BACKENDS + 1][RO_MAX];
-	uint64_t	latency_bucket[METRICS_NBUCKETS];
-	uint64_t	latency_count;
-	double		latency_sum;
+	struct metrics_hist latency;		/* of reviews */
 	uint64_t	cache_hits;
 	uint64_t	cache_misses;
 	uint64_t	connections_total;
@@ -803,14 +806,6 @@ void		 metrics_request(struct metrics *, enum metrics_path, int code);
 void		 metrics_review(struct metrics *, int backend,
 		    enum review_outcome, double seconds, int cached);
 void		 metrics_reload(int ok);
-/* Index in a METRICS_NBUCKETS histogram of an observation of seconds. */
-size_t		 metrics_bucket(double seconds);
-/*
- * One histogram NAME with the review latency's bucket bounds, from counts
- * per bucket (not cumulative; read with relaxed atomic loads) and the sum.
- */
-void		 metrics_histogram(struct evbuffer *, const char *name,
-		    const char *help, const uint64_t *buckets, double sum);
 /* Render everything in the Prometheus text format. */
 void		 metrics_render(struct evbuffer *, struct runtime *);
 
@@ -823,8 +818,5 @@ void		 server_drain(struct server *, long long timeout_ms);
 void		 server_free(struct server *);
 uint16_t	 server_port(struct server *);	/* first bound port */
 uint16_t	 server_health_port(struct server *);	/* or 0 */
-
-/* The toolkit of the token sources: config tables, metrics, timers, ... */
-#include "toolkit.h"
 
 #endif /* TOKENREVIEWD_H */
