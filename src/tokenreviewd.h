@@ -483,11 +483,13 @@ size_t		 names_filter_groups(char **groups, int allow_system,
 struct names_once;
 struct names_once *names_once_new(void);
 void		 names_once_free(struct names_once *);
-/*
- * 1 the first time what/name is seen, 0 after; -1 once when the bounded
- * set is full (later new names: 0).  Thread-safe.
- */
-int		 names_once(struct names_once *, const char *what,
+/* What names_once() makes of what/name.  Thread-safe. */
+enum names_once_rv {
+	NAMES_ONCE_AGAIN,	/* seen before, or new once the set is full */
+	NAMES_ONCE_FIRST,	/* the first time: log it */
+	NAMES_ONCE_FULL,	/* new, and the bounded set is full: once */
+};
+enum names_once_rv names_once(struct names_once *, const char *what,
 		    const char *name);
 /*
  * Warn, once per what/name, that source (as "[ldap \"corp\"]") dropped
