@@ -79,28 +79,25 @@ tdsrc_conf_url(void *obj, const struct config *conf,
 #define TDSRC_DAY	(24LL * 3600 * 1000)	/* ms: the longest duration */
 
 /* [tokendb]: key, type, field, count, min, max, default, flags, ... */
+#define F(field)	offsetof(struct tdsrc_shared, field)
 static const struct conf_option tdsrc_options[] = {
-	{ "path", CONF_PATH, offsetof(struct tdsrc_shared, path), 0, 0, 0,
-	  NULL, CONF_EMPTY_OK, NULL, NULL },
-	{ "url", CONF_STRING, offsetof(struct tdsrc_shared, url), 0, 0, 0,
-	  NULL, CONF_EMPTY_OK, NULL, tdsrc_conf_url },
-	{ "pool_size", CONF_INT, offsetof(struct tdsrc_shared, pool_size),
-	  0, 1, 64, "4", 0, NULL, NULL },
-	{ "query_timeout", CONF_DURATION,
-	  offsetof(struct tdsrc_shared, query_timeout), 0, 1, TDSRC_DAY,
+	{ "path", CONF_PATH, F(path), 0, 0, 0, NULL, CONF_EMPTY_OK, NULL,
+	  NULL },
+	{ "url", CONF_STRING, F(url), 0, 0, 0, NULL, CONF_EMPTY_OK, NULL,
+	  tdsrc_conf_url },
+	{ "pool_size", CONF_INT, F(pool_size), 0, 1, 64, "4", 0, NULL, NULL },
+	{ "query_timeout", CONF_DURATION, F(query_timeout), 0, 1, TDSRC_DAY,
 	  "2s", 0, NULL, NULL },
-	{ "ready_grace", CONF_DURATION,
-	  offsetof(struct tdsrc_shared, ready_grace), 0, 0, TDSRC_DAY,
-	  "5s", 0, NULL, NULL },
-	{ "cache_ttl", CONF_DURATION, offsetof(struct tdsrc_shared, cache_ttl),
-	  0, 0, TDSRC_DAY, "1s", 0, NULL, NULL },
-	{ "busy_timeout", CONF_DURATION,
-	  offsetof(struct tdsrc_shared, busy_timeout), 0, 0, TDSRC_DAY,
+	{ "ready_grace", CONF_DURATION, F(ready_grace), 0, 0, TDSRC_DAY, "5s",
+	  0, NULL, NULL },
+	{ "cache_ttl", CONF_DURATION, F(cache_ttl), 0, 0, TDSRC_DAY, "1s", 0,
+	  NULL, NULL },
+	{ "busy_timeout", CONF_DURATION, F(busy_timeout), 0, 0, TDSRC_DAY,
 	  "50ms", 0, NULL, NULL },
-	{ "flush_interval", CONF_DURATION,
-	  offsetof(struct tdsrc_shared, flush_interval), 0, 1, TDSRC_DAY,
+	{ "flush_interval", CONF_DURATION, F(flush_interval), 0, 1, TDSRC_DAY,
 	  "10s", 0, NULL, NULL },
 };
+#undef F
 
 /* The keys only a PostgreSQL database takes: unknown without url. */
 static const char *const tdsrc_pg_keys[] = {

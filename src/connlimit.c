@@ -220,6 +220,26 @@ cl_put(struct cl_shard *s, struct cl_entry *e, uint64_t now)
 	s->n--;
 }
 
+/* What cl_lock() does when a has no entry. */
+enum cl_lookup {
+	CL_FIND,	/* return NULL */
+	CL_ADD,		/* add one */
+};
+
+/* Lock the shard of a, in *sp, and return a's entry; the caller unlocks. */
+static struct cl_entry *
+cl_lock(const struct connlimit_addr *a, uint64_t now, enum cl_lookup how,
+    struct cl_shard **sp)
+{
+	struct cl_list	*bucket;
+
+	*sp = cl_shard(a, &bucket);
+	pthread_mutex_lock(&(*sp)->lock);
+	if (how == CL_ADD)
+		return cl_get(*sp, bucket, a, now);
+	return cl_find(*sp, bucket, a, now);
+}
+
 /*
  * Over the limit, past the grace, and not trusted?  Workers read the clock
  * before they lock, so now may be a little behind the stamps: compare by
@@ -250,14 +270,11 @@ connlimit_take(const struct connlimit_addr *a, enum listener_kind kind,
     int max, uint64_t now, int *first)
 {
 	struct cl_shard	*s;
-	struct cl_list	*bucket;
 	struct cl_entry	*e;
 	int		 r = 0;
 
 	*first = 0;
-	s = cl_shard(a, &bucket);
-	pthread_mutex_lock(&s->lock);
-	e = cl_get(s, bucket, a, now);
+	e = cl_lock(a, now, CL_ADD, &s);
 	if (cl_refuse(e, kind, max, now)) {
 		*first = e->refused_at == 0 ||
 		    now >= e->refused_at + CL_MEMORY_MS;
@@ -274,12 +291,9 @@ connlimit_release(const struct connlimit_addr *a, enum listener_kind kind,
     int proved, uint64_t now)
 {
 	struct cl_shard	*s;
-	struct cl_list	*bucket;
 	struct cl_entry	*e;
 
-	s = cl_shard(a, &bucket);
-	pthread_mutex_lock(&s->lock);
-	if ((e = cl_find(s, bucket, a, now)) != NULL &&
+	if ((e = cl_lock(a, now, CL_FIND, &s)) != NULL &&
 	    e->unproven[kind] > 0) {
 		e->unproven[kind]--;
 		if (proved)
@@ -295,12 +309,9 @@ void
 connlimit_trust(const struct connlimit_addr *a, uint64_t now)
 {
 	struct cl_shard	*s;
-	struct cl_list	*bucket;
 	struct cl_entry	*e;
 
-	s = cl_shard(a, &bucket);
-	pthread_mutex_lock(&s->lock);
-	e = cl_get(s, bucket, a, now);
+	e = cl_lock(a, now, CL_ADD, &s);
 	e->proven++;
 	pthread_mutex_unlock(&s->lock);
 }
@@ -309,12 +320,9 @@ void
 connlimit_untrust(const struct connlimit_addr *a, uint64_t now)
 {
 	struct cl_shard	*s;
-	struct cl_list	*bucket;
 	struct cl_entry	*e;
 
-	s = cl_shard(a, &bucket);
-	pthread_mutex_lock(&s->lock);
-	if ((e = cl_find(s, bucket, a, now)) != NULL && e->proven > 0) {
+	if ((e = cl_lock(a, now, CL_FIND, &s)) != NULL && e->proven > 0) {
 		e->proven--;
 		if (e->proven == 0)
 			e->trusted_until = now + CL_TRUST_MS;

@@ -187,8 +187,10 @@ struct token_opts {
 	const char		*ttl;
 	int			 token_stdin;
 	int			 json;
-	size_t			 ngroups;
-	size_t			 nextra;
+	/* --group and --extra, until token_opts_take() moves them to tok */
+	struct strvec		 groups;
+	struct strvec		 extra_keys;
+	struct strvec		*extra_values;	/* one a key */
 };
 
 static void
@@ -445,47 +447,63 @@ token_prune(struct tokendb *db)
 	return 0;
 }
 
-static char **
-token_list_add(char **list, size_t *n, const char *s)
-{
-	list = xreallocarray(list, *n + 2, sizeof(*list));
-	list[(*n)++] = xstrdup(s);
-	list[*n] = NULL;
-	return list;
-}
-
 /* --extra KEY=VALUE: a value for KEY, which may be given again. */
 static int
 token_add_extra(struct token_opts *o, const char *arg)
 {
-	struct tokendb_token	*tok = &o->tok;
-	const char		*eq = strchr(arg, '=');
-	char			*key;
-	size_t			 i, n = 0;
+	const char	*eq = strchr(arg, '=');
+	char		*key;
+	size_t		 i;
 
 	if (eq == NULL || eq == arg) {
 		fprintf(stderr, "tokenreviewctl: --extra needs KEY=VALUE\n");
 		return -1;
 	}
 	key = xstrndup(arg, (size_t)(eq - arg));
-	for (i = 0; i < o->nextra; i++) {
-		if (strcmp(tok->extra_keys[i], key) == 0)
+	for (i = 0; i < o->extra_keys.n; i++) {
+		if (strcmp(o->extra_keys.v[i], key) == 0)
 			break;
 	}
-	if (i == o->nextra) {
-		tok->extra_keys = token_list_add(tok->extra_keys, &o->nextra,
-		    key);
-		tok->extra_values = xreallocarray(tok->extra_values,
-		    o->nextra + 1, sizeof(*tok->extra_values));
-		tok->extra_values[i] = xcalloc(1, sizeof(char *));
-		tok->extra_values[o->nextra] = NULL;
-	}
-	free(key);
-	while (tok->extra_values[i][n] != NULL)
-		n++;
-	tok->extra_values[i] = token_list_add(tok->extra_values[i], &n,
-	    eq + 1);
+	if (i == o->extra_keys.n) {
+		strvec_add_take(&o->extra_keys, key);
+		o->extra_values = xreallocarray(o->extra_values,
+		    o->extra_keys.n, sizeof(*o->extra_values));
+		memset(&o->extra_values[i], 0, sizeof(*o->extra_values));
+	} else
+		free(key);
+	strvec_add(&o->extra_values[i], eq + 1);
 	return 0;
+}
+
+/* Hand the groups and extra of the options over to the token. */
+static void
+token_opts_take(struct token_opts *o)
+{
+	struct tokendb_token	*tok = &o->tok;
+	size_t			 i, n = o->extra_keys.n;
+
+	tok->groups = strvec_take(&o->groups);
+	tok->extra_values = xcalloc(n + 1, sizeof(*tok->extra_values));
+	for (i = 0; i < n; i++)
+		tok->extra_values[i] = strvec_take(&o->extra_values[i]);
+	tok->extra_keys = strvec_take(&o->extra_keys);
+	free(o->extra_values);
+	o->extra_values = NULL;
+}
+
+/* Free the options and the token, taken or not. */
+static void
+token_opts_clear(struct token_opts *o)
+{
+	size_t	i;
+
+	for (i = 0; i < o->extra_keys.n; i++)
+		strvec_free(&o->extra_values[i]);
+	free(o->extra_values);
+	o->extra_values = NULL;
+	strvec_free(&o->extra_keys);
+	strvec_free(&o->groups);
+	tokendb_token_clear(&o->tok);
 }
 
 static int
@@ -509,7 +527,7 @@ token_create_opt(struct token_opts *o, int ch, const char *arg)
 			    "API server gives this group\n", arg);
 			return -1;
 		}
-		tok->groups = token_list_add(tok->groups, &o->ngroups, arg);
+		strvec_add(&o->groups, arg);
 		break;
 	case 'e':
 		return token_add_extra(o, arg);
@@ -551,17 +569,18 @@ token_bootstrap(struct token_opts *o)
 	struct tokendb_token	*tok = &o->tok;
 	size_t			 i;
 
-	if (tok->username != NULL || tok->uid != NULL || o->nextra > 0) {
+	if (tok->username != NULL || tok->uid != NULL ||
+	    o->extra_keys.n > 0) {
 		fprintf(stderr, "tokenreviewctl: a bootstrap token has no "
 		    "--user, --uid or --extra\n");
 		return -1;
 	}
-	for (i = 0; i < o->ngroups; i++) {
-		if (strcmp(tok->groups[i], "system:bootstrappers") != 0 &&
-		    !tokendb_bootstrap_group(tok->groups[i])) {
+	for (i = 0; i < o->groups.n; i++) {
+		if (strcmp(o->groups.v[i], "system:bootstrappers") != 0 &&
+		    !tokendb_bootstrap_group(o->groups.v[i])) {
 			fprintf(stderr, "tokenreviewctl: bad bootstrap group "
 			    "\"%s\": it must match system:bootstrappers:"
-			    "[a-z0-9:-]{0,255}[a-z0-9]\n", tok->groups[i]);
+			    "[a-z0-9:-]{0,255}[a-z0-9]\n", o->groups.v[i]);
 			return -1;
 		}
 	}
@@ -595,12 +614,7 @@ token_create_check(struct token_opts *o)
 	}
 	if (tok->usages == NULL)
 		tok->usages = xstrdup("authentication");
-	if (tok->groups == NULL)
-		tok->groups = xcalloc(1, sizeof(char *));
-	if (tok->extra_keys == NULL) {
-		tok->extra_keys = xcalloc(1, sizeof(char *));
-		tok->extra_values = xcalloc(1, sizeof(char **));
-	}
+	token_opts_take(o);
 	return 0;
 }
 
@@ -703,7 +717,7 @@ token_create(struct tokendb *db, int argc, char **argv)
 	r = 0;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
-	tokendb_token_clear(&o.tok);
+	token_opts_clear(&o);
 	return r;
 }
 

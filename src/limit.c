@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -56,9 +57,25 @@ struct limit_shard {
 	struct limit_entry	 e[LIMIT_SLOTS];
 };
 
-static struct limit_shard limit_shards[LIMIT_SHARDS];
-static pthread_once_t	 limit_once = PTHREAD_ONCE_INIT;
+struct lockout_entry {
+	uint8_t		 id[TR_SHA256_LEN];
+	int		 used;
+	unsigned	 failures;	/* within the window */
+	unsigned	 inflight;	/* binds sent, answer not in yet */
+	uint64_t	 first;		/* ms, first failure of the window */
+	uint64_t	 until;		/* ms, locked out until then; 0: not */
+};
 
+struct lockout_shard {
+	pthread_mutex_t		 lock;
+	struct lockout_entry	 e[LOCKOUT_SLOTS];
+};
+
+static struct limit_shard	 limit_shards[LIMIT_SHARDS];
+static struct lockout_shard	 lockout_shards[LOCKOUT_SHARDS];
+static pthread_once_t		 limit_once = PTHREAD_ONCE_INIT;
+
+/* The locks of both tables, made by whichever is used first. */
 static void
 limit_init(void)
 {
@@ -66,6 +83,26 @@ limit_init(void)
 
 	for (i = 0; i < LIMIT_SHARDS; i++)
 		pthread_mutex_init(&limit_shards[i].lock, NULL);
+	for (i = 0; i < LOCKOUT_SHARDS; i++)
+		pthread_mutex_init(&lockout_shards[i].lock, NULL);
+}
+
+/*
+ * Forget every entry of a table of n shards of size bytes each.  Both
+ * shard types are their lock and then their entries, from offset off.
+ */
+static void
+limit_table_clear(void *table, size_t n, size_t size, size_t off)
+{
+	char	*p = table;
+	size_t	 i;
+
+	pthread_once(&limit_once, limit_init);
+	for (i = 0; i < n; i++, p += size) {
+		pthread_mutex_lock((pthread_mutex_t *)(void *)p);
+		memset(p + off, 0, size - off);
+		pthread_mutex_unlock((pthread_mutex_t *)(void *)p);
+	}
 }
 
 /*
@@ -205,43 +242,11 @@ limit_failed(const struct limit_conf *lc, const char *client, uint64_t now)
 void
 limit_reset(void)
 {
-	size_t	i;
-
-	pthread_once(&limit_once, limit_init);
-	for (i = 0; i < LIMIT_SHARDS; i++) {
-		pthread_mutex_lock(&limit_shards[i].lock);
-		memset(limit_shards[i].e, 0, sizeof(limit_shards[i].e));
-		pthread_mutex_unlock(&limit_shards[i].lock);
-	}
+	limit_table_clear(limit_shards, LIMIT_SHARDS, sizeof(limit_shards[0]),
+	    offsetof(struct limit_shard, e));
 }
 
 /* ------------------------------------------------------------ lockout */
-
-struct lockout_entry {
-	uint8_t		 id[TR_SHA256_LEN];
-	int		 used;
-	unsigned	 failures;	/* within the window */
-	unsigned	 inflight;	/* binds sent, answer not in yet */
-	uint64_t	 first;		/* ms, first failure of the window */
-	uint64_t	 until;		/* ms, locked out until then; 0: not */
-};
-
-struct lockout_shard {
-	pthread_mutex_t		 lock;
-	struct lockout_entry	 e[LOCKOUT_SLOTS];
-};
-
-static struct lockout_shard lockout_shards[LOCKOUT_SHARDS];
-static pthread_once_t	 lockout_once = PTHREAD_ONCE_INIT;
-
-static void
-lockout_init(void)
-{
-	size_t	i;
-
-	for (i = 0; i < LOCKOUT_SHARDS; i++)
-		pthread_mutex_init(&lockout_shards[i].lock, NULL);
-}
 
 /*
  * A user name as a directory compares it with caseIgnoreMatch (uid,
@@ -283,7 +288,7 @@ lockout_shard(const char *scope, const char *name, uint8_t id[TR_SHA256_LEN])
 	char	norm[LOCKOUT_NAME_MAX];
 	void	*ctx;
 
-	pthread_once(&lockout_once, lockout_init);
+	pthread_once(&limit_once, limit_init);
 	lockout_name(name, norm, sizeof(norm));
 	ctx = sha256_begin();
 	sha256_update(ctx, scope, strlen(scope) + 1);	/* with its NUL */
@@ -355,9 +360,16 @@ lockout_slot(struct lockout_shard *s, const struct lockout_conf *lc,
 	return best;
 }
 
-long long
-lockout_check(const struct lockout_conf *lc, const char *scope,
-    const char *name, uint64_t now)
+/* What lockout_look() does besides looking: lockout_check() or _begin(). */
+enum lockout_look_mode {
+	LOCKOUT_PEEK,		/* only look */
+	LOCKOUT_RESERVE,	/* take a place among the failures */
+};
+
+/* How long name is locked out, in ms, or 0; for _begin() see there. */
+static long long
+lockout_look(const struct lockout_conf *lc, const char *scope,
+    const char *name, uint64_t now, enum lockout_look_mode mode)
 {
 	struct lockout_shard	*s;
 	struct lockout_entry	*e;
@@ -368,39 +380,36 @@ lockout_check(const struct lockout_conf *lc, const char *scope,
 		return 0;
 	s = lockout_shard(scope, name, id);
 	pthread_mutex_lock(&s->lock);
-	if ((e = lockout_find(s, id)) != NULL) {
+	e = lockout_find(s, id);
+	if (e == NULL && mode == LOCKOUT_RESERVE)
+		e = lockout_slot(s, lc, id, now);
+	if (e != NULL) {
 		lockout_age(e, lc, now);
 		if (e->until != 0)
 			left = (long long)(e->until - now);
+		else if (mode == LOCKOUT_PEEK)
+			left = 0;
+		else if (e->failures + e->inflight >= (unsigned)lc->limit)
+			left = 1;	/* the binds in flight may use it up */
+		else
+			e->inflight++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return left;
 }
 
 long long
+lockout_check(const struct lockout_conf *lc, const char *scope,
+    const char *name, uint64_t now)
+{
+	return lockout_look(lc, scope, name, now, LOCKOUT_PEEK);
+}
+
+long long
 lockout_begin(const struct lockout_conf *lc, const char *scope,
     const char *name, uint64_t now)
 {
-	struct lockout_shard	*s;
-	struct lockout_entry	*e;
-	uint8_t			 id[TR_SHA256_LEN];
-	long long		 left = 0;
-
-	if (lc->limit <= 0)
-		return 0;
-	s = lockout_shard(scope, name, id);
-	pthread_mutex_lock(&s->lock);
-	if ((e = lockout_find(s, id)) == NULL)
-		e = lockout_slot(s, lc, id, now);
-	lockout_age(e, lc, now);
-	if (e->until != 0)
-		left = (long long)(e->until - now);
-	else if (e->failures + e->inflight >= (unsigned)lc->limit)
-		left = 1;	/* the binds in flight may use it up */
-	else
-		e->inflight++;
-	pthread_mutex_unlock(&s->lock);
-	return left;
+	return lockout_look(lc, scope, name, now, LOCKOUT_RESERVE);
 }
 
 /* A failure: 1 when it is the one that locks the name out. */
@@ -454,12 +463,6 @@ lockout_end(const struct lockout_conf *lc, const char *scope,
 void
 lockout_reset(void)
 {
-	size_t	i;
-
-	pthread_once(&lockout_once, lockout_init);
-	for (i = 0; i < LOCKOUT_SHARDS; i++) {
-		pthread_mutex_lock(&lockout_shards[i].lock);
-		memset(lockout_shards[i].e, 0, sizeof(lockout_shards[i].e));
-		pthread_mutex_unlock(&lockout_shards[i].lock);
-	}
+	limit_table_clear(lockout_shards, LOCKOUT_SHARDS,
+	    sizeof(lockout_shards[0]), offsetof(struct lockout_shard, e));
 }

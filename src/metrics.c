@@ -60,6 +60,9 @@ static const char *const metrics_outcomes[RO_MAX] = {
 	"authenticated", "unauthenticated", "error"
 };
 
+/* Buckets of the latency histogram: 13 bounds and +Inf. */
+#define METRICS_NBUCKETS	14
+
 /* Upper bounds of the latency buckets, in seconds; the last is +Inf. */
 static const double	 metrics_bounds[METRICS_NBUCKETS - 1] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -81,6 +84,7 @@ metrics_register(void)
 	if (posix_memalign((void **)&m, 64, size) != 0)
 		fatalx("posix_memalign %zu", size);
 	memset(m, 0, size);
+	metrics_hist_init(&m->latency);
 
 	pthread_mutex_lock(&metrics_lock);
 	if (metrics_nblocks == METRICS_MAX_BLOCKS) {
@@ -132,13 +136,6 @@ metrics_hist_index(const double *bounds, size_t nbounds, double seconds)
 	return i;
 }
 
-size_t
-metrics_bucket(double seconds)
-{
-	return metrics_hist_index(metrics_bounds, METRICS_NBUCKETS - 1,
-	    seconds);
-}
-
 void
 metrics_hist_init(struct metrics_hist *h)
 {
@@ -178,7 +175,6 @@ void
 metrics_review(struct metrics *m, int backend, enum review_outcome outcome,
     double seconds, int cached)
 {
-	double	sum;
 	size_t	b;
 
 	if (m == NULL || (unsigned int)outcome >= RO_MAX)
@@ -189,13 +185,7 @@ metrics_review(struct metrics *m, int backend, enum review_outcome outcome,
 		b = (size_t)backend;
 	metrics_add(&m->reviews[b][outcome], 1);
 
-	metrics_add(&m->latency_bucket[metrics_bucket(seconds)], 1);
-	metrics_add(&m->latency_count, 1);
-	/* Only this thread writes the sum: load, add, store is enough. */
-	__atomic_load(&m->latency_sum, &sum, __ATOMIC_RELAXED);
-	sum += seconds;
-	__atomic_store(&m->latency_sum, &sum, __ATOMIC_RELAXED);
-
+	metrics_hist_observe(&m->latency, seconds);
 	metrics_add(cached ? &m->cache_hits : &m->cache_misses, 1);
 }
 
@@ -225,7 +215,6 @@ ld(const uint64_t *p)
 static void
 metrics_sum_one(struct metrics *t, struct metrics *m)
 {
-	double	sum;
 	size_t	i, j;
 
 	for (i = 0; i < MP_MAX; i++) {
@@ -236,11 +225,7 @@ metrics_sum_one(struct metrics *t, struct metrics *m)
 		for (j = 0; j < RO_MAX; j++)
 			t->reviews[i][j] += ld(&m->reviews[i][j]);
 	}
-	for (i = 0; i < METRICS_NBUCKETS; i++)
-		t->latency_bucket[i] += ld(&m->latency_bucket[i]);
-	t->latency_count += ld(&m->latency_count);
-	__atomic_load(&m->latency_sum, &sum, __ATOMIC_RELAXED);
-	t->latency_sum += sum;
+	metrics_hist_add(&t->latency, &m->latency);
 	t->cache_hits += ld(&m->cache_hits);
 	t->cache_misses += ld(&m->cache_misses);
 	t->connections_total += ld(&m->connections_total);
@@ -271,6 +256,7 @@ metrics_sum(struct metrics *t)
 	pthread_mutex_unlock(&metrics_lock);
 
 	memset(t, 0, sizeof(*t));
+	metrics_hist_init(&t->latency);
 	for (i = 0; i < n; i++)
 		metrics_sum_one(t, blocks[i]);
 }
@@ -419,26 +405,12 @@ metrics_hist_print(struct evbuffer *buf, const char *name, const char *help,
 	    (unsigned long long)cum);
 }
 
-void
-metrics_histogram(struct evbuffer *buf, const char *name, const char *help,
-    const uint64_t *buckets, double sum)
-{
-	struct metrics_hist	h;
-	size_t			i;
-
-	metrics_hist_init(&h);
-	for (i = 0; i < METRICS_NBUCKETS; i++)
-		h.bucket[i] = __atomic_load_n(&buckets[i], __ATOMIC_RELAXED);
-	h.sum = sum;
-	metrics_hist_print(buf, name, help, NULL, &h);
-}
-
 static void
 render_latency(struct evbuffer *buf, const struct metrics *t)
 {
-	metrics_histogram(buf, "tokenreviewd_review_duration_seconds",
+	metrics_hist_print(buf, "tokenreviewd_review_duration_seconds",
 	    "Time to answer a TokenReview, from decoded request to answer.",
-	    t->latency_bucket, t->latency_sum);
+	    NULL, &t->latency);
 }
 
 static void

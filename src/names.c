@@ -105,12 +105,12 @@ names_once_free(struct names_once *no)
  * no longer logged: a directory with endless system: names must not fill
  * the log.  That is said once.
  */
-int
+enum names_once_rv
 names_once(struct names_once *no, const char *what, const char *name)
 {
-	char	*key;
-	size_t	 i;
-	int	 r = 0;
+	enum names_once_rv	 r = NAMES_ONCE_AGAIN;
+	char			*key;
+	size_t			 i;
 
 	/* What is remembered is bounded: names are cut where logs cut them. */
 	xasprintf(&key, "%s\n%.100s", what, name);
@@ -119,15 +119,15 @@ names_once(struct names_once *no, const char *what, const char *name)
 	while (no->slot[i] != NULL && strcmp(no->slot[i], key) != 0)
 		i = (i + 1) & (NAMES_ONCE_SLOTS - 1);
 	if (no->slot[i] != NULL)
-		r = 0;
+		r = NAMES_ONCE_AGAIN;
 	else if (no->n < NAMES_ONCE_MAX) {
 		no->slot[i] = key;
 		key = NULL;
 		no->n++;
-		r = 1;
+		r = NAMES_ONCE_FIRST;
 	} else if (!no->full) {
 		no->full = 1;
-		r = -1;
+		r = NAMES_ONCE_FULL;
 	}
 	pthread_mutex_unlock(&no->mtx);
 	free(key);
@@ -139,14 +139,14 @@ names_log(struct names_once *no, const char *source, const char *what,
     const char *name, enum names_kind kind, const char *hint,
     const char *token_fp)
 {
-	int	r = names_once(no, what, name);
-	int	user = strcmp(what, "group") != 0;
+	enum names_once_rv	r = names_once(no, what, name);
+	int			user = strcmp(what, "group") != 0;
 
-	if (r < 0)
+	if (r == NAMES_ONCE_FULL)
 		log_msg(LL_WARN, "system_name", "%s more than %d distinct "
 		    "names in the system: namespace; further ones are "
 		    "counted, not logged", source, NAMES_ONCE_MAX);
-	if (r != 1)
+	if (r != NAMES_ONCE_FIRST)
 		return;
 	if (kind == NAMES_IMPLIED && !user)
 		log_msg(LL_WARN, "system_name_dropped", "%s %s \"%.100s\" "

@@ -483,11 +483,13 @@ size_t		 names_filter_groups(char **groups, int allow_system,
 struct names_once;
 struct names_once *names_once_new(void);
 void		 names_once_free(struct names_once *);
-/*
- * 1 the first time what/name is seen, 0 after; -1 once when the bounded
- * set is full (later new names: 0).  Thread-safe.
- */
-int		 names_once(struct names_once *, const char *what,
+/* What names_once() makes of what/name.  Thread-safe. */
+enum names_once_rv {
+	NAMES_ONCE_AGAIN,	/* seen before, or new once the set is full */
+	NAMES_ONCE_FIRST,	/* the first time: log it */
+	NAMES_ONCE_FULL,	/* new, and the bounded set is full: once */
+};
+enum names_once_rv names_once(struct names_once *, const char *what,
 		    const char *name);
 /*
  * Warn, once per what/name, that source (as "[ldap \"corp\"]") dropped
@@ -751,6 +753,12 @@ int	 lockout_end(const struct lockout_conf *, const char *scope,
 /* Forget every name (tests). */
 void	 lockout_reset(void);
 
+/*
+ * The toolkit of the token sources: config tables, metrics, timers, ...
+ * Here, not at the end, because struct metrics holds a struct metrics_hist.
+ */
+#include "toolkit.h"
+
 /* metrics.c */
 enum metrics_path {
 	MP_REVIEW,
@@ -769,7 +777,6 @@ enum review_outcome {
 };
 
 #define METRICS_MAX_BACKENDS	16
-#define METRICS_NBUCKETS	14
 
 /*
  * Counters of one worker.  Only that worker writes them (relaxed atomic
@@ -778,9 +785,7 @@ enum review_outcome {
 struct metrics {
 	uint64_t	requests[MP_MAX][16];	/* by path, by code index */
 	uint64_t	reviews[METRICS_MAX_BACKENDS + 1][RO_MAX];
-	uint64_t	latency_bucket[METRICS_NBUCKETS];
-	uint64_t	latency_count;
-	double		latency_sum;
+	struct metrics_hist latency;		/* of reviews */
 	uint64_t	cache_hits;
 	uint64_t	cache_misses;
 	uint64_t	connections_total;
@@ -803,14 +808,6 @@ void		 metrics_request(struct metrics *, enum metrics_path, int code);
 void		 metrics_review(struct metrics *, int backend,
 		    enum review_outcome, double seconds, int cached);
 void		 metrics_reload(int ok);
-/* Index in a METRICS_NBUCKETS histogram of an observation of seconds. */
-size_t		 metrics_bucket(double seconds);
-/*
- * One histogram NAME with the review latency's bucket bounds, from counts
- * per bucket (not cumulative; read with relaxed atomic loads) and the sum.
- */
-void		 metrics_histogram(struct evbuffer *, const char *name,
-		    const char *help, const uint64_t *buckets, double sum);
 /* Render everything in the Prometheus text format. */
 void		 metrics_render(struct evbuffer *, struct runtime *);
 
@@ -823,8 +820,5 @@ void		 server_drain(struct server *, long long timeout_ms);
 void		 server_free(struct server *);
 uint16_t	 server_port(struct server *);	/* first bound port */
 uint16_t	 server_health_port(struct server *);	/* or 0 */
-
-/* The toolkit of the token sources: config tables, metrics, timers, ... */
-#include "toolkit.h"
 
 #endif /* TOKENREVIEWD_H */

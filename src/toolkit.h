@@ -6,8 +6,8 @@
  * own: section config from a declarative option table, Prometheus metric
  * helpers with one label escaper, timer conversions, one backoff, text
  * validation, JSON string quoting, a string vector and one way to wake a
- * worker's event loop from another thread.  Included at the end of
- * tokenreviewd.h, so everything it names is declared there.
+ * worker's event loop from another thread.  Included by tokenreviewd.h
+ * before its metrics.c section, so everything it names is declared there.
  */
 
 #ifndef TOOLKIT_H

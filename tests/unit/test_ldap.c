@@ -412,28 +412,30 @@ test_names_once(void)
 	char			 name[32];
 	int			 i, first = 0, full = 0, again = 0;
 
-	is_int(names_once(no, "group", "system:masters"), 1,
-	    "names_once: the first time -> 1 (log it)");
-	is_int(names_once(no, "group", "system:masters"), 0,
-	    "names_once: the second time -> 0");
-	is_int(names_once(no, "user name", "system:masters"), 1,
+	is_int(names_once(no, "group", "system:masters"), NAMES_ONCE_FIRST,
+	    "names_once: the first time -> FIRST (log it)");
+	is_int(names_once(no, "group", "system:masters"), NAMES_ONCE_AGAIN,
+	    "names_once: the second time -> AGAIN");
+	is_int(names_once(no, "user name", "system:masters"), NAMES_ONCE_FIRST,
 	    "names_once: the same name as a user name is another one");
 	for (i = 0; i < 1000; i++) {
 		snprintf(name, sizeof(name), "system:g%d", i);
 		switch (names_once(no, "group", name)) {
-		case 1:
+		case NAMES_ONCE_FIRST:
 			first++;
 			break;
-		case -1:
+		case NAMES_ONCE_FULL:
 			full++;
+			break;
+		case NAMES_ONCE_AGAIN:
 			break;
 		}
 	}
 	is_int(first, 256 - 2, "names_once: at most 256 names remembered");
-	is_int(full, 1, "names_once: -1 once when it is full");
+	is_int(full, 1, "names_once: FULL once when it is full");
 	for (i = 0; i < 10; i++) {
 		snprintf(name, sizeof(name), "system:g%d", i);
-		again += names_once(no, "group", name);
+		again += names_once(no, "group", name) != NAMES_ONCE_AGAIN;
 	}
 	is_int(again, 0, "names_once: remembered names stay remembered");
 	names_once_free(no);

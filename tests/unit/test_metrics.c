@@ -296,7 +296,7 @@ main(void)
 	m2 = metrics_register();
 	ok(((uintptr_t)m1 & 63) == 0 && ((uintptr_t)m2 & 63) == 0,
 	    "blocks are 64-byte aligned");
-	ok(m1->latency_count == 0 && m1->requests[0][0] == 0,
+	ok(m1->latency.bucket[0] == 0 && m1->requests[0][0] == 0,
 	    "blocks start zeroed");
 	/*
 	 * A NULL block is ignored: a write through it crashes the program
