@@ -259,13 +259,6 @@ auth_ldap_stats_op(struct ldap_dir *d, enum ldap_optype t, enum ldap_opres r,
 	__atomic_add_fetch(&d->stats.usec_sum[t], us, __ATOMIC_RELAXED);
 }
 
-void
-auth_ldap_ms_to_tv(long long ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
-
 /* A label value: backslash, quote and newline escaped. */
 char *
 auth_ldap_label(const char *s)

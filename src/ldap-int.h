@@ -304,7 +304,6 @@ int		 auth_ldap_text_valid(const struct berval *);
 int		 auth_ldap_rejected(int rc);
 void		 auth_ldap_stats_op(struct ldap_dir *, enum ldap_optype,
 		    enum ldap_opres, double start);
-void		 auth_ldap_ms_to_tv(long long ms, struct timeval *);
 /* A Prometheus label value, escaped; the caller frees it. */
 char		*auth_ldap_label(const char *);
 /* The review's current step, on a connection of the right kind. */

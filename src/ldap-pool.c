@@ -280,7 +280,7 @@ lpool_arm_return(struct ldap_wdir *wd)
 
 	if (lpool_return_uri(wd, &when) == -1)
 		return;
-	auth_ldap_ms_to_tv(when > now ? (long long)(when - now) : 0, &tv);
+	ms_to_timeval(when > now ? (long long)(when - now) : 0, &tv);
 	evtimer_add(wd->back, &tv);
 }
 
@@ -429,7 +429,7 @@ lconn_set_options(struct lconn *c)
 	struct timeval	 tv;
 	int		 v3 = LDAP_VERSION3;
 
-	auth_ldap_ms_to_tv(d->connect_timeout, &tv);
+	ms_to_timeval(d->connect_timeout, &tv);
 	if (ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3) ||
 	    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
 	    ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv))
@@ -560,7 +560,7 @@ lconn_new(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
 		    __ATOMIC_RELAXED);
 	c->setup_start = monotonic_sec();
 	c->tmo = evtimer_new(wd->li->base, lconn_timeout_cb, c);
-	auth_ldap_ms_to_tv(wd->dir->connect_timeout, &tv);
+	ms_to_timeval(wd->dir->connect_timeout, &tv);
 	evtimer_add(c->tmo, &tv);
 	return c;
 }
@@ -762,7 +762,7 @@ lconn_op_new(struct lconn *c, struct lreq *lr, enum ldap_optype type,
 	op->cb = cb;
 	op->start = monotonic_sec();
 	op->timer = evtimer_new(c->wd->li->base, lconn_op_timeout_cb, op);
-	auth_ldap_ms_to_tv(c->wd->dir->timeout, &tv);
+	ms_to_timeval(c->wd->dir->timeout, &tv);
 	evtimer_add(op->timer, &tv);
 	TAILQ_INSERT_TAIL(&c->ops, op, entry);
 	c->nops++;
@@ -849,7 +849,7 @@ lpool_queue(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind)
 		lr->wait_tmo = evtimer_new(wd->li->base, lpool_wait_timeout_cb,
 		    lr);
 	if (!evtimer_pending(lr->wait_tmo, NULL)) {
-		auth_ldap_ms_to_tv(wd->dir->timeout, &tv);
+		ms_to_timeval(wd->dir->timeout, &tv);
 		evtimer_add(lr->wait_tmo, &tv);
 	}
 }
