@@ -163,19 +163,6 @@ out:
 	return r;
 }
 
-int
-auth_ldap_text_valid(const struct berval *bv)
-{
-	const unsigned char	*u = (const unsigned char *)bv->bv_val;
-	size_t			 i, k;
-
-	for (i = 0; i < bv->bv_len; i += k) {
-		if (u[i] == 0 || (k = utf8_seq_len(u + i, bv->bv_len - i)) == 0)
-			return 0;
-	}
-	return 1;
-}
-
 /*
  * Active Directory's objectGUID as Windows writes it: the first three
  * fields are stored little-endian, the last two as bytes in order.
@@ -223,7 +210,6 @@ char *
 auth_ldap_value_text(const char *attr, const char *val, size_t len)
 {
 	const uint8_t	*b = (const uint8_t *)val;
-	struct berval	 bv;
 	char		*s;
 
 	if (strcasecmp(attr, "objectGUID") == 0 && len == 16)
@@ -231,9 +217,7 @@ auth_ldap_value_text(const char *attr, const char *val, size_t len)
 	if (strcasecmp(attr, "objectSid") == 0 &&
 	    (s = auth_ldap_sid_text(b, len)) != NULL)
 		return s;
-	bv.bv_val = (char *)val;
-	bv.bv_len = len;
-	if (auth_ldap_text_valid(&bv))
+	if (utf8_text_valid(val, len))
 		return xstrndup(val, len);
 	s = xmalloc(2 * len + 1);
 	hex_encode(b, len, s);

@@ -300,7 +300,6 @@ struct lreq {
 };
 
 /* auth-ldap.c */
-int		 auth_ldap_text_valid(const struct berval *);
 int		 auth_ldap_rejected(int rc);
 void		 auth_ldap_stats_op(struct ldap_dir *, enum ldap_optype,
 		    enum ldap_opres, double start);

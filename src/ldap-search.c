@@ -182,7 +182,8 @@ lsearch_dn_first_value(const char *dnstr)
 	if (ldap_str2dn(dnstr, &dn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS ||
 	    dn == NULL || dn[0] == NULL || dn[0][0] == NULL)
 		goto out;
-	if (auth_ldap_text_valid(&dn[0][0]->la_value))
+	if (utf8_text_valid(dn[0][0]->la_value.bv_val,
+	    dn[0][0]->la_value.bv_len))
 		s = xstrndup(dn[0][0]->la_value.bv_val,
 		    dn[0][0]->la_value.bv_len);
 out:
@@ -303,7 +304,7 @@ lsearch_memberof(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 		return;
 	vals = ldap_get_values_len(ld, e, d->memberof_attribute);
 	for (i = 0; vals != NULL && vals[i] != NULL; i++) {
-		if (!auth_ldap_text_valid(vals[i]))
+		if (!utf8_text_valid(vals[i]->bv_val, vals[i]->bv_len))
 			continue;
 		dn = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
 		lsearch_add_group(lr, dn, lsearch_dn_first_value(dn));
@@ -325,7 +326,7 @@ lsearch_extra(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 		lr->ds.extra[i] = xcalloc(LDAP_MAX_VALUES + 1, sizeof(char *));
 		for (j = n = 0; vals != NULL && vals[j] != NULL &&
 		    n < LDAP_MAX_VALUES; j++) {
-			if (auth_ldap_text_valid(vals[j]))
+			if (utf8_text_valid(vals[j]->bv_val, vals[j]->bv_len))
 				lr->ds.extra[i][n++] = xstrndup(vals[j]->bv_val,
 				    vals[j]->bv_len);
 		}
