@@ -93,6 +93,7 @@ struct ldap_dir {
 	char		*mname;		/* name as a Prometheus label value */
 	struct ldap_uri	 uris[LDAP_MAX_URIS];
 	size_t		 nuris;
+	int		 insecure;	/* ldap:// without StartTLS */
 	char		*ca;
 	char		*cert;
 	char		*key;
