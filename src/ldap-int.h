@@ -218,7 +218,7 @@ struct ldap_wdir {
 	size_t			 nconns[LK_MAX];
 	TAILQ_HEAD(, lreq)	 waiting[LK_MAX];
 	uint64_t		 down_until[LDAP_MAX_URIS];
-	unsigned		 fails[LDAP_MAX_URIS];
+	struct backoff		 backoff[LDAP_MAX_URIS]; /* per URI */
 	int			 probing;	/* a paused URI is tried */
 	int			 opening;	/* inside lconn_open() */
 	int			 unreachable[LK_MAX]; /* fail the waiters */

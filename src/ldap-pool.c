@@ -62,18 +62,11 @@ static void	lconn_read_cb(evutil_socket_t, short, void *);
 static void
 lpool_uri_failed(struct ldap_wdir *wd, size_t i, int probe)
 {
-	long long	pause = LDAP_BACKOFF_MIN;
 	uint64_t	now = monotonic_ms();
-	unsigned	n;
 
 	if (wd->down_until[i] > now && !probe)
 		return;
-	for (n = 0; n < wd->fails[i] && pause < wd->dir->backoff_max; n++)
-		pause *= 2;
-	if (pause > wd->dir->backoff_max)
-		pause = wd->dir->backoff_max;
-	wd->fails[i]++;
-	wd->down_until[i] = now + (uint64_t)pause;
+	wd->down_until[i] = now + (uint64_t)backoff_next(&wd->backoff[i]);
 }
 
 /*
@@ -386,7 +379,7 @@ lconn_ready(struct lconn *c)
 		wd->probing = 0;
 		c->probe = 0;
 	}
-	wd->fails[c->uri] = 0;
+	backoff_reset(&wd->backoff[c->uri]);
 	wd->down_until[c->uri] = 0;
 	__atomic_store_n(&wd->dir->stats.unreachable, 0, __ATOMIC_RELAXED);
 	lpool_kick(wd);
@@ -934,10 +927,20 @@ lpool_kick(struct ldap_wdir *wd)
 void
 lpool_init(struct ldap_wdir *wd, struct ldap_inst *li, struct ldap_dir *dir)
 {
-	int	k;
+	long long	min;
+	size_t		i;
+	int		k;
 
 	wd->li = li;
 	wd->dir = dir;
+	/*
+	 * LDAP_BACKOFF_MIN, doubling up to backoff_max; a backoff_max below
+	 * it is every pause.
+	 */
+	min = dir->backoff_max < LDAP_BACKOFF_MIN ? dir->backoff_max :
+	    LDAP_BACKOFF_MIN;
+	for (i = 0; i < LDAP_MAX_URIS; i++)
+		backoff_init(&wd->backoff[i], min, dir->backoff_max, 0);
 	for (k = LK_SEARCH; k < LK_MAX; k++) {
 		TAILQ_INIT(&wd->conns[k]);
 		TAILQ_INIT(&wd->waiting[k]);
