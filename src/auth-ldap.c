@@ -265,16 +265,6 @@ auth_ldap_label(const char *s)
 
 /* ------------------------------------------------------------ reviews */
 
-static void
-lreq_strv_free(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /*
  * Forget what one directory found, before the next one is asked: what
  * the state owns is freed (the password wiped), then it is zeroed whole.
@@ -299,8 +289,8 @@ lreq_reset(struct lreq *lr)
 	free(ds->rawname);
 	free(ds->error);
 	lsearch_extra_free(ds);
-	lreq_strv_free(ds->names, ds->nnames);
-	lreq_strv_free(ds->gdns, ds->ngdns);
+	strvec_free(&ds->names);
+	strvec_free(&ds->gdns);
 	free(ds->gset);
 	memset(ds, 0, sizeof(*ds));
 }
@@ -457,7 +447,7 @@ lreq_result(struct lreq *lr)
 	char		**vals[LDAP_MAX_EXTRA + 1];
 	size_t		 i, n;
 
-	ds->nnames -= names_filter_groups(ds->names, d->allow_system_names,
+	ds->names.n -= names_filter_groups(ds->names.v, d->allow_system_names,
 	    lreq_system_group, lr);
 	xasprintf(&name, "%s%s", d->username_prefix, ds->rawname);
 	lr->res->backend = "ldap";
@@ -470,7 +460,7 @@ lreq_result(struct lreq *lr)
 	}
 	keys[n] = NULL;
 	vals[n] = NULL;
-	lr->res->user_json = auth_user_json(name, ds->uid, ds->names, keys,
+	lr->res->user_json = auth_user_json(name, ds->uid, ds->names.v, keys,
 	    (char *const *const *)vals);
 	lr->res->username = name;
 }

@@ -261,10 +261,8 @@ struct lreq_dir {
 	size_t			 nentries;
 	char			*error;		/* of this directory */
 
-	char			**names;	/* group names */
-	size_t			 nnames;
-	char			**gdns;		/* group DNs seen (cycles) */
-	size_t			 ngdns;
+	struct strvec		 names;		/* group names */
+	struct strvec		 gdns;		/* group DNs seen (cycles) */
 	size_t			*gset;		/* hash set: gdns index + 1 */
 	size_t			 gcap;
 	size_t			 cursor;	/* next group DN to expand */

@@ -228,7 +228,7 @@ lsearch_gset_slot(const struct lreq_dir *ds, const char *dn)
 	size_t	i = (size_t)lsearch_dn_hash(dn) & (ds->gcap - 1);
 
 	while (ds->gset[i] != 0 &&
-	    strcasecmp(ds->gdns[ds->gset[i] - 1], dn) != 0)
+	    strcasecmp(ds->gdns.v[ds->gset[i] - 1], dn) != 0)
 		i = (i + 1) & (ds->gcap - 1);
 	return i;
 }
@@ -242,13 +242,13 @@ lsearch_gset_reserve(struct lreq_dir *ds)
 {
 	size_t	i;
 
-	if (2 * (ds->ngdns + 1) <= ds->gcap)
+	if (2 * (strvec_count(&ds->gdns) + 1) <= ds->gcap)
 		return;
 	ds->gcap = ds->gcap == 0 ? 64 : 2 * ds->gcap;
 	free(ds->gset);
 	ds->gset = xcalloc(ds->gcap, sizeof(*ds->gset));
-	for (i = 0; i < ds->ngdns; i++)
-		ds->gset[lsearch_gset_slot(ds, ds->gdns[i])] = i + 1;
+	for (i = 0; i < strvec_count(&ds->gdns); i++)
+		ds->gset[lsearch_gset_slot(ds, ds->gdns.v[i])] = i + 1;
 }
 
 /* Add a group by DN (and name); 0 if it was seen before (a cycle). */
@@ -257,6 +257,7 @@ lsearch_add_group(struct lreq *lr, const char *dn, char *name)
 {
 	struct lreq_dir	*ds = &lr->ds;
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	char		*prefixed;
 	size_t		 slot;
 
 	if (ds->overflow) {
@@ -270,14 +271,13 @@ lsearch_add_group(struct lreq *lr, const char *dn, char *name)
 		return 0;
 	}
 	/* The rest of the search is drained and dropped, then it fails. */
-	if (ds->ngdns >= (size_t)d->max_groups) {
+	if (strvec_count(&ds->gdns) >= (size_t)d->max_groups) {
 		ds->overflow = 1;
 		free(name);
 		return 0;
 	}
-	ds->gdns = xreallocarray(ds->gdns, ds->ngdns + 1, sizeof(char *));
-	ds->gdns[ds->ngdns++] = xstrdup(dn);
-	ds->gset[slot] = ds->ngdns;
+	strvec_add(&ds->gdns, dn);
+	ds->gset[slot] = strvec_count(&ds->gdns);
 	if (name == NULL)
 		return 1;
 	if ((d->has_allow && regexec(&d->group_allow, name, 0, NULL, 0) != 0) ||
@@ -285,9 +285,8 @@ lsearch_add_group(struct lreq *lr, const char *dn, char *name)
 		free(name);
 		return 1;
 	}
-	ds->names = xreallocarray(ds->names, ds->nnames + 2, sizeof(char *));
-	xasprintf(&ds->names[ds->nnames++], "%s%s", d->group_prefix, name);
-	ds->names[ds->nnames] = NULL;
+	xasprintf(&prefixed, "%s%s", d->group_prefix, name);
+	strvec_add_take(&ds->names, prefixed);
 	free(name);
 	return 1;
 }
@@ -642,7 +641,7 @@ lsearch_group_filter(struct lreq *lr)
 	b = evbuffer_new();
 	evbuffer_add(b, "(|", 2);
 	for (i = ds->cursor; i < end; i++) {
-		if ((f = auth_ldap_filter_expand(d->group_filter, ds->gdns[i],
+		if ((f = auth_ldap_filter_expand(d->group_filter, ds->gdns.v[i],
 		    NULL)) == NULL)
 			goto out;
 		evbuffer_add(b, f, strlen(f));
@@ -729,10 +728,10 @@ lsearch_groups_next(struct lreq *lr)
 	if (ds->step == LR_GROUPS) {
 		ds->step = LR_NESTED;
 		ds->cursor = 0;
-		ds->level_end = ds->ngdns;
+		ds->level_end = strvec_count(&ds->gdns);
 		ds->depth = 1;
 	} else if (ds->cursor >= ds->level_end) {
-		ds->level_end = ds->ngdns;
+		ds->level_end = strvec_count(&ds->gdns);
 		ds->depth++;
 	}
 	if (d->group_base == NULL || ds->depth > d->nested_depth ||
