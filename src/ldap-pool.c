@@ -54,6 +54,16 @@ static void	lconn_read_cb(evutil_socket_t, short, void *);
 
 /* ------------------------------------------------------------ URIs */
 
+/* Arm ev to fire in ms milliseconds. */
+static void
+lpool_timer_add(struct event *ev, long long ms)
+{
+	struct timeval	tv;
+
+	ms_to_timeval(ms, &tv);
+	evtimer_add(ev, &tv);
+}
+
 /*
  * A URI failed: skip it for a while, doubling the pause with each
  * failure up to backoff_max.  Several connections failing together
@@ -268,13 +278,11 @@ lpool_return_uri(struct ldap_wdir *wd, uint64_t *when)
 static void
 lpool_arm_return(struct ldap_wdir *wd)
 {
-	struct timeval	tv;
 	uint64_t	when, now = monotonic_ms();
 
 	if (lpool_return_uri(wd, &when) == -1)
 		return;
-	ms_to_timeval(when > now ? (long long)(when - now) : 0, &tv);
-	evtimer_add(wd->back, &tv);
+	lpool_timer_add(wd->back, when > now ? (long long)(when - now) : 0);
 }
 
 /*
@@ -530,7 +538,6 @@ static struct lconn *
 lconn_new(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
 {
 	struct lconn	*c;
-	struct timeval	 tv;
 
 	c = xcalloc(1, sizeof(*c));
 	c->wd = wd;
@@ -553,8 +560,7 @@ lconn_new(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
 		    __ATOMIC_RELAXED);
 	c->setup_start = monotonic_sec();
 	c->tmo = evtimer_new(wd->li->base, lconn_timeout_cb, c);
-	ms_to_timeval(wd->dir->connect_timeout, &tv);
-	evtimer_add(c->tmo, &tv);
+	lpool_timer_add(c->tmo, wd->dir->connect_timeout);
 	return c;
 }
 
@@ -745,7 +751,6 @@ lconn_op_new(struct lconn *c, struct lreq *lr, enum ldap_optype type,
     int msgid, lop_cb cb)
 {
 	struct lop	*op;
-	struct timeval	 tv;
 
 	op = xcalloc(1, sizeof(*op));
 	op->conn = c;
@@ -755,8 +760,7 @@ lconn_op_new(struct lconn *c, struct lreq *lr, enum ldap_optype type,
 	op->cb = cb;
 	op->start = monotonic_sec();
 	op->timer = evtimer_new(c->wd->li->base, lconn_op_timeout_cb, op);
-	ms_to_timeval(c->wd->dir->timeout, &tv);
-	evtimer_add(op->timer, &tv);
+	lpool_timer_add(op->timer, c->wd->dir->timeout);
 	TAILQ_INSERT_TAIL(&c->ops, op, entry);
 	c->nops++;
 	lr->op = op;
@@ -834,17 +838,13 @@ lpool_wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
 static void
 lpool_queue(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind)
 {
-	struct timeval	tv;
-
 	lr->waiting = kind;
 	TAILQ_INSERT_TAIL(&wd->waiting[kind], lr, wentry);
 	if (lr->wait_tmo == NULL)
 		lr->wait_tmo = evtimer_new(wd->li->base, lpool_wait_timeout_cb,
 		    lr);
-	if (!evtimer_pending(lr->wait_tmo, NULL)) {
-		ms_to_timeval(wd->dir->timeout, &tv);
-		evtimer_add(lr->wait_tmo, &tv);
-	}
+	if (!evtimer_pending(lr->wait_tmo, NULL))
+		lpool_timer_add(lr->wait_tmo, wd->dir->timeout);
 }
 
 /*
