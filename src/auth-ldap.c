@@ -74,6 +74,19 @@ auth_ldap_filter_escape(const char *s, size_t len)
 	return out;
 }
 
+/* What b holds, as a string the caller frees; b is left empty. */
+char *
+auth_ldap_buf_take(struct evbuffer *b)
+{
+	size_t	 n = evbuffer_get_length(b);
+	char	*out;
+
+	out = xmalloc(n + 1);
+	evbuffer_remove(b, out, n);
+	out[n] = '\0';
+	return out;
+}
+
 /*
  * Expand a filter template: %s is the (escaped) value, %u the (escaped)
  * user name, %% a percent sign.  NULL if the template holds another %
@@ -85,7 +98,6 @@ auth_ldap_filter_expand(const char *tmpl, const char *value, const char *user)
 	struct evbuffer	*b;
 	char		*ev = NULL, *out = NULL;
 	const char	*p, *v;
-	size_t		 n;
 
 	b = evbuffer_new();
 	for (p = tmpl; *p != '\0'; p++) {
@@ -110,10 +122,7 @@ auth_ldap_filter_expand(const char *tmpl, const char *value, const char *user)
 		evbuffer_add(b, ev, strlen(ev));
 		free(ev);
 	}
-	n = evbuffer_get_length(b);
-	out = xmalloc(n + 1);
-	evbuffer_remove(b, out, n);
-	out[n] = '\0';
+	out = auth_ldap_buf_take(b);
 out:
 	evbuffer_free(b);
 	return out;
@@ -250,15 +259,11 @@ auth_ldap_label(const char *s)
 {
 	struct evbuffer	*b;
 	char		*out;
-	size_t		 n;
 
 	if ((b = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
 	metrics_escape(b, s);
-	n = evbuffer_get_length(b);
-	out = xmalloc(n + 1);
-	evbuffer_remove(b, out, n);
-	out[n] = '\0';
+	out = auth_ldap_buf_take(b);
 	evbuffer_free(b);
 	return out;
 }

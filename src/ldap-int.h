@@ -302,6 +302,8 @@ struct lreq {
 int		 auth_ldap_rejected(int rc);
 void		 auth_ldap_stats_op(struct ldap_dir *, enum ldap_optype,
 		    enum ldap_opres, double start);
+/* What the buffer holds, as a string the caller frees. */
+char		*auth_ldap_buf_take(struct evbuffer *);
 /* A Prometheus label value, escaped; the caller frees it. */
 char		*auth_ldap_label(const char *);
 /* The review's current step, on a connection of the right kind. */

@@ -630,7 +630,7 @@ lsearch_group_filter(struct lreq *lr)
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 	struct evbuffer	*b;
 	char		*f, *out = NULL;
-	size_t		 i, n, end;
+	size_t		 i, end;
 
 	if (ds->step == LR_GROUPS)
 		return auth_ldap_filter_expand(d->group_filter, ds->dn,
@@ -649,10 +649,7 @@ lsearch_group_filter(struct lreq *lr)
 	}
 	evbuffer_add(b, ")", 1);
 	ds->chunk_end = end;	/* the cursor moves once it is answered */
-	n = evbuffer_get_length(b);
-	out = xmalloc(n + 1);
-	evbuffer_remove(b, out, n);
-	out[n] = '\0';
+	out = auth_ldap_buf_take(b);
 out:
 	evbuffer_free(b);
 	return out;
