@@ -2,10 +2,11 @@
  * Copyright 2026 The tokenreviewd Authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The [ldap "NAME"] sections: each is read into one struct ldap_dir,
- * checked whole before the daemon starts (URIs, the service account's
- * password file, filter templates that libldap can encode, regular
- * expressions, TLS files), and then shared read-only by the workers.
+ * The [ldap "NAME"] sections: each is read into one struct ldap_dir
+ * through the core's option table (conf_read_section()), checked whole
+ * before the daemon starts (URIs, the service account's password file,
+ * filter templates that libldap can encode, regular expressions, TLS
+ * files), and then shared read-only by the workers.
  */
 
 #include <sys/types.h>
