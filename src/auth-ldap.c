@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,19 @@ auth_ldap_filter_escape(const char *s, size_t len)
 	return out;
 }
 
+/* What b holds, as a string the caller frees; b is left empty. */
+char *
+auth_ldap_buf_take(struct evbuffer *b)
+{
+	size_t	 n = evbuffer_get_length(b);
+	char	*out;
+
+	out = xmalloc(n + 1);
+	evbuffer_remove(b, out, n);
+	out[n] = '\0';
+	return out;
+}
+
 /*
  * Expand a filter template: %s is the (escaped) value, %u the (escaped)
  * user name, %% a percent sign.  NULL if the template holds another %
@@ -84,7 +98,6 @@ auth_ldap_filter_expand(const char *tmpl, const char *value, const char *user)
 	struct evbuffer	*b;
 	char		*ev = NULL, *out = NULL;
 	const char	*p, *v;
-	size_t		 n;
 
 	b = evbuffer_new();
 	for (p = tmpl; *p != '\0'; p++) {
@@ -109,10 +122,7 @@ auth_ldap_filter_expand(const char *tmpl, const char *value, const char *user)
 		evbuffer_add(b, ev, strlen(ev));
 		free(ev);
 	}
-	n = evbuffer_get_length(b);
-	out = xmalloc(n + 1);
-	evbuffer_remove(b, out, n);
-	out[n] = '\0';
+	out = auth_ldap_buf_take(b);
 out:
 	evbuffer_free(b);
 	return out;
@@ -163,19 +173,6 @@ out:
 	return r;
 }
 
-int
-auth_ldap_text_valid(const struct berval *bv)
-{
-	const unsigned char	*u = (const unsigned char *)bv->bv_val;
-	size_t			 i, k;
-
-	for (i = 0; i < bv->bv_len; i += k) {
-		if (u[i] == 0 || (k = utf8_seq_len(u + i, bv->bv_len - i)) == 0)
-			return 0;
-	}
-	return 1;
-}
-
 /*
  * Active Directory's objectGUID as Windows writes it: the first three
  * fields are stored little-endian, the last two as bytes in order.
@@ -223,7 +220,6 @@ char *
 auth_ldap_value_text(const char *attr, const char *val, size_t len)
 {
 	const uint8_t	*b = (const uint8_t *)val;
-	struct berval	 bv;
 	char		*s;
 
 	if (strcasecmp(attr, "objectGUID") == 0 && len == 16)
@@ -231,9 +227,7 @@ auth_ldap_value_text(const char *attr, const char *val, size_t len)
 	if (strcasecmp(attr, "objectSid") == 0 &&
 	    (s = auth_ldap_sid_text(b, len)) != NULL)
 		return s;
-	bv.bv_val = (char *)val;
-	bv.bv_len = len;
-	if (auth_ldap_text_valid(&bv))
+	if (utf8_text_valid(val, len))
 		return xstrndup(val, len);
 	s = xmalloc(2 * len + 1);
 	hex_encode(b, len, s);
@@ -259,40 +253,22 @@ auth_ldap_stats_op(struct ldap_dir *d, enum ldap_optype t, enum ldap_opres r,
 	__atomic_add_fetch(&d->stats.usec_sum[t], us, __ATOMIC_RELAXED);
 }
 
-void
-auth_ldap_ms_to_tv(long long ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
-
-/* A label value: backslash, quote and newline escaped. */
+/* A label value, escaped as every metric's (metrics_escape()). */
 char *
 auth_ldap_label(const char *s)
 {
-	char	*out, *p;
+	struct evbuffer	*b;
+	char		*out;
 
-	out = p = xmalloc(2 * strlen(s) + 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"' || *s == '\n')
-			*p++ = '\\';
-		*p++ = *s == '\n' ? 'n' : *s;
-	}
-	*p = '\0';
+	if ((b = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	metrics_escape(b, s);
+	out = auth_ldap_buf_take(b);
+	evbuffer_free(b);
 	return out;
 }
 
 /* ------------------------------------------------------------ reviews */
-
-static void
-lreq_strv_free(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
 
 /*
  * Forget what one directory found, before the next one is asked: what
@@ -318,8 +294,8 @@ lreq_reset(struct lreq *lr)
 	free(ds->rawname);
 	free(ds->error);
 	lsearch_extra_free(ds);
-	lreq_strv_free(ds->names, ds->nnames);
-	lreq_strv_free(ds->gdns, ds->ngdns);
+	strvec_free(&ds->names);
+	strvec_free(&ds->gdns);
 	free(ds->gset);
 	memset(ds, 0, sizeof(*ds));
 }
@@ -476,7 +452,7 @@ lreq_result(struct lreq *lr)
 	char		**vals[LDAP_MAX_EXTRA + 1];
 	size_t		 i, n;
 
-	ds->nnames -= names_filter_groups(ds->names, d->allow_system_names,
+	ds->names.n -= names_filter_groups(ds->names.v, d->allow_system_names,
 	    lreq_system_group, lr);
 	xasprintf(&name, "%s%s", d->username_prefix, ds->rawname);
 	lr->res->backend = "ldap";
@@ -489,7 +465,7 @@ lreq_result(struct lreq *lr)
 	}
 	keys[n] = NULL;
 	vals[n] = NULL;
-	lr->res->user_json = auth_user_json(name, ds->uid, ds->names, keys,
+	lr->res->user_json = auth_user_json(name, ds->uid, ds->names.v, keys,
 	    (char *const *const *)vals);
 	lr->res->username = name;
 }
@@ -649,26 +625,59 @@ auth_ldap_ready(void *shared)
 	return 1;
 }
 
+/* The labels directory="NAME" and more, already escaped; freed by caller. */
+static char *
+auth_ldap_labels(const struct ldap_dir *d, const char *fmt, const char *a,
+    const char *b)
+{
+	char	*extra = NULL, *labels;
+
+	if (fmt != NULL)
+		xasprintf(&extra, fmt, a, b);
+	xasprintf(&labels, "directory=\"%s\"%s%s", d->mname,
+	    extra != NULL ? "," : "", extra != NULL ? extra : "");
+	free(extra);
+	return labels;
+}
+
+/* A counter family with one sample per directory: the field at off. */
+static void
+auth_ldap_dir_counter(struct ldap_shared *ls, struct evbuffer *out,
+    const char *name, const char *help, size_t off)
+{
+	char		*labels;
+	uint64_t	*v;
+	size_t		 i;
+
+	metrics_family(out, name, "counter", help);
+	for (i = 0; i < ls->ndirs; i++) {
+		v = (uint64_t *)(void *)((char *)&ls->dirs[i].stats + off);
+		labels = auth_ldap_labels(&ls->dirs[i], NULL, NULL, NULL);
+		metrics_counter(out, name, labels,
+		    __atomic_load_n(v, __ATOMIC_RELAXED));
+		free(labels);
+	}
+}
+
 /* Open connections per URI: which servers the workers use now. */
 static void
 auth_ldap_uri_metrics(struct ldap_shared *ls, struct evbuffer *out)
 {
+	const char	*m = "tokenreviewd_ldap_uri_connections";
 	struct ldap_dir	*d;
-	char		*u;
+	char		*u, *labels;
 	size_t		 i, j;
 
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_uri_connections Open LDAP connections "
-	    "by URI.\n"
-	    "# TYPE tokenreviewd_ldap_uri_connections gauge\n");
+	metrics_family(out, m, "gauge", "Open LDAP connections by URI.");
 	for (i = 0; i < ls->ndirs; i++) {
 		d = &ls->dirs[i];
 		for (j = 0; j < d->nuris; j++) {
 			u = auth_ldap_label(d->uris[j].uri);
-			evbuffer_add_printf(out, "tokenreviewd_ldap_uri_"
-			    "connections{directory=\"%s\",uri=\"%s\"} %lld\n",
-			    d->mname, u, (long long)__atomic_load_n(
-			    &d->stats.uri_connections[j], __ATOMIC_RELAXED));
+			labels = auth_ldap_labels(d, "uri=\"%s\"%s", u, "");
+			metrics_gauge(out, m, labels, (long long)
+			    __atomic_load_n(&d->stats.uri_connections[j],
+			    __ATOMIC_RELAXED));
+			free(labels);
 			free(u);
 		}
 	}
@@ -679,115 +688,91 @@ static void
 auth_ldap_system_metrics(struct ldap_shared *ls, struct evbuffer *out)
 {
 	const char	*m = "tokenreviewd_ldap_system_names_dropped_total";
+	struct ldap_dir	*d;
+	char		*labels;
 	size_t		 i;
 
-	evbuffer_add_printf(out, "# HELP %s Groups in the system: namespace "
-	    "dropped, and answers refused for such a user name.\n"
-	    "# TYPE %s counter\n", m, m);
+	metrics_family(out, m, "counter", "Groups in the system: namespace "
+	    "dropped, and answers refused for such a user name.");
 	for (i = 0; i < ls->ndirs; i++) {
-		evbuffer_add_printf(out, "%s{directory=\"%s\",kind=\"group\"} "
-		    "%llu\n", m, ls->dirs[i].mname, (unsigned long long)
-		    __atomic_load_n(&ls->dirs[i].stats.system_groups,
-		    __ATOMIC_RELAXED));
-		evbuffer_add_printf(out, "%s{directory=\"%s\",kind=\"user\"} "
-		    "%llu\n", m, ls->dirs[i].mname, (unsigned long long)
-		    __atomic_load_n(&ls->dirs[i].stats.system_users,
-		    __ATOMIC_RELAXED));
+		d = &ls->dirs[i];
+		labels = auth_ldap_labels(d, "kind=\"%s\"%s", "group", "");
+		metrics_counter(out, m, labels, __atomic_load_n(
+		    &d->stats.system_groups, __ATOMIC_RELAXED));
+		free(labels);
+		labels = auth_ldap_labels(d, "kind=\"%s\"%s", "user", "");
+		metrics_counter(out, m, labels, __atomic_load_n(
+		    &d->stats.system_users, __ATOMIC_RELAXED));
+		free(labels);
 	}
-}
-
-static void
-auth_ldap_lockout_metrics(struct ldap_shared *ls, struct evbuffer *out)
-{
-	size_t	i;
-
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_lockouts_total User names locked out "
-	    "after bind_failure_limit failed logins.\n"
-	    "# TYPE tokenreviewd_ldap_lockouts_total counter\n");
-	for (i = 0; i < ls->ndirs; i++)
-		evbuffer_add_printf(out, "tokenreviewd_ldap_lockouts_total"
-		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
-		    (unsigned long long)__atomic_load_n(
-		    &ls->dirs[i].stats.lockouts, __ATOMIC_RELAXED));
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_lockout_refused_total Reviews of a "
-	    "locked-out user name, refused without asking the directory.\n"
-	    "# TYPE tokenreviewd_ldap_lockout_refused_total counter\n");
-	for (i = 0; i < ls->ndirs; i++)
-		evbuffer_add_printf(out, "tokenreviewd_ldap_lockout_refused_"
-		    "total{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
-		    (unsigned long long)__atomic_load_n(
-		    &ls->dirs[i].stats.lockout_refused, __ATOMIC_RELAXED));
 }
 
 /* Operations by type and result, and the time spent in them. */
 static void
 auth_ldap_op_metrics(struct ldap_shared *ls, struct evbuffer *out)
 {
-	struct ldap_stats	*st;
-	const char		*n;
-	size_t			 i, t, r;
+	const char	*m = "tokenreviewd_ldap_operations_total";
+	const char	*s = "tokenreviewd_ldap_operation_seconds_sum";
+	struct ldap_dir	*d;
+	char		*labels;
+	size_t		 i, t, r;
 
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_operations_total LDAP operations by "
-	    "type and result.\n"
-	    "# TYPE tokenreviewd_ldap_operations_total counter\n");
+	metrics_family(out, m, "counter", "LDAP operations by type and "
+	    "result.");
 	for (i = 0; i < ls->ndirs; i++) {
-		st = &ls->dirs[i].stats;
-		n = ls->dirs[i].mname;
+		d = &ls->dirs[i];
 		for (t = 0; t < OT_MAX; t++) {
-			for (r = 0; r < OR_MAX; r++)
-				evbuffer_add_printf(out, "tokenreviewd_ldap_"
-				    "operations_total{directory=\"%s\","
-				    "op=\"%s\",result=\"%s\"} %llu\n", n,
+			for (r = 0; r < OR_MAX; r++) {
+				labels = auth_ldap_labels(d,
+				    "op=\"%s\",result=\"%s\"",
 				    auth_ldap_optype_names[t],
-				    auth_ldap_opres_names[r],
-				    (unsigned long long)__atomic_load_n(
-				    &st->ops[t][r], __ATOMIC_RELAXED));
+				    auth_ldap_opres_names[r]);
+				metrics_counter(out, m, labels,
+				    __atomic_load_n(&d->stats.ops[t][r],
+				    __ATOMIC_RELAXED));
+				free(labels);
+			}
 		}
 	}
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_operation_seconds_sum Time spent in "
-	    "LDAP operations.\n"
-	    "# TYPE tokenreviewd_ldap_operation_seconds_sum counter\n");
+	metrics_family(out, s, "counter", "Time spent in LDAP operations.");
 	for (i = 0; i < ls->ndirs; i++) {
+		d = &ls->dirs[i];
 		for (t = 0; t < OT_MAX; t++)
-			evbuffer_add_printf(out, "tokenreviewd_ldap_operation_"
-			    "seconds_sum{directory=\"%s\",op=\"%s\"} %.6f\n",
-			    ls->dirs[i].mname, auth_ldap_optype_names[t],
-			    (double)__atomic_load_n(&ls->dirs[i].stats.
-			    usec_sum[t], __ATOMIC_RELAXED) / 1e6);
+			evbuffer_add_printf(out, "%s{directory=\"%s\","
+			    "op=\"%s\"} %.6f\n", s, d->mname,
+			    auth_ldap_optype_names[t], (double)__atomic_load_n(
+			    &d->stats.usec_sum[t], __ATOMIC_RELAXED) / 1e6);
 	}
 }
 
 static void
 auth_ldap_metrics(void *shared, struct evbuffer *out)
 {
+	const char		*m = "tokenreviewd_ldap_connections";
 	struct ldap_shared	*ls = shared;
+	char			*labels;
 	size_t			 i;
 
 	if (ls == NULL)
 		return;
 	auth_ldap_op_metrics(ls, out);
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_connections Open LDAP connections.\n"
-	    "# TYPE tokenreviewd_ldap_connections gauge\n");
-	for (i = 0; i < ls->ndirs; i++)
-		evbuffer_add_printf(out, "tokenreviewd_ldap_connections"
-		    "{directory=\"%s\"} %lld\n", ls->dirs[i].mname, (long long)
-		    __atomic_load_n(&ls->dirs[i].stats.connections,
-		    __ATOMIC_RELAXED));
-	evbuffer_add_printf(out,
-	    "# HELP tokenreviewd_ldap_failovers_total Connections opened to "
-	    "a URI other than the first.\n"
-	    "# TYPE tokenreviewd_ldap_failovers_total counter\n");
-	for (i = 0; i < ls->ndirs; i++)
-		evbuffer_add_printf(out, "tokenreviewd_ldap_failovers_total"
-		    "{directory=\"%s\"} %llu\n", ls->dirs[i].mname,
-		    (unsigned long long)__atomic_load_n(
-		    &ls->dirs[i].stats.failovers, __ATOMIC_RELAXED));
-	auth_ldap_lockout_metrics(ls, out);
+	metrics_family(out, m, "gauge", "Open LDAP connections.");
+	for (i = 0; i < ls->ndirs; i++) {
+		labels = auth_ldap_labels(&ls->dirs[i], NULL, NULL, NULL);
+		metrics_gauge(out, m, labels, (long long)__atomic_load_n(
+		    &ls->dirs[i].stats.connections, __ATOMIC_RELAXED));
+		free(labels);
+	}
+	auth_ldap_dir_counter(ls, out, "tokenreviewd_ldap_failovers_total",
+	    "Connections opened to a URI other than the first.",
+	    offsetof(struct ldap_stats, failovers));
+	auth_ldap_dir_counter(ls, out, "tokenreviewd_ldap_lockouts_total",
+	    "User names locked out after bind_failure_limit failed logins.",
+	    offsetof(struct ldap_stats, lockouts));
+	auth_ldap_dir_counter(ls, out,
+	    "tokenreviewd_ldap_lockout_refused_total", "Reviews of a "
+	    "locked-out user name, refused without asking the directory.",
+	    offsetof(struct ldap_stats, lockout_refused));
 	auth_ldap_system_metrics(ls, out);
 	auth_ldap_uri_metrics(ls, out);
 }

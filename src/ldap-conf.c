@@ -2,10 +2,11 @@
  * Copyright 2026 The tokenreviewd Authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The [ldap "NAME"] sections: each is read into one struct ldap_dir,
- * checked whole before the daemon starts (URIs, the service account's
- * password file, filter templates that libldap can encode, regular
- * expressions, TLS files), and then shared read-only by the workers.
+ * The [ldap "NAME"] sections: each is read into one struct ldap_dir
+ * through the core's option table (conf_read_section()), checked whole
+ * before the daemon starts (URIs, the service account's password file,
+ * filter templates that libldap can encode, regular expressions, TLS
+ * files), and then shared read-only by the workers.
  */
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <regex.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,42 +35,104 @@ struct lconf_dir {
 	size_t			 errlen;
 };
 
-/* Durations and numbers, with the ranges of every directory. */
-static int
-lconf_duration(struct lconf_dir *dl, const char *key, long long def,
-    long long *out)
-{
-	return conf_get_duration(dl->conf, dl->sec, key, def, 1, 600 * 1000,
-	    out, dl->err, dl->errlen);
-}
+static conf_check_cb	lconf_check_regex;
+static conf_check_cb	lconf_check_extra;
 
-static int
-lconf_number(struct lconf_dir *dl, const char *key, int min, int max, int def,
-    int *out)
-{
-	return conf_get_int(dl->conf, dl->sec, key, def, min, max, out,
-	    dl->err, dl->errlen);
-}
+static const char *const lconf_modes[] = { "bind", "attribute", NULL };
 
 /*
- * The lockout of failed binds per user name.  The defaults stay below
- * common directory lockouts (Active Directory, ppolicy): 5 failures in
- * 5 minutes lock the name out here for 5 minutes.
+ * The keys of a section.  uri is parsed once insecure is known, and the
+ * checks that tie keys together (the password file, the TLS files, the
+ * filters, the system: namespace) run once the table is read.  Empty
+ * values are left to each type or check, as they always were.  The
+ * lockout's defaults stay below common directory lockouts (Active
+ * Directory, ppolicy): 5 failures in 5 minutes lock the name out here
+ * for 5 minutes.
  */
-static int
-lconf_lockout(struct lconf_dir *dl)
-{
-	struct lockout_conf	*lc = &dl->d->lockout;
+#define F(f)	offsetof(struct ldap_dir, f)
+#define E	CONF_EMPTY_OK
+#define MS	(600 * 1000)
+#define DAY	(86400 * 1000LL)
+static const struct conf_option lconf_options[] = {
+	{ "uri", CONF_RAW, 0, 0, 0, 0, NULL, CONF_REQUIRED | E, NULL, NULL },
+	{ "insecure", CONF_BOOL, F(insecure), 0, 0, 0, "no", E, NULL, NULL },
+	{ "bind_dn", CONF_STRING, F(bind_dn), 0, 0, 0, NULL, E, NULL, NULL },
+	{ "bind_password_file", CONF_PATH, F(bind_password_file), 0, 0, 0,
+	  NULL, E, NULL, NULL },
+	{ "mode", CONF_CHOICE, F(mode), 0, 0, 0, "bind", E, lconf_modes,
+	  NULL },
+	{ "token_attribute", CONF_STRING, F(token_attribute), 0, 0, 0, NULL,
+	  E, NULL, NULL },
+	{ "ca", CONF_PATH, F(ca), 0, 0, 0, NULL, E, NULL, NULL },
+	{ "cert", CONF_PATH, F(cert), 0, 0, 0, NULL, E, NULL, NULL },
+	{ "key", CONF_PATH, F(key), 0, 0, 0, NULL, E, NULL, NULL },
+	{ "user_base", CONF_STRING, F(user_base), 0, 0, 0, NULL,
+	  CONF_REQUIRED | E, NULL, NULL },
+	{ "user_filter", CONF_STRING, F(user_filter), 0, 0, 0, "(uid=%s)", E,
+	  NULL, NULL },
+	{ "group_filter", CONF_STRING, F(group_filter), 0, 0, 0,
+	  "(member=%s)", E, NULL, NULL },
+	{ "group_allow", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL,
+	  lconf_check_regex },
+	{ "group_deny", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL,
+	  lconf_check_regex },
+	{ "timeout", CONF_DURATION, F(timeout), 0, 1, MS, "5s", E, NULL,
+	  NULL },
+	{ "connect_timeout", CONF_DURATION, F(connect_timeout), 0, 1, MS,
+	  "2s", E, NULL, NULL },
+	{ "backoff_max", CONF_DURATION, F(backoff_max), 0, 1, MS, "30s", E,
+	  NULL, NULL },
+	{ "pool_size", CONF_INT, F(pool_size), 0, 1, 64, "2", E, NULL, NULL },
+	{ "page_size", CONF_INT, F(page_size), 0, 0, 100000, "500", E, NULL,
+	  NULL },
+	{ "max_groups", CONF_INT, F(max_groups), 0, 1, LDAP_MAX_GROUPS,
+	  "1024", E, NULL, NULL },
+	{ "nested_depth", CONF_INT, F(nested_depth), 0, 0, 32, "0", E, NULL,
+	  NULL },
+	{ "bind_failure_limit", CONF_INT, F(lockout.limit), 0, 0, 1000, "5",
+	  E, NULL, NULL },
+	{ "bind_failure_window", CONF_DURATION, F(lockout.window), 0, 1000,
+	  DAY, "5m", E, NULL, NULL },
+	{ "bind_lockout", CONF_DURATION, F(lockout.duration), 0, 1000, DAY,
+	  "5m", E, NULL, NULL },
+	{ "username_attribute", CONF_STRING, F(username_attribute), 0, 0, 0,
+	  "uid", E, NULL, NULL },
+	{ "username_prefix", CONF_STRING, F(username_prefix), 0, 0, 0, "", E,
+	  NULL, NULL },
+	{ "uid_attribute", CONF_STRING, F(uid_attribute), 0, 0, 0, NULL, E,
+	  NULL, NULL },
+	{ "extra_attributes", CONF_RAW, 0, 0, 0, 0, NULL, E, NULL,
+	  lconf_check_extra },
+	{ "memberof_attribute", CONF_STRING, F(memberof_attribute), 0, 0, 0,
+	  NULL, E, NULL, NULL },
+	{ "group_base", CONF_STRING, F(group_base), 0, 0, 0, NULL, E, NULL,
+	  NULL },
+	{ "group_name_attribute", CONF_STRING, F(group_name_attribute), 0, 0,
+	  0, "cn", E, NULL, NULL },
+	{ "group_prefix", CONF_STRING, F(group_prefix), 0, 0, 0, "", E, NULL,
+	  NULL },
+	{ "allow_system_names", CONF_BOOL, F(allow_system_names), 0, 0, 0,
+	  "no", E, NULL, NULL },
+};
+#undef F
+#undef E
+#undef MS
+#undef DAY
 
-	if (lconf_number(dl, "bind_failure_limit", 0, 1000, 5,
-	    &lc->limit) != 0 ||
-	    conf_get_duration(dl->conf, dl->sec, "bind_failure_window",
-	    300 * 1000, 1000, 86400 * 1000LL, &lc->window, dl->err,
-	    dl->errlen) != 0 ||
-	    conf_get_duration(dl->conf, dl->sec, "bind_lockout", 300 * 1000,
-	    1000, 86400 * 1000LL, &lc->duration, dl->err, dl->errlen) != 0)
-		return -1;
-	return 0;
+/* The attribute=key pairs of extra_attributes. */
+static void
+lconf_extra_free(struct ldap_dir *d)
+{
+	size_t	i;
+
+	for (i = 0; i < d->nextra; i++) {
+		free(d->extra_attrs[i]);
+		free(d->extra_keys[i]);
+	}
+	free(d->extra_attrs);
+	free(d->extra_keys);
+	d->extra_attrs = d->extra_keys = NULL;
+	d->nextra = 0;
 }
 
 static int
@@ -110,19 +174,11 @@ static int
 lconf_uris(struct lconf_dir *dl)
 {
 	struct ldap_dir	*d = dl->d;
-	struct conf_kv	*kv;
-	char		**w = NULL;
+	struct conf_kv	*kv = conf_get(dl->sec, "uri");
+	char		**w;
 	size_t		 n, i;
-	int		 insecure, r = -1;
+	int		 r = -1;
 
-	if (conf_get_bool(dl->conf, dl->sec, "insecure", 0, &insecure,
-	    dl->err, dl->errlen) != 0)
-		return -1;
-	if ((kv = conf_get(dl->sec, "uri")) == NULL) {
-		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
-		    "uri is required");
-		return -1;
-	}
 	w = split_words(kv->value, &n);
 	if (n == 0 || n > LDAP_MAX_URIS) {
 		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
@@ -130,7 +186,7 @@ lconf_uris(struct lconf_dir *dl)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (lconf_uri(dl, kv, w[i], &d->uris[i], insecure) != 0)
+		if (lconf_uri(dl, kv, w[i], &d->uris[i], d->insecure) != 0)
 			goto out;
 		d->nuris++;
 	}
@@ -140,16 +196,15 @@ out:
 	return r;
 }
 
+/* bind_dn and bind_password_file, and the password the file holds. */
 static int
 lconf_password(struct lconf_dir *dl)
 {
 	struct ldap_dir	*d = dl->d;
-	struct conf_kv	*kv;
+	struct conf_kv	*kv = conf_get(dl->sec, "bind_password_file");
 	char		 why[TR_ERRLEN];
 	size_t		 len;
 
-	d->bind_dn = conf_get_str(dl->sec, "bind_dn", NULL);
-	kv = conf_get(dl->sec, "bind_password_file");
 	if (d->bind_dn == NULL && kv == NULL)
 		return 0;
 	if (d->bind_dn == NULL || kv == NULL) {
@@ -157,7 +212,6 @@ lconf_password(struct lconf_dir *dl)
 		    "bind_dn and bind_password_file go together");
 		return -1;
 	}
-	d->bind_password_file = xstrdup(kv->value);
 	d->bind_password = read_file(kv->value, 4096, 1, &len, why,
 	    sizeof(why));
 	if (d->bind_password == NULL) {
@@ -210,119 +264,93 @@ lconf_filter_encodes(const char *filter)
  * everyone), and a filter libldap can encode once they are filled in.
  */
 static int
-lconf_filter(struct lconf_dir *dl, const char *key, const char *def, char **out)
+lconf_filter(struct lconf_dir *dl, const char *key, const char *filter)
 {
 	struct conf_kv	*kv = conf_get(dl->sec, key);
+	const char	*why = NULL;
 	char		*t, *u;
-	int		 same;
 
-	*out = xstrdup(kv != NULL ? kv->value : def);
-	t = auth_ldap_filter_expand(*out, "x", "x");
-	u = auth_ldap_filter_expand(*out, "y", "y");
-	same = t != NULL && u != NULL && strcmp(t, u) == 0;
-	free(u);
-	if (same) {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "the filter needs %%s or %%u");
-		free(t);
-		return -1;
-	}
-	if (t == NULL || **out != '(' || (*out)[strlen(*out) - 1] != ')') {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "a filter in parentheses; %%s and %%u are the only "
-		    "placeholders (%%%% for a percent sign)");
-		free(t);
-		return -1;
-	}
-	if (!lconf_filter_encodes(t)) {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "not a valid LDAP search filter (RFC 4515)");
-		free(t);
-		return -1;
-	}
+	t = auth_ldap_filter_expand(filter, "x", "x");
+	u = auth_ldap_filter_expand(filter, "y", "y");
+	if (t != NULL && u != NULL && strcmp(t, u) == 0)
+		why = "the filter needs %s or %u";
+	else if (t == NULL || *filter != '(' ||
+	    filter[strlen(filter) - 1] != ')')
+		why = "a filter in parentheses; %s and %u are the only "
+		    "placeholders (%% for a percent sign)";
+	else if (!lconf_filter_encodes(t))
+		why = "not a valid LDAP search filter (RFC 4515)";
 	free(t);
-	return 0;
+	free(u);
+	if (why == NULL)
+		return 0;
+	conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen, "%s", why);
+	return -1;
 }
 
+/* group_allow and group_deny: extended regular expressions. */
 static int
-lconf_regex(struct lconf_dir *dl, const char *key, regex_t *re, int *has)
+lconf_check_regex(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
 {
-	struct conf_kv	*kv;
+	struct ldap_dir	*d = obj;
+	regex_t		*re = &d->group_allow;
+	int		*has = &d->has_allow;
 	char		 why[256];
 	int		 rc;
 
+	if (strcmp(kv->key, "group_deny") == 0) {
+		re = &d->group_deny;
+		has = &d->has_deny;
+	}
+	if (*has)
+		regfree(re);
 	*has = 0;
-	if ((kv = conf_get(dl->sec, key)) == NULL)
-		return 0;
 	if ((rc = regcomp(re, kv->value, REG_EXTENDED | REG_NOSUB)) != 0) {
 		regerror(rc, re, why, sizeof(why));
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-		    "%s", why);
+		conf_error(conf, sec, kv, err, errlen, "%s", why);
 		return -1;
 	}
 	*has = 1;
 	return 0;
 }
 
-static int
-lconf_mode(struct lconf_dir *dl)
-{
-	struct ldap_dir	*d = dl->d;
-	struct conf_kv	*kv;
-
-	d->mode = LM_BIND;
-	if ((kv = conf_get(dl->sec, "mode")) != NULL) {
-		if (strcmp(kv->value, "attribute") == 0)
-			d->mode = LM_ATTRIBUTE;
-		else if (strcmp(kv->value, "bind") != 0) {
-			conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
-			    "bind or attribute");
-			return -1;
-		}
-	}
-	d->token_attribute = conf_get_str(dl->sec, "token_attribute", NULL);
-	if (d->mode == LM_ATTRIBUTE && d->token_attribute == NULL) {
-		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
-		    "token_attribute is required with mode = attribute");
-		return -1;
-	}
-	return 0;
-}
-
 /* extra_attributes = attr=key ...: attribute values as user.extra[key]. */
 static int
-lconf_extra(struct lconf_dir *dl)
+lconf_check_extra(void *obj, const struct config *conf,
+    const struct conf_section *sec, const struct conf_kv *kv, char *err,
+    size_t errlen)
 {
-	struct ldap_dir	*d = dl->d;
-	struct conf_kv	*kv;
+	struct ldap_dir	*d = obj;
+	struct strvec	 attrs = STRVEC_INITIALIZER, keys = STRVEC_INITIALIZER;
 	char		**w, *eq;
 	size_t		 n, i;
 	int		 r = -1;
 
-	if ((kv = conf_get(dl->sec, "extra_attributes")) == NULL)
-		return 0;
+	lconf_extra_free(d);
 	w = split_words(kv->value, &n);
 	if (n > LDAP_MAX_EXTRA) {
-		conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
+		conf_error(conf, sec, kv, err, errlen,
 		    "at most %d attributes", LDAP_MAX_EXTRA);
 		goto out;
 	}
-	d->extra_attrs = xcalloc(n + 1, sizeof(char *));
-	d->extra_keys = xcalloc(n + 1, sizeof(char *));
 	for (i = 0; i < n; i++) {
 		if ((eq = strchr(w[i], '=')) == NULL || eq == w[i] ||
 		    eq[1] == '\0') {
-			conf_error(dl->conf, dl->sec, kv, dl->err, dl->errlen,
+			conf_error(conf, sec, kv, err, errlen,
 			    "%s: want attribute=key, as in "
 			    "mail=example.org/mail", w[i]);
 			goto out;
 		}
-		d->extra_attrs[i] = xstrndup(w[i], (size_t)(eq - w[i]));
-		d->extra_keys[i] = xstrdup(eq + 1);
-		d->nextra++;
+		strvec_add_take(&attrs, xstrndup(w[i], (size_t)(eq - w[i])));
+		strvec_add(&keys, eq + 1);
 	}
 	r = 0;
 out:
+	d->nextra = strvec_count(&attrs);
+	d->extra_attrs = strvec_take(&attrs);
+	d->extra_keys = strvec_take(&keys);
 	free_words(w);
 	return r;
 }
@@ -349,7 +377,7 @@ lconf_tls(struct lconf_dir *dl)
 }
 
 /*
- * allow_system_names; without it, a prefix that puts every name in the
+ * Without allow_system_names, a prefix that puts every name in the
  * system: namespace would drop every group or refuse every user: say so
  * now rather than at the first review.
  */
@@ -359,9 +387,6 @@ lconf_system_names(struct lconf_dir *dl)
 	struct ldap_dir	*d = dl->d;
 	const char	*key = NULL;
 
-	if (conf_get_bool(dl->conf, dl->sec, "allow_system_names", 0,
-	    &d->allow_system_names, dl->err, dl->errlen) != 0)
-		return -1;
 	if (!d->allow_system_names && names_prefix_reserved(d->username_prefix))
 		key = "username_prefix";
 	else if (!d->allow_system_names &&
@@ -377,76 +402,30 @@ lconf_system_names(struct lconf_dir *dl)
 	return 0;
 }
 
-/* ca, cert and key, and the TLS context they make. */
-static int
-lconf_tls_files(struct lconf_dir *dl)
-{
-	struct ldap_dir	*d = dl->d;
-
-	d->ca = conf_get_str(dl->sec, "ca", NULL);
-	d->cert = conf_get_str(dl->sec, "cert", NULL);
-	d->key = conf_get_str(dl->sec, "key", NULL);
-	if ((d->cert == NULL) != (d->key == NULL)) {
-		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
-		    "cert and key go together");
-		return -1;
-	}
-	return lconf_tls(dl);
-}
-
-/* The filters, group patterns, timeouts, sizes and the lockout. */
-static int
-lconf_search(struct lconf_dir *dl)
-{
-	struct ldap_dir	*d = dl->d;
-
-	if (lconf_filter(dl, "user_filter", "(uid=%s)", &d->user_filter) != 0 ||
-	    lconf_filter(dl, "group_filter", "(member=%s)", &d->group_filter) ||
-	    lconf_regex(dl, "group_allow", &d->group_allow, &d->has_allow) ||
-	    lconf_regex(dl, "group_deny", &d->group_deny, &d->has_deny) ||
-	    lconf_duration(dl, "timeout", 5000, &d->timeout) != 0 ||
-	    lconf_duration(dl, "connect_timeout", 2000,
-	    &d->connect_timeout) != 0 ||
-	    lconf_duration(dl, "backoff_max", 30000, &d->backoff_max) != 0 ||
-	    lconf_number(dl, "pool_size", 1, 64, 2, &d->pool_size) != 0 ||
-	    lconf_number(dl, "page_size", 0, 100000, 500,
-	    &d->page_size) != 0 ||
-	    lconf_number(dl, "max_groups", 1, LDAP_MAX_GROUPS, 1024,
-	    &d->max_groups) != 0 ||
-	    lconf_number(dl, "nested_depth", 0, 32, 0,
-	    &d->nested_depth) != 0 ||
-	    lconf_lockout(dl) != 0)
-		return -1;
-	return 0;
-}
-
+/* The checks that tie keys together, once the table is read. */
 static int
 lconf_all(struct lconf_dir *dl)
 {
 	struct ldap_dir	*d = dl->d;
 
-	if (lconf_uris(dl) != 0 || lconf_password(dl) != 0 ||
-	    lconf_mode(dl) != 0 || lconf_tls_files(dl) != 0)
+	if (conf_read_section(lconf_options, CONF_NOPTIONS(lconf_options), d,
+	    dl->conf, dl->sec, dl->err, dl->errlen) != 0 ||
+	    lconf_uris(dl) != 0 || lconf_password(dl) != 0)
 		return -1;
-	if ((d->user_base = conf_get_str(dl->sec, "user_base", NULL)) == NULL) {
+	if (d->mode == LM_ATTRIBUTE && d->token_attribute == NULL) {
 		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
-		    "user_base is required");
+		    "token_attribute is required with mode = attribute");
 		return -1;
 	}
-	if (lconf_search(dl) != 0)
+	if ((d->cert == NULL) != (d->key == NULL)) {
+		conf_error(dl->conf, dl->sec, NULL, dl->err, dl->errlen,
+		    "cert and key go together");
 		return -1;
-	d->username_attribute = conf_get_str(dl->sec, "username_attribute",
-	    "uid");
-	d->username_prefix = conf_get_str(dl->sec, "username_prefix", "");
-	d->uid_attribute = conf_get_str(dl->sec, "uid_attribute", NULL);
-	if (lconf_extra(dl) != 0)
+	}
+	if (lconf_tls(dl) != 0 ||
+	    lconf_filter(dl, "user_filter", d->user_filter) != 0 ||
+	    lconf_filter(dl, "group_filter", d->group_filter) != 0)
 		return -1;
-	d->memberof_attribute = conf_get_str(dl->sec, "memberof_attribute",
-	    NULL);
-	d->group_base = conf_get_str(dl->sec, "group_base", NULL);
-	d->group_name_attribute = conf_get_str(dl->sec, "group_name_attribute",
-	    "cn");
-	d->group_prefix = conf_get_str(dl->sec, "group_prefix", "");
 	return lconf_system_names(dl);
 }
 
@@ -462,31 +441,11 @@ lconf_dir_clear(struct ldap_dir *d)
 	if (d->bind_password != NULL)
 		OPENSSL_cleanse(d->bind_password, d->bind_password_len);
 	free(d->bind_password);
-	free(d->bind_password_file);
 	free(d->name);
 	free(d->mname);
-	free(d->ca);
-	free(d->cert);
-	free(d->key);
 	tls_ctx_free(d->tls_ctx);
-	free(d->bind_dn);
-	free(d->user_base);
-	free(d->user_filter);
-	free(d->token_attribute);
-	free(d->username_attribute);
-	free(d->username_prefix);
-	free(d->uid_attribute);
-	for (i = 0; i < d->nextra; i++) {
-		free(d->extra_attrs[i]);
-		free(d->extra_keys[i]);
-	}
-	free(d->extra_attrs);
-	free(d->extra_keys);
-	free(d->memberof_attribute);
-	free(d->group_base);
-	free(d->group_filter);
-	free(d->group_name_attribute);
-	free(d->group_prefix);
+	lconf_extra_free(d);
+	conf_table_free(lconf_options, CONF_NOPTIONS(lconf_options), d);
 	names_once_free(d->system_logged);
 	if (d->has_allow)
 		regfree(&d->group_allow);
@@ -512,9 +471,8 @@ int
 lconf_load(const struct config *conf, void **shared, char *err, size_t errlen)
 {
 	struct ldap_shared	*ls;
-	struct lconf_dir		 dl;
+	struct lconf_dir	 dl;
 	struct conf_section	*sec;
-	struct conf_kv		*unused;
 	size_t			 i;
 	int			 v;
 
@@ -540,11 +498,6 @@ lconf_load(const struct config *conf, void **shared, char *err, size_t errlen)
 		dl.errlen = errlen;
 		if (lconf_all(&dl) != 0)
 			goto fail;
-		if ((unused = conf_unused(sec)) != NULL) {
-			conf_error(conf, sec, unused, err, errlen,
-			    "unknown key");
-			goto fail;
-		}
 	}
 	if (ls->ndirs == 0) {
 		snprintf(err, errlen, "%s: the chain names \"ldap\" but there "

@@ -93,6 +93,7 @@ struct ldap_dir {
 	char		*mname;		/* name as a Prometheus label value */
 	struct ldap_uri	 uris[LDAP_MAX_URIS];
 	size_t		 nuris;
+	int		 insecure;	/* ldap:// without StartTLS */
 	char		*ca;
 	char		*cert;
 	char		*key;
@@ -217,7 +218,7 @@ struct ldap_wdir {
 	size_t			 nconns[LK_MAX];
 	TAILQ_HEAD(, lreq)	 waiting[LK_MAX];
 	uint64_t		 down_until[LDAP_MAX_URIS];
-	unsigned		 fails[LDAP_MAX_URIS];
+	struct backoff		 backoff[LDAP_MAX_URIS]; /* per URI */
 	int			 probing;	/* a paused URI is tried */
 	int			 opening;	/* inside lconn_open() */
 	int			 unreachable[LK_MAX]; /* fail the waiters */
@@ -260,10 +261,8 @@ struct lreq_dir {
 	size_t			 nentries;
 	char			*error;		/* of this directory */
 
-	char			**names;	/* group names */
-	size_t			 nnames;
-	char			**gdns;		/* group DNs seen (cycles) */
-	size_t			 ngdns;
+	struct strvec		 names;		/* group names */
+	struct strvec		 gdns;		/* group DNs seen (cycles) */
 	size_t			*gset;		/* hash set: gdns index + 1 */
 	size_t			 gcap;
 	size_t			 cursor;	/* next group DN to expand */
@@ -300,11 +299,11 @@ struct lreq {
 };
 
 /* auth-ldap.c */
-int		 auth_ldap_text_valid(const struct berval *);
 int		 auth_ldap_rejected(int rc);
 void		 auth_ldap_stats_op(struct ldap_dir *, enum ldap_optype,
 		    enum ldap_opres, double start);
-void		 auth_ldap_ms_to_tv(long long ms, struct timeval *);
+/* What the buffer holds, as a string the caller frees. */
+char		*auth_ldap_buf_take(struct evbuffer *);
 /* A Prometheus label value, escaped; the caller frees it. */
 char		*auth_ldap_label(const char *);
 /* The review's current step, on a connection of the right kind. */

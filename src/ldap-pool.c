@@ -54,6 +54,16 @@ static void	lconn_read_cb(evutil_socket_t, short, void *);
 
 /* ------------------------------------------------------------ URIs */
 
+/* Arm ev to fire in ms milliseconds. */
+static void
+lpool_timer_add(struct event *ev, long long ms)
+{
+	struct timeval	tv;
+
+	ms_to_timeval(ms, &tv);
+	evtimer_add(ev, &tv);
+}
+
 /*
  * A URI failed: skip it for a while, doubling the pause with each
  * failure up to backoff_max.  Several connections failing together
@@ -62,18 +72,11 @@ static void	lconn_read_cb(evutil_socket_t, short, void *);
 static void
 lpool_uri_failed(struct ldap_wdir *wd, size_t i, int probe)
 {
-	long long	pause = LDAP_BACKOFF_MIN;
 	uint64_t	now = monotonic_ms();
-	unsigned	n;
 
 	if (wd->down_until[i] > now && !probe)
 		return;
-	for (n = 0; n < wd->fails[i] && pause < wd->dir->backoff_max; n++)
-		pause *= 2;
-	if (pause > wd->dir->backoff_max)
-		pause = wd->dir->backoff_max;
-	wd->fails[i]++;
-	wd->down_until[i] = now + (uint64_t)pause;
+	wd->down_until[i] = now + (uint64_t)backoff_next(&wd->backoff[i]);
 }
 
 /*
@@ -275,13 +278,11 @@ lpool_return_uri(struct ldap_wdir *wd, uint64_t *when)
 static void
 lpool_arm_return(struct ldap_wdir *wd)
 {
-	struct timeval	tv;
 	uint64_t	when, now = monotonic_ms();
 
 	if (lpool_return_uri(wd, &when) == -1)
 		return;
-	auth_ldap_ms_to_tv(when > now ? (long long)(when - now) : 0, &tv);
-	evtimer_add(wd->back, &tv);
+	lpool_timer_add(wd->back, when > now ? (long long)(when - now) : 0);
 }
 
 /*
@@ -386,7 +387,7 @@ lconn_ready(struct lconn *c)
 		wd->probing = 0;
 		c->probe = 0;
 	}
-	wd->fails[c->uri] = 0;
+	backoff_reset(&wd->backoff[c->uri]);
 	wd->down_until[c->uri] = 0;
 	__atomic_store_n(&wd->dir->stats.unreachable, 0, __ATOMIC_RELAXED);
 	lpool_kick(wd);
@@ -429,7 +430,7 @@ lconn_set_options(struct lconn *c)
 	struct timeval	 tv;
 	int		 v3 = LDAP_VERSION3;
 
-	auth_ldap_ms_to_tv(d->connect_timeout, &tv);
+	ms_to_timeval(d->connect_timeout, &tv);
 	if (ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3) ||
 	    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
 	    ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv))
@@ -537,7 +538,6 @@ static struct lconn *
 lconn_new(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
 {
 	struct lconn	*c;
-	struct timeval	 tv;
 
 	c = xcalloc(1, sizeof(*c));
 	c->wd = wd;
@@ -560,8 +560,7 @@ lconn_new(struct ldap_wdir *wd, enum lconn_kind kind, size_t i)
 		    __ATOMIC_RELAXED);
 	c->setup_start = monotonic_sec();
 	c->tmo = evtimer_new(wd->li->base, lconn_timeout_cb, c);
-	auth_ldap_ms_to_tv(wd->dir->connect_timeout, &tv);
-	evtimer_add(c->tmo, &tv);
+	lpool_timer_add(c->tmo, wd->dir->connect_timeout);
 	return c;
 }
 
@@ -752,7 +751,6 @@ lconn_op_new(struct lconn *c, struct lreq *lr, enum ldap_optype type,
     int msgid, lop_cb cb)
 {
 	struct lop	*op;
-	struct timeval	 tv;
 
 	op = xcalloc(1, sizeof(*op));
 	op->conn = c;
@@ -762,8 +760,7 @@ lconn_op_new(struct lconn *c, struct lreq *lr, enum ldap_optype type,
 	op->cb = cb;
 	op->start = monotonic_sec();
 	op->timer = evtimer_new(c->wd->li->base, lconn_op_timeout_cb, op);
-	auth_ldap_ms_to_tv(c->wd->dir->timeout, &tv);
-	evtimer_add(op->timer, &tv);
+	lpool_timer_add(op->timer, c->wd->dir->timeout);
 	TAILQ_INSERT_TAIL(&c->ops, op, entry);
 	c->nops++;
 	lr->op = op;
@@ -841,17 +838,13 @@ lpool_wait_timeout_cb(evutil_socket_t fd, short events, void *arg)
 static void
 lpool_queue(struct ldap_wdir *wd, struct lreq *lr, enum lconn_kind kind)
 {
-	struct timeval	tv;
-
 	lr->waiting = kind;
 	TAILQ_INSERT_TAIL(&wd->waiting[kind], lr, wentry);
 	if (lr->wait_tmo == NULL)
 		lr->wait_tmo = evtimer_new(wd->li->base, lpool_wait_timeout_cb,
 		    lr);
-	if (!evtimer_pending(lr->wait_tmo, NULL)) {
-		auth_ldap_ms_to_tv(wd->dir->timeout, &tv);
-		evtimer_add(lr->wait_tmo, &tv);
-	}
+	if (!evtimer_pending(lr->wait_tmo, NULL))
+		lpool_timer_add(lr->wait_tmo, wd->dir->timeout);
 }
 
 /*
@@ -934,10 +927,20 @@ lpool_kick(struct ldap_wdir *wd)
 void
 lpool_init(struct ldap_wdir *wd, struct ldap_inst *li, struct ldap_dir *dir)
 {
-	int	k;
+	long long	min;
+	size_t		i;
+	int		k;
 
 	wd->li = li;
 	wd->dir = dir;
+	/*
+	 * LDAP_BACKOFF_MIN, doubling up to backoff_max; a backoff_max below
+	 * it is every pause.
+	 */
+	min = dir->backoff_max < LDAP_BACKOFF_MIN ? dir->backoff_max :
+	    LDAP_BACKOFF_MIN;
+	for (i = 0; i < LDAP_MAX_URIS; i++)
+		backoff_init(&wd->backoff[i], min, dir->backoff_max, 0);
 	for (k = LK_SEARCH; k < LK_MAX; k++) {
 		TAILQ_INIT(&wd->conns[k]);
 		TAILQ_INIT(&wd->waiting[k]);

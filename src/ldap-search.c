@@ -182,7 +182,8 @@ lsearch_dn_first_value(const char *dnstr)
 	if (ldap_str2dn(dnstr, &dn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS ||
 	    dn == NULL || dn[0] == NULL || dn[0][0] == NULL)
 		goto out;
-	if (auth_ldap_text_valid(&dn[0][0]->la_value))
+	if (utf8_text_valid(dn[0][0]->la_value.bv_val,
+	    dn[0][0]->la_value.bv_len))
 		s = xstrndup(dn[0][0]->la_value.bv_val,
 		    dn[0][0]->la_value.bv_len);
 out:
@@ -227,7 +228,7 @@ lsearch_gset_slot(const struct lreq_dir *ds, const char *dn)
 	size_t	i = (size_t)lsearch_dn_hash(dn) & (ds->gcap - 1);
 
 	while (ds->gset[i] != 0 &&
-	    strcasecmp(ds->gdns[ds->gset[i] - 1], dn) != 0)
+	    strcasecmp(ds->gdns.v[ds->gset[i] - 1], dn) != 0)
 		i = (i + 1) & (ds->gcap - 1);
 	return i;
 }
@@ -241,13 +242,13 @@ lsearch_gset_reserve(struct lreq_dir *ds)
 {
 	size_t	i;
 
-	if (2 * (ds->ngdns + 1) <= ds->gcap)
+	if (2 * (strvec_count(&ds->gdns) + 1) <= ds->gcap)
 		return;
 	ds->gcap = ds->gcap == 0 ? 64 : 2 * ds->gcap;
 	free(ds->gset);
 	ds->gset = xcalloc(ds->gcap, sizeof(*ds->gset));
-	for (i = 0; i < ds->ngdns; i++)
-		ds->gset[lsearch_gset_slot(ds, ds->gdns[i])] = i + 1;
+	for (i = 0; i < strvec_count(&ds->gdns); i++)
+		ds->gset[lsearch_gset_slot(ds, ds->gdns.v[i])] = i + 1;
 }
 
 /* Add a group by DN (and name); 0 if it was seen before (a cycle). */
@@ -256,6 +257,7 @@ lsearch_add_group(struct lreq *lr, const char *dn, char *name)
 {
 	struct lreq_dir	*ds = &lr->ds;
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
+	char		*prefixed;
 	size_t		 slot;
 
 	if (ds->overflow) {
@@ -269,14 +271,13 @@ lsearch_add_group(struct lreq *lr, const char *dn, char *name)
 		return 0;
 	}
 	/* The rest of the search is drained and dropped, then it fails. */
-	if (ds->ngdns >= (size_t)d->max_groups) {
+	if (strvec_count(&ds->gdns) >= (size_t)d->max_groups) {
 		ds->overflow = 1;
 		free(name);
 		return 0;
 	}
-	ds->gdns = xreallocarray(ds->gdns, ds->ngdns + 1, sizeof(char *));
-	ds->gdns[ds->ngdns++] = xstrdup(dn);
-	ds->gset[slot] = ds->ngdns;
+	strvec_add(&ds->gdns, dn);
+	ds->gset[slot] = strvec_count(&ds->gdns);
 	if (name == NULL)
 		return 1;
 	if ((d->has_allow && regexec(&d->group_allow, name, 0, NULL, 0) != 0) ||
@@ -284,9 +285,8 @@ lsearch_add_group(struct lreq *lr, const char *dn, char *name)
 		free(name);
 		return 1;
 	}
-	ds->names = xreallocarray(ds->names, ds->nnames + 2, sizeof(char *));
-	xasprintf(&ds->names[ds->nnames++], "%s%s", d->group_prefix, name);
-	ds->names[ds->nnames] = NULL;
+	xasprintf(&prefixed, "%s%s", d->group_prefix, name);
+	strvec_add_take(&ds->names, prefixed);
 	free(name);
 	return 1;
 }
@@ -303,7 +303,7 @@ lsearch_memberof(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 		return;
 	vals = ldap_get_values_len(ld, e, d->memberof_attribute);
 	for (i = 0; vals != NULL && vals[i] != NULL; i++) {
-		if (!auth_ldap_text_valid(vals[i]))
+		if (!utf8_text_valid(vals[i]->bv_val, vals[i]->bv_len))
 			continue;
 		dn = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
 		lsearch_add_group(lr, dn, lsearch_dn_first_value(dn));
@@ -325,7 +325,7 @@ lsearch_extra(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 		lr->ds.extra[i] = xcalloc(LDAP_MAX_VALUES + 1, sizeof(char *));
 		for (j = n = 0; vals != NULL && vals[j] != NULL &&
 		    n < LDAP_MAX_VALUES; j++) {
-			if (auth_ldap_text_valid(vals[j]))
+			if (utf8_text_valid(vals[j]->bv_val, vals[j]->bv_len))
 				lr->ds.extra[i][n++] = xstrndup(vals[j]->bv_val,
 				    vals[j]->bv_len);
 		}
@@ -630,7 +630,7 @@ lsearch_group_filter(struct lreq *lr)
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 	struct evbuffer	*b;
 	char		*f, *out = NULL;
-	size_t		 i, n, end;
+	size_t		 i, end;
 
 	if (ds->step == LR_GROUPS)
 		return auth_ldap_filter_expand(d->group_filter, ds->dn,
@@ -641,7 +641,7 @@ lsearch_group_filter(struct lreq *lr)
 	b = evbuffer_new();
 	evbuffer_add(b, "(|", 2);
 	for (i = ds->cursor; i < end; i++) {
-		if ((f = auth_ldap_filter_expand(d->group_filter, ds->gdns[i],
+		if ((f = auth_ldap_filter_expand(d->group_filter, ds->gdns.v[i],
 		    NULL)) == NULL)
 			goto out;
 		evbuffer_add(b, f, strlen(f));
@@ -649,10 +649,7 @@ lsearch_group_filter(struct lreq *lr)
 	}
 	evbuffer_add(b, ")", 1);
 	ds->chunk_end = end;	/* the cursor moves once it is answered */
-	n = evbuffer_get_length(b);
-	out = xmalloc(n + 1);
-	evbuffer_remove(b, out, n);
-	out[n] = '\0';
+	out = auth_ldap_buf_take(b);
 out:
 	evbuffer_free(b);
 	return out;
@@ -728,10 +725,10 @@ lsearch_groups_next(struct lreq *lr)
 	if (ds->step == LR_GROUPS) {
 		ds->step = LR_NESTED;
 		ds->cursor = 0;
-		ds->level_end = ds->ngdns;
+		ds->level_end = strvec_count(&ds->gdns);
 		ds->depth = 1;
 	} else if (ds->cursor >= ds->level_end) {
-		ds->level_end = ds->ngdns;
+		ds->level_end = strvec_count(&ds->gdns);
 		ds->depth++;
 	}
 	if (d->group_base == NULL || ds->depth > d->nested_depth ||
