@@ -86,6 +86,29 @@ review_finish(struct auth_req *req, void *arg)
 	*(int *)arg = 1;
 }
 
+/*
+ * The answer on standard output, a line on standard error; the exit
+ * status: 0 authenticated, 1 not, 2 error.
+ */
+static int
+review_report(struct auth_req *req, enum review_version version)
+{
+	char	*out;
+	size_t	 len;
+
+	out = review_encode(version, &req->result, &len);
+	printf("%s\n", out);
+	free(out);
+	fprintf(stderr, "token %s: %s%s%s\n", req->token_fp,
+	    req->result.rv == AUTH_OK ? "authenticated by " :
+	    req->result.rv == AUTH_ERROR ? "error: " : "not authenticated",
+	    req->result.rv == AUTH_OK ? req->result.backend : "",
+	    req->result.rv == AUTH_ERROR ? req->result.error : "");
+	if (req->result.rv == AUTH_OK)
+		return 0;
+	return req->result.rv == AUTH_ERROR ? 2 : 1;
+}
+
 static int
 cmd_review(const char *path, int argc, char **argv)
 {
@@ -100,7 +123,7 @@ cmd_review(const char *path, int argc, char **argv)
 	struct auth_req		 req;
 	enum review_version	 version = REVIEW_V1;
 	char			*auds[TR_MAX_AUDIENCES + 1], *token = NULL;
-	char			 err[TR_ERRLEN], *out;
+	char			 err[TR_ERRLEN];
 	size_t			 naud = 0, len = 0;
 	int			 ch, done = 0, r = 2;
 
@@ -149,15 +172,7 @@ cmd_review(const char *path, int argc, char **argv)
 	auth_review(chain, &req, review_finish, &done);
 	while (!done && event_base_loop(base, EVLOOP_ONCE) == 0)
 		;
-	out = review_encode(version, &req.result, &len);
-	printf("%s\n", out);
-	free(out);
-	fprintf(stderr, "token %s: %s%s%s\n", req.token_fp,
-	    req.result.rv == AUTH_OK ? "authenticated by " :
-	    req.result.rv == AUTH_ERROR ? "error: " : "not authenticated",
-	    req.result.rv == AUTH_OK ? req.result.backend : "",
-	    req.result.rv == AUTH_ERROR ? req.result.error : "");
-	r = req.result.rv == AUTH_OK ? 0 : req.result.rv == AUTH_ERROR ? 2 : 1;
+	r = review_report(&req, version);
 	auth_req_clear(&req);
 out:
 	auth_chain_free(chain);
