@@ -99,6 +99,18 @@ auth_chain_new(struct runtime *rt, struct event_base *base)
 	return chain;
 }
 
+void *
+auth_chain_instance(struct auth_chain *chain, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < chain->rt->nbackends; i++) {
+		if (strcmp(chain->rt->backends[i]->name, name) == 0)
+			return chain->inst[i];
+	}
+	return NULL;
+}
+
 void
 auth_chain_free(struct auth_chain *chain)
 {

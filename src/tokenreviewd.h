@@ -436,6 +436,12 @@ const struct auth_backend *const *auth_backends(size_t *n);
 struct auth_chain *auth_chain_new(struct runtime *, struct event_base *);
 void	 auth_chain_free(struct auth_chain *);
 /*
+ * This worker's instance of the backend name (for another part of the
+ * daemon that asks a source directly, as /login asks LDAP), or NULL when
+ * the backend is not in the chain or did not start in this worker.
+ */
+void	*auth_chain_instance(struct auth_chain *, const char *name);
+/*
  * Review req->token: cache, then each backend in order.  finish(req, arg)
  * is called exactly once with req->result set, possibly before
  * auth_review() returns.
