@@ -570,6 +570,21 @@ int		 auth_ldap_decode_basic(const char *, size_t, char **user,
  */
 char		*auth_ldap_value_text(const char *attr, const char *val,
 		    size_t len);
+/*
+ * Recheck: the user named username looked up in the directory dir
+ * without a bind, as bind mode searches a login (whatever the
+ * directory's mode, also with reviews = no).  username is the name as
+ * answered: the directory's username_prefix is taken off before the
+ * search, and a name without it is not the directory's.  AUTH_OK with
+ * the user as it is now (groups, uid, extra) in res, AUTH_DENY when the
+ * entry is gone, is another user's or is locked (ppolicy's
+ * pwdAccountLockedTime set), AUTH_ERROR when the directory cannot be
+ * asked.  Like authenticate(): at once, or AUTH_PENDING and done(req, rv)
+ * later; cancelled with auth_ldap_backend.cancel(inst, req).
+ */
+enum auth_rv	 auth_ldap_recheck(void *inst, const char *dir,
+		    const char *username, struct auth_req *req,
+		    struct auth_result *res, auth_done_cb done);
 extern const struct auth_backend auth_ldap_backend;
 
 /* auth-jwt.c; the rest of the JWT source is in jwt-int.h */

@@ -259,6 +259,10 @@ test_load(void)
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\n"
 	    "allow_system_names = maybe\n", err, sizeof(err)),
 	    "allow_system_names", "allow_system_names must be a boolean");
+	is_str(load(dir, "uri = ldaps://x\nuser_base = dc=x\nreviews = no\n",
+	    err, sizeof(err)), "", "reviews = no loads");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nreviews = 2\n",
+	    err, sizeof(err)), "reviews", "reviews must be a boolean");
 	unlink(pw);
 	snprintf(pw, sizeof(pw), "%s/t.conf", dir);
 	unlink(pw);
