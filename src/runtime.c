@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "login.h"
 
 static uint64_t	next_generation = 1;
 
@@ -42,6 +43,8 @@ runtime_check_sections(const struct config *conf, char *err, size_t errlen)
 	for (i = 0; i < conf->nsections; i++) {
 		sec = &conf->sections[i];
 		if (auth_backend_find(sec->type) != NULL)
+			continue;
+		if (strcmp(sec->type, "login") == 0 && sec->label == NULL)
 			continue;
 		conf_error(conf, sec, NULL, err, errlen, "unknown section "
 		    "(no such token source in this build)");
@@ -161,6 +164,8 @@ runtime_load(const char *path, int flags, char *err, size_t errlen)
 		if (runtime_client_token(rt, err, errlen) != 0)
 			goto fail;
 	}
+	if (login_conf_load(rt->conf, &rt->login, err, errlen) != 0)
+		goto fail;
 	rt->shared = xcalloc(rt->nbackends, sizeof(*rt->shared));
 	for (i = 0; i < rt->nbackends; i++) {
 		if (rt->backends[i]->load(rt->conf, &rt->shared[i], err,
@@ -197,6 +202,7 @@ runtime_unref(struct runtime *rt)
 	}
 	free(rt->shared);
 	free(rt->backends);
+	login_conf_free(rt->login);
 	cache_free(rt->cache);
 	tls_ctx_free(rt->ssl_ctx);
 	config_free(rt->conf);

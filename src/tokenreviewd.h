@@ -280,6 +280,13 @@ char		*conf_get_str(struct conf_section *, const char *key,
 		    const char *def);
 /* The first key of a section no conf_get() asked for, or NULL. */
 struct conf_kv	*conf_unused(struct conf_section *);
+/*
+ * A listen list (kv's value, split in list): at most TR_MAX_LISTEN numeric
+ * "HOST:PORT" or "[V6]:PORT" addresses, none twice.  0, or -1 with err.
+ */
+int		 conf_check_addresses(const struct config *,
+		    const struct conf_section *, const struct conf_kv *,
+		    char **list, size_t n, char *err, size_t errlen);
 /* 1 for [server], [cache] and [log], which config.c reads itself. */
 int		 config_core_section(const char *type);
 
@@ -429,6 +436,7 @@ struct auth_backend {
 
 struct runtime;
 struct auth_chain;
+struct login_conf;
 
 const struct auth_backend *auth_backend_find(const char *name);
 const struct auth_backend *const *auth_backends(size_t *n);
@@ -630,6 +638,7 @@ struct runtime {
 	void			**shared;
 	size_t			 nbackends;
 	struct cache		*cache;
+	struct login_conf	*login;		/* [login], or NULL */
 };
 
 #define RUNTIME_NO_TLS	0x1	/* tokenreviewctl review: skip TLS files */
