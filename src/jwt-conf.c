@@ -654,9 +654,10 @@ static int
 jwt_conf_login(const struct config *conf, struct jwt_shared *js, char *err,
     size_t errlen)
 {
-	struct jwt_issuer	*is;
-	const struct jwt_issuer	*other;
-	size_t			 i;
+	struct jwt_issuer		*is;
+	const struct jwt_issuer		*other;
+	const struct conf_section	*sec = NULL;
+	size_t				 i;
 
 	if (jwt_login_issuer(conf, &is, err, errlen) != 0)
 		return -1;
@@ -668,9 +669,13 @@ jwt_conf_login(const struct config *conf, struct jwt_shared *js, char *err,
 			other = js->issuers[i];
 	}
 	if (other != NULL) {
-		snprintf(err, errlen, "%s: [login]: its issuer \"%s\" (%s) is "
-		    "also [jwt \"%s\"]", conf->path, is->name, is->issuer,
-		    other->name);
+		for (i = 0; sec == NULL && i < conf->nsections; i++) {
+			if (strcmp(conf->sections[i].type, "login") == 0)
+				sec = &conf->sections[i];
+		}
+		conf_error(conf, sec, NULL, err, errlen, "the JWT source's "
+		    "issuer \"%s\" (%s) clashes with [jwt \"%s\"]", is->name,
+		    is->issuer, other->name);
 		jwt_conf_issuer_free(is);
 		return -1;
 	}

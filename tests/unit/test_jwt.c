@@ -1519,12 +1519,13 @@ test_login_issuer(void)
 	sh = NULL;
 	ok(load_login("no", "[jwt \"x\"]\nissuer = https://login.test\n"
 	    "audiences = k\njwks_file = %1$s/jwks.json\n", &sh, err,
-	    sizeof(err)) != 0 && strstr(err, "is also [jwt \"x\"]") != NULL,
+	    sizeof(err)) != 0 && strstr(err, ":9: [login]: ") != NULL &&
+	    strstr(err, "clashes with [jwt \"x\"]") != NULL,
 	    "a [jwt] section with the issuer of [login] -> error");
 	ok(load_login("no", "[jwt \"login\"]\nissuer = https://l.test\n"
 	    "audiences = k\njwks_file = %1$s/jwks.json\n", &sh, err,
-	    sizeof(err)) != 0 && strstr(err, "is also [jwt \"login\"]") !=
-	    NULL, "a [jwt \"login\"] section -> error");
+	    sizeof(err)) != 0 && strstr(err, "clashes with [jwt \"login\"]")
+	    != NULL, "a [jwt \"login\"] section -> error");
 out:
 	auth_jwt_backend.unload(sh);
 	EVP_PKEY_free(lk);
