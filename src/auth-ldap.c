@@ -602,7 +602,7 @@ auth_ldap_recheck(void *inst, const char *dir, const char *username,
 	lr->done = done;
 	lr->waiting = LK_NONE;
 	lr->recheck = 1;
-	lr->dir = lr->only = i;
+	lr->dir = i;
 	lr->sync = 1;
 	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
 	lr->ds.login = xstrdup(username + plen);

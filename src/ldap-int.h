@@ -294,7 +294,6 @@ struct lreq {
 	int			 finished;
 	enum auth_rv		 final;
 	int			 recheck;	/* auth_ldap_recheck(): no bind */
-	size_t			 only;		/* recheck: its one directory */
 
 	struct lop		*op;
 	enum lconn_kind		 waiting;	/* LK_NONE or the pool's */
