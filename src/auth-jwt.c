@@ -18,7 +18,9 @@
  * Keys come from files read at load (jwt-keys.c), or from the issuer's
  * discovery document and JWKS, fetched by one thread off the request
  * path (jwt-fetch.c) that wakes the workers waiting for it through each
- * worker's struct wake (wake.c).
+ * worker's struct wake (wake.c).  The tokens of the login flow are those
+ * of a built-in issuer whose valid tokens take one more step, in
+ * jwt-login.c.
  */
 
 #include <sys/queue.h>
@@ -33,14 +35,6 @@
 
 #include "tokenreviewd.h"
 #include "jwt-int.h"
-
-/* A worker's instance of the source. */
-struct jwt_inst {
-	struct jwt_shared	*js;
-	struct event_base	*base;
-	struct wake		*wake;		/* fetcher -> worker */
-	TAILQ_HEAD(, jwt_wait)	 waits;
-};
 
 /* A review waiting for a key fetch, in its worker. */
 struct jwt_wait {
@@ -217,6 +211,8 @@ jwt_review(struct jwt_inst *ji, struct auth_req *req,
 	}
 	rv = jwt_review_end(is, req, res, &v);
 	jwt_verify_verdict_clear(&v);
+	if (rv == AUTH_OK && is->login != NULL)
+		rv = jwt_login_review(ji, is, req, res, done);
 	return rv;
 }
 
@@ -314,6 +310,7 @@ jwt_init(void *shared, struct event_base *base, void **inst)
 	ji->js = shared;
 	ji->base = base;
 	TAILQ_INIT(&ji->waits);
+	TAILQ_INIT(&ji->rechecks);
 	if (base != NULL && jwt_has_sources(ji->js)) {
 		ji->wake = wake_new(base, jwt_wake_cb, ji);
 		jwt_fetch_start();
@@ -334,6 +331,7 @@ jwt_cancel(void *inst, struct auth_req *req)
 			return;
 		}
 	}
+	jwt_login_cancel(ji, req);
 }
 
 static void
@@ -347,6 +345,7 @@ jwt_free(void *inst)
 		jwt_fetch_forget(ji->wake);
 	while (!TAILQ_EMPTY(&ji->waits))
 		jwt_wait_free(TAILQ_FIRST(&ji->waits));
+	jwt_login_forget(ji);
 	wake_free(ji->wake);
 	free(ji);
 }

@@ -8,6 +8,9 @@
  * and then bound as with the password.  In attribute mode the entry holds
  * the hex SHA-256 of the token in a configured attribute.  Groups come
  * from memberOf or a group search, optionally followed up nested groups.
+ * A directory with reviews = no answers no token; it serves the login
+ * flow only, whose tokens' users are looked up again without a bind
+ * (auth_ldap_recheck()).
  *
  * This file is the source as the chain sees it: the backend's table, a
  * review's walk over the directories (each one's verdict, the errors
@@ -506,8 +509,11 @@ lreq_next_dir(struct lreq *lr)
 	struct ldap_dir	*d;
 
 	lreq_reset(lr);
-	for (; lr->dir < lr->li->ls->ndirs; lr->dir++) {
+	/* A recheck asks its one directory: that verdict is the answer. */
+	for (; !lr->recheck && lr->dir < lr->li->ls->ndirs; lr->dir++) {
 		d = &lr->li->ls->dirs[lr->dir];
+		if (!d->reviews)
+			continue;	/* [ldap] reviews = no */
 		if (d->mode == LM_BIND && auth_ldap_decode_basic(
 		    lr->req->token, lr->req->token_len, &ds->login,
 		    &ds->password, &ds->password_len) != 0)
@@ -542,6 +548,66 @@ auth_ldap_authenticate(void *inst, struct auth_req *req,
 	lr->sync = 1;
 	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
 	lreq_next_dir(lr);
+	lr->sync = 0;
+	if (!lr->finished)
+		return AUTH_PENDING;
+	rv = lr->final;
+	lreq_free(lr);
+	return rv;
+}
+
+/* The directory named dir, or NULL. */
+static struct ldap_dir *
+auth_ldap_dir(struct ldap_inst *li, const char *dir, size_t *idx)
+{
+	size_t	i;
+
+	for (i = 0; li != NULL && i < li->ls->ndirs; i++) {
+		if (strcmp(li->ls->dirs[i].name, dir) == 0) {
+			*idx = i;
+			return &li->ls->dirs[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The user of a self-issued token looked up again in one directory (its
+ * other reviews skipped), searched as bind mode searches a login, and
+ * never bound: the flag recheck stops the walk after the user's groups.
+ */
+enum auth_rv
+auth_ldap_recheck(void *inst, const char *dir, const char *username,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done)
+{
+	struct ldap_inst	*li = inst;
+	struct ldap_dir		*d;
+	struct lreq		*lr;
+	enum auth_rv		 rv;
+	size_t			 i, plen;
+
+	if ((d = auth_ldap_dir(li, dir, &i)) == NULL) {
+		xasprintf(&res->error, "no directory [ldap \"%.64s\"] here",
+		    dir);
+		return AUTH_ERROR;
+	}
+	plen = strlen(d->username_prefix);
+	if (strncmp(username, d->username_prefix, plen) != 0 ||
+	    username[plen] == '\0' || strlen(username + plen) > LDAP_MAX_LOGIN)
+		return AUTH_DENY;
+	lr = xcalloc(1, sizeof(*lr));
+	lr->li = li;
+	lr->req = req;
+	lr->res = res;
+	lr->done = done;
+	lr->waiting = LK_NONE;
+	lr->recheck = 1;
+	lr->dir = i;
+	lr->sync = 1;
+	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
+	lr->ds.login = xstrdup(username + plen);
+	lr->ds.step = LR_USER;
+	lreq_run(lr);
 	lr->sync = 0;
 	if (!lr->finished)
 		return AUTH_PENDING;

@@ -10,8 +10,9 @@
  * namespace), and keys, read from files now or fetched later from the
  * issuer's discovery document (jwt-fetch.c).  The keys are read through
  * the core's option table (conf_read_section()); the checks that tie
- * keys together come after it.  The issuers are immutable once loaded; a
- * reload loads a new set.
+ * keys together come after it.  The built-in issuer of [login] is read
+ * by the same table (jwt-login.c) and added after the sections.  The
+ * issuers are immutable once loaded; a reload loads a new set.
  */
 
 #include <ctype.h>
@@ -98,7 +99,7 @@ static const struct conf_option jwt_conf_options[] = {
 #undef E
 #undef F
 
-static void
+void
 jwt_conf_issuer_free(struct jwt_issuer *is)
 {
 	size_t	i;
@@ -116,6 +117,7 @@ jwt_conf_issuer_free(struct jwt_issuer *is)
 	free_words(is->key_files);
 	jwt_keys_unref(is->keys);
 	jwt_fetch_unref(is->src);
+	jwt_login_free(is->login);
 	free(is);
 }
 
@@ -550,17 +552,24 @@ jwt_conf_mappings(struct jwt_conf *jc)
 	return 0;
 }
 
-static struct jwt_issuer *
-jwt_conf_issuer_load(const struct config *conf, struct conf_section *sec,
+static void
+jwt_conf_init(struct jwt_conf *jc, const struct config *conf,
+    struct conf_section *sec, char *err, size_t errlen)
+{
+	memset(jc, 0, sizeof(*jc));
+	jc->conf = conf;
+	jc->sec = sec;
+	jc->err = err;
+	jc->errlen = errlen;
+}
+
+struct jwt_issuer *
+jwt_conf_issuer_read(const struct config *conf, struct conf_section *sec,
     char *err, size_t errlen)
 {
 	struct jwt_conf	 jc;
 
-	memset(&jc, 0, sizeof(jc));
-	jc.conf = conf;
-	jc.sec = sec;
-	jc.err = err;
-	jc.errlen = errlen;
+	jwt_conf_init(&jc, conf, sec, err, errlen);
 	jc.is = xcalloc(1, sizeof(*jc.is));
 	if (sec->label == NULL) {
 		conf_error(conf, sec, NULL, err, errlen, "an issuer section "
@@ -572,13 +581,28 @@ jwt_conf_issuer_load(const struct config *conf, struct conf_section *sec,
 	    CONF_NOPTIONS(jwt_conf_options), jc.is, conf, sec, err,
 	    errlen) != 0)
 		goto fail;
-	if (jwt_conf_identity(&jc) != 0 || jwt_conf_mappings(&jc) != 0 ||
-	    jwt_conf_keys(&jc) != 0)
+	if (jwt_conf_identity(&jc) != 0 || jwt_conf_mappings(&jc) != 0)
 		goto fail;
 	return jc.is;
 fail:
 	jwt_conf_issuer_free(jc.is);
 	return NULL;
+}
+
+static struct jwt_issuer *
+jwt_conf_issuer_load(const struct config *conf, struct conf_section *sec,
+    char *err, size_t errlen)
+{
+	struct jwt_conf	 jc;
+
+	jwt_conf_init(&jc, conf, sec, err, errlen);
+	if ((jc.is = jwt_conf_issuer_read(conf, sec, err, errlen)) == NULL)
+		return NULL;
+	if (jwt_conf_keys(&jc) != 0) {
+		jwt_conf_issuer_free(jc.is);
+		return NULL;
+	}
+	return jc.is;
 }
 
 const struct jwt_issuer *
@@ -605,6 +629,58 @@ jwt_conf_unload(void *shared)
 		jwt_conf_issuer_free(js->issuers[i]);
 	free(js->issuers);
 	free(js);
+}
+
+static void
+jwt_conf_add(struct jwt_shared *js, struct jwt_issuer *is)
+{
+	js->issuers = xreallocarray(js->issuers, js->nissuers + 1,
+	    sizeof(*js->issuers));
+	js->issuers[js->nissuers++] = is;
+	if (is->src != NULL)
+		log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): keys from %s",
+		    is->name, is->issuer, is->src->jwks_url != NULL ?
+		    is->src->jwks_url : is->src->discovery_url);
+	else
+		log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): %zu keys from "
+		    "files", is->name, is->issuer, is->keys->nkeys);
+}
+
+/*
+ * The built-in issuer of [login], after the [jwt] sections: its URL and
+ * its name ("login", as metrics label it) are its own.
+ */
+static int
+jwt_conf_login(const struct config *conf, struct jwt_shared *js, char *err,
+    size_t errlen)
+{
+	struct jwt_issuer		*is;
+	const struct jwt_issuer		*other;
+	const struct conf_section	*sec = NULL;
+	size_t				 i;
+
+	if (jwt_login_issuer(conf, &is, err, errlen) != 0)
+		return -1;
+	if (is == NULL)
+		return 0;
+	other = jwt_conf_issuer(js, is->issuer);
+	for (i = 0; other == NULL && i < js->nissuers; i++) {
+		if (strcmp(js->issuers[i]->name, is->name) == 0)
+			other = js->issuers[i];
+	}
+	if (other != NULL) {
+		for (i = 0; sec == NULL && i < conf->nsections; i++) {
+			if (strcmp(conf->sections[i].type, "login") == 0)
+				sec = &conf->sections[i];
+		}
+		conf_error(conf, sec, NULL, err, errlen, "the JWT source's "
+		    "issuer \"%s\" (%s) clashes with [jwt \"%s\"]", is->name,
+		    is->issuer, other->name);
+		jwt_conf_issuer_free(is);
+		return -1;
+	}
+	jwt_conf_add(js, is);
+	return 0;
 }
 
 int
@@ -637,19 +713,10 @@ jwt_conf_load(const struct config *conf, void **shared, char *err,
 			jwt_conf_issuer_free(is);
 			goto fail;
 		}
-		js->issuers = xreallocarray(js->issuers, js->nissuers + 1,
-		    sizeof(*js->issuers));
-		js->issuers[js->nissuers++] = is;
-		if (is->src != NULL)
-			log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): keys "
-			    "from %s", is->name, is->issuer,
-			    is->src->jwks_url != NULL ? is->src->jwks_url :
-			    is->src->discovery_url);
-		else
-			log_msg(LL_INFO, "jwt_issuer", "issuer %s (%s): %zu "
-			    "keys from files", is->name, is->issuer,
-			    is->keys->nkeys);
+		jwt_conf_add(js, is);
 	}
+	if (jwt_conf_login(conf, js, err, errlen) != 0)
+		goto fail;
 	if (js->nissuers == 0) {
 		snprintf(err, errlen, "%s: the chain names \"jwt\" but there "
 		    "is no [jwt \"NAME\"] section", conf->path);

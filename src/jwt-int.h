@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <cjose/cjose.h>
 
 #include "tokenreviewd.h"
@@ -97,6 +98,14 @@ int		 jwt_keys_add_jwks(struct jwt_keyset *, const char *data,
 /* Add every PEM public key of a file; -1 with err set if none is usable. */
 int		 jwt_keys_add_pem(struct jwt_keyset *, const char *data,
 		    size_t len, char *err, size_t errlen);
+/*
+ * Add the public part of a key (public or private) under the given kid,
+ * for alg only; -1 with err set if it is not an RSA key or an EC key on
+ * P-256, P-384 or P-521.
+ */
+int		 jwt_keys_add_pkey(struct jwt_keyset *, EVP_PKEY *,
+		    const char *kid, const char *alg, char *err,
+		    size_t errlen);
 
 /* ---------------------------------------------------------------- fetching */
 
@@ -176,6 +185,12 @@ void		 jwt_fetch_start(void);
 
 /* ---------------------------------------------------------------- config */
 
+/* What only the built-in "login" issuer of [login] has (jwt-login.c). */
+struct jwt_login {
+	char			*ldap;		/* [login] ldap */
+	int			 recheck;	/* [login] recheck */
+};
+
 struct jwt_extra {
 	char		*key;
 	char		*claim;
@@ -209,6 +224,8 @@ struct jwt_issuer {
 	struct jwt_keyset	*keys;		/* from files, or NULL */
 	struct jwt_fetch_limits	 fetch;		/* for src */
 	struct jwt_source	*src;		/* fetched keys, or NULL */
+	struct jwt_login	*login;		/* the built-in issuer, or NULL:
+						   uid and extra as signed */
 
 	/* counters, written with relaxed atomics by any worker */
 	uint64_t		 n_ok;
@@ -232,6 +249,45 @@ void		 jwt_conf_unload(void *shared);
 /* The issuer with exactly the URL iss (NULL: none), or NULL. */
 const struct jwt_issuer *jwt_conf_issuer(const struct jwt_shared *,
 		    const char *iss);
+/*
+ * An issuer from a section, without its keys (the built-in issuer's
+ * come from [login]), or NULL with err set.  jwt_conf_issuer_free().
+ */
+struct jwt_issuer *jwt_conf_issuer_read(const struct config *,
+		    struct conf_section *, char *err, size_t errlen);
+void		 jwt_conf_issuer_free(struct jwt_issuer *);
+
+/* ---------------------------------------------------------------- login */
+
+/* A worker's instance of the source. */
+struct jwt_inst {
+	struct jwt_shared	*js;
+	struct event_base	*base;
+	struct wake		*wake;		/* fetcher -> worker */
+	TAILQ_HEAD(, jwt_wait)	 waits;
+	TAILQ_HEAD(, jwt_recheck) rechecks;	/* jwt-login.c */
+};
+
+/* jwt-login.c */
+/*
+ * The built-in issuer of [login] in *out (NULL when there is no [login]
+ * section): 0, or -1 with err set.
+ */
+int		 jwt_login_issuer(const struct config *,
+		    struct jwt_issuer **out, char *err, size_t errlen);
+void		 jwt_login_free(struct jwt_login *);
+/*
+ * What follows a valid token of the built-in issuer, whose user is in
+ * res: with recheck, the user as the directory has it now.  AUTH_OK,
+ * AUTH_ERROR with res->error, or AUTH_PENDING and done(req, rv) later.
+ */
+enum auth_rv	 jwt_login_review(struct jwt_inst *,
+		    const struct jwt_issuer *, struct auth_req *,
+		    struct auth_result *, auth_done_cb done);
+/* The review gave up: end its recheck (1), or 0 if it has none. */
+int		 jwt_login_cancel(struct jwt_inst *, struct auth_req *);
+/* The worker stops: forget every recheck (the chain cancelled them). */
+void		 jwt_login_forget(struct jwt_inst *);
 
 /* ---------------------------------------------------------------- verify */
 

@@ -5,7 +5,8 @@
  * Key sets of the JWT source: the signing keys of one issuer, read from a
  * JWKS document (a file, or the body the fetcher got) or from PEM public
  * key files.  A PEM key becomes a JWK whose kid is the one kube-apiserver
- * gives its own keys, so that tokens naming it find it.  Keys that cannot
+ * gives its own keys, so that tokens naming it find it; the keys of
+ * [login] keep the kid they are published under.  Keys that cannot
  * verify a signature we accept are skipped with a reason, not refused: a
  * JWKS may hold encryption keys or key types newer than this build.  A
  * key set is immutable once built and reference-counted, so that the
@@ -246,6 +247,17 @@ jwt_keys_rsa_jwk(EVP_PKEY *pkey)
 	return jwk;
 }
 
+/* The public JWK of a key, without kid, or NULL. */
+static json_t *
+jwt_keys_public_jwk(EVP_PKEY *pkey)
+{
+	if (EVP_PKEY_is_a(pkey, "RSA"))
+		return jwt_keys_rsa_jwk(pkey);
+	if (EVP_PKEY_is_a(pkey, "EC"))
+		return jwt_keys_ec_jwk(pkey);
+	return NULL;
+}
+
 /*
  * A PEM public key as a JWK whose kid is base64url(SHA-256(DER
  * SubjectPublicKeyInfo)), the kid kube-apiserver gives its own keys.
@@ -258,12 +270,7 @@ jwt_keys_pkey_jwk(EVP_PKEY *pkey)
 	char		*kid;
 	int		 len;
 
-	if (EVP_PKEY_is_a(pkey, "RSA"))
-		jwk = jwt_keys_rsa_jwk(pkey);
-	else if (EVP_PKEY_is_a(pkey, "EC"))
-		jwk = jwt_keys_ec_jwk(pkey);
-	else
-		return NULL;
+	jwk = jwt_keys_public_jwk(pkey);
 	if (jwk == NULL || (len = i2d_PUBKEY(pkey, &der)) <= 0) {
 		json_decref(jwk);
 		return NULL;
@@ -316,4 +323,30 @@ jwt_keys_add_pem(struct jwt_keyset *ks, const char *data, size_t len,
 fail:
 	BIO_free(bio);
 	return -1;
+}
+
+int
+jwt_keys_add_pkey(struct jwt_keyset *ks, EVP_PKEY *pkey, const char *kid,
+    const char *alg, char *err, size_t errlen)
+{
+	enum jwt_keys_added	 added;
+	json_t			*jwk;
+	const char		*skip = NULL;
+
+	if ((jwk = jwt_keys_public_jwk(pkey)) == NULL) {
+		snprintf(err, errlen, "not an RSA key or an EC key on P-256, "
+		    "P-384 or P-521");
+		return -1;
+	}
+	json_object_set_new(jwk, "kid", json_string(kid));
+	json_object_set_new(jwk, "alg", json_string(alg));
+	json_object_set_new(jwk, "use", json_string("sig"));
+	added = jwt_keys_add_jwk(ks, jwk, &skip);
+	json_decref(jwk);
+	if (added != JWT_KEYS_ADDED) {
+		snprintf(err, errlen, "%s", added == JWT_KEYS_FULL ?
+		    "too many keys" : skip);
+		return -1;
+	}
+	return 0;
 }

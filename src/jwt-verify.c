@@ -569,6 +569,48 @@ jwt_verify_extra(const struct jwt_issuer *is, json_t *claims,
 	return 0;
 }
 
+/*
+ * The uid and extra of a token of the built-in issuer, as its signer
+ * wrote them: "uid" when the directory gave one, "extra" an object of
+ * strings or lists of strings.
+ */
+static int
+jwt_verify_login_user(json_t *claims, struct jwt_user *u, char *why,
+    size_t len)
+{
+	struct strvec	 vals = STRVEC_INITIALIZER;
+	json_t		*uid, *extra, *v;
+	const char	*key;
+
+	if ((uid = json_object_get(claims, "uid")) != NULL) {
+		if (!json_is_string(uid)) {
+			snprintf(why, len, "uid claim is not a string");
+			return -1;
+		}
+		u->uid = xstrdup(json_string_value(uid));
+	}
+	if ((extra = json_object_get(claims, "extra")) == NULL)
+		return 0;
+	if (!json_is_object(extra)) {
+		snprintf(why, len, "extra claim is not an object");
+		return -1;
+	}
+	json_object_foreach(extra, key, v) {
+		if (strcmp(key, JWT_CRED_ID) == 0)
+			continue;	/* the jti's, below */
+		if (jwt_verify_claim_strings(v, "", &vals) != 0) {
+			strvec_free(&vals);
+			snprintf(why, len, "extra %.40s is not a string or "
+			    "list of strings", key);
+			return -1;
+		}
+		if (vals.n > 0)
+			jwt_verify_user_extra(u, key, &vals);
+		strvec_free(&vals);
+	}
+	return 0;
+}
+
 static int
 jwt_verify_oidc(const struct jwt_issuer *is, json_t *claims,
     struct jwt_user *u, char *why, size_t len)
@@ -584,6 +626,8 @@ jwt_verify_oidc(const struct jwt_issuer *is, json_t *claims,
 		    "list of strings", is->groups_claim);
 		return -1;
 	}
+	if (is->login != NULL)
+		return jwt_verify_login_user(claims, u, why, len);
 	if (is->uid_claim != NULL) {
 		if (jwt_json_str(claims, is->uid_claim) == NULL) {
 			snprintf(why, len, "uid claim %.40s missing or not a "

@@ -113,6 +113,7 @@ static const struct conf_option lconf_options[] = {
 	  NULL },
 	{ "allow_system_names", CONF_BOOL, F(allow_system_names), 0, 0, 0,
 	  "no", E, NULL, NULL },
+	{ "reviews", CONF_BOOL, F(reviews), 0, 0, 0, "yes", E, NULL, NULL },
 };
 #undef F
 #undef E

@@ -33,6 +33,7 @@ int	ldap_init_fd(ber_socket_t, int, const char *, LDAP **);
 #define LDAP_BUSY_OPS		16	/* open another search connection */
 #define LDAP_MAX_EXTRA		16	/* extra attributes */
 #define LDAP_MAX_VALUES		64	/* values per extra attribute */
+#define LDAP_LOCKED_ATTR	"pwdAccountLockedTime"	/* ppolicy's lock */
 #ifndef nitems
 #define nitems(a)		(sizeof(a) / sizeof((a)[0]))
 #endif
@@ -131,6 +132,7 @@ struct ldap_dir {
 	int		 page_size;	/* 0: group searches are not paged */
 	int		 max_groups;
 	struct lockout_conf lockout;	/* failed binds per user name */
+	int		 reviews;	/* asked by reviews of tokens */
 	struct ldap_stats stats;
 };
 
@@ -259,6 +261,7 @@ struct lreq_dir {
 	char			*uid;
 	char			**extra[LDAP_MAX_EXTRA];	/* values */
 	size_t			 nentries;
+	int			 locked;	/* LDAP_LOCKED_ATTR is set */
 	char			*error;		/* of this directory */
 
 	struct strvec		 names;		/* group names */
@@ -290,6 +293,7 @@ struct lreq {
 	int			 sync;		/* inside authenticate() */
 	int			 finished;
 	enum auth_rv		 final;
+	int			 recheck;	/* auth_ldap_recheck(): no bind */
 
 	struct lop		*op;
 	enum lconn_kind		 waiting;	/* LK_NONE or the pool's */

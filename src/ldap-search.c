@@ -337,9 +337,10 @@ lsearch_extra(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 static void
 lsearch_user_entry(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 {
-	struct lreq_dir	*ds = &lr->ds;
-	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		*dn;
+	struct lreq_dir	 *ds = &lr->ds;
+	struct ldap_dir	 *d = &lr->li->ls->dirs[lr->dir];
+	struct berval	**vals;
+	char		 *dn;
 
 	if (++ds->nentries > 1 || (dn = ldap_get_dn(ld, e)) == NULL)
 		return;
@@ -349,6 +350,11 @@ lsearch_user_entry(struct lreq *lr, LDAP *ld, LDAPMessage *e)
 	ds->uid = lsearch_entry_first(ld, e, d->uid_attribute);
 	lsearch_memberof(lr, ld, e);
 	lsearch_extra(lr, ld, e);
+	if (lr->recheck) {
+		vals = ldap_get_values_len(ld, e, LDAP_LOCKED_ATTR);
+		ds->locked = vals != NULL && vals[0] != NULL;
+		ldap_value_free_len(vals);
+	}
 }
 
 /* A user in more groups than max_groups: an error, not a partial list. */
@@ -393,13 +399,19 @@ lsearch_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg,
 	}
 	if (ds->nentries == 0 || ds->rawname == NULL) {
 		/* As a wrong password: the lockout hides who exists. */
-		if (d->mode == LM_BIND)
+		if (d->mode == LM_BIND && !lr->recheck)
 			lsearch_lockout_end(lr, LO_FAILED);
 		lreq_dir_done(lr, AUTH_DENY);
 		return;
 	}
+	/* A recheck: the same user, still allowed to log in. */
+	if (lr->recheck && (ds->locked || strcmp(ds->rawname,
+	    ds->login) != 0)) {
+		lreq_dir_done(lr, AUTH_DENY);
+		return;
+	}
 	ds->retries = 0;
-	ds->step = d->mode == LM_BIND ? LR_BIND : LR_GROUPS;
+	ds->step = d->mode == LM_BIND && !lr->recheck ? LR_BIND : LR_GROUPS;
 	lreq_run(lr);
 }
 
@@ -545,7 +557,7 @@ lsearch_user(struct lreq *lr, struct lconn *c)
 {
 	struct lreq_dir	*ds = &lr->ds;
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
-	char		*attrs[4 + LDAP_MAX_EXTRA], *filter;
+	char		*attrs[5 + LDAP_MAX_EXTRA], *filter;
 	char		 hex[2 * TR_SHA256_LEN + 1];
 	size_t		 n = 0, i;
 
@@ -556,14 +568,17 @@ lsearch_user(struct lreq *lr, struct lconn *c)
 		attrs[n++] = d->memberof_attribute;
 	for (i = 0; i < d->nextra; i++)
 		attrs[n++] = d->extra_attrs[i];
+	if (lr->recheck)
+		attrs[n++] = LDAP_LOCKED_ATTR;	/* operational: asked by name */
 	attrs[n] = NULL;
 	ds->nentries = 0;
+	ds->locked = 0;
 	free(ds->dn);
 	free(ds->rawname);
 	free(ds->uid);
 	ds->dn = ds->rawname = ds->uid = NULL;
 	lsearch_extra_free(ds);
-	if (d->mode == LM_BIND)
+	if (d->mode == LM_BIND || lr->recheck)
 		filter = auth_ldap_filter_expand(d->user_filter, ds->login,
 		    ds->login);
 	else {

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "login.h"
 
 static uint64_t	next_generation = 1;
 
@@ -43,8 +44,47 @@ runtime_check_sections(const struct config *conf, char *err, size_t errlen)
 		sec = &conf->sections[i];
 		if (auth_backend_find(sec->type) != NULL)
 			continue;
+		if (strcmp(sec->type, "login") == 0 && sec->label == NULL)
+			continue;
 		conf_error(conf, sec, NULL, err, errlen, "unknown section "
 		    "(no such token source in this build)");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * [login] needs the jwt source, which reviews its tokens, and the ldap
+ * source, which checks passwords and rechecks users: in the default
+ * chain, jwt is there for [login] alone; a chain without them is an
+ * error.
+ */
+static int
+runtime_chain_login(const struct config *conf, char *err, size_t errlen)
+{
+	static const char *const needed[] = { "jwt", "ldap" };
+	const struct conf_section	*sec = NULL;
+	size_t				 i, j;
+
+	for (i = 0; sec == NULL && i < conf->nsections; i++) {
+		if (strcmp(conf->sections[i].type, "login") == 0)
+			sec = &conf->sections[i];
+	}
+	for (i = 0; sec != NULL && i < sizeof(needed) / sizeof(needed[0]);
+	    i++) {
+		for (j = 0; j < conf->nchain; j++) {
+			if (strcmp(conf->chain[j], needed[i]) == 0)
+				break;
+		}
+		if (auth_backend_find(needed[i]) == NULL)
+			conf_error(conf, sec, NULL, err, errlen, "needs the %s "
+			    "token source, which this build lacks", needed[i]);
+		else if (conf->nchain > 0 && j == conf->nchain)
+			conf_error(conf, sec, NULL, err, errlen, "needs \"%s\" "
+			    "in [server] chain (line %d)", needed[i],
+			    conf->chain_line);
+		else
+			continue;
 		return -1;
 	}
 	return 0;
@@ -71,7 +111,9 @@ runtime_chain(struct runtime *rt, char *err, size_t errlen)
 		rt->backends[rt->nbackends++] = be;
 	}
 	for (i = 0; conf->nchain == 0 && i < n; i++) {
-		if (has_section(conf, all[i]->name))
+		if (has_section(conf, all[i]->name) ||
+		    (strcmp(all[i]->name, "jwt") == 0 &&
+		    has_section(conf, "login")))
 			rt->backends[rt->nbackends++] = all[i];
 	}
 	if (rt->nbackends == 0) {
@@ -152,6 +194,7 @@ runtime_load(const char *path, int flags, char *err, size_t errlen)
 	if ((rt->conf = config_load(path, err, errlen)) == NULL)
 		goto fail;
 	if (runtime_check_sections(rt->conf, err, errlen) != 0 ||
+	    runtime_chain_login(rt->conf, err, errlen) != 0 ||
 	    runtime_chain(rt, err, errlen) != 0 ||
 	    runtime_fp_key(rt, err, errlen) != 0)
 		goto fail;
@@ -161,6 +204,8 @@ runtime_load(const char *path, int flags, char *err, size_t errlen)
 		if (runtime_client_token(rt, err, errlen) != 0)
 			goto fail;
 	}
+	if (login_conf_load(rt->conf, &rt->login, err, errlen) != 0)
+		goto fail;
 	rt->shared = xcalloc(rt->nbackends, sizeof(*rt->shared));
 	for (i = 0; i < rt->nbackends; i++) {
 		if (rt->backends[i]->load(rt->conf, &rt->shared[i], err,
@@ -197,6 +242,7 @@ runtime_unref(struct runtime *rt)
 	}
 	free(rt->shared);
 	free(rt->backends);
+	login_conf_free(rt->login);
 	cache_free(rt->cache);
 	tls_ctx_free(rt->ssl_ctx);
 	config_free(rt->conf);

@@ -280,6 +280,13 @@ char		*conf_get_str(struct conf_section *, const char *key,
 		    const char *def);
 /* The first key of a section no conf_get() asked for, or NULL. */
 struct conf_kv	*conf_unused(struct conf_section *);
+/*
+ * A listen list (kv's value, split in list): at most TR_MAX_LISTEN numeric
+ * "HOST:PORT" or "[V6]:PORT" addresses, none twice.  0, or -1 with err.
+ */
+int		 conf_check_addresses(const struct config *,
+		    const struct conf_section *, const struct conf_kv *,
+		    char **list, size_t n, char *err, size_t errlen);
 /* 1 for [server], [cache] and [log], which config.c reads itself. */
 int		 config_core_section(const char *type);
 
@@ -429,6 +436,7 @@ struct auth_backend {
 
 struct runtime;
 struct auth_chain;
+struct login_conf;
 
 const struct auth_backend *auth_backend_find(const char *name);
 const struct auth_backend *const *auth_backends(size_t *n);
@@ -570,6 +578,21 @@ int		 auth_ldap_decode_basic(const char *, size_t, char **user,
  */
 char		*auth_ldap_value_text(const char *attr, const char *val,
 		    size_t len);
+/*
+ * Recheck: the user named username looked up in the directory dir
+ * without a bind, as bind mode searches a login (whatever the
+ * directory's mode, also with reviews = no).  username is the name as
+ * answered: the directory's username_prefix is taken off before the
+ * search, and a name without it is not the directory's.  AUTH_OK with
+ * the user as it is now (groups, uid, extra) in res, AUTH_DENY when the
+ * entry is gone, is another user's or is locked (ppolicy's
+ * pwdAccountLockedTime set), AUTH_ERROR when the directory cannot be
+ * asked.  Like authenticate(): at once, or AUTH_PENDING and done(req, rv)
+ * later; cancelled with auth_ldap_backend.cancel(inst, req).
+ */
+enum auth_rv	 auth_ldap_recheck(void *inst, const char *dir,
+		    const char *username, struct auth_req *req,
+		    struct auth_result *res, auth_done_cb done);
 extern const struct auth_backend auth_ldap_backend;
 
 /* auth-jwt.c; the rest of the JWT source is in jwt-int.h */
@@ -615,6 +638,7 @@ struct runtime {
 	void			**shared;
 	size_t			 nbackends;
 	struct cache		*cache;
+	struct login_conf	*login;		/* [login], or NULL */
 };
 
 #define RUNTIME_NO_TLS	0x1	/* tokenreviewctl review: skip TLS files */

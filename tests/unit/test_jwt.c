@@ -12,7 +12,9 @@
  * and the config errors of [jwt "NAME"] sections.  jwt-verify.c's pure
  * functions are also called directly, at a fixed time: algorithm
  * refusal, audience lists, exp, nbf and iat with their leeway, and the
- * claim mappings.
+ * claim mappings.  The built-in issuer of [login]: its keys under their
+ * RFC 7638 kids (jwt_keys_add_pkey()), previous keys, uid and extra as
+ * signed, and the config errors of its issuer URL and name.
  */
 
 #include <sys/stat.h>
@@ -37,6 +39,7 @@
 
 #include "tokenreviewd.h"
 #include "jwt-int.h"
+#include "login.h"
 #include "tap.h"
 
 static char		 dir[] = "/tmp/tokenreviewd-jwt.XXXXXX";
@@ -1363,6 +1366,195 @@ test_verify_token(void)
 	jwt_keys_unref(ks);
 }
 
+/* ---------------------------------------------------------------- login */
+
+/* A private key in PEM, written to name (0600). */
+static void
+write_private(const char *name, EVP_PKEY *k)
+{
+	BIO	*bio = BIO_new(BIO_s_mem());
+	char	*p, *s;
+	long	 n;
+
+	PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(bio, &p);
+	s = xstrndup(p, (size_t)n);
+	write_file(name, s);
+	free(s);
+	BIO_free(bio);
+}
+
+/* RFC 7638: the thumbprint of a P-256 or RSA public key, base64url. */
+static char *
+thumbprint(EVP_PKEY *k)
+{
+	json_t		*j = jwk_of(k, "x", NULL), *m;
+	unsigned char	 d[TR_SHA256_LEN];
+	char		*s, *t;
+
+	if (EVP_PKEY_is_a(k, "RSA"))
+		m = json_pack("{s:O,s:s,s:O}", "e", json_object_get(j, "e"),
+		    "kty", "RSA", "n", json_object_get(j, "n"));
+	else
+		m = json_pack("{s:s,s:s,s:O,s:O}", "crv", "P-256", "kty", "EC",
+		    "x", json_object_get(j, "x"), "y", json_object_get(j, "y"));
+	s = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	sha256(s, strlen(s), d);
+	t = b64url(d, sizeof(d));
+	free(s);
+	json_decref(m);
+	json_decref(j);
+	return t;
+}
+
+static const char *login_conf_text =
+	"[server]\ntls_cert = /x\ntls_key = /x\n\n"
+	"[ldap \"corp\"]\nuri = ldaps://127.0.0.1\nuser_base = dc=x\n\n"
+	"[login]\nlisten = 127.0.0.1:8444\n"
+	"issuer = https://login.test/\n"
+	"ldap = corp\nsigning_key = %1$s/login.key\n"
+	"previous_keys = %1$s/old.key\n"
+	"recheck = %2$s\n%3$s";
+
+/* A config with [login] (recheck yes or no), and more text after it. */
+static int
+load_login(const char *recheck, const char *more, void **sh, char *err,
+    size_t errlen)
+{
+	char	*text;
+	int	 r;
+
+	/* load() puts the directory in for %1$s; the rest goes in now. */
+	xasprintf(&text, login_conf_text, "%1$s", recheck, more);
+	r = load(text, sh, err, errlen);
+	free(text);
+	return r;
+}
+
+/* Review tok (freed) with the instance of another loaded config. */
+static enum auth_rv
+review_with(void *in, char *tok)
+{
+	void	*saved = inst;
+	enum auth_rv rv;
+
+	inst = in;
+	rv = review(tok);
+	inst = saved;
+	return rv;
+}
+
+#define LOGIN_CLAIMS(extra) "{\"iss\":\"https://login.test\"," \
+	"\"aud\":\"kubernetes\",\"sub\":\"alice\",\"groups\":[\"dev\"]," \
+	"\"jti\":\"j1\",\"exp\":%lld" extra "}"
+
+static char *
+login_token(const char *alg, EVP_PKEY *k, const char *changes)
+{
+	char	base[512], *kid = thumbprint(k), *tok;
+
+	snprintf(base, sizeof(base), LOGIN_CLAIMS(""), now + 600);
+	tok = sign(alg, k, kid, claims(base, changes));
+	free(kid);
+	return tok;
+}
+
+static void
+test_login_issuer(void)
+{
+	EVP_PKEY	*lk = gen_ec("P-256"), *prev = gen_rsa();
+	void		*sh = NULL, *in = NULL;
+	char		 err[TR_ERRLEN], base[512], *kid;
+
+	write_private("login.key", lk);
+	write_private("old.key", prev);
+	err[0] = '\0';
+	ok(load_login("no", "", &sh, err, sizeof(err)) == 0,
+	    "[login] alone: the built-in issuer loads");
+	if (sh == NULL) {
+		diag("%s", err);
+		goto out;
+	}
+	auth_jwt_backend.init(sh, NULL, &in);
+	ok(review_with(in, login_token("ES256", lk, "{\"uid\":\"1001\","
+	    "\"extra\":{\"example.org/mail\":[\"a@x\"]}}")) == AUTH_OK,
+	    "a token of the signing key, under its RFC 7638 kid -> OK");
+	is_str(res.user_json, "{\"username\":\"alice\",\"uid\":\"1001\","
+	    "\"groups\":[\"dev\"],\"extra\":{\"example.org/mail\":[\"a@x\"],"
+	    "\"authentication.kubernetes.io/credential-id\":[\"JTI=j1\"]}}",
+	    "  sub, groups, uid and extra as signed, no prefix, the jti");
+	ok(res.max_ttl > 0 && res.max_ttl <= 600 * 1000,
+	    "  cached no longer than exp (%lld ms)", res.max_ttl);
+	ok(review_with(in, login_token("RS256", prev, NULL)) == AUTH_OK &&
+	    strcmp(res.user_json, "{\"username\":\"alice\",\"groups\":"
+	    "[\"dev\"],\"extra\":{\"authentication.kubernetes.io/"
+	    "credential-id\":[\"JTI=j1\"]}}") == 0,
+	    "a token of a previous key (RS256), no uid -> OK");
+	kid = thumbprint(lk);
+	snprintf(base, sizeof(base), LOGIN_CLAIMS(""), now + 600);
+	ok(review_with(in, sign("RS256", prev, kid, claims(base, NULL))) ==
+	    AUTH_ERROR && strstr(res.error, "key type does not match") != NULL,
+	    "RS256 under the EC signing key's kid -> error");
+	free(kid);
+	ok(review_with(in, login_token("ES256", lk, "{\"uid\":7}")) ==
+	    AUTH_ERROR && strstr(res.error, "uid claim") != NULL,
+	    "uid not a string -> error");
+	ok(review_with(in, login_token("ES256", lk, "{\"extra\":[\"a\"]}")) ==
+	    AUTH_ERROR && strstr(res.error, "extra claim") != NULL,
+	    "extra not an object -> error");
+	ok(review_with(in, login_token("ES256", lk, "{\"extra\":{\"k/x\":7}}"))
+	    == AUTH_ERROR && strstr(res.error, "extra k/x") != NULL,
+	    "an extra value not a string -> error");
+	auth_jwt_backend.free(in);
+	auth_jwt_backend.unload(sh);
+	sh = in = NULL;
+	ok(load_login("yes", "", &sh, err, sizeof(err)) == 0,
+	    "recheck = yes loads");
+	auth_jwt_backend.init(sh, NULL, &in);
+	ok(review_with(in, login_token("ES256", lk, NULL)) == AUTH_ERROR &&
+	    strstr(res.error, "the ldap source does not run") != NULL,
+	    "recheck without the LDAP source in the chain -> error");
+	auth_jwt_backend.free(in);
+	auth_jwt_backend.unload(sh);
+	sh = NULL;
+	ok(load_login("no", "[jwt \"x\"]\nissuer = https://login.test\n"
+	    "audiences = k\njwks_file = %1$s/jwks.json\n", &sh, err,
+	    sizeof(err)) != 0 && strstr(err, ":9: [login]: ") != NULL &&
+	    strstr(err, "clashes with [jwt \"x\"]") != NULL,
+	    "a [jwt] section with the issuer of [login] -> error");
+	ok(load_login("no", "[jwt \"login\"]\nissuer = https://l.test\n"
+	    "audiences = k\njwks_file = %1$s/jwks.json\n", &sh, err,
+	    sizeof(err)) != 0 && strstr(err, "clashes with [jwt \"login\"]")
+	    != NULL, "a [jwt \"login\"] section -> error");
+out:
+	auth_jwt_backend.unload(sh);
+	EVP_PKEY_free(lk);
+	EVP_PKEY_free(prev);
+}
+
+/* jwt_keys_add_pkey(): the public part, under the kid and alg given. */
+static void
+test_keys_add_pkey(void)
+{
+	struct jwt_keyset	*ks = jwt_keys_new();
+	EVP_PKEY		*ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	char			 err[TR_ERRLEN];
+
+	ok(jwt_keys_add_pkey(ks, ec1, "k1", "ES256", err, sizeof(err)) == 0 &&
+	    ks->nkeys == 1 && strcmp(ks->keys[0].kid, "k1") == 0 &&
+	    strcmp(ks->keys[0].alg, "ES256") == 0 &&
+	    strcmp(ks->keys[0].crv, "P-256") == 0,
+	    "jwt_keys_add_pkey: a private EC key's public part, kid, alg");
+	ok(jwt_keys_add_pkey(ks, rsa1, "k2", "RS256", err, sizeof(err)) == 0 &&
+	    ks->nkeys == 2 && ks->keys[1].kty == JWT_KTY_RSA,
+	    "jwt_keys_add_pkey: an RSA key");
+	ok(jwt_keys_add_pkey(ks, ed, "k3", "EdDSA", err, sizeof(err)) != 0 &&
+	    strstr(err, "not an RSA key") != NULL && ks->nkeys == 2,
+	    "jwt_keys_add_pkey: an Ed25519 key refused");
+	EVP_PKEY_free(ed);
+	jwt_keys_unref(ks);
+}
+
 static void
 cleanup(void)
 {
@@ -1408,6 +1600,8 @@ main(void)
 	test_verify_times();
 	test_verify_claims();
 	test_verify_token();
+	test_keys_add_pkey();
+	test_login_issuer();
 	auth_result_clear(&res);
 	auth_jwt_backend.free(inst);
 	auth_jwt_backend.unload(shared);

@@ -6,7 +6,8 @@
  * values in filters (injection attempts among them), filter templates,
  * the decoding of bind-mode tokens, the config checks of load(), and the
  * rules of names.c that keep a directory's groups and user names out of
- * the system: namespace (tests/ldap.sh runs them against slapd).
+ * the system: namespace (tests/ldap.sh runs them against slapd), and
+ * the answers of auth_ldap_recheck() that need no server.
  */
 
 #include <sys/stat.h>
@@ -16,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "tokenreviewd.h"
 #include "tap.h"
@@ -259,6 +262,10 @@ test_load(void)
 	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\n"
 	    "allow_system_names = maybe\n", err, sizeof(err)),
 	    "allow_system_names", "allow_system_names must be a boolean");
+	is_str(load(dir, "uri = ldaps://x\nuser_base = dc=x\nreviews = no\n",
+	    err, sizeof(err)), "", "reviews = no loads");
+	like(load(dir, "uri = ldaps://x\nuser_base = dc=x\nreviews = 2\n",
+	    err, sizeof(err)), "reviews", "reviews must be a boolean");
 	unlink(pw);
 	snprintf(pw, sizeof(pw), "%s/t.conf", dir);
 	unlink(pw);
@@ -442,6 +449,56 @@ test_names_once(void)
 	names_once_free(NULL);
 }
 
+/*
+ * auth_ldap_recheck()'s answers that need no server: a directory it does
+ * not have, and names without the directory's username_prefix.
+ */
+static void
+test_recheck_names(void)
+{
+	const struct auth_backend	*be = &auth_ldap_backend;
+	char				 dir[] = "/tmp/test_ldap.XXXXXX";
+	char				 path[600], err[TR_ERRLEN];
+	struct auth_result		 res;
+	struct auth_req			 req;
+	struct event_base		*base;
+	struct config			*conf;
+	void				*shared = NULL, *inst = NULL;
+	FILE				*f;
+
+	if (mkdtemp(dir) == NULL)
+		bail_out("mkdtemp %s: %s", dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/t.conf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "[server]\nlisten = 127.0.0.1:0\ntls_cert = x\n"
+	    "tls_key = x\n\n[ldap \"corp\"]\nuri = ldaps://127.0.0.1:1\n"
+	    "user_base = dc=x\nusername_prefix = ldap:\nreviews = no\n");
+	fclose(f);
+	if ((conf = config_load(path, err, sizeof(err))) == NULL ||
+	    be->load(conf, &shared, err, sizeof(err)) != 0)
+		bail_out("load: %s", err);
+	base = event_base_new();
+	be->init(shared, base, &inst);
+	memset(&req, 0, sizeof(req));
+	memset(&res, 0, sizeof(res));
+	ok(auth_ldap_recheck(inst, "other", "ldap:alice", &req, &res, NULL) ==
+	    AUTH_ERROR && res.error != NULL &&
+	    strstr(res.error, "no directory [ldap \"other\"]") != NULL,
+	    "recheck in a directory that is not there -> error");
+	auth_result_clear(&res);
+	ok(auth_ldap_recheck(inst, "corp", "alice", &req, &res, NULL) ==
+	    AUTH_DENY && res.error == NULL,
+	    "recheck of a name without the username_prefix -> NO");
+	ok(auth_ldap_recheck(inst, "corp", "ldap:", &req, &res, NULL) ==
+	    AUTH_DENY, "recheck of the prefix alone -> NO");
+	be->free(inst);
+	be->unload(shared);
+	event_base_free(base);
+	config_free(conf);
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -454,5 +511,6 @@ main(void)
 	test_expand();
 	test_decode();
 	test_load();
+	test_recheck_names();
 	return done_testing();
 }
