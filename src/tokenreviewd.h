@@ -579,6 +579,18 @@ int		 auth_ldap_decode_basic(const char *, size_t, char **user,
 char		*auth_ldap_value_text(const char *attr, const char *val,
 		    size_t len);
 extern const struct auth_backend auth_ldap_backend;
+/*
+ * /login: the Basic credential in req->token checked by the directory dir
+ * exactly as bind mode checks a token (that directory only, whatever its
+ * mode).  Like authenticate(): returns at once or AUTH_PENDING and calls
+ * done(req, rv) later; cancelled with auth_ldap_backend.cancel(inst, req).
+ * A locked-out user name: AUTH_DENY with res->error "too many failed
+ * logins" and res->max_ttl = the lockout's remaining ms (for
+ * Retry-After).  Unreachable: AUTH_ERROR.
+ */
+enum auth_rv	 auth_ldap_login(void *inst, const char *dir,
+		    struct auth_req *req, struct auth_result *res,
+		    auth_done_cb done);
 
 /* auth-jwt.c; the rest of the JWT source is in jwt-int.h */
 extern const struct auth_backend auth_jwt_backend;
