@@ -290,7 +290,7 @@ conf_has_duplicate(char **words, size_t n, const char **dup)
 	return 0;
 }
 
-static int
+int
 conf_check_addresses(const struct config *conf, const struct conf_section *s,
     const struct conf_kv *kv, char **list, size_t n, char *err,
     size_t errlen)

@@ -290,6 +290,10 @@ struct lreq {
 	int			 sync;		/* inside authenticate() */
 	int			 finished;
 	enum auth_rv		 final;
+	int			 login;		/* auth_ldap_login(): only
+						   dirs[login_dir], binding */
+	size_t			 login_dir;
+	long long		 lockout_left;	/* ms, the name locked out */
 
 	struct lop		*op;
 	enum lconn_kind		 waiting;	/* LK_NONE or the pool's */
@@ -297,6 +301,9 @@ struct lreq {
 	TAILQ_ENTRY(lreq)	 wentry;
 	TAILQ_ENTRY(lreq)	 aentry;
 };
+
+/* Whether the request binds as the user here: bind mode, or a /login. */
+#define lreq_binds(lr, d)	((lr)->login || (d)->mode == LM_BIND)
 
 /* auth-ldap.c */
 int		 auth_ldap_rejected(int rc);

@@ -280,6 +280,13 @@ char		*conf_get_str(struct conf_section *, const char *key,
 		    const char *def);
 /* The first key of a section no conf_get() asked for, or NULL. */
 struct conf_kv	*conf_unused(struct conf_section *);
+/*
+ * A listen list (kv's value, split in list): at most TR_MAX_LISTEN numeric
+ * "HOST:PORT" or "[V6]:PORT" addresses, none twice.  0, or -1 with err.
+ */
+int		 conf_check_addresses(const struct config *,
+		    const struct conf_section *, const struct conf_kv *,
+		    char **list, size_t n, char *err, size_t errlen);
 /* 1 for [server], [cache] and [log], which config.c reads itself. */
 int		 config_core_section(const char *type);
 
@@ -429,6 +436,7 @@ struct auth_backend {
 
 struct runtime;
 struct auth_chain;
+struct login_conf;
 
 const struct auth_backend *auth_backend_find(const char *name);
 const struct auth_backend *const *auth_backends(size_t *n);
@@ -571,6 +579,18 @@ int		 auth_ldap_decode_basic(const char *, size_t, char **user,
 char		*auth_ldap_value_text(const char *attr, const char *val,
 		    size_t len);
 extern const struct auth_backend auth_ldap_backend;
+/*
+ * /login: the Basic credential in req->token checked by the directory dir
+ * exactly as bind mode checks a token (that directory only, whatever its
+ * mode).  Like authenticate(): returns at once or AUTH_PENDING and calls
+ * done(req, rv) later; cancelled with auth_ldap_backend.cancel(inst, req).
+ * A locked-out user name: AUTH_DENY with res->error "too many failed
+ * logins" and res->max_ttl = the lockout's remaining ms (for
+ * Retry-After).  Unreachable: AUTH_ERROR.
+ */
+enum auth_rv	 auth_ldap_login(void *inst, const char *dir,
+		    struct auth_req *req, struct auth_result *res,
+		    auth_done_cb done);
 
 /* auth-jwt.c; the rest of the JWT source is in jwt-int.h */
 extern const struct auth_backend auth_jwt_backend;
@@ -607,6 +627,8 @@ struct runtime {
 	uint64_t		 generation;
 	struct config		*conf;
 	void			*ssl_ctx;	/* SSL_CTX *, NULL for ctl */
+	void			*login_ssl_ctx;	/* the same without client
+						   certificates, for [login] */
 	int			 has_client_token;
 	uint8_t			 client_token_hash[TR_SHA256_LEN];
 	char			*fp_key;	/* [log] fingerprint_key_file */
@@ -615,6 +637,7 @@ struct runtime {
 	void			**shared;
 	size_t			 nbackends;
 	struct cache		*cache;
+	struct login_conf	*login;		/* [login], or NULL */
 };
 
 #define RUNTIME_NO_TLS	0x1	/* tokenreviewctl review: skip TLS files */
@@ -636,6 +659,11 @@ void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
  */
 int	 tls_check_ciphers(const char *list, int tls13, char *err,
 	    size_t errlen);
+/*
+ * The same for the login listener: the certificate, protocols and ciphers
+ * of [server], but never a request for a client certificate.
+ */
+void	*tls_ctx_new_login(const struct config *, char *err, size_t errlen);
 void	 tls_ctx_free(void *);
 /*
  * A client SSL_CTX for outgoing connections: TLS 1.2 and later, the peer
@@ -669,9 +697,16 @@ enum tls_step {
 enum tls_step	 tls_client_handshake(void *ssl, char *err, size_t errlen);
 
 /* limit.c */
+/* Which failures a limit counts: each scope is a table of its own. */
+enum limit_scope {
+	LIMIT_REVIEWS,		/* failed reviews (the zero value) */
+	LIMIT_LOGINS,		/* failed logins on the login listener */
+	LIMIT_NSCOPES,
+};
 struct limit_conf {
 	double	rate;		/* failed reviews a second, <= 0: no limit */
 	double	burst;		/* failed reviews in a row */
+	enum limit_scope scope;
 };
 /* The address part of http_peer()'s "addr:port" or "[addr]:port". */
 void	 limit_client(const char *peer, char *out, size_t outlen);
@@ -684,6 +719,9 @@ int	 limit_allowed(const struct limit_conf *, const char *client,
  */
 int	 limit_failed(const struct limit_conf *, const char *client,
 	    uint64_t now);
+/* ms until client may fail once more at now: 0 when it may now. */
+long long limit_retry_ms(const struct limit_conf *, const char *client,
+	    uint64_t now);
 /* Forget every client (tests). */
 void	 limit_reset(void);
 
@@ -691,6 +729,7 @@ void	 limit_reset(void);
 enum listener_kind {
 	LISTENER_REVIEW,	/* listen: TLS, reviews */
 	LISTENER_HEALTH,	/* health_listen: plain HTTP */
+	LISTENER_LOGIN,		/* [login] listen: TLS, people logging in */
 	LISTENER_MAX,
 };
 
@@ -771,6 +810,7 @@ enum metrics_path {
 	MP_HEALTHZ,
 	MP_READYZ,
 	MP_METRICS,
+	MP_LOGIN,
 	MP_OTHER,
 	MP_MAX,
 };
@@ -783,6 +823,17 @@ enum review_outcome {
 };
 
 #define METRICS_MAX_BACKENDS	16
+
+/* How a POST /login ended, for tokenreviewd_logins_total{outcome}. */
+enum metrics_login {
+	ML_SUCCESS,
+	ML_FAILURE,		/* wrong password, unknown user: 401 */
+	ML_LOCKED_OUT,		/* the user name's lockout: 429 */
+	ML_LIMITED,		/* the client address's limit: 429 */
+	ML_ERROR,		/* the directory could not answer: 503 */
+	ML_BAD_REQUEST,		/* no Basic credential: 400 */
+	ML_MAX,
+};
 
 /*
  * Counters of one worker.  Only that worker writes them (relaxed atomic
@@ -805,6 +856,7 @@ struct metrics {
 	uint64_t	tls_handshake_failures;
 	uint64_t	client_auth_failures;
 	uint64_t	reviews_limited;	/* over failed_review_rate */
+	uint64_t	logins[ML_MAX];
 	char		pad[64];
 };
 
@@ -814,6 +866,7 @@ void		 metrics_request(struct metrics *, enum metrics_path, int code);
 void		 metrics_review(struct metrics *, int backend,
 		    enum review_outcome, double seconds, int cached);
 void		 metrics_reload(int ok);
+void		 metrics_login(struct metrics *, enum metrics_login);
 /* Render everything in the Prometheus text format. */
 void		 metrics_render(struct evbuffer *, struct runtime *);
 
@@ -826,5 +879,6 @@ void		 server_drain(struct server *, long long timeout_ms);
 void		 server_free(struct server *);
 uint16_t	 server_port(struct server *);	/* first bound port */
 uint16_t	 server_health_port(struct server *);	/* or 0 */
+uint16_t	 server_login_port(struct server *);	/* or 0 */
 
 #endif /* TOKENREVIEWD_H */
