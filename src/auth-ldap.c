@@ -20,7 +20,8 @@
  * under them in ldap-tls.c), and the user search, the bind and the group
  * searches are made in ldap-search.c; ldap-int.h holds what they share.
  * Nothing here blocks a worker: a review waits for its operations in the
- * worker's event loop and is answered from there.
+ * worker's event loop and is answered from there.  POST /login asks one
+ * directory the way bind mode does (auth_ldap_login()), on the same walk.
  */
 
 #include <sys/types.h>
@@ -316,6 +317,20 @@ lreq_free(struct lreq *lr)
 	free(lr);
 }
 
+/*
+ * A login refused by the user name's lockout is a refusal with the time
+ * left, not an error: /login answers 429 with Retry-After.
+ */
+static void
+lreq_login_locked(struct lreq *lr, enum auth_rv *rv)
+{
+	free(lr->errors);
+	lr->errors = NULL;
+	lr->res->error = xstrdup("too many failed logins");
+	lr->res->max_ttl = lr->lockout_left;
+	*rv = AUTH_DENY;
+}
+
 /* The review is decided: tell the chain (unless still in authenticate). */
 static void
 lreq_finish(struct lreq *lr, enum auth_rv rv)
@@ -323,6 +338,8 @@ lreq_finish(struct lreq *lr, enum auth_rv rv)
 	struct auth_req	*req = lr->req;
 	auth_done_cb	 done = lr->done;
 
+	if (lr->login && rv != AUTH_OK && lr->lockout_left > 0)
+		lreq_login_locked(lr, &rv);
 	if (rv != AUTH_OK && lr->errors != NULL) {
 		rv = AUTH_ERROR;
 		lr->res->error = lr->errors;
@@ -512,13 +529,15 @@ lreq_next_dir(struct lreq *lr)
 	/* A recheck asks its one directory: that verdict is the answer. */
 	for (; !lr->recheck && lr->dir < lr->li->ls->ndirs; lr->dir++) {
 		d = &lr->li->ls->dirs[lr->dir];
-		if (!d->reviews)
+		if (lr->login && lr->dir != lr->login_dir)
+			break;		/* a login asks its directory only */
+		if (!lr->login && !d->reviews)
 			continue;	/* [ldap] reviews = no */
-		if (d->mode == LM_BIND && auth_ldap_decode_basic(
+		if (lreq_binds(lr, d) && auth_ldap_decode_basic(
 		    lr->req->token, lr->req->token_len, &ds->login,
 		    &ds->password, &ds->password_len) != 0)
 			continue;	/* not a user:password token */
-		if (d->mode == LM_BIND && lsearch_locked_out(lr))
+		if (lreq_binds(lr, d) && lsearch_locked_out(lr))
 			return;
 		ds->step = LR_USER;
 		lreq_run(lr);
@@ -608,6 +627,41 @@ auth_ldap_recheck(void *inst, const char *dir, const char *username,
 	lr->ds.login = xstrdup(username + plen);
 	lr->ds.step = LR_USER;
 	lreq_run(lr);
+	lr->sync = 0;
+	if (!lr->finished)
+		return AUTH_PENDING;
+	rv = lr->final;
+	lreq_free(lr);
+	return rv;
+}
+
+enum auth_rv
+auth_ldap_login(void *inst, const char *dir, struct auth_req *req,
+    struct auth_result *res, auth_done_cb done)
+{
+	struct ldap_inst	*li = inst;
+	struct lreq		*lr;
+	enum auth_rv		 rv;
+	size_t			 i;
+
+	if (auth_ldap_dir(li, dir, &i) == NULL) {
+		xasprintf(&res->error, "no directory [ldap \"%.64s\"] here",
+		    dir);
+		return AUTH_ERROR;
+	}
+	if (req->token_len == 0 || req->token_len > TR_MAX_TOKEN)
+		return AUTH_DENY;
+	lr = xcalloc(1, sizeof(*lr));
+	lr->li = li;
+	lr->req = req;
+	lr->res = res;
+	lr->done = done;
+	lr->waiting = LK_NONE;
+	lr->login = 1;
+	lr->dir = lr->login_dir = i;
+	lr->sync = 1;
+	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
+	lreq_next_dir(lr);
 	lr->sync = 0;
 	if (!lr->finished)
 		return AUTH_PENDING;

@@ -294,6 +294,10 @@ struct lreq {
 	int			 finished;
 	enum auth_rv		 final;
 	int			 recheck;	/* auth_ldap_recheck(): no bind */
+	int			 login;		/* auth_ldap_login(): only
+						   dirs[login_dir], binding */
+	size_t			 login_dir;
+	long long		 lockout_left;	/* ms, the name locked out */
 
 	struct lop		*op;
 	enum lconn_kind		 waiting;	/* LK_NONE or the pool's */
@@ -301,6 +305,11 @@ struct lreq {
 	TAILQ_ENTRY(lreq)	 wentry;
 	TAILQ_ENTRY(lreq)	 aentry;
 };
+
+/* Whether the request binds as the user here: bind mode, or a /login. */
+/* Does this request bind as its user in d?  Never a recheck. */
+#define lreq_binds(lr, d)	(!(lr)->recheck && \
+				 ((lr)->login || (d)->mode == LM_BIND))
 
 /* auth-ldap.c */
 int		 auth_ldap_rejected(int rc);

@@ -97,6 +97,7 @@ lsearch_lockout_refuse(struct lreq *lr, long long left)
 	struct ldap_dir	*d = &lr->li->ls->dirs[lr->dir];
 
 	__atomic_add_fetch(&d->stats.lockout_refused, 1, __ATOMIC_RELAXED);
+	lr->lockout_left = left;
 	free(lr->ds.error);
 	xasprintf(&lr->ds.error, "%s: too many failed logins for this user "
 	    "name; retry in %lld s", d->name, (left + 999) / 1000);
@@ -399,7 +400,7 @@ lsearch_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg,
 	}
 	if (ds->nentries == 0 || ds->rawname == NULL) {
 		/* As a wrong password: the lockout hides who exists. */
-		if (d->mode == LM_BIND && !lr->recheck)
+		if (lreq_binds(lr, d))
 			lsearch_lockout_end(lr, LO_FAILED);
 		lreq_dir_done(lr, AUTH_DENY);
 		return;
@@ -411,7 +412,7 @@ lsearch_user_cb(struct lreq *lr, LDAP *ld, LDAPMessage *msg,
 		return;
 	}
 	ds->retries = 0;
-	ds->step = d->mode == LM_BIND && !lr->recheck ? LR_BIND : LR_GROUPS;
+	ds->step = lreq_binds(lr, d) ? LR_BIND : LR_GROUPS;
 	lreq_run(lr);
 }
 
@@ -578,7 +579,7 @@ lsearch_user(struct lreq *lr, struct lconn *c)
 	free(ds->uid);
 	ds->dn = ds->rawname = ds->uid = NULL;
 	lsearch_extra_free(ds);
-	if (d->mode == LM_BIND || lr->recheck)
+	if (lreq_binds(lr, d) || lr->recheck)
 		filter = auth_ldap_filter_expand(d->user_filter, ds->login,
 		    ds->login);
 	else {

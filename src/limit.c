@@ -6,7 +6,9 @@
  * address has a token bucket of [server] failed_review_burst failures,
  * refilled at failed_review_rate a second; a review whose token no source
  * knows takes one.  While a client's bucket is empty its reviews are
- * answered with an error without asking any source.
+ * answered with an error without asking any source.  The login listener
+ * counts failed logins per client address the same way, in a table of its
+ * own (a scope), so that neither kind of failure uses up the other's.
  *
  * The table is shared by the workers (a client's connections land on any of
  * them) and by the runtimes (a reload keeps what clients did).  It is split
@@ -71,7 +73,7 @@ struct lockout_shard {
 	struct lockout_entry	 e[LOCKOUT_SLOTS];
 };
 
-static struct limit_shard	 limit_shards[LIMIT_SHARDS];
+static struct limit_shard	 limit_shards[LIMIT_NSCOPES][LIMIT_SHARDS];
 static struct lockout_shard	 lockout_shards[LOCKOUT_SHARDS];
 static pthread_once_t		 limit_once = PTHREAD_ONCE_INIT;
 
@@ -81,8 +83,9 @@ limit_init(void)
 {
 	size_t	i;
 
-	for (i = 0; i < LIMIT_SHARDS; i++)
-		pthread_mutex_init(&limit_shards[i].lock, NULL);
+	for (i = 0; i < LIMIT_NSCOPES * LIMIT_SHARDS; i++)
+		pthread_mutex_init(&limit_shards[i / LIMIT_SHARDS]
+		    [i % LIMIT_SHARDS].lock, NULL);
 	for (i = 0; i < LOCKOUT_SHARDS; i++)
 		pthread_mutex_init(&lockout_shards[i].lock, NULL);
 }
@@ -182,11 +185,12 @@ limit_slot(struct limit_shard *s, const struct limit_conf *lc, uint64_t now)
 }
 
 static struct limit_shard *
-limit_shard(const char *key, uint64_t *h)
+limit_shard(const struct limit_conf *lc, const char *key, uint64_t *h)
 {
 	pthread_once(&limit_once, limit_init);
 	*h = limit_hash(key);
-	return &limit_shards[(*h >> 32) % LIMIT_SHARDS];
+	return &limit_shards[lc->scope == LIMIT_LOGINS][(*h >> 32) %
+	    LIMIT_SHARDS];
 }
 
 int
@@ -199,7 +203,7 @@ limit_allowed(const struct limit_conf *lc, const char *client, uint64_t now)
 
 	if (lc->rate <= 0)
 		return 1;
-	s = limit_shard(client, &h);
+	s = limit_shard(lc, client, &h);
 	pthread_mutex_lock(&s->lock);
 	if ((e = limit_find(s, h, client)) != NULL) {
 		limit_refill(e, lc, now);
@@ -219,7 +223,7 @@ limit_failed(const struct limit_conf *lc, const char *client, uint64_t now)
 
 	if (lc->rate <= 0)
 		return 0;
-	s = limit_shard(client, &h);
+	s = limit_shard(lc, client, &h);
 	pthread_mutex_lock(&s->lock);
 	if ((e = limit_find(s, h, client)) == NULL) {
 		e = limit_slot(s, lc, now);
@@ -239,11 +243,33 @@ limit_failed(const struct limit_conf *lc, const char *client, uint64_t now)
 	return empty;
 }
 
+long long
+limit_retry_ms(const struct limit_conf *lc, const char *client, uint64_t now)
+{
+	struct limit_shard	*s;
+	struct limit_entry	*e;
+	uint64_t		 h;
+	long long		 ms = 0;
+
+	if (lc->rate <= 0)
+		return 0;
+	s = limit_shard(lc, client, &h);
+	pthread_mutex_lock(&s->lock);
+	if ((e = limit_find(s, h, client)) != NULL) {
+		limit_refill(e, lc, now);
+		if (e->tokens < 1)
+			ms = (long long)((1 - e->tokens) * 1000.0 / lc->rate) +
+			    1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ms;
+}
+
 void
 limit_reset(void)
 {
-	limit_table_clear(limit_shards, LIMIT_SHARDS, sizeof(limit_shards[0]),
-	    offsetof(struct limit_shard, e));
+	limit_table_clear(limit_shards, LIMIT_NSCOPES * LIMIT_SHARDS,
+	    sizeof(limit_shards[0][0]), offsetof(struct limit_shard, e));
 }
 
 /* ------------------------------------------------------------ lockout */

@@ -444,6 +444,16 @@ login_conf_refs(struct login_conf_ctx *c)
 		    c->errlen, "there is no [ldap \"%s\"] section", lc->ldap);
 		return -1;
 	}
+	for (i = 0; i < c->conf->nchain; i++) {
+		if (strcmp(c->conf->chain[i], "ldap") == 0)
+			break;
+	}
+	if (c->conf->nchain > 0 && i == c->conf->nchain) {
+		conf_error(c->conf, c->sec, conf_get(c->sec, "ldap"), c->err,
+		    c->errlen, "logins are checked by the LDAP source: add "
+		    "ldap to [server] chain");
+		return -1;
+	}
 	if (lc->sessions == LOGIN_SESSIONS_YES && !tokendb) {
 		conf_error(c->conf, c->sec, conf_get(c->sec, "sessions"),
 		    c->err, c->errlen, "sessions are kept in the token "

@@ -13,6 +13,8 @@
 #ifndef TR_LOGIN_H
 #define TR_LOGIN_H
 
+#include <stdint.h>
+
 #include <openssl/evp.h>
 
 struct config;
@@ -57,6 +59,10 @@ struct login_conf {
 
 #define LOGIN_MAX_KEYFILE	(64 * 1024)
 #define LOGIN_MAX_KEYS		16
+#define LOGIN_JTI_LEN		22	/* 16 random bytes, base64url */
+#define LOGIN_PATH		"/login"
+#define LOGIN_DISCOVERY_PATH	"/.well-known/openid-configuration"
+#define LOGIN_JWKS_PATH		"/openid/v1/jwks"
 
 /* login-conf.c */
 /*
@@ -72,5 +78,23 @@ int	 login_conf_load(const struct config *, struct login_conf **out,
 void	 login_conf_free(struct login_conf *);
 /* n bytes as unpadded base64url text; the caller frees it. */
 char	*login_b64url(const unsigned char *, size_t n);
+
+/* login-sign.c; every result is text the caller frees. */
+/*
+ * A JWT for the user of an answer (auth_result's user_json), issued at
+ * now (unix seconds) and signed by keys[0]: header alg, typ, kid; claims
+ * iss, aud, sub (the user name), groups, uid and extra when the user has
+ * them, iat, nbf = iat, exp = iat + token_ttl, and jti (16 random bytes,
+ * also written to jti).  NULL when the user JSON or signing fails.
+ */
+char	*login_sign(const struct login_conf *, const char *user_json,
+	    int64_t now, char jti[LOGIN_JTI_LEN + 1]);
+/* The ExecCredential of a token that expires at exp (unix seconds). */
+char	*login_exec_credential(const char *token, int64_t exp, size_t *len);
+/* The path part of the issuer URL, "" when it has none (not a copy). */
+const char *login_issuer_path(const struct login_conf *);
+/* The OpenID discovery document and the JWKS of the issuer. */
+char	*login_discovery(const struct login_conf *, size_t *len);
+char	*login_jwks(const struct login_conf *, size_t *len);
 
 #endif /* TR_LOGIN_H */

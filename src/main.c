@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "tokenreviewd.h"
+#include "login.h"
 
 #define MAX_WATCH	32
 
@@ -132,6 +133,23 @@ fingerprint_key_use(const struct runtime *rt, int first)
 		    "the key of %s", rt->conf->fingerprint_key_file);
 }
 
+/* 1 when the login listener's addresses differ between two loads. */
+static int
+listen_login_changed(const struct login_conf *a, const struct login_conf *b)
+{
+	size_t	i;
+
+	if (a == NULL || b == NULL)
+		return a != b;
+	if (a->nlisten != b->nlisten)
+		return 1;
+	for (i = 0; i < a->nlisten; i++) {
+		if (strcmp(a->listen[i], b->listen[i]) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 reload(const char *why)
 {
@@ -149,6 +167,9 @@ reload(const char *why)
 	    rt->conf->nlisten != g.rt->conf->nlisten)
 		log_msg(LL_WARN, "reload", "listen and workers changes take "
 		    "effect only after a restart");
+	if (listen_login_changed(g.rt->login, rt->login))
+		log_msg(LL_WARN, "reload", "a change of [login] listen (or "
+		    "of [login] itself) takes effect only after a restart");
 	if (!g.debug)
 		log_set_level(rt->conf->log_level);
 	if (rt->conf->core_dumps != g.rt->conf->core_dumps)
@@ -184,15 +205,23 @@ signal_cb(evutil_socket_t sig, short events, void *arg)
 	event_base_loopbreak(g.base);
 }
 
-/* The review port, and the health port on a second line if there is one. */
+/*
+ * The review port, and the health port on a second line if there is one;
+ * with a login listener, its port on a third line (the second 0 when
+ * there is no health port).
+ */
 static void
-write_port_file(const char *path, uint16_t port, uint16_t health)
+write_port_file(const char *path, uint16_t port, uint16_t health,
+    uint16_t login)
 {
 	char	tmp[4096], buf[32];
 	int	fd, n;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (health != 0)
+	if (login != 0)
+		n = snprintf(buf, sizeof(buf), "%u\n%u\n%u\n", port, health,
+		    login);
+	else if (health != 0)
 		n = snprintf(buf, sizeof(buf), "%u\n%u\n", port, health);
 	else
 		n = snprintf(buf, sizeof(buf), "%u\n", port);
@@ -261,7 +290,7 @@ run(void)
 		fatalx("%s", err);
 	if (g.rt->conf->port_file != NULL)
 		write_port_file(g.rt->conf->port_file, server_port(g.srv),
-		    server_health_port(g.srv));
+		    server_health_port(g.srv), server_login_port(g.srv));
 	if (g.rt->conf->user != NULL)
 		drop_privileges(g.rt->conf->user);
 	/* After the drop, which resets the dumpable flag. */

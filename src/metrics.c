@@ -53,7 +53,7 @@ static const int	 metrics_codes[] = {
 #define METRICS_NCODES	(sizeof(metrics_codes) / sizeof(metrics_codes[0]))
 
 static const char *const metrics_paths[MP_MAX] = {
-	"review", "healthz", "readyz", "metrics", "other"
+	"review", "healthz", "readyz", "metrics", "login", "other"
 };
 
 static const char *const metrics_outcomes[RO_MAX] = {
@@ -122,6 +122,13 @@ metrics_request(struct metrics *m, enum metrics_path path, int code)
 	if ((unsigned int)path >= MP_MAX)
 		path = MP_OTHER;
 	metrics_add(&m->requests[path][metrics_code_index(code)], 1);
+}
+
+void
+metrics_login(struct metrics *m, enum metrics_login outcome)
+{
+	if (m != NULL && (unsigned int)outcome < ML_MAX)
+		metrics_add(&m->logins[outcome], 1);
 }
 
 static size_t
@@ -238,6 +245,8 @@ metrics_sum_one(struct metrics *t, struct metrics *m)
 		t->conns_refused_full[i] += ld(&m->conns_refused_full[i]);
 		t->conns_evicted[i] += ld(&m->conns_evicted[i]);
 	}
+	for (i = 0; i < ML_MAX; i++)
+		t->logins[i] += ld(&m->logins[i]);
 	t->tls_handshake_failures += ld(&m->tls_handshake_failures);
 	t->client_auth_failures += ld(&m->client_auth_failures);
 	t->reviews_limited += ld(&m->reviews_limited);
@@ -450,19 +459,19 @@ render_reloads(struct evbuffer *buf)
 }
 
 static const char *const metrics_listeners[LISTENER_MAX] = {
-	"review", "health"
+	"review", "health", "login"
 };
 
 /* Per listener: open now, refused at accept and closed to make room. */
 static void
-render_listeners(struct evbuffer *buf, const struct metrics *t)
+render_listeners(struct evbuffer *buf, const struct metrics *t, size_t n)
 {
 	char	l[64], lr[96];
 	size_t	i;
 
 	metrics_family(buf, "tokenreviewd_listener_connections_open", "gauge",
 	    "Client connections open now, by listener.");
-	for (i = 0; i < LISTENER_MAX; i++) {
+	for (i = 0; i < n; i++) {
 		snprintf(l, sizeof(l), "listener=\"%s\"", metrics_listeners[i]);
 		metrics_gauge(buf, "tokenreviewd_listener_connections_open", l,
 		    t->listener_open[i]);
@@ -470,7 +479,7 @@ render_listeners(struct evbuffer *buf, const struct metrics *t)
 	metrics_family(buf, "tokenreviewd_connections_refused_total", "counter",
 	    "Connections closed at accept, by listener and reason: per_client "
 	    "(over max_connections_per_client) or full (every slot busy).");
-	for (i = 0; i < LISTENER_MAX; i++) {
+	for (i = 0; i < n; i++) {
 		snprintf(lr, sizeof(lr),
 		    "listener=\"%s\",reason=\"per_client\"",
 		    metrics_listeners[i]);
@@ -484,15 +493,17 @@ render_listeners(struct evbuffer *buf, const struct metrics *t)
 	metrics_family(buf, "tokenreviewd_connections_evicted_total", "counter",
 	    "Idle or unauthenticated connections closed to make room on a "
 	    "full listener.");
-	for (i = 0; i < LISTENER_MAX; i++) {
+	for (i = 0; i < n; i++) {
 		snprintf(l, sizeof(l), "listener=\"%s\"", metrics_listeners[i]);
 		metrics_counter(buf, "tokenreviewd_connections_evicted_total",
 		    l, t->conns_evicted[i]);
 	}
 }
 
+/* The login listener's lines only where there is one. */
 static void
-render_connections(struct evbuffer *buf, const struct metrics *t)
+render_connections(struct evbuffer *buf, const struct metrics *t,
+    const struct runtime *rt)
 {
 	metrics_family(buf, "tokenreviewd_connections_open", "gauge",
 	    "Client connections open now.");
@@ -510,7 +521,30 @@ render_connections(struct evbuffer *buf, const struct metrics *t)
 	    "Reviews refused: the client, not authenticated, was over "
 	    "failed_review_rate and neither the cache nor the static file "
 	    "knew the token.", t->reviews_limited);
-	render_listeners(buf, t);
+	render_listeners(buf, t, rt != NULL && rt->login != NULL ?
+	    LISTENER_MAX : LISTENER_LOGIN);
+}
+
+static void
+render_logins(struct evbuffer *buf, const struct metrics *t,
+    const struct runtime *rt)
+{
+	static const char *const outcomes[ML_MAX] = {
+		"success", "failure", "locked_out", "limited", "error",
+		"bad_request"
+	};
+	char	l[64];
+	size_t	i;
+
+	if (rt == NULL || rt->login == NULL)
+		return;
+	metrics_family(buf, "tokenreviewd_logins_total", "counter",
+	    "POST /login requests, by outcome.");
+	for (i = 0; i < ML_MAX; i++) {
+		snprintf(l, sizeof(l), "outcome=\"%s\"", outcomes[i]);
+		metrics_counter(buf, "tokenreviewd_logins_total", l,
+		    t->logins[i]);
+	}
 }
 
 void
@@ -527,7 +561,8 @@ metrics_render(struct evbuffer *buf, struct runtime *rt)
 	render_latency(buf, t);
 	render_cache(buf, t, rt);
 	render_reloads(buf);
-	render_connections(buf, t);
+	render_connections(buf, t, rt);
+	render_logins(buf, t, rt);
 	free(t);
 
 	metrics_one(buf, "tokenreviewd_config_generation", "gauge",

@@ -206,6 +206,10 @@ runtime_load(const char *path, int flags, char *err, size_t errlen)
 	}
 	if (login_conf_load(rt->conf, &rt->login, err, errlen) != 0)
 		goto fail;
+	if (rt->login != NULL && (flags & RUNTIME_NO_TLS) == 0 &&
+	    (rt->login_ssl_ctx = tls_ctx_new_login(rt->conf, err,
+	    errlen)) == NULL)
+		goto fail;
 	rt->shared = xcalloc(rt->nbackends, sizeof(*rt->shared));
 	for (i = 0; i < rt->nbackends; i++) {
 		if (rt->backends[i]->load(rt->conf, &rt->shared[i], err,
@@ -245,6 +249,7 @@ runtime_unref(struct runtime *rt)
 	login_conf_free(rt->login);
 	cache_free(rt->cache);
 	tls_ctx_free(rt->ssl_ctx);
+	tls_ctx_free(rt->login_ssl_ctx);
 	config_free(rt->conf);
 	OPENSSL_cleanse(rt->client_token_hash, sizeof(rt->client_token_hash));
 	if (rt->fp_key != NULL) {
@@ -287,6 +292,11 @@ runtime_watch_paths(struct runtime *rt, const char **paths, size_t max)
 		if (mine[i] != NULL)
 			paths[n++] = mine[i];
 	}
+	if (rt->login != NULL && n < max)
+		paths[n++] = rt->login->signing_key;
+	for (i = 0; rt->login != NULL && i < rt->login->nprevious &&
+	    n < max; i++)
+		paths[n++] = rt->login->previous_keys[i];
 	for (i = 0; i < rt->nbackends; i++) {
 		if (rt->backends[i]->watch != NULL && n < max)
 			n += rt->backends[i]->watch(rt->shared[i], paths + n,

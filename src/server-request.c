@@ -115,6 +115,7 @@ sreq_limit(const struct config *conf, struct limit_conf *lc)
 {
 	lc->rate = conf->failed_review_rate;
 	lc->burst = conf->failed_review_burst;
+	lc->scope = LIMIT_REVIEWS;
 	return conf->client_ca == NULL && conf->client_token_file == NULL &&
 	    lc->rate > 0;
 }
@@ -345,6 +346,10 @@ sreq_request_cb(struct http_conn *hc, void *arg)
 	sc->nreq++;
 	if (sc->standing == SCS_UNPROVEN || sc->standing == SCS_COUNTED)
 		server_conn_prove(sc);
+	if (sc->kind == LISTENER_LOGIN) {
+		login_request(sc);
+		return;
+	}
 	if (sc->kind == LISTENER_REVIEW && (strcmp(path,
 	    sc->w->view->rt->conf->review_path) == 0 ||
 	    strcmp(path, SREQ_PATH_V1) == 0 ||
@@ -366,6 +371,7 @@ sreq_request_cb(struct http_conn *hc, void *arg)
 void
 sreq_drop(struct server_conn *sc)
 {
+	login_drop(sc);
 	if (sc->review == NULL)
 		return;
 	auth_cancel(&sc->review->areq);

@@ -7,7 +7,8 @@
  * connections and no lock is taken on the request path.  This file runs
  * the threads, the listeners and each connection's life from accept to
  * close, and shutdown; what the connections ask for (the review paths,
- * /healthz, /readyz and /metrics) is answered in server-request.c.  A
+ * /healthz, /readyz and /metrics) is answered in server-request.c, what
+ * the login listener's ask for in login.c.  A
  * worker swaps in a new runtime when the main thread reloads: requests in
  * flight keep the view they started with.
  *
@@ -48,6 +49,7 @@
 #include "tokenreviewd.h"
 #include "http.h"
 #include "server.h"
+#include "login.h"
 
 /* A listener at its cap retries this often while nothing can make room. */
 #define SERVER_FULL_RETRY_MS	250
@@ -55,7 +57,7 @@
 #define SERVER_NOFILE_SPARE	1024
 
 static const char *const server_kind_names[LISTENER_MAX] = {
-	"review", "health"
+	"review", "health", "login"
 };
 
 struct server {
@@ -64,6 +66,7 @@ struct server {
 	int			 nw;
 	uint16_t		 port;
 	uint16_t		 health_port;
+	uint16_t		 login_port;
 };
 
 static void
@@ -334,16 +337,29 @@ server_admit(struct server_worker *w, enum listener_kind kind,
 	return 0;
 }
 
-/* The connection's bufferevent, TLS on the review port; NULL if none. */
+/*
+ * The connection's bufferevent, TLS on the review and login ports; NULL
+ * if none.  The login port's context never asks for a client certificate.
+ */
 static struct bufferevent *
-server_bufferevent(struct server_worker *w, evutil_socket_t fd, int tls)
+server_bufferevent(struct server_worker *w, evutil_socket_t fd,
+    enum listener_kind kind)
 {
 	struct bufferevent	*bev;
+	struct runtime		*rt = w->view->rt;
+	void			*ctx;
 	SSL			*ssl = NULL;
-	int			 opts;
+	int			 opts, tls = kind != LISTENER_HEALTH;
 
 	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-	if (tls && (ssl = SSL_new(w->view->rt->ssl_ctx)) == NULL) {
+	ctx = kind == LISTENER_LOGIN ? rt->login_ssl_ctx : rt->ssl_ctx;
+	if (tls && ctx == NULL) {
+		/* [login] is gone since a reload: nothing to serve. */
+		log_msg(LL_VERBOSE, "accept", "no [login] section: closing "
+		    "a connection to the login listener");
+		return NULL;
+	}
+	if (tls && (ssl = SSL_new(ctx)) == NULL) {
 		log_msg(LL_ERROR, "accept", "SSL_new failed");
 		return NULL;
 	}
@@ -382,7 +398,8 @@ server_conn_new(struct server_worker *w, enum listener_kind kind,
 	return sc;
 }
 
-/* A new connection: TLS on listen, plain HTTP on health_listen. */
+/* A new connection: TLS on listen and [login] listen, plain HTTP on
+ * health_listen. */
 static void
 server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
     int salen, enum listener_kind kind)
@@ -396,7 +413,7 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	struct bufferevent	*bev;
 	struct server_conn	*sc;
 	int			 one = 1, counted;
-	int			 tls = kind == LISTENER_REVIEW;
+	int			 tls = kind != LISTENER_HEALTH;
 
 	connlimit_addr(sa, &addr);
 	if (w->draining || !server_admit(w, kind, &addr, &counted)) {
@@ -404,7 +421,7 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((bev = server_bufferevent(w, fd, tls)) == NULL) {
+	if ((bev = server_bufferevent(w, fd, kind)) == NULL) {
 		close(fd);
 		if (counted)
 			connlimit_release(&addr, kind, 0, monotonic_ms());
@@ -431,6 +448,13 @@ server_health_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	server_accept(arg, fd, sa, salen, LISTENER_HEALTH);
+}
+
+static void
+server_login_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	server_accept(arg, fd, sa, salen, LISTENER_LOGIN);
 }
 
 static void
@@ -482,6 +506,11 @@ server_worker_use(struct server_worker *w, struct runtime *rt)
 	    w->srv->nw - 1) / w->srv->nw;
 	w->maxconns[LISTENER_HEALTH] = (conf->health_max_connections +
 	    w->srv->nw - 1) / w->srv->nw;
+	/* [login] max_connections is per worker; kept if [login] goes. */
+	if (rt->login != NULL)
+		w->maxconns[LISTENER_LOGIN] = rt->login->max_connections;
+	else if (w->maxconns[LISTENER_LOGIN] == 0)
+		w->maxconns[LISTENER_LOGIN] = 1;
 	w->perclient = conf->max_connections_per_client;
 	for (k = 0; k < LISTENER_MAX; k++) {
 		if (w->paused[k])
@@ -630,7 +659,7 @@ server_listen_addr(const char *spec, struct sockaddr_storage *ss,
 
 /*
  * Bind one address in every worker; port 0 becomes the first one's port.
- * The review port speaks TLS, a health port plain HTTP.
+ * The review and login ports speak TLS, a health port plain HTTP.
  */
 static int
 server_listen(struct server *srv, const char *spec, enum listener_kind kind,
@@ -640,7 +669,14 @@ server_listen(struct server *srv, const char *spec, enum listener_kind kind,
 	socklen_t		 sslen;
 	struct server_worker	*w;
 	uint16_t		 bound;
-	int			 i, fd, tls = kind == LISTENER_REVIEW;
+	int			 i, fd;
+	static const char *const what[LISTENER_MAX] = {
+		"TLS", "plain HTTP, health only", "TLS, login"
+	};
+	static evconnlistener_cb const cbs[LISTENER_MAX] = {
+		server_accept_cb, server_health_accept_cb,
+		server_login_accept_cb
+	};
 
 	if (server_listen_addr(spec, &ss, &sslen) != 0) {
 		snprintf(err, errlen, "listen %s: not a numeric HOST:PORT",
@@ -656,8 +692,7 @@ server_listen(struct server *srv, const char *spec, enum listener_kind kind,
 		if (i == 0 && getsockname(fd, (struct sockaddr *)&ss,
 		    &sslen) == -1)
 			fatal("getsockname");
-		w->lev[w->nlev] = evconnlistener_new(w->base, tls ?
-		    server_accept_cb : server_health_accept_cb, w,
+		w->lev[w->nlev] = evconnlistener_new(w->base, cbs[kind], w,
 		    LEV_OPT_CLOSE_ON_FREE, 0, fd);
 		if (w->lev[w->nlev] == NULL)
 			fatalx("evconnlistener_new failed");
@@ -669,13 +704,14 @@ server_listen(struct server *srv, const char *spec, enum listener_kind kind,
 	bound = ntohs(ss.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&ss)->sin6_port :
 	    ((struct sockaddr_in *)&ss)->sin_port);
-	if (tls && srv->port == 0)
+	if (kind == LISTENER_REVIEW && srv->port == 0)
 		srv->port = bound;
-	if (!tls && srv->health_port == 0)
+	if (kind == LISTENER_HEALTH && srv->health_port == 0)
 		srv->health_port = bound;
+	if (kind == LISTENER_LOGIN && srv->login_port == 0)
+		srv->login_port = bound;
 	log_msg(LL_INFO, "listen", "listening on %s (%s, port %u, %d "
-	    "workers)", spec, tls ? "TLS" : "plain HTTP, health only", bound,
-	    srv->nw);
+	    "workers)", spec, what[kind], bound, srv->nw);
 	return 0;
 }
 
@@ -704,13 +740,15 @@ server_worker_base(void)
  * listener).  The soft limit is raised as far as the hard one allows.
  */
 static void
-server_nofile(const struct config *conf)
+server_nofile(const struct config *conf, const struct login_conf *login)
 {
 	struct rlimit	rl;
 	rlim_t		want;
 
 	want = (rlim_t)conf->max_connections +
 	    (rlim_t)conf->health_max_connections + SERVER_NOFILE_SPARE;
+	if (login != NULL)
+		want += (rlim_t)login->max_connections * (rlim_t)conf->workers;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
@@ -733,7 +771,7 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 	size_t			 i;
 	int			 k;
 
-	server_nofile(rt->conf);
+	server_nofile(rt->conf, rt->login);
 	srv = xcalloc(1, sizeof(*srv));
 	srv->nw = rt->conf->workers;
 	srv->w = xcalloc((size_t)srv->nw, sizeof(*srv->w));
@@ -761,6 +799,13 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		    rt->conf->listen[i] :
 		    rt->conf->health_listen[i - rt->conf->nlisten],
 		    i < rt->conf->nlisten ? LISTENER_REVIEW : LISTENER_HEALTH,
+		    err, errlen) != 0) {
+			server_free(srv);
+			return NULL;
+		}
+	}
+	for (i = 0; rt->login != NULL && i < rt->login->nlisten; i++) {
+		if (server_listen(srv, rt->login->listen[i], LISTENER_LOGIN,
 		    err, errlen) != 0) {
 			server_free(srv);
 			return NULL;
@@ -794,13 +839,19 @@ server_health_port(struct server *srv)
 	return srv->health_port;
 }
 
+uint16_t
+server_login_port(struct server *srv)
+{
+	return srv->login_port;
+}
+
 void
 server_swap(struct server *srv, struct runtime *rt)
 {
 	struct server_worker	*w;
 	int			 k;
 
-	server_nofile(rt->conf);
+	server_nofile(rt->conf, rt->login);
 	for (k = 0; k < srv->nw; k++) {
 		w = &srv->w[k];
 		runtime_ref(rt);

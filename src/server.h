@@ -29,8 +29,8 @@ struct server_worker {
 	int			 id;
 	pthread_t		 thread;
 	struct event_base	*base;
-	struct evconnlistener	*lev[2 * TR_MAX_LISTEN];
-	enum listener_kind	 levkind[2 * TR_MAX_LISTEN];
+	struct evconnlistener	*lev[3 * TR_MAX_LISTEN];
+	enum listener_kind	 levkind[3 * TR_MAX_LISTEN];
 	size_t			 nlev;
 	struct wake		*ctl_wake;
 	struct event		*resume_ev;
@@ -83,6 +83,7 @@ struct server_conn {
 	struct http_conn	*hc;
 	enum listener_kind	 kind;		/* of its listener */
 	struct sreq_review	*review;
+	struct login_req	*login;		/* a POST /login in flight */
 	char			 client[INET6_ADDRSTRLEN]; /* for limits */
 	struct connlimit_addr	 addr;
 	enum server_conn_standing standing;
@@ -103,5 +104,11 @@ void	sreq_request_cb(struct http_conn *, void *arg);
 int	sreq_client_token_ok(struct server_conn *, struct runtime *);
 /* The connection is going away: cancel and free its review, if any. */
 void	sreq_drop(struct server_conn *);
+
+/* login.c */
+/* A request on the login listener. */
+void	login_request(struct server_conn *);
+/* The connection is going away: cancel and free its login, if any. */
+void	login_drop(struct server_conn *);
 
 #endif /* SERVER_H */

@@ -252,10 +252,17 @@ tls_client_ca(SSL_CTX *ctx, const struct config *conf, char *err,
 	return 0;
 }
 
-void *
-tls_ctx_new(const struct config *conf, char *err, size_t errlen)
+/*
+ * The server context of [server]; client_auth: with client_ca, ask for
+ * and check client certificates.  The session ID context differs, so
+ * that a session of one listener never resumes on the other.
+ */
+static void *
+tls_ctx_make(const struct config *conf, int client_auth, char *err,
+    size_t errlen)
 {
 	static const unsigned char sid[] = "tokenreviewd";
+	static const unsigned char login_sid[] = "tokenreviewd-login";
 	SSL_CTX			  *ctx;
 
 	if (tls_names_index == -1)
@@ -274,7 +281,11 @@ tls_ctx_new(const struct config *conf, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/* Received plaintext (tokens, bearer secrets) is wiped once read. */
 	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
-	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	if (client_auth)
+		SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	else
+		SSL_CTX_set_session_id_context(ctx, login_sid,
+		    sizeof(login_sid) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	if (tls_set_ciphers(ctx, conf->tls_ciphers != NULL ? conf->tls_ciphers :
 	    TLS_CIPHERS, conf->tls_ciphersuites, err, errlen) != 0)
@@ -286,13 +297,25 @@ tls_ctx_new(const struct config *conf, char *err, size_t errlen)
 	}
 	if (tls_load_key(ctx, conf->tls_key, err, errlen) != 0)
 		goto fail;
-	if (conf->client_ca != NULL &&
+	if (client_auth && conf->client_ca != NULL &&
 	    tls_client_ca(ctx, conf, err, errlen) != 0)
 		goto fail;
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+void *
+tls_ctx_new(const struct config *conf, char *err, size_t errlen)
+{
+	return tls_ctx_make(conf, 1, err, errlen);
+}
+
+void *
+tls_ctx_new_login(const struct config *conf, char *err, size_t errlen)
+{
+	return tls_ctx_make(conf, 0, err, errlen);
 }
 
 void

@@ -594,6 +594,18 @@ enum auth_rv	 auth_ldap_recheck(void *inst, const char *dir,
 		    const char *username, struct auth_req *req,
 		    struct auth_result *res, auth_done_cb done);
 extern const struct auth_backend auth_ldap_backend;
+/*
+ * /login: the Basic credential in req->token checked by the directory dir
+ * exactly as bind mode checks a token (that directory only, whatever its
+ * mode).  Like authenticate(): returns at once or AUTH_PENDING and calls
+ * done(req, rv) later; cancelled with auth_ldap_backend.cancel(inst, req).
+ * A locked-out user name: AUTH_DENY with res->error "too many failed
+ * logins" and res->max_ttl = the lockout's remaining ms (for
+ * Retry-After).  Unreachable: AUTH_ERROR.
+ */
+enum auth_rv	 auth_ldap_login(void *inst, const char *dir,
+		    struct auth_req *req, struct auth_result *res,
+		    auth_done_cb done);
 
 /* auth-jwt.c; the rest of the JWT source is in jwt-int.h */
 extern const struct auth_backend auth_jwt_backend;
@@ -630,6 +642,8 @@ struct runtime {
 	uint64_t		 generation;
 	struct config		*conf;
 	void			*ssl_ctx;	/* SSL_CTX *, NULL for ctl */
+	void			*login_ssl_ctx;	/* the same without client
+						   certificates, for [login] */
 	int			 has_client_token;
 	uint8_t			 client_token_hash[TR_SHA256_LEN];
 	char			*fp_key;	/* [log] fingerprint_key_file */
@@ -660,6 +674,11 @@ void	*tls_ctx_new(const struct config *, char *err, size_t errlen);
  */
 int	 tls_check_ciphers(const char *list, int tls13, char *err,
 	    size_t errlen);
+/*
+ * The same for the login listener: the certificate, protocols and ciphers
+ * of [server], but never a request for a client certificate.
+ */
+void	*tls_ctx_new_login(const struct config *, char *err, size_t errlen);
 void	 tls_ctx_free(void *);
 /*
  * A client SSL_CTX for outgoing connections: TLS 1.2 and later, the peer
@@ -693,9 +712,16 @@ enum tls_step {
 enum tls_step	 tls_client_handshake(void *ssl, char *err, size_t errlen);
 
 /* limit.c */
+/* Which failures a limit counts: each scope is a table of its own. */
+enum limit_scope {
+	LIMIT_REVIEWS,		/* failed reviews (the zero value) */
+	LIMIT_LOGINS,		/* failed logins on the login listener */
+	LIMIT_NSCOPES,
+};
 struct limit_conf {
 	double	rate;		/* failed reviews a second, <= 0: no limit */
 	double	burst;		/* failed reviews in a row */
+	enum limit_scope scope;
 };
 /* The address part of http_peer()'s "addr:port" or "[addr]:port". */
 void	 limit_client(const char *peer, char *out, size_t outlen);
@@ -708,6 +734,9 @@ int	 limit_allowed(const struct limit_conf *, const char *client,
  */
 int	 limit_failed(const struct limit_conf *, const char *client,
 	    uint64_t now);
+/* ms until client may fail once more at now: 0 when it may now. */
+long long limit_retry_ms(const struct limit_conf *, const char *client,
+	    uint64_t now);
 /* Forget every client (tests). */
 void	 limit_reset(void);
 
@@ -715,6 +744,7 @@ void	 limit_reset(void);
 enum listener_kind {
 	LISTENER_REVIEW,	/* listen: TLS, reviews */
 	LISTENER_HEALTH,	/* health_listen: plain HTTP */
+	LISTENER_LOGIN,		/* [login] listen: TLS, people logging in */
 	LISTENER_MAX,
 };
 
@@ -795,6 +825,7 @@ enum metrics_path {
 	MP_HEALTHZ,
 	MP_READYZ,
 	MP_METRICS,
+	MP_LOGIN,
 	MP_OTHER,
 	MP_MAX,
 };
@@ -807,6 +838,17 @@ enum review_outcome {
 };
 
 #define METRICS_MAX_BACKENDS	16
+
+/* How a POST /login ended, for tokenreviewd_logins_total{outcome}. */
+enum metrics_login {
+	ML_SUCCESS,
+	ML_FAILURE,		/* wrong password, unknown user: 401 */
+	ML_LOCKED_OUT,		/* the user name's lockout: 429 */
+	ML_LIMITED,		/* the client address's limit: 429 */
+	ML_ERROR,		/* the directory could not answer: 503 */
+	ML_BAD_REQUEST,		/* no Basic credential: 400 */
+	ML_MAX,
+};
 
 /*
  * Counters of one worker.  Only that worker writes them (relaxed atomic
@@ -829,6 +871,7 @@ struct metrics {
 	uint64_t	tls_handshake_failures;
 	uint64_t	client_auth_failures;
 	uint64_t	reviews_limited;	/* over failed_review_rate */
+	uint64_t	logins[ML_MAX];
 	char		pad[64];
 };
 
@@ -838,6 +881,7 @@ void		 metrics_request(struct metrics *, enum metrics_path, int code);
 void		 metrics_review(struct metrics *, int backend,
 		    enum review_outcome, double seconds, int cached);
 void		 metrics_reload(int ok);
+void		 metrics_login(struct metrics *, enum metrics_login);
 /* Render everything in the Prometheus text format. */
 void		 metrics_render(struct evbuffer *, struct runtime *);
 
@@ -850,5 +894,6 @@ void		 server_drain(struct server *, long long timeout_ms);
 void		 server_free(struct server *);
 uint16_t	 server_port(struct server *);	/* first bound port */
 uint16_t	 server_health_port(struct server *);	/* or 0 */
+uint16_t	 server_login_port(struct server *);	/* or 0 */
 
 #endif /* TOKENREVIEWD_H */

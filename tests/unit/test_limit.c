@@ -43,7 +43,7 @@ test_client(void)
 static void
 test_bucket(void)
 {
-	struct limit_conf	lc = { 1, 3 };	/* 1 a second, 3 in a row */
+	struct limit_conf	lc = { 1, 3, LIMIT_REVIEWS };	/* 1/s, 3 */
 	uint64_t		t = 1000000;
 
 	limit_reset();
@@ -71,7 +71,7 @@ test_bucket(void)
 static void
 test_off(void)
 {
-	struct limit_conf	lc = { 0, 1 };
+	struct limit_conf	lc = { 0, 1, LIMIT_REVIEWS };
 	int			i, over = 0;
 
 	limit_reset();
@@ -84,7 +84,7 @@ test_off(void)
 static void
 test_bound(void)
 {
-	struct limit_conf	lc = { 1, 2 };
+	struct limit_conf	lc = { 1, 2, LIMIT_REVIEWS };
 	char			name[32];
 	int			i, kept = 1;
 
@@ -100,6 +100,31 @@ test_bound(void)
 			kept = 0;
 	}
 	ok(kept, "20000 other clients did not push the guesser out");
+}
+
+/* Failed logins are a table apart; limit_retry_ms() says how long. */
+static void
+test_scope(void)
+{
+	struct limit_conf	reviews = { 1, 2, LIMIT_REVIEWS };
+	struct limit_conf	logins = { 0.5, 2, LIMIT_LOGINS };
+	uint64_t		t = 1000000;
+
+	limit_reset();
+	limit_failed(&logins, "d", t);
+	limit_failed(&logins, "d", t);
+	ok(!limit_allowed(&logins, "d", t), "logins: d over the limit");
+	ok(limit_allowed(&reviews, "d", t), "reviews: d untouched");
+	is_int(limit_retry_ms(&logins, "d", t), 2001, "logins: one more "
+	    "try in 2 s at 0.5 a second");
+	is_int(limit_retry_ms(&logins, "d", t + 1500), 501,
+	    "... 0.5 s once 1.5 s passed");
+	is_int(limit_retry_ms(&logins, "d", t + 2000), 0, "... none after 2 s");
+	is_int(limit_retry_ms(&reviews, "d", t), 0, "reviews: no wait");
+	limit_failed(&reviews, "e", t);
+	limit_failed(&reviews, "e", t);
+	ok(limit_allowed(&logins, "e", t), "failed reviews do not limit "
+	    "logins");
 }
 
 static void
@@ -291,5 +316,6 @@ main(void)
 	test_bucket();
 	test_off();
 	test_bound();
+	test_scope();
 	return done_testing();
 }

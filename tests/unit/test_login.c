@@ -8,7 +8,10 @@
  * public-only previous key, private keys that others may read refused,
  * issuers that are not https URLs, a missing [ldap "NAME"], sessions
  * without a [tokendb], and a listen address [server] has too.  Keys are
- * made here with OpenSSL and written to a temporary directory.
+ * made here with OpenSSL and written to a temporary directory.  Then
+ * login-sign.c: tokens signed with each key type and verified here with
+ * OpenSSL (the JWS r||s turned back into DER), their claims, the
+ * ExecCredential and the issuer's documents.
  */
 
 #include <sys/stat.h>
@@ -22,6 +25,7 @@
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -439,6 +443,181 @@ test_errors(void)
 	    "an empty ldap refused");
 }
 
+/* Part n (0, 1, 2) of a JWT, decoded. */
+static unsigned char *
+jwt_part(const char *jwt, int n, size_t *len)
+{
+	const char	*p = jwt, *end;
+
+	while (n-- > 0)
+		p = strchr(p, '.') + 1;
+	end = strchr(p, '.');
+	return base64_decode(p, end != NULL ? (size_t)(end - p) : strlen(p),
+	    1, len);
+}
+
+/* The JWS signature checked with the key's public part. */
+static int
+jws_verify(const struct login_key *k, const char *jwt)
+{
+	const EVP_MD	*md = EVP_sha256();
+	EVP_MD_CTX	*ctx = EVP_MD_CTX_new();
+	ECDSA_SIG	*es;
+	unsigned char	*sig, *der = NULL;
+	size_t		 len, half;
+	int		 dlen, r;
+
+	if (strcmp(k->alg, "ES384") == 0)
+		md = EVP_sha384();
+	else if (strcmp(k->alg, "ES512") == 0)
+		md = EVP_sha512();
+	if ((sig = jwt_part(jwt, 2, &len)) == NULL) {
+		EVP_MD_CTX_free(ctx);
+		return 0;
+	}
+	if (k->alg[0] == 'E') {
+		half = len / 2;
+		es = ECDSA_SIG_new();
+		ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)half, NULL),
+		    BN_bin2bn(sig + half, (int)half, NULL));
+		dlen = i2d_ECDSA_SIG(es, &der);
+		ECDSA_SIG_free(es);
+		free(sig);
+		sig = xmalloc((size_t)dlen);
+		memcpy(sig, der, (size_t)dlen);
+		OPENSSL_free(der);
+		len = (size_t)dlen;
+	}
+	r = EVP_DigestVerifyInit(ctx, NULL, md, NULL, k->pkey) == 1 &&
+	    EVP_DigestVerify(ctx, sig, len, (const unsigned char *)jwt,
+	    (size_t)(strrchr(jwt, '.') - jwt)) == 1;
+	EVP_MD_CTX_free(ctx);
+	free(sig);
+	return r;
+}
+
+static void
+test_sign_key(const char *file, const char *alg, size_t siglen)
+{
+	struct login_conf	*lc;
+	char			 err[TR_ERRLEN], keys[256], jti[LOGIN_JTI_LEN + 1];
+	char			*jwt;
+	unsigned char		*part;
+	json_t			*h, *c;
+	size_t			 len;
+
+	snprintf(keys, sizeof(keys), "signing_key = %%1$s/%s\n"
+	    "token_ttl = 2h\n", file);
+	if (load("", keys, &lc, err, sizeof(err)) != 0) {
+		ok(0, "%s loads: %s", file, err);
+		return;
+	}
+	jwt = login_sign(lc, "{\"username\":\"ldap:alice\",\"uid\":\"1001\","
+	    "\"groups\":[\"g1\",\"g2\"],\"extra\":{\"a.org/k\":[\"v\"]}}",
+	    1700000000, jti);
+	ok(jwt != NULL, "%s: signed", file);
+	if (jwt == NULL) {
+		login_conf_free(lc);
+		return;
+	}
+	ok(jws_verify(&lc->keys[0], jwt), "%s: the %s signature verifies",
+	    file, alg);
+	part = jwt_part(jwt, 2, &len);
+	is_int(len, siglen, "%s: a %zu-byte signature", file, siglen);
+	free(part);
+	/* Another letter of the alphabet, so that the text still decodes. */
+	len = strlen(jwt) - 2;
+	jwt[len] = jwt[len] == 'A' ? 'B' : 'A';
+	ok(!jws_verify(&lc->keys[0], jwt), "%s: a changed signature does "
+	    "not", file);
+	part = jwt_part(jwt, 0, &len);
+	h = json_loadb((char *)part, len, 0, NULL);
+	free(part);
+	ok(h != NULL && strcmp(json_string_value(json_object_get(h, "alg")),
+	    alg) == 0 && strcmp(json_string_value(json_object_get(h, "typ")),
+	    "JWT") == 0 && strcmp(json_string_value(json_object_get(h,
+	    "kid")), lc->keys[0].kid) == 0, "%s: header alg, typ, kid", file);
+	part = jwt_part(jwt, 1, &len);
+	c = json_loadb((char *)part, len, 0, NULL);
+	free(part);
+	ok(c != NULL && json_integer_value(json_object_get(c, "iat")) ==
+	    1700000000 && json_integer_value(json_object_get(c, "nbf")) ==
+	    1700000000 && json_integer_value(json_object_get(c, "exp")) ==
+	    1700000000 + 7200 && strcmp(json_string_value(json_object_get(c,
+	    "sub")), "ldap:alice") == 0 && strcmp(json_string_value(
+	    json_object_get(c, "uid")), "1001") == 0 &&
+	    json_array_size(json_object_get(c, "groups")) == 2 &&
+	    json_is_object(json_object_get(c, "extra")) &&
+	    strcmp(json_string_value(json_object_get(c, "jti")), jti) == 0 &&
+	    strcmp(json_string_value(json_object_get(c, "iss")),
+	    "https://login.example.org") == 0 && strcmp(json_string_value(
+	    json_object_get(c, "aud")), "kubernetes") == 0,
+	    "%s: claims iss, aud, sub, uid, groups, extra, iat, nbf, exp, "
+	    "jti", file);
+	is_int(strlen(jti), LOGIN_JTI_LEN, "%s: a 22-character jti", file);
+	json_decref(h);
+	json_decref(c);
+	free(jwt);
+	login_conf_free(lc);
+}
+
+static void
+test_sign(void)
+{
+	struct login_conf	*lc;
+	char			 err[TR_ERRLEN], jti[LOGIN_JTI_LEN + 1];
+	char			 jti2[LOGIN_JTI_LEN + 1], *s, *t;
+	json_t			*o;
+	size_t			 len;
+
+	test_sign_key("ec256.pem", "ES256", 64);
+	test_sign_key("ec384.pem", "ES384", 96);
+	test_sign_key("ec521.pem", "ES512", 132);
+	test_sign_key("rsa2048.pem", "RS256", 256);
+
+	if (load("", "issuer = https://login.example.org/a/b/\n"
+	    "previous_keys = %1$s/pub-ec384.pem %1$s/pub-rsa2048.pem\n", &lc,
+	    err, sizeof(err)) != 0) {
+		ok(0, "a config with previous keys: %s", err);
+		return;
+	}
+	s = login_sign(lc, "{\"username\":\"bob\"}", 1700000000, jti);
+	t = login_sign(lc, "{\"username\":\"bob\"}", 1700000000, jti2);
+	ok(s != NULL && strstr(s, ".") != NULL, "a user without groups");
+	ok(strcmp(jti, jti2) != 0, "two tokens, two jti");
+	free(s);
+	free(t);
+	ok(login_sign(lc, "not json", 0, jti) == NULL, "bad user JSON: NULL");
+	is_str(login_issuer_path(lc), "/a/b", "the issuer's path");
+	s = login_discovery(lc, &len);
+	o = json_loads(s, 0, NULL);
+	ok(o != NULL && strlen(s) == len && strcmp(json_string_value(
+	    json_object_get(o, "jwks_uri")),
+	    "https://login.example.org/a/b/openid/v1/jwks") == 0 &&
+	    json_array_size(json_object_get(o,
+	    "id_token_signing_alg_values_supported")) == 3,
+	    "discovery: jwks_uri and the three algorithms");
+	json_decref(o);
+	free(s);
+	s = login_jwks(lc, &len);
+	o = json_loads(s, 0, NULL);
+	ok(o != NULL && json_array_size(json_object_get(o, "keys")) == 3 &&
+	    strstr(s, "\"d\"") == NULL, "JWKS: three public keys");
+	json_decref(o);
+	free(s);
+	s = login_exec_credential("a.b.c", 1700007200, &len);
+	is_str(s, "{\"kind\":\"ExecCredential\",\"apiVersion\":"
+	    "\"client.authentication.k8s.io/v1\",\"spec\":{\"interactive\":"
+	    "false},\"status\":{\"token\":\"a.b.c\",\"expirationTimestamp\":"
+	    "\"2023-11-15T00:13:20Z\"}}", "the ExecCredential");
+	free(s);
+	login_conf_free(lc);
+	ok(load("", "", &lc, err, sizeof(err)) == 0 &&
+	    strcmp(login_issuer_path(lc), "") == 0, "an issuer without a "
+	    "path: \"\"");
+	login_conf_free(lc);
+}
+
 static void
 setup(void)
 {
@@ -485,6 +664,7 @@ main(void)
 	test_keys();
 	test_modes();
 	test_errors();
+	test_sign();
 	cleanup();
 	return done_testing();
 }
