@@ -660,7 +660,7 @@ if [ "$ENGINE" = postgresql ]; then
 	tr_req GET /readyz
 	is "$TR_CODE" 200 "/readyz is 200"
 	ok "the schema check is logged" tr_wait_until 5 \
-	    grep -q '"event":"tokendb_schema".*schema version 1' "$TR_LOG"
+	    grep -q '"event":"tokendb_schema".*schema version 2' "$TR_LOG"
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
 
