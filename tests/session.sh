@@ -9,7 +9,9 @@
 # one user's, as JSON), revokes one or all of a user's, and prunes the
 # expired ones, and another process sees a revocation at once.  A
 # database of schema version 1 (before sessions) is upgraded in place and
-# keeps its tokens.  With PostgreSQL, the unit test of sessions
+# keeps its tokens (made with the SQL of version 1 or, when
+# TR_OLD_TOKENREVIEWCTL names the tokenreviewctl of that version, by it).
+# With PostgreSQL, the unit test of sessions
 # (tests/unit/test_session) also runs against the server: the worker's
 # asynchronous check and add.
 
@@ -141,6 +143,23 @@ test_usage()
 	done
 }
 
+# The database of version 1 of the current config, with a token: made by
+# the old program when given, else with the SQL of that version (sql_v1).
+make_v1()
+{
+	if [ -z "${TR_OLD_TOKENREVIEWCTL:-}" ]; then
+		sql_v1
+		sql "INSERT INTO tokens (id, secret_hash, username, created)
+		    VALUES ('keep01', $ZEROS, 'erin', $NOW)"
+		return 0
+	fi
+	echo keep01.0123456789abcdef | "$TR_OLD_TOKENREVIEWCTL" -c "$TR_CONF" \
+	    token create --user erin --token-stdin >/dev/null ||
+	    bail "the old tokenreviewctl failed"
+	is "$(sql 'SELECT max(version) FROM schema_version')" 1 \
+	    "the old tokenreviewctl made a database of version 1"
+}
+
 # A database of version 1 with a token: opened, it gains the table.
 test_upgrade()
 {
@@ -169,13 +188,15 @@ test_revoke sqlite
 test_prune sqlite
 test_usage sqlite
 
+sql_v1()
+{
+	printf '%s\n' "$V1_SCHEMA" | sed 's/BYTES/BLOB/; s/BIG/INTEGER/g;
+	    s/) ROWID;/) WITHOUT ROWID;/' | sqlite3 "$DB"
+}
 DB=$TR_TMP/v1/tokens.db
-mkdir -p "$TR_TMP/v1"
-printf '%s\n' "$V1_SCHEMA" | sed 's/BYTES/BLOB/; s/BIG/INTEGER/g;
-    s/) ROWID;/) WITHOUT ROWID;/' | sqlite3 "$DB"
-sql "INSERT INTO tokens (id, secret_hash, username, created) VALUES
-    ('keep01', zeroblob(32), 'erin', $NOW)"
+ZEROS="zeroblob(32)"
 tr_config v1 server.chain=tokendb "tokendb.path=$DB"
+make_v1
 test_upgrade sqlite
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -208,14 +229,16 @@ is "$rc" 0 "tests/unit/test_session against the server"
 like "$out" 'postgresql: revoked by another connection: ended at once' \
     "... with the PostgreSQL cases"
 
-V1URL=${DBURL%/*}/v1
+sql_v1()
+{
+	printf '%s\n' "$V1_SCHEMA" | sed 's/BYTES/bytea/; s/BIG/bigint/g;
+	    s/) ROWID;/);/' | psql -X -q -v ON_ERROR_STOP=1 "$DBURL" >/dev/null
+}
 sql "CREATE DATABASE v1" >/dev/null
-printf '%s\n' "$V1_SCHEMA" | sed 's/BYTES/bytea/; s/BIG/bigint/g;
-    s/) ROWID;/);/' | psql -X -q -v ON_ERROR_STOP=1 "$V1URL" >/dev/null
-DBURL=$V1URL
-sql "INSERT INTO tokens (id, secret_hash, username, created) VALUES
-    ('keep01', decode(repeat('00', 32), 'hex'), 'erin', $NOW)"
-tr_config v1pg server.chain=tokendb "tokendb.url=$V1URL"
+DBURL=${DBURL%/*}/v1
+ZEROS="decode(repeat('00', 32), 'hex')"
+tr_config v1pg server.chain=tokendb "tokendb.url=$DBURL"
+make_v1
 test_upgrade postgresql
 
 done_testing
