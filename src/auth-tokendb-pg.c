@@ -8,6 +8,8 @@
  * calls done() from its event loop when the row arrives.  The use of a
  * usage-limited token is a second, conditional UPDATE on the same path,
  * and the batch of use counts goes out as one asynchronous statement.
+ * Session checks and adds of the login flow take the same path
+ * (tdsrc_pg_session()), as do the prunes of expired sessions.
  * Load does not connect: the schema is created or checked by one worker
  * on the first connection of each generation, and reviews wait for that
  * check, parked, or fail at once while the database cannot be reached.
@@ -50,6 +52,7 @@ static void	tdsrc_pg_pend_free(struct tdsrc_pend *);
 static void	tdsrc_pg_schema_stop(struct tdsrc_inst *);
 static void	tdsrc_pg_schema_ev_cb(evutil_socket_t, short, void *);
 static void	tdsrc_pg_park_cb(evutil_socket_t, short, void *);
+static int	tdsrc_pg_sess_unpark(struct tdsrc_inst *, enum tdsrc_schema);
 
 /*
  * The database answered or not.  Shared by all workers: readiness follows
@@ -150,8 +153,11 @@ tdsrc_pg_free(struct tdsrc_inst *ti)
 	/* Reviews still waiting are the chain's to forget, not to answer. */
 	pgpool_free(ti->pool);
 	ti->pool = NULL;
+	ti->pruning = NULL;
 	while (!TAILQ_EMPTY(&ti->pending))
 		tdsrc_pg_pend_free(TAILQ_FIRST(&ti->pending));
+	while (!TAILQ_EMPTY(&ti->sess_ops))
+		tdsrc_sess_op_free(TAILQ_FIRST(&ti->sess_ops));
 	free(ti->flushed);
 	ti->flushed = NULL;
 	ti->flushing = NULL;
@@ -170,8 +176,7 @@ tdsrc_pg_pend_free(struct tdsrc_pend *p)
  * without the server's address or message, which go to the log.
  */
 static void
-tdsrc_pg_error(struct tdsrc_inst *ti, struct auth_result *res,
-    const char *err)
+tdsrc_pg_words(const char *err, char *buf, size_t len)
 {
 	const char	*cause;
 	size_t		 n = strcspn(err, ":(");
@@ -183,9 +188,19 @@ tdsrc_pg_error(struct tdsrc_inst *ti, struct auth_result *res,
 	}
 	while (n > 0 && err[n - 1] == ' ')
 		n--;
+	snprintf(buf, len, "%.*s", (int)n, err);
+}
+
+static void
+tdsrc_pg_error(struct tdsrc_inst *ti, struct auth_result *res,
+    const char *err)
+{
+	char	words[TR_ERRLEN];
+
+	tdsrc_pg_words(err, words, sizeof(words));
 	ADD(ti->ts->errors, 1);
 	free(res->error);
-	xasprintf(&res->error, "%.*s", (int)n, err);
+	res->error = xstrdup(words);
 }
 
 static void
@@ -430,6 +445,8 @@ again:
 		tdsrc_pg_pend_done(p, AUTH_ERROR);
 		goto again;
 	}
+	if (tdsrc_pg_sess_unpark(ti, state))
+		waiting = 1;
 	if (waiting) {
 		ms_to_timeval(TDSRC_PARK_POLL, &tv);
 		evtimer_add(ti->park_ev, &tv);
@@ -489,4 +506,163 @@ tdsrc_pg_cancel(struct tdsrc_inst *ti, struct auth_req *req)
 	if (p->q != NULL)
 		pgpool_abandon(p->q);
 	tdsrc_pg_pend_free(p);
+}
+
+/* ------------------------------------------------------------ sessions */
+
+/* Answer a session op with the error err (logged when logged is 0). */
+static void
+tdsrc_pg_sess_error(struct tdsrc_sess_op *op, const char *err, int log)
+{
+	char	words[TR_ERRLEN];
+
+	if (log)
+		log_msg(LL_WARN, "tokendb_session", "%s", err);
+	ADD(op->ti->ts->errors, 1);
+	tdsrc_pg_words(err, words, sizeof(words));
+	tdsrc_sess_op_done(op, TDSESS_ERROR, words);
+}
+
+static void
+tdsrc_pg_sess_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tdsrc_sess_op	*op = arg;
+	struct tokendb_session	 s;
+	const char		*why;
+	enum tdsrc_session_rv	 rv;
+	int			 found;
+
+	op->q = NULL;
+	if (op->kind == TDSRC_SESS_CHECK)
+		tdsrc_timed(op->ti, op->t0);
+	if (err != NULL) {
+		tdsrc_pg_sess_error(op, err, 1);
+		return;
+	}
+	if (op->kind == TDSRC_SESS_ADD) {
+		if (atoi(PQcmdTuples((PGresult *)r)) == 1)
+			tdsrc_sess_op_done(op, TDSESS_ACTIVE, NULL);
+		else
+			tdsrc_sess_op_done(op, TDSESS_ERROR,
+			    "session id already taken");
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	if ((found = PQntuples((const PGresult *)r) == 1))
+		tokendb_pg_session_row(r, 0, &s);
+	rv = tdsrc_session_verdict(&s, found, op->now, &why);
+	tokendb_session_clear(&s);
+	tdsrc_sess_op_done(op, rv, why);
+}
+
+/* Send the op's statement; -1 with err set when the pool refuses. */
+static int
+tdsrc_pg_sess_send(struct tdsrc_sess_op *op, char *err, size_t errlen)
+{
+	struct pgpool		*pool = op->ti->pool;
+	char			 nums[3][TOKENDB_PG_NUMLEN];
+	const char		*v[6];
+
+	op->parked = 0;
+	op->t0 = monotonic_sec();
+	if (op->kind == TDSRC_SESS_CHECK) {
+		v[0] = op->sess.jti;
+		op->q = pgpool_exec(pool, tokendb_pg_sql_session_get, 1, v,
+		    tdsrc_pg_sess_cb, op, err, errlen);
+		if (op->q == NULL)
+			tdsrc_timed(op->ti, op->t0);
+	} else {
+		tokendb_pg_session_params(&op->sess, nums, v);
+		op->q = pgpool_exec(pool, tokendb_pg_sql_session_add, 6, v,
+		    tdsrc_pg_sess_cb, op, err, errlen);
+	}
+	return op->q != NULL ? 0 : -1;
+}
+
+/* As a review: parked during the schema check, refused while down. */
+struct tdsrc_sess_op *
+tdsrc_pg_session(struct tdsrc_sess_op *op)
+{
+	struct tdsrc_inst	*ti = op->ti;
+	char			 err[TR_ERRLEN];
+	enum tdsrc_schema	 state;
+
+	if ((state = __atomic_load_n(&ti->ts->schema,
+	    __ATOMIC_ACQUIRE)) == TDSRC_SCHEMA_UNKNOWN) {
+		tdsrc_pg_schema_start(ti);
+		state = __atomic_load_n(&ti->ts->schema, __ATOMIC_ACQUIRE);
+	}
+	if (state == TDSRC_SCHEMA_CHECKING) {
+		op->parked = 1;
+		event_active(ti->park_ev, 0, 0);
+		return op;
+	}
+	if (state == TDSRC_SCHEMA_OK && tdsrc_pg_sess_send(op, err,
+	    sizeof(err)) == 0)
+		return op;
+	if (state != TDSRC_SCHEMA_OK)
+		tdsrc_pg_schema_error(ti->ts, state, err, sizeof(err));
+	tdsrc_pg_sess_error(op, err, 0);
+	return NULL;
+}
+
+/* Parked session ops go on or fail; 1 while some still wait. */
+static int
+tdsrc_pg_sess_unpark(struct tdsrc_inst *ti, enum tdsrc_schema state)
+{
+	struct tdsrc_sess_op	*op;
+	char			 err[TR_ERRLEN];
+	int			 waiting = 0;
+
+again:
+	TAILQ_FOREACH(op, &ti->sess_ops, entry) {
+		if (!op->parked)
+			continue;
+		if (state == TDSRC_SCHEMA_CHECKING) {
+			waiting = 1;
+			continue;
+		}
+		if (state == TDSRC_SCHEMA_OK && tdsrc_pg_sess_send(op, err,
+		    sizeof(err)) == 0)
+			continue;
+		if (state != TDSRC_SCHEMA_OK)
+			tdsrc_pg_schema_error(ti->ts, state, err, sizeof(err));
+		/* The callback may cancel other ops: start over. */
+		tdsrc_pg_sess_error(op, err, 0);
+		goto again;
+	}
+	return waiting;
+}
+
+static void
+tdsrc_pg_pruned_cb(const struct pg_result *r, const char *err, void *arg)
+{
+	struct tdsrc_inst	*ti = arg;
+	int			 n;
+
+	ti->pruning = NULL;
+	if (err != NULL) {
+		ADD(ti->ts->errors, 1);
+		log_msg(LL_WARN, "tokendb_prune", "%s", err);
+	} else if ((n = atoi(PQcmdTuples((PGresult *)r))) > 0)
+		log_msg(LL_DEBUG, "tokendb_prune", "%d expired sessions "
+		    "deleted", n);
+}
+
+/* One prune in flight a worker; none while the schema is unchecked. */
+void
+tdsrc_pg_session_prune(struct tdsrc_inst *ti, int64_t now)
+{
+	char		 t[TOKENDB_PG_NUMLEN], l[TOKENDB_PG_NUMLEN];
+	char		 err[TR_ERRLEN];
+	const char	*v[2] = { t, l };
+
+	if (ti->pruning != NULL || __atomic_load_n(&ti->ts->schema,
+	    __ATOMIC_ACQUIRE) != TDSRC_SCHEMA_OK)
+		return;
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	snprintf(l, sizeof(l), "%d", TDSRC_PRUNE_MAX);
+	/* Refused while the database is down: the next tick tries again. */
+	ti->pruning = pgpool_exec(ti->pool, tokendb_pg_sql_session_prune, 2, v,
+	    tdsrc_pg_pruned_cb, ti, err, sizeof(err));
 }

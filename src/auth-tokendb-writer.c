@@ -7,7 +7,8 @@
  * worker waits for the database lock or the disk.  Also the table the
  * batches are counted in, and the end of a generation's shared data,
  * which the writer frees when it outlives the generation.  At exit the
- * process waits a little for writers that are finishing.
+ * process waits a little for writers that are finishing.  The writer
+ * also prunes expired login sessions when a worker asks it to.
  */
 
 #include <sys/types.h>
@@ -114,6 +115,20 @@ tdsrc_shared_free(struct tdsrc_shared *ts)
 	free(ts);
 }
 
+/* The thread's connection, opened here so that only it ever uses it. */
+static struct tokendb *
+tdsrc_writer_db(struct tdsrc_shared *ts, char *err, size_t errlen)
+{
+	struct tdsrc_writer	*w = &ts->writer;
+
+	if (w->db == NULL)
+		w->db = ts->url != NULL ? tokendb_open(ts->url, 0,
+		    ts->query_timeout, err, errlen) : tokendb_open(ts->path, 0,
+		    ts->busy_timeout > TDSRC_WRITER_BUSY ? ts->busy_timeout :
+		    TDSRC_WRITER_BUSY, err, errlen);
+	return w->db;
+}
+
 /* Write the writing table; 0, or -1 with the counts kept there. */
 static int
 tdsrc_writer_write(struct tdsrc_shared *ts)
@@ -122,11 +137,7 @@ tdsrc_writer_write(struct tdsrc_shared *ts)
 	char			 err[TR_ERRLEN];
 	double			 t0 = monotonic_sec();
 
-	/* Opened here, so that only this thread ever uses it. */
-	if (w->db == NULL && (w->db = ts->url != NULL ?
-	    tokendb_open(ts->url, 0, ts->query_timeout, err, sizeof(err)) :
-	    tokendb_open(ts->path, 0, ts->busy_timeout > TDSRC_WRITER_BUSY ?
-	    ts->busy_timeout : TDSRC_WRITER_BUSY, err, sizeof(err))) == NULL)
+	if (tdsrc_writer_db(ts, err, sizeof(err)) == NULL)
 		goto fail;
 	if (tokendb_record_uses(w->db, w->writing, TDSRC_WRITER_SLOTS, err,
 	    sizeof(err)) < 0)
@@ -164,6 +175,30 @@ tdsrc_writer_pass(struct tdsrc_shared *ts)
 	return r;
 }
 
+/*
+ * Delete up to TDSRC_PRUNE_MAX expired sessions, with mtx held on entry
+ * and on return.  A failure is only logged: the next pass tries again.
+ */
+static void
+tdsrc_writer_prune_pass(struct tdsrc_shared *ts)
+{
+	struct tdsrc_writer	*w = &ts->writer;
+	char			 err[TR_ERRLEN];
+	int			 n = 0;
+
+	w->prune = 0;
+	pthread_mutex_unlock(&w->mtx);
+	if (tdsrc_writer_db(ts, err, sizeof(err)) == NULL ||
+	    (n = tokendb_session_prune_some(w->db, (int64_t)time(NULL),
+	    TDSRC_PRUNE_MAX, err, sizeof(err))) < 0) {
+		ADD(ts->errors, 1);
+		log_msg(LL_WARN, "tokendb_prune", "%s", err);
+	} else if (n > 0)
+		log_msg(LL_DEBUG, "tokendb_prune", "%d expired sessions "
+		    "deleted", n);
+	pthread_mutex_lock(&w->mtx);
+}
+
 /* After a failed write: wait flush_interval, or less if told to stop. */
 static void
 tdsrc_writer_backoff(struct tdsrc_shared *ts)
@@ -188,11 +223,13 @@ tdsrc_writer_main(void *arg)
 	for (;;) {
 		if (r != 0)
 			tdsrc_writer_backoff(ts);
-		while (w->npending == 0 && !w->stop)
+		while (w->npending == 0 && !w->prune && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mtx);
 		/* Everything handed over before the stop is written. */
 		stop = w->stop;
 		r = w->npending > 0 ? tdsrc_writer_pass(ts) : 0;
+		if (w->prune && !stop)
+			tdsrc_writer_prune_pass(ts);
 		if (stop)
 			break;
 	}
@@ -267,6 +304,19 @@ tdsrc_writer_retire(struct tdsrc_shared *ts)
 	}
 	pthread_mutex_unlock(&w->mtx);
 	return started;
+}
+
+void
+tdsrc_writer_prune(struct tdsrc_shared *ts)
+{
+	struct tdsrc_writer	*w = &ts->writer;
+
+	pthread_mutex_lock(&w->mtx);
+	if (tdsrc_writer_start(ts) == 0) {
+		w->prune = 1;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mtx);
 }
 
 /*

@@ -309,6 +309,7 @@ static void
 tdsrc_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
 	tdsrc_flush(arg);
+	tdsrc_session_tick(arg);
 }
 
 static void
@@ -344,6 +345,7 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 	ti = xcalloc(1, sizeof(*ti));
 	ti->ts = ts;
 	TAILQ_INIT(&ti->pending);
+	TAILQ_INIT(&ti->sess_ops);
 	metrics_hist_init(&ti->lookup_hist);
 	pthread_mutex_lock(&ts->hist_mtx);
 	LIST_INSERT_HEAD(&ts->insts, ti, entry);

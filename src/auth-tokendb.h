@@ -7,7 +7,8 @@
  * instance (struct tdsrc_inst), and the calls between the review
  * lifecycle (auth-tokendb.c), the writer of use counts
  * (auth-tokendb-writer.c) and the asynchronous PostgreSQL path
- * (auth-tokendb-pg.c).  Private to those files; include after
+ * (auth-tokendb-pg.c), and the login sessions kept beside the tokens
+ * (auth-tokendb-session.c).  Private to those files; include after
  * tokenreviewd.h and tokendb.h.
  */
 
@@ -23,6 +24,7 @@
 #define TDSRC_SCHEMA_RETRY_MIN	250	/* ms between schema check attempts */
 #define TDSRC_SCHEMA_RETRY_MAX	4000	/* ms, at most */
 #define TDSRC_PARK_POLL		10	/* ms: parked reviews look again */
+#define TDSRC_PRUNE_MAX		1000	/* expired sessions deleted a pass */
 
 /* Where the schema check of a PostgreSQL generation stands. */
 enum tdsrc_schema {
@@ -61,6 +63,7 @@ struct tdsrc_writer {
 	int			 stop;
 	struct tokendb_use	*pending;	/* under mtx */
 	size_t			 npending;
+	int			 prune;		/* expired sessions due */
 	struct tokendb_use	*writing;	/* the thread's own */
 	struct tokendb		*db;		/* the thread's own */
 };
@@ -80,6 +83,8 @@ struct tdsrc_shared {
 	long long	 cache_ttl;
 	long long	 busy_timeout;
 	long long	 flush_interval;
+	int		 sessions_used;	/* atomic: prune expired ones */
+	int64_t		 prune_next;	/* atomic, ms monotonic */
 
 	/* metrics, updated with relaxed atomics by every worker */
 	uint64_t	 lookups;
@@ -105,6 +110,25 @@ struct tdsrc_shared {
 /* A review waiting for PostgreSQL (auth-tokendb-pg.c). */
 struct tdsrc_pend;
 
+enum tdsrc_sess_kind {
+	TDSRC_SESS_CHECK,
+	TDSRC_SESS_ADD,
+};
+
+/* A session check or add waiting for PostgreSQL. */
+struct tdsrc_sess_op {
+	TAILQ_ENTRY(tdsrc_sess_op) entry;	/* in ti->sess_ops */
+	struct tdsrc_inst	*ti;
+	enum tdsrc_sess_kind	 kind;
+	tdsrc_session_cb	 cb;
+	void			*arg;
+	struct pgpool_query	*q;
+	struct tokendb_session	 sess;		/* own copy; check: jti */
+	int64_t			 now;
+	double			 t0;
+	int			 parked;	/* waits for the schema check */
+};
+
 /* One worker's instance: its connection or pool, and its batch of uses. */
 struct tdsrc_inst {
 	struct tdsrc_shared	*ts;
@@ -113,6 +137,8 @@ struct tdsrc_inst {
 	struct tokendb		*db;
 	struct pgpool		*pool;	/* PostgreSQL: lookups go here */
 	TAILQ_HEAD(, tdsrc_pend) pending;
+	TAILQ_HEAD(, tdsrc_sess_op) sess_ops;
+	struct pgpool_query	*pruning;	/* expired sessions */
 	struct pgpool_query	*flushing;
 	struct tokendb_use	*flushed;	/* the batch being written */
 	struct event		*flush_ev;
@@ -146,6 +172,17 @@ int		 tdsrc_accept(struct tdsrc_inst *, const struct tokendb_token *,
 void		 tdsrc_answer(struct tdsrc_inst *, const char *id,
 		    long long now, struct auth_result *, enum auth_rv);
 
+/* auth-tokendb-session.c */
+/* What a row (found: 1, 0) says of its session at now; why for ENDED. */
+enum tdsrc_session_rv tdsrc_session_verdict(const struct tokendb_session *,
+		    int found, int64_t now, const char **why);
+/* Answer an op and free it (the op is gone when cb runs). */
+void		 tdsrc_sess_op_done(struct tdsrc_sess_op *,
+		    enum tdsrc_session_rv, const char *why);
+void		 tdsrc_sess_op_free(struct tdsrc_sess_op *);
+/* From the flush timer: prune expired sessions when it is time. */
+void		 tdsrc_session_tick(struct tdsrc_inst *);
+
 /* auth-tokendb-writer.c */
 /*
  * Add count uses of id, the last at time last, to the open-addressing
@@ -160,6 +197,8 @@ void		 tdsrc_writer_init(struct tdsrc_writer *);
 int		 tdsrc_writer_retire(struct tdsrc_shared *);
 /* Give the worker's batch to the writer thread and start afresh. */
 void		 tdsrc_hand_over(struct tdsrc_inst *);
+/* Ask the writer thread to prune expired sessions (TDSRC_PRUNE_MAX). */
+void		 tdsrc_writer_prune(struct tdsrc_shared *);
 /* Free the shared data of a generation (its writer's too). */
 void		 tdsrc_shared_free(struct tdsrc_shared *);
 
@@ -176,6 +215,10 @@ enum auth_rv	 tdsrc_pg_authenticate(struct tdsrc_inst *, struct auth_req *,
 		    const uint8_t *hash, long long now);
 /* Forget a pending review. */
 void		 tdsrc_pg_cancel(struct tdsrc_inst *, struct auth_req *);
+/* Send a session op (queued on ti->sess_ops): as tdsrc_session_check(). */
+struct tdsrc_sess_op *tdsrc_pg_session(struct tdsrc_sess_op *);
+/* Delete up to TDSRC_PRUNE_MAX expired sessions, asynchronously. */
+void		 tdsrc_pg_session_prune(struct tdsrc_inst *, int64_t now);
 #endif
 
 #endif /* AUTH_TOKENDB_H */

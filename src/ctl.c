@@ -6,7 +6,8 @@
  * exactly as the daemon would (certificates, token files and all) and says
  * what is wrong; review runs one token through the same chain the daemon
  * uses and prints the TokenReview it would answer.  token manages the
- * token database (when built with it).
+ * token database (when built with it); session, its login sessions
+ * (ctl-session.c).
  */
 
 #include <errno.h>
@@ -36,6 +37,7 @@ usage(FILE *f)
 #ifdef HAVE_TOKENDB
 	    "       tokenreviewctl [-c config] token create|list|show|revoke|"
 	    "delete|prune|import|export ...\n"
+	    "       tokenreviewctl [-c config] session list|revoke|prune ...\n"
 #endif
 	    "  review exits 0 if the token is authenticated, 1 if not, "
 	    "2 on error;\n"
@@ -228,8 +230,8 @@ token_usage(FILE *f)
  * The database of the config's [tokendb] section, created if missing
  * (run as root, for the [server] user, as the daemon does).
  */
-static struct tokendb *
-token_open(const char *path)
+struct tokendb *
+ctl_tokendb_open(const char *path)
 {
 	struct config		*conf;
 	struct conf_section	*sec;
@@ -271,8 +273,8 @@ token_check_id(const char *id)
 }
 
 /* "2026-05-01T12:00:00Z" into buf; "-" for 0. */
-static const char *
-token_time(long long t, char *buf, size_t len)
+const char *
+ctl_time(long long t, char *buf, size_t len)
 {
 	time_t		 tt = (time_t)t;
 	struct tm	 tm;
@@ -312,7 +314,7 @@ token_json_time(long long t)
 {
 	char	buf[32];
 
-	return t == 0 ? json_null() : json_string(token_time(t, buf,
+	return t == 0 ? json_null() : json_string(ctl_time(t, buf,
 	    sizeof(buf)));
 }
 
@@ -361,8 +363,8 @@ token_table_cb(const struct tokendb_token *tok, void *arg)
 		snprintf(uses, sizeof(uses), "%lld", tok->uses_left);
 	printf("%-6s  %-7s  %-20s  %-20s  %-9s  %s %s\n", tok->id,
 	    token_status(tok, (long long)time(NULL)),
-	    token_time(tok->expires, exp, sizeof(exp)),
-	    token_time(tok->last_used, used, sizeof(used)), uses,
+	    ctl_time(tok->expires, exp, sizeof(exp)),
+	    ctl_time(tok->last_used, used, sizeof(used)), uses,
 	    tok->username, groups);
 	free(groups);
 	return 0;
@@ -728,7 +730,7 @@ token_create(struct tokendb *db, int argc, char **argv)
 	/* The only time the secret is ever shown. */
 	printf("%s.%s\n", o.tok.id, secret);
 	fprintf(stderr, "token %s for %s created, expires %s\n", o.tok.id,
-	    o.tok.username, token_time(o.tok.expires, exp, sizeof(exp)));
+	    o.tok.username, ctl_time(o.tok.expires, exp, sizeof(exp)));
 	r = 0;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
@@ -863,7 +865,7 @@ cmd_token(const char *path, int argc, char **argv)
 			goto usage;
 	} else if (strcmp(cmd, "create") != 0)
 		goto usage;
-	if ((db = token_open(path)) == NULL)
+	if ((db = ctl_tokendb_open(path)) == NULL)
 		return 1;
 	if (strcmp(cmd, "create") == 0)
 		r = token_create(db, argc - 1, argv + 1);
@@ -926,6 +928,8 @@ main(int argc, char **argv)
 #ifdef HAVE_TOKENDB
 	if (strcmp(argv[0], "token") == 0)
 		return cmd_token(path, argc, argv);
+	if (strcmp(argv[0], "session") == 0)
+		return ctl_session(path, argc, argv);
 #endif
 	usage(stderr);
 	return 2;

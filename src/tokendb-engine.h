@@ -52,6 +52,22 @@ struct tokendb_engine {
 			    void *arg, char *err, size_t errlen);
 	int		 (*record_uses)(void *, const struct tokendb_use *,
 			    size_t n, char *err, size_t errlen);
+	int		 (*session_add)(void *,
+			    const struct tokendb_session *, char *err,
+			    size_t errlen);
+	int		 (*session_get)(void *, const char *jti,
+			    struct tokendb_session *, char *err,
+			    size_t errlen);
+	/* Call cb for the sessions of user (NULL: all) by issue time. */
+	int		 (*session_list)(void *, const char *user,
+			    int (*cb)(const struct tokendb_session *, void *),
+			    void *arg, char *err, size_t errlen);
+	/* Revoke the session jti, or every one of user when jti is NULL. */
+	int		 (*session_revoke)(void *, const char *jti,
+			    const char *user, char *err, size_t errlen);
+	/* At most limit rows (0: all) expired before now. */
+	int		 (*session_prune)(void *, int64_t now, int limit,
+			    char *err, size_t errlen);
 	int		 (*begin)(void *, char *err, size_t errlen);
 	int		 (*commit)(void *, int ok, char *err, size_t errlen);
 };

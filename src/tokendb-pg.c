@@ -53,6 +53,17 @@ static const char *const pg_migrations[TOKENDB_SCHEMA_VERSION] = {
 	");"
 	"CREATE INDEX tokens_expires ON tokens (expires)"
 	"  WHERE expires IS NOT NULL;",
+	/* 2: the sessions of /login, one row per token it signed. */
+	"CREATE TABLE sessions ("
+	"  jti text PRIMARY KEY NOT NULL,"
+	"  username text NOT NULL,"
+	"  issued bigint NOT NULL,"
+	"  expires bigint NOT NULL,"
+	"  client text NOT NULL DEFAULT '',"
+	"  revoked integer NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX sessions_username ON sessions (username);"
+	"CREATE INDEX sessions_expires ON sessions (expires);",
 };
 
 #define PG_COLUMNS "id, encode(secret_hash, 'hex'), username, uid, " \
@@ -70,6 +81,18 @@ const char *const tokendb_pg_sql_uses =
     "UPDATE tokens AS t SET use_count = t.use_count + u.n, last_used = "
     "greatest(coalesce(t.last_used, 0), u.at) FROM unnest($1::text[], "
     "$2::bigint[], $3::bigint[]) AS u(id, n, at) WHERE t.id = u.id";
+
+#define PG_SESS_COLUMNS "jti, username, issued, expires, client, revoked"
+const char *const tokendb_pg_sql_session_get =
+    "SELECT " PG_SESS_COLUMNS " FROM sessions WHERE jti = $1";
+/* A jti already taken changes nothing ("INSERT 0 0"). */
+const char *const tokendb_pg_sql_session_add =
+    "INSERT INTO sessions (" PG_SESS_COLUMNS ") VALUES ($1, $2, $3, $4, $5, "
+    "$6) ON CONFLICT (jti) DO NOTHING";
+/* $1 now, $2 the most rows to delete (NULL: all). */
+const char *const tokendb_pg_sql_session_prune =
+    "DELETE FROM sessions WHERE jti IN (SELECT jti FROM sessions WHERE "
+    "expires <= $1 LIMIT $2)";
 
 /* The schema version the database holds, after tokendb_pg_migrate_sql(). */
 const char *const tokendb_pg_sql_version =
@@ -832,6 +855,137 @@ pg_record_uses(void *arg, const struct tokendb_use *uses, size_t n,
 	return r;
 }
 
+/* ------------------------------------------------------------ sessions */
+
+/*
+ * The parameters of tokendb_pg_sql_session_add; nums holds the text of
+ * the numbers (three of TOKENDB_PG_NUMLEN).
+ */
+void
+tokendb_pg_session_params(const struct tokendb_session *sess,
+    char nums[3][TOKENDB_PG_NUMLEN], const char *v[6])
+{
+	snprintf(nums[0], TOKENDB_PG_NUMLEN, "%lld", (long long)sess->issued);
+	snprintf(nums[1], TOKENDB_PG_NUMLEN, "%lld",
+	    (long long)sess->expires);
+	snprintf(nums[2], TOKENDB_PG_NUMLEN, "%d", sess->revoked != 0);
+	v[0] = sess->jti;
+	v[1] = sess->username;
+	v[2] = nums[0];
+	v[3] = nums[1];
+	v[4] = sess->client != NULL ? sess->client : "";
+	v[5] = nums[2];
+}
+
+/* Row row of PG_SESS_COLUMNS into sess, which owns its strings. */
+void
+tokendb_pg_session_row(const struct pg_result *cres, int row,
+    struct tokendb_session *sess)
+{
+	const PGresult	*res = (const PGresult *)cres;
+
+	sess->jti = col_str(res, row, 0);
+	sess->username = col_str(res, row, 1);
+	sess->issued = col_ll(res, row, 2, 0);
+	sess->expires = col_ll(res, row, 3, 0);
+	sess->client = col_str(res, row, 4);
+	sess->revoked = col_ll(res, row, 5, 0) != 0;
+}
+
+static int
+pg_session_add(void *arg, const struct tokendb_session *sess, char *err,
+    size_t errlen)
+{
+	char		 nums[3][TOKENDB_PG_NUMLEN];
+	const char	*v[6];
+
+	tokendb_pg_session_params(sess, nums, v);
+	return pg_changed(arg, tokendb_pg_sql_session_add, 6, v,
+	    "adding a session", err, errlen);
+}
+
+static int
+pg_session_get(void *arg, const char *jti, struct tokendb_session *sess,
+    char *err, size_t errlen)
+{
+	PGresult	*res;
+	int		 r = 0;
+
+	memset(sess, 0, sizeof(*sess));
+	if ((res = pg_exec(arg, tokendb_pg_sql_session_get, 1, &jti,
+	    "looking up a session", err, errlen)) == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		tokendb_pg_session_row((struct pg_result *)res, 0, sess);
+		r = 1;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_list(void *conn, const char *user,
+    int (*cb)(const struct tokendb_session *, void *), void *arg,
+    char *err, size_t errlen)
+{
+	struct tokendb_session	 sess;
+	PGresult		*res;
+	int			 i, stop = 0;
+
+	if ((res = pg_exec(conn, "SELECT " PG_SESS_COLUMNS " FROM sessions "
+	    "WHERE $1::text IS NULL OR username = $1 ORDER BY issued, jti", 1,
+	    &user, "listing sessions", err, errlen)) == NULL)
+		return -1;
+	for (i = 0; i < PQntuples(res) && !stop; i++) {
+		tokendb_pg_session_row((struct pg_result *)res, i, &sess);
+		stop = cb(&sess, arg) == -1;
+		tokendb_session_clear(&sess);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Rows a statement changed, or -1. */
+static int
+pg_count(struct tokendb_pg *p, const char *sql, int n,
+    const char *const *params, const char *what, char *err, size_t errlen)
+{
+	PGresult	*res;
+	int		 r;
+
+	if ((res = pg_exec(p, sql, n, params, what, err, errlen)) == NULL)
+		return -1;
+	r = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_revoke(void *arg, const char *jti, const char *user, char *err,
+    size_t errlen)
+{
+	if (jti != NULL)
+		return pg_count(arg, "UPDATE sessions SET revoked = 1 WHERE "
+		    "jti = $1 AND revoked = 0", 1, &jti, "revoking a session",
+		    err, errlen);
+	return pg_count(arg, "UPDATE sessions SET revoked = 1 WHERE "
+	    "username = $1 AND revoked = 0", 1, &user, "revoking sessions",
+	    err, errlen);
+}
+
+static int
+pg_session_prune(void *arg, int64_t now, int limit, char *err,
+    size_t errlen)
+{
+	char		 t[TOKENDB_PG_NUMLEN], l[TOKENDB_PG_NUMLEN];
+	const char	*v[2] = { t, limit > 0 ? l : NULL };
+
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	snprintf(l, sizeof(l), "%d", limit);
+	return pg_count(arg, tokendb_pg_sql_session_prune, 2, v,
+	    "pruning sessions", err, errlen);
+}
+
 static const char *const pg_prefixes[] = {
 	"postgresql://",
 	"postgres://",
@@ -854,6 +1008,11 @@ const struct tokendb_engine tokendb_pg_engine = {
 	.prune = pg_prune,
 	.list = pg_list,
 	.record_uses = pg_record_uses,
+	.session_add = pg_session_add,
+	.session_get = pg_session_get,
+	.session_list = pg_session_list,
+	.session_revoke = pg_session_revoke,
+	.session_prune = pg_session_prune,
 	.begin = pg_begin,
 	.commit = pg_commit,
 };

@@ -16,6 +16,9 @@
 struct pg_result;
 struct tokendb_token;
 struct tokendb_use;
+struct tokendb_session;
+
+#define TOKENDB_PG_NUMLEN	24	/* the text of an int64_t */
 
 /* The TOKENDB_ERR_ cause a SQLSTATE means, or NULL (also for NULL). */
 const char	*tokendb_pg_state_cause(const char *sqlstate);
@@ -37,6 +40,19 @@ int		 tokendb_pg_check_url(const char *, char *err, size_t errlen);
 /* Row row of a result of tokendb_pg_sql_get into tok. */
 void		 tokendb_pg_row(const struct pg_result *, int row,
 		    struct tokendb_token *);
+/*
+ * Sessions: get ($1 the jti), add (six parameters from
+ * tokendb_pg_session_params()) and the daemon's bounded prune ($1 now,
+ * $2 the most rows).
+ */
+extern const char *const tokendb_pg_sql_session_get;
+extern const char *const tokendb_pg_sql_session_add;
+extern const char *const tokendb_pg_sql_session_prune;
+void		 tokendb_pg_session_params(const struct tokendb_session *,
+		    char nums[3][TOKENDB_PG_NUMLEN], const char *v[6]);
+/* Row row of a result of tokendb_pg_sql_session_get; clear it after. */
+void		 tokendb_pg_session_row(const struct pg_result *, int row,
+		    struct tokendb_session *);
 /* err = "what: " and the first line of a libpq message. */
 void		 tokendb_pg_message(const char *msg, const char *what,
 		    char *err, size_t errlen);

@@ -187,6 +187,43 @@ tokendb_valid_id(const char *id)
 	return id[i] == '\0';
 }
 
+/* A jti is base64url text: what /login mints, and nothing to escape. */
+int
+tokendb_valid_jti(const char *jti)
+{
+	size_t	i;
+
+	for (i = 0; jti[i] != '\0'; i++) {
+		if (i == TOKENDB_JTI_MAX || !((jti[i] >= 'a' &&
+		    jti[i] <= 'z') || (jti[i] >= 'A' && jti[i] <= 'Z') ||
+		    (jti[i] >= '0' && jti[i] <= '9') || jti[i] == '-' ||
+		    jti[i] == '_'))
+			return 0;
+	}
+	return i > 0;
+}
+
+void
+tokendb_session_clear(struct tokendb_session *s)
+{
+	if (s == NULL)
+		return;
+	free(s->jti);
+	free(s->username);
+	free(s->client);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+tokendb_sessions_free(struct tokendb_session *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; s != NULL && i < n; i++)
+		tokendb_session_clear(&s[i]);
+	free(s);
+}
+
 int
 tokendb_parse_token(const char *s, size_t len, char *id, char *secret)
 {

@@ -58,6 +58,17 @@ static const char *const lite_migrations[TOKENDB_SCHEMA_VERSION] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX tokens_expires ON tokens (expires)"
 	"  WHERE expires IS NOT NULL;",
+	/* 2: the sessions of /login, one row per token it signed. */
+	"CREATE TABLE sessions ("
+	"  jti TEXT PRIMARY KEY NOT NULL,"
+	"  username TEXT NOT NULL,"
+	"  issued INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  client TEXT NOT NULL DEFAULT '',"
+	"  revoked INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE INDEX sessions_username ON sessions (username);"
+	"CREATE INDEX sessions_expires ON sessions (expires);",
 };
 
 enum lite_stmt {
@@ -69,12 +80,20 @@ enum lite_stmt {
 	LITE_PRUNE,
 	LITE_LIST,
 	LITE_USE,
+	LITE_SESS_ADD,
+	LITE_SESS_GET,
+	LITE_SESS_LIST,
+	LITE_SESS_REVOKE,
+	LITE_SESS_REVOKE_USER,
+	LITE_SESS_PRUNE,
 	LITE_MAX,
 };
 
 #define LITE_COLUMNS "id, secret_hash, username, uid, groups, extra, " \
 	"description, usages, bootstrap, revoked, created, expires, " \
 	"uses_left, last_used, use_count"
+
+#define LITE_SESS_COLUMNS "jti, username, issued, expires, client, revoked"
 
 static const char *const lite_sql[LITE_MAX] = {
 	"SELECT " LITE_COLUMNS " FROM tokens WHERE id = ?1",
@@ -90,6 +109,17 @@ static const char *const lite_sql[LITE_MAX] = {
 	"SELECT " LITE_COLUMNS " FROM tokens ORDER BY id",
 	"UPDATE tokens SET use_count = use_count + ?2, last_used = "
 	    "max(coalesce(last_used, 0), ?3) WHERE id = ?1",
+	"INSERT INTO sessions (" LITE_SESS_COLUMNS ") VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6) ON CONFLICT (jti) DO NOTHING",
+	"SELECT " LITE_SESS_COLUMNS " FROM sessions WHERE jti = ?1",
+	/* ?1 NULL: every user's. */
+	"SELECT " LITE_SESS_COLUMNS " FROM sessions WHERE ?1 IS NULL OR "
+	    "username = ?1 ORDER BY issued, jti",
+	"UPDATE sessions SET revoked = 1 WHERE jti = ?1 AND revoked = 0",
+	"UPDATE sessions SET revoked = 1 WHERE username = ?1 AND revoked = 0",
+	/* A negative LIMIT is none. */
+	"DELETE FROM sessions WHERE jti IN (SELECT jti FROM sessions WHERE "
+	    "expires <= ?1 LIMIT ?2)",
 };
 
 struct lite_conn {
@@ -676,6 +706,151 @@ lite_record_uses(void *arg, const struct tokendb_use *uses,
 	return ok ? 1 : -1;
 }
 
+/* ------------------------------------------------------------ sessions */
+
+static int
+lite_session_add(void *arg, const struct tokendb_session *sess, char *err,
+    size_t errlen)
+{
+	struct lite_conn	*c = arg;
+	sqlite3_stmt		*st;
+	int			 r = -1;
+
+	if ((st = lite_stmt(c, LITE_SESS_ADD, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, sess->jti, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sess->username, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, sess->issued);
+	sqlite3_bind_int64(st, 4, sess->expires);
+	sqlite3_bind_text(st, 5, sess->client != NULL ? sess->client : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, sess->revoked != 0);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		r = sqlite3_changes(c->db) == 1;
+	else
+		lite_error(c, "adding a session", err, errlen);
+	sqlite3_reset(st);
+	return r;
+}
+
+/* The columns of LITE_SESS_COLUMNS, borrowed from the statement. */
+static void
+lite_session_row(sqlite3_stmt *st, struct tokendb_session *sess)
+{
+	sess->jti = (char *)lite_col_text(st, 0);
+	sess->username = (char *)lite_col_text(st, 1);
+	sess->issued = sqlite3_column_int64(st, 2);
+	sess->expires = sqlite3_column_int64(st, 3);
+	sess->client = (char *)lite_col_text(st, 4);
+	sess->revoked = sqlite3_column_int(st, 5);
+}
+
+static int
+lite_session_get(void *arg, const char *jti, struct tokendb_session *sess,
+    char *err, size_t errlen)
+{
+	struct lite_conn	*c = arg;
+	struct tokendb_session	 row;
+	sqlite3_stmt		*st;
+	int			 rc, r = -1;
+
+	memset(sess, 0, sizeof(*sess));
+	if ((st = lite_stmt(c, LITE_SESS_GET, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		lite_session_row(st, &row);
+		*sess = row;
+		sess->jti = xstrdup(row.jti != NULL ? row.jti : "");
+		sess->username = xstrdup(row.username != NULL ?
+		    row.username : "");
+		sess->client = xstrdup(row.client != NULL ? row.client : "");
+		r = 1;
+	} else if (rc == SQLITE_DONE)
+		r = 0;
+	else
+		lite_error(c, "looking up a session", err, errlen);
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
+lite_session_list(void *conn, const char *user,
+    int (*cb)(const struct tokendb_session *, void *), void *arg,
+    char *err, size_t errlen)
+{
+	struct lite_conn	*c = conn;
+	struct tokendb_session	 row;
+	sqlite3_stmt		*st;
+	int			 rc;
+
+	if ((st = lite_stmt(c, LITE_SESS_LIST, err, errlen)) == NULL)
+		return -1;
+	if (user != NULL)
+		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		lite_session_row(st, &row);
+		if (row.jti == NULL || row.username == NULL)
+			continue;
+		if ((rc = cb(&row, arg)) == -1)
+			break;
+	}
+	if (rc != SQLITE_DONE && rc != -1)
+		lite_error(c, "listing sessions", err, errlen);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == -1 ? 0 : -1;
+}
+
+/* Run a statement that takes a text as ?1: the rows it changed, or -1. */
+static int
+lite_changes(struct lite_conn *c, enum lite_stmt which, const char *text,
+    const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt	*st;
+	int		 r = -1;
+
+	if ((st = lite_stmt(c, which, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		r = sqlite3_changes(c->db);
+	else
+		lite_error(c, what, err, errlen);
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
+lite_session_revoke(void *arg, const char *jti, const char *user, char *err,
+    size_t errlen)
+{
+	if (jti != NULL)
+		return lite_changes(arg, LITE_SESS_REVOKE, jti,
+		    "revoking a session", err, errlen);
+	return lite_changes(arg, LITE_SESS_REVOKE_USER, user,
+	    "revoking sessions", err, errlen);
+}
+
+static int
+lite_session_prune(void *arg, int64_t now, int limit, char *err,
+    size_t errlen)
+{
+	struct lite_conn	*c = arg;
+	sqlite3_stmt		*st;
+	int			 r = -1;
+
+	if ((st = lite_stmt(c, LITE_SESS_PRUNE, err, errlen)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		r = sqlite3_changes(c->db);
+	else
+		lite_error(c, "pruning sessions", err, errlen);
+	sqlite3_reset(st);
+	return r;
+}
+
 const struct tokendb_engine tokendb_sqlite_engine = {
 	.name = "sqlite",
 	.prefixes = NULL,
@@ -692,6 +867,11 @@ const struct tokendb_engine tokendb_sqlite_engine = {
 	.prune = lite_prune,
 	.list = lite_list,
 	.record_uses = lite_record_uses,
+	.session_add = lite_session_add,
+	.session_get = lite_session_get,
+	.session_list = lite_session_list,
+	.session_revoke = lite_session_revoke,
+	.session_prune = lite_session_prune,
 	.begin = lite_begin,
 	.commit = lite_commit,
 };

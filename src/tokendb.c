@@ -183,3 +183,90 @@ tokendb_record_uses(struct tokendb *t, const struct tokendb_use *uses,
 {
 	return t->engine->record_uses(t->conn, uses, n, err, errlen);
 }
+
+int
+tokendb_session_add(struct tokendb *t, const struct tokendb_session *s,
+    char *err, size_t errlen)
+{
+	return t->engine->session_add(t->conn, s, err, errlen);
+}
+
+int
+tokendb_session_get(struct tokendb *t, const char *jti,
+    struct tokendb_session *s, char *err, size_t errlen)
+{
+	return t->engine->session_get(t->conn, jti, s, err, errlen);
+}
+
+/* The rows a list call gathers, grown as they come. */
+struct tokendb_sessions {
+	struct tokendb_session	*v;
+	size_t			 n, size;
+};
+
+static int
+tokendb_session_collect_cb(const struct tokendb_session *s, void *arg)
+{
+	struct tokendb_sessions	*l = arg;
+	struct tokendb_session	*d;
+
+	if (l->n == l->size) {
+		l->size = l->size == 0 ? 16 : l->size * 2;
+		l->v = xreallocarray(l->v, l->size, sizeof(*l->v));
+	}
+	d = &l->v[l->n++];
+	d->jti = xstrdup(s->jti);
+	d->username = xstrdup(s->username);
+	d->client = xstrdup(s->client != NULL ? s->client : "");
+	d->issued = s->issued;
+	d->expires = s->expires;
+	d->revoked = s->revoked;
+	return 0;
+}
+
+int
+tokendb_session_list(struct tokendb *t, const char *user,
+    struct tokendb_session **out, size_t *n, char *err, size_t errlen)
+{
+	struct tokendb_sessions	l;
+
+	memset(&l, 0, sizeof(l));
+	*out = NULL;
+	*n = 0;
+	if (t->engine->session_list(t->conn, user, tokendb_session_collect_cb,
+	    &l, err, errlen) != 0) {
+		tokendb_sessions_free(l.v, l.n);
+		return -1;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+int
+tokendb_session_revoke(struct tokendb *t, const char *jti, char *err,
+    size_t errlen)
+{
+	return t->engine->session_revoke(t->conn, jti, NULL, err, errlen);
+}
+
+int
+tokendb_session_revoke_user(struct tokendb *t, const char *user, char *err,
+    size_t errlen)
+{
+	return t->engine->session_revoke(t->conn, NULL, user, err, errlen);
+}
+
+int
+tokendb_session_prune(struct tokendb *t, int64_t now, char *err,
+    size_t errlen)
+{
+	return t->engine->session_prune(t->conn, now, 0, err, errlen);
+}
+
+int
+tokendb_session_prune_some(struct tokendb *t, int64_t now, int limit,
+    char *err, size_t errlen)
+{
+	return t->engine->session_prune(t->conn, now, limit, err, errlen);
+}

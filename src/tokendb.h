@@ -15,7 +15,8 @@
 #define TOKENDB_ID_LEN		6
 #define TOKENDB_SECRET_LEN	16
 #define TOKENDB_TOKEN_LEN	(TOKENDB_ID_LEN + 1 + TOKENDB_SECRET_LEN)
-#define TOKENDB_SCHEMA_VERSION	1
+#define TOKENDB_SCHEMA_VERSION	2
+#define TOKENDB_JTI_MAX		128	/* longest session id accepted */
 
 /*
  * One row of the token database.  Strings and arrays are owned by the
@@ -47,6 +48,20 @@ struct tokendb_use {
 	char		 id[TOKENDB_ID_LEN + 1];
 	long long	 count;
 	long long	 last_used;
+};
+
+/*
+ * One login session (a row of the sessions table): the jti of the token
+ * /login signed, who logged in, when, from where, and whether it was
+ * revoked.  Times are Unix seconds.  Strings are owned by the struct when
+ * it comes from tokendb_session_get() or tokendb_session_list().
+ */
+struct tokendb_session {
+	char		*jti;
+	char		*username;
+	int64_t		 issued, expires;
+	char		*client;
+	int		 revoked;
 };
 
 /* tokendb.c */
@@ -110,6 +125,33 @@ int		 tokendb_list(struct tokendb *,
 int		 tokendb_record_uses(struct tokendb *,
 		    const struct tokendb_use *, size_t n, char *err,
 		    size_t errlen);
+/*
+ * Sessions.  add: 1, 0 when the jti is taken, -1.  get: 1 found, 0 not, -1
+ * (release with tokendb_session_clear()).  list: the rows of user (NULL:
+ * all) by issue time into *out, freed with tokendb_sessions_free().
+ * revoke, revoke_user: the sessions ended (rows not yet revoked), or -1.
+ * prune: rows expired before now deleted, or -1; prune_some deletes at
+ * most limit of them (for the daemon: bounded work per pass).
+ */
+int		 tokendb_session_add(struct tokendb *,
+		    const struct tokendb_session *, char *err, size_t errlen);
+int		 tokendb_session_get(struct tokendb *, const char *jti,
+		    struct tokendb_session *, char *err, size_t errlen);
+int		 tokendb_session_list(struct tokendb *, const char *user,
+		    struct tokendb_session **out, size_t *n, char *err,
+		    size_t errlen);
+void		 tokendb_session_clear(struct tokendb_session *);
+void		 tokendb_sessions_free(struct tokendb_session *, size_t n);
+int		 tokendb_session_revoke(struct tokendb *, const char *jti,
+		    char *err, size_t errlen);
+int		 tokendb_session_revoke_user(struct tokendb *,
+		    const char *user, char *err, size_t errlen);
+int		 tokendb_session_prune(struct tokendb *, int64_t now,
+		    char *err, size_t errlen);
+int		 tokendb_session_prune_some(struct tokendb *, int64_t now,
+		    int limit, char *err, size_t errlen);
+/* 1 for a session id of 1 to TOKENDB_JTI_MAX base64url characters. */
+int		 tokendb_valid_jti(const char *);
 /* One write transaction around several calls: all or nothing (import). */
 int		 tokendb_begin(struct tokendb *, char *err, size_t errlen);
 int		 tokendb_commit(struct tokendb *, int ok, char *err,

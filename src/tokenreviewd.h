@@ -554,6 +554,35 @@ extern const struct auth_backend auth_tokendb_backend;
  */
 void		 auth_tokendb_may_create(int);
 
+/*
+ * auth-tokendb-session.c: login sessions, for the login flow, on the
+ * worker's instance of the tokendb source (auth_chain_instance(chain,
+ * "tokendb")).  A check answers TDSESS_ACTIVE for a row that is there,
+ * not revoked and not expired at now, TDSESS_ENDED otherwise, and
+ * TDSESS_ERROR (why: the cause) when the database cannot say; an add
+ * answers TDSESS_ACTIVE once the row is written.  With SQLite cb runs
+ * before the call returns, which then returns NULL; with PostgreSQL it
+ * runs once, later, from the worker's loop, unless the returned op is
+ * cancelled first.  Ops must end (answered or cancelled) before the
+ * instance is freed.  The session is copied: the caller keeps its own.
+ */
+struct tokendb_session;
+struct tdsrc_sess_op;
+enum tdsrc_session_rv {
+	TDSESS_ACTIVE,
+	TDSESS_ENDED,
+	TDSESS_ERROR,
+};
+typedef void	 (*tdsrc_session_cb)(void *arg, enum tdsrc_session_rv,
+		    const char *why);
+struct tdsrc_sess_op *tdsrc_session_check(void *inst, const char *jti,
+		    int64_t now, tdsrc_session_cb cb, void *arg);
+struct tdsrc_sess_op *tdsrc_session_add(void *inst,
+		    const struct tokendb_session *, tdsrc_session_cb cb,
+		    void *arg);
+/* Forget an op: its cb is not called.  NULL is a no-op. */
+void		 tdsrc_session_cancel(struct tdsrc_sess_op *);
+
 /* auth-ldap.c */
 /* RFC 4515 escaping of an assertion value; the caller frees the result. */
 char		*auth_ldap_filter_escape(const char *, size_t);

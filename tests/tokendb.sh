@@ -86,7 +86,7 @@ else
 	    "the schema is created on first use"
 	DUMP=(sql "SELECT * FROM tokens")
 fi
-is "$(sql 'SELECT version FROM schema_version')" 1 \
+is "$(sql 'SELECT version FROM schema_version')" 2 \
     "schema version table"
 ALICE_ID=${ALICE%%.*}
 ALICE_SECRET=${ALICE#*.}
@@ -660,7 +660,7 @@ if [ "$ENGINE" = postgresql ]; then
 	tr_req GET /readyz
 	is "$TR_CODE" 200 "/readyz is 200"
 	ok "the schema check is logged" tr_wait_until 5 \
-	    grep -q '"event":"tokendb_schema".*schema version 1' "$TR_LOG"
+	    grep -q '"event":"tokendb_schema".*schema version 2' "$TR_LOG"
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
 
@@ -704,12 +704,12 @@ if [ "$ENGINE" = postgresql ]; then
 	tr_wait_exit "$locker" 5
 	for n in race1 race2; do
 		ok "$n checked the schema" tr_wait_until 5 grep -q \
-		    '"event":"tokendb_schema".*schema version 1' "$TR_TMP/$n/log"
+		    '"event":"tokendb_schema".*schema version 2' "$TR_TMP/$n/log"
 	done
 	unlike "$(grep -h '"level":"\(warn\|error\)","event":"tokendb_schema"' \
 	    "$TR_TMP"/race?/log)" . "with no failed attempt"
 	is "$(psql -X -A -t "$RACEURL" -c 'SELECT count(*), max(version)
-	    FROM schema_version')" "1|1" "one schema, version 1"
+	    FROM schema_version')" "1|2" "one schema, version 2"
 	RACE=$(tr_tokenctl create --user racer 2>/dev/null)
 	ok "a token in it is accepted by the one" tr_is_user -t "$RACE"
 	tr_use race1
@@ -723,24 +723,24 @@ if [ "$ENGINE" = postgresql ]; then
 	tid "a schema newer than ours"
 	sql "CREATE DATABASE newer" >/dev/null
 	psql -X -q "${DBURL%/*}/newer" -c "CREATE TABLE schema_version
-	    (version integer NOT NULL); INSERT INTO schema_version VALUES (2)"
+	    (version integer NOT NULL); INSERT INTO schema_version VALUES (3)"
 	tr_config newer server.chain="static tokendb" \
 	    "tokendb.url=${DBURL%/*}/newer" tokendb.ready_grace=30s
 	tr_tokens 'static1,sam,1'
 	tr_start newer || bail "the daemon does not start on a newer schema"
 	ok "the newer schema is logged as an error" tr_wait_until 5 \
-	    grep -q '"level":"error","event":"tokendb_schema".*version 2' "$TR_LOG"
+	    grep -q '"level":"error","event":"tokendb_schema".*version 3' "$TR_LOG"
 	tr_review v1 abcdef.0123456789abcdef >/dev/null
 	ok "reviews answer status.error naming the version" tr_jq \
 	    '.status.authenticated == false and (.status.error |
-	    test("schema version 2 is newer"))'
+	    test("schema version 3 is newer"))'
 	expect_user -t static1 -n sam "a static token is accepted"
 	tr_req GET /readyz
 	is "$TR_CODE" 503 "/readyz is 503 at once (within ready_grace)"
 	ok "the schema was left alone" test "$(psql -X -A -t "${DBURL%/*}/newer" \
-	    -c 'SELECT version FROM schema_version')" = 2
+	    -c 'SELECT version FROM schema_version')" = 3
 	out=$(tr_tokenctl list 2>&1)
-	like "$out" 'schema version 2 is newer than this program knows \(1\)' \
+	like "$out" 'schema version 3 is newer than this program knows \(2\)' \
 	    "tokenreviewctl refuses the newer schema too"
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
@@ -750,7 +750,7 @@ if [ "$ENGINE" = postgresql ]; then
 	is "$(printf '%s\n' "$out" | wc -l)" 1 \
 	    "tokenreviewctl token list on an empty database: no token"
 	is "$(psql -X -A -t "${DBURL%/*}/bare" -c 'SELECT count(*), max(version)
-	    FROM schema_version')" "1|1" "... and the schema made (version 1)"
+	    FROM schema_version')" "1|2" "... and the schema made (version 2)"
 	tr_tokenctl create --user first >/dev/null 2>&1
 	out=$(tr_tokenctl list 2>&1)
 	like "$out" 'first' "a token created there is listed"

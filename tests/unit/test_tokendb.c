@@ -682,7 +682,9 @@ engine_complete(const struct tokendb_engine *e)
 	    e->insert != NULL && e->insert_many != NULL &&
 	    e->revoke != NULL && e->delete != NULL && e->consume != NULL &&
 	    e->prune != NULL && e->list != NULL && e->record_uses != NULL &&
-	    e->begin != NULL && e->commit != NULL;
+	    e->session_add != NULL && e->session_get != NULL &&
+	    e->session_list != NULL && e->session_revoke != NULL &&
+	    e->session_prune != NULL && e->begin != NULL && e->commit != NULL;
 }
 
 /* The dispatcher picks the engine from the location. */
