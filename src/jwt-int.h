@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
-#include <cjose/cjose.h>
+#include <openssl/evp.h>
 
 #include "tokenreviewd.h"
 
@@ -60,18 +60,32 @@ enum jwt_alg_id {
 /* algorithms' default in jwt-conf.c's table, as bits */
 #define JWT_DEFAULT_ALGS	((1u << JWT_RS256) | (1u << JWT_ES256))
 
+/* How a signature is checked (RFC 7518 section 3). */
+enum jwt_sig {
+	JWT_SIG_PKCS1,			/* RSASSA-PKCS1-v1_5 */
+	JWT_SIG_PSS,			/* RSASSA-PSS, MGF1, salt = digest */
+	JWT_SIG_ECDSA,			/* r || s, each half bytes */
+};
+
 struct jwt_alg {
 	const char	*name;
 	enum jwt_kty	 kty;
 	const char	*crv;		/* EC: the curve the key must be on */
+	enum jwt_sig	 sig;
+	const char	*md;		/* the digest's OpenSSL name */
+	size_t		 half;		/* ECDSA: the length of r and of s */
 };
 /* Indexed by enum jwt_alg_id (jwt-verify.c). */
 extern const struct jwt_alg jwt_algs[JWT_NALGS];
 
 /* ---------------------------------------------------------------- keys */
 
+/*
+ * A signing key, its EVP_PKEY built once with the key set so that a
+ * token costs one verification and no key import.
+ */
 struct jwt_key {
-	cjose_jwk_t	*jwk;
+	EVP_PKEY	*pkey;
 	char		*kid;		/* NULL when the key has none */
 	enum jwt_kty	 kty;
 	char		*crv;		/* EC only */
@@ -237,12 +251,13 @@ const struct jwt_issuer *jwt_conf_issuer(const struct jwt_shared *,
 
 /*
  * A token split into its parts, with the header and the unverified
- * payload decoded.  The payload serves only to route the token; claims
- * are read from what the signature check returns.
+ * payload decoded.  The payload routes the token; it is read as claims
+ * only once the signature over its bytes verified.
  */
 struct jwt_token {
 	const char	*s;
 	size_t		 len;
+	size_t		 signed_len;	/* header.payload, what is signed */
 	json_t		*header;
 	json_t		*unverified;
 };
