@@ -85,7 +85,13 @@ extern const struct jwt_alg jwt_algs[JWT_NALGS];
  * token costs one verification and no key import.
  */
 struct jwt_key {
-	EVP_PKEY	*pkey;
+	EVP_PKEY	*pkey;		/* NULL: a curve of no algorithm */
+	/*
+	 * For each algorithm the key fits, a context initialised to
+	 * verify with it: each token works on a copy, which costs less
+	 * than an initialisation.  Only ever read once the set is built.
+	 */
+	EVP_MD_CTX	*verify[JWT_NALGS];
 	char		*kid;		/* NULL when the key has none */
 	enum jwt_kty	 kty;
 	char		*crv;		/* EC only */
@@ -301,6 +307,14 @@ struct jwt_verdict {
 
 /* jwt-verify.c */
 const char	*jwt_json_str(const json_t *, const char *key);
+/* The key fits the algorithm: type, curve, and the JWK's own alg. */
+int		 jwt_verify_key_fits(const struct jwt_key *,
+		    const struct jwt_alg *);
+/*
+ * A context initialised to verify signatures of alg with pkey, for
+ * tokens to copy; NULL if OpenSSL refuses.  EVP_MD_CTX_free() frees it.
+ */
+EVP_MD_CTX	*jwt_verify_ctx_new(EVP_PKEY *pkey, const struct jwt_alg *alg);
 /*
  * Three base64url parts with header and payload JSON objects: 0, and t
  * to be cleared; -1 if it is not a JWT.  t points into s.

@@ -59,12 +59,14 @@ jwt_keys_ref(struct jwt_keyset *ks)
 void
 jwt_keys_unref(struct jwt_keyset *ks)
 {
-	size_t	i;
+	size_t	i, a;
 
 	if (ks == NULL || __atomic_sub_fetch(&ks->refs, 1,
 	    __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (i = 0; i < ks->nkeys; i++) {
+		for (a = 0; a < JWT_NALGS; a++)
+			EVP_MD_CTX_free(ks->keys[i].verify[a]);
 		EVP_PKEY_free(ks->keys[i].pkey);
 		free(ks->keys[i].kid);
 		free(ks->keys[i].crv);
@@ -219,6 +221,7 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 	cjose_jwk_t	*cj;
 	cjose_err	 cerr;
 	EVP_PKEY	*pkey;
+	size_t		 a;
 
 	kty = jwt_json_str(jwk, "kty");
 	use = jwt_json_str(jwk, "use");
@@ -254,6 +257,10 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 		k->crv = xstrdup(jwt_json_str(jwk, "crv"));
 	if (jwt_json_str(jwk, "alg") != NULL)
 		k->alg = xstrdup(jwt_json_str(jwk, "alg"));
+	for (a = 0; a < JWT_NALGS && pkey != NULL; a++) {
+		if (jwt_verify_key_fits(k, &jwt_algs[a]))
+			k->verify[a] = jwt_verify_ctx_new(pkey, &jwt_algs[a]);
+	}
 	return JWT_KEYS_ADDED;
 }
 

@@ -192,8 +192,7 @@ jwt_verify_header(const struct jwt_issuer *is, json_t *header, char *why,
 	return NULL;
 }
 
-/* The key fits the algorithm: type, curve, and the JWK's own alg. */
-static int
+int
 jwt_verify_key_fits(const struct jwt_key *k, const struct jwt_alg *alg)
 {
 	if (k->kty != alg->kty)
@@ -284,6 +283,24 @@ jwt_verify_pss(EVP_PKEY_CTX *pctx, const struct jwt_alg *alg)
 	    EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->md, NULL) == 1;
 }
 
+EVP_MD_CTX *
+jwt_verify_ctx_new(EVP_PKEY *pkey, const struct jwt_alg *alg)
+{
+	EVP_PKEY_CTX	*pctx = NULL;
+	EVP_MD_CTX	*md;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		fatalx("EVP_MD_CTX_new failed");
+	if (EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, pkey,
+	    NULL) != 1 || (alg->sig == JWT_SIG_PSS &&
+	    !jwt_verify_pss(pctx, alg))) {
+		EVP_MD_CTX_free(md);
+		ERR_clear_error();
+		return NULL;
+	}
+	return md;
+}
+
 /*
  * Whether the signature verifies with key k, which fits alg.  An ECDSA
  * signature must be exactly as long as the curve says.
@@ -294,12 +311,12 @@ jwt_verify_with(const struct jwt_key *k, const struct jwt_alg *alg,
 {
 	unsigned char		 der[JWT_VERIFY_MAX_DER];
 	const unsigned char	*sig = vs->sig;
+	const EVP_MD_CTX	*tmpl = k->verify[alg - jwt_algs];
 	size_t			 siglen = vs->siglen;
 	EVP_MD_CTX		*md;
-	EVP_PKEY_CTX		*pctx = NULL;
 	int			 ok;
 
-	if (k->pkey == NULL || vs->toolong)
+	if (tmpl == NULL || vs->toolong)
 		return 0;
 	if (alg->sig == JWT_SIG_ECDSA) {
 		if (siglen != 2 * alg->half)
@@ -309,9 +326,7 @@ jwt_verify_with(const struct jwt_key *k, const struct jwt_alg *alg,
 	}
 	if ((md = EVP_MD_CTX_new()) == NULL)
 		fatalx("EVP_MD_CTX_new failed");
-	ok = EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, k->pkey,
-	    NULL) == 1 && (alg->sig != JWT_SIG_PSS ||
-	    jwt_verify_pss(pctx, alg)) &&
+	ok = EVP_MD_CTX_copy_ex(md, tmpl) == 1 &&
 	    EVP_DigestVerify(md, sig, siglen, vs->input, vs->inlen) == 1;
 	EVP_MD_CTX_free(md);
 	/* A failed check leaves errors behind, where TLS would read them. */
