@@ -12,8 +12,8 @@
  * authenticators check it: algorithm allow-list, key type and curve,
  * signature (OpenSSL EVP with the key set's EVP_PKEYs), iss, aud, exp,
  * nbf, iat and required claims; only after the signature verified are
- * the claims read.  Claims are then mapped to a user: username claim, prefix or
- * template, groups, uid and extra for OIDC, and the fixed
+ * the claims read.  Claims are then mapped to a user: username claim,
+ * prefix or template, groups, uid and extra for OIDC, and the fixed
  * system:serviceaccount identity for service-account issuers.
  */
 
@@ -38,9 +38,12 @@
 #define JWT_VERIFY_MAX_DER	(3 + 2 * (2 + 67))
 
 const struct jwt_alg jwt_algs[JWT_NALGS] = {
-	[JWT_RS256] = { "RS256", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA256", 0 },
-	[JWT_RS384] = { "RS384", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA384", 0 },
-	[JWT_RS512] = { "RS512", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA512", 0 },
+	[JWT_RS256] = { "RS256", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA256",
+	    0 },
+	[JWT_RS384] = { "RS384", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA384",
+	    0 },
+	[JWT_RS512] = { "RS512", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA512",
+	    0 },
 	[JWT_PS256] = { "PS256", JWT_KTY_RSA, NULL, JWT_SIG_PSS, "SHA256", 0 },
 	[JWT_PS384] = { "PS384", JWT_KTY_RSA, NULL, JWT_SIG_PSS, "SHA384", 0 },
 	[JWT_PS512] = { "PS512", JWT_KTY_RSA, NULL, JWT_SIG_PSS, "SHA512", 0 },
