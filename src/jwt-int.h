@@ -61,18 +61,38 @@ enum jwt_alg_id {
 /* algorithms' default in jwt-conf.c's table, as bits */
 #define JWT_DEFAULT_ALGS	((1u << JWT_RS256) | (1u << JWT_ES256))
 
+/* How a signature is checked (RFC 7518 section 3). */
+enum jwt_sig {
+	JWT_SIG_PKCS1,			/* RSASSA-PKCS1-v1_5 */
+	JWT_SIG_PSS,			/* RSASSA-PSS, MGF1, salt = digest */
+	JWT_SIG_ECDSA,			/* r || s, each half bytes */
+};
+
 struct jwt_alg {
 	const char	*name;
 	enum jwt_kty	 kty;
 	const char	*crv;		/* EC: the curve the key must be on */
+	enum jwt_sig	 sig;
+	const char	*md;		/* the digest's OpenSSL name */
+	size_t		 half;		/* ECDSA: the length of r and of s */
 };
 /* Indexed by enum jwt_alg_id (jwt-verify.c). */
 extern const struct jwt_alg jwt_algs[JWT_NALGS];
 
 /* ---------------------------------------------------------------- keys */
 
+/*
+ * A signing key, its EVP_PKEY built once with the key set so that a
+ * token costs one verification and no key import.
+ */
 struct jwt_key {
-	cjose_jwk_t	*jwk;
+	EVP_PKEY	*pkey;		/* NULL: a curve of no algorithm */
+	/*
+	 * For each algorithm the key fits, a context initialised to
+	 * verify with it: each token works on a copy, which costs less
+	 * than an initialisation.  Only ever read once the set is built.
+	 */
+	EVP_MD_CTX	*verify[JWT_NALGS];
 	char		*kid;		/* NULL when the key has none */
 	enum jwt_kty	 kty;
 	char		*crv;		/* EC only */
@@ -293,12 +313,13 @@ void		 jwt_login_forget(struct jwt_inst *);
 
 /*
  * A token split into its parts, with the header and the unverified
- * payload decoded.  The payload serves only to route the token; claims
- * are read from what the signature check returns.
+ * payload decoded.  The payload routes the token; it is read as claims
+ * only once the signature over its bytes verified.
  */
 struct jwt_token {
 	const char	*s;
 	size_t		 len;
+	size_t		 signed_len;	/* header.payload, what is signed */
 	json_t		*header;
 	json_t		*unverified;
 };
@@ -342,6 +363,14 @@ struct jwt_verdict {
 
 /* jwt-verify.c */
 const char	*jwt_json_str(const json_t *, const char *key);
+/* The key fits the algorithm: type, curve, and the JWK's own alg. */
+int		 jwt_verify_key_fits(const struct jwt_key *,
+		    const struct jwt_alg *);
+/*
+ * A context initialised to verify signatures of alg with pkey, for
+ * tokens to copy; NULL if OpenSSL refuses.  EVP_MD_CTX_free() frees it.
+ */
+EVP_MD_CTX	*jwt_verify_ctx_new(EVP_PKEY *pkey, const struct jwt_alg *alg);
 /*
  * Three base64url parts with header and payload JSON objects: 0, and t
  * to be cleared; -1 if it is not a JWT.  t points into s.

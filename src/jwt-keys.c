@@ -11,7 +11,9 @@
  * JWKS may hold encryption keys or key types newer than this build.  A
  * key set is immutable once built and reference-counted, so that the
  * fetcher can replace an issuer's keys while workers still verify with
- * the old ones.
+ * the old ones.  libcjose checks a JWK as it always did; each key's
+ * EVP_PKEY is then built here from the same parameters, once, for
+ * jwt-verify.c to verify with.
  */
 
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <cjose/cjose.h>
@@ -57,19 +60,154 @@ jwt_keys_ref(struct jwt_keyset *ks)
 void
 jwt_keys_unref(struct jwt_keyset *ks)
 {
-	size_t	i;
+	size_t	i, a;
 
 	if (ks == NULL || __atomic_sub_fetch(&ks->refs, 1,
 	    __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (i = 0; i < ks->nkeys; i++) {
-		cjose_jwk_release(ks->keys[i].jwk);
+		for (a = 0; a < JWT_NALGS; a++)
+			EVP_MD_CTX_free(ks->keys[i].verify[a]);
+		EVP_PKEY_free(ks->keys[i].pkey);
 		free(ks->keys[i].kid);
 		free(ks->keys[i].crv);
 		free(ks->keys[i].alg);
 	}
 	free(ks->keys);
 	free(ks);
+}
+
+/* A JWK parameter, base64url, as a number; NULL if absent or bad. */
+static BIGNUM *
+jwt_keys_bn(json_t *jwk, const char *name)
+{
+	const char	*s = jwt_json_str(jwk, name);
+	unsigned char	*raw;
+	BIGNUM		*bn;
+	size_t		 len;
+
+	if (s == NULL || (raw = base64_decode(s, strlen(s), 1, &len)) ==
+	    NULL)
+		return NULL;
+	bn = BN_bin2bn(raw, (int)len, NULL);
+	free(raw);
+	return bn;
+}
+
+/* A public key of type name ("RSA", "EC") from params, or NULL. */
+static EVP_PKEY *
+jwt_keys_fromdata(const char *name, OSSL_PARAM_BLD *bld)
+{
+	EVP_PKEY_CTX	*ctx;
+	OSSL_PARAM	*params;
+	EVP_PKEY	*pkey = NULL;
+
+	if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
+		return NULL;
+	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, name, NULL)) != NULL &&
+	    EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	return pkey;
+}
+
+static EVP_PKEY *
+jwt_keys_rsa_pkey(json_t *jwk)
+{
+	OSSL_PARAM_BLD	*bld;
+	BIGNUM		*n, *e;
+	EVP_PKEY	*pkey = NULL;
+
+	n = jwt_keys_bn(jwk, "n");
+	e = jwt_keys_bn(jwk, "e");
+	if (n != NULL && e != NULL && (bld = OSSL_PARAM_BLD_new()) != NULL) {
+		if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+			pkey = jwt_keys_fromdata("RSA", bld);
+		OSSL_PARAM_BLD_free(bld);
+	}
+	BN_free(n);
+	BN_free(e);
+	return pkey;
+}
+
+/*
+ * The curve of a JWK crv: OpenSSL's name and the length of a coordinate;
+ * -1 for a curve no algorithm of ours uses.
+ */
+static int
+jwt_keys_curve(const char *crv, const char **group, int *size)
+{
+	size_t	a;
+
+	for (a = 0; a < JWT_NALGS && crv != NULL; a++) {
+		if (jwt_algs[a].crv != NULL &&
+		    strcmp(jwt_algs[a].crv, crv) == 0) {
+			*size = (int)jwt_algs[a].half;
+			*group = *size == 32 ? "prime256v1" : *size == 48 ?
+			    "secp384r1" : "secp521r1";
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * An EC public key from crv, x and y.  OpenSSL checks that the point is
+ * on the curve.
+ */
+static EVP_PKEY *
+jwt_keys_ec_pkey(json_t *jwk)
+{
+	unsigned char	 pub[1 + 2 * 66];
+	const char	*group;
+	OSSL_PARAM_BLD	*bld;
+	BIGNUM		*x, *y;
+	EVP_PKEY	*pkey = NULL;
+	int		 size;
+
+	if (jwt_keys_curve(jwt_json_str(jwk, "crv"), &group, &size) != 0)
+		return NULL;
+	x = jwt_keys_bn(jwk, "x");
+	y = jwt_keys_bn(jwk, "y");
+	pub[0] = POINT_CONVERSION_UNCOMPRESSED;
+	if (x != NULL && y != NULL &&
+	    BN_bn2binpad(x, pub + 1, size) == size &&
+	    BN_bn2binpad(y, pub + 1 + size, size) == size &&
+	    (bld = OSSL_PARAM_BLD_new()) != NULL) {
+		if (OSSL_PARAM_BLD_push_utf8_string(bld,
+		    OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+		    OSSL_PARAM_BLD_push_octet_string(bld,
+		    OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * (size_t)size))
+			pkey = jwt_keys_fromdata("EC", bld);
+		OSSL_PARAM_BLD_free(bld);
+	}
+	BN_free(x);
+	BN_free(y);
+	return pkey;
+}
+
+/*
+ * The EVP_PKEY of a JWK libcjose imported: 0, with *pkey NULL for an EC
+ * key on a curve no algorithm of ours uses (kept, never tried, as
+ * before: its kid still names a key); -1 if it cannot be built.
+ */
+static int
+jwt_keys_pkey(json_t *jwk, const char *kty, EVP_PKEY **pkey)
+{
+	const char	*group;
+	int		 size;
+
+	*pkey = NULL;
+	if (strcmp(kty, "RSA") == 0)
+		*pkey = jwt_keys_rsa_pkey(jwk);
+	else if (jwt_keys_curve(jwt_json_str(jwk, "crv"), &group, &size) != 0)
+		return 0;
+	else
+		*pkey = jwt_keys_ec_pkey(jwk);
+	return *pkey != NULL ? 0 : -1;
 }
 
 /*
@@ -83,6 +221,8 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 	const char	*kty, *use;
 	cjose_jwk_t	*cj;
 	cjose_err	 cerr;
+	EVP_PKEY	*pkey;
+	size_t		 a;
 
 	kty = jwt_json_str(jwk, "kty");
 	use = jwt_json_str(jwk, "use");
@@ -102,10 +242,15 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 		*skip = "key does not import";
 		return JWT_KEYS_SKIPPED;
 	}
+	cjose_jwk_release(cj);
+	if (jwt_keys_pkey(jwk, kty, &pkey) != 0) {
+		*skip = "key does not import";
+		return JWT_KEYS_SKIPPED;
+	}
 	ks->keys = xreallocarray(ks->keys, ks->nkeys + 1, sizeof(*ks->keys));
 	k = &ks->keys[ks->nkeys++];
 	memset(k, 0, sizeof(*k));
-	k->jwk = cj;
+	k->pkey = pkey;
 	k->kty = strcmp(kty, "RSA") == 0 ? JWT_KTY_RSA : JWT_KTY_EC;
 	if (jwt_json_str(jwk, "kid") != NULL)
 		k->kid = xstrdup(jwt_json_str(jwk, "kid"));
@@ -113,6 +258,10 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 		k->crv = xstrdup(jwt_json_str(jwk, "crv"));
 	if (jwt_json_str(jwk, "alg") != NULL)
 		k->alg = xstrdup(jwt_json_str(jwk, "alg"));
+	for (a = 0; a < JWT_NALGS && pkey != NULL; a++) {
+		if (jwt_verify_key_fits(k, &jwt_algs[a]))
+			k->verify[a] = jwt_verify_ctx_new(pkey, &jwt_algs[a]);
+	}
 	return JWT_KEYS_ADDED;
 }
 

@@ -9,11 +9,11 @@
  * and the unit test and fuzz target call it directly.
  *
  * A token is checked the way kube-apiserver's OIDC and service-account
- * authenticators check it: algorithm allow-list and key type (libcjose
- * has no policy of its own), signature, iss, aud, exp, nbf, iat and
- * required claims; only after the signature verified are the claims
- * read.  Claims are then mapped to a user: username claim, prefix or
- * template, groups, uid and extra for OIDC, and the fixed
+ * authenticators check it: algorithm allow-list, key type and curve,
+ * signature (OpenSSL EVP with the key set's EVP_PKEYs), iss, aud, exp,
+ * nbf, iat and required claims; only after the signature verified are
+ * the claims read.  Claims are then mapped to a user: username claim,
+ * prefix or template, groups, uid and extra for OIDC, and the fixed
  * system:serviceaccount identity for service-account issuers.
  */
 
@@ -22,21 +22,46 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <cjose/cjose.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "tokenreviewd.h"
 #include "jwt-int.h"
 
+/*
+ * The largest signature: RSA at OpenSSL's largest modulus (16384 bits).
+ * A longer one verifies with no key.
+ */
+#define JWT_VERIFY_MAX_SIG	2048
+/* DER of an ECDSA signature: SEQUENCE of two INTEGERs of up to 67 bytes */
+#define JWT_VERIFY_MAX_DER	(3 + 2 * (2 + 67))
+
 const struct jwt_alg jwt_algs[JWT_NALGS] = {
-	[JWT_RS256] = { "RS256", JWT_KTY_RSA, NULL },
-	[JWT_RS384] = { "RS384", JWT_KTY_RSA, NULL },
-	[JWT_RS512] = { "RS512", JWT_KTY_RSA, NULL },
-	[JWT_PS256] = { "PS256", JWT_KTY_RSA, NULL },
-	[JWT_PS384] = { "PS384", JWT_KTY_RSA, NULL },
-	[JWT_PS512] = { "PS512", JWT_KTY_RSA, NULL },
-	[JWT_ES256] = { "ES256", JWT_KTY_EC, "P-256" },
-	[JWT_ES384] = { "ES384", JWT_KTY_EC, "P-384" },
-	[JWT_ES512] = { "ES512", JWT_KTY_EC, "P-521" },
+	[JWT_RS256] = { "RS256", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA256",
+	    0 },
+	[JWT_RS384] = { "RS384", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA384",
+	    0 },
+	[JWT_RS512] = { "RS512", JWT_KTY_RSA, NULL, JWT_SIG_PKCS1, "SHA512",
+	    0 },
+	[JWT_PS256] = { "PS256", JWT_KTY_RSA, NULL, JWT_SIG_PSS, "SHA256", 0 },
+	[JWT_PS384] = { "PS384", JWT_KTY_RSA, NULL, JWT_SIG_PSS, "SHA384", 0 },
+	[JWT_PS512] = { "PS512", JWT_KTY_RSA, NULL, JWT_SIG_PSS, "SHA512", 0 },
+	[JWT_ES256] = { "ES256", JWT_KTY_EC, "P-256", JWT_SIG_ECDSA, "SHA256",
+	    32 },
+	[JWT_ES384] = { "ES384", JWT_KTY_EC, "P-384", JWT_SIG_ECDSA, "SHA384",
+	    48 },
+	[JWT_ES512] = { "ES512", JWT_KTY_EC, "P-521", JWT_SIG_ECDSA, "SHA512",
+	    66 },
+};
+
+/* What the signature check reads: the signed input, the signature. */
+struct jwt_verify_sig {
+	const unsigned char	*input;		/* header.payload */
+	size_t			 inlen;
+	unsigned char		 sig[JWT_VERIFY_MAX_SIG];
+	size_t			 siglen;
+	int			 toolong;	/* verifies with no key */
 };
 
 /* What a numeric date claim holds. */
@@ -120,14 +145,14 @@ jwt_verify_split(struct jwt_token *t, const char *s, size_t len)
 	    d1 == s || d2 == d1 + 1)
 		return -1;
 	/*
-	 * libcjose asserts (aborts) on a base64url part whose length is 1
-	 * mod 4: the signature is checked here, the others by
-	 * jwt_verify_part_json().
+	 * The signature is canonical base64url like the other parts (those
+	 * are checked by jwt_verify_part_json()): one token, one spelling.
 	 */
 	if (!jwt_verify_b64url_valid(d2 + 1, len - (size_t)(d2 + 1 - s)))
 		return -1;
 	t->s = s;
 	t->len = len;
+	t->signed_len = (size_t)(d2 - s);
 	if ((t->header = jwt_verify_part_json(s, (size_t)(d1 - s))) == NULL ||
 	    (t->unverified = jwt_verify_part_json(d1 + 1,
 	    (size_t)(d2 - d1 - 1))) == NULL) {
@@ -170,8 +195,7 @@ jwt_verify_header(const struct jwt_issuer *is, json_t *header, char *why,
 	return NULL;
 }
 
-/* The key fits the algorithm: type, curve, and the JWK's own alg. */
-static int
+int
 jwt_verify_key_fits(const struct jwt_key *k, const struct jwt_alg *alg)
 {
 	if (k->kty != alg->kty)
@@ -182,27 +206,159 @@ jwt_verify_key_fits(const struct jwt_key *k, const struct jwt_alg *alg)
 }
 
 /*
+ * The signed input and the decoded signature of a split token (whose
+ * parts are canonical base64url); -1 if the signature does not decode.
+ */
+static int
+jwt_verify_sig_init(struct jwt_verify_sig *vs, const struct jwt_token *t)
+{
+	const char	*p = t->s + t->signed_len + 1;
+	size_t		 i, n = t->len - t->signed_len - 1;
+	unsigned int	 acc = 0;
+	int		 bits = 0, v;
+
+	vs->input = (const unsigned char *)t->s;
+	vs->inlen = t->signed_len;
+	vs->siglen = 0;
+	if ((vs->toolong = n / 4 * 3 + (n % 4 != 0 ? n % 4 - 1 : 0) >
+	    sizeof(vs->sig)))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if ((v = base64_digit((unsigned char)p[i], 1)) < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned int)v;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			vs->sig[vs->siglen++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return 0;
+}
+
+/* The DER INTEGER of the unsigned big-endian number p of n bytes. */
+static size_t
+jwt_verify_der_int(unsigned char *out, const unsigned char *p, size_t n)
+{
+	size_t	o = 0;
+	int	pad;
+
+	while (n > 1 && *p == 0) {
+		p++;
+		n--;
+	}
+	pad = (*p & 0x80) != 0;
+	out[o++] = 0x02;
+	out[o++] = (unsigned char)(n + (size_t)pad);
+	if (pad)
+		out[o++] = 0;
+	memcpy(out + o, p, n);
+	return o + n;
+}
+
+/*
+ * The JWS form of an ECDSA signature, r || s of half bytes each, as the
+ * DER SEQUENCE OpenSSL verifies.
+ */
+static size_t
+jwt_verify_ecdsa_der(const unsigned char *sig, size_t half,
+    unsigned char *der)
+{
+	unsigned char	body[JWT_VERIFY_MAX_DER];
+	size_t		n, o = 0;
+
+	n = jwt_verify_der_int(body, sig, half);
+	n += jwt_verify_der_int(body + n, sig + half, half);
+	der[o++] = 0x30;
+	if (n >= 0x80)
+		der[o++] = 0x81;
+	der[o++] = (unsigned char)n;
+	memcpy(der + o, body, n);
+	return o + n;
+}
+
+/* RSASSA-PSS as JWS has it: MGF1 with the digest, salt as long as it. */
+static int
+jwt_verify_pss(EVP_PKEY_CTX *pctx, const struct jwt_alg *alg)
+{
+	return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ==
+	    1 && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+	    RSA_PSS_SALTLEN_DIGEST) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->md, NULL) == 1;
+}
+
+EVP_MD_CTX *
+jwt_verify_ctx_new(EVP_PKEY *pkey, const struct jwt_alg *alg)
+{
+	EVP_PKEY_CTX	*pctx = NULL;
+	EVP_MD_CTX	*md;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		fatalx("EVP_MD_CTX_new failed");
+	if (EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, pkey,
+	    NULL) != 1 || (alg->sig == JWT_SIG_PSS &&
+	    !jwt_verify_pss(pctx, alg))) {
+		EVP_MD_CTX_free(md);
+		ERR_clear_error();
+		return NULL;
+	}
+	return md;
+}
+
+/*
+ * Whether the signature verifies with key k, which fits alg.  An ECDSA
+ * signature must be exactly as long as the curve says.
+ */
+static int
+jwt_verify_with(const struct jwt_key *k, const struct jwt_alg *alg,
+    const struct jwt_verify_sig *vs)
+{
+	unsigned char		 der[JWT_VERIFY_MAX_DER];
+	const unsigned char	*sig = vs->sig;
+	const EVP_MD_CTX	*tmpl = k->verify[alg - jwt_algs];
+	size_t			 siglen = vs->siglen;
+	EVP_MD_CTX		*md;
+	int			 ok;
+
+	if (tmpl == NULL || vs->toolong)
+		return 0;
+	if (alg->sig == JWT_SIG_ECDSA) {
+		if (siglen != 2 * alg->half)
+			return 0;
+		siglen = jwt_verify_ecdsa_der(vs->sig, alg->half, der);
+		sig = der;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		fatalx("EVP_MD_CTX_new failed");
+	ok = EVP_MD_CTX_copy_ex(md, tmpl) == 1 &&
+	    EVP_DigestVerify(md, sig, siglen, vs->input, vs->inlen) == 1;
+	EVP_MD_CTX_free(md);
+	/* A failed check leaves errors behind, where TLS would read them. */
+	if (!ok)
+		ERR_clear_error();
+	return ok;
+}
+
+/*
  * Check the signature with the keys named by the kid (all keys without
- * one) that fit the algorithm.  Returns the verified claims, or NULL with
- * why set; *unknown_kid tells that no key had the token's kid.
+ * one) that fit the algorithm.  Returns the verified claims (a reference
+ * to the token's payload, whose bytes were signed), or NULL with why
+ * set; *unknown_kid tells that no key had the token's kid.
  */
 static json_t *
 jwt_verify_signature(const struct jwt_keyset *ks, const struct jwt_token *t,
     const struct jwt_alg *alg, int *unknown_kid, char *why, size_t len)
 {
-	const char	*kid = jwt_json_str(t->header, "kid");
-	cjose_jws_t	*jws;
-	cjose_err	 cerr;
-	uint8_t		*plain;
-	size_t		 i, plen, named = 0, tried = 0;
-	json_t		*claims = NULL;
+	const char		*kid = jwt_json_str(t->header, "kid");
+	struct jwt_verify_sig	 vs;
+	size_t			 i, named = 0, tried = 0;
+	int			 verified = 0;
 
 	*unknown_kid = 0;
-	if ((jws = cjose_jws_import(t->s, t->len, &cerr)) == NULL) {
+	if (jwt_verify_sig_init(&vs, t) != 0) {
 		snprintf(why, len, "malformed signed token");
 		return NULL;
 	}
-	for (i = 0; i < ks->nkeys && claims == NULL; i++) {
+	for (i = 0; i < ks->nkeys && !verified; i++) {
 		if (kid != NULL && (ks->keys[i].kid == NULL ||
 		    strcmp(kid, ks->keys[i].kid) != 0))
 			continue;
@@ -210,21 +366,15 @@ jwt_verify_signature(const struct jwt_keyset *ks, const struct jwt_token *t,
 		if (!jwt_verify_key_fits(&ks->keys[i], alg))
 			continue;
 		tried++;
-		if (!cjose_jws_verify(jws, ks->keys[i].jwk, &cerr) ||
-		    !cjose_jws_get_plaintext(jws, &plain, &plen, &cerr))
-			continue;
-		claims = json_loadb((const char *)plain, plen,
-		    JSON_REJECT_DUPLICATES, NULL);
-		if (claims == NULL)
-			snprintf(why, len, "claims are not JSON");
+		verified = jwt_verify_with(&ks->keys[i], alg, &vs);
 	}
-	cjose_jws_release(jws);
-	if (claims != NULL)
-		return claims;
-	if (tried > 0) {
-		if (why[0] == '\0')
-			snprintf(why, len, "signature does not verify");
-	} else if (named == 0) {
+	if (verified && json_is_object(t->unverified))
+		return json_incref(t->unverified);
+	if (verified)
+		snprintf(why, len, "claims are not JSON");
+	else if (tried > 0)
+		snprintf(why, len, "signature does not verify");
+	else if (named == 0) {
 		*unknown_kid = kid != NULL;
 		snprintf(why, len, kid != NULL ? "unknown key id" :
 		    "no signing key");

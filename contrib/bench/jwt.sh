@@ -2,14 +2,27 @@
 # Copyright 2026 The tokenreviewd Authors
 # SPDX-License-Identifier: Apache-2.0
 #
-# JWT review throughput: wrk posts TokenReviews of RS256 and ES256 tokens
-# (signed here with the openssl CLI, verified against public key files)
-# to tokenreviewd on 127.0.0.1, with the result cache off (every review
-# verifies a signature) and on.  Prints requests per second for each, and
-# for comparison openssl's own verify rate for rsa2048 and ecdsap256 times
-# the number of workers.  Everything lives in a temporary directory.
+# JWT review throughput against its bound.  wrk posts TokenReviews of RS256
+# and ES256 tokens (signed here with the openssl CLI, verified against
+# public key files) to tokenreviewd on 127.0.0.1, with the result cache off
+# (every review verifies a signature) and on.  In the same run it measures
+# what a JWT review is made of: the static token file's path under the same
+# wrk settings (TLS, HTTP and a review, without a signature), and openssl
+# speed's verify rate on one core for rsa2048 and ecdsap256.  An uncached
+# JWT review cannot go faster than
+#
+#   bound = 1 / (1/static + 1/(workers x openssl verify rate))
+#
+# and the script prints, for RS256 and ES256, that bound and the ratio of
+# the uncached rate to it.  The daemons stay up for the whole run; the
+# measured runs alternate (static, RS256, ES256, cached RS256 and ES256)
+# for --rounds rounds, and openssl speed runs before and after them: the
+# figures used are the means.  The load average is printed at the start
+# and at the end, since on a busy machine the ratios move.  Everything
+# lives in a temporary directory.
 #
 #   jwt.sh [--duration 5s] [--connections 16] [--workers 2] [--tokens 100]
+#          [--rounds 2] [--speed-seconds 3]
 #
 # The daemon is $TOKENREVIEWD, else ./tokenreviewd.
 
@@ -19,33 +32,47 @@ DURATION=5s
 CONNECTIONS=16
 WORKERS=2
 TOKENS=100
+ROUNDS=2
+SPEED_S=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--duration) DURATION=$2; shift ;;
 	--connections) CONNECTIONS=$2; shift ;;
 	--workers) WORKERS=$2; shift ;;
 	--tokens) TOKENS=$2; shift ;;
+	--rounds) ROUNDS=$2; shift ;;
+	--speed-seconds) SPEED_S=$2; shift ;;
 	*) echo "usage: jwt.sh [--duration D] [--connections N]" \
-	    "[--workers N] [--tokens N]" >&2; exit 2 ;;
+	    "[--workers N] [--tokens N] [--rounds N] [--speed-seconds N]" >&2
+	    exit 2 ;;
 	esac
 	shift
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
 DAEMON=${TOKENREVIEWD:-./tokenreviewd}
-for t in wrk openssl curl xxd; do
+for t in wrk openssl curl xxd od; do
 	command -v "$t" >/dev/null || { echo "jwt.sh: $t not found" >&2; exit 1; }
 done
 [ -x "$DAEMON" ] || { echo "jwt.sh: no daemon at $DAEMON" >&2; exit 1; }
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/tokenreviewd-jwt-bench.XXXXXX")
-PID=
+declare -A PID PORT
 cleanup()
 {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	local p
+	for p in "${PID[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
 	rm -rf "$D"
 }
 trap cleanup EXIT
 umask 077
+
+die()
+{
+	echo "jwt.sh: $*" >&2
+	exit 1
+}
 
 b64url()
 {
@@ -79,6 +106,81 @@ token()
 	printf '%s.%s.%s\n' "$h" "$p" "$s"
 }
 
+# start NAME CHAIN CACHE(0|1): a daemon that stays up for the whole run.
+start()
+{
+	local n=0 _
+	[ "$3" = 1 ] && n=100000
+	cat >"$D/$1.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+port_file = $D/$1.port
+tls_cert = $D/tls.crt
+tls_key = $D/tls.key
+workers = $WORKERS
+chain = $2
+[cache]
+max_entries = $n
+[log]
+level = warn
+audit = no
+[static]
+file = $D/static.csv
+[jwt "bench"]
+issuer = https://bench.test
+audiences = kubernetes
+username_prefix = -
+groups_claim = groups
+public_key_file = $D/rsa.pub $D/ec.pub
+EOF
+	# Not on our stdout: that is the caller's $(...).
+	"$DAEMON" -c "$D/$1.conf" >/dev/null 2>>"$D/$1.log" &
+	PID[$1]=$!
+	for _ in $(seq 100); do
+		[ -s "$D/$1.port" ] && break
+		sleep 0.05
+	done
+	[ -s "$D/$1.port" ] || { cat "$D/$1.log" >&2; die "$1 did not start"; }
+	PORT[$1]=$(head -n 1 "$D/$1.port")
+	PORT[$1]=${PORT[$1]##*:}
+}
+
+# check NAME LIST: the daemon accepts the first token of the list.
+check()
+{
+	local body
+	body="{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"spec\":{\"token\":\"$(head -n 1 "$D/$2.tokens")\"}}"
+	curl -sk -H 'Content-Type: application/json' -d "$body" \
+	    "https://127.0.0.1:${PORT[$1]}/tokenreview" |
+	    grep -q '"authenticated":true' || die "$1 refused a $2 token"
+}
+
+# load NAME LIST DURATION: requests per second; errors end the run.
+load()
+{
+	local out=$D/wrk.out
+	wrk -t1 -c"$CONNECTIONS" -d"$3" -s "$HERE/review.lua" \
+	    "https://127.0.0.1:${PORT[$1]}/tokenreview" -- "$D/$2.tokens" \
+	    >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($1, $2)"; }
+	if grep -qE 'Non-2xx|Socket errors' "$out"; then
+		cat "$out" >&2
+		die "errors under load ($1, $2)"
+	fi
+	awk '/^Requests\/sec/ { print $2 }' "$out"
+}
+
+# openssl speed's verify/s on one core: "RSA2048 ECDSAP256".  Its lines:
+#   rsa 2048 bits 0.000245s 0.000015s 4081.8 65541.7
+#   256 bits ecdsa (nistp256) 0.0000s 0.0001s 48661.0 15645.9
+# that is time to sign, time to verify, sign/s, verify/s: the last field.
+speed()
+{
+	openssl speed -seconds "$SPEED_S" rsa2048 ecdsap256 2>/dev/null |
+	    awk '/^rsa 2048 bits/ { r = $NF }
+	    /256 bits ecdsa \(nistp256\)/ { e = $NF }
+	    END { if (r == "" || e == "") exit 1; print r, e }'
+}
+
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
     -keyout "$D/tls.key" -out "$D/tls.crt" 2>/dev/null
@@ -91,66 +193,63 @@ openssl pkey -in "$D/ec.key" -pubout -out "$D/ec.pub"
 for i in $(seq "$TOKENS"); do
 	token RS256 "$D/rsa.key" "$i" >>"$D/rs256.tokens"
 	token ES256 "$D/ec.key" "$i" >>"$D/es256.tokens"
+	tok=tok$i-$(od -An -vtx8 -N8 /dev/urandom | tr -d ' ')
+	echo "$tok" >>"$D/static.tokens"
+	echo "$tok,bench-$i,$i,\"bench\"" >>"$D/static.csv"
 done
 
-# run CACHE(0|1) ALG: requests per second.
-run()
-{
-	local n=100000 rps
-	[ "$1" = 1 ] || n=0
-	cat >"$D/tokenreviewd.conf" <<EOF
-[server]
-listen = 127.0.0.1:0
-port_file = $D/port
-tls_cert = $D/tls.crt
-tls_key = $D/tls.key
-workers = $WORKERS
-chain = jwt
-[cache]
-max_entries = $n
-[log]
-level = warn
-audit = no
-[jwt "bench"]
-issuer = https://bench.test
-audiences = kubernetes
-username_prefix = -
-groups_claim = groups
-public_key_file = $D/rsa.pub $D/ec.pub
-EOF
-	rm -f "$D/port"
-	# Not on our stdout: that is the caller's $(...).
-	"$DAEMON" -c "$D/tokenreviewd.conf" >/dev/null 2>>"$D/log" &
-	PID=$!
-	for _ in $(seq 100); do
-		[ -s "$D/port" ] && break
-		sleep 0.05
+echo "tokenreviewd JWT benchmark: $DAEMON, 127.0.0.1 only"
+echo "  cpus $(nproc), workers $WORKERS, wrk -t1 -c$CONNECTIONS" \
+    "-d$DURATION, $ROUNDS rounds, $TOKENS tokens of each kind," \
+    "$(openssl version | awk '{ print $1, $2 }')"
+echo "  load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+start static static 0
+start jwt-nocache jwt 0
+start jwt-cache jwt 1
+check static static
+check jwt-nocache rs256
+check jwt-nocache es256
+check jwt-cache es256
+
+SPEED1=$(speed) || die "openssl speed gave no verify rate"
+RUNS="static:static jwt-nocache:rs256 jwt-nocache:es256 jwt-cache:rs256"
+RUNS="$RUNS jwt-cache:es256"
+for r in $RUNS; do
+	load "${r%%:*}" "${r#*:}" 1s >/dev/null
+done
+: >"$D/results"
+for round in $(seq "$ROUNDS"); do
+	for r in $RUNS; do
+		rps=$(load "${r%%:*}" "${r#*:}" "$DURATION")
+		printf '  round %d: %-12s %-6s %8.0f req/s\n' "$round" \
+		    "${r%%:*}" "${r#*:}" "$rps"
+		echo "$r $rps" >>"$D/results"
 	done
-	local url=https://127.0.0.1:$(cat "$D/port")/tokenreview
-	curl -sk -H 'Content-Type: application/json' -d "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"spec\":{\"token\":\"$(head -n 1 "$D/$2.tokens")\"}}" \
-	    "$url" | grep -q '"authenticated":true' ||
-	    { echo "jwt.sh: the daemon refused a $2 token" >&2; kill "$PID";
-	    exit 1; }
-	wrk -t1 -c"$CONNECTIONS" -d1s -s "$HERE/review.lua" "$url" -- \
-	    "$D/$2.tokens" >/dev/null
-	rps=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$HERE/review.lua" \
-	    "$url" -- "$D/$2.tokens" | awk '/^Requests\/sec/ { print $2 }')
-	kill "$PID"
-	wait "$PID" 2>/dev/null || true
-	PID=
-	echo "$rps"
-}
-
-speed=$(openssl speed -seconds 3 rsa2048 ecdsap256 2>/dev/null)
-rsa_v=$(awk '/^rsa 2048 bits/ { print $7 }' <<<"$speed")
-ec_v=$(awk '/256 bits ecdsa \(nistp256\)/ { print $7 }' <<<"$speed")
-for alg in rs256 es256; do
-	off=$(run 0 "$alg")
-	on=$(run 1 "$alg")
-	ref=$rsa_v
-	[ "$alg" = es256 ] && ref=$ec_v
-	awk -v a="$alg" -v off="$off" -v on="$on" -v ref="$ref" -v w="$WORKERS" \
-	    'BEGIN { printf "%s: cache off %.0f req/s, cache on %.0f req/s; " \
-	    "openssl verify %.0f/s x %d workers = %.0f/s; cache off / that = %.2f\n",
-	    a, off, on, ref, w, ref * w, off / (ref * w) }'
 done
+SPEED2=$(speed) || die "openssl speed gave no verify rate"
+echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+awk -v w="$WORKERS" -v s1="$SPEED1" -v s2="$SPEED2" '
+{ sum[$1] += $2; n[$1]++ }
+END {
+	split(s1, a, " ")
+	split(s2, b, " ")
+	v["rs256"] = (a[1] + b[1]) / 2
+	v["es256"] = (a[2] + b[2]) / 2
+	printf "openssl speed, verify/s on one core (before, after the " \
+	    "load): rsa2048 %.0f, %.0f; ecdsap256 %.0f, %.0f\n", a[1], b[1],
+	    a[2], b[2]
+	st = sum["static:static"] / n["static:static"]
+	printf "static (cache off): %.0f req/s\n", st
+	split("rs256 es256", algs, " ")
+	for (i = 1; i <= 2; i++) {
+		k = algs[i]
+		off = sum["jwt-nocache:" k] / n["jwt-nocache:" k]
+		on = sum["jwt-cache:" k] / n["jwt-cache:" k]
+		bound = 1 / (1 / st + 1 / (w * v[k]))
+		printf "%s: cache off %.0f req/s, cache on %.0f req/s; " \
+		    "bound 1/(1/%.0f + 1/(%d x %.0f)) = %.0f req/s; " \
+		    "cache off / bound = %.2f\n", toupper(k), off, on, st, w,
+		    v[k], bound, off / bound
+	}
+}' "$D/results"

@@ -11,10 +11,14 @@
  * names in the system: namespace (names.c's rules, allow_system_names),
  * and the config errors of [jwt "NAME"] sections.  jwt-verify.c's pure
  * functions are also called directly, at a fixed time: algorithm
- * refusal, audience lists, exp, nbf and iat with their leeway, and the
- * claim mappings.  The built-in issuer of [login]: its keys under their
- * RFC 7638 kids (jwt_keys_add_pkey()), previous keys, uid and extra as
- * signed, and the config errors of its issuer URL and name.
+ * refusal, audience lists, exp, nbf and iat with their leeway, the
+ * claim mappings, and the signature check of every algorithm (RS, PS and
+ * ES at 256, 384 and 512) with good and altered signatures, ES signatures
+ * of the wrong length or in DER, PSS salts of other lengths, and keys of
+ * another type or curve than the algorithm's.  The built-in issuer of
+ * [login]: its keys under their RFC 7638 kids (jwt_keys_add_pkey()),
+ * previous keys, uid and extra as signed, and the config errors of its
+ * issuer URL and name.
  */
 
 #include <sys/stat.h>
@@ -43,11 +47,13 @@
 #include "tap.h"
 
 static char		 dir[] = "/tmp/tokenreviewd-jwt.XXXXXX";
-static EVP_PKEY		*rsa1, *rsa2, *ec1, *ec384, *sakey;
+static EVP_PKEY		*rsa1, *rsa2, *ec1, *ec384, *ec521, *sakey;
 static void		*shared, *inst;
 static struct config	*conf;
 static long long	 now;
 static const char	*hmac_secret = "secret";
+static int		 pss_saltlen = RSA_PSS_SALTLEN_DIGEST;
+static int		 ecdsa_der;	/* ES signatures left in DER */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -132,12 +138,13 @@ jwk_of(EVP_PKEY *k, const char *kid, const char *alg)
 		j = json_pack("{s:s,s:s,s:s,s:s}", "kty", "RSA", "n", a,
 		    "e", b, "kid", kid);
 	} else {
-		int	p256 = EVP_PKEY_get_bits(k) == 256;
+		int	bits = EVP_PKEY_get_bits(k), size = (bits + 7) / 8;
 
-		a = bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, p256 ? 32 : 48);
-		b = bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, p256 ? 32 : 48);
+		a = bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, size);
+		b = bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, size);
 		j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kty", "EC", "crv",
-		    p256 ? "P-256" : "P-384", "x", a, "y", b, "kid", kid);
+		    bits == 256 ? "P-256" : bits == 384 ? "P-384" : "P-521",
+		    "x", a, "y", b, "kid", kid);
 	}
 	if (alg != NULL)
 		json_object_set_new(j, "alg", json_string(alg));
@@ -194,18 +201,21 @@ sign_input(const char *alg, EVP_PKEY *key, const char *secret,
 	}
 	md = EVP_MD_CTX_new();
 	EVP_DigestSignInit(md, &pctx, strcmp(alg + 2, "384") == 0 ?
-	    EVP_sha384() : EVP_sha256(), NULL, key);
+	    EVP_sha384() : strcmp(alg + 2, "512") == 0 ? EVP_sha512() :
+	    EVP_sha256(), NULL, key);
 	if (alg[0] == 'P') {
 		EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
-		EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST);
+		EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, pss_saltlen);
 	}
 	if (EVP_DigestSign(md, alg[0] == 'E' ? der : sig, &len,
 	    (const unsigned char *)input, strlen(input)) != 1)
 		fatalx("sign %s", alg);
 	EVP_MD_CTX_free(md);
-	if (alg[0] == 'E')
+	if (alg[0] == 'E' && !ecdsa_der)
 		len = ecdsa_raw(der, len, sig, strcmp(alg, "ES384") == 0 ?
-		    48 : 32);
+		    48 : strcmp(alg, "ES512") == 0 ? 66 : 32);
+	else if (alg[0] == 'E')
+		memcpy(sig, der, len);
 	return len;
 }
 
@@ -352,6 +362,7 @@ setup_keys(void)
 	rsa2 = gen_rsa();
 	ec1 = gen_ec("P-256");
 	ec384 = gen_ec("P-384");
+	ec521 = gen_ec("P-521");
 	sakey = gen_ec("P-256");
 	jwks = json_pack("{s:[o,o,o,{s:s,s:s,s:s}]}", "keys",
 	    jwk_of(rsa1, "rsa1", NULL), jwk_of(ec1, "ec1", "ES256"),
@@ -1555,6 +1566,189 @@ test_keys_add_pkey(void)
 	jwt_keys_unref(ks);
 }
 
+/* tok (freed) with its signature's bytes changed: one flipped, or cut. */
+static char *
+v_resign(char *tok, int flip, int cut)
+{
+	char		*dot = strrchr(tok, '.'), *ss, *r;
+	unsigned char	*raw, buf[1100];
+	size_t		 len;
+
+	if ((raw = base64_decode(dot + 1, strlen(dot + 1), 1, &len)) == NULL ||
+	    len + 1 > sizeof(buf))
+		fatalx("bad test signature");
+	memcpy(buf, raw, len);
+	free(raw);
+	if (flip)
+		buf[len / 2] ^= 0x01;
+	if (cut < 0)
+		buf[len++] = buf[0];
+	else
+		len -= (size_t)cut;
+	ss = b64url(buf, len);
+	*dot = '\0';
+	xasprintf(&r, "%s.%s", tok, ss);
+	free(ss);
+	free(tok);
+	return r;
+}
+
+/*
+ * Verify tok (freed) with ks for an issuer of every algorithm: whether
+ * it is accepted (why NULL) or refused for why.
+ */
+static int
+v_sig_check(const struct jwt_keyset *ks, char *tok, const char *why)
+{
+	struct jwt_issuer	 all = v_oidc;
+	struct jwt_check	 c;
+	struct jwt_verdict	 v;
+	struct jwt_token	 t;
+	int			 good;
+
+	all.algs = (1u << JWT_NALGS) - 1;
+	c = v_check(&all, NULL);
+	c.ks = ks;
+	memset(&v, 0, sizeof(v));
+	if (jwt_verify_split(&t, tok, strlen(tok)) == 0)
+		jwt_verify(&c, &t, &v);
+	if (why == NULL)
+		good = v.rv == JWT_VERIFY_OK && v.username != NULL &&
+		    strcmp(v.username, "j@t") == 0;
+	else
+		good = v.rv == JWT_VERIFY_INVALID && strcmp(v.why, why) == 0;
+	if (!good)
+		diag("rv %d why %s", v.rv, v.why);
+	jwt_verify_verdict_clear(&v);
+	jwt_verify_token_clear(&t);
+	free(tok);
+	return good;
+}
+
+static void
+v_sig(const struct jwt_keyset *ks, char *tok, const char *why,
+    const char *name)
+{
+	ok(v_sig_check(ks, tok, why), "%s", name);
+}
+
+#define V_SIGNED(alg, key, kid)						\
+	sign(alg, key, kid, claims("{" V_J ",\"email\":\"j@t\"}", NULL))
+#define V_BADSIG	"signature does not verify"
+
+/* Keys that do not fit the algorithm, PSS salts, keys from PEM files. */
+static void
+test_verify_keys(const struct jwt_keyset *ks, struct jwt_keyset *pem_ks)
+{
+	char	err[TR_ERRLEN], *pem;
+
+	v_sig(ks, V_SIGNED("ES256", ec384, "e384"),
+	    "key type does not match alg ES256", "ES256 naming a P-384 key: "
+	    "a key on another curve is refused");
+	v_sig(ks, V_SIGNED("ES384", ec1, "e256"),
+	    "key type does not match alg ES384", "ES384 naming a P-256 key");
+	v_sig(ks, V_SIGNED("ES512", ec384, "e384"),
+	    "key type does not match alg ES512", "ES512 naming a P-384 key");
+	v_sig(ks, V_SIGNED("ES256", ec384, NULL), V_BADSIG,
+	    "ES256 by a P-384 key without kid: only P-256 keys tried");
+	v_sig(ks, V_SIGNED("ES256", ec1, "r"),
+	    "key type does not match alg ES256", "an RSA key for ES256");
+	v_sig(ks, V_SIGNED("RS256", rsa1, "e256"),
+	    "key type does not match alg RS256", "an EC key for RS256");
+	v_sig(ks, V_SIGNED("PS256", rsa1, "e256"),
+	    "key type does not match alg PS256", "an EC key for PS256");
+	pss_saltlen = RSA_PSS_SALTLEN_MAX;
+	v_sig(ks, V_SIGNED("PS256", rsa1, "r"), V_BADSIG,
+	    "PS256 with a salt longer than the digest");
+	pss_saltlen = 0;
+	v_sig(ks, V_SIGNED("PS384", rsa1, "r"), V_BADSIG,
+	    "PS384 with an empty salt");
+	pss_saltlen = RSA_PSS_SALTLEN_DIGEST;
+	v_sig(ks, V_SIGNED("RS256", rsa2, "r"), V_BADSIG,
+	    "RS256 by another RSA key");
+	v_sig(ks, V_SIGNED("ES256", sakey, "e256"), V_BADSIG,
+	    "ES256 by another P-256 key");
+
+	pem = pub_pem(ec521);
+	ok(jwt_keys_add_pem(pem_ks, pem, strlen(pem), err, sizeof(err)) == 0,
+	    "a P-521 PEM key");
+	free(pem);
+	pem = pub_pem(ec384);
+	ok(jwt_keys_add_pem(pem_ks, pem, strlen(pem), err, sizeof(err)) == 0,
+	    "a P-384 PEM key");
+	free(pem);
+	v_sig(pem_ks, V_SIGNED("ES512", ec521, NULL), NULL,
+	    "ES512 with a key from a PEM file");
+	v_sig(pem_ks, V_SIGNED("ES384", ec384, NULL), NULL,
+	    "ES384 with a key from a PEM file");
+	v_sig(pem_ks, V_SIGNED("RS256", rsa1, NULL), "key type does not "
+	    "match alg RS256", "RS256 with EC keys only");
+}
+
+/* Every algorithm, each key type and curve, with good and bad signatures. */
+static void
+test_verify_algs(void)
+{
+	static const struct {
+		const char	*alg;
+		EVP_PKEY	**key;
+		const char	*kid;
+	} t[] = {
+		{ "RS256", &rsa1, "r" }, { "RS384", &rsa1, "r" },
+		{ "RS512", &rsa1, "r" }, { "PS256", &rsa1, "r" },
+		{ "PS384", &rsa1, "r" }, { "PS512", &rsa1, "r" },
+		{ "ES256", &ec1, "e256" }, { "ES384", &ec384, "e384" },
+		{ "ES512", &ec521, "e521" },
+	};
+	struct jwt_keyset	*ks = jwt_keys_new(), *pem_ks = jwt_keys_new();
+	char			 err[TR_ERRLEN], name[80], *s;
+	json_t			*jwks;
+	size_t			 i;
+	int			 n, all;
+
+	jwks = json_pack("{s:[o,o,o,o]}", "keys", jwk_of(rsa1, "r", NULL),
+	    jwk_of(ec1, "e256", NULL), jwk_of(ec384, "e384", NULL),
+	    jwk_of(ec521, "e521", NULL));
+	s = json_dumps(jwks, 0);
+	ok(jwt_keys_add_jwks(ks, s, strlen(s), err, sizeof(err)) == 0 &&
+	    ks->nkeys == 4, "JWKS of RSA, P-256, P-384 and P-521 keys");
+	free(s);
+	json_decref(jwks);
+	for (i = 0; i < JWT_NITEMS(t); i++) {
+		snprintf(name, sizeof(name), "%s: a good signature", t[i].alg);
+		v_sig(ks, V_SIGNED(t[i].alg, *t[i].key, t[i].kid), NULL, name);
+		snprintf(name, sizeof(name), "%s: no kid, the fitting keys "
+		    "tried", t[i].alg);
+		v_sig(ks, V_SIGNED(t[i].alg, *t[i].key, NULL), NULL, name);
+		snprintf(name, sizeof(name), "%s: a bit flipped", t[i].alg);
+		v_sig(ks, v_resign(V_SIGNED(t[i].alg, *t[i].key, t[i].kid), 1,
+		    0), V_BADSIG, name);
+		snprintf(name, sizeof(name), "%s: a byte short", t[i].alg);
+		v_sig(ks, v_resign(V_SIGNED(t[i].alg, *t[i].key, t[i].kid), 0,
+		    1), V_BADSIG, name);
+		snprintf(name, sizeof(name), "%s: a byte long", t[i].alg);
+		v_sig(ks, v_resign(V_SIGNED(t[i].alg, *t[i].key, t[i].kid), 0,
+		    -1), V_BADSIG, name);
+	}
+	for (i = 6; i < JWT_NITEMS(t); i++) {
+		ecdsa_der = 1;
+		snprintf(name, sizeof(name), "%s: a DER signature, not r || s",
+		    t[i].alg);
+		v_sig(ks, V_SIGNED(t[i].alg, *t[i].key, t[i].kid), V_BADSIG,
+		    name);
+		ecdsa_der = 0;
+		/* r and s with the high bit set, or leading zero bytes */
+		for (n = 0, all = 1; n < 32; n++) {
+			s = V_SIGNED(t[i].alg, *t[i].key, t[i].kid);
+			all &= v_sig_check(ks, s, NULL);
+		}
+		ok(all, "%s: 32 more signatures verify", t[i].alg);
+	}
+	test_verify_keys(ks, pem_ks);
+	jwt_keys_unref(ks);
+	jwt_keys_unref(pem_ks);
+}
+
 static void
 cleanup(void)
 {
@@ -1602,6 +1796,7 @@ main(void)
 	test_verify_token();
 	test_keys_add_pkey();
 	test_login_issuer();
+	test_verify_algs();
 	auth_result_clear(&res);
 	auth_jwt_backend.free(inst);
 	auth_jwt_backend.unload(shared);
@@ -1610,6 +1805,7 @@ main(void)
 	EVP_PKEY_free(rsa2);
 	EVP_PKEY_free(ec1);
 	EVP_PKEY_free(ec384);
+	EVP_PKEY_free(ec521);
 	EVP_PKEY_free(sakey);
 	cleanup();
 	return done_testing();
