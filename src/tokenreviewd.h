@@ -354,6 +354,9 @@ struct auth_result {
 				   < 0 = never cache it */
 	int		 quiet;		/* error logged by the backend already
 				   (once an episode), not per review */
+	void		*cache_ref;	/* the strings are a cache entry's,
+					   held by this reference (cache.c);
+					   NULL: they are the result's own */
 };
 
 struct auth_req;
@@ -584,14 +587,23 @@ long long	 auth_jwt_cache_ms(double exp, double now);
 struct cache;
 struct cache	*cache_new(size_t max_entries);
 void		 cache_free(struct cache *);
-/* 1 and a copy of the stored result on a hit; 0 on a miss or expiry. */
+/*
+ * 1 and the stored result on a hit, its strings shared with the entry
+ * until auth_result_clear(out) drops the reference; 0 on a miss or
+ * expiry.
+ */
 int		 cache_get(struct cache *, const uint8_t key[TR_SHA256_LEN],
 		    struct auth_result *out);
 /* Store a copy of res for ttl ms (0: nothing stored). */
 void		 cache_put(struct cache *, const uint8_t key[TR_SHA256_LEN],
 		    const struct auth_result *res, long long ttl);
 size_t		 cache_count(struct cache *);
-/* SHA-256 over the token and each audience, NUL-separated. */
+/* Drop the reference a result of cache_get() holds (auth_result_clear()). */
+void		 cache_ref_drop(void *);
+/* The key of a review: SHA-256 over SHA-256(token), then each audience. */
+void		 cache_key_digest(const uint8_t token_hash[TR_SHA256_LEN],
+		    char *const *auds, size_t naud, uint8_t out[TR_SHA256_LEN]);
+/* The same from the token itself. */
 void		 cache_key(const char *token, size_t len, char *const *auds,
 		    size_t naud, uint8_t out[TR_SHA256_LEN]);
 
