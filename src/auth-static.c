@@ -11,14 +11,18 @@
  * are dropped, and the user fields must be valid UTF-8 without NUL bytes,
  * since they are sent as JSON.  The table keeps only SHA-256 of each token,
  * never the token itself, and is immutable once built: a reload builds a
- * new one.
+ * new one.  The file is read through a window of a few pages that grows
+ * only for a longer line, never held whole: loading a large file costs
+ * little more memory than the table it makes.
  */
 
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
@@ -27,6 +31,7 @@
 
 #define STATIC_MAX_FILE		(64 * 1024 * 1024)
 #define STATIC_MIN_SLOTS	1024
+#define STATIC_WINDOW		(64 * 1024)	/* first read window */
 /*
  * Bytes of SHA-256 kept per token.  128 bits: finding another token that
  * matches a stored one still takes about 2^128 hashes, and a 100,000-token
@@ -69,11 +74,22 @@ struct csv_field {
 	size_t	len;
 };
 
-/* Parser state: the input, the current line and the current record. */
+/*
+ * Parser state: the input, the current line and the current record.  The
+ * input is a buffer given whole (fd -1), or a file read into the window:
+ * [p, end) are the bytes read and not parsed yet, and the current line
+ * stays valid until the next csv_read_line().
+ */
 struct static_parse {
 	const char		*name;
 	const char		*p;		/* next unread byte */
 	const char		*end;
+	int			 fd;
+	int			 eof;		/* no more input behind end */
+	char			*win;
+	size_t			 wincap;
+	size_t			 nread;		/* bytes read from fd */
+	size_t			 max;
 	const char		*line;		/* without its line end */
 	size_t			 linelen;
 	int			 has_nl;	/* it ended in \n or \r\n */
@@ -136,8 +152,50 @@ parse_warn(struct static_parse *sp, size_t line, const char *fmt, ...)
 }
 
 /*
+ * Keep the unread bytes at the start of the window, doubled if they fill
+ * it, and read more of the file behind them.  0, or -1 with the error set.
+ */
+static int
+csv_fill(struct static_parse *sp)
+{
+	size_t	 keep = (size_t)(sp->end - sp->p);
+	char	*w;
+	ssize_t	 n;
+
+	if (keep == sp->wincap) {
+		w = xmalloc(sp->wincap == 0 ? STATIC_WINDOW : 2 * sp->wincap);
+		memcpy(w, sp->p, keep);
+		if (sp->win != NULL)
+			OPENSSL_cleanse(sp->win, sp->wincap);
+		free(sp->win);
+		sp->win = w;
+		sp->wincap = sp->wincap == 0 ? STATIC_WINDOW : 2 * sp->wincap;
+	} else
+		memmove(sp->win, sp->p, keep);
+	while ((n = read(sp->fd, sp->win + keep, sp->wincap - keep)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1) {
+		snprintf(sp->err, sp->errlen, "%s: %s", sp->name,
+		    strerror(errno));
+		return -1;
+	}
+	sp->eof = n == 0;
+	sp->nread += (size_t)n;
+	if (sp->nread > sp->max) {
+		snprintf(sp->err, sp->errlen, "%s: larger than %zu bytes",
+		    sp->name, sp->max);
+		return -1;
+	}
+	sp->p = sp->win;
+	sp->end = sp->win + keep + (size_t)n;
+	return 0;
+}
+
+/*
  * Next physical line.  Like Go's csv reader, \r\n counts as \n, and a \r
- * that ends the data is dropped; any other \r is data.  0 at the end.
+ * that ends the data is dropped; any other \r is data.  1 for a line, 0 at
+ * the end, -1 on a read error.
  */
 static int
 csv_read_line(struct static_parse *sp)
@@ -145,11 +203,16 @@ csv_read_line(struct static_parse *sp)
 	const char	*nl;
 	size_t		 n;
 
+	while ((nl = memchr(sp->p, '\n', (size_t)(sp->end - sp->p))) ==
+	    NULL && !sp->eof) {
+		if (csv_fill(sp) != 0)
+			return -1;
+	}
 	if (sp->p >= sp->end)
 		return 0;
 	n = (size_t)(sp->end - sp->p);
 	sp->line = sp->p;
-	if ((nl = memchr(sp->p, '\n', n)) != NULL) {
+	if (nl != NULL) {
 		sp->linelen = (size_t)(nl - sp->p);
 		sp->has_nl = 1;
 		sp->p = nl + 1;
@@ -244,6 +307,7 @@ csv_quoted(struct static_parse *sp, size_t *pos)
 {
 	const char	*s, *quote;
 	size_t		 i = *pos + 1, n;
+	int		 r;
 
 	csv_field_begin(sp);
 	for (;;) {
@@ -253,9 +317,11 @@ csv_quoted(struct static_parse *sp, size_t *pos)
 			csv_append(sp, s, n);
 			if (sp->has_nl)
 				csv_append(sp, "\n", 1);
-			if (!csv_read_line(sp)) {
-				parse_error(sp, sp->recline, "quoted field "
-				    "not closed before the end of the file");
+			if ((r = csv_read_line(sp)) != 1) {
+				if (r == 0)
+					parse_error(sp, sp->recline, "quoted "
+					    "field not closed before the end "
+					    "of the file");
 				return -1;
 			}
 			i = 0;
@@ -289,8 +355,8 @@ csv_read_record(struct static_parse *sp)
 	int	r;
 
 	do {
-		if (!csv_read_line(sp))
-			return 0;
+		if ((r = csv_read_line(sp)) != 1)
+			return r;
 	} while (sp->linelen == 0);
 	sp->recline = sp->lineno;
 	sp->len = 0;
@@ -551,42 +617,74 @@ table_shrink(struct static_table *t)
 		table_grow(t);
 }
 
-struct static_table *
-static_table_parse(const char *data, size_t len, const char *name,
-    static_warn_cb warn, void *arg, char *err, size_t errlen)
+/* Parse the input sp was set up with into a table; NULL on error. */
+static struct static_table *
+static_parse_run(struct static_parse *sp)
 {
-	struct static_parse	 sp;
 	struct static_table	*t = NULL;
 	int			 r;
 
-	memset(&sp, 0, sizeof(sp));
-	sp.name = name != NULL ? name : "token file";
-	sp.p = data;
-	sp.end = data + len;
-	sp.warn = warn;
-	sp.warn_arg = arg;
-	sp.err = err;
-	sp.errlen = errlen;
-	sp.table = xcalloc(1, sizeof(*sp.table));
-	while ((r = csv_read_record(&sp)) == 1) {
-		if (static_add_record(&sp) != 0) {
+	sp->table = xcalloc(1, sizeof(*sp->table));
+	while ((r = csv_read_record(sp)) == 1) {
+		if (static_add_record(sp) != 0) {
 			r = -1;
 			break;
 		}
 	}
 	if (r == 0) {
-		table_shrink(sp.table);
-		t = sp.table;
-		sp.table = NULL;
+		table_shrink(sp->table);
+		t = sp->table;
+		sp->table = NULL;
 	}
-	/* The record buffer held tokens. */
-	if (sp.buf != NULL)
-		OPENSSL_cleanse(sp.buf, sp.cap);
-	free(sp.buf);
-	free(sp.groups);
-	free(sp.lines);
-	static_table_free(sp.table);
+	/* The record buffer and the window held tokens. */
+	if (sp->buf != NULL)
+		OPENSSL_cleanse(sp->buf, sp->cap);
+	free(sp->buf);
+	if (sp->win != NULL)
+		OPENSSL_cleanse(sp->win, sp->wincap);
+	free(sp->win);
+	free(sp->groups);
+	free(sp->lines);
+	static_table_free(sp->table);
 	return t;
+}
+
+static void
+static_parse_init(struct static_parse *sp, const char *name,
+    static_warn_cb warn, void *arg, char *err, size_t errlen)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->name = name != NULL ? name : "token file";
+	sp->fd = -1;
+	sp->warn = warn;
+	sp->warn_arg = arg;
+	sp->err = err;
+	sp->errlen = errlen;
+}
+
+struct static_table *
+static_table_parse(const char *data, size_t len, const char *name,
+    static_warn_cb warn, void *arg, char *err, size_t errlen)
+{
+	struct static_parse	sp;
+
+	static_parse_init(&sp, name, warn, arg, err, errlen);
+	sp.p = data;
+	sp.end = data + len;
+	sp.eof = 1;
+	return static_parse_run(&sp);
+}
+
+struct static_table *
+static_table_read(int fd, size_t max, const char *name, static_warn_cb warn,
+    void *arg, char *err, size_t errlen)
+{
+	struct static_parse	sp;
+
+	static_parse_init(&sp, name, warn, arg, err, errlen);
+	sp.fd = fd;
+	sp.max = max;
+	return static_parse_run(&sp);
 }
 
 void
@@ -677,22 +775,23 @@ static_load(const struct config *conf, void **shared, char *err,
 	struct static_shared	*ss;
 	struct static_table	*t = NULL;
 	struct conf_section	*sec;
-	char			*data = NULL, why[TR_ERRLEN];
-	size_t			 len = 0, nwarn = 0;
-	int			 r = -1;
+	char			 why[TR_ERRLEN];
+	size_t			 nwarn = 0;
+	int			 fd, r = -1;
 
 	*shared = NULL;
 	ss = xcalloc(1, sizeof(*ss));
 	if (static_conf(conf, ss, &sec, err, errlen) != 0)
 		goto out;
-	data = read_file(ss->path, STATIC_MAX_FILE, 1, &len, why, sizeof(why));
-	if (data == NULL) {
+	fd = open_file(ss->path, STATIC_MAX_FILE, 1, why, sizeof(why));
+	if (fd == -1) {
 		conf_error(conf, sec, conf_get(sec, "file"), err, errlen, "%s",
 		    why);
 		goto out;
 	}
-	t = static_table_parse(data, len, ss->path, static_warn_log, &nwarn,
-	    err, errlen);
+	t = static_table_read(fd, STATIC_MAX_FILE, ss->path, static_warn_log,
+	    &nwarn, err, errlen);
+	close(fd);
 	if (nwarn > STATIC_MAX_WARNINGS)
 		log_msg(LL_WARN, "static_token_file", "%s: %zu more warnings "
 		    "not shown", ss->path, nwarn - STATIC_MAX_WARNINGS);
@@ -706,10 +805,6 @@ static_load(const struct config *conf, void **shared, char *err,
 	ss = NULL;
 	r = 0;
 out:
-	if (data != NULL) {
-		OPENSSL_cleanse(data, len);
-		free(data);
-	}
 	if (ss != NULL) {
 		conf_table_free(static_options, CONF_NOPTIONS(static_options),
 		    ss);

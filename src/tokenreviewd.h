@@ -156,6 +156,13 @@ void	 free_words(char **);
  */
 char	*read_file(const char *path, size_t max, int private_file, size_t *len,
 	    char *err, size_t errlen);
+/*
+ * Open a file for reading with the checks of read_file(): a regular file
+ * of at most max bytes, private if asked.  The descriptor, or -1 and a
+ * message in err.
+ */
+int	 open_file(const char *path, size_t max, int private_file, char *err,
+	    size_t errlen);
 uint64_t monotonic_ms(void);
 #ifndef HAVE_STRLCPY
 size_t	 strlcpy(char *, const char *, size_t);
@@ -520,6 +527,12 @@ typedef void	 (*static_warn_cb)(const char *msg, void *arg);
 struct static_table *static_table_parse(const char *data, size_t len,
 		    const char *name, static_warn_cb warn, void *arg,
 		    char *err, size_t errlen);
+/*
+ * The same from an open file, read a window at a time up to its end, and
+ * refused if it passes max bytes.  The caller closes fd.
+ */
+struct static_table *static_table_read(int fd, size_t max, const char *name,
+		    static_warn_cb warn, void *arg, char *err, size_t errlen);
 void		 static_table_free(struct static_table *);
 size_t		 static_table_count(const struct static_table *);
 /*
