@@ -43,7 +43,8 @@
 
 /*
  * One token: the first STATIC_DIGEST_LEN bytes of its SHA-256 and the
- * offset in the arena of its user record (see table_add_record()).  An
+ * offset in the arena of its user record (see table_add_record()); the
+ * arena also holds each distinct group list once (static_group_list()).  An
  * offset rather than a pointer keeps an entry at 20 bytes and lets the
  * arena be one allocation that grows by realloc.
  */
@@ -110,6 +111,12 @@ struct static_parse {
 	size_t			 groups_cap;
 	uint32_t		*lines;		/* line of each entry */
 	size_t			 lines_cap;
+	uint32_t		*lslots;	/* index of the group lists */
+	size_t			 nlslots;
+	uint32_t		*loffs;		/* each list's arena offset */
+	uint32_t		*lhash;		/* and its hash */
+	size_t			 nlists;
+	size_t			 loffs_cap;
 
 	struct static_table	*table;
 	static_warn_cb		 warn;
@@ -434,22 +441,10 @@ table_insert(struct static_table *t, const uint8_t digest[TR_SHA256_LEN],
 	return 0;
 }
 
-/*
- * Append the record "username\0uid\0group\0...group\0\0" to the arena (an
- * empty uid means none; group names are never empty, so an empty string
- * ends the list).  The JSON answer is built from it per review, which
- * keeps a large file's table small.  -1 if it would pass 4 GiB.
- */
+/* Room for want more bytes in the arena; -1 if it would pass 4 GiB. */
 static int
-table_add_record(struct static_table *t, const char *username,
-    const char *uid, char *const *groups, uint32_t *off)
+table_reserve(struct static_table *t, size_t want)
 {
-	size_t	want, n, i;
-	char	*p;
-
-	want = strlen(username) + strlen(uid) + 3;
-	for (i = 0; groups != NULL && groups[i] != NULL; i++)
-		want += strlen(groups[i]) + 1;
 	if (t->arena_len + want > UINT32_MAX)
 		return -1;
 	if (t->arena_len + want > t->arena_cap) {
@@ -458,36 +453,116 @@ table_add_record(struct static_table *t, const char *username,
 			t->arena_cap *= 2;
 		t->arena = xreallocarray(t->arena, t->arena_cap, 1);
 	}
-	*off = (uint32_t)t->arena_len;
+	return 0;
+}
+
+/*
+ * The group list "group\0...group\0\0" (just "\0" for none) in the
+ * arena, stored once for all the users who have it: files give most users
+ * one of a few lists.  The index of lists (1 + offset, 0 for empty) lives
+ * only while the file is read.  The offset, or -1 if the arena is full.
+ */
+static int64_t
+static_group_list(struct static_parse *sp, char *const *groups)
+{
+	struct static_table	*t = sp->table;
+	uint32_t		 h = 2166136261U, *old;
+	size_t			 len = 1, i, j, n, oldn;
+	char			*p;
+
+	for (i = 0; groups != NULL && groups[i] != NULL; i++)
+		len += strlen(groups[i]) + 1;
+	if (table_reserve(t, len) != 0)
+		return -1;
 	p = t->arena + t->arena_len;
-	n = strlen(username) + 1;
-	memcpy(p, username, n);
-	p += n;
-	n = strlen(uid) + 1;
-	memcpy(p, uid, n);
-	p += n;
 	for (i = 0; groups != NULL && groups[i] != NULL; i++) {
 		n = strlen(groups[i]) + 1;
 		memcpy(p, groups[i], n);
 		p += n;
 	}
 	*p = '\0';
-	t->arena_len += want;
+	p = t->arena + t->arena_len;
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619U;
+	if (2 * (sp->nlists + 1) > sp->nlslots) {
+		old = sp->lslots;
+		oldn = sp->nlslots;
+		sp->nlslots = oldn == 0 ? 64 : 2 * oldn;
+		sp->lslots = xcalloc(sp->nlslots, sizeof(*sp->lslots));
+		for (i = 0; i < oldn; i++) {
+			if (old[i] == 0)
+				continue;
+			for (j = sp->lhash[old[i] - 1] & (sp->nlslots - 1);
+			    sp->lslots[j] != 0; j = (j + 1) & (sp->nlslots - 1))
+				;
+			sp->lslots[j] = old[i];
+		}
+		free(old);
+	}
+	for (j = h & (sp->nlslots - 1); sp->lslots[j] != 0;
+	    j = (j + 1) & (sp->nlslots - 1)) {
+		n = sp->loffs[sp->lslots[j] - 1];
+		if (sp->lhash[sp->lslots[j] - 1] == h &&
+		    memcmp(t->arena + n, p, len) == 0)
+			return (int64_t)n;
+	}
+	if (sp->nlists == sp->loffs_cap) {
+		sp->loffs_cap = sp->loffs_cap == 0 ? 64 : 2 * sp->loffs_cap;
+		sp->loffs = xreallocarray(sp->loffs, sp->loffs_cap,
+		    sizeof(*sp->loffs));
+		sp->lhash = xreallocarray(sp->lhash, sp->loffs_cap,
+		    sizeof(*sp->lhash));
+	}
+	sp->lhash[sp->nlists] = h;
+	sp->loffs[sp->nlists++] = (uint32_t)t->arena_len;
+	sp->lslots[j] = (uint32_t)sp->nlists;
+	t->arena_len += len;
+	return (int64_t)(t->arena_len - len);
+}
+
+/*
+ * Append the record "username\0uid\0" and 4 bytes: how far back in the
+ * arena its group list starts (an empty uid means none).  The JSON answer
+ * is built from it per review, which keeps a large file's table small.
+ * -1 if the arena would pass 4 GiB.
+ */
+static int
+table_add_record(struct static_parse *sp, const char *username,
+    const char *uid, char *const *groups, uint32_t *off)
+{
+	struct static_table	*t = sp->table;
+	size_t			 ulen = strlen(username) + 1;
+	size_t			 ilen = strlen(uid) + 1;
+	uint32_t		 back;
+	int64_t			 glist;
+
+	if ((glist = static_group_list(sp, groups)) < 0 ||
+	    table_reserve(t, ulen + ilen + sizeof(back)) != 0)
+		return -1;
+	*off = (uint32_t)t->arena_len;
+	back = *off - (uint32_t)glist;
+	memcpy(t->arena + t->arena_len, username, ulen);
+	memcpy(t->arena + t->arena_len + ulen, uid, ilen);
+	memcpy(t->arena + t->arena_len + ulen + ilen, &back, sizeof(back));
+	t->arena_len += ulen + ilen + sizeof(back);
 	return 0;
 }
 
 char *
 static_record_json(const char *rec)
 {
-	const char	*uid, *p, *stack[16];
+	const char	*uid, *list, *p, *stack[16];
 	char		*json, **groups;
 	size_t		 n = 0, i;
+	uint32_t	 back;
 
 	uid = rec + strlen(rec) + 1;
-	for (p = uid + strlen(uid) + 1; *p != '\0'; p += strlen(p) + 1)
+	memcpy(&back, uid + strlen(uid) + 1, sizeof(back));
+	list = rec - back;
+	for (p = list; *p != '\0'; p += strlen(p) + 1)
 		n++;
 	groups = (char **)(n < 16 ? stack : xcalloc(n + 1, sizeof(*groups)));
-	for (i = 0, p = uid + strlen(uid) + 1; i < n; p += strlen(p) + 1)
+	for (i = 0, p = list; i < n; p += strlen(p) + 1)
 		groups[i++] = (char *)p;
 	groups[n] = NULL;
 	json = auth_user_json(rec, *uid != '\0' ? uid : NULL, groups, NULL,
@@ -582,7 +657,7 @@ static_add_record(struct static_parse *sp)
 		return r;
 	if (sp->nfields > 3)
 		static_split_groups(sp, sp->buf + f[3].off, f[3].len);
-	if (table_add_record(sp->table, sp->buf + f[1].off, sp->buf + f[2].off,
+	if (table_add_record(sp, sp->buf + f[1].off, sp->buf + f[2].off,
 	    sp->nfields > 3 ? sp->groups : NULL, &off) != 0) {
 		parse_error(sp, sp->recline, "token file too large");
 		return -1;
@@ -645,6 +720,9 @@ static_parse_run(struct static_parse *sp)
 	free(sp->win);
 	free(sp->groups);
 	free(sp->lines);
+	free(sp->lslots);
+	free(sp->loffs);
+	free(sp->lhash);
 	static_table_free(sp->table);
 	return t;
 }
