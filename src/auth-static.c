@@ -54,10 +54,13 @@ struct static_entry {
 };
 
 /*
- * Entries are dense in file order; slots is an open-addressing index
- * (linear probing) holding 1 + entry index, 0 for an empty slot.  The
- * digests are uniform, so their first bytes serve as the hash.  The index
- * is kept at most half full.
+ * While the file is read, entries are dense in file order and slots is an
+ * open-addressing index (linear probing) holding 1 + entry index, 0 for
+ * an empty slot, at most half full: it finds the duplicates.  The digests
+ * are uniform, so their first bytes serve as the hash.  Once the file is
+ * read, the entries are sorted by digest and the index is freed: a lookup
+ * interpolates on the first 8 bytes (table_find()), a few probes, and the
+ * table is a third smaller.
  */
 struct static_table {
 	struct static_entry	*entries;
@@ -377,13 +380,13 @@ csv_read_record(struct static_parse *sp)
 	return r == 0 ? 1 : -1;
 }
 
-static inline size_t
+static inline uint64_t
 static_home(const uint8_t *digest)
 {
 	uint64_t	h;
 
 	memcpy(&h, digest, sizeof(h));
-	return (size_t)h;
+	return h;
 }
 
 /* Double the index and put every entry back in it. */
@@ -675,9 +678,60 @@ static_add_record(struct static_parse *sp)
 	return 0;
 }
 
-/* Give back the slack of the growing arrays; the table is final now. */
+static int
+table_entry_less(const struct static_entry *x, const struct static_entry *y)
+{
+	uint64_t	kx = static_home(x->digest), ky = static_home(y->digest);
+
+	if (kx != ky)
+		return kx < ky;
+	return memcmp(x->digest, y->digest, STATIC_DIGEST_LEN) < 0;
+}
+
 static void
-table_shrink(struct static_table *t)
+table_sift(struct static_entry *e, size_t root, size_t n)
+{
+	struct static_entry	tmp;
+	size_t			child;
+
+	while ((child = 2 * root + 1) < n) {
+		if (child + 1 < n && table_entry_less(&e[child], &e[child + 1]))
+			child++;
+		if (!table_entry_less(&e[root], &e[child]))
+			return;
+		tmp = e[root];
+		e[root] = e[child];
+		e[child] = tmp;
+		root = child;
+	}
+}
+
+/*
+ * Heapsort, in place: qsort() may take a copy of the array, which would
+ * be the largest allocation of the whole load.
+ */
+static void
+table_sort(struct static_entry *e, size_t n)
+{
+	struct static_entry	tmp;
+	size_t			i;
+
+	for (i = n / 2; i > 0; i--)
+		table_sift(e, i - 1, n);
+	for (i = n; i > 1; i--) {
+		tmp = e[0];
+		e[0] = e[i - 1];
+		e[i - 1] = tmp;
+		table_sift(e, 0, i - 1);
+	}
+}
+
+/*
+ * Give back the slack of the growing arrays, sort the entries and drop
+ * the index: the table is final now.
+ */
+static void
+table_finish(struct static_table *t)
 {
 	if (t->nentries > 0 && t->nentries < t->entries_cap) {
 		t->entries = xreallocarray(t->entries, t->nentries,
@@ -688,8 +742,10 @@ table_shrink(struct static_table *t)
 		t->arena = xreallocarray(t->arena, t->arena_len, 1);
 		t->arena_cap = t->arena_len;
 	}
-	if (t->slots == NULL)
-		table_grow(t);
+	table_sort(t->entries, t->nentries);
+	free(t->slots);
+	t->slots = NULL;
+	t->nslots = 0;
 }
 
 /* Parse the input sp was set up with into a table; NULL on error. */
@@ -707,7 +763,7 @@ static_parse_run(struct static_parse *sp)
 		}
 	}
 	if (r == 0) {
-		table_shrink(sp->table);
+		table_finish(sp->table);
 		t = sp->table;
 		sp->table = NULL;
 	}
@@ -782,19 +838,56 @@ static_table_count(const struct static_table *t)
 	return t == NULL ? 0 : t->nentries;
 }
 
+/*
+ * The first entry whose key (first 8 digest bytes) is key, or nentries.
+ * Keys are uniform, so interpolating between the ends of the range lands
+ * within a few entries.  The comparisons order digests of the token under
+ * review, never reveal a stored token: a digest is all the table has.
+ */
+static size_t
+table_find(const struct static_table *t, uint64_t key)
+{
+	const struct static_entry	*e = t->entries;
+	size_t				 lo = 0, hi = t->nentries, pos;
+	uint64_t			 klo, khi, k;
+
+	while (lo < hi) {
+		klo = static_home(e[lo].digest);
+		khi = static_home(e[hi - 1].digest);
+		if (key < klo || key > khi)
+			break;
+		pos = lo;
+		if (khi > klo)
+			pos += (size_t)((double)(key - klo) / (double)(khi - klo) *
+			    (double)(hi - 1 - lo));
+		if (pos >= hi)
+			pos = hi - 1;
+		if ((k = static_home(e[pos].digest)) < key)
+			lo = pos + 1;
+		else if (k > key)
+			hi = pos;
+		else {
+			while (pos > 0 && static_home(e[pos - 1].digest) == key)
+				pos--;
+			return pos;
+		}
+	}
+	return t->nentries;
+}
+
 int
 static_table_lookup_digest(const struct static_table *t,
     const uint8_t digest[TR_SHA256_LEN], const char **record)
 {
 	const struct static_entry	*e;
-	size_t				 i, mask;
+	uint64_t			 key = static_home(digest);
+	size_t				 i;
 
 	if (t == NULL || t->nentries == 0)
 		return 0;
-	mask = t->nslots - 1;
-	for (i = static_home(digest) & mask; t->slots[i] != 0;
-	    i = (i + 1) & mask) {
-		e = &t->entries[t->slots[i] - 1];
+	for (i = table_find(t, key); i < t->nentries &&
+	    static_home(t->entries[i].digest) == key; i++) {
+		e = &t->entries[i];
 		if (!ct_equal(e->digest, digest, STATIC_DIGEST_LEN))
 			continue;
 		if (record != NULL)
