@@ -174,13 +174,14 @@ csv_fill(struct static_parse *sp)
 
 	if (keep == sp->wincap) {
 		w = xmalloc(sp->wincap == 0 ? STATIC_WINDOW : 2 * sp->wincap);
-		memcpy(w, sp->p, keep);
+		if (keep > 0)
+			memcpy(w, sp->p, keep);
 		if (sp->win != NULL)
 			OPENSSL_cleanse(sp->win, sp->wincap);
 		free(sp->win);
 		sp->win = w;
 		sp->wincap = sp->wincap == 0 ? STATIC_WINDOW : 2 * sp->wincap;
-	} else
+	} else if (keep > 0)
 		memmove(sp->win, sp->p, keep);
 	while ((n = read(sp->fd, sp->win + keep, sp->wincap - keep)) == -1 &&
 	    errno == EINTR)
@@ -210,11 +211,12 @@ csv_fill(struct static_parse *sp)
 static int
 csv_read_line(struct static_parse *sp)
 {
-	const char	*nl;
+	const char	*nl = NULL;
 	size_t		 n;
 
-	while ((nl = memchr(sp->p, '\n', (size_t)(sp->end - sp->p))) ==
-	    NULL && !sp->eof) {
+	/* p is NULL before the first read: no memchr() on it. */
+	while ((sp->p >= sp->end || (nl = memchr(sp->p, '\n',
+	    (size_t)(sp->end - sp->p))) == NULL) && !sp->eof) {
 		if (csv_fill(sp) != 0)
 			return -1;
 	}
