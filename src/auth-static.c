@@ -11,14 +11,18 @@
  * are dropped, and the user fields must be valid UTF-8 without NUL bytes,
  * since they are sent as JSON.  The table keeps only SHA-256 of each token,
  * never the token itself, and is immutable once built: a reload builds a
- * new one.
+ * new one.  The file is read through a window of a few pages that grows
+ * only for a longer line, never held whole: loading a large file costs
+ * little more memory than the table it makes.
  */
 
 #include <sys/types.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
@@ -27,6 +31,7 @@
 
 #define STATIC_MAX_FILE		(64 * 1024 * 1024)
 #define STATIC_MIN_SLOTS	1024
+#define STATIC_WINDOW		(64 * 1024)	/* first read window */
 /*
  * Bytes of SHA-256 kept per token.  128 bits: finding another token that
  * matches a stored one still takes about 2^128 hashes, and a 100,000-token
@@ -38,7 +43,8 @@
 
 /*
  * One token: the first STATIC_DIGEST_LEN bytes of its SHA-256 and the
- * offset in the arena of its user record (see table_add_record()).  An
+ * offset in the arena of its user record (see table_add_record()); the
+ * arena also holds each distinct group list once (static_group_list()).  An
  * offset rather than a pointer keeps an entry at 20 bytes and lets the
  * arena be one allocation that grows by realloc.
  */
@@ -48,10 +54,13 @@ struct static_entry {
 };
 
 /*
- * Entries are dense in file order; slots is an open-addressing index
- * (linear probing) holding 1 + entry index, 0 for an empty slot.  The
- * digests are uniform, so their first bytes serve as the hash.  The index
- * is kept at most half full.
+ * While the file is read, entries are dense in file order and slots is an
+ * open-addressing index (linear probing) holding 1 + entry index, 0 for
+ * an empty slot, at most half full: it finds the duplicates.  The digests
+ * are uniform, so their first bytes serve as the hash.  Once the file is
+ * read, the entries are sorted by digest and the index is freed: a lookup
+ * interpolates on the first 8 bytes (table_find()), a few probes, and the
+ * table is a third smaller.
  */
 struct static_table {
 	struct static_entry	*entries;
@@ -69,11 +78,22 @@ struct csv_field {
 	size_t	len;
 };
 
-/* Parser state: the input, the current line and the current record. */
+/*
+ * Parser state: the input, the current line and the current record.  The
+ * input is a buffer given whole (fd -1), or a file read into the window:
+ * [p, end) are the bytes read and not parsed yet, and the current line
+ * stays valid until the next csv_read_line().
+ */
 struct static_parse {
 	const char		*name;
 	const char		*p;		/* next unread byte */
 	const char		*end;
+	int			 fd;
+	int			 eof;		/* no more input behind end */
+	char			*win;
+	size_t			 wincap;
+	size_t			 nread;		/* bytes read from fd */
+	size_t			 max;
 	const char		*line;		/* without its line end */
 	size_t			 linelen;
 	int			 has_nl;	/* it ended in \n or \r\n */
@@ -94,6 +114,12 @@ struct static_parse {
 	size_t			 groups_cap;
 	uint32_t		*lines;		/* line of each entry */
 	size_t			 lines_cap;
+	uint32_t		*lslots;	/* index of the group lists */
+	size_t			 nlslots;
+	uint32_t		*loffs;		/* each list's arena offset */
+	uint32_t		*lhash;		/* and its hash */
+	size_t			 nlists;
+	size_t			 loffs_cap;
 
 	struct static_table	*table;
 	static_warn_cb		 warn;
@@ -136,20 +162,69 @@ parse_warn(struct static_parse *sp, size_t line, const char *fmt, ...)
 }
 
 /*
+ * Keep the unread bytes at the start of the window, doubled if they fill
+ * it, and read more of the file behind them.  0, or -1 with the error set.
+ */
+static int
+csv_fill(struct static_parse *sp)
+{
+	size_t	 keep = (size_t)(sp->end - sp->p);
+	char	*w;
+	ssize_t	 n;
+
+	if (keep == sp->wincap) {
+		w = xmalloc(sp->wincap == 0 ? STATIC_WINDOW : 2 * sp->wincap);
+		if (keep > 0)
+			memcpy(w, sp->p, keep);
+		if (sp->win != NULL)
+			OPENSSL_cleanse(sp->win, sp->wincap);
+		free(sp->win);
+		sp->win = w;
+		sp->wincap = sp->wincap == 0 ? STATIC_WINDOW : 2 * sp->wincap;
+	} else if (keep > 0)
+		memmove(sp->win, sp->p, keep);
+	while ((n = read(sp->fd, sp->win + keep, sp->wincap - keep)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1) {
+		snprintf(sp->err, sp->errlen, "%s: %s", sp->name,
+		    strerror(errno));
+		return -1;
+	}
+	sp->eof = n == 0;
+	sp->nread += (size_t)n;
+	if (sp->nread > sp->max) {
+		snprintf(sp->err, sp->errlen, "%s: larger than %zu bytes",
+		    sp->name, sp->max);
+		return -1;
+	}
+	sp->p = sp->win;
+	sp->end = sp->win + keep + (size_t)n;
+	return 0;
+}
+
+/*
  * Next physical line.  Like Go's csv reader, \r\n counts as \n, and a \r
- * that ends the data is dropped; any other \r is data.  0 at the end.
+ * that ends the data is dropped; any other \r is data.  1 for a line, 0 at
+ * the end, -1 on a read error.
  */
 static int
 csv_read_line(struct static_parse *sp)
 {
-	const char	*nl;
+	const char	*nl = NULL;
 	size_t		 n;
 
+	/* p is NULL before the first read: no memchr() on it. */
+	while ((sp->p >= sp->end || (nl = memchr(sp->p, '\n',
+	    (size_t)(sp->end - sp->p))) == NULL) && !sp->eof) {
+		if (csv_fill(sp) != 0)
+			return -1;
+	}
 	if (sp->p >= sp->end)
 		return 0;
 	n = (size_t)(sp->end - sp->p);
 	sp->line = sp->p;
-	if ((nl = memchr(sp->p, '\n', n)) != NULL) {
+	if (nl != NULL) {
 		sp->linelen = (size_t)(nl - sp->p);
 		sp->has_nl = 1;
 		sp->p = nl + 1;
@@ -244,6 +319,7 @@ csv_quoted(struct static_parse *sp, size_t *pos)
 {
 	const char	*s, *quote;
 	size_t		 i = *pos + 1, n;
+	int		 r;
 
 	csv_field_begin(sp);
 	for (;;) {
@@ -253,9 +329,11 @@ csv_quoted(struct static_parse *sp, size_t *pos)
 			csv_append(sp, s, n);
 			if (sp->has_nl)
 				csv_append(sp, "\n", 1);
-			if (!csv_read_line(sp)) {
-				parse_error(sp, sp->recline, "quoted field "
-				    "not closed before the end of the file");
+			if ((r = csv_read_line(sp)) != 1) {
+				if (r == 0)
+					parse_error(sp, sp->recline, "quoted "
+					    "field not closed before the end "
+					    "of the file");
 				return -1;
 			}
 			i = 0;
@@ -289,8 +367,8 @@ csv_read_record(struct static_parse *sp)
 	int	r;
 
 	do {
-		if (!csv_read_line(sp))
-			return 0;
+		if ((r = csv_read_line(sp)) != 1)
+			return r;
 	} while (sp->linelen == 0);
 	sp->recline = sp->lineno;
 	sp->len = 0;
@@ -304,13 +382,13 @@ csv_read_record(struct static_parse *sp)
 	return r == 0 ? 1 : -1;
 }
 
-static inline size_t
+static inline uint64_t
 static_home(const uint8_t *digest)
 {
 	uint64_t	h;
 
 	memcpy(&h, digest, sizeof(h));
-	return (size_t)h;
+	return h;
 }
 
 /* Double the index and put every entry back in it. */
@@ -368,22 +446,10 @@ table_insert(struct static_table *t, const uint8_t digest[TR_SHA256_LEN],
 	return 0;
 }
 
-/*
- * Append the record "username\0uid\0group\0...group\0\0" to the arena (an
- * empty uid means none; group names are never empty, so an empty string
- * ends the list).  The JSON answer is built from it per review, which
- * keeps a large file's table small.  -1 if it would pass 4 GiB.
- */
+/* Room for want more bytes in the arena; -1 if it would pass 4 GiB. */
 static int
-table_add_record(struct static_table *t, const char *username,
-    const char *uid, char *const *groups, uint32_t *off)
+table_reserve(struct static_table *t, size_t want)
 {
-	size_t	want, n, i;
-	char	*p;
-
-	want = strlen(username) + strlen(uid) + 3;
-	for (i = 0; groups != NULL && groups[i] != NULL; i++)
-		want += strlen(groups[i]) + 1;
 	if (t->arena_len + want > UINT32_MAX)
 		return -1;
 	if (t->arena_len + want > t->arena_cap) {
@@ -392,36 +458,116 @@ table_add_record(struct static_table *t, const char *username,
 			t->arena_cap *= 2;
 		t->arena = xreallocarray(t->arena, t->arena_cap, 1);
 	}
-	*off = (uint32_t)t->arena_len;
+	return 0;
+}
+
+/*
+ * The group list "group\0...group\0\0" (just "\0" for none) in the
+ * arena, stored once for all the users who have it: files give most users
+ * one of a few lists.  The index of lists (1 + offset, 0 for empty) lives
+ * only while the file is read.  The offset, or -1 if the arena is full.
+ */
+static int64_t
+static_group_list(struct static_parse *sp, char *const *groups)
+{
+	struct static_table	*t = sp->table;
+	uint32_t		 h = 2166136261U, *old;
+	size_t			 len = 1, i, j, n, oldn;
+	char			*p;
+
+	for (i = 0; groups != NULL && groups[i] != NULL; i++)
+		len += strlen(groups[i]) + 1;
+	if (table_reserve(t, len) != 0)
+		return -1;
 	p = t->arena + t->arena_len;
-	n = strlen(username) + 1;
-	memcpy(p, username, n);
-	p += n;
-	n = strlen(uid) + 1;
-	memcpy(p, uid, n);
-	p += n;
 	for (i = 0; groups != NULL && groups[i] != NULL; i++) {
 		n = strlen(groups[i]) + 1;
 		memcpy(p, groups[i], n);
 		p += n;
 	}
 	*p = '\0';
-	t->arena_len += want;
+	p = t->arena + t->arena_len;
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619U;
+	if (2 * (sp->nlists + 1) > sp->nlslots) {
+		old = sp->lslots;
+		oldn = sp->nlslots;
+		sp->nlslots = oldn == 0 ? 64 : 2 * oldn;
+		sp->lslots = xcalloc(sp->nlslots, sizeof(*sp->lslots));
+		for (i = 0; i < oldn; i++) {
+			if (old[i] == 0)
+				continue;
+			for (j = sp->lhash[old[i] - 1] & (sp->nlslots - 1);
+			    sp->lslots[j] != 0; j = (j + 1) & (sp->nlslots - 1))
+				;
+			sp->lslots[j] = old[i];
+		}
+		free(old);
+	}
+	for (j = h & (sp->nlslots - 1); sp->lslots[j] != 0;
+	    j = (j + 1) & (sp->nlslots - 1)) {
+		n = sp->loffs[sp->lslots[j] - 1];
+		if (sp->lhash[sp->lslots[j] - 1] == h &&
+		    memcmp(t->arena + n, p, len) == 0)
+			return (int64_t)n;
+	}
+	if (sp->nlists == sp->loffs_cap) {
+		sp->loffs_cap = sp->loffs_cap == 0 ? 64 : 2 * sp->loffs_cap;
+		sp->loffs = xreallocarray(sp->loffs, sp->loffs_cap,
+		    sizeof(*sp->loffs));
+		sp->lhash = xreallocarray(sp->lhash, sp->loffs_cap,
+		    sizeof(*sp->lhash));
+	}
+	sp->lhash[sp->nlists] = h;
+	sp->loffs[sp->nlists++] = (uint32_t)t->arena_len;
+	sp->lslots[j] = (uint32_t)sp->nlists;
+	t->arena_len += len;
+	return (int64_t)(t->arena_len - len);
+}
+
+/*
+ * Append the record "username\0uid\0" and 4 bytes: how far back in the
+ * arena its group list starts (an empty uid means none).  The JSON answer
+ * is built from it per review, which keeps a large file's table small.
+ * -1 if the arena would pass 4 GiB.
+ */
+static int
+table_add_record(struct static_parse *sp, const char *username,
+    const char *uid, char *const *groups, uint32_t *off)
+{
+	struct static_table	*t = sp->table;
+	size_t			 ulen = strlen(username) + 1;
+	size_t			 ilen = strlen(uid) + 1;
+	uint32_t		 back;
+	int64_t			 glist;
+
+	if ((glist = static_group_list(sp, groups)) < 0 ||
+	    table_reserve(t, ulen + ilen + sizeof(back)) != 0)
+		return -1;
+	*off = (uint32_t)t->arena_len;
+	back = *off - (uint32_t)glist;
+	memcpy(t->arena + t->arena_len, username, ulen);
+	memcpy(t->arena + t->arena_len + ulen, uid, ilen);
+	memcpy(t->arena + t->arena_len + ulen + ilen, &back, sizeof(back));
+	t->arena_len += ulen + ilen + sizeof(back);
 	return 0;
 }
 
 char *
 static_record_json(const char *rec)
 {
-	const char	*uid, *p, *stack[16];
+	const char	*uid, *list, *p, *stack[16];
 	char		*json, **groups;
 	size_t		 n = 0, i;
+	uint32_t	 back;
 
 	uid = rec + strlen(rec) + 1;
-	for (p = uid + strlen(uid) + 1; *p != '\0'; p += strlen(p) + 1)
+	memcpy(&back, uid + strlen(uid) + 1, sizeof(back));
+	list = rec - back;
+	for (p = list; *p != '\0'; p += strlen(p) + 1)
 		n++;
 	groups = (char **)(n < 16 ? stack : xcalloc(n + 1, sizeof(*groups)));
-	for (i = 0, p = uid + strlen(uid) + 1; i < n; p += strlen(p) + 1)
+	for (i = 0, p = list; i < n; p += strlen(p) + 1)
 		groups[i++] = (char *)p;
 	groups[n] = NULL;
 	json = auth_user_json(rec, *uid != '\0' ? uid : NULL, groups, NULL,
@@ -516,7 +662,7 @@ static_add_record(struct static_parse *sp)
 		return r;
 	if (sp->nfields > 3)
 		static_split_groups(sp, sp->buf + f[3].off, f[3].len);
-	if (table_add_record(sp->table, sp->buf + f[1].off, sp->buf + f[2].off,
+	if (table_add_record(sp, sp->buf + f[1].off, sp->buf + f[2].off,
 	    sp->nfields > 3 ? sp->groups : NULL, &off) != 0) {
 		parse_error(sp, sp->recline, "token file too large");
 		return -1;
@@ -534,9 +680,60 @@ static_add_record(struct static_parse *sp)
 	return 0;
 }
 
-/* Give back the slack of the growing arrays; the table is final now. */
+static int
+table_entry_less(const struct static_entry *x, const struct static_entry *y)
+{
+	uint64_t	kx = static_home(x->digest), ky = static_home(y->digest);
+
+	if (kx != ky)
+		return kx < ky;
+	return memcmp(x->digest, y->digest, STATIC_DIGEST_LEN) < 0;
+}
+
 static void
-table_shrink(struct static_table *t)
+table_sift(struct static_entry *e, size_t root, size_t n)
+{
+	struct static_entry	tmp;
+	size_t			child;
+
+	while ((child = 2 * root + 1) < n) {
+		if (child + 1 < n && table_entry_less(&e[child], &e[child + 1]))
+			child++;
+		if (!table_entry_less(&e[root], &e[child]))
+			return;
+		tmp = e[root];
+		e[root] = e[child];
+		e[child] = tmp;
+		root = child;
+	}
+}
+
+/*
+ * Heapsort, in place: qsort() may take a copy of the array, which would
+ * be the largest allocation of the whole load.
+ */
+static void
+table_sort(struct static_entry *e, size_t n)
+{
+	struct static_entry	tmp;
+	size_t			i;
+
+	for (i = n / 2; i > 0; i--)
+		table_sift(e, i - 1, n);
+	for (i = n; i > 1; i--) {
+		tmp = e[0];
+		e[0] = e[i - 1];
+		e[i - 1] = tmp;
+		table_sift(e, 0, i - 1);
+	}
+}
+
+/*
+ * Give back the slack of the growing arrays, sort the entries and drop
+ * the index: the table is final now.
+ */
+static void
+table_finish(struct static_table *t)
 {
 	if (t->nentries > 0 && t->nentries < t->entries_cap) {
 		t->entries = xreallocarray(t->entries, t->nentries,
@@ -547,46 +744,83 @@ table_shrink(struct static_table *t)
 		t->arena = xreallocarray(t->arena, t->arena_len, 1);
 		t->arena_cap = t->arena_len;
 	}
-	if (t->slots == NULL)
-		table_grow(t);
+	table_sort(t->entries, t->nentries);
+	free(t->slots);
+	t->slots = NULL;
+	t->nslots = 0;
+}
+
+/* Parse the input sp was set up with into a table; NULL on error. */
+static struct static_table *
+static_parse_run(struct static_parse *sp)
+{
+	struct static_table	*t = NULL;
+	int			 r;
+
+	sp->table = xcalloc(1, sizeof(*sp->table));
+	while ((r = csv_read_record(sp)) == 1) {
+		if (static_add_record(sp) != 0) {
+			r = -1;
+			break;
+		}
+	}
+	if (r == 0) {
+		table_finish(sp->table);
+		t = sp->table;
+		sp->table = NULL;
+	}
+	/* The record buffer and the window held tokens. */
+	if (sp->buf != NULL)
+		OPENSSL_cleanse(sp->buf, sp->cap);
+	free(sp->buf);
+	if (sp->win != NULL)
+		OPENSSL_cleanse(sp->win, sp->wincap);
+	free(sp->win);
+	free(sp->groups);
+	free(sp->lines);
+	free(sp->lslots);
+	free(sp->loffs);
+	free(sp->lhash);
+	static_table_free(sp->table);
+	return t;
+}
+
+static void
+static_parse_init(struct static_parse *sp, const char *name,
+    static_warn_cb warn, void *arg, char *err, size_t errlen)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->name = name != NULL ? name : "token file";
+	sp->fd = -1;
+	sp->warn = warn;
+	sp->warn_arg = arg;
+	sp->err = err;
+	sp->errlen = errlen;
 }
 
 struct static_table *
 static_table_parse(const char *data, size_t len, const char *name,
     static_warn_cb warn, void *arg, char *err, size_t errlen)
 {
-	struct static_parse	 sp;
-	struct static_table	*t = NULL;
-	int			 r;
+	struct static_parse	sp;
 
-	memset(&sp, 0, sizeof(sp));
-	sp.name = name != NULL ? name : "token file";
+	static_parse_init(&sp, name, warn, arg, err, errlen);
 	sp.p = data;
 	sp.end = data + len;
-	sp.warn = warn;
-	sp.warn_arg = arg;
-	sp.err = err;
-	sp.errlen = errlen;
-	sp.table = xcalloc(1, sizeof(*sp.table));
-	while ((r = csv_read_record(&sp)) == 1) {
-		if (static_add_record(&sp) != 0) {
-			r = -1;
-			break;
-		}
-	}
-	if (r == 0) {
-		table_shrink(sp.table);
-		t = sp.table;
-		sp.table = NULL;
-	}
-	/* The record buffer held tokens. */
-	if (sp.buf != NULL)
-		OPENSSL_cleanse(sp.buf, sp.cap);
-	free(sp.buf);
-	free(sp.groups);
-	free(sp.lines);
-	static_table_free(sp.table);
-	return t;
+	sp.eof = 1;
+	return static_parse_run(&sp);
+}
+
+struct static_table *
+static_table_read(int fd, size_t max, const char *name, static_warn_cb warn,
+    void *arg, char *err, size_t errlen)
+{
+	struct static_parse	sp;
+
+	static_parse_init(&sp, name, warn, arg, err, errlen);
+	sp.fd = fd;
+	sp.max = max;
+	return static_parse_run(&sp);
 }
 
 void
@@ -606,19 +840,56 @@ static_table_count(const struct static_table *t)
 	return t == NULL ? 0 : t->nentries;
 }
 
+/*
+ * The first entry whose key (first 8 digest bytes) is key, or nentries.
+ * Keys are uniform, so interpolating between the ends of the range lands
+ * within a few entries.  The comparisons order digests of the token under
+ * review, never reveal a stored token: a digest is all the table has.
+ */
+static size_t
+table_find(const struct static_table *t, uint64_t key)
+{
+	const struct static_entry	*e = t->entries;
+	size_t				 lo = 0, hi = t->nentries, pos;
+	uint64_t			 klo, khi, k;
+
+	while (lo < hi) {
+		klo = static_home(e[lo].digest);
+		khi = static_home(e[hi - 1].digest);
+		if (key < klo || key > khi)
+			break;
+		pos = lo;
+		if (khi > klo)
+			pos += (size_t)((double)(key - klo) / (double)(khi - klo) *
+			    (double)(hi - 1 - lo));
+		if (pos >= hi)
+			pos = hi - 1;
+		if ((k = static_home(e[pos].digest)) < key)
+			lo = pos + 1;
+		else if (k > key)
+			hi = pos;
+		else {
+			while (pos > 0 && static_home(e[pos - 1].digest) == key)
+				pos--;
+			return pos;
+		}
+	}
+	return t->nentries;
+}
+
 int
 static_table_lookup_digest(const struct static_table *t,
     const uint8_t digest[TR_SHA256_LEN], const char **record)
 {
 	const struct static_entry	*e;
-	size_t				 i, mask;
+	uint64_t			 key = static_home(digest);
+	size_t				 i;
 
 	if (t == NULL || t->nentries == 0)
 		return 0;
-	mask = t->nslots - 1;
-	for (i = static_home(digest) & mask; t->slots[i] != 0;
-	    i = (i + 1) & mask) {
-		e = &t->entries[t->slots[i] - 1];
+	for (i = table_find(t, key); i < t->nentries &&
+	    static_home(t->entries[i].digest) == key; i++) {
+		e = &t->entries[i];
 		if (!ct_equal(e->digest, digest, STATIC_DIGEST_LEN))
 			continue;
 		if (record != NULL)
@@ -677,22 +948,23 @@ static_load(const struct config *conf, void **shared, char *err,
 	struct static_shared	*ss;
 	struct static_table	*t = NULL;
 	struct conf_section	*sec;
-	char			*data = NULL, why[TR_ERRLEN];
-	size_t			 len = 0, nwarn = 0;
-	int			 r = -1;
+	char			 why[TR_ERRLEN];
+	size_t			 nwarn = 0;
+	int			 fd, r = -1;
 
 	*shared = NULL;
 	ss = xcalloc(1, sizeof(*ss));
 	if (static_conf(conf, ss, &sec, err, errlen) != 0)
 		goto out;
-	data = read_file(ss->path, STATIC_MAX_FILE, 1, &len, why, sizeof(why));
-	if (data == NULL) {
+	fd = open_file(ss->path, STATIC_MAX_FILE, 1, why, sizeof(why));
+	if (fd == -1) {
 		conf_error(conf, sec, conf_get(sec, "file"), err, errlen, "%s",
 		    why);
 		goto out;
 	}
-	t = static_table_parse(data, len, ss->path, static_warn_log, &nwarn,
-	    err, errlen);
+	t = static_table_read(fd, STATIC_MAX_FILE, ss->path, static_warn_log,
+	    &nwarn, err, errlen);
+	close(fd);
 	if (nwarn > STATIC_MAX_WARNINGS)
 		log_msg(LL_WARN, "static_token_file", "%s: %zu more warnings "
 		    "not shown", ss->path, nwarn - STATIC_MAX_WARNINGS);
@@ -706,10 +978,6 @@ static_load(const struct config *conf, void **shared, char *err,
 	ss = NULL;
 	r = 0;
 out:
-	if (data != NULL) {
-		OPENSSL_cleanse(data, len);
-		free(data);
-	}
 	if (ss != NULL) {
 		conf_table_free(static_options, CONF_NOPTIONS(static_options),
 		    ss);

@@ -2,13 +2,20 @@
  * Copyright 2026 The tokenreviewd Authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * The authenticator chain.  A review first looks in the shared result
- * cache, then asks each configured backend in turn, the way kube-apiserver
+ * The authenticator chain.  A review first asks the in-memory sources at
+ * the head of the chain (the static file), then looks in the shared result
+ * cache, then asks each other backend in turn, the way kube-apiserver
  * unions its authenticators: the first that authenticates wins, a backend
  * that fails does not stop the others, and when none accepts the answer is
  * "not authenticated", carrying the failures (if any) in status.error.
  * Backends may answer later (AUTH_PENDING); the whole review runs under one
  * deadline so that every request is answered.
+ *
+ * The in-memory head answers before the cache and its answers are never
+ * stored: its lookup costs less than the cache's, and storing them would
+ * only crowd out the answers worth keeping.  A chain of in-memory sources
+ * alone never touches the cache.  The token is hashed once; the cache key
+ * is derived from that digest.
  *
  * A caller over its limit on failed reviews (server.c) still gets the
  * answers of the cache and of in-memory backends (the static file); the
@@ -51,6 +58,7 @@ struct auth_chain {
 	struct runtime		*rt;
 	struct event_base	*base;
 	void			**inst;		/* per backend, NULL if init failed */
+	size_t			 nmemory;	/* in-memory backends at the head */
 	TAILQ_HEAD(, auth_req)	 flights;	/* reviews waiting on a backend */
 };
 
@@ -87,6 +95,9 @@ auth_chain_new(struct runtime *rt, struct event_base *base)
 	chain->base = base;
 	chain->inst = xcalloc(rt->nbackends, sizeof(*chain->inst));
 	TAILQ_INIT(&chain->flights);
+	while (chain->nmemory < rt->nbackends &&
+	    rt->backends[chain->nmemory]->in_memory)
+		chain->nmemory++;
 	for (i = 0; i < rt->nbackends; i++) {
 		if (rt->backends[i]->init(rt->shared[i], base,
 		    &chain->inst[i]) != 0) {
@@ -130,10 +141,14 @@ auth_chain_free(struct auth_chain *chain)
 void
 auth_result_clear(struct auth_result *res)
 {
-	free(res->username);
-	free(res->user_json);
-	free(res->audiences_json);
-	free(res->error);
+	if (res->cache_ref != NULL)
+		cache_ref_drop(res->cache_ref);
+	else {
+		free(res->username);
+		free(res->user_json);
+		free(res->audiences_json);
+		free(res->error);
+	}
 	memset(res, 0, sizeof(*res));
 }
 
@@ -162,6 +177,7 @@ auth_result_copy(struct auth_result *dst, const struct auth_result *src)
 	dst->error = strdup_or_null(src->error);
 	dst->max_ttl = src->max_ttl;
 	dst->quiet = src->quiet;
+	dst->cache_ref = NULL;
 }
 
 /* Add "backend: reason" to the errors of this review. */
@@ -320,6 +336,20 @@ chain_answer(struct auth_req *req)
 	req->finish(req, req->finish_arg);
 }
 
+/*
+ * Was a backend behind the in-memory head asked?  An answer of the head
+ * (the cursor stops on the backend that accepted) is not, nor is a
+ * refusal when the whole chain is in memory.
+ */
+static int
+chain_cacheable(const struct auth_req *req)
+{
+	const struct auth_chain	*chain = req->chain;
+
+	return req->cursor >= chain->nmemory &&
+	    chain->nmemory < chain->rt->nbackends;
+}
+
 static void
 chain_finish(struct auth_req *req)
 {
@@ -348,10 +378,11 @@ chain_finish(struct auth_req *req)
 	}
 	/*
 	 * Errors are never cached: the next review may well succeed.  Nor is
-	 * a result its backend marks as such (max_ttl < 0).
+	 * a result its backend marks as such (max_ttl < 0), nor one that
+	 * needed no backend behind the in-memory head.
 	 */
 	if (cache != NULL && req->result.rv != AUTH_ERROR &&
-	    req->result.max_ttl >= 0) {
+	    req->result.max_ttl >= 0 && chain_cacheable(req)) {
 		if (req->result.rv == AUTH_OK) {
 			ttl = conf->cache_ttl;
 			if (req->result.max_ttl > 0 && req->result.max_ttl < ttl)
@@ -381,6 +412,36 @@ chain_join(struct auth_chain *chain, struct auth_req *req)
 	return 0;
 }
 
+/*
+ * Ask the in-memory head of the chain, which answers at once; 1 if one
+ * of its backends accepted.
+ */
+static int
+chain_run_memory(struct auth_req *req)
+{
+	struct auth_chain		*chain = req->chain;
+	const struct auth_backend	*be;
+	enum auth_rv			 rv;
+
+	while (req->cursor < chain->nmemory) {
+		be = chain->rt->backends[req->cursor];
+		if (chain->inst[req->cursor] == NULL) {
+			note_error(req, be->name, "backend unavailable");
+			req->cursor++;
+			continue;
+		}
+		memset(&req->cur, 0, sizeof(req->cur));
+		rv = be->authenticate(chain->inst[req->cursor], req, &req->cur,
+		    backend_done);
+		if (rv == AUTH_PENDING)
+			fatalx("in-memory backend %s left a review pending",
+			    be->name);
+		if (chain_take(req, rv))
+			return 1;
+	}
+	return 0;
+}
+
 void
 auth_review(struct auth_chain *chain, struct auth_req *req,
     void (*finish)(struct auth_req *, void *), void *arg)
@@ -404,7 +465,11 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 	sha256(req->token, req->token_len, req->token_hash);
 	fingerprint(req->token, req->token_len, req->token_fp);
 
-	cache_key(req->token, req->token_len, req->audiences, req->naudiences,
+	if (chain_run_memory(req) || chain->nmemory == chain->rt->nbackends) {
+		chain_finish(req);
+		return;
+	}
+	cache_key_digest(req->token_hash, req->audiences, req->naudiences,
 	    req->cache_key);
 	if (cache != NULL && cache_get(cache, req->cache_key, &req->result)) {
 		req->cached = 1;

@@ -7,7 +7,8 @@
  * never holds a token.  It is split into 64 shards by the first key byte,
  * each with its own mutex, so workers rarely wait for each other.  Stored
  * results are immutable and reference-counted: a lookup takes a reference
- * under the lock and copies the strings after dropping it, and a store
+ * under the lock and hands the review the entry's strings as they are,
+ * with no allocation, until the review's result is cleared; a store
  * builds its copy before taking the lock, so no allocation or free happens
  * while a shard is locked.  A full shard evicts an expired entry, else the
  * one closest to expiry among a few it samples, which bounds the work.
@@ -20,6 +21,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
 
@@ -313,9 +316,15 @@ cache_get(struct cache *c, const uint8_t key[TR_SHA256_LEN],
 	cache_val_unref(dead);
 	if (hit == NULL)
 		return 0;
-	auth_result_copy(out, &hit->res);
-	cache_val_unref(hit);
+	*out = hit->res;
+	out->cache_ref = hit;
 	return 1;
+}
+
+void
+cache_ref_drop(void *ref)
+{
+	cache_val_unref(ref);
 }
 
 size_t
@@ -336,21 +345,34 @@ cache_count(struct cache *c)
 }
 
 /*
- * The NUL separators cannot be confused with token bytes: review_decode()
- * refuses tokens that contain NUL, and audiences are C strings.
+ * The key is SHA-256 over the token's own SHA-256, which the review has
+ * already (auth.c), and the audiences, each after a NUL: a separator that
+ * cannot be confused with audience bytes, as audiences are C strings, and
+ * the digest has a fixed length.
  */
 void
-cache_key(const char *token, size_t len, char *const *auds, size_t naud,
-    uint8_t out[TR_SHA256_LEN])
+cache_key_digest(const uint8_t token_hash[TR_SHA256_LEN], char *const *auds,
+    size_t naud, uint8_t out[TR_SHA256_LEN])
 {
 	void	*ctx;
 	size_t	 i;
 
 	ctx = sha256_begin();
-	sha256_update(ctx, token, len);
+	sha256_update(ctx, token_hash, TR_SHA256_LEN);
 	for (i = 0; auds != NULL && i < naud && auds[i] != NULL; i++) {
 		sha256_update(ctx, "", 1);
 		sha256_update(ctx, auds[i], strlen(auds[i]));
 	}
 	sha256_end(ctx, out);
+}
+
+void
+cache_key(const char *token, size_t len, char *const *auds, size_t naud,
+    uint8_t out[TR_SHA256_LEN])
+{
+	uint8_t	md[TR_SHA256_LEN];
+
+	sha256(token, len, md);
+	cache_key_digest(md, auds, naud, out);
+	OPENSSL_cleanse(md, sizeof(md));
 }

@@ -156,6 +156,13 @@ void	 free_words(char **);
  */
 char	*read_file(const char *path, size_t max, int private_file, size_t *len,
 	    char *err, size_t errlen);
+/*
+ * Open a file for reading with the checks of read_file(): a regular file
+ * of at most max bytes, private if asked.  The descriptor, or -1 and a
+ * message in err.
+ */
+int	 open_file(const char *path, size_t max, int private_file, char *err,
+	    size_t errlen);
 uint64_t monotonic_ms(void);
 #ifndef HAVE_STRLCPY
 size_t	 strlcpy(char *, const char *, size_t);
@@ -361,6 +368,9 @@ struct auth_result {
 				   < 0 = never cache it */
 	int		 quiet;		/* error logged by the backend already
 				   (once an episode), not per review */
+	void		*cache_ref;	/* the strings are a cache entry's,
+					   held by this reference (cache.c);
+					   NULL: they are the result's own */
 };
 
 struct auth_req;
@@ -525,6 +535,12 @@ typedef void	 (*static_warn_cb)(const char *msg, void *arg);
 struct static_table *static_table_parse(const char *data, size_t len,
 		    const char *name, static_warn_cb warn, void *arg,
 		    char *err, size_t errlen);
+/*
+ * The same from an open file, read a window at a time up to its end, and
+ * refused if it passes max bytes.  The caller closes fd.
+ */
+struct static_table *static_table_read(int fd, size_t max, const char *name,
+		    static_warn_cb warn, void *arg, char *err, size_t errlen);
 void		 static_table_free(struct static_table *);
 size_t		 static_table_count(const struct static_table *);
 /*
@@ -648,14 +664,23 @@ long long	 auth_jwt_cache_ms(double exp, double now);
 struct cache;
 struct cache	*cache_new(size_t max_entries);
 void		 cache_free(struct cache *);
-/* 1 and a copy of the stored result on a hit; 0 on a miss or expiry. */
+/*
+ * 1 and the stored result on a hit, its strings shared with the entry
+ * until auth_result_clear(out) drops the reference; 0 on a miss or
+ * expiry.
+ */
 int		 cache_get(struct cache *, const uint8_t key[TR_SHA256_LEN],
 		    struct auth_result *out);
 /* Store a copy of res for ttl ms (0: nothing stored). */
 void		 cache_put(struct cache *, const uint8_t key[TR_SHA256_LEN],
 		    const struct auth_result *res, long long ttl);
 size_t		 cache_count(struct cache *);
-/* SHA-256 over the token and each audience, NUL-separated. */
+/* Drop the reference a result of cache_get() holds (auth_result_clear()). */
+void		 cache_ref_drop(void *);
+/* The key of a review: SHA-256 over SHA-256(token), then each audience. */
+void		 cache_key_digest(const uint8_t token_hash[TR_SHA256_LEN],
+		    char *const *auds, size_t naud, uint8_t out[TR_SHA256_LEN]);
+/* The same from the token itself. */
 void		 cache_key(const char *token, size_t len, char *const *auds,
 		    size_t naud, uint8_t out[TR_SHA256_LEN]);
 

@@ -672,19 +672,16 @@ private_mode(const struct stat *st)
 	return st->st_uid == 0 && st->st_gid != 0 && in_group(st->st_gid);
 }
 
-char *
-read_file(const char *path, size_t max, int private_file, size_t *lenp,
-    char *err, size_t errlen)
+int
+open_file(const char *path, size_t max, int private_file, char *err,
+    size_t errlen)
 {
 	struct stat	 st;
-	char		*buf = NULL;
-	size_t		 len = 0;
-	ssize_t		 n;
 	int		 fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
+		return -1;
 	}
 	if (fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -703,6 +700,28 @@ read_file(const char *path, size_t max, int private_file, size_t *lenp,
 	}
 	if ((size_t)st.st_size > max) {
 		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+char *
+read_file(const char *path, size_t max, int private_file, size_t *lenp,
+    char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open_file(path, max, private_file, err, errlen)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);

@@ -463,8 +463,8 @@ bad=$(printf '%s\n' "$TR_METRICS" | grep -v '^#' | grep -v '^$' |
     head -n 3)
 is "$bad" "" "/metrics: every sample line is valid Prometheus text"
 after=$(tr_metric tokenreviewd_cache_hits_total)
-ok "a repeated review is a cache hit (cache_hits_total $before -> $after)" \
-    tr_between "$after" "$((${before%.*} + 1))" 1e18
+is "$after" "$before" \
+    "a repeated review of a static token is answered before the cache (cache_hits_total stays $before)"
 ok "reviews_total counts the reviews made (>= 200)" \
     tr_between "$(tr_metric tokenreviewd_reviews_total)" 200 1e18
 

@@ -55,9 +55,10 @@ static void
 test_basic(void)
 {
 	struct cache		*c = cache_new(1000);
-	struct auth_result	 r, out;
+	struct auth_result	 r, out, out2;
 	uint8_t			 k1[TR_SHA256_LEN], k2[TR_SHA256_LEN];
 
+	memset(&out2, 0, sizeof(out2));
 	cache_key("tok1", 4, NULL, 0, k1);
 	cache_key("tok2", 4, NULL, 0, k2);
 	make_result(&r, "alice");
@@ -81,8 +82,18 @@ test_basic(void)
 	    "stored copy outlives the caller's");
 	auth_result_clear(&out);
 
+	/* A hit shares the entry's strings; a reference keeps them alive. */
+	ok(cache_get(c, k1, &out) == 1 && cache_get(c, k1, &out2) == 1 &&
+	    out.username == out2.username && out.cache_ref != NULL,
+	    "hits share the stored strings, no copy");
+	auth_result_clear(&out2);
 	make_result(&r, "bob");
 	cache_put(c, k1, &r, 60000);
+	is_str(out.username, "alice", "a replaced entry lives on while a hit "
+	    "holds it");
+	auth_result_clear(&out);
+	ok(out.cache_ref == NULL && out.username == NULL, "clearing a hit "
+	    "drops its reference");
 	is_int(cache_count(c), 1, "replace keeps one entry");
 	ok(cache_get(c, k1, &out) == 1 && strcmp(out.username, "bob") == 0,
 	    "replaced value");
@@ -136,7 +147,7 @@ test_keys(void)
 	char	*cat[] = { (char *)"ab", NULL };
 	char	*empty[] = { (char *)"", NULL };
 	uint8_t	 k0[32], ka[32], kb[32], kab[32], kba[32], kcat[32], ke[32];
-	uint8_t	 k2[32], want[32];
+	uint8_t	 k2[32], want[32], md[32], in[36];
 
 	cache_key("tok", 3, NULL, 0, k0);
 	cache_key("tok", 3, a, 1, ka);
@@ -149,10 +160,17 @@ test_keys(void)
 	    memcmp(ka, kab, 32) != 0 && memcmp(kab, kba, 32) != 0 &&
 	    memcmp(kab, kcat, 32) != 0 && memcmp(k0, ke, 32) != 0,
 	    "audiences change the key");
-	SHA256((const unsigned char *)"tok\0a\0b", 7, want);
-	ok(memcmp(kab, want, 32) == 0, "key = SHA-256(tok NUL a NUL b)");
-	SHA256((const unsigned char *)"tok", 3, want);
-	ok(memcmp(k0, want, 32) == 0, "no audiences: SHA-256(tok)");
+	SHA256((const unsigned char *)"tok", 3, md);
+	memcpy(in, md, 32);
+	memcpy(in + 32, "\0a\0b", 4);
+	SHA256(in, 36, want);
+	ok(memcmp(kab, want, 32) == 0,
+	    "key = SHA-256(SHA-256(tok) NUL a NUL b)");
+	SHA256(md, 32, want);
+	ok(memcmp(k0, want, 32) == 0, "no audiences: SHA-256(SHA-256(tok))");
+	cache_key_digest(md, ab, 2, k2);
+	ok(memcmp(k2, kab, 32) == 0, "the key from the token's digest is the "
+	    "same");
 	cache_key("tok", 3, ab, 1, k2);
 	ok(memcmp(k2, ka, 32) == 0, "naud limits the audiences used");
 	cache_key("tok", 3, NULL, 0, k2);

@@ -5,10 +5,12 @@
  * The authenticator chain with two fake backends, one of which answers
  * from the event loop: order and union of verdicts, errors, the cache,
  * the review deadline, identical reviews joining one lookup (including
- * the leader's client going away), and a caller over its limit, whom only
- * the cache and in-memory backends answer.
+ * the leader's client going away), a caller over its limit, whom only
+ * the cache and in-memory backends answer, and in-memory backends at the
+ * head of the chain, which answer before the cache and never through it.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -365,6 +367,91 @@ test_limited(struct auth_chain *chain)
 	auth_req_clear(&p.req);
 }
 
+/* A runtime over the given backends, with a cache of max entries. */
+static struct runtime *
+rt_new(struct config *conf, const struct auth_backend *const *list,
+    size_t n, size_t max)
+{
+	struct runtime	*rt;
+
+	rt = xcalloc(1, sizeof(*rt));
+	rt->refs = 1;
+	rt->conf = conf;
+	rt->backends = xcalloc(n, sizeof(*rt->backends));
+	memcpy(rt->backends, list, n * sizeof(*list));
+	rt->shared = xcalloc(n, sizeof(*rt->shared));
+	rt->nbackends = n;
+	rt->cache = cache_new(max);
+	return rt;
+}
+
+/* The runtime is the test's: take it apart by hand. */
+static void
+rt_free(struct runtime *rt, struct auth_chain *chain)
+{
+	rt->refs++;
+	auth_chain_free(chain);
+	cache_free(rt->cache);
+	free(rt->backends);
+	free(rt->shared);
+	free(rt);
+}
+
+/* Chain "b a" (b in memory), cache max entries; "b" alone if !with_a. */
+static void
+test_memory_head(struct config *conf, size_t max, int with_a)
+{
+	const struct auth_backend	*list[2] = { &be_b, &be_a };
+	struct runtime			*rt;
+	struct auth_chain		*chain;
+	struct probe			 p;
+	const char			*what = !with_a ? "all in memory" :
+					    max == 0 ? "cache disabled" : "cache full";
+	char				 tok[32];
+	size_t				 i;
+
+	rt = rt_new(conf, list, with_a ? 2 : 1, max);
+	chain = auth_chain_new(rt, base);
+	calls_a = calls_b = 0;
+	/* Fill the cache with answers of backend a. */
+	for (i = 0; with_a && max > 0 && i < 2000; i++) {
+		snprintf(tok, sizeof(tok), "sync-fill-%zu", i);
+		start(chain, &p, tok);
+		auth_req_clear(&p.req);
+	}
+	ok(!with_a || max == 0 || cache_count(rt->cache) == max,
+	    "%s: %zu entries", what, cache_count(rt->cache));
+	start(chain, &p, "b-head");
+	ok(p.finished == 1 && p.req.result.rv == AUTH_OK && !p.req.cached &&
+	    strcmp(p.req.result.backend, "b") == 0, "%s: the in-memory head "
+	    "answers", what);
+	auth_req_clear(&p.req);
+	start(chain, &p, "b-head");
+	ok(p.finished == 1 && p.req.result.rv == AUTH_OK && !p.req.cached,
+	    "%s: and again, not from the cache", what);
+	auth_req_clear(&p.req);
+	if (with_a) {
+		calls_a = 0;
+		start(chain, &p, "sync-behind");
+		auth_req_clear(&p.req);
+		start(chain, &p, "sync-behind");
+		ok(p.req.cached == (max > 0) && calls_a == (max == 0 ? 2 : 1),
+		    "%s: a backend behind the head still goes through the "
+		    "cache", what);
+		auth_req_clear(&p.req);
+	} else {
+		start(chain, &p, "nobody");
+		ok(p.finished == 1 && p.req.result.rv == AUTH_DENY &&
+		    !p.req.cached && cache_count(rt->cache) == 0,
+		    "a chain all in memory: a refusal is not stored");
+		auth_req_clear(&p.req);
+		start(chain, &p, "b-head");
+		ok(cache_count(rt->cache) == 0, "... nor an answer");
+		auth_req_clear(&p.req);
+	}
+	rt_free(rt, chain);
+}
+
 int
 main(void)
 {
@@ -372,22 +459,13 @@ main(void)
 	struct config			 conf;
 	struct runtime			*rt;
 	struct auth_chain		*chain;
-	void				*shared[2] = { NULL, NULL };
 
 	base = event_base_new();
 	memset(&conf, 0, sizeof(conf));
 	conf.review_timeout = 150;
 	conf.cache_ttl = 60000;
 	conf.cache_negative_ttl = 10000;
-	rt = xcalloc(1, sizeof(*rt));
-	rt->refs = 1;
-	rt->conf = &conf;
-	rt->backends = xcalloc(2, sizeof(*rt->backends));
-	memcpy(rt->backends, list, sizeof(list));
-	rt->shared = xcalloc(2, sizeof(*rt->shared));
-	memcpy(rt->shared, shared, sizeof(shared));
-	rt->nbackends = 2;
-	rt->cache = cache_new(1000);
+	rt = rt_new(&conf, list, 2, 1000);
 	chain = auth_chain_new(rt, base);
 
 	test_order_and_errors(chain);
@@ -396,14 +474,11 @@ main(void)
 	test_leader_leaves(chain);
 	test_deadline(chain);
 	test_limited(chain);
+	rt_free(rt, chain);
 
-	/* The runtime is the test's: take it apart by hand. */
-	rt->refs++;
-	auth_chain_free(chain);
-	cache_free(rt->cache);
-	free(rt->backends);
-	free(rt->shared);
-	free(rt);
+	test_memory_head(&conf, 64, 1);
+	test_memory_head(&conf, 0, 1);
+	test_memory_head(&conf, 1000, 0);
 	event_base_free(base);
 	return done_testing();
 }

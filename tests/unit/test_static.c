@@ -4,8 +4,9 @@
  *
  * Unit tests of the static token backend: the token file parser against
  * the rules kube-apiserver applies to --token-auth-file (the static-token
- * conformance cases among them), the lookup table, the backend's load and
- * authenticate, and a randomised loop that feeds the parser garbage.
+ * conformance cases among them), the lookup table, a large file read
+ * through the parser's window, the backend's load and authenticate, and a
+ * randomised loop that feeds the parser garbage.
  */
 
 #include <sys/stat.h>
@@ -387,6 +388,103 @@ test_many(void)
 	free(data);
 }
 
+/*
+ * Line i of the streamed file: every 1000th has a token with a line end
+ * in quotes (the record spans two lines), and one has 200,000 extra
+ * fields, a line longer than the first window.
+ */
+static void
+stream_line(FILE *f, size_t i)
+{
+	size_t	j;
+
+	if (i % 1000 == 7)
+		fprintf(f, "\"tok-%06zu\nx\",user%zu,%zu,\"g%zu,all\"\n", i,
+		    i, i, i % 10);
+	else if (i == 54321) {
+		fprintf(f, "tok-%06zu,user%zu,%zu,\"g%zu,all\"", i, i, i,
+		    i % 10);
+		for (j = 0; j < 200000; j++)
+			fputc(',', f);
+		fputc('\n', f);
+	} else
+		fprintf(f, "tok-%06zu,user%zu,%zu,\"g%zu,all\"\n", i, i, i,
+		    i % 10);
+}
+
+/* Write n lines to path, line bad (if not 0) broken; then read it. */
+static struct static_table *
+stream_file(const char *path, size_t n, size_t bad, size_t max)
+{
+	struct static_table	*t;
+	FILE			*f;
+	size_t			 i, line = 1;
+	int			 fd;
+
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("fopen %s", path);
+	for (i = 0; i < n; i++) {
+		if (bad != 0 && line == bad)
+			fprintf(f, "tok-broken,only-two-fields\n");
+		else
+			stream_line(f, i);
+		line += i % 1000 == 7 ? 2 : 1;
+	}
+	fclose(f);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		fatal("open %s", path);
+	memset(&warns, 0, sizeof(warns));
+	errbuf[0] = '\0';
+	t = static_table_read(fd, max, NAME, collect_warn, &warns, errbuf,
+	    sizeof(errbuf));
+	close(fd);
+	return t;
+}
+
+/* A file of 100,000 tokens read a window at a time: every token found. */
+static void
+test_stream(void)
+{
+	struct static_table	*t;
+	char			 dir[] = "/tmp/test_static.XXXXXX";
+	char			 path[256], tok[64], want[64];
+	const char		*u;
+	size_t			 i, found = 0;
+
+	if (mkdtemp(dir) == NULL)
+		fatal("mkdtemp");
+	snprintf(path, sizeof(path), "%s/big.csv", dir);
+	t = stream_file(path, 100000, 0, 64 * 1024 * 1024);
+	ok(t != NULL, "100000 tokens streamed: %s", errbuf);
+	is_int(static_table_count(t), 100000, "streamed: 100000 entries");
+	is_int(warns.count, 1, "streamed: one warning (the long line)");
+	for (i = 0; i < 100000 && t != NULL; i++) {
+		if (i % 1000 == 7)
+			snprintf(tok, sizeof(tok), "tok-%06zu\nx", i);
+		else
+			snprintf(tok, sizeof(tok), "tok-%06zu", i);
+		snprintf(want, sizeof(want), "user%zu", i);
+		if (static_table_lookup(t, tok, strlen(tok), &u) &&
+		    strcmp(u, want) == 0)
+			found++;
+	}
+	is_int(found, 100000, "streamed: every token found, right user");
+	check_user(t, "tok-054321", 10, "user54321", "54321", "g1|all",
+	    "streamed: the line longer than the window");
+	static_table_free(t);
+
+	/* Line 100,099: 100,000 lines, plus one per two-line record. */
+	t = stream_file(path, 100000, 100099, 64 * 1024 * 1024);
+	ok(t == NULL && strcmp(errbuf, NAME ":100099: 2 fields, need at "
+	    "least 3: token,username,uid[,groups]") == 0,
+	    "streamed: a bad line is named by its number: %s", errbuf);
+	t = stream_file(path, 1000, 0, 1000);
+	ok(t == NULL && strcmp(errbuf, NAME ": larger than 1000 bytes") == 0,
+	    "streamed: a file that grows past the bound: %s", errbuf);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void
 quiet_warn(const char *msg, void *arg)
 {
@@ -617,6 +715,7 @@ main(void)
 	test_whitespace_lines();
 	test_quoting();
 	test_many();
+	test_stream();
 	test_random();
 	test_backend();
 	return done_testing();
