@@ -181,6 +181,8 @@ struct lconn {
 	int			 probe;		/* to a paused URI */
 	struct lreq		*holder;	/* paged search between pages */
 	int			 retiring;	/* close when idle */
+	int			 tls_layer;	/* libldap reads through ltls */
+	int			 unread;	/* the socket woke, not read */
 	TAILQ_HEAD(, lop)	 ops;
 	size_t			 nops;
 	int			 dispatching;

@@ -42,10 +42,19 @@ ltls_sbio_remove(Sockbuf_IO_Desc *sbiod)
 	return 0;
 }
 
+/*
+ * Data is ready when the SSL holds bytes (decrypted, or records read
+ * ahead) or the socket woke the loop and was not read since: libldap then
+ * reads at once instead of polling the socket first.
+ */
 static int
 ltls_sbio_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
 {
-	if (opt == LBER_SB_OPT_DATA_READY && SSL_pending(sbiod->sbiod_pvt) > 0)
+	SSL		*ssl = sbiod->sbiod_pvt;
+	struct lconn	*c = SSL_get_app_data(ssl);
+
+	if (opt == LBER_SB_OPT_DATA_READY &&
+	    (SSL_has_pending(ssl) || (c != NULL && c->unread)))
 		return 1;
 	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
 }
@@ -73,6 +82,10 @@ ltls_sbio_result(SSL *ssl, int n)
 static ber_slen_t
 ltls_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 {
+	struct lconn	*c = SSL_get_app_data(sbiod->sbiod_pvt);
+
+	if (c != NULL)
+		c->unread = 0;	/* what the socket has is read ahead now */
 	ERR_clear_error();
 	return ltls_sbio_result(sbiod->sbiod_pvt, SSL_read(sbiod->sbiod_pvt,
 	    buf, len > INT_MAX ? INT_MAX : (int)len));
@@ -97,6 +110,7 @@ ltls_done(struct lconn *c)
 {
 	Sockbuf	*sb = NULL;
 
+	SSL_set_app_data(c->ssl, c);
 	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
 	    ber_sockbuf_add_io(sb, &ltls_sbio, LBER_SBIOD_LEVEL_TRANSPORT,
 	    c->ssl) != 0) {
@@ -104,6 +118,7 @@ ltls_done(struct lconn *c)
 		return;
 	}
 	c->ssl = NULL;			/* libldap's now */
+	c->tls_layer = 1;
 	event_add(c->ev, NULL);
 	lconn_service_bind(c);
 }
@@ -147,6 +162,8 @@ ltls_start(struct lconn *c)
 		lconn_fail(c, "could not set up TLS", 0);
 		return;
 	}
+	/* One read(2) takes every record the socket has, not one each. */
+	SSL_set_read_ahead(c->ssl, 1);
 	c->tlsev = event_new(c->wd->li->base, c->fd, EV_WRITE,
 	    ltls_handshake_cb, c);
 	event_add(c->tlsev, NULL);
