@@ -183,6 +183,9 @@ struct lconn {
 	int			 retiring;	/* close when idle */
 	int			 tls_layer;	/* libldap reads through ltls */
 	int			 unread;	/* the socket woke, not read */
+	void			*tls;		/* that layer's SSL, libldap's */
+	struct evbuffer		*wbuf;		/* written, not yet sent */
+	struct event		*flushev;	/* sends wbuf */
 	TAILQ_HEAD(, lop)	 ops;
 	size_t			 nops;
 	int			 dispatching;
@@ -337,6 +340,7 @@ void		 lconn_op_abandon(struct lop *);
 
 /* ldap-tls.c */
 void		 ltls_start(struct lconn *);
+void		 ltls_free(struct lconn *);
 
 /* ldap-search.c */
 void		 lsearch_user(struct lreq *, struct lconn *);

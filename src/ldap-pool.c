@@ -116,6 +116,7 @@ lconn_free(struct lconn *c)
 		event_free(c->tmo);
 	if (c->tlsev != NULL)
 		event_free(c->tlsev);
+	ltls_free(c);
 	SSL_free(c->ssl);
 	if (c->ld != NULL)
 		ldap_unbind_ext(c->ld, NULL, NULL);	/* closes fd */
@@ -172,6 +173,8 @@ lconn_unlink(struct lconn *c)
 		event_del(c->tmo);
 	if (c->tlsev != NULL)
 		event_del(c->tlsev);
+	if (c->flushev != NULL)
+		event_del(c->flushev);
 }
 
 /* Fail the operations of an unlinked connection, then free it. */
