@@ -130,8 +130,11 @@ ll_filter(const char *tmpl, const char *s, const char *u)
 	const char		*v;
 	size_t			 cap;
 
-	cap = strlen(tmpl) + 3 * (strlen(s) + (u ? strlen(u) : 0)) + 1;
-	out = p = malloc(cap * 2);
+	/* Each % may become the longer value, each byte escaped. */
+	cap = strlen(tmpl) + 1;
+	for (v = tmpl; (v = strchr(v, '%')) != NULL; v++)
+		cap += 3 * (strlen(s) + (u != NULL ? strlen(u) : 0));
+	out = p = malloc(cap);
 	if (out == NULL)
 		ll_fatal("malloc", strerror(errno));
 	for (; *tmpl != '\0'; tmpl++) {
@@ -231,13 +234,12 @@ ll_load_lines(struct ll *l, const char *path)
 /* ------------------------------------------------------------ operations */
 
 static void
-ll_track(struct ll *l, struct ll_conn *c, int msgid, struct ll_review *r)
+ll_track(struct ll_conn *c, int msgid, struct ll_review *r)
 {
 	if (c->slot[msgid % LL_SLOTS] != NULL)
 		ll_fatal("ldapload", "too many operations in flight");
 	c->slot[msgid % LL_SLOTS] = r;
 	c->nops++;
-	(void)l;
 }
 
 static void
@@ -251,7 +253,7 @@ ll_search(struct ll *l, struct ll_review *r, const char *base,
 	    0, NULL, NULL, NULL, sizelimit, &msgid);
 	if (rc != LDAP_SUCCESS)
 		ll_fatal("search", ldap_err2string(rc));
-	ll_track(l, c, msgid, r);
+	ll_track(c, msgid, r);
 }
 
 /* A free bind connection, or NULL. */
@@ -280,7 +282,7 @@ ll_bind(struct ll *l, struct ll_review *r, struct ll_conn *c)
 	    &msgid);
 	if (rc != LDAP_SUCCESS)
 		ll_fatal("bind", ldap_err2string(rc));
-	ll_track(l, c, msgid, r);
+	ll_track(c, msgid, r);
 }
 
 /* Send the review's current step. */
