@@ -183,6 +183,11 @@ struct lconn {
 	int			 probe;		/* to a paused URI */
 	struct lreq		*holder;	/* paged search between pages */
 	int			 retiring;	/* close when idle */
+	int			 tls_layer;	/* libldap reads through ltls */
+	int			 unread;	/* the socket woke, not read */
+	void			*tls;		/* that layer's SSL, libldap's */
+	struct evbuffer		*wbuf;		/* written, not yet sent */
+	struct event		*flushev;	/* sends wbuf */
 	TAILQ_HEAD(, lop)	 ops;
 	size_t			 nops;
 	int			 dispatching;
@@ -348,6 +353,7 @@ void		 lconn_op_abandon(struct lop *);
 
 /* ldap-tls.c */
 void		 ltls_start(struct lconn *);
+void		 ltls_free(struct lconn *);
 
 /* ldap-search.c */
 void		 lsearch_user(struct lreq *, struct lconn *);

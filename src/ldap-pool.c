@@ -116,6 +116,7 @@ lconn_free(struct lconn *c)
 		event_free(c->tmo);
 	if (c->tlsev != NULL)
 		event_free(c->tlsev);
+	ltls_free(c);
 	SSL_free(c->ssl);
 	if (c->ld != NULL)
 		ldap_unbind_ext(c->ld, NULL, NULL);	/* closes fd */
@@ -172,6 +173,8 @@ lconn_unlink(struct lconn *c)
 		event_del(c->tmo);
 	if (c->tlsev != NULL)
 		event_del(c->tlsev);
+	if (c->flushev != NULL)
+		event_del(c->flushev);
 }
 
 /* Fail the operations of an unlinked connection, then free it. */
@@ -686,6 +689,26 @@ lconn_dispatch(struct lconn *c, LDAPMessage *msg)
 }
 
 /*
+ * Whether libldap may have a message without the socket waking the loop
+ * again.  Through the TLS layer: while the SSL holds records read ahead,
+ * or the socket woke and was not read yet (ldap-tls.c tells libldap the
+ * same, so that it reads without polling first); once that is drained,
+ * the next readiness of the socket comes back here.  A plain connection
+ * is asked until ldap_result() has nothing.
+ */
+static int
+lconn_data_ready(struct lconn *c)
+{
+	Sockbuf	*sb = NULL;
+
+	if (!c->tls_layer)
+		return 1;
+	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS)
+		return 1;
+	return ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL) != 0;
+}
+
+/*
  * Read everything libldap has: with TLS, decrypted data may wait in
  * libldap's buffers without the socket being readable again, so drain
  * until ldap_result() has nothing (zero timeout: never waits).
@@ -699,8 +722,10 @@ lconn_read_cb(evutil_socket_t fd, short events, void *arg)
 	int		 rc;
 
 	c->dispatching++;
+	c->unread = 1;
 	/* After StartTLS the bytes are the handshake's, not libldap's. */
-	while (c->state != LS_DEAD && c->state != LS_TLS) {
+	while (c->state != LS_DEAD && c->state != LS_TLS &&
+	    lconn_data_ready(c)) {
 		msg = NULL;
 		rc = ldap_result(c->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero,
 		    &msg);

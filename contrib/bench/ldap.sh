@@ -11,16 +11,22 @@
 # while the cache fills), and on for a burst of --hot users (hits), and
 # the static backend serving the bind tokens as the yardstick.  Prints
 # one line per case: requests per second, p50 and p99 latency in ms,
-# non-2xx answers; on stderr the mean time of each kind of LDAP
-# operation.  slapd needs its equality indexes (tests/slapd-lib.sh sets
-# them): without, every user search is a scan of the whole directory.
+# non-2xx answers, the daemon's peak RSS; on stderr the mean time of each
+# kind of LDAP operation and the operations per review.  slapd needs its
+# equality indexes (tests/slapd-lib.sh sets them): without, every user
+# search is a scan of the whole directory.
+#
+# After the uncached case of each mode, ldapload (ldapload.c, built here
+# with cc) sends the same operations straight to the same slapd, as many
+# reviews in flight as wrk has connections, and the last lines give the
+# daemon's rate, the directory's and their ratio per mode.
 #
 #   TOKENREVIEWD=build/tokenreviewd contrib/bench/ldap.sh \
 #       [--users N] [--duration 10s] [--connections 64] [--workers 2] \
 #       [--pool 4] [--hot 100] [--mode both|bind|attribute]
 #
-# Needs slapd, ldap-utils, wrk, jq, curl, openssl.  Everything listens
-# on 127.0.0.1 and is stopped at the end.
+# Needs slapd, ldap-utils, libldap's headers, cc, wrk, jq, curl, openssl.
+# Everything listens on 127.0.0.1 and is stopped at the end.
 
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +64,8 @@ for t in wrk jq curl openssl /usr/sbin/slapd ldapwhoami; do
 done
 tr_tmpdir
 tr_certs
+${CC:-cc} -O2 -o "$TR_TMP/ldapload" "$HERE/ldapload.c" -lldap -llber ||
+    { echo "$0: could not build ldapload.c (libldap headers?)" >&2; exit 1; }
 . "$TOP/tests/slapd-lib.sh"
 
 echo "# $USERS users, $DURATION per case, $CONNECTIONS connections," \
@@ -119,8 +127,10 @@ run()
 	$1 == "50%" { p50 = ms($2) }
 	$1 == "99%" { p99 = ms($2) }
 	/Non-2xx/ { bad = $NF }
-	END { printf "%-20s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d\n",
+	END { printf "%-20s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d",
 	    n, rps, p50, p99, bad + 0 }' "$out"
+	awk '/^VmHWM:/ { printf "  peak RSS %.1f MiB\n", $2 / 1024 }' \
+	    "/proc/$TR_PID/status"
 	tr_metrics
 	printf '%s\n' "$TR_METRICS" | awk '
 	/^tokenreviewd_ldap_operations_total/ && $NF > 0 {
@@ -131,18 +141,66 @@ run()
 		match($0, /op="[a-z]+"/); op = substr($0, RSTART + 4, RLENGTH - 5)
 		s[op] = $NF
 	}
-	END { for (op in n) printf "#   ldap %-8s %8d ops, mean %.3f ms\n",
-	    op, n[op], 1000 * s[op] / n[op] }' >&2
+	/^tokenreviewd_reviews_total/ { reviews += $NF }
+	END {
+		for (op in n) printf "#   ldap %-8s %8d ops, mean %.3f ms, " \
+		    "%.2f per review\n", op, n[op], 1000 * s[op] / n[op],
+		    (reviews > 0 ? n[op] / reviews : 0)
+	}' >&2
 	tr_stop "$TR_PID"
 }
 
-# cases MODE PREFIX TOKENS: cache off, on, and on for the hot tokens.
+# seconds DURATION: wrk's duration (10s, 2m) in seconds, for ldapload.
+seconds()
+{
+	case $1 in
+	*m) echo $((${1%m} * 60)) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# directory MODE NAME INPUT: ldapload against slapd, the operations of an
+# uncached review in MODE, as many in flight as wrk's connections, on as
+# many search and bind connections as the daemon's workers may open.
+directory()
+{
+	local mode=$1 name=$2 input=$3 conns=$((WORKERS * POOL)) filter
+	filter='(uid=%s)'
+	[ "$mode" = bind ] || filter='(kubeTokenHash=%s)'
+	LDAPTLS_CACERT=$TR_CERTS/ca.crt "$TR_TMP/ldapload" -H "$s1_LDAP" -Z \
+	    -D "cn=reader,$BASE" -y "$TR_TMP/reader.pw" -m "$mode" \
+	    -i "$input" -b "ou=people,$BASE" -u "$filter" -a uid,uidNumber \
+	    -B "ou=groups,$BASE" -G cn \
+	    -g '(&(objectClass=posixGroup)(memberUid=%u))' \
+	    -s "$conns" -n "$conns" -c "$CONNECTIONS" -w 1 \
+	    -d "$(seconds "$DURATION")" >"$TR_TMP/dir-$name.txt" ||
+	    { echo "$0: ldapload $mode failed" >&2; exit 1; }
+	awk -v n="$name" '{ printf "%-20s %10.0f reviews/s  (searches/s %.0f," \
+	    " binds/s %.0f, errors %d)\n", n, $4, $6, $8, $10 }' \
+	    "$TR_TMP/dir-$name.txt"
+}
+
+# ratio MODE CASE: the uncached case's rate next to the directory's.
+ratio()
+{
+	local d r
+	d=$(awk '{ print $4 }' "$TR_TMP/dir-directory-$1.txt")
+	r=$(awk '/^Requests\/sec:/ { print $2 }' "$TR_TMP/wrk-$2.txt")
+	awk -v m="$1" -v d="$d" -v r="$r" 'BEGIN { printf "ratio %-9s " \
+	    "daemon %8.0f req/s  directory %8.0f reviews/s  ratio %.3f\n",
+	    m, r, d, (d > 0 ? r / d : 0) }'
+}
+
+# cases MODE PREFIX TOKENS INPUT: cache off (then the directory's own
+# rate for INPUT, ldapload's lines), on, and on for the hot tokens.
 cases()
 {
 	head -n "$HOT" "$3" >"$TR_TMP/hot-$1.txt"
 	daemon "$2-nocache" "$1" server.chain=ldap cache.ttl=0 \
 	    cache.negative_ttl=0
 	run "$2-nocache" "$3"
+	directory "$1" "directory-$1" "$4"
 	daemon "$2-cache" "$1" server.chain=ldap cache.ttl=10m
 	run "$2-cache" "$3"
 	daemon "$2-cache-hot" "$1" server.chain=ldap cache.ttl=10m
@@ -153,6 +211,13 @@ if [ -z "${BENCH_SKIP_STATIC:-}" ]; then
 	daemon static bind server.chain=static
 	run static "$TR_TMP/tokens.txt"
 fi
-[ "$MODE" = attribute ] || cases bind ldap "$TR_TMP/tokens.txt"
-[ "$MODE" = bind ] || cases attribute ldap-attr "$TR_TMP/bench-tokens.txt"
+seq 0 $((USERS - 1)) | sed 's/.*/bench&:bench-pw/' >"$TR_TMP/logins.txt"
+[ "$MODE" = attribute ] ||
+    cases bind ldap "$TR_TMP/tokens.txt" "$TR_TMP/logins.txt"
+[ "$MODE" = bind ] || cases attribute ldap-attr "$TR_TMP/bench-tokens.txt" \
+    "$TR_TMP/bench-hashes.txt"
 slapd_stop s1
+echo "# uncached reviews against the directory's own rate, load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$MODE" = attribute ] || ratio bind ldap-nocache
+[ "$MODE" = bind ] || ratio attribute ldap-attr-nocache

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Copyright 2026 The tokenreviewd Authors
+# SPDX-License-Identifier: Apache-2.0
+#
+# Every token source in one run, next to its ceiling, as one Markdown
+# table: run.sh (nginx's fixed reply, the static file, SQLite and
+# PostgreSQL, cache on and off), ldap.sh (bind and attribute mode, cache
+# on and off, and the directory's own rate from ldapload) and jwt.sh
+# (RS256 and ES256, cache on and off, and the signature verification
+# bound).  The three scripts run one after the other; their own outputs
+# are kept with --logs.  A script that fails leaves its rows out and the
+# others still run; the exit status is then 1.
+#
+#   TOKENREVIEWD=./tokenreviewd contrib/bench/all.sh [--out FILE]
+#       [--duration 10s] [--tokens 100000] [--users 10000] [--workers 2]
+#       [--sources static,sqlite,postgresql] [--skip run,ldap,jwt]
+#       [--logs DIR]
+#
+# Each row: the source, the cache (on, off), req/s, the ceiling it is
+# compared with (nginx for the static file; the static file with the same
+# cache for a token database; slapd's own rate for uncached LDAP, the
+# static file of ldap.sh's run for cached LDAP; the verify bound for
+# uncached JWT), the ratio req/s / ceiling, and the daemon's peak RSS
+# (VmHWM) where the script reports it.
+
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=
+DURATION=10s
+TOKENS=100000
+USERS=10000
+WORKERS=2
+SOURCES=static,sqlite,postgresql
+SKIP=
+LOGS=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) OUT=$2; shift 2 ;;
+	--duration) DURATION=$2; shift 2 ;;
+	--tokens) TOKENS=$2; shift 2 ;;
+	--users) USERS=$2; shift 2 ;;
+	--workers) WORKERS=$2; shift 2 ;;
+	--sources) SOURCES=$2; shift 2 ;;
+	--skip) SKIP=$2; shift 2 ;;
+	--logs) LOGS=$2; shift 2 ;;
+	*) echo "usage: $0 [--out FILE] [--duration D] [--tokens N]" \
+	    "[--users N] [--workers N] [--sources LIST] [--skip run,ldap,jwt]" \
+	    "[--logs DIR]" >&2; exit 2 ;;
+	esac
+done
+
+: "${TOKENREVIEWD:=$(command -v tokenreviewd || echo ./tokenreviewd)}"
+case $TOKENREVIEWD in
+/*) ;;
+*) TOKENREVIEWD=$PWD/$TOKENREVIEWD ;;
+esac
+[ -x "$TOKENREVIEWD" ] ||
+    { echo "$0: no daemon at $TOKENREVIEWD (set TOKENREVIEWD)" >&2; exit 1; }
+export TOKENREVIEWD
+
+if [ -n "$LOGS" ]; then
+	mkdir -p "$LOGS" || exit 1
+	W=$LOGS
+else
+	W=$(mktemp -d "${TMPDIR:-/tmp}/tokenreviewd-all.XXXXXX") || exit 1
+	trap 'rm -rf "$W"' EXIT
+fi
+ROWS=$W/rows
+: >"$ROWS"
+STATUS=0
+
+skipped()
+{
+	case ",$SKIP," in
+	*,"$1",*) return 0 ;;
+	esac
+	return 1
+}
+
+# bench NAME CMD...: one script, its stdout and stderr kept in $W.
+bench()
+{
+	local name=$1
+	shift
+	echo "all.sh: $name: $*" >&2
+	if ! "$@" >"$W/$name.out" 2>"$W/$name.err"; then
+		echo "all.sh: $name failed; its rows are left out" \
+		    "(last lines of its stderr:)" >&2
+		tail -n 5 "$W/$name.err" >&2
+		STATUS=1
+	fi
+}
+
+# Rows are "source|cache|req/s|ceiling name|ceiling req/s|peak RSS MiB",
+# empty fields for what a script does not give.
+
+# run.sh: the summary's table and the memory table.
+parse_run()
+{
+	awk '
+	/^results: mean/ { t = 1; next }
+	/^tokenreviewd memory/ { t = 0; m = 1; next }
+	/^  \(nginx/ { m = 0 }
+	t && NF >= 6 && $1 != "req/s" { rps[$1] = $2; order[++n] = $1 }
+	m && NF == 5 && $1 != "loaded" { hwm[$1] = $5 }
+	END {
+		for (i = 1; i <= n; i++) {
+			s = order[i]
+			if (s == "nginx") {
+				printf "nginx (fixed reply)||%s|||\n", rps[s]
+				continue
+			}
+			src = s; cache = "on"
+			if (sub(/-nocache$/, "", src))
+				cache = "off"
+			base = cache == "on" ? "static" : "static-nocache"
+			if (src == "static")
+				base = "nginx"
+			printf "%s|%s|%s|%s|%s|%s\n", src, cache, rps[s],
+			    base, rps[base], hwm[s]
+		}
+	}' "$W/run.out"
+}
+
+# ldap.sh: one line per case, and the ratio lines.
+parse_ldap()
+{
+	awk '
+	/ req\/s / { rps[$1] = $2; rss[$1] = $(NF - 1) }
+	/^ratio / { dir[$2] = $7 }
+	END {
+		split("ldap ldap-attr", p, " ")
+		split("bind attribute", mode, " ")
+		for (i = 1; i <= 2; i++) {
+			off = p[i] "-nocache"; on = p[i] "-cache"
+			if (off in rps)
+				printf "LDAP %s|off|%s|slapd (ldapload)|%s|%s\n",
+				    mode[i], rps[off], dir[mode[i]], rss[off]
+			if (on in rps)
+				printf "LDAP %s|on|%s|static (ldap.sh)|%s|%s\n",
+				    mode[i], rps[on], rps["static"], rss[on]
+		}
+	}' "$W/ldap.out"
+}
+
+# jwt.sh: "ALG: cache off X req/s, cache on Y req/s; ... = B/s; ..."
+# today.  The bound is the last "= N/s" of the line, or a "bound N"
+# field when the line has one; the peak RSS a "peak RSS N MiB".
+parse_jwt()
+{
+	awk '
+	/^(rs|es|ps)[0-9]+:/ {
+		alg = toupper(substr($1, 1, length($1) - 1))
+		off = on = bound = named = rss = ""
+		for (i = 1; i < NF; i++) {
+			if ($i == "off" && off == "") off = $(i + 1)
+			if ($i == "on" && on == "") on = $(i + 1)
+			if ($i == "=" && $(i + 1) ~ /\/s;?$/) bound = $(i + 1)
+			if ($i == "bound" && named == "") named = $(i + 1)
+			if ($i == "RSS") rss = $(i + 1)
+		}
+		if (named != "")
+			bound = named
+		gsub(/[^0-9.]/, "", bound)
+		printf "JWT %s|off|%s|verify bound|%s|%s\n", alg, off, bound, rss
+		printf "JWT %s|on|%s|||\n", alg, on
+	}' "$W/jwt.out"
+}
+
+# The rows as a Markdown table.
+table()
+{
+	awk -F'|' '
+	function num(v,   s, r) {
+		if (v == "")
+			return "-"
+		s = sprintf("%.0f", v); r = ""
+		while (length(s) > 3) {
+			r = "," substr(s, length(s) - 2) r
+			s = substr(s, 1, length(s) - 3)
+		}
+		return s r
+	}
+	BEGIN {
+		print "| source | cache | req/s | ceiling | ratio | peak RSS |"
+		print "|---|---|---|---|---|---|"
+	}
+	{
+		ceil = $4 == "" ? "-" : $4 " " num($5)
+		ratio = ($5 > 0 && $3 != "") ? sprintf("%.3f", $3 / $5) : "-"
+		rss = $6 == "" ? "-" : sprintf("%.1f MiB", $6)
+		printf "| %s | %s | %s | %s | %s | %s |\n", $1,
+		    $2 == "" ? "-" : $2, num($3), ceil, ratio, rss
+	}' "$ROWS"
+}
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+skipped run || bench run bash "$HERE/run.sh" --sources "$SOURCES" --cache both \
+    --tokens "$TOKENS" --duration "$DURATION" --workers "$WORKERS"
+skipped ldap || bench ldap bash "$HERE/ldap.sh" --users "$USERS" \
+    --duration "$DURATION" --workers "$WORKERS"
+skipped jwt || bench jwt bash "$HERE/jwt.sh" --duration "$DURATION" \
+    --workers "$WORKERS"
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+[ -s "$W/run.out" ] && parse_run >>"$ROWS"
+[ -s "$W/ldap.out" ] && parse_ldap >>"$ROWS"
+[ -s "$W/jwt.out" ] && parse_jwt >>"$ROWS"
+{
+	echo "$("$TOKENREVIEWD" --version 2>/dev/null | head -n 1)," \
+	    "$(nproc) CPUs, $WORKERS workers, $DURATION per case," \
+	    "$TOKENS tokens, $USERS LDAP users; load average $LOAD0" \
+	    "before, $LOAD1 after"
+	echo
+	table
+} >"$W/table.md"
+if [ -n "$OUT" ]; then
+	cp "$W/table.md" "$OUT" || exit 1
+else
+	cat "$W/table.md"
+fi
+exit "$STATUS"
