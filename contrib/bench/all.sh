@@ -144,26 +144,24 @@ parse_ldap()
 	}' "$W/ldap.out"
 }
 
-# jwt.sh: "ALG: cache off X req/s, cache on Y req/s; ... = B/s; ..."
-# today.  The bound is the last "= N/s" of the line, or a "bound N"
-# field when the line has one; the peak RSS a "peak RSS N MiB".
+# jwt.sh: "ALG: cache off X req/s, cache on Y req/s; bound 1/(...) = B
+# req/s; cache off / bound = R": the bound is the number before "req/s"
+# after an "=".
 parse_jwt()
 {
 	awk '
-	/^(rs|es|ps)[0-9]+:/ {
-		alg = toupper(substr($1, 1, length($1) - 1))
-		off = on = bound = named = rss = ""
-		for (i = 1; i < NF; i++) {
-			if ($i == "off" && off == "") off = $(i + 1)
-			if ($i == "on" && on == "") on = $(i + 1)
-			if ($i == "=" && $(i + 1) ~ /\/s;?$/) bound = $(i + 1)
-			if ($i == "bound" && named == "") named = $(i + 1)
-			if ($i == "RSS") rss = $(i + 1)
+	/^[RPE]S[0-9]+: cache off / {
+		alg = substr($1, 1, length($1) - 1)
+		off = on = bound = ""
+		for (i = 2; i <= NF; i++) {
+			if ($(i - 1) == "cache" && $i == "off" && off == "")
+				off = $(i + 1)
+			if ($(i - 1) == "cache" && $i == "on")
+				on = $(i + 1)
+			if ($i == "=" && $(i + 2) ~ /^req\/s/)
+				bound = $(i + 1)
 		}
-		if (named != "")
-			bound = named
-		gsub(/[^0-9.]/, "", bound)
-		printf "JWT %s|off|%s|verify bound|%s|%s\n", alg, off, bound, rss
+		printf "JWT %s|off|%s|verify bound|%s|\n", alg, off, bound
 		printf "JWT %s|on|%s|||\n", alg, on
 	}' "$W/jwt.out"
 }
