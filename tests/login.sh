@@ -46,7 +46,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$TR_TMP/login.key" 2>/dev/null || bail "cannot make the login key"
 chmod 600 "$TR_TMP/login.key"
 
-tr_config main server.chain=ldap static.file= cache.ttl=0 \
+tr_config main server.chain="ldap jwt" static.file= cache.ttl=0 \
     cache.negative_ttl=0 login.listen=127.0.0.1:0 login.issuer="$ISSUER/" \
     login.ldap=corp login.signing_key="$TR_TMP/login.key" \
     login.token_ttl=1h login.failure_delay=${DELAY}s \

@@ -61,7 +61,7 @@ LOGIN_URL=https://127.0.0.1:$LOGIN_PORT
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$TR_TMP/login.key" 2>/dev/null || bail "openssl genpkey failed"
 
-tr_config main server.chain=ldap static.file= cache.ttl=0 cache.negative_ttl=0
+tr_config main server.chain="ldap jwt" static.file= cache.ttl=0 cache.negative_ttl=0
 cat >>"$TR_CONF" <<EOF
 [ldap "corp"]
 uri = $s1_LDAP
