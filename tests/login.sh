@@ -26,7 +26,9 @@
 # login's token still reviews.  A session table that cannot be written
 # fails the login (503), one that cannot be read fails the review; with
 # sessions = no no row is written, and with recheck = no the session is
-# still checked.
+# still checked.  A revocation shows the same way with PostgreSQL (a
+# server of tests/pg-lib.sh, when it can be started), whose session calls
+# answer from the loop.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -486,6 +488,42 @@ if "$TOKENREVIEWCTL" -h 2>&1 | grep -q 'session list'; then
 	expect_no -e 'session revoked or expired' "... naming the session"
 	tr_stop
 	is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+	tid "sessions on PostgreSQL (answers from the loop)"
+	if [ "$(id -u)" = 0 ] && command -v runuser psql >/dev/null 2>&1 &&
+	    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		. "$(dirname "$0")/pg-lib.sh"
+		pg_setup
+		sess_config sesspg tokendb.path= tokendb.url="$DBURL"
+		expect_start sesspg "the daemon starts with PostgreSQL"
+		LOGIN_PORT=$(sed -n 3p "$TR_DIR/port")
+		sess_login -i 127.0.0.41 alice "$ALICE_PW"
+		is "$TR_CODE" 200 "alice logs in: 200"
+		P1=$TOKEN P1_JTI=$JTI
+		sess_login -i 127.0.0.42 alice "$ALICE_PW"
+		P2=$TOKEN
+		expect_user -t "$P1" -n alice "the token from /login reviews"
+		like "$(session_cmd list | grep -F -- "$P1_JTI")" \
+		    "^$P1_JTI +alice +[0-9T:-]+Z +[0-9T:-]+Z +127\\.0\\.0\\.41 +active\$" \
+		    "session list: its jti, user, times, client, active"
+		out=$(session_cmd revoke "$P1_JTI")
+		is "$?:$out" "0:1 session ended" "session revoke JTI"
+		if refused_within 2 "$P1"; then
+			pass "the revoked token is refused within 2 s ($WAITED s)"
+		else
+			fail "the revoked token is refused within 2 s" \
+			    "still: $(head -c 300 <<<"$TR_BODY")"
+		fi
+		expect_no -e 'session revoked or expired' \
+		    "... with an error that names the session"
+		expect_user -t "$P2" -n alice \
+		    "the other login's token still reviews"
+		tr_stop
+		is "$?" 0 "the daemon exits 0 on SIGTERM"
+	else
+		skip "sessions on PostgreSQL" \
+		    "needs root, runuser, psql and a PostgreSQL server"
+	fi
 else
 	skip "sessions" "tokenreviewctl built without the token database"
 fi
