@@ -203,6 +203,14 @@ tdsrc_session_cancel(struct tdsrc_sess_op *op)
 	tdsrc_sess_op_free(op);
 }
 
+long long
+tdsrc_session_cache_ttl(void *inst)
+{
+	const struct tdsrc_inst	*ti = inst;
+
+	return ti->ts->cache_ttl;
+}
+
 /*
  * Once a flush_interval per generation, by whichever worker's timer
  * comes first, and only once sessions are in use here.

@@ -209,6 +209,8 @@ void		 jwt_fetch_start(void);
 struct jwt_login {
 	char			*ldap;		/* [login] ldap */
 	int			 recheck;	/* [login] recheck */
+	int			 sessions;	/* [login] sessions resolved
+						   to yes */
 };
 
 struct jwt_extra {
@@ -298,13 +300,14 @@ int		 jwt_login_issuer(const struct config *,
 void		 jwt_login_free(struct jwt_login *);
 /*
  * What follows a valid token of the built-in issuer, whose user is in
- * res: with recheck, the user as the directory has it now.  AUTH_OK,
+ * res: with sessions, its session still open in the token database; with
+ * recheck, the user as the directory has it now.  AUTH_OK,
  * AUTH_ERROR with res->error, or AUTH_PENDING and done(req, rv) later.
  */
 enum auth_rv	 jwt_login_review(struct jwt_inst *,
 		    const struct jwt_issuer *, struct auth_req *,
 		    struct auth_result *, auth_done_cb done);
-/* The review gave up: end its recheck (1), or 0 if it has none. */
+/* The review gave up: end its check (1), or 0 if it has none. */
 int		 jwt_login_cancel(struct jwt_inst *, struct auth_req *);
 /* The worker stops: forget every recheck (the chain cancelled them). */
 void		 jwt_login_forget(struct jwt_inst *);

@@ -11,12 +11,17 @@
  * as the signer wrote them.
  *
  * What only this issuer does follows a valid signature and valid claims:
+ * with sessions, the token's jti must name a session of the token
+ * database that is neither revoked nor expired (tdsrc_session_check()),
+ * and the answer is then cached no longer than that database's
+ * cache_ttl, so that `tokenreviewctl session revoke` shows within it;
  * with recheck, the user is looked up again in the directory that
  * checked the password (auth_ldap_recheck(), without a bind), and the
  * answer is the user as the directory has it now, so that a removed
  * group, a deleted or a locked account shows within the cache's TTL
- * rather than at the token's exp.  The lookup is a second asynchronous
- * step of the review, which the chain's cancel ends like the first.
+ * rather than at the token's exp.  Each is one more asynchronous step of
+ * the review (the session first), which the chain's cancel ends like the
+ * first.
  */
 
 #include <sys/queue.h>
@@ -24,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -33,15 +39,29 @@
 
 #define JWT_LOGIN_NAME	"login"
 
-/* A review of a login token waiting for the directory. */
+/* What a review of a login token waits for. */
+enum jwt_login_step {
+	JWT_LOGIN_RECHECK,	/* the directory: the user now */
+	JWT_LOGIN_SESSION,	/* the token database: the session */
+};
+
+/* A review of a login token waiting for the directory or its session. */
 struct jwt_recheck {
 	TAILQ_ENTRY(jwt_recheck) entry;
 	struct jwt_inst		*ji;
+	const struct jwt_issuer	*is;
 	struct auth_req		*req;
 	struct auth_result	*res;		/* the token's user, then ours */
 	auth_done_cb		 done;
+	enum jwt_login_step	 step;
 	void			*ldap;		/* the LDAP source's instance */
 	struct auth_result	 now;		/* the directory's answer */
+	void			*tokendb;	/* the tokendb source's */
+	struct tdsrc_sess_op	*sop;		/* the session check waiting */
+	int			 calling;	/* in tdsrc_session_check() */
+	int			 answered;	/* ... which answered at once */
+	enum tdsrc_session_rv	 srv;		/* the session's verdict */
+	char			*why;
 };
 
 /* ---------------------------------------------------------------- config */
@@ -151,6 +171,7 @@ jwt_login_issuer(const struct config *conf, struct jwt_issuer **out,
 	is->login = xcalloc(1, sizeof(*is->login));
 	is->login->ldap = xstrdup(lc->ldap);
 	is->login->recheck = lc->recheck;
+	is->login->sessions = lc->sessions == LOGIN_SESSIONS_YES;
 	*out = is;
 	is = NULL;
 	r = 0;
@@ -167,6 +188,7 @@ jwt_login_recheck_free(struct jwt_recheck *rc)
 {
 	TAILQ_REMOVE(&rc->ji->rechecks, rc, entry);
 	auth_result_clear(&rc->now);
+	free(rc->why);
 	free(rc);
 }
 
@@ -283,6 +305,7 @@ jwt_login_recheck(struct jwt_inst *ji, const struct jwt_issuer *is,
 	rc->req = req;
 	rc->res = res;
 	rc->done = done;
+	rc->step = JWT_LOGIN_RECHECK;
 	rc->ldap = ldap;
 	TAILQ_INSERT_TAIL(&ji->rechecks, rc, entry);
 	rv = auth_ldap_recheck(ldap, is->login->ldap, res->username, req,
@@ -292,11 +315,11 @@ jwt_login_recheck(struct jwt_inst *ji, const struct jwt_issuer *is,
 	return jwt_login_recheck_end(rc, rv);
 }
 
-enum auth_rv
-jwt_login_review(struct jwt_inst *ji, const struct jwt_issuer *is,
+/* After the session, if any: the recheck, if on. */
+static enum auth_rv
+jwt_login_after_session(struct jwt_inst *ji, const struct jwt_issuer *is,
     struct auth_req *req, struct auth_result *res, auth_done_cb done)
 {
-	/* Sessions: tdsrc_session_check(jti) comes here, before the recheck. */
 	if (!is->login->recheck)
 		return AUTH_OK;
 #ifdef HAVE_LDAP
@@ -311,6 +334,167 @@ jwt_login_review(struct jwt_inst *ji, const struct jwt_issuer *is,
 #endif
 }
 
+/* ------------------------------------------------------------ sessions */
+
+#ifdef HAVE_TOKENDB
+
+/* The jti of a verified token, from its user's credential id, or NULL. */
+static char *
+jwt_login_jti(const char *user_json)
+{
+	json_t		*u, *cred;
+	const char	*s = NULL;
+	char		*jti = NULL;
+
+	if ((u = json_loads(user_json, 0, NULL)) == NULL)
+		return NULL;
+	cred = json_object_get(json_object_get(u, "extra"), JWT_CRED_ID);
+	if (json_is_array(cred))
+		cred = json_array_get(cred, 0);
+	if (json_is_string(cred))
+		s = json_string_value(cred);
+	if (s != NULL && strncmp(s, "JTI=", 4) == 0 && s[4] != '\0')
+		jti = xstrdup(s + 4);
+	json_decref(u);
+	return jti;
+}
+
+/* A revocation must show within the token database's cache_ttl. */
+static void
+jwt_login_session_cap(struct auth_result *res, long long ttl)
+{
+	if (ttl <= 0)
+		res->max_ttl = -1;
+	else if (res->max_ttl == 0 || res->max_ttl > ttl)
+		res->max_ttl = ttl;
+}
+
+/*
+ * The session's verdict becomes the review's: an open session goes on to
+ * the recheck, capped to the cache_ttl; an ended one and a database that
+ * cannot say are errors with a reason (never cached).  rc is freed.
+ */
+static enum auth_rv
+jwt_login_session_end(struct jwt_recheck *rc)
+{
+	struct jwt_inst		*ji = rc->ji;
+	const struct jwt_issuer	*is = rc->is;
+	struct auth_req		*req = rc->req;
+	struct auth_result	*res = rc->res;
+	auth_done_cb		 done = rc->done;
+	enum tdsrc_session_rv	 srv = rc->srv;
+
+	if (srv == TDSESS_ACTIVE)
+		jwt_login_session_cap(res, tdsrc_session_cache_ttl(rc->tokendb));
+	else {
+		auth_result_clear(res);
+		if (srv == TDSESS_ENDED) {
+			log_msg(LL_VERBOSE, "jwt_deny", "token %s: issuer %s: "
+			    "%s", req->token_fp, is->name, rc->why != NULL ?
+			    rc->why : "session ended");
+			xasprintf(&res->error, JWT_LOGIN_NAME ": session "
+			    "revoked or expired");
+		} else
+			xasprintf(&res->error, JWT_LOGIN_NAME ": session "
+			    "check: %s", rc->why != NULL ? rc->why : "failed");
+		res->max_ttl = -1;
+	}
+	jwt_login_recheck_free(rc);
+	if (srv != TDSESS_ACTIVE)
+		return AUTH_ERROR;
+	return jwt_login_after_session(ji, is, req, res, done);
+}
+
+/* The token database answered, at once or later from the loop. */
+static void
+jwt_login_session_cb(void *arg, enum tdsrc_session_rv srv, const char *why)
+{
+	struct jwt_recheck	*rc = arg;
+	struct auth_req		*req = rc->req;
+	auth_done_cb		 done = rc->done;
+	enum auth_rv		 rv;
+
+	rc->srv = srv;
+	rc->why = why != NULL ? xstrdup(why) : NULL;
+	rc->sop = NULL;
+	if (rc->calling) {
+		rc->answered = 1;
+		return;
+	}
+	if ((rv = jwt_login_session_end(rc)) != AUTH_PENDING)
+		done(req, rv);
+}
+
+/* Ask the token database whether the token's session is still open. */
+static enum auth_rv
+jwt_login_session(struct jwt_inst *ji, const struct jwt_issuer *is,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done)
+{
+	struct jwt_recheck	*rc;
+	struct tdsrc_sess_op	*op = NULL;
+	void			*tokendb;
+	char			*jti;
+
+	if (req->chain == NULL ||
+	    (tokendb = auth_chain_instance(req->chain, "tokendb")) == NULL) {
+		auth_result_clear(res);
+		xasprintf(&res->error, JWT_LOGIN_NAME ": session check: the "
+		    "tokendb source does not run here");
+		return AUTH_ERROR;
+	}
+	rc = xcalloc(1, sizeof(*rc));
+	rc->ji = ji;
+	rc->is = is;
+	rc->req = req;
+	rc->res = res;
+	rc->done = done;
+	rc->step = JWT_LOGIN_SESSION;
+	rc->tokendb = tokendb;
+	TAILQ_INSERT_TAIL(&ji->rechecks, rc, entry);
+	rc->calling = 1;
+	if ((jti = jwt_login_jti(res->user_json)) == NULL)
+		jwt_login_session_cb(rc, TDSESS_ENDED, "no jti");
+	else
+		op = tdsrc_session_check(tokendb, jti, (int64_t)time(NULL),
+		    jwt_login_session_cb, rc);
+	free(jti);
+	rc->calling = 0;
+	if (rc->answered)
+		return jwt_login_session_end(rc);
+	rc->sop = op;
+	if (done != NULL)
+		return AUTH_PENDING;
+	tdsrc_session_cancel(op);
+	jwt_login_recheck_free(rc);
+	auth_result_clear(res);
+	xasprintf(&res->error, JWT_LOGIN_NAME ": session check: cannot wait");
+	return AUTH_ERROR;
+}
+#else
+static enum auth_rv
+jwt_login_session(struct jwt_inst *ji, const struct jwt_issuer *is,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done)
+{
+	(void)ji;
+	(void)is;
+	(void)req;
+	(void)done;
+	auth_result_clear(res);
+	xasprintf(&res->error, JWT_LOGIN_NAME ": session check: built "
+	    "without the token database");
+	return AUTH_ERROR;
+}
+#endif
+
+enum auth_rv
+jwt_login_review(struct jwt_inst *ji, const struct jwt_issuer *is,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done)
+{
+	if (is->login->sessions)
+		return jwt_login_session(ji, is, req, res, done);
+	return jwt_login_after_session(ji, is, req, res, done);
+}
+
 int
 jwt_login_cancel(struct jwt_inst *ji, struct auth_req *req)
 {
@@ -323,7 +507,11 @@ jwt_login_cancel(struct jwt_inst *ji, struct auth_req *req)
 	}
 	if (rc == NULL)
 		return 0;
-	if ((ldap = auth_backend_find("ldap")) != NULL)
+	if (rc->step == JWT_LOGIN_SESSION) {
+#ifdef HAVE_TOKENDB
+		tdsrc_session_cancel(rc->sop);
+#endif
+	} else if ((ldap = auth_backend_find("ldap")) != NULL)
 		ldap->cancel(rc->ldap, req);
 	jwt_login_recheck_free(rc);
 	return 1;

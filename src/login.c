@@ -14,8 +14,12 @@
  * failed reviews), and a floor on the time a refusal takes
  * (failure_delay), the same whether the user exists or not.  Every POST
  * /login ends in one audit line (never the password) and one count of
- * tokenreviewd_logins_total.  A login in flight holds the view it started
- * with, like a review, and is dropped if its client leaves.
+ * tokenreviewd_logins_total.  When sessions are on, the token is told
+ * only once its session row is in the token database (tdsrc_session_add()
+ * on the view's tokendb source), so that every token given out can be
+ * listed and revoked; a login whose row cannot be written fails (503).  A
+ * login in flight holds the view it started with, like a review, and is
+ * dropped if its client leaves.
  */
 
 #include <sys/types.h>
@@ -36,6 +40,9 @@
 #include "tokenreviewd.h"
 #include "http.h"
 #include "server.h"
+#ifdef HAVE_TOKENDB
+#include "tokendb.h"
+#endif
 #include "login.h"
 
 #define LOGIN_MAX_CRED		1024	/* base64 text of user:password */
@@ -56,6 +63,11 @@ struct login_req {
 	struct event		*timer;		/* deadline, then the delay */
 	int			 pending;	/* the directory is asked */
 	enum metrics_login	 outcome;	/* held back: a refusal */
+	char			*jwt;		/* signed, not told yet */
+	char			 jti[LOGIN_JTI_LEN + 1];
+	int64_t			 iat;		/* unix s */
+	struct tdsrc_sess_op	*sop;		/* its session row, being
+						   written */
 };
 
 static const char *const login_outcomes[ML_MAX] = {
@@ -105,6 +117,10 @@ login_free(struct login_req *lq)
 	if (lq->timer != NULL)
 		event_free(lq->timer);
 	auth_result_clear(&lq->res);
+	if (lq->jwt != NULL) {
+		OPENSSL_cleanse(lq->jwt, strlen(lq->jwt));
+		free(lq->jwt);
+	}
 	if (lq->cred != NULL) {
 		OPENSSL_cleanse(lq->cred, lq->credlen);
 		free(lq->cred);
@@ -166,37 +182,101 @@ login_unauthorized(struct login_req *lq)
 	login_end(lq, NULL);
 }
 
-/* The directory accepted the password: sign, answer the credential. */
+/* The signed token, told in an ExecCredential. */
 static void
-login_success(struct login_req *lq)
+login_answer(struct login_req *lq)
 {
-	char	 jti[LOGIN_JTI_LEN + 1], *jwt, *body;
-	int64_t	 now = (int64_t)time(NULL);
+	char	*body;
 	size_t	 len;
 
-	if ((jwt = login_sign(lq->lc, lq->res.user_json, now, jti)) == NULL) {
-		log_msg(LL_ERROR, "login", "cannot sign a token");
-		lq->outcome = ML_ERROR;
-		login_reply_status(lq->sc, 500, "InternalError", "cannot sign "
-		    "a token", NULL);
-		login_end(lq, NULL);
-		return;
-	}
-	/*
-	 * The session row goes here, when sessions are on: tdsrc_session_add()
-	 * after signing and before answering; a failure fails the login (503).
-	 */
-	body = login_exec_credential(jwt, now + lq->lc->token_ttl / 1000,
-	    &len);
-	OPENSSL_cleanse(jwt, strlen(jwt));
-	free(jwt);
+	body = login_exec_credential(lq->jwt, lq->iat +
+	    lq->lc->token_ttl / 1000, &len);
 	lq->outcome = ML_SUCCESS;
 	metrics_request(lq->sc->w->m, MP_LOGIN, 200);
 	http_reply(lq->sc->hc, 200, "application/json", body, len,
 	    "Cache-Control: no-store\r\n");
 	OPENSSL_cleanse(body, len);
 	free(body);
-	login_end(lq, jti);
+	login_end(lq, lq->jti);
+}
+
+/* No session row: no token. */
+static void
+login_session_failed(struct login_req *lq, const char *why)
+{
+	lq->outcome = ML_ERROR;
+	free(lq->res.error);
+	xasprintf(&lq->res.error, "cannot record the session: %s",
+	    why != NULL ? why : "failed");
+	login_reply_status(lq->sc, 503, "ServiceUnavailable", "the token "
+	    "database cannot record the session now; retry later", NULL);
+	login_end(lq, NULL);
+}
+
+#ifdef HAVE_TOKENDB
+/* The token database wrote the session row, or could not. */
+static void
+login_session_cb(void *arg, enum tdsrc_session_rv rv, const char *why)
+{
+	struct login_req	*lq = arg;
+
+	lq->sop = NULL;
+	if (rv == TDSESS_ACTIVE)
+		login_answer(lq);
+	else
+		login_session_failed(lq, why);
+}
+
+/*
+ * Write the session row; the answer follows from login_session_cb(), maybe
+ * before this returns (lq is then gone).
+ */
+static void
+login_session_add(struct login_req *lq)
+{
+	struct tokendb_session	 s;
+	struct tdsrc_sess_op	*op;
+	void			*tokendb;
+
+	if ((tokendb = auth_chain_instance(lq->view->chain,
+	    "tokendb")) == NULL) {
+		login_session_failed(lq, "the tokendb source is not running");
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.jti = lq->jti;
+	s.username = lq->res.username;
+	s.issued = lq->iat;
+	s.expires = lq->iat + lq->lc->token_ttl / 1000;
+	s.client = lq->sc->client;
+	if ((op = tdsrc_session_add(tokendb, &s, login_session_cb, lq)) !=
+	    NULL)
+		lq->sop = op;
+}
+#else
+static void
+login_session_add(struct login_req *lq)
+{
+	login_session_failed(lq, "built without the token database");
+}
+#endif
+
+/* The directory accepted the password: sign, then the session, answer. */
+static void
+login_success(struct login_req *lq)
+{
+	lq->iat = (int64_t)time(NULL);
+	lq->jwt = login_sign(lq->lc, lq->res.user_json, lq->iat, lq->jti);
+	if (lq->jwt == NULL) {
+		log_msg(LL_ERROR, "login", "cannot sign a token");
+		lq->outcome = ML_ERROR;
+		login_reply_status(lq->sc, 500, "InternalError", "cannot sign "
+		    "a token", NULL);
+		login_end(lq, NULL);
+	} else if (lq->lc->sessions == LOGIN_SESSIONS_YES)
+		login_session_add(lq);
+	else
+		login_answer(lq);
 }
 
 /* A refusal waits for failure_delay after the request came in. */
@@ -431,8 +511,14 @@ login_drop(struct server_conn *sc)
 
 	if (lq == NULL)
 		return;
-	if (lq->pending) {
-		auth_backend_find("ldap")->cancel(lq->inst, &lq->areq);
+	if (lq->pending || lq->sop != NULL) {
+		if (lq->pending)
+			auth_backend_find("ldap")->cancel(lq->inst,
+			    &lq->areq);
+#ifdef HAVE_TOKENDB
+		else
+			tdsrc_session_cancel(lq->sop);
+#endif
 		sc->login = NULL;
 		login_free(lq);
 		return;

@@ -598,6 +598,11 @@ struct tdsrc_sess_op *tdsrc_session_add(void *inst,
 		    void *arg);
 /* Forget an op: its cb is not called.  NULL is a no-op. */
 void		 tdsrc_session_cancel(struct tdsrc_sess_op *);
+/*
+ * The instance's cache_ttl (ms, 0: none): how long a review may keep an
+ * answer that a revocation in the token database must end.
+ */
+long long	 tdsrc_session_cache_ttl(void *inst);
 
 /* auth-ldap.c */
 /* RFC 4515 escaping of an assertion value; the caller frees the result. */

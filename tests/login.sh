@@ -18,7 +18,17 @@
 # audit line and is counted in tokenreviewd_logins_total; no password
 # ever reaches the log.  Each client address below is a loopback address
 # of its own (127.0.0.N), so that the per-address limit is seen only where
-# it is tested.
+# it is tested.  With a token database (SQLite), each login writes a
+# session row that tokenreviewctl session lists (jti, user, client); the
+# token from /login reviews on the review port until its session is
+# revoked (by jti or by user), and is refused within 2 s after that
+# although the positive cache keeps answers a minute, while another
+# login's token still reviews.  A session table that cannot be written
+# fails the login (503), one that cannot be read fails the review; with
+# sessions = no no row is written, and with recheck = no the session is
+# still checked.  A revocation shows the same way with PostgreSQL (a
+# server of tests/pg-lib.sh, when it can be started), whose session calls
+# answer from the loop.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -332,5 +342,191 @@ is "$leaks" "" "no password, credential or token in the daemon's log"
 tid "stop"
 tr_stop
 is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+# ---------------------------------------------------------------- sessions
+
+# sess_config NAME [KEY=VALUE]...: a daemon with the jwt source, a token
+# database (SQLite) and the [ldap "corp"] of main; the positive cache
+# keeps answers a minute, so that only the token database's cache_ttl
+# can make a revocation show sooner.
+sess_config()
+{
+	local name=$1
+	shift
+	tr_config "$name" server.chain="jwt tokendb ldap" static.file= \
+	    cache.ttl=60s cache.negative_ttl=0 \
+	    tokendb.path="$TR_TMP/$name/tokens.db" tokendb.cache_ttl=1s \
+	    login.listen=127.0.0.1:0 login.issuer="$ISSUER" login.ldap=corp \
+	    login.signing_key="$TR_TMP/login.key" login.token_ttl=1h "$@"
+	{
+		cat "$TR_CONF"
+		sed -n '/^\[ldap "corp"\]$/,$p' "$TR_TMP/main/tokenreviewd.conf"
+	} | tr_write "$TR_CONF.new"
+	mv "$TR_CONF.new" "$TR_CONF"
+}
+
+session_cmd()
+{
+	"$TOKENREVIEWCTL" -c "$TR_CONF" session "$@"
+}
+
+# sess_login [-i ADDR] USER PASSWORD: login; TOKEN and JTI of its answer.
+sess_login()
+{
+	login "$@"
+	TOKEN=$(jq -r 'if .kind == "ExecCredential" then .status.token
+	    else empty end' <<<"$TR_BODY" 2>/dev/null)
+	JTI=$(jwt_part 2 | jq -r .jti 2>/dev/null)
+}
+
+# refused_within SECONDS TOKEN: review TOKEN until it is refused, at most
+# SECONDS by this shell's clock; the time it took in WAITED.
+refused_within()
+{
+	local t0
+	t0=$(tr_now)
+	while :; do
+		tr_is_no -t "$2" -E && WAITED=$(tr_elapsed "$t0") && return 0
+		tr_between "$(tr_elapsed "$t0")" 0 "$1" || return 1
+	done
+}
+
+if "$TOKENREVIEWCTL" -h 2>&1 | grep -q 'session list'; then
+	tid "sessions: a row per login, revoked with tokenreviewctl"
+	sess_config sess
+	ok "tokenreviewd -n accepts [login] with [tokendb]" \
+	    "$TOKENREVIEWD" -c "$TR_CONF" -n
+	expect_start sess "the daemon starts with a token database"
+	LOGIN_PORT=$(sed -n 3p "$TR_DIR/port")
+	sess_login -i 127.0.0.31 alice "$ALICE_PW"
+	is "$TR_CODE" 200 "alice logs in: 200"
+	A1=$TOKEN A1_JTI=$JTI
+	expect_user -t "$A1" -n alice "the token from /login reviews as alice"
+	is "$(jq -r '.status.user.extra["authentication.kubernetes.io/credential-id"][0]' <<<"$TR_BODY")" \
+	    "JTI=$A1_JTI" "... its credential id names the session"
+	expect_user -t "$A1" -n alice \
+	    "... and again (from the cache, within cache_ttl)"
+	like "$(session_cmd list | grep -F -- "$A1_JTI")" \
+	    "^$A1_JTI +alice +[0-9T:-]+Z +[0-9T:-]+Z +127\\.0\\.0\\.31 +active\$" \
+	    "session list: its jti, user, times, client, active"
+	sess_login -i 127.0.0.32 alice "$ALICE_PW"
+	A2=$TOKEN A2_JTI=$JTI
+	expect_user -t "$A2" -n alice "another login of alice reviews"
+	out=$(session_cmd revoke "$A1_JTI")
+	is "$?:$out" "0:1 session ended" "session revoke JTI"
+	if refused_within 2 "$A1"; then
+		pass "the revoked token is refused within 2 s ($WAITED s)"
+	else
+		fail "the revoked token is refused within 2 s" \
+		    "still: $(head -c 300 <<<"$TR_BODY")"
+	fi
+	expect_no -e 'session revoked or expired' \
+	    "... with an error that names the session"
+	expect_user -t "$A2" -n alice "the other login's token still reviews"
+	expect_no -t "$A1" -e 'session revoked or expired' \
+	    "the revoked token stays refused"
+
+	tid "sessions: revoke --user"
+	sess_login -i 127.0.0.33 dup1 dup1-pw
+	D1=$TOKEN
+	sess_login -i 127.0.0.33 dup1 dup1-pw
+	D2=$TOKEN
+	expect_user -t "$D1" -n dup1 "dup1's first token reviews"
+	expect_user -t "$D2" -n dup1 "dup1's second token reviews"
+	is "$(session_cmd list --user dup1 | sed 1d | wc -l)" 2 \
+	    "session list --user dup1: two sessions"
+	out=$(session_cmd revoke --user dup1)
+	is "$?:$out" "0:2 sessions ended" "session revoke --user dup1"
+	refused_within 2 "$D1" && refused_within 2 "$D2"
+	ok "both of dup1's tokens are refused within 2 s" test $? -eq 0
+	expect_user -t "$A2" -n alice "alice's token still reviews"
+
+	tid "sessions: a token database that fails"
+	if command -v sqlite3 >/dev/null 2>&1; then
+		sqlite3 -cmd '.timeout 5000' "$TR_DIR/tokens.db" \
+		    'ALTER TABLE sessions RENAME TO sessions_away'
+		sess_login -i 127.0.0.34 alice "$ALICE_PW"
+		is "$TR_CODE" 503 "no session row can be written: 503"
+		is "$TOKEN" "" "... and no token"
+		ok "... audited as an error" grep -q \
+		    '"event":"login".*"outcome":"error".*"client":"127.0.0.34:.*"error":"cannot record the session' \
+		    "$TR_LOG"
+		refused_within 2 "$A2"
+		ok "a session that cannot be checked is not accepted" \
+		    test $? -eq 0
+		expect_no -e 'session check' "... an error, not cached"
+		sqlite3 -cmd '.timeout 5000' "$TR_DIR/tokens.db" \
+		    'ALTER TABLE sessions_away RENAME TO sessions'
+		tr_wait_until 2 tr_is_user -t "$A2" -n alice
+		ok "back once the table is: alice's token reviews" test $? -eq 0
+	else
+		skip "a token database that fails" "no sqlite3"
+	fi
+	tr_stop
+	is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+	tid "sessions = no: no row, no check"
+	sess_config nosess login.sessions=no
+	expect_start nosess "the daemon starts with sessions = no"
+	LOGIN_PORT=$(sed -n 3p "$TR_DIR/port")
+	sess_login alice "$ALICE_PW"
+	is "$TR_CODE" 200 "alice logs in: 200"
+	expect_user -t "$TOKEN" -n alice "the token reviews without a session"
+	is "$(session_cmd list | sed 1d | wc -l)" 0 "no session row written"
+	tr_stop
+	is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+	tid "sessions with recheck = no"
+	sess_config norecheck login.recheck=no
+	expect_start norecheck "the daemon starts with recheck = no"
+	LOGIN_PORT=$(sed -n 3p "$TR_DIR/port")
+	sess_login alice "$ALICE_PW"
+	expect_user -t "$TOKEN" -n alice "the token reviews"
+	session_cmd revoke "$JTI" >/dev/null
+	refused_within 2 "$TOKEN"
+	ok "revoked, refused within 2 s without a recheck" test $? -eq 0
+	expect_no -e 'session revoked or expired' "... naming the session"
+	tr_stop
+	is "$?" 0 "the daemon exits 0 on SIGTERM"
+
+	tid "sessions on PostgreSQL (answers from the loop)"
+	if [ "$(id -u)" = 0 ] && command -v runuser psql >/dev/null 2>&1 &&
+	    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		. "$(dirname "$0")/pg-lib.sh"
+		pg_setup
+		sess_config sesspg tokendb.path= tokendb.url="$DBURL"
+		expect_start sesspg "the daemon starts with PostgreSQL"
+		LOGIN_PORT=$(sed -n 3p "$TR_DIR/port")
+		sess_login -i 127.0.0.41 alice "$ALICE_PW"
+		is "$TR_CODE" 200 "alice logs in: 200"
+		P1=$TOKEN P1_JTI=$JTI
+		sess_login -i 127.0.0.42 alice "$ALICE_PW"
+		P2=$TOKEN
+		expect_user -t "$P1" -n alice "the token from /login reviews"
+		like "$(session_cmd list | grep -F -- "$P1_JTI")" \
+		    "^$P1_JTI +alice +[0-9T:-]+Z +[0-9T:-]+Z +127\\.0\\.0\\.41 +active\$" \
+		    "session list: its jti, user, times, client, active"
+		out=$(session_cmd revoke "$P1_JTI")
+		is "$?:$out" "0:1 session ended" "session revoke JTI"
+		if refused_within 2 "$P1"; then
+			pass "the revoked token is refused within 2 s ($WAITED s)"
+		else
+			fail "the revoked token is refused within 2 s" \
+			    "still: $(head -c 300 <<<"$TR_BODY")"
+		fi
+		expect_no -e 'session revoked or expired' \
+		    "... with an error that names the session"
+		expect_user -t "$P2" -n alice \
+		    "the other login's token still reviews"
+		tr_stop
+		is "$?" 0 "the daemon exits 0 on SIGTERM"
+	else
+		skip "sessions on PostgreSQL" \
+		    "needs root, runuser, psql and a PostgreSQL server"
+	fi
+else
+	skip "sessions" "tokenreviewctl built without the token database"
+fi
+
 slapd_stop s1
 done_testing
