@@ -32,6 +32,7 @@
 
 #include "tokenreviewd.h"
 #include "jwt-int.h"
+#include "login.h"
 
 enum jwt_keys_added {
 	JWT_KEYS_ADDED,
@@ -306,127 +307,26 @@ out:
 	return r;
 }
 
-static char *
-jwt_keys_b64url(const unsigned char *in, size_t n)
-{
-	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	char			*out;
-	unsigned int		 acc = 0;
-	size_t			 i, o = 0;
-	int			 bits = 0;
-
-	out = xmalloc(n * 4 / 3 + 4);
-	for (i = 0; i < n; i++) {
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = tab[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = tab[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
-	return out;
-}
-
-/* A key parameter, big-endian, left-padded to pad bytes if pad > 0. */
-static char *
-jwt_keys_param_b64(EVP_PKEY *pkey, const char *param, int pad)
-{
-	unsigned char	 buf[1024];
-	BIGNUM		*bn = NULL;
-	char		*s = NULL;
-	int		 n;
-
-	if (!EVP_PKEY_get_bn_param(pkey, param, &bn))
-		return NULL;
-	if (pad <= 0)
-		pad = BN_num_bytes(bn);
-	if (pad <= (int)sizeof(buf) && (n = BN_bn2binpad(bn, buf, pad)) >= 0)
-		s = jwt_keys_b64url(buf, (size_t)n);
-	BN_free(bn);
-	return s;
-}
-
-/* The JWK of an EC public key on P-256, P-384 or P-521, or NULL. */
-static json_t *
-jwt_keys_ec_jwk(EVP_PKEY *pkey)
-{
-	char		 group[64], *x, *y;
-	const char	*crv;
-	json_t		*jwk = NULL;
-	int		 size;
-
-	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-	    group, sizeof(group), NULL))
-		return NULL;
-	if (strcmp(group, "prime256v1") == 0)
-		crv = "P-256", size = 32;
-	else if (strcmp(group, "secp384r1") == 0)
-		crv = "P-384", size = 48;
-	else if (strcmp(group, "secp521r1") == 0)
-		crv = "P-521", size = 66;
-	else
-		return NULL;
-	x = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_EC_PUB_X, size);
-	y = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, size);
-	if (x != NULL && y != NULL)
-		jwk = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC",
-		    "crv", crv, "x", x, "y", y);
-	free(x);
-	free(y);
-	return jwk;
-}
-
-static json_t *
-jwt_keys_rsa_jwk(EVP_PKEY *pkey)
-{
-	char	*n, *e;
-	json_t	*jwk = NULL;
-
-	n = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_RSA_N, 0);
-	e = jwt_keys_param_b64(pkey, OSSL_PKEY_PARAM_RSA_E, 0);
-	if (n != NULL && e != NULL)
-		jwk = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", n,
-		    "e", e);
-	free(n);
-	free(e);
-	return jwk;
-}
-
-/* The public JWK of a key, without kid, or NULL. */
-static json_t *
-jwt_keys_public_jwk(EVP_PKEY *pkey)
-{
-	if (EVP_PKEY_is_a(pkey, "RSA"))
-		return jwt_keys_rsa_jwk(pkey);
-	if (EVP_PKEY_is_a(pkey, "EC"))
-		return jwt_keys_ec_jwk(pkey);
-	return NULL;
-}
-
 /*
  * A PEM public key as a JWK whose kid is base64url(SHA-256(DER
  * SubjectPublicKeyInfo)), the kid kube-apiserver gives its own keys.
  */
 static json_t *
-jwt_keys_pkey_jwk(EVP_PKEY *pkey)
+jwt_keys_pkey_jwk(EVP_PKEY *pkey, char *why, size_t whylen)
 {
 	unsigned char	*der = NULL, digest[TR_SHA256_LEN];
 	json_t		*jwk;
 	char		*kid;
 	int		 len;
 
-	jwk = jwt_keys_public_jwk(pkey);
+	jwk = login_public_jwk(pkey, NULL, why, whylen);
 	if (jwk == NULL || (len = i2d_PUBKEY(pkey, &der)) <= 0) {
 		json_decref(jwk);
 		return NULL;
 	}
 	sha256(der, (size_t)len, digest);
 	OPENSSL_free(der);
-	kid = jwt_keys_b64url(digest, sizeof(digest));
+	kid = base64url_encode(digest, sizeof(digest));
 	json_object_set_new(jwk, "kid", json_string(kid));
 	free(kid);
 	return jwk;
@@ -441,15 +341,15 @@ jwt_keys_add_pem(struct jwt_keyset *ks, const char *data, size_t len,
 	json_t			*jwk;
 	BIO			*bio;
 	const char		*skip;
+	char			 why[128];
 	int			 n = 0;
 
 	bio = BIO_new_mem_buf(data, (int)len);
 	while ((pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) != NULL) {
-		jwk = jwt_keys_pkey_jwk(pkey);
+		jwk = jwt_keys_pkey_jwk(pkey, why, sizeof(why));
 		EVP_PKEY_free(pkey);
 		if (jwk == NULL) {
-			snprintf(err, errlen, "key %d: not an RSA key or an "
-			    "EC key on P-256, P-384 or P-521", n + 1);
+			snprintf(err, errlen, "key %d: %s", n + 1, why);
 			goto fail;
 		}
 		skip = NULL;
@@ -482,11 +382,8 @@ jwt_keys_add_pkey(struct jwt_keyset *ks, EVP_PKEY *pkey, const char *kid,
 	json_t			*jwk;
 	const char		*skip = NULL;
 
-	if ((jwk = jwt_keys_public_jwk(pkey)) == NULL) {
-		snprintf(err, errlen, "not an RSA key or an EC key on P-256, "
-		    "P-384 or P-521");
+	if ((jwk = login_public_jwk(pkey, NULL, err, errlen)) == NULL)
 		return -1;
-	}
 	json_object_set_new(jwk, "kid", json_string(kid));
 	json_object_set_new(jwk, "alg", json_string(alg));
 	json_object_set_new(jwk, "use", json_string("sig"));

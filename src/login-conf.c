@@ -78,31 +78,6 @@ struct login_conf_ctx {
 	size_t			 errlen;
 };
 
-char *
-login_b64url(const unsigned char *in, size_t n)
-{
-	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	char			*out;
-	unsigned int		 acc = 0;
-	size_t			 i, o = 0;
-	int			 bits = 0;
-
-	out = xmalloc(n / 3 * 4 + 5);
-	for (i = 0; i < n; i++) {
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = tab[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = tab[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
-	return out;
-}
-
 /*
  * The addresses, and none that [server] listens on too: with
  * SO_REUSEPORT the two listeners would share the port and split its
@@ -218,67 +193,58 @@ login_conf_param(EVP_PKEY *pkey, const char *param, int pad)
 	if (pad <= 0)
 		pad = BN_num_bytes(bn);
 	if (pad <= (int)sizeof(buf) && (n = BN_bn2binpad(bn, buf, pad)) >= 0)
-		s = login_b64url(buf, (size_t)n);
+		s = base64url_encode(buf, (size_t)n);
 	BN_free(bn);
 	return s;
 }
 
-/* The members of an EC key's thumbprint, and its algorithm. */
-static json_t *
-login_conf_ec_jwk(EVP_PKEY *pkey, const char **alg, char *why, size_t len)
+json_t *
+login_public_jwk(EVP_PKEY *pkey, const char **alg, char *why, size_t len)
 {
-	char		 group[64], *x, *y;
-	const char	*crv;
+	char		 group[64], *a = NULL, *b = NULL;
+	const char	*crv, *sig;
 	json_t		*jwk = NULL;
 	int		 size;
 
-	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-	    group, sizeof(group), NULL))
-		group[0] = '\0';
-	if (strcmp(group, "prime256v1") == 0)
-		crv = "P-256", size = 32, *alg = "ES256";
-	else if (strcmp(group, "secp384r1") == 0)
-		crv = "P-384", size = 48, *alg = "ES384";
-	else if (strcmp(group, "secp521r1") == 0)
-		crv = "P-521", size = 66, *alg = "ES512";
-	else {
-		snprintf(why, len, "an EC key on %s: want P-256, P-384 or "
-		    "P-521", group[0] != '\0' ? group : "an unnamed curve");
+	if (EVP_PKEY_is_a(pkey, "RSA")) {
+		sig = "RS256";
+		a = login_conf_param(pkey, OSSL_PKEY_PARAM_RSA_N, 0);
+		b = login_conf_param(pkey, OSSL_PKEY_PARAM_RSA_E, 0);
+		if (a != NULL && b != NULL)
+			jwk = json_pack("{s:s, s:s, s:s}", "kty", "RSA",
+			    "n", a, "e", b);
+	} else if (EVP_PKEY_is_a(pkey, "EC")) {
+		if (!EVP_PKEY_get_utf8_string_param(pkey,
+		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
+			group[0] = '\0';
+		if (strcmp(group, "prime256v1") == 0)
+			crv = "P-256", size = 32, sig = "ES256";
+		else if (strcmp(group, "secp384r1") == 0)
+			crv = "P-384", size = 48, sig = "ES384";
+		else if (strcmp(group, "secp521r1") == 0)
+			crv = "P-521", size = 66, sig = "ES512";
+		else {
+			snprintf(why, len, "an EC key on %s: want P-256, "
+			    "P-384 or P-521", group[0] != '\0' ? group :
+			    "an unnamed curve");
+			return NULL;
+		}
+		a = login_conf_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, size);
+		b = login_conf_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, size);
+		if (a != NULL && b != NULL)
+			jwk = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC",
+			    "crv", crv, "x", a, "y", b);
+	} else {
+		snprintf(why, len, "a %s key: want EC (P-256, P-384, P-521) "
+		    "or RSA", EVP_PKEY_get0_type_name(pkey));
 		return NULL;
 	}
-	x = login_conf_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, size);
-	y = login_conf_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, size);
-	if (x != NULL && y != NULL)
-		jwk = json_pack("{s:s, s:s, s:s, s:s}", "crv", crv, "kty",
-		    "EC", "x", x, "y", y);
-	else
-		snprintf(why, len, "cannot read the EC public key");
-	free(x);
-	free(y);
-	return jwk;
-}
-
-static json_t *
-login_conf_rsa_jwk(EVP_PKEY *pkey, const char **alg, char *why, size_t len)
-{
-	char	*n, *e;
-	json_t	*jwk = NULL;
-
-	if (EVP_PKEY_get_bits(pkey) < 2048) {
-		snprintf(why, len, "an RSA key of %d bits: want 2048 or more",
-		    EVP_PKEY_get_bits(pkey));
-		return NULL;
-	}
-	*alg = "RS256";
-	n = login_conf_param(pkey, OSSL_PKEY_PARAM_RSA_N, 0);
-	e = login_conf_param(pkey, OSSL_PKEY_PARAM_RSA_E, 0);
-	if (n != NULL && e != NULL)
-		jwk = json_pack("{s:s, s:s, s:s}", "e", e, "kty", "RSA",
-		    "n", n);
-	else
-		snprintf(why, len, "cannot read the RSA public key");
-	free(n);
-	free(e);
+	free(a);
+	free(b);
+	if (jwk == NULL)
+		snprintf(why, len, "cannot read the public key");
+	else if (alg != NULL)
+		*alg = sig;
 	return jwk;
 }
 
@@ -293,21 +259,18 @@ login_conf_describe(struct login_key *k, char *why, size_t len)
 	json_t	*jwk;
 	char	*s;
 
-	if (EVP_PKEY_is_a(k->pkey, "EC"))
-		jwk = login_conf_ec_jwk(k->pkey, &k->alg, why, len);
-	else if (EVP_PKEY_is_a(k->pkey, "RSA"))
-		jwk = login_conf_rsa_jwk(k->pkey, &k->alg, why, len);
-	else {
-		snprintf(why, len, "a %s key: want EC (P-256, P-384, P-521) "
-		    "or RSA", EVP_PKEY_get0_type_name(k->pkey));
+	if (EVP_PKEY_is_a(k->pkey, "RSA") &&
+	    EVP_PKEY_get_bits(k->pkey) < 2048) {
+		snprintf(why, len, "an RSA key of %d bits: want 2048 or more",
+		    EVP_PKEY_get_bits(k->pkey));
 		return -1;
 	}
-	if (jwk == NULL)
+	if ((jwk = login_public_jwk(k->pkey, &k->alg, why, len)) == NULL)
 		return -1;
 	s = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
 	sha256(s, strlen(s), digest);
 	free(s);
-	k->kid = login_b64url(digest, sizeof(digest));
+	k->kid = base64url_encode(digest, sizeof(digest));
 	json_object_set_new(jwk, "kid", json_string(k->kid));
 	json_object_set_new(jwk, "alg", json_string(k->alg));
 	json_object_set_new(jwk, "use", json_string("sig"));

@@ -107,9 +107,9 @@ login_sign_bytes(const struct login_key *k, const char *input)
 	    strlen(input)) != 1)
 		goto out;
 	if (size == 0)
-		out = login_b64url(sig, len);
+		out = base64url_encode(sig, len);
 	else if ((raw = login_sign_ecdsa_raw(sig, len, size, &rawlen)) != NULL)
-		out = login_b64url(raw, rawlen);
+		out = base64url_encode(raw, rawlen);
 out:
 	free(sig);
 	free(raw);
@@ -125,7 +125,7 @@ login_sign_part(const json_t *o)
 
 	if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
 		return NULL;
-	b = login_b64url((const unsigned char *)s, strlen(s));
+	b = base64url_encode(s, strlen(s));
 	free(s);
 	return b;
 }
@@ -142,7 +142,7 @@ login_sign(const struct login_conf *lc, const char *user_json, int64_t now,
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return NULL;
-	id = login_b64url(rnd, sizeof(rnd));
+	id = base64url_encode(rnd, sizeof(rnd));
 	strlcpy(jti, id, LOGIN_JTI_LEN + 1);
 	free(id);
 	header = json_pack("{s:s, s:s, s:s}", "alg", k->alg, "typ", "JWT",

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 struct config;
@@ -76,8 +77,13 @@ struct login_conf {
 int	 login_conf_load(const struct config *, struct login_conf **out,
 	    char *err, size_t errlen);
 void	 login_conf_free(struct login_conf *);
-/* n bytes as unpadded base64url text; the caller frees it. */
-char	*login_b64url(const unsigned char *, size_t n);
+/*
+ * The public JWK (kty and its members, no kid) of an EC key on P-256,
+ * P-384 or P-521 or of an RSA key, and the algorithm it signs with
+ * (alg may be NULL).  NULL with the reason in why for any other key.
+ */
+json_t	*login_public_jwk(EVP_PKEY *, const char **alg, char *why,
+	    size_t len);
 
 /* login-sign.c; every result is text the caller frees. */
 /*

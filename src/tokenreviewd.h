@@ -135,6 +135,8 @@ int	 base64_digit(int c, int url);
  * encoding has.
  */
 unsigned char *base64_decode(const char *, size_t, int url, size_t *outlen);
+/* n bytes as unpadded base64url text; the caller frees it. */
+char	*base64url_encode(const void *, size_t n);
 uint64_t	 fnv1a64(const char *);
 int	 ct_equal(const void *, const void *, size_t);
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */

@@ -205,6 +205,32 @@ fnv1a64(const char *s)
 	return h;
 }
 
+char *
+base64url_encode(const void *data, size_t n)
+{
+	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	const unsigned char	*in = data;
+	char			*out;
+	unsigned int		 acc = 0;
+	size_t			 i, o = 0;
+	int			 bits = 0;
+
+	out = xmalloc(n / 3 * 4 + 5);
+	for (i = 0; i < n; i++) {
+		acc = (acc << 8) | in[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = tab[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = tab[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+	return out;
+}
+
 unsigned char *
 base64_decode(const char *s, size_t n, int url, size_t *outlen)
 {
