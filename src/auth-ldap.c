@@ -548,16 +548,13 @@ lreq_next_dir(struct lreq *lr)
 
 /* ------------------------------------------------------------ backend */
 
-static enum auth_rv
-auth_ldap_authenticate(void *inst, struct auth_req *req,
-    struct auth_result *res, auth_done_cb done)
+/* A review's walk of the directories, on the active list. */
+static struct lreq *
+lreq_new(struct ldap_inst *li, struct auth_req *req, struct auth_result *res,
+    auth_done_cb done)
 {
-	struct ldap_inst	*li = inst;
-	struct lreq		*lr;
-	enum auth_rv		 rv;
+	struct lreq	*lr;
 
-	if (req->token_len == 0 || req->token_len > TR_MAX_TOKEN)
-		return AUTH_DENY;
 	lr = xcalloc(1, sizeof(*lr));
 	lr->li = li;
 	lr->req = req;
@@ -566,13 +563,35 @@ auth_ldap_authenticate(void *inst, struct auth_req *req,
 	lr->waiting = LK_NONE;
 	lr->sync = 1;
 	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
-	lreq_next_dir(lr);
+	return lr;
+}
+
+/* After lr's first steps: its answer if it has one, else AUTH_PENDING. */
+static enum auth_rv
+lreq_started(struct lreq *lr)
+{
+	enum auth_rv	rv;
+
 	lr->sync = 0;
 	if (!lr->finished)
 		return AUTH_PENDING;
 	rv = lr->final;
 	lreq_free(lr);
 	return rv;
+}
+
+static enum auth_rv
+auth_ldap_authenticate(void *inst, struct auth_req *req,
+    struct auth_result *res, auth_done_cb done)
+{
+	struct ldap_inst	*li = inst;
+	struct lreq		*lr;
+
+	if (req->token_len == 0 || req->token_len > TR_MAX_TOKEN)
+		return AUTH_DENY;
+	lr = lreq_new(li, req, res, done);
+	lreq_next_dir(lr);
+	return lreq_started(lr);
 }
 
 /* The directory named dir, or NULL. */
@@ -602,7 +621,6 @@ auth_ldap_recheck(void *inst, const char *dir, const char *username,
 	struct ldap_inst	*li = inst;
 	struct ldap_dir		*d;
 	struct lreq		*lr;
-	enum auth_rv		 rv;
 	size_t			 i, plen;
 
 	if ((d = auth_ldap_dir(li, dir, &i)) == NULL) {
@@ -614,25 +632,13 @@ auth_ldap_recheck(void *inst, const char *dir, const char *username,
 	if (strncmp(username, d->username_prefix, plen) != 0 ||
 	    username[plen] == '\0' || strlen(username + plen) > LDAP_MAX_LOGIN)
 		return AUTH_DENY;
-	lr = xcalloc(1, sizeof(*lr));
-	lr->li = li;
-	lr->req = req;
-	lr->res = res;
-	lr->done = done;
-	lr->waiting = LK_NONE;
+	lr = lreq_new(li, req, res, done);
 	lr->recheck = 1;
 	lr->dir = i;
-	lr->sync = 1;
-	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
 	lr->ds.login = xstrdup(username + plen);
 	lr->ds.step = LR_USER;
 	lreq_run(lr);
-	lr->sync = 0;
-	if (!lr->finished)
-		return AUTH_PENDING;
-	rv = lr->final;
-	lreq_free(lr);
-	return rv;
+	return lreq_started(lr);
 }
 
 enum auth_rv
@@ -641,7 +647,6 @@ auth_ldap_login(void *inst, const char *dir, struct auth_req *req,
 {
 	struct ldap_inst	*li = inst;
 	struct lreq		*lr;
-	enum auth_rv		 rv;
 	size_t			 i;
 
 	if (auth_ldap_dir(li, dir, &i) == NULL) {
@@ -651,23 +656,11 @@ auth_ldap_login(void *inst, const char *dir, struct auth_req *req,
 	}
 	if (req->token_len == 0 || req->token_len > TR_MAX_TOKEN)
 		return AUTH_DENY;
-	lr = xcalloc(1, sizeof(*lr));
-	lr->li = li;
-	lr->req = req;
-	lr->res = res;
-	lr->done = done;
-	lr->waiting = LK_NONE;
+	lr = lreq_new(li, req, res, done);
 	lr->login = 1;
 	lr->dir = lr->login_dir = i;
-	lr->sync = 1;
-	TAILQ_INSERT_TAIL(&li->active, lr, aentry);
 	lreq_next_dir(lr);
-	lr->sync = 0;
-	if (!lr->finished)
-		return AUTH_PENDING;
-	rv = lr->final;
-	lreq_free(lr);
-	return rv;
+	return lreq_started(lr);
 }
 
 /* The review gave up (deadline or client gone): drop its work quietly. */

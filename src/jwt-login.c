@@ -183,6 +183,28 @@ out:
 
 /* ---------------------------------------------------------------- review */
 
+#if defined(HAVE_LDAP) || defined(HAVE_TOKENDB)
+/* A step of a review that waits for another source, on ji's list. */
+static struct jwt_recheck *
+jwt_login_step_new(struct jwt_inst *ji, const struct jwt_issuer *is,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done,
+    enum jwt_login_step step)
+{
+	struct jwt_recheck	*rc;
+
+	rc = xcalloc(1, sizeof(*rc));
+	rc->ji = ji;
+	rc->is = is;
+	rc->req = req;
+	rc->res = res;
+	rc->done = done;
+	rc->step = step;
+	TAILQ_INSERT_TAIL(&ji->rechecks, rc, entry);
+	return rc;
+}
+
+#endif
+
 static void
 jwt_login_recheck_free(struct jwt_recheck *rc)
 {
@@ -192,6 +214,7 @@ jwt_login_recheck_free(struct jwt_recheck *rc)
 	free(rc);
 }
 
+#ifdef HAVE_LDAP
 /*
  * The directory's user, with the token's credential id (its jti, which
  * names the session in audit logs) kept in its extra.  The caller frees
@@ -300,20 +323,28 @@ jwt_login_recheck(struct jwt_inst *ji, const struct jwt_issuer *is,
 		    "source does not run here");
 		return AUTH_ERROR;
 	}
-	rc = xcalloc(1, sizeof(*rc));
-	rc->ji = ji;
-	rc->req = req;
-	rc->res = res;
-	rc->done = done;
-	rc->step = JWT_LOGIN_RECHECK;
+	rc = jwt_login_step_new(ji, is, req, res, done, JWT_LOGIN_RECHECK);
 	rc->ldap = ldap;
-	TAILQ_INSERT_TAIL(&ji->rechecks, rc, entry);
 	rv = auth_ldap_recheck(ldap, is->login->ldap, res->username, req,
 	    &rc->now, jwt_login_recheck_cb);
 	if (rv == AUTH_PENDING)
 		return AUTH_PENDING;
 	return jwt_login_recheck_end(rc, rv);
 }
+#else
+static enum auth_rv
+jwt_login_recheck(struct jwt_inst *ji, const struct jwt_issuer *is,
+    struct auth_req *req, struct auth_result *res, auth_done_cb done)
+{
+	(void)ji;
+	(void)is;
+	(void)req;
+	(void)done;
+	auth_result_clear(res);
+	xasprintf(&res->error, JWT_LOGIN_NAME ": recheck: built without LDAP");
+	return AUTH_ERROR;
+}
+#endif
 
 /* After the session, if any: the recheck, if on. */
 static enum auth_rv
@@ -322,16 +353,7 @@ jwt_login_after_session(struct jwt_inst *ji, const struct jwt_issuer *is,
 {
 	if (!is->login->recheck)
 		return AUTH_OK;
-#ifdef HAVE_LDAP
 	return jwt_login_recheck(ji, is, req, res, done);
-#else
-	(void)ji;
-	(void)req;
-	(void)done;
-	auth_result_clear(res);
-	xasprintf(&res->error, JWT_LOGIN_NAME ": recheck: built without LDAP");
-	return AUTH_ERROR;
-#endif
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -442,15 +464,8 @@ jwt_login_session(struct jwt_inst *ji, const struct jwt_issuer *is,
 		    "tokendb source does not run here");
 		return AUTH_ERROR;
 	}
-	rc = xcalloc(1, sizeof(*rc));
-	rc->ji = ji;
-	rc->is = is;
-	rc->req = req;
-	rc->res = res;
-	rc->done = done;
-	rc->step = JWT_LOGIN_SESSION;
+	rc = jwt_login_step_new(ji, is, req, res, done, JWT_LOGIN_SESSION);
 	rc->tokendb = tokendb;
-	TAILQ_INSERT_TAIL(&ji->rechecks, rc, entry);
 	rc->calling = 1;
 	if ((jti = jwt_login_jti(res->user_json)) == NULL)
 		jwt_login_session_cb(rc, TDSESS_ENDED, "no jti");

@@ -320,6 +320,7 @@ login_checked(struct login_req *lq, enum auth_rv rv)
 	}
 }
 
+#ifdef HAVE_LDAP
 static void
 login_done_cb(struct auth_req *areq, enum auth_rv rv)
 {
@@ -328,6 +329,7 @@ login_done_cb(struct auth_req *areq, enum auth_rv rv)
 
 	login_checked(lq, rv);
 }
+#endif
 
 /* The deadline while the directory is asked; else the delay is over. */
 static void

@@ -11,7 +11,10 @@
 # terminal output not yet matched, notes whether the terminal echoes at
 # that moment, and types the text and Enter; --answer-file types the
 # first line of a file instead (a password, kept off this process's
-# command line, where the test looks for it); --interrupt types Ctrl-C.
+# command line, where the test looks for it); --interrupt types Ctrl-C,
+# and again every half second until the command ends: a shell's read
+# builtin that the signal reaches just before it blocks would wait for
+# input, a window too short for a person but not for a script.
 # Everything the terminal showed goes to the transcript file.  It prints
 # one line per step ("step N echo=on|off") and at the end "exit=N" (or
 # "signal=N", "timeout"), "echo_after=on|off" and "unmatched=N" (steps
@@ -87,6 +90,7 @@ def drive(a, pid, fd):
     steps = list(a.steps)
     n = 0
     deadline = time.monotonic() + a.timeout
+    again = None
     while time.monotonic() < deadline:
         if steps:
             m = re.search(steps[0][0].encode(), seen[pos:])
@@ -95,8 +99,13 @@ def drive(a, pid, fd):
                 n += 1
                 print("step %d echo=%s" % (n, echoes(fd)), flush=True)
                 os.write(fd, steps[0][1])
+                if steps[0][1] == b"\x03":
+                    again = time.monotonic() + 0.5
                 steps.pop(0)
                 continue
+        if again is not None and time.monotonic() >= again:
+            os.write(fd, b"\x03")
+            again = time.monotonic() + 0.5
         r, _, _ = select.select([fd], [], [], 0.1)
         if not r:
             continue
