@@ -18,7 +18,8 @@
 #
 # Each row: the source, the cache (on, off), req/s, the ceiling it is
 # compared with (nginx for the static file; the static file with the same
-# cache for a token database; slapd's own rate for uncached LDAP, the
+# cache for a token database, but pgbench's select-only rate on the same
+# server for uncached PostgreSQL; slapd's own rate for uncached LDAP, the
 # static file of ldap.sh's run for cached LDAP; the verify bound for
 # uncached JWT), the ratio req/s / ceiling, and the daemon's peak RSS
 # (VmHWM) where the script reports it.
@@ -111,12 +112,19 @@ parse_run()
 				printf "nginx (fixed reply)||%s|||\n", rps[s]
 				continue
 			}
+			if (s == "pgbench") {
+				printf "PostgreSQL server (pgbench -S)||%s|||\n",
+				    rps[s]
+				continue
+			}
 			src = s; cache = "on"
 			if (sub(/-nocache$/, "", src))
 				cache = "off"
 			base = cache == "on" ? "static" : "static-nocache"
 			if (src == "static")
 				base = "nginx"
+			if (s == "postgresql-nocache" && ("pgbench" in rps))
+				base = "pgbench"
 			printf "%s|%s|%s|%s|%s|%s\n", src, cache, rps[s],
 			    base, rps[base], hwm[s]
 		}

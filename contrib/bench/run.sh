@@ -37,7 +37,12 @@ usage: run.sh [options]
                       postgresql  the token database in PostgreSQL: the
                                   server at --tokendb-url, else a
                                   throwaway one started here (needs root
-                                  and Debian's postgresql package)
+                                  and Debian's postgresql package); with
+                                  the throwaway server, each round also
+                                  runs pgbench's select-only load on it,
+                                  prepared, with as many clients as the
+                                  daemons' pools hold: the server's own
+                                  rate, the ceiling of uncached lookups
   --tokendb         same as --sources sqlite
   --tokendb-url URL PostgreSQL database for the postgresql source (it must
                     not hold these tokens yet: they are imported); alone,
@@ -634,6 +639,38 @@ EOF
 	printf '\n'
 }
 
+# The PostgreSQL server's own rate for what an uncached lookup asks:
+# pgbench's select-only script (one row by its primary key, prepared)
+# with as many clients as one daemon's pools hold (workers x pool_size,
+# 4 by default), on the throwaway server only: pgbench makes tables of its
+# own.  A row "pgbench ROUND TPS LATENCY LATENCY 0 0" in the results.
+PGBENCH_CLIENTS=
+pgbench_init()
+{
+	PGBENCH_CLIENTS=$((WORKERS * 4))
+	"$PG_BIN/pgbench" -i -q -s 1 "$TOKENDB_URL" >"$DIR/pgbench-init.log" 2>&1 ||
+	    { tail -n 5 "$DIR/pgbench-init.log" >&2; die "pgbench -i failed"; }
+}
+
+measure_pgbench()
+{
+	local round=$1 secs tps lat
+	secs=$(duration_seconds "$DURATION")
+	timeout $((secs + 30)) "$PG_BIN/pgbench" -n -S -M prepared \
+	    -c "$PGBENCH_CLIENTS" -j "$THREADS" -T "$secs" "$TOKENDB_URL" \
+	    >"$DIR/pgbench-$round.txt" 2>&1 || {
+		cat "$DIR/pgbench-$round.txt" >&2
+		die "pgbench failed"
+	}
+	tps=$(awk '/^tps = / { print $3; exit }' "$DIR/pgbench-$round.txt")
+	lat=$(awk '/^latency average = / { print $4; exit }' \
+	    "$DIR/pgbench-$round.txt")
+	[ -n "$tps" ] || die "cannot read the pgbench output"
+	echo "pgbench $round $tps ${lat:-0} ${lat:-0} 0 0" >>"$DIR/results"
+	printf '  %-18s round %d: %10.0f tx/s   (select-only, prepared, -c %d)\n' \
+	    pgbench "$round" "$tps" "$PGBENCH_CLIENTS"
+}
+
 # --- main ----------------------------------------------------------------------
 
 echo "tokenreviewd benchmark: $DAEMON vs nginx, 127.0.0.1 only"
@@ -652,6 +689,7 @@ make_certs >"$DIR/openssl.log" 2>&1 || {
 make_tokens || die "cannot write the token file"
 if [ "$USE_PG" = yes ] && [ -z "$TOKENDB_URL" ]; then
 	start_postgresql
+	pgbench_init
 fi
 if [ "$USE_SQLITE" = yes ]; then
 	import_tokens sqlite || die "cannot import the tokens into SQLite"
@@ -696,6 +734,7 @@ for round in $(seq "$ROUNDS"); do
 	for v in $VARIANTS; do
 		measure "$v" "$round"
 	done
+	[ -z "$PGBENCH_CLIENTS" ] || measure_pgbench "$round"
 done
 
 echo "  load average after the runs: $(loadavg)"
@@ -722,14 +761,15 @@ fi
 # The summary: mean over the rounds for each server, ratios to nginx and,
 # for a token database, to the static source with the same cache setting;
 # the targets are judged on the first daemon.
-awk -v tokens="$TOKENS" -v rounds="$ROUNDS" -v order="nginx $VARIANTS" \
+awk -v tokens="$TOKENS" -v rounds="$ROUNDS" \
+    -v order="nginx $VARIANTS${PGBENCH_CLIENTS:+ pgbench}" \
     -v nr="$NGINX_AFTER_RSS" -v memfile="$DIR/memory.all" '
 {
 	rps[$1] += $3; p50[$1] += $4; p99[$1] += $5; n[$1]++
 }
 function verdict(ok) { return ok ? "PASS" : "FAIL" }
 function baseline(s,   b) {
-	if (s == "nginx" || s ~ /^static/)
+	if (s == "nginx" || s == "pgbench" || s ~ /^static/)
 		return ""
 	b = (s ~ /-nocache$/) ? "static-nocache" : "static"
 	return (b in n) ? b : ""
@@ -753,6 +793,9 @@ END {
 			printf " %10.3f", rps[s] / rps[b]
 		printf "\n"
 	}
+	if ("pgbench" in n && "postgresql-nocache" in n)
+		printf "  postgresql-nocache / pgbench select-only: %.3f\n",
+		    rps["postgresql-nocache"] / rps["pgbench"]
 	print ""
 	printf "tokenreviewd memory (%d tokens), MiB:\n", tokens
 	printf "  %-18s %12s %12s %12s %12s\n", "", "loaded RSS", "loaded HWM",
