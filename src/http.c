@@ -10,23 +10,30 @@
  * libevent's evhttp (2.1) cannot refuse an over-long body with our own
  * status body before reading it, has one timeout that a client resets with
  * every byte it trickles in, and no connection cap, so the protocol is
- * done here on a bufferevent_openssl.  One timer per connection enforces
- * the deadlines: the handshake and each request must arrive whole within
- * read_timeout of their start (slow clients cannot stretch it), a reply
- * must leave within write_timeout, and an idle keep-alive connection lives
- * idle_timeout.  A second one bounds what a connection costs before it is
- * any use: its handshake and whole first request must arrive within
- * handshake_timeout of the accept, so that sockets opened and left silent
- * are closed after seconds, not after idle_timeout.  When the deadline
- * finds bytes of the peer not read yet, the lateness is the loop's (a
- * burst of handshakes), not the peer's; and a handshake that moved on
- * during the period is a loaded peer, not a silent one: either gets
- * another period, and the first timer (read_timeout) still bounds the
- * handshake as a whole.
+ * done here.  One timer per connection enforces the deadlines: the
+ * handshake and each request must arrive whole within read_timeout of
+ * their start (slow clients cannot stretch it), a reply must leave within
+ * write_timeout, and an idle keep-alive connection lives idle_timeout.  A
+ * second one bounds what a connection costs before it is any use: its
+ * handshake and whole first request must arrive within handshake_timeout
+ * of the accept, so that sockets opened and left silent are closed after
+ * seconds, not after idle_timeout.  When the deadline finds bytes of the
+ * peer not read yet, the lateness is the loop's (a burst of handshakes),
+ * not the peer's; and a handshake that moved on during the period is a
+ * loaded peer, not a silent one: either gets another period, and the
+ * first timer (read_timeout) still bounds the handshake as a whole.
  *
- * The bufferevent must be made with BEV_OPT_DEFER_CALLBACKS: a reply may be
- * written, and the connection freed by its write callback, only from the
- * event loop, never from inside http_reply() on the caller's stack.
+ * The bytes move through OpenSSL (or the socket, on the health port)
+ * directly, not through a bufferevent: a read event stays registered for
+ * the connection's life and a write event only while a reply is held up
+ * by a full socket, so that a review costs one read and one write system
+ * call, no change of the epoll set, and no buffer chunk allocated and
+ * wiped.  OpenSSL reads ahead, a whole record or more per read(2); what it
+ * holds is drained before the loop is asked again.  A reply is written,
+ * and the connection freed after its last reply, only from the loop
+ * (http_io_cb()), never inside http_reply() on the caller's stack; a
+ * connection freed while its own callback runs is only marked, and freed
+ * when the callback returns.
  */
 
 #include <sys/types.h>
@@ -36,14 +43,13 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -72,6 +78,9 @@ enum http_conn_state {
  */
 #define HTTP_LINGER_MS		2000
 
+/* The first size of a connection's input buffer; it grows for more. */
+#define HTTP_BUF_FIRST		4096
+
 /* What one step of reading a request came to. */
 enum http_read {
 	HTTP_READ_WAIT,		/* wait for more bytes */
@@ -80,8 +89,36 @@ enum http_read {
 	HTTP_READ_REFUSED,	/* refused: the answer is on its way */
 };
 
+/* What a read or write on the connection came to. */
+enum http_io {
+	HTTP_IO_DONE,		/* all there was, or all of it sent */
+	HTTP_IO_AGAIN,		/* wait for the socket */
+	HTTP_IO_CLOSED,		/* end of stream or an error: close */
+};
+
+/*
+ * Bytes in transit: [off, len) are held, [len, cap) never hold anything
+ * (whatever left them is wiped), so wiping [0, len) wipes all.
+ */
+struct http_buf {
+	char	*p;
+	size_t	 off;
+	size_t	 len;
+	size_t	 cap;
+};
+
 struct http_conn {
-	struct bufferevent	*bev;
+	evutil_socket_t		 fd;
+	SSL			*ssl;		/* NULL: plain HTTP */
+	struct event		*rev;		/* readable, persistent */
+	struct event		*wev;		/* writable, while needed */
+	int			 rev_on, wev_on;
+	int			 want_write;	/* handshake or read blocked */
+	int			 send_blocked;	/* the socket took no more */
+	int			 in_full;	/* input at its bound */
+	int			 nest;		/* in http_io_cb() */
+	int			 dead;		/* freed inside it */
+	struct http_buf		 in, out;
 	struct event		*timer;
 	struct event		*deadline;	/* until the first request */
 	uint64_t		 deadline_seen;	/* bytes read at its last run */
@@ -94,15 +131,13 @@ struct http_conn {
 
 	/*
 	 * The request being read or served: head holds the strings of req.
-	 * All three buffers may hold secrets (the bearer token, the token
-	 * under review) and are wiped before they are freed or reused.
+	 * Both buffers may hold secrets (the bearer token, the token under
+	 * review) and are wiped before they are freed or reused.
 	 */
 	char			*head;
 	size_t			 head_len;
 	struct http_request	 req;
-	struct evbuffer		*body;
-	char			*body_flat;
-	size_t			 body_flat_len;
+	struct http_buf		 body;		/* NUL-terminated */
 	struct http_chunked	 ck;
 	void			*data;
 };
@@ -144,27 +179,195 @@ http_timer(struct http_conn *c, long long ms)
 	evtimer_add(c->timer, &tv);
 }
 
-/* Overwrite the bytes of an evbuffer in place, then drop them. */
-static void
-http_wipe_evbuffer(struct evbuffer *buf)
+static size_t
+http_buf_avail(const struct http_buf *b)
 {
-	struct evbuffer_iovec	 v[16];
-	struct evbuffer_ptr	 pos;
-	int			 i, n;
+	return b->len - b->off;
+}
 
-	if (buf == NULL)
+static void
+http_buf_free(struct http_buf *b)
+{
+	if (b->p != NULL)
+		OPENSSL_cleanse(b->p, b->len);
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Drop n held bytes from the front, wiping them once none is left. */
+static void
+http_buf_consume(struct http_buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off < b->len)
 		return;
-	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
-	while ((n = evbuffer_peek(buf, -1, &pos, v, 16)) > 0) {
-		for (i = 0; i < n && i < 16; i++) {
-			OPENSSL_cleanse(v[i].iov_base, v[i].iov_len);
-			evbuffer_ptr_set(buf, &pos, v[i].iov_len,
-			    EVBUFFER_PTR_ADD);
-		}
-		if (n <= 16)
-			break;
+	OPENSSL_cleanse(b->p, b->len);
+	b->off = b->len = 0;
+}
+
+/*
+ * Room for at least want more bytes after the held ones (want <= bound -
+ * held), moving them to the front or into a larger block; the old bytes
+ * are wiped, never left behind by realloc().  Returns the room.
+ */
+static size_t
+http_buf_room(struct http_buf *b, size_t want)
+{
+	size_t	 held = http_buf_avail(b), cap;
+	char	*p;
+
+	if (b->cap - b->len >= want)
+		return b->cap - b->len;
+	if (b->off > 0 && b->cap - held >= want) {
+		memmove(b->p, b->p + b->off, held);
+		OPENSSL_cleanse(b->p + held, b->len - held);
+		b->off = 0;
+		b->len = held;
+		return b->cap - b->len;
 	}
-	evbuffer_drain(buf, evbuffer_get_length(buf));
+	for (cap = b->cap > 0 ? b->cap : HTTP_BUF_FIRST; cap - held < want;
+	    cap *= 2)
+		;
+	p = xmalloc(cap);
+	if (held > 0)
+		memcpy(p, b->p + b->off, held);
+	http_buf_free(b);
+	b->p = p;
+	b->len = held;
+	b->cap = cap;
+	return cap - held;
+}
+
+static void
+http_buf_add(struct http_buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	http_buf_room(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+/* Register for the events the connection waits for now, and no others. */
+static void
+http_io_update(struct http_conn *c)
+{
+	int	rd = !c->in_full && !c->want_write;
+	int	wr = c->want_write || c->send_blocked;
+
+	if (rd != c->rev_on) {
+		if (rd)
+			event_add(c->rev, NULL);
+		else
+			event_del(c->rev);
+		c->rev_on = rd;
+	}
+	if (wr != c->wev_on) {
+		if (wr)
+			event_add(c->wev, NULL);
+		else
+			event_del(c->wev);
+		c->wev_on = wr;
+	}
+}
+
+/* What an SSL call that returned r <= 0 means for the connection. */
+static enum http_io
+http_ssl_result(struct http_conn *c, int r)
+{
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return HTTP_IO_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		c->want_write = 1;
+		return HTTP_IO_AGAIN;
+	default:
+		ERR_clear_error();
+		return HTTP_IO_CLOSED;
+	}
+}
+
+/* Read what has arrived, up to the input's bound. */
+static enum http_io
+http_recv(struct http_conn *c)
+{
+	size_t	 bound = c->lim.max_header + c->lim.max_body, room;
+	ssize_t	 n;
+	int	 r;
+
+	c->want_write = 0;
+	for (;;) {
+		if (http_buf_avail(&c->in) >= bound) {
+			c->in_full = 1;
+			return HTTP_IO_DONE;
+		}
+		room = http_buf_room(&c->in, 1);
+		if (room > bound - http_buf_avail(&c->in))
+			room = bound - http_buf_avail(&c->in);
+		if (c->ssl == NULL) {
+			n = read(c->fd, c->in.p + c->in.len, room);
+			if (n > 0) {
+				c->in.len += (size_t)n;
+				return HTTP_IO_DONE;
+			}
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return HTTP_IO_AGAIN;
+			return HTTP_IO_CLOSED;
+		}
+		r = SSL_read(c->ssl, c->in.p + c->in.len,
+		    room > INT_MAX ? INT_MAX : (int)room);
+		if (r <= 0)
+			return http_ssl_result(c, r);
+		c->in.len += (size_t)r;
+		/* Level-triggered: the loop says when the socket has more. */
+		if (!SSL_has_pending(c->ssl))
+			return HTTP_IO_DONE;
+	}
+}
+
+/* Send what the output holds. */
+static enum http_io
+http_send(struct http_conn *c)
+{
+	size_t	 n;
+	ssize_t	 w;
+	int	 r;
+
+	c->send_blocked = 0;
+	while ((n = http_buf_avail(&c->out)) > 0) {
+		if (c->ssl == NULL) {
+			w = send(c->fd, c->out.p + c->out.off, n, MSG_NOSIGNAL);
+			if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+				c->send_blocked = 1;
+				return HTTP_IO_AGAIN;
+			}
+			if (w <= 0)
+				return HTTP_IO_CLOSED;
+			http_buf_consume(&c->out, (size_t)w);
+			continue;
+		}
+		r = SSL_write(c->ssl, c->out.p + c->out.off,
+		    n > INT_MAX ? INT_MAX : (int)n);
+		if (r <= 0) {
+			/* A write waits for the socket to take more. */
+			if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) {
+				c->send_blocked = 1;
+				return HTTP_IO_AGAIN;
+			}
+			return http_ssl_result(c, r);
+		}
+		http_buf_consume(&c->out, (size_t)r);
+	}
+	return HTTP_IO_DONE;
+}
+
+/* Have the output sent from the loop, at the end of http_io_cb(). */
+static void
+http_queue(struct http_conn *c, const void *p, size_t n)
+{
+	http_buf_add(&c->out, p, n);
+	if (c->nest == 0)
+		event_active(c->wev, EV_WRITE, 1);
 }
 
 /* Forget the current request, keeping the connection. */
@@ -177,12 +380,7 @@ http_reset(struct http_conn *c)
 	free(c->head);
 	c->head = NULL;
 	c->head_len = 0;
-	if (c->body_flat != NULL)
-		OPENSSL_cleanse(c->body_flat, c->body_flat_len);
-	free(c->body_flat);
-	c->body_flat = NULL;
-	c->body_flat_len = 0;
-	http_wipe_evbuffer(c->body);
+	http_buf_free(&c->body);
 	memset(&c->req, 0, sizeof(c->req));
 	memset(&c->ck, 0, sizeof(c->ck));
 	c->data = NULL;
@@ -191,15 +389,24 @@ http_reset(struct http_conn *c)
 static void
 http_free(struct http_conn *c)
 {
+	if (c->dead)
+		return;
+	c->dead = 1;
 	if (c->cb.closed != NULL)
 		c->cb.closed(c, c->cb.arg);
 	http_reset(c);
-	if (c->body != NULL)
-		evbuffer_free(c->body);
+	http_buf_free(&c->in);
+	http_buf_free(&c->out);
+	event_free(c->rev);
+	event_free(c->wev);
 	event_free(c->timer);
 	event_free(c->deadline);
-	bufferevent_free(c->bev);
-	free(c);
+	c->rev = c->wev = c->timer = c->deadline = NULL;
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	if (c->nest == 0)
+		free(c);
 }
 
 static void
@@ -223,6 +430,12 @@ http_timer_cb(evutil_socket_t fd, short events, void *arg)
 	case HCS_BUSY:
 		/* The review owns its own deadline. */
 		break;
+	case HCS_WRITE:
+	case HCS_CLOSING:
+		log_msg(LL_VERBOSE, "http_timeout", "%s: reply not taken "
+		    "within write_timeout", c->peer);
+		http_free(c);
+		break;
 	default:
 		http_free(c);
 		break;
@@ -235,9 +448,10 @@ http_pending(const struct http_conn *c)
 {
 	int	n = 0;
 
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	if (http_buf_avail(&c->in) > 0 ||
+	    (c->ssl != NULL && SSL_has_pending(c->ssl)))
 		return 1;
-	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+	return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 static void
@@ -253,12 +467,11 @@ http_deadline_add(struct http_conn *c)
 static int
 http_progressed(struct http_conn *c)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
 	uint64_t	 n;
 
-	if (ssl == NULL || SSL_get_rbio(ssl) == NULL)
+	if (c->ssl == NULL || SSL_get_rbio(c->ssl) == NULL)
 		return 0;
-	n = BIO_number_read(SSL_get_rbio(ssl));
+	n = BIO_number_read(SSL_get_rbio(c->ssl));
 	if (n == c->deadline_seen)
 		return 0;
 	c->deadline_seen = n;
@@ -320,23 +533,22 @@ http_send_continue(struct http_conn *c)
 	expect = http_header(c, "expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
 	    (c->state == HCS_CHUNKED || c->req.clen > 0))
-		bufferevent_write(c->bev, cont, sizeof(cont) - 1);
+		http_queue(c, cont, sizeof(cont) - 1);
 }
 
 /* Read the request line and headers. */
 static enum http_read
-http_read_head(struct http_conn *c, struct evbuffer *in)
+http_read_head(struct http_conn *c, struct http_buf *in)
 {
 	const char	*why = NULL;
-	size_t		 avail, hlen, n;
+	size_t		 avail, hlen;
 	int		 code;
 
-	avail = evbuffer_get_length(in);
+	avail = http_buf_avail(in);
 	if (c->state == HCS_IDLE) {
 		/* Stray CRLFs between requests are allowed (RFC 9112). */
-		while (avail >= 2 && memcmp(evbuffer_pullup(in, 2), "\r\n",
-		    2) == 0) {
-			evbuffer_drain(in, 2);
+		while (avail >= 2 && memcmp(in->p + in->off, "\r\n", 2) == 0) {
+			http_buf_consume(in, 2);
 			avail -= 2;
 		}
 		if (avail == 0)
@@ -344,9 +556,8 @@ http_read_head(struct http_conn *c, struct evbuffer *in)
 		c->state = HCS_HEAD;
 		http_timer(c, c->lim.read_timeout);
 	}
-	n = avail < c->lim.max_header ? avail : c->lim.max_header;
-	code = http_head_length((const char *)evbuffer_pullup(in,
-	    (ev_ssize_t)n), avail, c->lim.max_header, &hlen);
+	code = http_head_length(in->p + in->off, avail, c->lim.max_header,
+	    &hlen);
 	if (code == HTTP_HEAD_MORE)
 		return HTTP_READ_WAIT;
 	if (code != 0) {
@@ -355,8 +566,9 @@ http_read_head(struct http_conn *c, struct evbuffer *in)
 	}
 	c->head = xmalloc(hlen + 1);
 	c->head_len = hlen + 1;
-	evbuffer_remove(in, c->head, hlen);
+	memcpy(c->head, in->p + in->off, hlen);
 	c->head[hlen] = '\0';
+	http_buf_consume(in, hlen);
 	if ((code = http_parse_head(c->head, hlen, c->lim.max_body, &c->req,
 	    &why)) != 0) {
 		http_refuse(c, code, why);
@@ -373,30 +585,34 @@ http_read_head(struct http_conn *c, struct evbuffer *in)
 
 /* Move up to n bytes of body; 413 if the body would grow too large. */
 static int
-http_take_body(struct http_conn *c, struct evbuffer *in, size_t n)
+http_take_body(struct http_conn *c, struct http_buf *in, size_t n)
 {
-	if (evbuffer_get_length(c->body) + n > c->lim.max_body) {
+	if (http_buf_avail(&c->body) + n > c->lim.max_body) {
 		http_refuse(c, 413, "request body too large");
 		return -1;
 	}
-	evbuffer_remove_buffer(in, c->body, n);
+	/* One byte more for the NUL of http_body(). */
+	http_buf_room(&c->body, n + 1);
+	memcpy(c->body.p + c->body.len, in->p + in->off, n);
+	c->body.len += n;
+	c->body.p[c->body.len] = '\0';
+	http_buf_consume(in, n);
 	return 0;
 }
 
 /* One step of a chunked body. */
 static enum http_read
-http_read_chunk(struct http_conn *c, struct evbuffer *in)
+http_read_chunk(struct http_conn *c, struct http_buf *in)
 {
 	const char	*peek, *why;
-	size_t		 n, avail = evbuffer_get_length(in), npeek;
+	size_t		 n, avail = http_buf_avail(in), npeek;
 	int		 r;
 
 	/* A line is looked at whole: at most HTTP_CHUNK_PEEK bytes. */
 	npeek = avail < HTTP_CHUNK_PEEK ? avail : HTTP_CHUNK_PEEK;
 	if (c->ck.state == HTTP_CK_DATA)
 		npeek = 0;
-	peek = npeek == 0 ? "" :
-	    (const char *)evbuffer_pullup(in, (ev_ssize_t)npeek);
+	peek = npeek == 0 ? "" : in->p + in->off;
 	r = http_chunked_step(&c->ck, peek, npeek, avail, &n, &why);
 	switch (r) {
 	case HTTP_CHUNK_MORE:
@@ -405,10 +621,10 @@ http_read_chunk(struct http_conn *c, struct evbuffer *in)
 		return http_take_body(c, in, n) == 0 ? HTTP_READ_ON :
 		    HTTP_READ_REFUSED;
 	case HTTP_CHUNK_SKIP:
-		evbuffer_drain(in, n);
+		http_buf_consume(in, n);
 		return HTTP_READ_ON;
 	case HTTP_CHUNK_DONE:
-		evbuffer_drain(in, n);
+		http_buf_consume(in, n);
 		return HTTP_READ_DONE;
 	default:
 		http_refuse(c, r, why);
@@ -428,7 +644,7 @@ http_dispatch(struct http_conn *c)
 static void
 http_process(struct http_conn *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct http_buf	*in = &c->in;
 	size_t		 need, avail;
 	enum http_read	 r;
 
@@ -440,8 +656,8 @@ http_process(struct http_conn *c)
 				return;
 			break;
 		case HCS_BODY:
-			need = c->req.clen - evbuffer_get_length(c->body);
-			avail = evbuffer_get_length(in);
+			need = c->req.clen - http_buf_avail(&c->body);
+			avail = http_buf_avail(in);
 			if (http_take_body(c, in, avail < need ? avail :
 			    need) != 0)
 				return;
@@ -457,39 +673,49 @@ http_process(struct http_conn *c)
 			return;
 		default:
 			/* Pipelined data waits until this reply is out. */
-			if (evbuffer_get_length(in) > c->lim.max_header +
-			    c->lim.max_body)
-				bufferevent_disable(c->bev, EV_READ);
 			return;
 		}
 	}
 }
 
-static void
-http_read_cb(struct bufferevent *bev, void *arg)
+static int
+http_reading(const struct http_conn *c)
 {
-	struct http_conn	*c = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
-
-	if (c->state == HCS_LINGER || c->state == HCS_CLOSING)
-		evbuffer_drain(in, evbuffer_get_length(in));
-	else
-		http_process(c);
+	return c->state == HCS_IDLE || c->state == HCS_HEAD ||
+	    c->state == HCS_BODY || c->state == HCS_CHUNKED;
 }
 
+/*
+ * Read what has arrived and go on with the request it belongs to.  Input
+ * that stopped at its bound is read on once the request took its bytes:
+ * what OpenSSL holds already would wake no one.
+ */
 static void
-http_write_cb(struct bufferevent *bev, void *arg)
+http_input(struct http_conn *c)
 {
-	struct http_conn	*c = arg;
+	do {
+		c->in_full = 0;
+		if (http_recv(c) == HTTP_IO_CLOSED) {
+			http_free(c);
+			return;
+		}
+		if (c->state == HCS_LINGER || c->state == HCS_CLOSING)
+			http_buf_consume(&c->in, http_buf_avail(&c->in));
+		else
+			http_process(c);
+	} while (!c->dead && c->in_full && http_reading(c));
+}
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		return;
+/* The output is out: on to the next request, the linger or the close. */
+static void
+http_written(struct http_conn *c)
+{
+	http_buf_free(&c->out);
 	if (c->state == HCS_CLOSING && c->linger) {
 		c->state = HCS_LINGER;
 		http_timer(c, HTTP_LINGER_MS);
-		bufferevent_enable(c->bev, EV_READ);
-		evbuffer_drain(bufferevent_get_input(bev),
-		    evbuffer_get_length(bufferevent_get_input(bev)));
+		c->in_full = 0;
+		http_buf_consume(&c->in, http_buf_avail(&c->in));
 		return;
 	}
 	if (c->state == HCS_CLOSING) {
@@ -501,8 +727,30 @@ http_write_cb(struct bufferevent *bev, void *arg)
 	c->state = HCS_IDLE;
 	http_reset(c);
 	http_timer(c, c->lim.idle_timeout);
-	bufferevent_enable(c->bev, EV_READ);
-	http_process(c);
+	if (c->in_full || (c->ssl != NULL && SSL_has_pending(c->ssl)))
+		http_input(c);
+	else if (http_buf_avail(&c->in) > 0)
+		http_process(c);
+	else
+		http_buf_free(&c->in);	/* an idle connection holds none */
+}
+
+static enum http_io
+http_flush(struct http_conn *c)
+{
+	enum http_io	r;
+
+	switch ((r = http_send(c))) {
+	case HTTP_IO_AGAIN:
+		break;
+	case HTTP_IO_CLOSED:
+		http_free(c);
+		break;
+	case HTTP_IO_DONE:
+		http_written(c);
+		break;
+	}
+	return r;
 }
 
 static int
@@ -516,47 +764,81 @@ http_cert_reason(unsigned long e)
 
 /*
  * Was the handshake refused because of the client's certificate?  A
- * wrong certificate leaves a verify result; a missing one leaves only an
- * error code, and bufferevent_openssl has already moved the thread's
- * OpenSSL errors into its own queue, so that one is read too.  (The first
- * entry there is SSL_get_error()'s small code, not a packed error: its
- * library is 0 and http_cert_reason() skips it.)
+ * wrong certificate leaves a verify result, a missing one only an error
+ * code.
  */
 static int
 http_client_cert_failed(struct http_conn *c)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long	 e;
 	int		 found = 0;
 
-	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-		found |= http_cert_reason(e);
 	while ((e = ERR_get_error()) != 0)
 		found |= http_cert_reason(e);
-	return found || SSL_get_verify_result(ssl) != X509_V_OK;
+	return found || SSL_get_verify_result(c->ssl) != X509_V_OK;
 }
 
 static void
-http_event_cb(struct bufferevent *bev, short what, void *arg)
+http_handshake(struct http_conn *c)
 {
-	struct http_conn	*c = arg;
+	int	r;
 
-	if (what & BEV_EVENT_CONNECTED) {
+	c->want_write = 0;
+	if ((r = SSL_do_handshake(c->ssl)) == 1) {
 		c->state = HCS_IDLE;
 		http_timer(c, c->lim.idle_timeout);
 		/* A request may have come in with the end of the handshake. */
-		http_process(c);
+		if (SSL_has_pending(c->ssl))
+			http_input(c);
 		return;
 	}
-	if (c->state == HCS_HANDSHAKE && c->cb.handshake_failed != NULL)
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		c->want_write = 1;
+		return;
+	default:
+		break;
+	}
+	if (c->cb.handshake_failed != NULL)
 		c->cb.handshake_failed(c, http_client_cert_failed(c),
 		    c->cb.arg);
 	ERR_clear_error();
 	http_free(c);
 }
 
+/*
+ * Everything the connection does runs from here: the loop found it
+ * readable or writable, or http_reply() asked for its output to leave.
+ * Replies made while it runs leave at its end, one after the other.
+ */
+static void
+http_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	/* SSL_get_error() reads the thread's queue: start it empty. */
+	ERR_clear_error();
+	c->nest++;
+	if (c->state == HCS_HANDSHAKE)
+		http_handshake(c);
+	else if ((what & EV_READ) || (c->want_write && (what & EV_WRITE)))
+		http_input(c);
+	while (!c->dead && http_buf_avail(&c->out) > 0 &&
+	    http_flush(c) == HTTP_IO_DONE)
+		;
+	c->nest--;
+	if (c->dead) {
+		if (c->nest == 0)
+			free(c);
+		return;
+	}
+	http_io_update(c);
+}
+
 struct http_conn *
-http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
+http_conn_new(struct event_base *base, evutil_socket_t fd, SSL *ssl,
     const struct sockaddr *sa, socklen_t salen,
     const struct http_limits *lim, const struct http_callbacks *cb)
 {
@@ -565,14 +847,17 @@ http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
 	int			 port = 0;
 
 	c = xcalloc(1, sizeof(*c));
-	c->bev = bev;
+	c->fd = fd;
+	c->ssl = ssl;
 	c->lim = *lim;
 	c->cb = *cb;
-	c->state = HCS_HANDSHAKE;
-	c->body = evbuffer_new();
+	c->state = ssl != NULL ? HCS_HANDSHAKE : HCS_IDLE;
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, http_io_cb, c);
+	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, http_io_cb, c);
 	c->timer = evtimer_new(base, http_timer_cb, c);
 	c->deadline = evtimer_new(base, http_deadline_cb, c);
-	if (c->body == NULL || c->timer == NULL || c->deadline == NULL)
+	if (c->rev == NULL || c->wev == NULL || c->timer == NULL ||
+	    c->deadline == NULL)
 		fatalx("out of memory");
 	host[0] = '\0';
 	if (sa->sa_family == AF_INET) {
@@ -588,13 +873,15 @@ http_conn_new(struct event_base *base, struct bufferevent *bev, int tls,
 		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", host, port);
 	} else
 		strlcpy(c->peer, "unknown", sizeof(c->peer));
-	if (tls)
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	else
-		c->state = HCS_IDLE;
-	bufferevent_setcb(bev, http_read_cb, http_write_cb, http_event_cb, c);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	http_timer(c, tls ? c->lim.read_timeout : c->lim.idle_timeout);
+	if (ssl != NULL) {
+		/* Writes may be cut, and retried from another address. */
+		SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		SSL_set_read_ahead(ssl, 1);
+		SSL_set_accept_state(ssl);
+	}
+	http_io_update(c);
+	http_timer(c, ssl != NULL ? c->lim.read_timeout : c->lim.idle_timeout);
 	http_deadline_add(c);
 	return c;
 }
@@ -623,14 +910,12 @@ http_conn_idle(const struct http_conn *c)
 int
 http_conn_silent(const struct http_conn *c)
 {
-	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
-
 	if (http_pending(c))
 		return 0;
 	/* SSL_in_before() turns false at the first attempt, data or not. */
-	if (ssl != NULL)
+	if (c->ssl != NULL)
 		return c->state == HCS_HANDSHAKE &&
-		    SSL_get_state(ssl) == TLS_ST_BEFORE;
+		    SSL_get_state(c->ssl) == TLS_ST_BEFORE;
 	return c->state == HCS_IDLE && evtimer_pending(c->deadline, NULL);
 }
 
@@ -655,17 +940,8 @@ http_peer(const struct http_conn *c)
 const char *
 http_body(const struct http_conn *c, size_t *len)
 {
-	struct http_conn	*mc = (struct http_conn *)c;
-	size_t			 n = evbuffer_get_length(c->body);
-
-	if (mc->body_flat == NULL) {
-		mc->body_flat = xmalloc(n + 1);
-		mc->body_flat_len = n + 1;
-		evbuffer_copyout(c->body, mc->body_flat, n);
-		mc->body_flat[n] = '\0';
-	}
-	*len = n;
-	return mc->body_flat;
+	*len = http_buf_avail(&c->body);
+	return c->body.p != NULL ? c->body.p : "";
 }
 
 void
@@ -695,7 +971,6 @@ void
 http_reply(struct http_conn *c, int code, const char *ctype,
     const char *body, size_t len, const char *extra_headers)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	const char	*text = http_status_text(code);
 	char		 head[512], num[24];
 	size_t		 n = 0, v = len;
@@ -733,9 +1008,9 @@ http_reply(struct http_conn *c, int code, const char *ctype,
 	n += 2;
 	c->state = keep ? HCS_WRITE : HCS_CLOSING;
 	http_timer(c, c->lim.write_timeout);
-	evbuffer_add(out, head, n);
-	if (!c->req.is_head)
-		evbuffer_add(out, body, len);
+	http_buf_room(&c->out, n + len);
+	http_buf_add(&c->out, head, n);
+	http_queue(c, body, c->req.is_head ? 0 : len);
 }
 
 /* Refuse the request being read with a Status body and close. */

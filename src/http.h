@@ -9,8 +9,8 @@
 #ifndef HTTP_H
 #define HTTP_H
 
-struct bufferevent;
 struct http_conn;
+struct ssl_st;
 
 struct http_limits {
 	size_t		max_header;
@@ -35,9 +35,13 @@ struct http_callbacks {
 	void	*arg;
 };
 
-/* tls: bev is a bufferevent_openssl still in its handshake. */
-struct http_conn *http_conn_new(struct event_base *, struct bufferevent *,
-		    int tls, const struct sockaddr *, socklen_t,
+/*
+ * A connection on the non-blocking socket fd, closed with it; ssl is NULL
+ * for plain HTTP, else a TLS server connection on fd still before its
+ * handshake, freed with it.
+ */
+struct http_conn *http_conn_new(struct event_base *, int fd,
+		    struct ssl_st *ssl, const struct sockaddr *, socklen_t,
 		    const struct http_limits *, const struct http_callbacks *);
 /* Close at once, dropping any pending request (closed() is called). */
 void		 http_conn_close(struct http_conn *);

@@ -40,10 +40,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "tokenreviewd.h"
@@ -337,53 +336,37 @@ server_admit(struct server_worker *w, enum listener_kind kind,
 	return 0;
 }
 
-/* Bytes read at once: a libevent chunk of 4 KiB with its header. */
-#define SERVER_READ_CHUNK	(4096 - 128)
-
 /*
- * The connection's bufferevent, TLS on the review and login ports; NULL
- * if none.  The login port's context never asks for a client certificate.
+ * The connection's TLS state, on the review and login ports (*sslp stays
+ * NULL on the health port); -1 if there is none to be had.  The login
+ * port's context never asks for a client certificate.
  */
-static struct bufferevent *
-server_bufferevent(struct server_worker *w, evutil_socket_t fd,
-    enum listener_kind kind)
+static int
+server_tls(struct server_worker *w, evutil_socket_t fd,
+    enum listener_kind kind, SSL **sslp)
 {
-	struct bufferevent	*bev;
 	struct runtime		*rt = w->view->rt;
-	void			*ctx;
-	SSL			*ssl = NULL;
-	int			 opts, tls = kind != LISTENER_HEALTH;
+	SSL_CTX			*ctx;
 
-	opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	*sslp = NULL;
+	if (kind == LISTENER_HEALTH)
+		return 0;
 	ctx = kind == LISTENER_LOGIN ? rt->login_ssl_ctx : rt->ssl_ctx;
-	if (tls && ctx == NULL) {
+	if (ctx == NULL) {
 		/* [login] is gone since a reload: nothing to serve. */
 		log_msg(LL_VERBOSE, "accept", "no [login] section: closing "
 		    "a connection to the login listener");
-		return NULL;
+		return -1;
 	}
-	if (tls && (ssl = SSL_new(ctx)) == NULL) {
-		log_msg(LL_ERROR, "accept", "SSL_new failed");
-		return NULL;
+	if ((*sslp = SSL_new(ctx)) == NULL || SSL_set_fd(*sslp, fd) != 1) {
+		log_msg(LL_ERROR, "accept", "cannot set up TLS on a "
+		    "connection");
+		SSL_free(*sslp);
+		*sslp = NULL;
+		ERR_clear_error();
+		return -1;
 	}
-	if (tls)
-		bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, opts);
-	else
-		bev = bufferevent_socket_new(w->base, fd, opts);
-	if (bev == NULL) {
-		log_msg(LL_ERROR, "accept", "cannot make a bufferevent");
-		SSL_free(ssl);
-		return NULL;
-	}
-	/*
-	 * libevent reads up to 16 KiB at a time into a fresh 32 KiB chunk,
-	 * which is wiped when it is freed (wipe.c).  A review is well under
-	 * a kilobyte: reading 4 KiB chunks makes every request cost a
-	 * quarter of the wiping and of the memory.
-	 */
-	bufferevent_set_max_single_read(bev, SERVER_READ_CHUNK);
-	return bev;
+	return 0;
 }
 
 /* A new connection, last in the worker's list and in its counts. */
@@ -421,10 +404,9 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	};
 	struct http_callbacks	 cb = base_cb;
 	struct connlimit_addr	 addr;
-	struct bufferevent	*bev;
 	struct server_conn	*sc;
+	SSL			*ssl;
 	int			 one = 1, counted;
-	int			 tls = kind != LISTENER_HEALTH;
 
 	connlimit_addr(sa, &addr);
 	if (w->draining || !server_admit(w, kind, &addr, &counted)) {
@@ -432,7 +414,8 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((bev = server_bufferevent(w, fd, kind)) == NULL) {
+	if (evutil_make_socket_nonblocking(fd) != 0 ||
+	    server_tls(w, fd, kind, &ssl) != 0) {
 		close(fd);
 		if (counted)
 			connlimit_release(&addr, kind, 0, monotonic_ms());
@@ -440,7 +423,7 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	sc = server_conn_new(w, kind, &addr, counted);
 	cb.arg = sc;
-	sc->hc = http_conn_new(w->base, bev, tls, sa, (socklen_t)salen,
+	sc->hc = http_conn_new(w->base, fd, ssl, sa, (socklen_t)salen,
 	    &w->lim, &cb);
 	limit_client(http_peer(sc->hc), sc->client, sizeof(sc->client));
 	if (w->nkind[kind] >= w->maxconns[kind])

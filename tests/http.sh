@@ -14,14 +14,15 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
-tr_need curl openssl jq setsid timeout
+tr_need curl openssl jq setsid timeout python3
 tr_need_binaries
 tr_tmpdir
 tr_certs
 
 SECRET=s$(openssl rand -hex 16)
 
-tr_config http server.health_listen=127.0.0.1:0 log.level=verbose
+tr_config http server.health_listen=127.0.0.1:0 log.level=verbose \
+    server.write_timeout=2s
 tr_tokens 'tokA,alice,1001,ops'
 tid "daemon with a review port and a health port"
 expect_start http "daemon starts and writes its port file"
@@ -95,6 +96,56 @@ for c in "${CASES[@]}"; do
 	got="$(tr_raw_codes "$f") $(grep -ci '^connection: close' "$f")"
 	is "$got" "$want 1" "$name ($via port): $want and the connection closed"
 done
+
+tid "a client that sends and does not read"
+# It pipelines requests for /metrics without reading the answers, so the
+# daemon's writes stop at a full socket: it must wait for the socket, not
+# spin, and close the connection after write_timeout.
+cat >"$TR_TMP/stall.py" <<'PY'
+import os, socket, sys, time
+port, n, sent, go = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+s.settimeout(3)
+try:
+    # Until the daemon stops reading: its input has a bound.
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * n)
+except socket.timeout:
+    pass
+open(sent, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.05)
+s.settimeout(30)
+got = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    print("closed")
+except ConnectionResetError:
+    # Requests it never read were still queued: the kernel resets.
+    print("closed")
+except OSError as e:
+    print("error", e)
+PY
+cpu() { awk '{ print $14 + $15 }' "/proc/$TR_PID/stat"; }
+python3 "$TR_TMP/stall.py" "$HPORT" 20000 "$TR_TMP/stall.sent" \
+    "$TR_TMP/stall.go" >"$TR_TMP/stall.out" 2>&1 &
+STALL=$!
+ok "the requests are sent" tr_wait_until 30 test -e "$TR_TMP/stall.sent"
+cpu0=$(cpu)
+ok "write_timeout closes the connection, with a log line" \
+    tr_wait_until 30 grep -q 'reply not taken within write_timeout' "$TR_LOG"
+ticks=$(( $(cpu) - cpu0 ))
+ok "the daemon waited for the socket (CPU $ticks ticks over write_timeout)" \
+    test "$ticks" -lt 50
+touch "$TR_TMP/stall.go"
+wait "$STALL"
+is "$(cat "$TR_TMP/stall.out")" closed \
+    "the client finds the connection closed"
 
 tid "the daemon after all of them"
 ok "the daemon is still running (pid $TR_PID)" tr_alive "$TR_PID"
