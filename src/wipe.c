@@ -3,11 +3,12 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Keeping secrets out of freed memory and out of core files.  Tokens and
- * the caller's bearer secret pass through libevent's buffers, OpenSSL's
- * record buffers and jansson's parser; without help they stay in freed
- * heap blocks until reused, where a core image or a read of the process's
- * memory finds them long after the review.  wipe_install() gives those
- * three libraries an allocator that wipes every block it frees or moves.
+ * the caller's bearer secret pass through OpenSSL's record buffers and
+ * jansson's parser (and the connection's own buffers, which http.c wipes
+ * itself); without help they stay in freed heap blocks until reused,
+ * where a core image or a read of the process's memory finds them long
+ * after the review.  wipe_install() gives those libraries, and libevent,
+ * an allocator that wipes every block it frees or moves.
  *
  * OpenSSL's record buffers are the exception.  With SSL_MODE_RELEASE_BUFFERS
  * two of about 17 KiB are freed after every request, and wiping them whole
