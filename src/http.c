@@ -301,7 +301,10 @@ http_recv(struct http_conn *c)
 			c->in_full = 1;
 			return HTTP_IO_DONE;
 		}
-		room = http_buf_room(&c->in, 1);
+		/* Room for a good part of a record, never past the bound. */
+		room = bound - http_buf_avail(&c->in);
+		room = http_buf_room(&c->in, room < HTTP_BUF_FIRST / 2 ? room :
+		    HTTP_BUF_FIRST / 2);
 		if (room > bound - http_buf_avail(&c->in))
 			room = bound - http_buf_avail(&c->in);
 		if (c->ssl == NULL) {
