@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,15 +269,29 @@ lite_close(void *arg)
 	free(c);
 }
 
+/*
+ * Before the library's first use in the process: no memory statistics.
+ * They cost a global mutex around every allocation SQLite makes, a dozen
+ * on each lookup, which the workers would take in turn; nothing here
+ * reads them.  Fails harmlessly when SQLite was already initialised.
+ */
+static void
+lite_global_init(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static void *
 lite_open(const char *path, int flags, long long busy_ms, char *err,
     size_t errlen)
 {
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
 	struct lite_conn	*c;
 	char			 why[TR_ERRLEN];
 	int			 oflags = SQLITE_OPEN_READWRITE |
 				    SQLITE_OPEN_NOMUTEX;
 
+	pthread_once(&once, lite_global_init);
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
 	if (flags & TOKENDB_CREATE)
