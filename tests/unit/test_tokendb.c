@@ -119,6 +119,82 @@ test_rules(void)
 	ok(!tokendb_usage_auth(""), "empty usages");
 }
 
+/* The groups of tok as "n:a|b", for a table of expectations. */
+static void
+json_groups_text(const struct tokendb_token *tok, char *out, size_t len)
+{
+	size_t	i, n = 0;
+
+	while (tok->groups[n] != NULL)
+		n++;
+	snprintf(out, len, "%zu:", n);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strlcat(out, "|", len);
+		strlcat(out, tok->groups[i], len);
+	}
+}
+
+/*
+ * The stored JSON of a row's groups and extra, read back: the compact
+ * shape is read without a parser, every other text as jansson reads it.
+ */
+static void
+test_json_fields(void)
+{
+	static const struct {
+		const char	*text, *want;
+	} cases[] = {
+		{ "[\"group-a\",\"group-b\"]", "2:group-a|group-b" },
+		{ "[]", "0:" },
+		{ "[\"\"]", "1:" },
+		{ "[\"a b\",\"system:masters\"]", "2:a b|system:masters" },
+		{ "[\"a\", \"b\"]", "2:a|b" },
+		{ " [\"a\"]", "1:a" },
+		{ "[\"a\\\"b\"]", "1:a\"b" },
+		{ "[\"a\\u0041\"]", "1:aA" },
+		{ "[\"\xc3\xa9\"]", "1:\xc3\xa9" },
+		{ "[\"\xc3\"]", "0:" },
+		{ "[\"a\tb\"]", "0:" },
+		{ "[\"a\",1,\"b\"]", "2:a|b" },
+		{ "[\"a\",]", "0:" },
+		{ "[\"a\"", "0:" },
+		{ "[\"a", "0:" },
+		{ "[\"a\"]x", "0:" },
+		{ "[\"a\"\"b\"]", "0:" },
+		{ "{\"a\":[\"b\"]}", "0:" },
+		{ "", "0:" },
+		{ NULL, "0:" },
+	};
+	struct tokendb_token	 tok;
+	char			 got[64];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&tok, 0, sizeof(tok));
+		tokendb_token_set_json(&tok, cases[i].text, "{}");
+		json_groups_text(&tok, got, sizeof(got));
+		is_str(got, cases[i].want, "groups %s",
+		    cases[i].text != NULL ? cases[i].text : "NULL");
+		tokendb_token_clear(&tok);
+	}
+	memset(&tok, 0, sizeof(tok));
+	tokendb_token_set_json(&tok, "[]", "{}");
+	ok(tok.extra_keys != NULL && tok.extra_keys[0] == NULL &&
+	    tok.extra_values != NULL && tok.extra_values[0] == NULL,
+	    "extra {}: none");
+	tokendb_token_clear(&tok);
+	tokendb_token_set_json(&tok, "[]", "{\"k\":[\"v\",\"w\"],\"x\":1}");
+	ok(tok.extra_keys[0] != NULL && strcmp(tok.extra_keys[0], "k") == 0 &&
+	    tok.extra_values[0][1] != NULL &&
+	    strcmp(tok.extra_values[0][1], "w") == 0 &&
+	    tok.extra_keys[1] == NULL, "extra with a list and a non-list");
+	tokendb_token_clear(&tok);
+	tokendb_token_set_json(&tok, "[]", "{ }");
+	ok(tok.extra_keys[0] == NULL, "extra { }: none");
+	tokendb_token_clear(&tok);
+}
+
 static void
 test_generate(void)
 {
@@ -732,6 +808,7 @@ main(void)
 	test_shape();
 	test_ttl();
 	test_rules();
+	test_json_fields();
 	test_generate();
 	test_storage();
 	test_backend();
