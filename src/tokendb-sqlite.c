@@ -87,6 +87,7 @@ enum lite_stmt {
 	LITE_SESS_REVOKE,
 	LITE_SESS_REVOKE_USER,
 	LITE_SESS_PRUNE,
+	LITE_VERSION,
 	LITE_MAX,
 };
 
@@ -121,6 +122,8 @@ static const char *const lite_sql[LITE_MAX] = {
 	/* A negative LIMIT is none. */
 	"DELETE FROM sessions WHERE jti IN (SELECT jti FROM sessions WHERE "
 	    "expires <= ?1 LIMIT ?2)",
+	/* Changes with every commit of another connection, not our own. */
+	"PRAGMA data_version",
 };
 
 struct lite_conn {
@@ -513,6 +516,24 @@ lite_get(void *arg, const char *id, struct tokendb_token *tok,
 	return r;
 }
 
+/* A read transaction of its own: what another connection committed last. */
+static long long
+lite_data_version(void *arg, char *err, size_t errlen)
+{
+	struct lite_conn	*c = arg;
+	sqlite3_stmt		*st;
+	long long		 v = -1;
+
+	if ((st = lite_stmt(c, LITE_VERSION, err, errlen)) == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		lite_error(c, "reading the data version", err, errlen);
+	sqlite3_reset(st);
+	return v;
+}
+
 static void
 lite_bind_optional(sqlite3_stmt *st, int i, long long v, long long none)
 {
@@ -889,4 +910,5 @@ const struct tokendb_engine tokendb_sqlite_engine = {
 	.session_prune = lite_session_prune,
 	.begin = lite_begin,
 	.commit = lite_commit,
+	.data_version = lite_data_version,
 };
