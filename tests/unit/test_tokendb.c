@@ -559,6 +559,57 @@ use_count_is(struct tokendb *db, const char *id, long long want)
 	return r;
 }
 
+/*
+ * Rows a worker accepted answer again from its memo while the file is
+ * unchanged: still one lookup each, the secret and the time checked each
+ * time, and any commit of another connection seen by the next review.
+ */
+static void
+test_memo(struct bk *b)
+{
+	struct tokendb_token	 tok;
+	struct auth_result	 res;
+	char			 err[TR_ERRLEN];
+	long long		 n;
+	int			 i;
+
+	memset(&res, 0, sizeof(res));
+	add(b, "memo01", "0123456789abcdef", 0, NULL, 0, "authentication");
+	add(b, "memo02", "0123456789abcdef", 0, NULL, time(NULL) + 3600,
+	    "authentication");
+	n = lookups(b);
+	for (i = 0; i < 3; i++) {
+		is_int(review(b, "memo01.0123456789abcdef", &res), AUTH_OK,
+		    "memo: review %d", i + 1);
+		ok(res.user_json != NULL && strstr(res.user_json,
+		    "\"username\":\"alice\"") != NULL && res.max_ttl > 0,
+		    "memo: the same user and cache bound %d", i + 1);
+	}
+	is_int(lookups(b) - n, 3, "memo: each review counts as a lookup");
+	is_int(review(b, "memo01.0123456789abcdeg", &res), AUTH_DENY,
+	    "memo: a wrong secret is refused");
+	is_int(review(b, "memo02.0123456789abcdef", &res), AUTH_OK,
+	    "memo: a token with an expiry");
+	tokendb_revoke(b->db, "memo01", err, sizeof(err));
+	is_int(review(b, "memo01.0123456789abcdef", &res), AUTH_DENY,
+	    "memo: revoked by another connection, refused at once");
+	is_int(review(b, "memo02.0123456789abcdef", &res), AUTH_OK,
+	    "memo: the other row read again");
+	tokendb_delete(b->db, "memo02", err, sizeof(err));
+	is_int(review(b, "memo02.0123456789abcdef", &res), AUTH_DENY,
+	    "memo: deleted, refused at once");
+	fill(&tok, "memo03", "0123456789abcdef");
+	tok.uses_left = 2;
+	tokendb_insert(b->db, &tok, err, sizeof(err));
+	is_int(review(b, "memo03.0123456789abcdef", &res), AUTH_OK,
+	    "memo: usage-limited, first use");
+	is_int(review(b, "memo03.0123456789abcdef", &res), AUTH_OK,
+	    "memo: usage-limited, second use");
+	is_int(review(b, "memo03.0123456789abcdef", &res), AUTH_DENY,
+	    "memo: usage-limited rows are read each time");
+	auth_result_clear(&res);
+}
+
 static void
 test_backend(void)
 {
@@ -596,6 +647,7 @@ test_backend(void)
 	ok(b.db != NULL && b.be->ready(b.shared), "ready");
 	test_cases(&b);
 	test_limits(&b);
+	test_memo(&b);
 	b.be->free(b.inst);
 	/* The writer thread writes the last batch once told to stop. */
 	b.be->unload(b.shared);
