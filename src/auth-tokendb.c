@@ -14,6 +14,9 @@
  * Each worker has its own SQLite connection and reads synchronously: in
  * WAL mode a read never waits for a writer and a lookup by primary key
  * takes microseconds, far less than handing it to another thread would.
+ * A row the worker accepted before is not read again while the file's
+ * data version stays the same (auth-tokendb-memo.c): the review then
+ * costs a read transaction, the hash and the checks of secret and time.
  * Writes are kept off the hot path: use counts and last-used times are
  * gathered per worker and, every flush_interval, handed to the one writer
  * thread of the loaded [tokendb] (auth-tokendb-writer.c), which writes
