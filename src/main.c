@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -206,6 +205,7 @@ reload(const char *why)
 	server_swap(g.srv, rt);
 	runtime_unref(g.rt);
 	g.rt = rt;
+	trim_after_load();
 	/* Watch what the new configuration names, from its current state. */
 	watch_setup();
 	metrics_reload(1);
@@ -336,6 +336,8 @@ run(void)
 		ms_to_timeval(g.rt->conf->watch_interval, &tv);
 		event_add(g.watch_ev, &tv);
 	}
+	/* Last, after everything the start-up runs: trim.c says why. */
+	trim_after_load();
 	server_start(g.srv);
 	log_msg(LL_INFO, "started", "tokenreviewd %s ready, configuration "
 	    "generation %llu", PACKAGE_VERSION,
@@ -419,13 +421,6 @@ main(int argc, char **argv)
 		runtime_unref(g.rt);
 		return 0;
 	}
-	/*
-	 * Loading a token file leaves most of a MiB of freed, touched pages
-	 * in the main heap (the duplicate index, line numbers, the read
-	 * window) below blocks still in use, where the top-of-heap trim does
-	 * not reach: give them back before the workers start.
-	 */
-	malloc_trim(0);
 	run();
 	runtime_unref(g.rt);
 	return 0;
