@@ -14,6 +14,9 @@
  * Each worker has its own SQLite connection and reads synchronously: in
  * WAL mode a read never waits for a writer and a lookup by primary key
  * takes microseconds, far less than handing it to another thread would.
+ * A row the worker accepted before is not read again while the file's
+ * data version stays the same (auth-tokendb-memo.c): the review then
+ * costs a read transaction, the hash and the checks of secret and time.
  * Writes are kept off the hot path: use counts and last-used times are
  * gathered per worker and, every flush_interval, handed to the one writer
  * thread of the loaded [tokendb] (auth-tokendb-writer.c), which writes
@@ -325,6 +328,7 @@ tdsrc_free(void *inst)
 	tdsrc_pg_free(ti);
 #endif
 	tdsrc_flush(ti);
+	tdsrc_memo_free(ti->memo);
 	tokendb_close(ti->db);
 	pthread_mutex_lock(&ti->ts->hist_mtx);
 	metrics_hist_add(&ti->ts->lookup_done, &ti->lookup_hist);
@@ -360,6 +364,8 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 		tdsrc_free(ti);
 		return -1;
 	}
+	if (ti->db != NULL)
+		ti->memo = tdsrc_memo_new();
 	ti->flush_ev = event_new(base, -1, EV_PERSIST, tdsrc_flush_cb, ti);
 	ms_to_timeval(ts->flush_interval, &tv);
 	event_add(ti->flush_ev, &tv);
@@ -564,20 +570,76 @@ tdsrc_take_use(struct tdsrc_inst *ti, const char *id,
 	return r == 1 ? AUTH_OK : AUTH_DENY;
 }
 
+/*
+ * The memo's answer, timed as a lookup of the file; TDSRC_MEMO_MISS when
+ * the row must be read.  *version is the file's data version, which the
+ * read row is kept under.
+ */
+static enum tdsrc_memo_answer
+tdsrc_recall(struct tdsrc_inst *ti, const char *id, const uint8_t *hash,
+    long long now, long long *version, struct auth_result *res)
+{
+	enum tdsrc_memo_answer	 a;
+	char			 err[TR_ERRLEN];
+	double			 t0 = monotonic_sec();
+
+	/* An error (-1) empties the memo; reading the row reports it. */
+	*version = tokendb_data_version(ti->db, err, sizeof(err));
+	a = tdsrc_memo_review(ti->memo, *version, id, hash, now,
+	    ti->ts->cache_ttl > 0 ? ti->ts->cache_ttl : -1, res);
+	if (a != TDSRC_MEMO_MISS) {
+		tdsrc_timed(ti, t0);
+		SET(ti->ts->failing, 0);
+	}
+	return a;
+}
+
+/* A review from the SQLite file, as authenticate() once id and hash are. */
+static enum auth_rv
+tdsrc_review_file(struct tdsrc_inst *ti, const char *id,
+    const uint8_t *hash, long long now, struct auth_result *res)
+{
+	struct tokendb_token	 tok;
+	enum auth_rv		 rv = AUTH_DENY;
+	long long		 version;
+	int			 found;
+
+	switch (tdsrc_recall(ti, id, hash, now, &version, res)) {
+	case TDSRC_MEMO_OK:
+		return AUTH_OK;
+	case TDSRC_MEMO_DENY:
+		return AUTH_DENY;
+	case TDSRC_MEMO_MISS:
+		break;
+	}
+	memset(&tok, 0, sizeof(tok));
+	if ((found = tdsrc_lookup(ti, id, &tok, res)) <= 0) {
+		rv = found < 0 ? AUTH_ERROR : AUTH_DENY;
+		goto out;
+	}
+	if (tdsrc_accept(ti, &tok, hash, now, res) != 0)
+		goto out;
+	if (tok.uses_left > 0 &&
+	    (rv = tdsrc_take_use(ti, id, res)) != AUTH_OK)
+		goto out;
+	tdsrc_memo_put(ti->memo, version, &tok, res);
+	rv = AUTH_OK;
+out:
+	tokendb_token_clear(&tok);
+	return rv;
+}
+
 static enum auth_rv
 tdsrc_authenticate(void *inst, struct auth_req *req,
     struct auth_result *res, auth_done_cb done)
 {
 	struct tdsrc_inst	*ti = inst;
-	struct tokendb_token	 tok;
 	uint8_t			 hash[TR_SHA256_LEN];
 	char			 id[TOKENDB_ID_LEN + 1];
 	char			 secret[TOKENDB_SECRET_LEN + 1];
 	long long		 now = (long long)time(NULL);
-	enum auth_rv		 rv = AUTH_DENY;
-	int			 found;
+	enum auth_rv		 rv;
 
-	memset(&tok, 0, sizeof(tok));
 	/* Any other shape is not ours: no lookup at all. */
 	if (tokendb_parse_token(req->token, req->token_len, id, secret) != 0)
 		return AUTH_DENY;
@@ -588,19 +650,8 @@ tdsrc_authenticate(void *inst, struct auth_req *req,
 		goto clean;
 	}
 #endif
-	if ((found = tdsrc_lookup(ti, id, &tok, res)) <= 0) {
-		rv = found < 0 ? AUTH_ERROR : AUTH_DENY;
-		goto out;
-	}
-	if (tdsrc_accept(ti, &tok, hash, now, res) != 0)
-		goto out;
-	if (tok.uses_left > 0 &&
-	    (rv = tdsrc_take_use(ti, id, res)) != AUTH_OK)
-		goto out;
-	rv = AUTH_OK;
-out:
+	rv = tdsrc_review_file(ti, id, hash, now, res);
 	tdsrc_answer(ti, id, now, res, rv);
-	tokendb_token_clear(&tok);
 #ifdef HAVE_TOKENDB_PG
 clean:
 #endif

@@ -129,12 +129,22 @@ struct tdsrc_sess_op {
 	int			 parked;	/* waits for the schema check */
 };
 
+/* What the memo of accepted rows says of a review (auth-tokendb-memo.c). */
+enum tdsrc_memo_answer {
+	TDSRC_MEMO_MISS,	/* not held: read the row */
+	TDSRC_MEMO_OK,		/* the row lets the token in */
+	TDSRC_MEMO_DENY,	/* it does not (secret or time) */
+};
+
+struct tdsrc_memo;
+
 /* One worker's instance: its connection or pool, and its batch of uses. */
 struct tdsrc_inst {
 	struct tdsrc_shared	*ts;
 	LIST_ENTRY(tdsrc_inst)	 entry;		/* in ts->insts */
 	struct metrics_hist	 lookup_hist;	/* this worker's lookups */
 	struct tokendb		*db;
+	struct tdsrc_memo	*memo;	/* SQLite: rows accepted before */
 	struct pgpool		*pool;	/* PostgreSQL: lookups go here */
 	TAILQ_HEAD(, tdsrc_pend) pending;
 	TAILQ_HEAD(, tdsrc_sess_op) sess_ops;
@@ -182,6 +192,24 @@ void		 tdsrc_sess_op_done(struct tdsrc_sess_op *,
 void		 tdsrc_sess_op_free(struct tdsrc_sess_op *);
 /* From the flush timer: prune expired sessions when it is time. */
 void		 tdsrc_session_tick(struct tdsrc_inst *);
+
+/* auth-tokendb-memo.c */
+struct tdsrc_memo *tdsrc_memo_new(void);
+void		 tdsrc_memo_free(struct tdsrc_memo *);
+/*
+ * The answer to a review of id with the secret's hash at now, from the
+ * row held at version (res gets the user and max_ttl when OK).  A
+ * version other than the memo's (or -1, unknown) empties it: a miss.
+ */
+enum tdsrc_memo_answer tdsrc_memo_review(struct tdsrc_memo *,
+		    long long version, const char *id, const uint8_t *hash,
+		    long long now, long long max_ttl, struct auth_result *);
+/*
+ * Keep tok, read at version and accepted with the user in res.  Rows of
+ * usage-limited tokens, and rows read at another version, are not kept.
+ */
+void		 tdsrc_memo_put(struct tdsrc_memo *, long long version,
+		    const struct tokendb_token *, const struct auth_result *);
 
 /* auth-tokendb-writer.c */
 /*

@@ -69,6 +69,11 @@ struct tokendb_engine {
 	int		 (*session_prune)(void *, int64_t now, int limit,
 			    char *err, size_t errlen);
 	int		 (*begin)(void *, char *err, size_t errlen);
+	/*
+	 * A number that changes whenever another connection commits; NULL
+	 * when the engine has none.  As tokendb_data_version().
+	 */
+	long long	 (*data_version)(void *, char *err, size_t errlen);
 	int		 (*commit)(void *, int ok, char *err, size_t errlen);
 };
 

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ enum lite_stmt {
 	LITE_SESS_REVOKE,
 	LITE_SESS_REVOKE_USER,
 	LITE_SESS_PRUNE,
+	LITE_VERSION,
 	LITE_MAX,
 };
 
@@ -120,6 +122,8 @@ static const char *const lite_sql[LITE_MAX] = {
 	/* A negative LIMIT is none. */
 	"DELETE FROM sessions WHERE jti IN (SELECT jti FROM sessions WHERE "
 	    "expires <= ?1 LIMIT ?2)",
+	/* Changes with every commit of another connection, not our own. */
+	"PRAGMA data_version",
 };
 
 struct lite_conn {
@@ -268,15 +272,29 @@ lite_close(void *arg)
 	free(c);
 }
 
+/*
+ * Before the library's first use in the process: no memory statistics.
+ * They cost a global mutex around every allocation SQLite makes, a dozen
+ * on each lookup, which the workers would take in turn; nothing here
+ * reads them.  Fails harmlessly when SQLite was already initialised.
+ */
+static void
+lite_global_init(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static void *
 lite_open(const char *path, int flags, long long busy_ms, char *err,
     size_t errlen)
 {
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
 	struct lite_conn	*c;
 	char			 why[TR_ERRLEN];
 	int			 oflags = SQLITE_OPEN_READWRITE |
 				    SQLITE_OPEN_NOMUTEX;
 
+	pthread_once(&once, lite_global_init);
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
 	if (flags & TOKENDB_CREATE)
@@ -496,6 +514,24 @@ lite_get(void *arg, const char *id, struct tokendb_token *tok,
 		lite_error(c, "looking up a token", err, errlen);
 	sqlite3_reset(st);
 	return r;
+}
+
+/* A read transaction of its own: what another connection committed last. */
+static long long
+lite_data_version(void *arg, char *err, size_t errlen)
+{
+	struct lite_conn	*c = arg;
+	sqlite3_stmt		*st;
+	long long		 v = -1;
+
+	if ((st = lite_stmt(c, LITE_VERSION, err, errlen)) == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		lite_error(c, "reading the data version", err, errlen);
+	sqlite3_reset(st);
+	return v;
 }
 
 static void
@@ -874,4 +910,5 @@ const struct tokendb_engine tokendb_sqlite_engine = {
 	.session_prune = lite_session_prune,
 	.begin = lite_begin,
 	.commit = lite_commit,
+	.data_version = lite_data_version,
 };

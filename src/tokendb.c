@@ -119,6 +119,17 @@ tokendb_get(struct tokendb *t, const char *id, struct tokendb_token *tok,
 	return t->engine->get(t->conn, id, tok, err, errlen);
 }
 
+long long
+tokendb_data_version(struct tokendb *t, char *err, size_t errlen)
+{
+	if (t->engine->data_version == NULL) {
+		if (errlen > 0)
+			*err = '\0';
+		return -1;
+	}
+	return t->engine->data_version(t->conn, err, errlen);
+}
+
 int
 tokendb_insert(struct tokendb *t, const struct tokendb_token *tok,
     char *err, size_t errlen)

@@ -113,6 +113,14 @@ int		 tokendb_delete(struct tokendb *, const char *id, char *err,
 /* Take one use of a usage-limited token, atomically across processes. */
 int		 tokendb_consume(struct tokendb *, const char *id, char *err,
 		    size_t errlen);
+/*
+ * A number that changes whenever another connection, in this process or
+ * another, commits to the database; this connection's own writes may not
+ * change it.  Rows read while it keeps its value are still current.  -1
+ * on error or when the engine cannot tell (err empty then).
+ */
+long long	 tokendb_data_version(struct tokendb *, char *err,
+		    size_t errlen);
 /* Rows expired at now deleted: their count, or -1. */
 long long	 tokendb_prune(struct tokendb *, long long now, char *err,
 		    size_t errlen);

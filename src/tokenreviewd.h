@@ -102,6 +102,13 @@ void	 wipe_core_off(void);
 /* After wipe_core_off(): allow (the limit as it was) or forbid for good. */
 void	 wipe_core_dumps(int allow);
 
+/* trim.c */
+/*
+ * Give back the freed heap pages and the resident library code that a
+ * load of the configuration left; from the main thread, after a load.
+ */
+void	 trim_after_load(void);
+
 /* util.c */
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);

@@ -119,6 +119,82 @@ test_rules(void)
 	ok(!tokendb_usage_auth(""), "empty usages");
 }
 
+/* The groups of tok as "n:a|b", for a table of expectations. */
+static void
+json_groups_text(const struct tokendb_token *tok, char *out, size_t len)
+{
+	size_t	i, n = 0;
+
+	while (tok->groups[n] != NULL)
+		n++;
+	snprintf(out, len, "%zu:", n);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strlcat(out, "|", len);
+		strlcat(out, tok->groups[i], len);
+	}
+}
+
+/*
+ * The stored JSON of a row's groups and extra, read back: the compact
+ * shape is read without a parser, every other text as jansson reads it.
+ */
+static void
+test_json_fields(void)
+{
+	static const struct {
+		const char	*text, *want;
+	} cases[] = {
+		{ "[\"group-a\",\"group-b\"]", "2:group-a|group-b" },
+		{ "[]", "0:" },
+		{ "[\"\"]", "1:" },
+		{ "[\"a b\",\"system:masters\"]", "2:a b|system:masters" },
+		{ "[\"a\", \"b\"]", "2:a|b" },
+		{ " [\"a\"]", "1:a" },
+		{ "[\"a\\\"b\"]", "1:a\"b" },
+		{ "[\"a\\u0041\"]", "1:aA" },
+		{ "[\"\xc3\xa9\"]", "1:\xc3\xa9" },
+		{ "[\"\xc3\"]", "0:" },
+		{ "[\"a\tb\"]", "0:" },
+		{ "[\"a\",1,\"b\"]", "2:a|b" },
+		{ "[\"a\",]", "0:" },
+		{ "[\"a\"", "0:" },
+		{ "[\"a", "0:" },
+		{ "[\"a\"]x", "0:" },
+		{ "[\"a\"\"b\"]", "0:" },
+		{ "{\"a\":[\"b\"]}", "0:" },
+		{ "", "0:" },
+		{ NULL, "0:" },
+	};
+	struct tokendb_token	 tok;
+	char			 got[64];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&tok, 0, sizeof(tok));
+		tokendb_token_set_json(&tok, cases[i].text, "{}");
+		json_groups_text(&tok, got, sizeof(got));
+		is_str(got, cases[i].want, "groups %s",
+		    cases[i].text != NULL ? cases[i].text : "NULL");
+		tokendb_token_clear(&tok);
+	}
+	memset(&tok, 0, sizeof(tok));
+	tokendb_token_set_json(&tok, "[]", "{}");
+	ok(tok.extra_keys != NULL && tok.extra_keys[0] == NULL &&
+	    tok.extra_values != NULL && tok.extra_values[0] == NULL,
+	    "extra {}: none");
+	tokendb_token_clear(&tok);
+	tokendb_token_set_json(&tok, "[]", "{\"k\":[\"v\",\"w\"],\"x\":1}");
+	ok(tok.extra_keys[0] != NULL && strcmp(tok.extra_keys[0], "k") == 0 &&
+	    tok.extra_values[0][1] != NULL &&
+	    strcmp(tok.extra_values[0][1], "w") == 0 &&
+	    tok.extra_keys[1] == NULL, "extra with a list and a non-list");
+	tokendb_token_clear(&tok);
+	tokendb_token_set_json(&tok, "[]", "{ }");
+	ok(tok.extra_keys[0] == NULL, "extra { }: none");
+	tokendb_token_clear(&tok);
+}
+
 static void
 test_generate(void)
 {
@@ -483,6 +559,57 @@ use_count_is(struct tokendb *db, const char *id, long long want)
 	return r;
 }
 
+/*
+ * Rows a worker accepted answer again from its memo while the file is
+ * unchanged: still one lookup each, the secret and the time checked each
+ * time, and any commit of another connection seen by the next review.
+ */
+static void
+test_memo(struct bk *b)
+{
+	struct tokendb_token	 tok;
+	struct auth_result	 res;
+	char			 err[TR_ERRLEN];
+	long long		 n;
+	int			 i;
+
+	memset(&res, 0, sizeof(res));
+	add(b, "memo01", "0123456789abcdef", 0, NULL, 0, "authentication");
+	add(b, "memo02", "0123456789abcdef", 0, NULL, time(NULL) + 3600,
+	    "authentication");
+	n = lookups(b);
+	for (i = 0; i < 3; i++) {
+		is_int(review(b, "memo01.0123456789abcdef", &res), AUTH_OK,
+		    "memo: review %d", i + 1);
+		ok(res.user_json != NULL && strstr(res.user_json,
+		    "\"username\":\"alice\"") != NULL && res.max_ttl > 0,
+		    "memo: the same user and cache bound %d", i + 1);
+	}
+	is_int(lookups(b) - n, 3, "memo: each review counts as a lookup");
+	is_int(review(b, "memo01.0123456789abcdeg", &res), AUTH_DENY,
+	    "memo: a wrong secret is refused");
+	is_int(review(b, "memo02.0123456789abcdef", &res), AUTH_OK,
+	    "memo: a token with an expiry");
+	tokendb_revoke(b->db, "memo01", err, sizeof(err));
+	is_int(review(b, "memo01.0123456789abcdef", &res), AUTH_DENY,
+	    "memo: revoked by another connection, refused at once");
+	is_int(review(b, "memo02.0123456789abcdef", &res), AUTH_OK,
+	    "memo: the other row read again");
+	tokendb_delete(b->db, "memo02", err, sizeof(err));
+	is_int(review(b, "memo02.0123456789abcdef", &res), AUTH_DENY,
+	    "memo: deleted, refused at once");
+	fill(&tok, "memo03", "0123456789abcdef");
+	tok.uses_left = 2;
+	tokendb_insert(b->db, &tok, err, sizeof(err));
+	is_int(review(b, "memo03.0123456789abcdef", &res), AUTH_OK,
+	    "memo: usage-limited, first use");
+	is_int(review(b, "memo03.0123456789abcdef", &res), AUTH_OK,
+	    "memo: usage-limited, second use");
+	is_int(review(b, "memo03.0123456789abcdef", &res), AUTH_DENY,
+	    "memo: usage-limited rows are read each time");
+	auth_result_clear(&res);
+}
+
 static void
 test_backend(void)
 {
@@ -520,6 +647,7 @@ test_backend(void)
 	ok(b.db != NULL && b.be->ready(b.shared), "ready");
 	test_cases(&b);
 	test_limits(&b);
+	test_memo(&b);
 	b.be->free(b.inst);
 	/* The writer thread writes the last batch once told to stop. */
 	b.be->unload(b.shared);
@@ -732,6 +860,7 @@ main(void)
 	test_shape();
 	test_ttl();
 	test_rules();
+	test_json_fields();
 	test_generate();
 	test_storage();
 	test_backend();
