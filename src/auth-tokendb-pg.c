@@ -125,8 +125,8 @@ tdsrc_pg_flush(struct tdsrc_inst *ti)
 	tokendb_pg_uses_params(ti->flushed, n, params);
 	memset(ti->uses, 0, sizeof(ti->uses));
 	ti->nuses = 0;
-	ti->flushing = pgpool_exec(ti->pool, tokendb_pg_sql_uses, 3,
-	    (const char *const *)params, tdsrc_pg_flushed_cb, ti, err,
+	ti->flushing = pgpool_exec(ti->pool, PGPOOL_WRITE, tokendb_pg_sql_uses,
+	    3, (const char *const *)params, tdsrc_pg_flushed_cb, ti, err,
 	    sizeof(err));
 	if (ti->flushing == NULL)
 		tdsrc_pg_flushed_cb(NULL, err, ti);
@@ -256,8 +256,8 @@ tdsrc_pg_got_cb(const struct pg_result *r, const char *err, void *arg)
 		rv = AUTH_OK;
 		/* Take the use: the conditional UPDATE, asynchronously too. */
 		if (tok.uses_left > 0 && (p->q = pgpool_exec(p->ti->pool,
-		    tokendb_pg_sql_consume, 1, &param, tdsrc_pg_used_cb, p, why,
-		    sizeof(why))) == NULL) {
+		    PGPOOL_WRITE, tokendb_pg_sql_consume, 1, &param,
+		    tdsrc_pg_used_cb, p, why, sizeof(why))) == NULL) {
 			tdsrc_pg_error(p->ti, p->res, why);
 			rv = AUTH_ERROR;
 		}
@@ -275,8 +275,8 @@ tdsrc_pg_pend_send(struct tdsrc_pend *p, char *err, size_t errlen)
 
 	p->parked = 0;
 	p->t0 = monotonic_sec();
-	p->q = pgpool_exec(p->ti->pool, tokendb_pg_sql_get, 1, &param,
-	    tdsrc_pg_got_cb, p, err, errlen);
+	p->q = pgpool_exec(p->ti->pool, PGPOOL_READ, tokendb_pg_sql_get, 1,
+	    &param, tdsrc_pg_got_cb, p, err, errlen);
 	if (p->q == NULL) {
 		tdsrc_timed(p->ti, p->t0);
 		return -1;
@@ -346,7 +346,7 @@ tdsrc_pg_schema_cb(const struct pg_result *r, const char *err, void *arg)
 	}
 	if (ti->schema_step == TDSRC_STEP_MIGRATE) {
 		ti->schema_step = TDSRC_STEP_VERSION;
-		if ((ti->schema_q = pgpool_exec(ti->pool,
+		if ((ti->schema_q = pgpool_exec(ti->pool, PGPOOL_READ,
 		    tokendb_pg_sql_version, 0, NULL, tdsrc_pg_schema_cb, ti,
 		    why, sizeof(why))) == NULL)
 			tdsrc_pg_schema_failed(ti, why, 1);
@@ -386,8 +386,9 @@ tdsrc_pg_schema_start(struct tdsrc_inst *ti)
 		return;
 	ti->schema_step = TDSRC_STEP_MIGRATE;
 	/* Refused at once while the pool backs off: no log line per try. */
-	if ((ti->schema_q = pgpool_exec(ti->pool, ti->ts->migrate_sql, 0,
-	    NULL, tdsrc_pg_schema_cb, ti, err, sizeof(err))) == NULL)
+	if ((ti->schema_q = pgpool_exec(ti->pool, PGPOOL_WRITE,
+	    ti->ts->migrate_sql, 0, NULL, tdsrc_pg_schema_cb, ti, err,
+	    sizeof(err))) == NULL)
 		tdsrc_pg_schema_failed(ti, err, 0);
 }
 
@@ -567,14 +568,16 @@ tdsrc_pg_sess_send(struct tdsrc_sess_op *op, char *err, size_t errlen)
 	op->t0 = monotonic_sec();
 	if (op->kind == TDSRC_SESS_CHECK) {
 		v[0] = op->sess.jti;
-		op->q = pgpool_exec(pool, tokendb_pg_sql_session_get, 1, v,
-		    tdsrc_pg_sess_cb, op, err, errlen);
+		op->q = pgpool_exec(pool, PGPOOL_READ,
+		    tokendb_pg_sql_session_get, 1, v, tdsrc_pg_sess_cb, op,
+		    err, errlen);
 		if (op->q == NULL)
 			tdsrc_timed(op->ti, op->t0);
 	} else {
 		tokendb_pg_session_params(&op->sess, nums, v);
-		op->q = pgpool_exec(pool, tokendb_pg_sql_session_add, 6, v,
-		    tdsrc_pg_sess_cb, op, err, errlen);
+		op->q = pgpool_exec(pool, PGPOOL_WRITE,
+		    tokendb_pg_sql_session_add, 6, v, tdsrc_pg_sess_cb, op,
+		    err, errlen);
 	}
 	return op->q != NULL ? 0 : -1;
 }
@@ -663,6 +666,7 @@ tdsrc_pg_session_prune(struct tdsrc_inst *ti, int64_t now)
 	snprintf(t, sizeof(t), "%lld", (long long)now);
 	snprintf(l, sizeof(l), "%d", TDSRC_PRUNE_MAX);
 	/* Refused while the database is down: the next tick tries again. */
-	ti->pruning = pgpool_exec(ti->pool, tokendb_pg_sql_session_prune, 2, v,
-	    tdsrc_pg_pruned_cb, ti, err, sizeof(err));
+	ti->pruning = pgpool_exec(ti->pool, PGPOOL_WRITE,
+	    tokendb_pg_sql_session_prune, 2, v, tdsrc_pg_pruned_cb, ti, err,
+	    sizeof(err));
 }

@@ -5,15 +5,25 @@
  * A few asynchronous PostgreSQL connections driven by one worker's event
  * loop, so that a lookup never blocks the worker.  Connections open
  * lazily with PQconnectStart()/PQconnectPoll() while libevent watches
- * their socket; a query goes out with PQsendQueryParams() and its result
- * is read with PQconsumeInput()/PQisBusy()/PQgetResult() on read events.
- * Queries wait in a queue for a free connection.  Every connection
- * attempt and every query has a timeout; a connection whose query outlives
- * it is closed, which also ends the query on the server.
+ * their socket, then run in libpq's pipeline mode: the queries queued
+ * while the loop was busy go to an idle connection together, in one
+ * write, and their results come back in order from
+ * PQconsumeInput()/PQisBusy()/PQgetResult() on read events.  A batch
+ * costs the server one wake-up and a read instead of one per query.
+ * Every connection attempt and every batch has a timeout; a connection
+ * whose batch outlives it is closed, which also ends its queries on the
+ * server.
+ *
+ * Each write is a transaction of its own (a Sync before and after it).
+ * The reads between two writes share one Sync, which makes them one
+ * implicit transaction: it changes nothing, each statement still takes
+ * its own snapshot, but an error in one read aborts the reads after it,
+ * and those (which never ran) are queued again.
  *
  * A query with parameters is a prepared statement of its connection,
- * prepared on first use there: the server then skips parsing and planning
- * a lookup, which halves its cost.  A statement's name is made from its
+ * prepared on first use there (the Parse goes just ahead of the query, in
+ * the same batch): the server then skips parsing and planning a lookup,
+ * which halves its cost.  A statement's name is made from its
  * text, so that on a session shared with other clients a name never means
  * another statement.  Behind a connection pooler that hands each
  * transaction some server session, a prepared statement may vanish (the
@@ -44,6 +54,7 @@
 #define PGPOOL_BACKOFF_MIN	250	/* ms */
 #define PGPOOL_BACKOFF_MAX	4000	/* ms */
 #define PGPOOL_MAX_QUEUE	1024
+#define PGPOOL_MAX_BATCH	64	/* queries sent together */
 #define PGPOOL_MAX_STMTS	16	/* distinct prepared statements */
 #define PG_UNDEFINED_PSTATEMENT	"26000"
 #define PG_DUPLICATE_PSTATEMENT	"42P05"
@@ -52,19 +63,21 @@ enum pgconn_state {
 	PC_DOWN,
 	PC_CONNECTING,
 	PC_IDLE,
-	PC_BUSY,
+	PC_BUSY,	/* a batch is out */
 };
 
 struct pgpool_query {
-	TAILQ_ENTRY(pgpool_query) entry;
+	TAILQ_ENTRY(pgpool_query) entry;	/* the queue, or a batch */
 	struct pgpool	*pool;
 	const char	*sql;		/* own, or the pool's statement */
 	char		*own;
+	enum pgpool_mode mode;
 	int		 n;
-	char		**params;
+	char		**params;	/* in the same allocation */
 	pgpool_cb	 cb;
 	void		*arg;
 	int		 stmt;		/* prepared statement, or -1 */
+	int		 preparing;	/* its Parse's result comes first */
 	int		 running;
 	int		 abandoned;
 	PGresult	*res;
@@ -78,9 +91,9 @@ struct pgconn {
 	struct event		*ev;
 	short			 watching;
 	struct event		*timer;
-	struct pgpool_query	*q;
+	struct pgpool_queue	 batch;		/* sent, in order */
+	int			 syncs;		/* Syncs sent, not yet back */
 	unsigned		 prepared;	/* bit i: stmts[i] is */
-	int			 preparing;	/* q's statement */
 };
 
 struct pgpool {
@@ -108,13 +121,8 @@ static void	dispatch(struct pgpool *);
 static void
 query_free(struct pgpool_query *q)
 {
-	int	i;
-
 	if (q == NULL)
 		return;
-	for (i = 0; i < q->n; i++)
-		free(q->params[i]);
-	free(q->params);
 	free(q->own);
 	PQclear(q->res);
 	free(q);
@@ -128,6 +136,22 @@ query_done(struct pgpool_query *q, const char *err)
 		q->cb(err == NULL ? (struct pg_result *)q->res : NULL, err,
 		    q->arg);
 	query_free(q);
+}
+
+/* A query that did not run goes back to the head of the queue. */
+static void
+query_requeue(struct pgpool_query *q)
+{
+	if (q->abandoned) {
+		query_free(q);
+		return;
+	}
+	PQclear(q->res);
+	q->res = NULL;
+	q->running = 0;
+	q->preparing = 0;
+	TAILQ_INSERT_HEAD(&q->pool->queue, q, entry);
+	q->pool->nqueued++;
 }
 
 /* Watch the connection's socket for what; 0, or -1 without a socket. */
@@ -165,11 +189,11 @@ conn_timer(struct pgconn *c, int on)
 	evtimer_add(c->timer, &tv);
 }
 
-/* Close the connection; a running query fails with err. */
+/* Close the connection; the queries of its batch fail with err. */
 static void
 conn_close(struct pgconn *c, const char *err)
 {
-	struct pgpool_query	*q = c->q;
+	struct pgpool_query	*q;
 
 	if (c->ev != NULL)
 		event_free(c->ev);
@@ -178,11 +202,12 @@ conn_close(struct pgconn *c, const char *err)
 	PQfinish(c->conn);
 	c->conn = NULL;
 	c->state = PC_DOWN;
-	c->q = NULL;
+	c->syncs = 0;
 	c->prepared = 0;
-	c->preparing = 0;
-	if (q != NULL)
+	while ((q = TAILQ_FIRST(&c->batch)) != NULL) {
+		TAILQ_REMOVE(&c->batch, q, entry);
 		query_done(q, err);
+	}
 }
 
 /* A connection broke: close it; the queue goes on from the loop. */
@@ -248,6 +273,10 @@ conn_poll(struct pgconn *c)
 			conn_failed(c, "no socket");
 		return;
 	case PGRES_POLLING_OK:
+		if (!PQenterPipelineMode(c->conn)) {
+			conn_failed(c, PQerrorMessage(c->conn));
+			return;
+		}
 		conn_timer(c, 0);
 		c->state = PC_IDLE;
 		backoff_reset(&c->pool->backoff);
@@ -283,76 +312,74 @@ conn_start(struct pgconn *c)
 		conn_failed(c, "no socket");
 }
 
-/* Send q (or first its statement's preparation); the timer runs on. */
-static void
-conn_send_step(struct pgconn *c, struct pgpool_query *q)
+/*
+ * Queue q on the connection's pipeline, its statement's Parse first when
+ * the connection has not prepared it yet; 0, or -1 when libpq refuses.
+ */
+static int
+conn_put(struct pgconn *c, struct pgpool_query *q)
 {
-	const char	*name = q->stmt >= 0 ? c->pool->names[q->stmt] : NULL;
-	int		 f, ok;
+	const char	*name;
 
-	c->preparing = q->stmt >= 0 && !(c->prepared & (1U << q->stmt));
-	if (c->preparing)
-		ok = PQsendPrepare(c->conn, name, q->sql, q->n, NULL);
-	else if (q->stmt >= 0)
-		ok = PQsendQueryPrepared(c->conn, name, q->n,
-		    (const char *const *)q->params, NULL, NULL, 0);
-	else
-		ok = PQsendQueryParams(c->conn, q->sql, q->n, NULL,
-		    (const char *const *)q->params, NULL, NULL, 0);
-	if (!ok || (f = PQflush(c->conn)) < 0) {
-		conn_lost(c, "token database query failed");
-		return;
-	}
-	conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
-}
-
-static void
-conn_send(struct pgconn *c, struct pgpool_query *q)
-{
-	c->q = q;
-	q->running = 1;
-	c->state = PC_BUSY;
 	if (c->pool->unprepared)
 		q->stmt = -1;
-	conn_timer(c, 1);
-	conn_send_step(c, q);
+	name = q->stmt >= 0 ? c->pool->names[q->stmt] : NULL;
+	q->preparing = q->stmt >= 0 && !(c->prepared & (1U << q->stmt));
+	if (q->preparing) {
+		if (!PQsendPrepare(c->conn, name, q->sql, q->n, NULL))
+			return -1;
+		/* The queries behind it use it; undone if it fails. */
+		c->prepared |= 1U << q->stmt;
+	}
+	if (q->stmt >= 0)
+		return PQsendQueryPrepared(c->conn, name, q->n,
+		    (const char *const *)q->params, NULL, NULL, 0) ? 0 : -1;
+	return PQsendQueryParams(c->conn, q->sql, q->n, NULL,
+	    (const char *const *)q->params, NULL, NULL, 0) ? 0 : -1;
+}
+
+static int
+conn_sync(struct pgconn *c)
+{
+	if (!PQpipelineSync(c->conn))
+		return -1;
+	c->syncs++;
+	return 0;
 }
 
 /*
- * The answers to one step of q are in.  1 when the step was not the last:
- * the statement is now prepared and q goes out, or the session did not
- * have the statement we prepared there (or had it already) and q goes
- * out unprepared.
+ * Send the head of the queue as one batch: the reads in a row share a
+ * Sync, a write has one on each side.  PQpipelineSync() flushes, so a
+ * batch of reads is one write to the socket.
  */
-static int
-conn_step_done(struct pgconn *c, struct pgpool_query *q)
+static void
+conn_send(struct pgconn *c)
 {
-	const char	*state = NULL;
-	int		 ok;
+	struct pgpool		*p = c->pool;
+	struct pgpool_query	*q;
+	int			 f = 0, n = 0, open = 0;
 
-	ok = q->res != NULL && (PQresultStatus(q->res) == PGRES_COMMAND_OK ||
-	    PQresultStatus(q->res) == PGRES_TUPLES_OK);
-	if (!ok && q->res != NULL)
-		state = PQresultErrorField(q->res, PG_DIAG_SQLSTATE);
-	if (c->preparing && ok)
-		c->prepared |= 1U << q->stmt;
-	else if (q->stmt >= 0 && state != NULL &&
-	    strcmp(state, c->preparing ? PG_DUPLICATE_PSTATEMENT :
-	    PG_UNDEFINED_PSTATEMENT) == 0) {
-		if (!c->pool->unprepared)
-			log_msg(LL_WARN, "pgpool_prepare", "a prepared "
-			    "statement %s its session (a pooler in front of "
-			    "the database?); sending queries unprepared from "
-			    "now on", c->preparing ? "was already in" :
-			    "vanished from");
-		c->pool->unprepared = 1;
-		q->stmt = -1;
-	} else
-		return 0;
-	PQclear(q->res);
-	q->res = NULL;
-	conn_send_step(c, q);
-	return 1;
+	c->state = PC_BUSY;
+	conn_timer(c, 1);
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL && n++ < PGPOOL_MAX_BATCH) {
+		TAILQ_REMOVE(&p->queue, q, entry);
+		p->nqueued--;
+		q->running = 1;
+		TAILQ_INSERT_TAIL(&c->batch, q, entry);
+		if (q->mode == PGPOOL_WRITE && open && conn_sync(c) != 0)
+			goto lost;
+		if (conn_put(c, q) != 0)
+			goto lost;
+		open = q->mode == PGPOOL_READ;
+		if (!open && conn_sync(c) != 0)
+			goto lost;
+	}
+	if ((open && conn_sync(c) != 0) || (f = PQflush(c->conn)) < 0)
+		goto lost;
+	conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
+	return;
+lost:
+	conn_lost(c, "token database query failed");
 }
 
 /* err for a query that failed: its SQLSTATE's cause, if known. */
@@ -369,50 +396,122 @@ query_error(struct pgpool_query *q, char *err, size_t errlen)
 	    err, errlen);
 }
 
-/* Read what arrived; the query ends when PQgetResult() says so. */
+/*
+ * 1 when q's statement was not where it should be: the session lost the
+ * statement we prepared there, or already had the one we prepare.  A
+ * pooler hands out sessions: from now on queries go unprepared.
+ */
+static int
+query_unprepared(struct pgpool_query *q)
+{
+	const char	*state;
+
+	if (q->stmt < 0 || q->res == NULL ||
+	    (state = PQresultErrorField(q->res, PG_DIAG_SQLSTATE)) == NULL ||
+	    (strcmp(state, PG_UNDEFINED_PSTATEMENT) != 0 &&
+	    strcmp(state, PG_DUPLICATE_PSTATEMENT) != 0))
+		return 0;
+	if (!q->pool->unprepared)
+		log_msg(LL_WARN, "pgpool_prepare", "a prepared statement %s "
+		    "its session (a pooler in front of the database?); "
+		    "sending queries unprepared from now on",
+		    strcmp(state, PG_DUPLICATE_PSTATEMENT) == 0 ?
+		    "was already in" : "vanished from");
+	q->pool->unprepared = 1;
+	q->stmt = -1;
+	return 1;
+}
+
+/*
+ * The results of q are in: answer it, or queue it again when it did not
+ * run (an earlier read of its transaction failed) or needs to go
+ * unprepared.
+ */
+static void
+query_finish(struct pgpool_query *q)
+{
+	char		err[TR_ERRLEN];
+	ExecStatusType	st;
+
+	st = q->res != NULL ? PQresultStatus(q->res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		query_done(q, NULL);
+	else if (st == PGRES_PIPELINE_ABORTED || query_unprepared(q))
+		query_requeue(q);
+	else {
+		query_error(q, err, sizeof(err));
+		query_done(q, err);
+	}
+}
+
+/* The end (a NULL result) of the head's Parse, or of the head query. */
+static void
+conn_item_end(struct pgconn *c)
+{
+	struct pgpool_query	*q = TAILQ_FIRST(&c->batch);
+	ExecStatusType		 st;
+
+	if (q->preparing) {
+		q->preparing = 0;
+		st = q->res != NULL ? PQresultStatus(q->res) :
+		    PGRES_FATAL_ERROR;
+		if (st == PGRES_COMMAND_OK) {
+			PQclear(q->res);
+			q->res = NULL;
+		} else	/* q answers with the Parse's failure */
+			c->prepared &= ~(1U << q->stmt);
+		return;
+	}
+	TAILQ_REMOVE(&c->batch, q, entry);
+	query_finish(q);
+}
+
+/* The batch is over: the connection takes the next one. */
+static void
+conn_idle(struct pgconn *c)
+{
+	conn_timer(c, 0);
+	c->state = PC_IDLE;
+	conn_watch(c, EV_READ);
+	dispatch(c->pool);
+}
+
+/* Read what arrived; results come in the order of the batch. */
 static void
 conn_read(struct pgconn *c)
 {
-	struct pgpool_query	*q = c->q;
+	struct pgpool_query	*q;
 	PGresult		*r;
-	char			 err[TR_ERRLEN];
-	ExecStatusType		 st;
 
 	/* A closed socket is readable forever: it must not stay watched. */
 	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
 		conn_lost(c, "token database connection lost");
 		return;
 	}
-	if (q == NULL) {
+	if (c->state != PC_BUSY) {
 		/* Idle: a notice, or the server going away. */
 		while (!PQisBusy(c->conn) && (r = PQgetResult(c->conn)) != NULL)
 			PQclear(r);
 		return;
 	}
-	while (!PQisBusy(c->conn)) {
-		if ((r = PQgetResult(c->conn)) == NULL) {
-			if (conn_step_done(c, q))
-				return;
-			conn_timer(c, 0);
-			c->q = NULL;
-			c->state = PC_IDLE;
-			conn_watch(c, EV_READ);
-			st = q->res != NULL ? PQresultStatus(q->res) :
-			    PGRES_FATAL_ERROR;
-			if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-				query_done(q, NULL);
-			else {
-				query_error(q, err, sizeof(err));
-				query_done(q, err);
-			}
-			dispatch(c->pool);
+	while ((q = TAILQ_FIRST(&c->batch)) != NULL || c->syncs > 0) {
+		if (PQisBusy(c->conn))
 			return;
-		}
-		if (q->res == NULL)
+		r = PQgetResult(c->conn);
+		if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			c->syncs--;
+		} else if (r == NULL && q == NULL) {
+			conn_lost(c, "token database protocol out of step");
+			return;
+		} else if (r == NULL)
+			conn_item_end(c);
+		else if (q->res == NULL)
 			q->res = r;
 		else
 			PQclear(r);
 	}
+	conn_idle(c);
 }
 
 static void
@@ -425,7 +524,7 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 		conn_poll(c);
 		return;
 	}
-	if ((what & EV_WRITE) && c->q != NULL) {
+	if ((what & EV_WRITE) && c->state == PC_BUSY) {
 		if ((f = PQflush(c->conn)) < 0) {
 			conn_lost(c, "token database connection lost");
 			return;
@@ -453,15 +552,14 @@ conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	dispatch(c->pool);
 }
 
-/* Start queued queries on idle connections, opening more if allowed. */
+/* Send the queue to idle connections, opening more if allowed. */
 static void
 dispatch(struct pgpool *p)
 {
-	struct pgpool_query	*q;
 	struct pgconn		*idle, *down;
 	int			 i, connecting;
 
-	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+	while (!TAILQ_EMPTY(&p->queue)) {
 		idle = down = NULL;
 		connecting = 0;
 		for (i = 0; i < p->nconns; i++) {
@@ -473,9 +571,7 @@ dispatch(struct pgpool *p)
 				connecting++;
 		}
 		if (idle != NULL) {
-			TAILQ_REMOVE(&p->queue, q, entry);
-			p->nqueued--;
-			conn_send(idle, q);
+			conn_send(idle);
 			continue;
 		}
 		/* One more connection per query waiting beyond those coming. */
@@ -510,6 +606,7 @@ pgpool_new(struct event_base *base, const char *url, int size,
 	p->conns = xcalloc(size, sizeof(*p->conns));
 	for (i = 0; i < size; i++) {
 		p->conns[i].pool = p;
+		TAILQ_INIT(&p->conns[i].batch);
 		p->conns[i].timer = evtimer_new(base, conn_timeout_cb,
 		    &p->conns[i]);
 	}
@@ -534,8 +631,8 @@ pgpool_free(struct pgpool *p)
 		query_free(q);
 	}
 	for (i = 0; i < p->nconns; i++) {
-		if (p->conns[i].q != NULL)
-			p->conns[i].q->abandoned = 1;
+		TAILQ_FOREACH(q, &p->conns[i].batch, entry)
+			q->abandoned = 1;
 		conn_close(&p->conns[i], "shutting down");
 		event_free(p->conns[i].timer);
 	}
@@ -565,13 +662,37 @@ pool_stmt(struct pgpool *p, const char *sql)
 	return p->nstmts++;
 }
 
+/* q with room for the copies of n parameters, in one allocation. */
+static struct pgpool_query *
+query_new(int n, const char *const *params)
+{
+	struct pgpool_query	*q;
+	size_t			 len = sizeof(*q) + (n + 1) * sizeof(char *);
+	char			*s;
+	int			 i;
+
+	for (i = 0; i < n; i++)
+		len += params[i] != NULL ? strlen(params[i]) + 1 : 0;
+	q = xcalloc(1, len);
+	q->n = n;
+	q->params = (char **)(q + 1);
+	s = (char *)(q->params + n + 1);
+	for (i = 0; i < n; i++) {
+		if (params[i] == NULL)
+			continue;
+		len = strlen(params[i]) + 1;
+		q->params[i] = memcpy(s, params[i], len);
+		s += len;
+	}
+	return q;
+}
+
 struct pgpool_query *
-pgpool_exec(struct pgpool *p, const char *sql, int n,
+pgpool_exec(struct pgpool *p, enum pgpool_mode mode, const char *sql, int n,
     const char *const *params, pgpool_cb cb, void *arg, char *err,
     size_t errlen)
 {
 	struct pgpool_query	*q;
-	int			 i;
 
 	if (!pool_live(p) && monotonic_sec() < p->retry_at) {
 		snprintf(err, errlen, "token database unreachable (retrying "
@@ -583,22 +704,22 @@ pgpool_exec(struct pgpool *p, const char *sql, int n,
 		    "waiting");
 		return NULL;
 	}
-	q = xcalloc(1, sizeof(*q));
+	q = query_new(n, params);
 	q->pool = p;
+	q->mode = mode;
 	/* A statement's text is kept once, by the pool. */
 	if ((q->stmt = n > 0 ? pool_stmt(p, sql) : -1) >= 0)
 		q->sql = p->stmts[q->stmt];
 	else
 		q->sql = q->own = xstrdup(sql);
-	q->n = n;
-	q->params = xcalloc(n + 1, sizeof(*q->params));
-	for (i = 0; i < n; i++)
-		q->params[i] = params[i] != NULL ? xstrdup(params[i]) : NULL;
 	q->cb = cb;
 	q->arg = arg;
 	TAILQ_INSERT_TAIL(&p->queue, q, entry);
 	p->nqueued++;
-	/* From the loop: a callback never runs before this returns. */
+	/*
+	 * From the loop: a callback never runs before this returns, and the
+	 * queries of one turn of the loop go out together.
+	 */
 	event_active(p->kick, 0, 0);
 	return q;
 }

@@ -19,7 +19,9 @@
 # readiness lost after the grace period) and started again (reviews work
 # without a restart), racing schema creation, a newer schema, and lookups
 # through pgbouncer that resets sessions (prepared statements vanish) and
-# through one that shares a session between two daemons.
+# through one that shares a session between two daemons, and a lookup
+# that fails in a pipelined batch (the lookups it aborted are sent again
+# and answered).
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -587,6 +589,139 @@ if [ "$ENGINE" = postgresql ]; then
 	}
 	ok "the old generation's use count is written once the server answers" \
 	    tr_wait_until 10 hung_written
+	tr_stop
+	is "$?" 0 "that daemon stops cleanly"
+	tr_use tdb
+
+	tid "a failed lookup in a pipelined batch: the lookups it aborted are sent again"
+	# One worker with one connection: a lookup of the user "slow" waits
+	# on an advisory lock the test holds, so the lookups that come
+	# meanwhile queue and go out together, one batch behind it, once the
+	# lock is let go.  A lookup of a user "bad..." raises an error: it
+	# aborts the lookups after it in its batch, which must be sent again
+	# and answered as if alone.  The table is behind a view that runs a
+	# function on the row a lookup finds.
+	sql "CREATE DATABASE batch" >/dev/null
+	BATCHURL=${DBURL%/*}/batch
+	tr_config batch server.chain=tokendb static.file= server.workers=1 \
+	    server.review_timeout=60s "tokendb.url=$BATCHURL" \
+	    tokendb.pool_size=1 tokendb.query_timeout=60s \
+	    tokendb.flush_interval=1h tokendb.cache_ttl=0 cache.ttl=0 \
+	    cache.negative_ttl=0
+	BGOOD=() BBAD=()
+	BSLOW=$(tr_tokenctl create --user slow 2>/dev/null)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		BGOOD+=("$(tr_tokenctl create --user "good$i" 2>/dev/null)")
+	done
+	for i in 1 2; do
+		BBAD+=("$(tr_tokenctl create --user "bad$i" 2>/dev/null)")
+	done
+	psql -X -q -v ON_ERROR_STOP=1 "$BATCHURL" >/dev/null 2>&1 <<-'SQL' ||
+		ALTER TABLE tokens RENAME TO tokens_stored;
+		CREATE FUNCTION batch_user(u text) RETURNS text
+		    LANGUAGE plpgsql STABLE AS $f$
+		BEGIN
+			IF u = 'slow' THEN
+				PERFORM pg_advisory_xact_lock_shared(4242);
+			ELSIF u LIKE 'bad%' THEN
+				RAISE EXCEPTION 'the lookup of % fails', u;
+			END IF;
+			RETURN u;
+		END $f$;
+		CREATE VIEW tokens AS SELECT id, secret_hash,
+		    batch_user(username) AS username, uid, groups, extra,
+		    description, usages, bootstrap, revoked, created, expires,
+		    uses_left, last_used, use_count FROM tokens_stored;
+	SQL
+	    bail "could not set up the batch database"
+	tr_start batch || bail "daemon batch does not start"
+	expect_user -t "${BGOOD[0]}" -n good1 "a token behind the view works"
+	tr_review v1 "${BBAD[0]}" >/dev/null
+	expect_no -e 'token database query failed' \
+	    "a lookup that raises an error, alone: not authenticated, status.error"
+	mkfifo "$TR_TMP/batch.sql"
+	tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
+	    "$BATCHURL" "$TR_TMP/batch.sql"
+	locker=$TR_BGPID
+	exec {lockfd}>"$TR_TMP/batch.sql"
+	echo 'SELECT pg_advisory_lock(4242);' >&"$lockfd"
+	advisory_waits()
+	{
+		[ "$(psql -X -A -t "$BATCHURL" -c "SELECT count(*) FROM pg_locks
+		    WHERE locktype = 'advisory' AND objid = 4242 AND
+		    $1 granted")" -ge 1 ]
+	}
+	tr_wait_until 10 advisory_waits "" || diag "the lock was not seen taken"
+	# batch_review N TOKEN: review TOKEN in the background, its answer
+	# in $TR_TMP/batch/N.out and curl's trace in N.trace; the slow one
+	# waits as long as the others take to start.
+	batch_review()
+	{
+		{ TR_CURL_TIMEOUT=60 tr_review v1 "$2" "" \
+		    --trace-ascii "$TR_TMP/batch/$1.trace"
+		} >"$TR_TMP/batch/$1.out" &
+		BPIDS+=($!)
+	}
+	# batch_sent N...: those reviews sent their request bodies.
+	batch_sent()
+	{
+		local n
+		for n in "$@"; do
+			grep -qs '^=> Send data' "$TR_TMP/batch/$n.trace" ||
+			    return 1
+		done
+	}
+	BPIDS=()
+	batch_review slow "$BSLOW"
+	ok "the lookup of slow waits on the lock" \
+	    tr_wait_until 20 advisory_waits NOT
+	batch_review bad1 "${BBAD[0]}"
+	tr_wait_until 20 batch_sent bad1 || diag "bad1 not seen sent"
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		batch_review "good$i" "${BGOOD[$((i - 1))]}"
+		[ "$i" = 5 ] && batch_review bad2 "${BBAD[1]}"
+	done
+	ok "the reviews are all sent while slow's lookup waits" \
+	    tr_wait_until 30 batch_sent bad1 bad2 good{1..10}
+	# The worker reads each request as it comes, a moment later: they
+	# are queued now, behind slow's lookup.
+	sleep 2
+	echo 'SELECT pg_advisory_unlock(4242);' >&"$lockfd"
+	exec {lockfd}>&-
+	for i in "${BPIDS[@]}"; do
+		wait "$i"
+	done
+	tr_wait_exit "$locker" 5
+	# batch_answer N: TR_BODY and TR_CODE of review N.
+	batch_answer()
+	{
+		TR_BODY=$(sed -n 1p "$TR_TMP/batch/$1.out")
+		TR_CODE=$(sed -n 2p "$TR_TMP/batch/$1.out")
+	}
+	batch_answer slow
+	expect_user -n slow "the review that held the connection authenticates"
+	n=0 why=()
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		batch_answer "good$i"
+		if tr_is_user -n "good$i"; then
+			n=$((n + 1))
+		else
+			why+=("good$i:" "${TR_WHY[@]}")
+		fi
+	done
+	is "$n" 10 "10 lookups behind a failed one, aborted by it, sent again: 10 x OK(goodN)" ||
+	    diag "${why[@]}"
+	for i in 1 2; do
+		batch_answer "bad$i"
+		expect_no -e 'token database query failed' \
+		    "bad$i in the batch: not authenticated, status.error as alone"
+	done
+	is "$(grep -c '"event":"tokendb_lookup"' "$TR_LOG")" 3 \
+	    "only the failed lookups are logged (bad1 alone, bad1 and bad2 in the batch)"
+	tr_metrics
+	is "$(tr_metric tokenreviewd_tokendb_errors_total)" 3 \
+	    "tokenreviewd_tokendb_errors_total counts those 3 and no aborted lookup"
+	expect_user -t "${BGOOD[9]}" -n good10 "the connection goes on serving lookups"
 	tr_stop
 	is "$?" 0 "that daemon stops cleanly"
 	tr_use tdb
