@@ -218,6 +218,22 @@ deadline_cb(evutil_socket_t fd, short events, void *arg)
 	chain_finish(req);
 }
 
+/*
+ * The review's key in the cache and among the reviews in flight: made
+ * when one of them needs it, so that a review without a cache that is
+ * answered at once costs no second hash.
+ */
+static const uint8_t *
+chain_key(struct auth_req *req)
+{
+	if (!req->keyed) {
+		cache_key_digest(req->token_hash, req->audiences,
+		    req->naudiences, req->cache_key);
+		req->keyed = 1;
+	}
+	return req->cache_key;
+}
+
 /* A backend's verdict: keep it, or remember why and move on. */
 static int
 chain_take(struct auth_req *req, enum auth_rv rv)
@@ -290,6 +306,7 @@ chain_run(struct auth_req *req)
 		if (rv == AUTH_PENDING) {
 			req->pending = 1;
 			if (!req->in_flight) {
+				chain_key(req);	/* for those who join it */
 				TAILQ_INSERT_TAIL(&chain->flights, req, entry);
 				req->in_flight = 1;
 			}
@@ -389,7 +406,7 @@ chain_finish(struct auth_req *req)
 				ttl = req->result.max_ttl;
 		} else
 			ttl = conf->cache_negative_ttl;
-		cache_put(cache, req->cache_key, &req->result, ttl);
+		cache_put(cache, chain_key(req), &req->result, ttl);
 	}
 	chain_answer(req);
 }
@@ -401,7 +418,7 @@ chain_join(struct auth_chain *chain, struct auth_req *req)
 	struct auth_req	*f;
 
 	TAILQ_FOREACH(f, &chain->flights, entry) {
-		if (ct_equal(f->cache_key, req->cache_key,
+		if (ct_equal(f->cache_key, chain_key(req),
 		    sizeof(req->cache_key))) {
 			req->leader = f;
 			req->joined = 1;
@@ -455,6 +472,7 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 	req->refused = 0;
 	req->pending = 0;
 	req->in_flight = 0;
+	req->keyed = 0;
 	req->leader = NULL;
 	TAILQ_INIT(&req->waiters);
 	req->finish = finish;
@@ -469,9 +487,7 @@ auth_review(struct auth_chain *chain, struct auth_req *req,
 		chain_finish(req);
 		return;
 	}
-	cache_key_digest(req->token_hash, req->audiences, req->naudiences,
-	    req->cache_key);
-	if (cache != NULL && cache_get(cache, req->cache_key, &req->result)) {
+	if (cache != NULL && cache_get(cache, chain_key(req), &req->result)) {
 		req->cached = 1;
 		finish(req, arg);
 		return;

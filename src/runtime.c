@@ -216,7 +216,9 @@ runtime_load(const char *path, int flags, char *err, size_t errlen)
 		    errlen) != 0)
 			goto fail;
 	}
-	if (rt->conf->cache_max_entries > 0)
+	/* With both TTLs 0 nothing would ever be kept: no cache at all. */
+	if (rt->conf->cache_max_entries > 0 && (rt->conf->cache_ttl > 0 ||
+	    rt->conf->cache_negative_ttl > 0))
 		rt->cache = cache_new(rt->conf->cache_max_entries);
 	rt->generation = __atomic_fetch_add(&next_generation, 1,
 	    __ATOMIC_RELAXED);

@@ -409,6 +409,7 @@ struct auth_req {
 	struct auth_result cur;		/* the running backend's result */
 	char		*errors;	/* errors of earlier backends */
 	uint8_t		 cache_key[TR_SHA256_LEN];
+	int		 keyed;		/* cache_key is made */
 	void		(*finish)(struct auth_req *, void *);
 	void		*finish_arg;
 	struct event	*deadline;
