@@ -12,7 +12,8 @@
 # others still run; the exit status is then 1.
 #
 #   TOKENREVIEWD=./tokenreviewd contrib/bench/all.sh [--out FILE]
-#       [--duration 10s] [--tokens 100000] [--users 10000] [--workers 2]
+#       [--duration 10s] [--rounds 3] [--tokens 100000] [--users 10000]
+#       [--workers 2]
 #       [--sources static,sqlite,postgresql] [--skip run,ldap,jwt]
 #       [--logs DIR]
 #
@@ -29,6 +30,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=
 DURATION=10s
+ROUNDS=3
 TOKENS=100000
 USERS=10000
 WORKERS=2
@@ -39,13 +41,14 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--out) OUT=$2; shift 2 ;;
 	--duration) DURATION=$2; shift 2 ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
 	--tokens) TOKENS=$2; shift 2 ;;
 	--users) USERS=$2; shift 2 ;;
 	--workers) WORKERS=$2; shift 2 ;;
 	--sources) SOURCES=$2; shift 2 ;;
 	--skip) SKIP=$2; shift 2 ;;
 	--logs) LOGS=$2; shift 2 ;;
-	*) echo "usage: $0 [--out FILE] [--duration D] [--tokens N]" \
+	*) echo "usage: $0 [--out FILE] [--duration D] [--rounds N] [--tokens N]" \
 	    "[--users N] [--workers N] [--sources LIST] [--skip run,ldap,jwt]" \
 	    "[--logs DIR]" >&2; exit 2 ;;
 	esac
@@ -203,7 +206,8 @@ table()
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 skipped run || bench run bash "$HERE/run.sh" --sources "$SOURCES" --cache both \
-    --tokens "$TOKENS" --duration "$DURATION" --workers "$WORKERS"
+    --tokens "$TOKENS" --duration "$DURATION" --workers "$WORKERS" \
+    --rounds "$ROUNDS"
 skipped ldap || bench ldap bash "$HERE/ldap.sh" --users "$USERS" \
     --duration "$DURATION" --workers "$WORKERS"
 skipped jwt || bench jwt bash "$HERE/jwt.sh" --duration "$DURATION" \
