@@ -287,11 +287,21 @@ http_ssl_result(struct http_conn *c, int r)
 	}
 }
 
+/*
+ * The most input held at once: a head, a body, and a chunk line that the
+ * chunk parser must see whole.
+ */
+static size_t
+http_in_bound(const struct http_conn *c)
+{
+	return c->lim.max_header + c->lim.max_body + HTTP_CHUNK_PEEK;
+}
+
 /* Read what has arrived, up to the input's bound. */
 static enum http_io
 http_recv(struct http_conn *c)
 {
-	size_t	 bound = c->lim.max_header + c->lim.max_body, room;
+	size_t	 bound = http_in_bound(c), room;
 	ssize_t	 n;
 	int	 r;
 
@@ -696,17 +706,23 @@ http_reading(const struct http_conn *c)
 static void
 http_input(struct http_conn *c)
 {
+	size_t	held;
+
 	do {
 		c->in_full = 0;
 		if (http_recv(c) == HTTP_IO_CLOSED) {
 			http_free(c);
 			return;
 		}
+		held = http_buf_avail(&c->in);
 		if (c->state == HCS_LINGER || c->state == HCS_CLOSING)
-			http_buf_consume(&c->in, http_buf_avail(&c->in));
+			http_buf_consume(&c->in, held);
 		else
 			http_process(c);
-	} while (!c->dead && c->in_full && http_reading(c));
+		/* A request that took nothing of a full input waits for its
+		 * timer (408), reading no more. */
+	} while (!c->dead && c->in_full && http_reading(c) &&
+	    http_buf_avail(&c->in) < held);
 }
 
 /* The output is out: on to the next request, the linger or the close. */
