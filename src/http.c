@@ -405,8 +405,6 @@ http_free(struct http_conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	if (c->cb.closed != NULL)
-		c->cb.closed(c, c->cb.arg);
 	http_reset(c);
 	http_buf_free(&c->in);
 	http_buf_free(&c->out);
@@ -418,6 +416,13 @@ http_free(struct http_conn *c)
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	close(c->fd);
+	/*
+	 * Told last, once the secrets the connection held are wiped: the
+	 * owner's count of open connections (and the gauge that shows it)
+	 * must never say a connection is gone while its bytes are not.
+	 */
+	if (c->cb.closed != NULL)
+		c->cb.closed(c, c->cb.arg);
 	if (c->nest == 0)
 		free(c);
 }

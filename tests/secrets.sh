@@ -48,9 +48,15 @@ mem_scan()
 			defined(sysread($mem, $buf, $len)) or next;
 			$read += length($buf);
 			for my $i (0 .. $#needles) {
-				next if index($buf, $needles[$i]) < 0;
-				printf("needle %d at 0x%x.. in %s\n", $i + 1,
-				    $a, $name eq "" ? "anonymous" : $name);
+				my $at = index($buf, $needles[$i]);
+				next if $at < 0;
+				# Where, and the bytes before it (what held it).
+				my $from = $at > 96 ? $at - 96 : 0;
+				(my $before = substr($buf, $from, $at - $from)) =~
+				    s/([^\x20-\x7e])/sprintf("\\x%02x", ord($1))/ge;
+				printf("needle %d at 0x%x, region 0x%x %s, " .
+				    "after: %s\n", $i + 1, $a + $at, $lo,
+				    $name eq "" ? "anonymous" : $name, $before);
 				$found = 1;
 			}
 		}
