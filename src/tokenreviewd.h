@@ -134,8 +134,15 @@ void	 fingerprint(const void *, size_t, char out[TR_FINGERPRINT_LEN + 1]);
  */
 int	 fingerprint_set_key(const void *key, size_t len);
 void	 hex_encode(const uint8_t *, size_t, char *out);	/* 2n+1 bytes */
-/* A base64 character's value (url: the base64url alphabet), or -1. */
-int	 base64_digit(int c, int url);
+extern const signed char base64_std_digits[256], base64_url_digits[256];
+
+/* A byte's value as a base64 digit (url: base64url), or -1. */
+static inline int
+base64_digit(int c, int url)
+{
+	return (url ? base64_url_digits : base64_std_digits)[c & 0xff];
+}
+
 /*
  * Decode base64 without '=' padding into a new NUL-terminated buffer of
  * *outlen bytes; NULL on a character outside the alphabet or a length no

@@ -22,8 +22,9 @@
 # cache for a token database, but pgbench's select-only rate on the same
 # server for uncached PostgreSQL; slapd's own rate for uncached LDAP, the
 # static file of ldap.sh's run for cached LDAP; the verify bound for
-# uncached JWT), the ratio req/s / ceiling, and the daemon's peak RSS
-# (VmHWM) where the script reports it.
+# uncached JWT), the ratio req/s / ceiling (for uncached JWT, jwt.sh's
+# mean of its rounds' ratios, each against the bound of its own round),
+# and the daemon's peak RSS (VmHWM) where the script reports it.
 
 set -u
 
@@ -96,8 +97,9 @@ bench()
 	fi
 }
 
-# Rows are "source|cache|req/s|ceiling name|ceiling req/s|peak RSS MiB",
-# empty fields for what a script does not give.
+# Rows are "source|cache|req/s|ceiling name|ceiling req/s|peak RSS MiB|
+# ratio", empty fields for what a script does not give; without a ratio
+# the table divides req/s by the ceiling.
 
 # run.sh: the summary's table and the memory table.
 parse_run()
@@ -155,25 +157,34 @@ parse_ldap()
 	}' "$W/ldap.out"
 }
 
-# jwt.sh: "ALG: cache off X req/s, cache on Y req/s; bound 1/(...) = B
-# req/s; cache off / bound = R": the bound is the number before "req/s"
-# after an "=".
+# jwt.sh: "ALG: cache off X req/s, cache on Y req/s; ... bound 1/(...) B
+# req/s; cache off / bound = R (...)": the bound is the number before the
+# first "req/s;" after "bound", and R is jwt.sh's own ratio (the mean of
+# its rounds' ratios, each against that round's bound), kept as it is.
 parse_jwt()
 {
 	awk '
 	/^[RPE]S[0-9]+: cache off / {
 		alg = substr($1, 1, length($1) - 1)
-		off = on = bound = ""
+		off = on = bound = ratio = ""
 		for (i = 2; i <= NF; i++) {
 			if ($(i - 1) == "cache" && $i == "off" && off == "")
 				off = $(i + 1)
 			if ($(i - 1) == "cache" && $i == "on")
 				on = $(i + 1)
-			if ($i == "=" && $(i + 2) ~ /^req\/s/)
-				bound = $(i + 1)
+			if ($i == "bound" && $(i + 1) ~ /^1\//) {
+				for (j = i + 1; j < NF; j++)
+					if ($(j + 1) == "req/s;") {
+						bound = $j
+						break
+					}
+			}
+			if ($i == "=" && $(i - 1) == "bound")
+				ratio = $(i + 1)
 		}
-		printf "JWT %s|off|%s|verify bound|%s|\n", alg, off, bound
-		printf "JWT %s|on|%s|||\n", alg, on
+		printf "JWT %s|off|%s|verify bound|%s||%s\n", alg, off, bound,
+		    ratio
+		printf "JWT %s|on|%s||||\n", alg, on
 	}' "$W/jwt.out"
 }
 
@@ -198,6 +209,8 @@ table()
 	{
 		ceil = $4 == "" ? "-" : $4 " " num($5)
 		ratio = ($5 > 0 && $3 != "") ? sprintf("%.3f", $3 / $5) : "-"
+		if ($7 != "")
+			ratio = sprintf("%.3f", $7)
 		rss = $6 == "" ? "-" : sprintf("%.1f MiB", $6)
 		printf "| %s | %s | %s | %s | %s | %s |\n", $1,
 		    $2 == "" ? "-" : $2, num($3), ceil, ratio, rss

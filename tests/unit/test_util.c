@@ -374,6 +374,31 @@ test_misc(void)
 	free(s);
 }
 
+/* Every byte's digit, both alphabets, against the alphabets themselves. */
+static void
+test_base64_digits(void)
+{
+	static const char	 std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char	 url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char		*p;
+	int			 c, bad_std = 0, bad_url = 0, want;
+
+	for (c = 0; c < 256; c++) {
+		p = c != 0 ? strchr(std, c) : NULL;
+		want = p != NULL ? (int)(p - std) : -1;
+		bad_std += base64_digit(c, 0) != want;
+		p = c != 0 ? strchr(url, c) : NULL;
+		want = p != NULL ? (int)(p - url) : -1;
+		bad_url += base64_digit(c, 1) != want;
+	}
+	is_int(bad_std, 0, "every byte's base64 digit is its place in the "
+	    "alphabet, or -1");
+	is_int(bad_url, 0, "every byte's base64url digit is its place in the "
+	    "alphabet, or -1");
+}
+
 static void
 test_base64(void)
 {
@@ -396,6 +421,7 @@ test_base64(void)
 	out = base64_decode("", 0, 0, &n);
 	ok(out != NULL && n == 0 && out[0] == '\0', "empty input, empty output");
 	free(out);
+	test_base64_digits();
 }
 
 static void
