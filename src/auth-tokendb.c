@@ -601,19 +601,25 @@ tdsrc_review_file(struct tdsrc_inst *ti, const char *id,
 {
 	struct tokendb_token	 tok;
 	enum auth_rv		 rv = AUTH_DENY;
+	enum tdsrc_memo_answer	 a;
 	long long		 version;
 	int			 found;
+	char			 err[TR_ERRLEN];
 
-	switch (tdsrc_recall(ti, id, hash, now, &version, res)) {
-	case TDSRC_MEMO_OK:
-		return AUTH_OK;
-	case TDSRC_MEMO_DENY:
-		return AUTH_DENY;
-	case TDSRC_MEMO_MISS:
-		break;
+	/*
+	 * The version and the row under one read lock; a failure to begin
+	 * shows again, and is reported, in the reads themselves.
+	 */
+	(void)tokendb_read_begin(ti->db, err, sizeof(err));
+	if ((a = tdsrc_recall(ti, id, hash, now, &version, res)) !=
+	    TDSRC_MEMO_MISS) {
+		tokendb_read_end(ti->db);
+		return a == TDSRC_MEMO_OK ? AUTH_OK : AUTH_DENY;
 	}
 	memset(&tok, 0, sizeof(tok));
-	if ((found = tdsrc_lookup(ti, id, &tok, res)) <= 0) {
+	found = tdsrc_lookup(ti, id, &tok, res);
+	tokendb_read_end(ti->db);
+	if (found <= 0) {
 		rv = found < 0 ? AUTH_ERROR : AUTH_DENY;
 		goto out;
 	}

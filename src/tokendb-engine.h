@@ -75,6 +75,9 @@ struct tokendb_engine {
 	 */
 	long long	 (*data_version)(void *, char *err, size_t errlen);
 	int		 (*commit)(void *, int ok, char *err, size_t errlen);
+	/* As tokendb_read_begin() and _end(); NULL: reads need none. */
+	int		 (*read_begin)(void *, char *err, size_t errlen);
+	void		 (*read_end)(void *);
 };
 
 /* tokendb.c */

@@ -88,6 +88,8 @@ enum lite_stmt {
 	LITE_SESS_REVOKE_USER,
 	LITE_SESS_PRUNE,
 	LITE_VERSION,
+	LITE_READ_BEGIN,
+	LITE_READ_END,
 	LITE_MAX,
 };
 
@@ -124,6 +126,9 @@ static const char *const lite_sql[LITE_MAX] = {
 	    "expires <= ?1 LIMIT ?2)",
 	/* Changes with every commit of another connection, not our own. */
 	"PRAGMA data_version",
+	/* Deferred: the read lock is taken by the first read. */
+	"BEGIN",
+	"COMMIT",
 };
 
 struct lite_conn {
@@ -516,7 +521,10 @@ lite_get(void *arg, const char *id, struct tokendb_token *tok,
 	return r;
 }
 
-/* A read transaction of its own: what another connection committed last. */
+/*
+ * What another connection committed last, as of the read transaction this
+ * runs in: its own, unless lite_read_begin() opened one.
+ */
 static long long
 lite_data_version(void *arg, char *err, size_t errlen)
 {
@@ -532,6 +540,41 @@ lite_data_version(void *arg, char *err, size_t errlen)
 		lite_error(c, "reading the data version", err, errlen);
 	sqlite3_reset(st);
 	return v;
+}
+
+static int
+lite_read_begin(void *arg, char *err, size_t errlen)
+{
+	struct lite_conn	*c = arg;
+	sqlite3_stmt		*st;
+	int			 r = 0;
+
+	if ((st = lite_stmt(c, LITE_READ_BEGIN, err, errlen)) == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		lite_error(c, "starting a read", err, errlen);
+		r = -1;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+/* A read-only transaction commits nothing: this only drops its lock. */
+static void
+lite_read_end(void *arg)
+{
+	struct lite_conn	*c = arg;
+	sqlite3_stmt		*st;
+	char			 err[TR_ERRLEN];
+
+	if (sqlite3_get_autocommit(c->db))
+		return;
+	if ((st = lite_stmt(c, LITE_READ_END, err, sizeof(err))) != NULL) {
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void
@@ -911,4 +954,6 @@ const struct tokendb_engine tokendb_sqlite_engine = {
 	.begin = lite_begin,
 	.commit = lite_commit,
 	.data_version = lite_data_version,
+	.read_begin = lite_read_begin,
+	.read_end = lite_read_end,
 };

@@ -131,6 +131,21 @@ tokendb_data_version(struct tokendb *t, char *err, size_t errlen)
 }
 
 int
+tokendb_read_begin(struct tokendb *t, char *err, size_t errlen)
+{
+	if (t->engine->read_begin == NULL)
+		return 0;
+	return t->engine->read_begin(t->conn, err, errlen);
+}
+
+void
+tokendb_read_end(struct tokendb *t)
+{
+	if (t->engine->read_end != NULL)
+		t->engine->read_end(t->conn);
+}
+
+int
 tokendb_insert(struct tokendb *t, const struct tokendb_token *tok,
     char *err, size_t errlen)
 {

@@ -121,6 +121,15 @@ int		 tokendb_consume(struct tokendb *, const char *id, char *err,
  */
 long long	 tokendb_data_version(struct tokendb *, char *err,
 		    size_t errlen);
+/*
+ * One read transaction around the reads up to tokendb_read_end(), which
+ * must come before any write: they see one state of the database and
+ * take its read lock once, not once each.  A no-op for an engine whose
+ * reads need none.
+ */
+int		 tokendb_read_begin(struct tokendb *, char *err,
+		    size_t errlen);
+void		 tokendb_read_end(struct tokendb *);
 /* Rows expired at now deleted: their count, or -1. */
 long long	 tokendb_prune(struct tokendb *, long long now, char *err,
 		    size_t errlen);
