@@ -248,27 +248,25 @@ http_buf_add(struct http_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+/* Have ev registered or not, as want says; *on is what it is now. */
+static void
+http_io_want(struct event *ev, int *on, int want)
+{
+	if (want == *on)
+		return;
+	if (want)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+	*on = want;
+}
+
 /* Register for the events the connection waits for now, and no others. */
 static void
 http_io_update(struct http_conn *c)
 {
-	int	rd = !c->in_full && !c->want_write;
-	int	wr = c->want_write || c->send_blocked;
-
-	if (rd != c->rev_on) {
-		if (rd)
-			event_add(c->rev, NULL);
-		else
-			event_del(c->rev);
-		c->rev_on = rd;
-	}
-	if (wr != c->wev_on) {
-		if (wr)
-			event_add(c->wev, NULL);
-		else
-			event_del(c->wev);
-		c->wev_on = wr;
-	}
+	http_io_want(c->rev, &c->rev_on, !c->in_full && !c->want_write);
+	http_io_want(c->wev, &c->wev_on, c->want_write || c->send_blocked);
 }
 
 /* What an SSL call that returned r <= 0 means for the connection. */
