@@ -224,7 +224,7 @@ skipped run || bench run bash "$HERE/run.sh" --sources "$SOURCES" --cache both \
 skipped ldap || bench ldap bash "$HERE/ldap.sh" --users "$USERS" \
     --duration "$DURATION" --workers "$WORKERS"
 skipped jwt || bench jwt bash "$HERE/jwt.sh" --duration "$DURATION" \
-    --workers "$WORKERS"
+    --workers "$WORKERS" --rounds "$ROUNDS"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 [ -s "$W/run.out" ] && parse_run >>"$ROWS"
