@@ -265,7 +265,7 @@ tdsrc_writer_start(struct tdsrc_shared *ts)
 		    sizeof(*w->writing));
 	}
 	pthread_once(&tdsrc_exit_once, tdsrc_exit_register);
-	if ((e = pthread_create(&t, NULL, tdsrc_writer_main, ts)) != 0) {
+	if ((e = thread_start(&t, tdsrc_writer_main, ts)) != 0) {
 		log_msg(LL_ERROR, "tokendb_flush", "no writer thread: %s",
 		    strerror(e));
 		return -1;

@@ -18,7 +18,6 @@
 #include <sys/queue.h>
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,16 +475,10 @@ jwt_fetch_exit(void)
 static void
 jwt_fetch_thread_start(void)
 {
-	sigset_t	all, old;
-
 	if ((jwt_fetch_multi = curl_multi_init()) == NULL)
 		fatalx("curl_multi_init failed");
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&jwt_fetch_thread, NULL, jwt_fetch_main, NULL) !=
-	    0)
+	if (thread_start(&jwt_fetch_thread, jwt_fetch_main, NULL) != 0)
 		fatalx("cannot start the JWKS fetcher thread");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (atexit(jwt_fetch_exit) != 0)
 		fatalx("cannot register the key fetcher's exit handler");
 }

@@ -111,12 +111,18 @@ jp_ws(struct jparse *jp)
 static void
 jp_put(struct jparse *jp, const void *data, size_t n)
 {
-	size_t	cap = jp->acap == 0 ? 256 : jp->acap;
+	size_t	 cap = jp->acap == 0 ? 256 : jp->acap;
+	char	*grown;
 
+	/* The arena holds the token: a larger one, the old one wiped. */
 	if (jp->alen + n > jp->acap) {
 		while (cap < jp->alen + n)
 			cap *= 2;
-		jp->arena = xreallocarray(jp->arena, cap, 1);
+		grown = xmalloc(cap);
+		memcpy(grown, jp->arena, jp->alen);
+		OPENSSL_cleanse(jp->arena, jp->alen);
+		free(jp->arena);
+		jp->arena = grown;
 		jp->acap = cap;
 	}
 	memcpy(jp->arena + jp->alen, data, n);

@@ -814,7 +814,7 @@ server_start(struct server *srv)
 	int	k;
 
 	for (k = 0; k < srv->nw; k++) {
-		if (pthread_create(&srv->w[k].thread, NULL, server_worker_main,
+		if (thread_start(&srv->w[k].thread, server_worker_main,
 		    &srv->w[k]) != 0)
 			fatalx("pthread_create failed");
 	}

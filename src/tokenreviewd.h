@@ -19,6 +19,8 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <pthread.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,6 +121,8 @@ int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 sha256(const void *, size_t, uint8_t out[TR_SHA256_LEN]);
 /* Incremental SHA-256 on this thread's context: begin, update..., end. */
+/* pthread_create() of a thread that blocks every signal. */
+int	 thread_start(pthread_t *, void *(*)(void *), void *);
 void	*sha256_begin(void);
 void	 sha256_update(void *, const void *, size_t);
 void	 sha256_end(void *, uint8_t out[TR_SHA256_LEN]);

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,26 @@ sha_init(void)
 	if ((sha_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    pthread_key_create(&sha_key, sha_ctx_free) != 0)
 		fatalx("cannot set up SHA-256");
+}
+
+/*
+ * pthread_create() with every signal blocked in the new thread, so that
+ * signals go to the main thread.  A signal's frame holds the interrupted
+ * thread's registers, vector registers too, which hold whatever was last
+ * copied (a request with its token); written on a worker's stack it would
+ * stay there.  Returns pthread_create()'s result.
+ */
+int
+thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t	all, old;
+	int		e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
 }
 
 void *
