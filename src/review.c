@@ -112,17 +112,13 @@ static void
 jp_put(struct jparse *jp, const void *data, size_t n)
 {
 	size_t	 cap = jp->acap == 0 ? 256 : jp->acap;
-	char	*grown;
 
-	/* The arena holds the token: a larger one, the old one wiped. */
+	/* The arena holds the token: it grows by a copy, the old one wiped. */
 	if (jp->alen + n > jp->acap) {
 		while (cap < jp->alen + n)
 			cap *= 2;
-		grown = xmalloc(cap);
-		memcpy(grown, jp->arena, jp->alen);
-		OPENSSL_cleanse(jp->arena, jp->alen);
-		free(jp->arena);
-		jp->arena = grown;
+		if ((jp->arena = wipe_realloc(jp->arena, cap)) == NULL)
+			fatal("out of memory");
 		jp->acap = cap;
 	}
 	memcpy(jp->arena + jp->alen, data, n);

@@ -99,6 +99,8 @@ __attribute__((noreturn)) void fatalx(const char *fmt, ...)
 void	 wipe_install(void);
 /* free() that first wipes the whole block: for one that held a secret. */
 void	 wipe_free(void *);
+/* realloc() that wipes the old block when it moves; NULL when out of memory. */
+void	*wipe_realloc(void *, size_t);
 /* No core dumps from now on (the limit and the dumpable flag). */
 void	 wipe_core_off(void);
 /* After wipe_core_off(): allow (the limit as it was) or forbid for good. */

@@ -58,7 +58,7 @@ wipe_free(void *p)
  * realloc() may move the block and free the old one unwiped: copy into a
  * new block instead, unless the old one is already large enough.
  */
-static void *
+void *
 wipe_realloc(void *p, size_t n)
 {
 	size_t	 have;
