@@ -80,6 +80,7 @@ struct pgpool_query {
 	int		 preparing;	/* its Parse's result comes first */
 	int		 running;
 	int		 abandoned;
+	unsigned long long seq;		/* order of arrival */
 	PGresult	*res;
 };
 TAILQ_HEAD(pgpool_queue, pgpool_query);
@@ -104,6 +105,7 @@ struct pgpool {
 	int			 nconns;
 	struct pgpool_queue	 queue;
 	int			 nqueued;
+	unsigned long long	 seq;		/* of the last query queued */
 	struct event		*kick;
 	double			 retry_at;
 	struct backoff		 backoff;
@@ -138,10 +140,16 @@ query_done(struct pgpool_query *q, const char *err)
 	query_free(q);
 }
 
-/* A query that did not run goes back to the head of the queue. */
+/*
+ * A query that did not run goes back into the queue where its arrival put
+ * it: ahead of every later one, so the queries of a batch that failed go
+ * out again in their order and before anything newer.
+ */
 static void
 query_requeue(struct pgpool_query *q)
 {
+	struct pgpool_query	*at;
+
 	if (q->abandoned) {
 		query_free(q);
 		return;
@@ -150,7 +158,14 @@ query_requeue(struct pgpool_query *q)
 	q->res = NULL;
 	q->running = 0;
 	q->preparing = 0;
-	TAILQ_INSERT_HEAD(&q->pool->queue, q, entry);
+	TAILQ_FOREACH(at, &q->pool->queue, entry) {
+		if (at->seq > q->seq)
+			break;
+	}
+	if (at != NULL)
+		TAILQ_INSERT_BEFORE(at, q, entry);
+	else
+		TAILQ_INSERT_TAIL(&q->pool->queue, q, entry);
 	q->pool->nqueued++;
 }
 
@@ -714,6 +729,7 @@ pgpool_exec(struct pgpool *p, enum pgpool_mode mode, const char *sql, int n,
 		q->sql = q->own = xstrdup(sql);
 	q->cb = cb;
 	q->arg = arg;
+	q->seq = ++p->seq;
 	TAILQ_INSERT_TAIL(&p->queue, q, entry);
 	p->nqueued++;
 	/*

@@ -625,6 +625,8 @@ if [ "$ENGINE" = postgresql ]; then
 				PERFORM pg_advisory_xact_lock_shared(4242);
 			ELSIF u LIKE 'bad%' THEN
 				RAISE EXCEPTION 'the lookup of % fails', u;
+			ELSIF u LIKE 'good%' THEN
+				RAISE LOG 'batch lookup of %', u;
 			END IF;
 			RETURN u;
 		END $f$;
@@ -675,14 +677,19 @@ if [ "$ENGINE" = postgresql ]; then
 	batch_review slow "$BSLOW"
 	ok "the lookup of slow waits on the lock" \
 	    tr_wait_until 20 advisory_waits NOT
-	batch_review bad1 "${BBAD[0]}"
-	tr_wait_until 20 batch_sent bad1 || diag "bad1 not seen sent"
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		batch_review "good$i" "${BGOOD[$((i - 1))]}"
-		[ "$i" = 5 ] && batch_review bad2 "${BBAD[1]}"
+	# One after the other, each sent before the next connects: the
+	# worker reads them, and queues their lookups, in this order.
+	pglog_at=$(wc -l <"$PGDIR/log")
+	sent=1
+	for n in bad1 good1 good2 good3 good4 good5 bad2 good6 good7 good8 \
+	    good9 good10; do
+		case $n in
+		bad*) batch_review "$n" "${BBAD[${n#bad} - 1]}" ;;
+		*) batch_review "$n" "${BGOOD[${n#good} - 1]}" ;;
+		esac
+		tr_wait_until 20 batch_sent "$n" || sent=0
 	done
-	ok "the reviews are all sent while slow's lookup waits" \
-	    tr_wait_until 30 batch_sent bad1 bad2 good{1..10}
+	is "$sent" 1 "the reviews are all sent, in turn, while slow's lookup waits"
 	# The worker reads each request as it comes, a moment later: they
 	# are queued now, behind slow's lookup.
 	sleep 2
@@ -711,6 +718,12 @@ if [ "$ENGINE" = postgresql ]; then
 	done
 	is "$n" 10 "10 lookups behind a failed one, aborted by it, sent again: 10 x OK(goodN)" ||
 	    diag "${why[@]}"
+	# bad1 aborts the 11 lookups after it, bad2 the 5 after it when they
+	# go again: each time, those go out again in the order they came.
+	is "$(tail -n +"$((pglog_at + 1))" "$PGDIR/log" |
+	    sed -n 's/.*batch lookup of \(good[0-9]*\).*/\1/p' | tr '\n' ' ')" \
+	    "good1 good2 good3 good4 good5 good6 good7 good8 good9 good10 " \
+	    "the aborted lookups are sent again in the order they came"
 	for i in 1 2; do
 		batch_answer "bad$i"
 		expect_no -e 'token database query failed' \
