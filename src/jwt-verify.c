@@ -27,6 +27,7 @@
 #include <openssl/rsa.h>
 
 #include "tokenreviewd.h"
+#include "json.h"
 #include "jwt-int.h"
 
 /*
@@ -120,12 +121,8 @@ jwt_verify_part_json(const char *s, size_t n)
 	if (!jwt_verify_b64url_valid(s, n) ||
 	    (raw = base64_decode(s, n, 1, &len)) == NULL)
 		return NULL;
-	j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
-	free(raw);
-	if (j != NULL && !json_is_object(j)) {
-		json_decref(j);
-		j = NULL;
-	}
+	j = json_parse_object(raw, len);
+	wipe_free(raw);
 	return j;
 }
 

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "tokenreviewd.h"
+#include "json.h"
 
 #define REVIEW_API_V1		"authentication.k8s.io/v1"
 #define REVIEW_API_V1BETA1	"authentication.k8s.io/v1beta1"
@@ -42,10 +43,9 @@ review_api_version(enum review_version v)
  * parsers can read different tokens out of one body), keeping only the
  * values a review needs: apiVersion, kind, spec.token, spec.audiences.
  * Decoded strings go to one arena that is wiped afterwards (it holds the
- * token).  The checks on those values run only once the body has parsed.
+ * token); the lexical layer is json.c's.  The checks on those values run
+ * only once the body has parsed.
  */
-
-#define JSON_MAX_DEPTH		256
 
 enum jtype {
 	JV_ABSENT,
@@ -65,24 +65,13 @@ enum jwhere {
 	JW_AUDS,		/* spec.audiences */
 };
 
-struct jspan {
-	size_t		off;		/* in the arena */
-	size_t		len;
-};
-
 struct jval {
 	enum jtype	type;
 	struct jspan	s;		/* JV_STRING */
 };
 
 struct jparse {
-	const unsigned char *p;
-	const unsigned char *start;
-	const unsigned char *end;
-	int		 depth;
-	char		*arena;
-	size_t		 alen;
-	size_t		 acap;
+	struct jscan	 js;
 	struct jspan	*keys;		/* of the objects being read */
 	size_t		 nkeys;
 	size_t		 kcap;
@@ -99,194 +88,6 @@ struct jparse {
 };
 
 static int	jp_value(struct jparse *, enum jwhere, struct jval *);
-
-static void
-jp_ws(struct jparse *jp)
-{
-	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' ||
-	    *jp->p == '\n' || *jp->p == '\r'))
-		jp->p++;
-}
-
-static void
-jp_put(struct jparse *jp, const void *data, size_t n)
-{
-	size_t	 cap = jp->acap == 0 ? 256 : jp->acap;
-
-	/* The arena holds the token: it grows by a copy, the old one wiped. */
-	if (jp->alen + n > jp->acap) {
-		while (cap < jp->alen + n)
-			cap *= 2;
-		if ((jp->arena = wipe_realloc(jp->arena, cap)) == NULL)
-			fatal("out of memory");
-		jp->acap = cap;
-	}
-	memcpy(jp->arena + jp->alen, data, n);
-	jp->alen += n;
-}
-
-static int
-jp_hex4(struct jparse *jp, unsigned int *out)
-{
-	unsigned int	v = 0;
-	int		i, c;
-
-	if (jp->end - jp->p < 4)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		c = *jp->p++;
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (unsigned int)(c - '0');
-		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-			v = v * 16 + (unsigned int)((c | 0x20) - 'a' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* \uXXXX, with a surrogate pair when it takes two, as UTF-8. */
-static int
-jp_unicode(struct jparse *jp)
-{
-	unsigned int	cp, lo;
-	unsigned char	u[4];
-	size_t		n;
-
-	if (jp_hex4(jp, &cp) != 0)
-		return -1;
-	if (cp >= 0xd800 && cp <= 0xdbff) {
-		if (jp->end - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u')
-			return -1;
-		jp->p += 2;
-		if (jp_hex4(jp, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
-			return -1;
-		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-	} else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0)
-		return -1;	/* a lone low surrogate, or NUL */
-	if (cp < 0x80) {
-		u[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (unsigned char)(0xc0 | cp >> 6);
-		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (unsigned char)(0xe0 | cp >> 12);
-		u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (unsigned char)(0xf0 | cp >> 18);
-		u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	jp_put(jp, u, n);
-	return 0;
-}
-
-static int
-jp_escape(struct jparse *jp)
-{
-	static const char	from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-	const char		*e;
-
-	if (jp->p == jp->end)
-		return -1;
-	if (*jp->p == 'u') {
-		jp->p++;
-		return jp_unicode(jp);
-	}
-	if (*jp->p == '\0' || (e = strchr(from, *jp->p)) == NULL)
-		return -1;
-	jp_put(jp, &to[e - from], 1);
-	jp->p++;
-	return 0;
-}
-
-/* A string at *p (the opening quote), decoded into the arena. */
-static int
-jp_string(struct jparse *jp, struct jspan *out)
-{
-	const unsigned char	*run;
-	size_t			 n;
-
-	out->off = jp->alen;
-	jp->p++;
-	for (;;) {
-		/* Copy plain ASCII in runs. */
-		for (run = jp->p; jp->p < jp->end && *jp->p >= 0x20 &&
-		    *jp->p < 0x80 && *jp->p != '"' && *jp->p != '\\'; jp->p++)
-			;
-		if (jp->p > run)
-			jp_put(jp, run, (size_t)(jp->p - run));
-		if (jp->p == jp->end || *jp->p < 0x20)
-			return -1;
-		if (*jp->p == '"')
-			break;
-		if (*jp->p == '\\') {
-			jp->p++;
-			if (jp_escape(jp) != 0)
-				return -1;
-			continue;
-		}
-		if ((n = utf8_seq_len(jp->p, (size_t)(jp->end - jp->p))) == 0)
-			return -1;
-		jp_put(jp, jp->p, n);
-		jp->p += n;
-	}
-	jp->p++;
-	out->len = jp->alen - out->off;
-	return 0;
-}
-
-static int
-jp_digits(struct jparse *jp)
-{
-	const unsigned char	*s = jp->p;
-
-	while (jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9')
-		jp->p++;
-	return jp->p > s ? 0 : -1;
-}
-
-static int
-jp_number(struct jparse *jp)
-{
-	if (jp->p < jp->end && *jp->p == '-')
-		jp->p++;
-	if (jp->p < jp->end && *jp->p == '0')
-		jp->p++;
-	else if (jp_digits(jp) != 0)
-		return -1;
-	if (jp->p < jp->end && *jp->p == '.') {
-		jp->p++;
-		if (jp_digits(jp) != 0)
-			return -1;
-	}
-	if (jp->p < jp->end && (*jp->p == 'e' || *jp->p == 'E')) {
-		jp->p++;
-		if (jp->p < jp->end && (*jp->p == '+' || *jp->p == '-'))
-			jp->p++;
-		if (jp_digits(jp) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int
-jp_literal(struct jparse *jp, const char *word)
-{
-	size_t	n = strlen(word);
-
-	if ((size_t)(jp->end - jp->p) < n || memcmp(jp->p, word, n) != 0)
-		return -1;
-	jp->p += n;
-	return 0;
-}
 
 static int
 span_cmp(const void *a, const void *b, void *arena)
@@ -308,9 +109,9 @@ jp_check_keys(struct jparse *jp, size_t first)
 	struct jspan	*k = jp->keys + first;
 	size_t		 n = jp->nkeys - first, i;
 
-	qsort_r(k, n, sizeof(*k), span_cmp, jp->arena);
+	qsort_r(k, n, sizeof(*k), span_cmp, jp->js.arena);
 	for (i = 1; i < n; i++) {
-		if (span_cmp(&k[i - 1], &k[i], jp->arena) == 0)
+		if (span_cmp(&k[i - 1], &k[i], jp->js.arena) == 0)
 			jp->duplicate = 1;
 	}
 	jp->nkeys = first;
@@ -320,7 +121,7 @@ static int
 key_is(struct jparse *jp, const struct jspan *k, const char *name)
 {
 	return k->len == strlen(name) &&
-	    memcmp(jp->arena + k->off, name, k->len) == 0;
+	    memcmp(jp->js.arena + k->off, name, k->len) == 0;
 }
 
 /* The value of key k of an object at where: where it goes, how it counts. */
@@ -357,16 +158,16 @@ jp_object(struct jparse *jp, enum jwhere where)
 	enum jwhere	 child;
 	size_t		 first = jp->nkeys;
 
-	jp->p++;
-	jp_ws(jp);
-	if (jp->p < jp->end && *jp->p == '}') {
-		jp->p++;
+	jp->js.p++;
+	json_scan_ws(&jp->js);
+	if (jp->js.p < jp->js.end && *jp->js.p == '}') {
+		jp->js.p++;
 		return 0;
 	}
 	for (;;) {
-		jp_ws(jp);
-		if (jp->p == jp->end || *jp->p != '"' ||
-		    jp_string(jp, &key) != 0)
+		json_scan_ws(&jp->js);
+		if (jp->js.p == jp->js.end || *jp->js.p != '"' ||
+		    json_scan_string(&jp->js, &key) != 0)
 			return -1;
 		if (jp->nkeys == jp->kcap) {
 			jp->kcap = jp->kcap == 0 ? 16 : jp->kcap * 2;
@@ -374,18 +175,18 @@ jp_object(struct jparse *jp, enum jwhere where)
 			    sizeof(*jp->keys));
 		}
 		jp->keys[jp->nkeys++] = key;
-		jp_ws(jp);
-		if (jp->p == jp->end || *jp->p++ != ':')
+		json_scan_ws(&jp->js);
+		if (jp->js.p == jp->js.end || *jp->js.p++ != ':')
 			return -1;
 		child = jp_member(jp, where, &key, &slot);
 		if (jp_value(jp, child, slot != NULL ? slot : &skipped) != 0)
 			return -1;
-		jp_ws(jp);
-		if (jp->p < jp->end && *jp->p == ',') {
-			jp->p++;
+		json_scan_ws(&jp->js);
+		if (jp->js.p < jp->js.end && *jp->js.p == ',') {
+			jp->js.p++;
 			continue;
 		}
-		if (jp->p < jp->end && *jp->p++ == '}')
+		if (jp->js.p < jp->js.end && *jp->js.p++ == '}')
 			break;
 		return -1;
 	}
@@ -398,10 +199,10 @@ jp_array(struct jparse *jp, enum jwhere where)
 {
 	struct jval	v;
 
-	jp->p++;
-	jp_ws(jp);
-	if (jp->p < jp->end && *jp->p == ']') {
-		jp->p++;
+	jp->js.p++;
+	json_scan_ws(&jp->js);
+	if (jp->js.p < jp->js.end && *jp->js.p == ']') {
+		jp->js.p++;
 		return 0;
 	}
 	for (;;) {
@@ -415,12 +216,12 @@ jp_array(struct jparse *jp, enum jwhere where)
 				jp->aud[jp->naud] = v.s;
 			jp->naud++;
 		}
-		jp_ws(jp);
-		if (jp->p < jp->end && *jp->p == ',') {
-			jp->p++;
+		json_scan_ws(&jp->js);
+		if (jp->js.p < jp->js.end && *jp->js.p == ',') {
+			jp->js.p++;
 			continue;
 		}
-		if (jp->p < jp->end && *jp->p++ == ']')
+		if (jp->js.p < jp->js.end && *jp->js.p++ == ']')
 			return 0;
 		return -1;
 	}
@@ -429,37 +230,37 @@ jp_array(struct jparse *jp, enum jwhere where)
 static int
 jp_value(struct jparse *jp, enum jwhere where, struct jval *v)
 {
-	int	r;
+	int	r, real;
 
-	jp_ws(jp);
-	if (jp->p == jp->end)
+	json_scan_ws(&jp->js);
+	if (jp->js.p == jp->js.end)
 		return -1;
-	switch (*jp->p) {
+	switch (*jp->js.p) {
 	case '{':
 	case '[':
-		if (++jp->depth > JSON_MAX_DEPTH)
+		if (++jp->js.depth > JSON_MAX_DEPTH)
 			return -1;
-		v->type = *jp->p == '{' ? JV_OBJECT : JV_ARRAY;
+		v->type = *jp->js.p == '{' ? JV_OBJECT : JV_ARRAY;
 		if (v->type == JV_OBJECT)
 			r = jp_object(jp, where == JW_ROOT || where == JW_SPEC ?
 			    where : JW_SKIP);
 		else
 			r = jp_array(jp, where);
-		jp->depth--;
+		jp->js.depth--;
 		return r;
 	case '"':
 		v->type = JV_STRING;
-		return jp_string(jp, &v->s);
+		return json_scan_string(&jp->js, &v->s);
 	case 't':
 	case 'f':
 		v->type = JV_OTHER;
-		return jp_literal(jp, *jp->p == 't' ? "true" : "false");
+		return json_scan_literal(&jp->js, *jp->js.p == 't' ? "true" : "false");
 	case 'n':
 		v->type = JV_NULL;
-		return jp_literal(jp, "null");
+		return json_scan_literal(&jp->js, "null");
 	default:
 		v->type = JV_OTHER;
-		return jp_number(jp);
+		return json_scan_number(&jp->js, &real);
 	}
 }
 
@@ -470,7 +271,7 @@ jp_error(struct jparse *jp, char *err, size_t errlen)
 	const unsigned char	*q;
 	int			 line = 1, col = 1;
 
-	for (q = jp->start; q < jp->p && q < jp->end; q++) {
+	for (q = jp->js.start; q < jp->js.p && q < jp->js.end; q++) {
 		if (*q == '\n') {
 			line++;
 			col = 1;
@@ -484,7 +285,7 @@ jp_error(struct jparse *jp, char *err, size_t errlen)
 static char *
 jp_strdup(struct jparse *jp, const struct jspan *s)
 {
-	return xstrndup(jp->arena + s->off, s->len);
+	return xstrndup(jp->js.arena + s->off, s->len);
 }
 
 /* apiVersion or kind: present, a string, and one of the known values. */
@@ -518,7 +319,7 @@ check_version(struct jparse *jp, struct review_request *req, char *err,
 	else {
 		snprintf(err, errlen, "unsupported apiVersion \"%.*s\"",
 		    (int)(s->len < REVIEW_QUOTE_MAX ? s->len :
-		    REVIEW_QUOTE_MAX), jp->arena + s->off);
+		    REVIEW_QUOTE_MAX), jp->js.arena + s->off);
 		return -1;
 	}
 	if (check_name(jp, &jp->kind, "kind", err, errlen) != 0)
@@ -527,7 +328,7 @@ check_version(struct jparse *jp, struct review_request *req, char *err,
 	if (!key_is(jp, s, REVIEW_KIND)) {
 		snprintf(err, errlen, "unsupported kind \"%.*s\", expected "
 		    "\"%s\"", (int)(s->len < REVIEW_QUOTE_MAX ? s->len :
-		    REVIEW_QUOTE_MAX), jp->arena + s->off, REVIEW_KIND);
+		    REVIEW_QUOTE_MAX), jp->js.arena + s->off, REVIEW_KIND);
 		return -1;
 	}
 	return 0;
@@ -591,7 +392,7 @@ jp_parse(struct jparse *jp, char *err, size_t errlen)
 	struct jval	root;
 
 	if (jp_value(jp, JW_ROOT, &root) != 0 ||
-	    (jp_ws(jp), jp->p != jp->end)) {
+	    (json_scan_ws(&jp->js), jp->js.p != jp->js.end)) {
 		jp_error(jp, err, errlen);
 		return -1;
 	}
@@ -615,18 +416,13 @@ review_decode(const char *body, size_t len, struct review_request *req,
 
 	memset(req, 0, sizeof(*req));
 	memset(&jp, 0, sizeof(jp));
-	jp.p = jp.start = (const unsigned char *)body;
-	jp.end = jp.p + len;
+	json_scan_init(&jp.js, body, len);
 	jp.aud_bad = -1;
-	/* Never NULL: spans of empty strings point into it too. */
-	jp.acap = 256;
-	jp.arena = xmalloc(jp.acap);
 	if (jp_parse(&jp, err, errlen) == 0 &&
 	    check_version(&jp, req, err, errlen) == 0 &&
 	    check_spec(&jp, req, err, errlen) == 0)
 		r = 0;
-	OPENSSL_cleanse(jp.arena, jp.alen);
-	free(jp.arena);
+	json_scan_clear(&jp.js);
 	free(jp.keys);
 	if (r != 0)
 		review_request_clear(req);
