@@ -92,6 +92,7 @@ tdsrc_session_check_file(struct tdsrc_inst *ti, const char *jti,
 	enum tdsrc_session_rv	 rv;
 	int			 found;
 
+	tdsrc_read_close(ti);
 	found = tokendb_session_get(ti->db, jti, &s, err, sizeof(err));
 	tdsrc_timed(ti, t0);
 	SET(ti->ts->failing, found < 0);
@@ -112,6 +113,7 @@ tdsrc_session_add_file(struct tdsrc_inst *ti,
 	char	err[TR_ERRLEN];
 	int	r;
 
+	tdsrc_read_close(ti);
 	if ((r = tokendb_session_add(ti->db, s, err, sizeof(err))) < 0)
 		cb(arg, TDSESS_ERROR, tdsrc_session_error(ti,
 		    "tokendb_session", err));

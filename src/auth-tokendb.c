@@ -315,6 +315,54 @@ tdsrc_flush_cb(evutil_socket_t fd, short events, void *arg)
 	tdsrc_session_tick(arg);
 }
 
+/*
+ * The reviews that one pass of the worker's event loop answers share one
+ * SQLite read transaction: the read lock (two fcntl calls and an fstat on
+ * the WAL) and the data version are taken once for all of them, not once
+ * each.  read_end_ev, made active when the read begins, runs after the
+ * pass's other ready callbacks and ends it, so the loop never waits for
+ * input with a read open.  A pass that runs longer than
+ * TDSRC_READ_MAX_AGE begins a fresh one: a review sees the file as it was
+ * at most that long before the review began.
+ */
+static long long
+tdsrc_read_open(struct tdsrc_inst *ti, double now)
+{
+	char	err[TR_ERRLEN];
+
+	if (ti->reading && now - ti->read_since <= TDSRC_READ_MAX_AGE)
+		return ti->read_version;
+	tdsrc_read_close(ti);
+	/* A failure shows again, and is reported, in the row's read. */
+	if (tokendb_read_begin(ti->db, err, sizeof(err)) != 0)
+		return -1;
+	/* An error (-1) empties the memo; reading the row reports it. */
+	if ((ti->read_version = tokendb_data_version(ti->db, err,
+	    sizeof(err))) < 0) {
+		tokendb_read_end(ti->db);
+		return -1;
+	}
+	ti->reading = 1;
+	ti->read_since = now;
+	event_active(ti->read_end_ev, EV_TIMEOUT, 1);
+	return ti->read_version;
+}
+
+void
+tdsrc_read_close(struct tdsrc_inst *ti)
+{
+	if (!ti->reading)
+		return;
+	tokendb_read_end(ti->db);
+	ti->reading = 0;
+}
+
+static void
+tdsrc_read_end_cb(evutil_socket_t fd, short events, void *arg)
+{
+	tdsrc_read_close(arg);
+}
+
 static void
 tdsrc_free(void *inst)
 {
@@ -324,6 +372,10 @@ tdsrc_free(void *inst)
 		return;
 	if (ti->flush_ev != NULL)
 		event_free(ti->flush_ev);
+	if (ti->read_end_ev != NULL) {
+		tdsrc_read_close(ti);
+		event_free(ti->read_end_ev);
+	}
 #ifdef HAVE_TOKENDB_PG
 	tdsrc_pg_free(ti);
 #endif
@@ -364,8 +416,11 @@ tdsrc_init(void *shared, struct event_base *base, void **inst)
 		tdsrc_free(ti);
 		return -1;
 	}
-	if (ti->db != NULL)
+	if (ti->db != NULL) {
 		ti->memo = tdsrc_memo_new();
+		ti->read_end_ev = event_new(base, -1, 0, tdsrc_read_end_cb,
+		    ti);
+	}
 	ti->flush_ev = event_new(base, -1, EV_PERSIST, tdsrc_flush_cb, ti);
 	ms_to_timeval(ts->flush_interval, &tv);
 	event_add(ti->flush_ev, &tv);
@@ -559,6 +614,7 @@ tdsrc_take_use(struct tdsrc_inst *ti, const char *id,
 	char		 err[TR_ERRLEN];
 	int		 r;
 
+	tdsrc_read_close(ti);
 	if ((r = tokendb_consume(ti->db, id, err, sizeof(err))) < 0) {
 		ADD(ti->ts->errors, 1);
 		log_msg(LL_WARN, "tokendb_use", "%s", err);
@@ -572,19 +628,17 @@ tdsrc_take_use(struct tdsrc_inst *ti, const char *id,
 
 /*
  * The memo's answer, timed as a lookup of the file; TDSRC_MEMO_MISS when
- * the row must be read.  *version is the file's data version, which the
- * read row is kept under.
+ * the row must be read, in the shared read this opens.  *version is the
+ * file's data version, which the read row is kept under.
  */
 static enum tdsrc_memo_answer
 tdsrc_recall(struct tdsrc_inst *ti, const char *id, const uint8_t *hash,
     long long now, long long *version, struct auth_result *res)
 {
 	enum tdsrc_memo_answer	 a;
-	char			 err[TR_ERRLEN];
 	double			 t0 = monotonic_sec();
 
-	/* An error (-1) empties the memo; reading the row reports it. */
-	*version = tokendb_data_version(ti->db, err, sizeof(err));
+	*version = tdsrc_read_open(ti, t0);
 	a = tdsrc_memo_review(ti->memo, *version, id, hash, now,
 	    ti->ts->cache_ttl > 0 ? ti->ts->cache_ttl : -1, res);
 	if (a != TDSRC_MEMO_MISS) {
@@ -604,21 +658,12 @@ tdsrc_review_file(struct tdsrc_inst *ti, const char *id,
 	enum tdsrc_memo_answer	 a;
 	long long		 version;
 	int			 found;
-	char			 err[TR_ERRLEN];
 
-	/*
-	 * The version and the row under one read lock; a failure to begin
-	 * shows again, and is reported, in the reads themselves.
-	 */
-	(void)tokendb_read_begin(ti->db, err, sizeof(err));
 	if ((a = tdsrc_recall(ti, id, hash, now, &version, res)) !=
-	    TDSRC_MEMO_MISS) {
-		tokendb_read_end(ti->db);
+	    TDSRC_MEMO_MISS)
 		return a == TDSRC_MEMO_OK ? AUTH_OK : AUTH_DENY;
-	}
 	memset(&tok, 0, sizeof(tok));
 	found = tdsrc_lookup(ti, id, &tok, res);
-	tokendb_read_end(ti->db);
 	if (found <= 0) {
 		rv = found < 0 ? AUTH_ERROR : AUTH_DENY;
 		goto out;

@@ -25,6 +25,7 @@
 #define TDSRC_SCHEMA_RETRY_MAX	4000	/* ms, at most */
 #define TDSRC_PARK_POLL		10	/* ms: parked reviews look again */
 #define TDSRC_PRUNE_MAX		1000	/* expired sessions deleted a pass */
+#define TDSRC_READ_MAX_AGE	0.001	/* s a shared SQLite read may last */
 
 /* Where the schema check of a PostgreSQL generation stands. */
 enum tdsrc_schema {
@@ -145,6 +146,10 @@ struct tdsrc_inst {
 	struct metrics_hist	 lookup_hist;	/* this worker's lookups */
 	struct tokendb		*db;
 	struct tdsrc_memo	*memo;	/* SQLite: rows accepted before */
+	struct event		*read_end_ev;	/* SQLite: ends the shared read */
+	int			 reading;	/* a shared read is open */
+	double			 read_since;	/* since then (monotonic_sec) */
+	long long		 read_version;	/* the data version it sees */
 	struct pgpool		*pool;	/* PostgreSQL: lookups go here */
 	TAILQ_HEAD(, tdsrc_pend) pending;
 	TAILQ_HEAD(, tdsrc_sess_op) sess_ops;
@@ -170,6 +175,8 @@ struct tdsrc_inst {
 /* Count uses of id, the last at now, for the worker's next flush. */
 void		 tdsrc_note_use(struct tdsrc_inst *, const char *id,
 		    long long now, long long count);
+/* End the worker's shared SQLite read, if open: before any write. */
+void		 tdsrc_read_close(struct tdsrc_inst *);
 /* Count a lookup that started at t0 (monotonic_sec()) in the metrics. */
 void		 tdsrc_timed(struct tdsrc_inst *, double t0);
 /*

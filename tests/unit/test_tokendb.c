@@ -405,10 +405,12 @@ struct bk {
 	void				*shared;
 	void				*inst;
 	struct tokendb			*db;
+	struct event_base		*base;
 };
 
+/* A review in the current pass of the worker's event loop. */
 static enum auth_rv
-review(struct bk *b, const char *token, struct auth_result *res)
+review_in_pass(struct bk *b, const char *token, struct auth_result *res)
 {
 	struct auth_req	req;
 
@@ -418,6 +420,16 @@ review(struct bk *b, const char *token, struct auth_result *res)
 	req.token_len = strlen(token);
 	sha256(req.token, req.token_len, req.token_hash);
 	return b->be->authenticate(b->inst, &req, res, NULL);
+}
+
+/* A review in a pass of its own, as one request on a quiet worker. */
+static enum auth_rv
+review(struct bk *b, const char *token, struct auth_result *res)
+{
+	enum auth_rv	rv = review_in_pass(b, token, res);
+
+	event_base_loop(b->base, EVLOOP_NONBLOCK);
+	return rv;
 }
 
 static void
@@ -610,6 +622,42 @@ test_memo(struct bk *b)
 	auth_result_clear(&res);
 }
 
+/*
+ * The reviews of one pass share one SQLite read: a commit of another
+ * connection is seen in the next pass, or in the same pass once the read
+ * is older than 1 ms; a use is taken after the read ends, whatever it saw.
+ */
+static void
+test_shared_read(struct bk *b)
+{
+	struct tokendb_token	 tok;
+	struct auth_result	 res;
+	char			 err[TR_ERRLEN];
+
+	memset(&res, 0, sizeof(res));
+	add(b, "pass01", "0123456789abcdef", 0, NULL, 0, "authentication");
+	add(b, "pass03", "0123456789abcdef", 0, NULL, 0, "authentication");
+	fill(&tok, "pass02", "0123456789abcdef");
+	tok.uses_left = 3;
+	tokendb_insert(b->db, &tok, err, sizeof(err));
+	is_int(review_in_pass(b, "pass01.0123456789abcdef", &res), AUTH_OK,
+	    "shared read: a review opens it");
+	tokendb_revoke(b->db, "memo03", err, sizeof(err));
+	is_int(review_in_pass(b, "pass02.0123456789abcdef", &res), AUTH_OK,
+	    "shared read: a use taken after another connection's commit");
+	is_int(review_in_pass(b, "pass03.0123456789abcdef", &res), AUTH_OK,
+	    "shared read: the next review opens one again");
+	tokendb_revoke(b->db, "pass01", err, sizeof(err));
+	usleep(2000);
+	is_int(review_in_pass(b, "pass01.0123456789abcdef", &res), AUTH_DENY,
+	    "shared read: a revoke seen in the same pass after 1 ms");
+	tokendb_revoke(b->db, "pass03", err, sizeof(err));
+	event_base_loop(b->base, EVLOOP_NONBLOCK);
+	is_int(review_in_pass(b, "pass03.0123456789abcdef", &res), AUTH_DENY,
+	    "shared read: a revoke seen in the next pass");
+	auth_result_clear(&res);
+}
+
 static void
 test_backend(void)
 {
@@ -620,6 +668,7 @@ test_backend(void)
 	FILE			*f;
 
 	memset(&b, 0, sizeof(b));
+	b.base = base;
 	err[0] = '\0';
 	b.be = auth_backend_find("tokendb");
 	ok(b.be != NULL, "tokendb is in the backend table");
@@ -648,6 +697,7 @@ test_backend(void)
 	test_cases(&b);
 	test_limits(&b);
 	test_memo(&b);
+	test_shared_read(&b);
 	b.be->free(b.inst);
 	/* The writer thread writes the last batch once told to stop. */
 	b.be->unload(b.shared);
