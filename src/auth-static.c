@@ -58,9 +58,10 @@ struct static_entry {
  * open-addressing index (linear probing) holding 1 + entry index, 0 for
  * an empty slot, at most half full: it finds the duplicates.  The digests
  * are uniform, so their first bytes serve as the hash.  Once the file is
- * read, the entries are sorted by digest and the index is freed: a lookup
- * interpolates on the first 8 bytes (table_find()), a few probes, and the
- * table is a third smaller.
+ * read, the entries are sorted by digest and the index gives way to a
+ * directory, a quarter of its size: dir[b] is the first entry whose top
+ * dir_bits bits are b or more, so a lookup reads one word of it and then
+ * the few entries of its bucket, two cache misses (table_find()).
  */
 struct static_table {
 	struct static_entry	*entries;
@@ -68,6 +69,8 @@ struct static_table {
 	size_t			 entries_cap;
 	uint32_t		*slots;
 	size_t			 nslots;	/* a power of two */
+	uint32_t		*dir;		/* 2^dir_bits + 1 bucket starts */
+	unsigned int		 dir_bits;
 	char			*arena;
 	size_t			 arena_len;
 	size_t			 arena_cap;
@@ -389,6 +392,13 @@ static_home(const uint8_t *digest)
 
 	memcpy(&h, digest, sizeof(h));
 	return h;
+}
+
+/* The bucket of the directory that key falls in. */
+static inline size_t
+table_bucket(const struct static_table *t, uint64_t key)
+{
+	return t->dir_bits == 0 ? 0 : (size_t)(key >> (64 - t->dir_bits));
 }
 
 /* Double the index and put every entry back in it. */
@@ -728,9 +738,30 @@ table_sort(struct static_entry *e, size_t n)
 	}
 }
 
+/* Build the bucket directory of the sorted entries: about 4 a bucket. */
+static void
+table_directory(struct static_table *t)
+{
+	size_t		b, i, nb;
+	unsigned int	bits = 0;
+
+	while (bits < 30 && ((size_t)4 << bits) < t->nentries)
+		bits++;
+	nb = (size_t)1 << bits;
+	t->dir_bits = bits;
+	t->dir = xreallocarray(NULL, nb + 1, sizeof(*t->dir));
+	for (b = 0, i = 0; b < nb; b++) {
+		while (i < t->nentries &&
+		    table_bucket(t, static_home(t->entries[i].digest)) < b)
+			i++;
+		t->dir[b] = (uint32_t)i;
+	}
+	t->dir[nb] = (uint32_t)t->nentries;
+}
+
 /*
- * Give back the slack of the growing arrays, sort the entries and drop
- * the index: the table is final now.
+ * Give back the slack of the growing arrays, sort the entries and replace
+ * the index by the directory: the table is final now.
  */
 static void
 table_finish(struct static_table *t)
@@ -748,6 +779,7 @@ table_finish(struct static_table *t)
 	free(t->slots);
 	t->slots = NULL;
 	t->nslots = 0;
+	table_directory(t);
 }
 
 /* Parse the input sp was set up with into a table; NULL on error. */
@@ -830,6 +862,7 @@ static_table_free(struct static_table *t)
 		return;
 	free(t->entries);
 	free(t->slots);
+	free(t->dir);
 	free(t->arena);
 	free(t);
 }
@@ -842,38 +875,18 @@ static_table_count(const struct static_table *t)
 
 /*
  * The first entry whose key (first 8 digest bytes) is key, or nentries.
- * Keys are uniform, so interpolating between the ends of the range lands
- * within a few entries.  The comparisons order digests of the token under
- * review, never reveal a stored token: a digest is all the table has.
+ * The comparisons order digests of the token under review, never reveal a
+ * stored token: a digest is all the table has.
  */
 static size_t
 table_find(const struct static_table *t, uint64_t key)
 {
-	const struct static_entry	*e = t->entries;
-	size_t				 lo = 0, hi = t->nentries, pos;
-	uint64_t			 klo, khi, k;
+	size_t	b = table_bucket(t, key), i, end;
 
-	while (lo < hi) {
-		klo = static_home(e[lo].digest);
-		khi = static_home(e[hi - 1].digest);
-		if (key < klo || key > khi)
-			break;
-		pos = lo;
-		if (khi > klo)
-			pos += (size_t)((double)(key - klo) / (double)(khi - klo) *
-			    (double)(hi - 1 - lo));
-		if (pos >= hi)
-			pos = hi - 1;
-		if ((k = static_home(e[pos].digest)) < key)
-			lo = pos + 1;
-		else if (k > key)
-			hi = pos;
-		else {
-			while (pos > 0 && static_home(e[pos - 1].digest) == key)
-				pos--;
-			return pos;
-		}
-	}
+	for (i = t->dir[b], end = t->dir[b + 1]; i < end; i++)
+		if (static_home(t->entries[i].digest) >= key)
+			return static_home(t->entries[i].digest) == key ? i :
+			    t->nentries;
 	return t->nentries;
 }
 
