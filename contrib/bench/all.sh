@@ -98,8 +98,8 @@ bench()
 }
 
 # Rows are "source|cache|req/s|ceiling name|ceiling req/s|peak RSS MiB|
-# ratio", empty fields for what a script does not give; without a ratio
-# the table divides req/s by the ceiling.
+# ratio|server CPU us per answer", empty fields for what a script does not
+# give; without a ratio the table divides req/s by the ceiling.
 
 # run.sh: the summary's table and the memory table.
 parse_run()
@@ -108,13 +108,16 @@ parse_run()
 	/^results: mean/ { t = 1; next }
 	/^tokenreviewd memory/ { t = 0; m = 1; next }
 	/^  \(nginx/ { m = 0 }
-	t && NF >= 6 && $1 != "req/s" { rps[$1] = $2; order[++n] = $1 }
+	t && NF >= 6 && $1 != "req/s" && $1 !~ /^\(/ {
+		rps[$1] = $2; cpu[$1] = $7 == "-" ? "" : $7; order[++n] = $1
+	}
 	m && NF == 5 && $1 != "loaded" { hwm[$1] = $5 }
 	END {
 		for (i = 1; i <= n; i++) {
 			s = order[i]
 			if (s == "nginx") {
-				printf "nginx (fixed reply)||%s|||\n", rps[s]
+				printf "nginx (fixed reply)||%s|||||%s\n", rps[s],
+				    cpu[s]
 				continue
 			}
 			if (s == "pgbench") {
@@ -130,8 +133,8 @@ parse_run()
 				base = "nginx"
 			if (s == "postgresql-nocache" && ("pgbench" in rps))
 				base = "pgbench"
-			printf "%s|%s|%s|%s|%s|%s\n", src, cache, rps[s],
-			    base, rps[base], hwm[s]
+			printf "%s|%s|%s|%s|%s|%s||%s\n", src, cache, rps[s],
+			    base, rps[base], hwm[s], cpu[s]
 		}
 	}' "$W/run.out"
 }
@@ -203,8 +206,9 @@ table()
 		return s r
 	}
 	BEGIN {
-		print "| source | cache | req/s | ceiling | ratio | peak RSS |"
-		print "|---|---|---|---|---|---|"
+		print "| source | cache | req/s | ceiling | ratio | peak RSS |" \
+		    " CPU/answer |"
+		print "|---|---|---|---|---|---|---|"
 	}
 	{
 		ceil = $4 == "" ? "-" : $4 " " num($5)
@@ -212,8 +216,9 @@ table()
 		if ($7 != "")
 			ratio = sprintf("%.3f", $7)
 		rss = $6 == "" ? "-" : sprintf("%.1f MiB", $6)
-		printf "| %s | %s | %s | %s | %s | %s |\n", $1,
-		    $2 == "" ? "-" : $2, num($3), ceil, ratio, rss
+		cpu = $8 == "" ? "-" : sprintf("%.1f us", $8)
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1,
+		    $2 == "" ? "-" : $2, num($3), ceil, ratio, rss, cpu
 	}' "$ROWS"
 }
 

@@ -572,6 +572,30 @@ nginx_rss_kb()
 	echo "$total"
 }
 
+# CPU time (user + system, clock ticks) spent so far by the processes $@.
+cpu_ticks()
+{
+	local pid total=0 t
+	for pid in "$@"; do
+		# Fields 14 and 15 of stat, counted after the name (2), which
+		# may hold spaces.
+		t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null |
+		    awk '{ print $12 + $13 }')
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+
+# The processes that serve for $1: the daemon, or nginx's master and workers.
+server_pids()
+{
+	if [ "$1" = nginx ]; then
+		echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID" 2>/dev/null)
+	else
+		echo "${TRD_PID[$1]}"
+	fi
+}
+
 # --- load --------------------------------------------------------------------
 
 # wrk against port $2 for $3; the raw output goes to $DIR/wrk-$1.txt.
@@ -588,7 +612,8 @@ run_wrk()
 	}
 }
 
-# One line "rps p50_ms p99_ms non2xx socket_errors" from a wrk output.
+# One line "rps p50_ms p99_ms non2xx socket_errors requests" from a wrk
+# output.
 parse_wrk()
 {
 	awk '
@@ -603,6 +628,7 @@ parse_wrk()
 		return -1
 	}
 	/^Requests\/sec:/ { rps = $2 }
+	/ requests in / { reqs = $1 }
 	$1 == "50%" { p50 = ms($2) }
 	$1 == "99%" { p99 = ms($2) }
 	/Socket errors:/ {
@@ -612,26 +638,34 @@ parse_wrk()
 	/Non-2xx or 3xx responses:/ { bad = $NF + 0 }
 	END {
 		if (rps == "" || p50 == "" || p99 == "") exit 1
-		printf "%s %.3f %.3f %d %d\n", rps, p50, p99, bad, sock
+		printf "%s %.3f %.3f %d %d %d\n", rps, p50, p99, bad, sock,
+		    reqs
 	}' "$1"
 }
 
-# Runs round $2 against server $1 and appends its figures to $DIR/results.
+# Runs round $2 against server $1 and appends its figures to $DIR/results:
+# wrk's, and the server's CPU time per answer in microseconds (the user
+# and system time of its processes over the run, from /proc).
+TICK=$(getconf CLK_TCK)
 measure()
 {
-	local name=$1 round=$2 port line rps p50 p99 bad sock
+	local name=$1 round=$2 port line rps p50 p99 bad sock reqs c0 c1 cpu
 	if [ "$name" = nginx ]; then port=$NGINX_PORT; else port=${TRD_PORT[$name]}; fi
+	c0=$(cpu_ticks $(server_pids "$name"))
 	run_wrk "$name-$round" "$port" "$DURATION"
+	c1=$(cpu_ticks $(server_pids "$name"))
 	line=$(parse_wrk "$DIR/wrk-$name-$round.txt") || {
 		cat "$DIR/wrk-$name-$round.txt" >&2
 		die "cannot read the wrk output for $name round $round"
 	}
-	echo "$name $round $line" >>"$DIR/results"
-	read -r rps p50 p99 bad sock <<EOF
+	read -r rps p50 p99 bad sock reqs <<EOF
 $line
 EOF
-	printf '  %-18s round %d: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
-	    "$name" "$round" "$rps" "$p50" "$p99"
+	cpu=$(awk -v t=$((c1 - c0)) -v hz="$TICK" -v n="$reqs" \
+	    'BEGIN { printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+	echo "$name $round $rps $p50 $p99 $bad $sock $cpu" >>"$DIR/results"
+	printf '  %-18s round %d: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms  cpu %6.2f us' \
+	    "$name" "$round" "$rps" "$p50" "$p99" "$cpu"
 	if [ "$bad" -ne 0 ] || [ "$sock" -ne 0 ]; then
 		printf '  ERRORS: non-2xx %d, socket errors %d' "$bad" "$sock"
 		FAILED=1
@@ -666,7 +700,7 @@ measure_pgbench()
 	lat=$(awk '/^latency average = / { print $4; exit }' \
 	    "$DIR/pgbench-$round.txt")
 	[ -n "$tps" ] || die "cannot read the pgbench output"
-	echo "pgbench $round $tps ${lat:-0} ${lat:-0} 0 0" >>"$DIR/results"
+	echo "pgbench $round $tps ${lat:-0} ${lat:-0} 0 0 0" >>"$DIR/results"
 	printf '  %-18s round %d: %10.0f tx/s   (select-only, prepared, -c %d)\n' \
 	    pgbench "$round" "$tps" "$PGBENCH_CLIENTS"
 }
@@ -765,7 +799,13 @@ awk -v tokens="$TOKENS" -v rounds="$ROUNDS" \
     -v order="nginx $VARIANTS${PGBENCH_CLIENTS:+ pgbench}" \
     -v nr="$NGINX_AFTER_RSS" -v memfile="$DIR/memory.all" '
 {
-	rps[$1] += $3; p50[$1] += $4; p99[$1] += $5; n[$1]++
+	rps[$1] += $3; p50[$1] += $4; p99[$1] += $5; cpu[$1] += $8; n[$1]++
+	# The ratio of each round to the nginx run just before it.
+	if ($1 == "nginx")
+		last = $3
+	else if (last > 0) {
+		rsum[$1] += $3 / last; rn[$1]++
+	}
 }
 function verdict(ok) { return ok ? "PASS" : "FAIL" }
 function baseline(s,   b) {
@@ -776,23 +816,30 @@ function baseline(s,   b) {
 }
 END {
 	for (s in n) {
-		rps[s] /= n[s]; p50[s] /= n[s]; p99[s] /= n[s]
+		rps[s] /= n[s]; p50[s] /= n[s]; p99[s] /= n[s]; cpu[s] /= n[s]
 	}
 	k = split(order, names, " ")
 	first = names[2]
 	print ""
 	printf "results: mean of %d rounds per server\n", rounds
-	printf "  %-18s %10s %9s %9s %9s %9s %10s\n", "", "req/s",
-	    "p50 ms", "p99 ms", "/nginx", "p99/ngx", "/static"
+	printf "  %-18s %10s %9s %9s %9s %9s %8s %8s %10s\n", "", "req/s",
+	    "p50 ms", "p99 ms", "/nginx", "p99/ngx", "cpu us", "cpu ngx/",
+	    "/static"
 	for (i = 1; i <= k; i++) {
 		s = names[i]
 		b = baseline(s)
 		printf "  %-18s %10.0f %9.3f %9.3f %9.3f %9.3f", s, rps[s],
 		    p50[s], p99[s], rps[s] / rps["nginx"], p99[s] / p99["nginx"]
+		if (cpu[s] > 0)
+			printf " %8.2f %8.3f", cpu[s], cpu["nginx"] / cpu[s]
+		else
+			printf " %8s %8s", "-", "-"
 		if (b != "")
 			printf " %10.3f", rps[s] / rps[b]
 		printf "\n"
 	}
+	printf "  (cpu us: the server'"'"'s own CPU time per answer, user and system)\n"
+	printf "  (cpu ngx/: nginx'"'"'s cpu us over this one'"'"'s: above 1, it spends less)\n"
 	if ("pgbench" in n && "postgresql-nocache" in n)
 		printf "  postgresql-nocache / pgbench select-only: %.3f\n",
 		    rps["postgresql-nocache"] / rps["pgbench"]
@@ -814,6 +861,8 @@ END {
 	print ""
 	printf "targets (%s):\n", first
 	printf "  req/s ratio >= 1.0:           %.3f  %s\n", rr, verdict(rr >= 1.0)
+	printf "  (mean of the rounds'"'"' ratios to the nginx run before each: %.3f)\n",
+	    rsum[first] / rn[first]
 	printf "  p99 <= 1.2 x nginx:           %.3f  %s\n", pr, verdict(pr <= 1.2)
 	if (tokens == 100000)
 		printf "  RSS < 20 MiB (peak, VmHWM):   %.1f  %s\n", ah / 1024,
