@@ -139,20 +139,23 @@ parse_run()
 	}' "$W/run.out"
 }
 
-# ldap.sh: one line per case, and the ratio lines.
+# ldap.sh: one line per case (per round for the uncached one), and the
+# ratio lines: the means over the rounds and the mean of their ratios.
 parse_ldap()
 {
 	awk '
-	/ req\/s / { rps[$1] = $2; rss[$1] = $(NF - 1) }
-	/^ratio / { dir[$2] = $7 }
+	/ req\/s / { name = $1; sub(/-nocache-[0-9]+$/, "-nocache", name)
+		rps[name] = $2; rss[name] = $(NF - 1) }
+	/^ratio / { drate[$2] = $4; dir[$2] = $7; q[$2] = $10 }
 	END {
 		split("ldap ldap-attr", p, " ")
 		split("bind attribute", mode, " ")
 		for (i = 1; i <= 2; i++) {
 			off = p[i] "-nocache"; on = p[i] "-cache"
-			if (off in rps)
-				printf "LDAP %s|off|%s|slapd (ldapload)|%s|%s\n",
-				    mode[i], rps[off], dir[mode[i]], rss[off]
+			if (mode[i] in drate)
+				printf "LDAP %s|off|%s|slapd (ldapload)|%s|%s|%s\n",
+				    mode[i], drate[mode[i]], dir[mode[i]], rss[off],
+				    q[mode[i]]
 			if (on in rps)
 				printf "LDAP %s|on|%s|static (ldap.sh)|%s|%s\n",
 				    mode[i], rps[on], rps["static"], rss[on]
@@ -227,7 +230,7 @@ skipped run || bench run bash "$HERE/run.sh" --sources "$SOURCES" --cache both \
     --tokens "$TOKENS" --duration "$DURATION" --workers "$WORKERS" \
     --rounds "$ROUNDS"
 skipped ldap || bench ldap bash "$HERE/ldap.sh" --users "$USERS" \
-    --duration "$DURATION" --workers "$WORKERS"
+    --duration "$DURATION" --workers "$WORKERS" --rounds "$ROUNDS"
 skipped jwt || bench jwt bash "$HERE/jwt.sh" --duration "$DURATION" \
     --workers "$WORKERS" --rounds "$ROUNDS"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -16,14 +16,17 @@
 # equality indexes (tests/slapd-lib.sh sets them): without, every user
 # search is a scan of the whole directory.
 #
-# After the uncached case of each mode, ldapload (ldapload.c, built here
-# with cc) sends the same operations straight to the same slapd, as many
-# reviews in flight as wrk has connections, and the last lines give the
-# daemon's rate, the directory's and their ratio per mode.
+# The uncached case of each mode runs --rounds times, each time followed
+# by ldapload (ldapload.c, built here with cc), which sends the same
+# operations straight to the same slapd, as many reviews in flight as wrk
+# has connections.  The last lines give, per mode, the daemon's rate and
+# the directory's (means over the rounds) and the mean of the rounds'
+# ratios, each round's daemon rate against the directory's right after
+# it: the machine's speed moves by a third within minutes.
 #
 #   TOKENREVIEWD=build/tokenreviewd contrib/bench/ldap.sh \
 #       [--users N] [--duration 10s] [--connections 64] [--workers 2] \
-#       [--pool 4] [--hot 100] [--mode both|bind|attribute]
+#       [--pool 4] [--hot 100] [--mode both|bind|attribute] [--rounds 3]
 #
 # Needs slapd, ldap-utils, libldap's headers, cc, wrk, jq, curl, openssl.
 # Everything listens on 127.0.0.1 and is stopped at the end.
@@ -38,6 +41,7 @@ WORKERS=2
 POOL=4
 HOT=100
 MODE=both
+ROUNDS=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--users) USERS=$2; shift 2 ;;
@@ -47,9 +51,10 @@ while [ $# -gt 0 ]; do
 	--pool) POOL=$2; shift 2 ;;
 	--hot) HOT=$2; shift 2 ;;
 	--mode) MODE=$2; shift 2 ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
 	*) echo "usage: $0 [--users N] [--duration D] [--connections N]" \
 	    "[--workers N] [--pool N] [--hot N] [--mode both|bind|attribute]" \
-	    >&2; exit 2 ;;
+	    "[--rounds N]" >&2; exit 2 ;;
 	esac
 done
 case $MODE in
@@ -107,8 +112,8 @@ EOC
 	tr_start "$name" || { echo "$0: daemon $name did not start" >&2; exit 1; }
 }
 
-# run NAME TOKENS: wrk against the current daemon; one result line.
-run()
+# load NAME TOKENS: wrk against the current daemon; one result line.
+load()
 {
 	local out=$TR_TMP/wrk-$1.txt toks=$2
 	TR_CLIENT=none
@@ -131,6 +136,11 @@ run()
 	    n, rps, p50, p99, bad + 0 }' "$out"
 	awk '/^VmHWM:/ { printf "  peak RSS %.1f MiB\n", $2 / 1024 }' \
 	    "/proc/$TR_PID/status"
+}
+
+# finish: the current daemon's LDAP operations on stderr; then it stops.
+finish()
+{
 	tr_metrics
 	printf '%s\n' "$TR_METRICS" | awk '
 	/^tokenreviewd_ldap_operations_total/ && $NF > 0 {
@@ -181,15 +191,19 @@ directory()
 	    "$TR_TMP/dir-$name.txt"
 }
 
-# ratio MODE CASE: the uncached case's rate next to the directory's.
+# ratio MODE CASE: the uncached case's rate next to the directory's, the
+# means over the rounds and the mean of the rounds' ratios.
 ratio()
 {
-	local d r
-	d=$(awk '{ print $4 }' "$TR_TMP/dir-directory-$1.txt")
-	r=$(awk '/^Requests\/sec:/ { print $2 }' "$TR_TMP/wrk-$2.txt")
-	awk -v m="$1" -v d="$d" -v r="$r" 'BEGIN { printf "ratio %-9s " \
-	    "daemon %8.0f req/s  directory %8.0f reviews/s  ratio %.3f\n",
-	    m, r, d, (d > 0 ? r / d : 0) }'
+	local k d r
+	for k in $(seq "$ROUNDS"); do
+		d=$(awk '{ print $4 }' "$TR_TMP/dir-directory-$1-$k.txt")
+		r=$(awk '/^Requests\/sec:/ { print $2 }' "$TR_TMP/wrk-$2-$k.txt")
+		echo "$r $d"
+	done | awk -v m="$1" '
+	{ r += $1; d += $2; q += ($2 > 0 ? $1 / $2 : 0); n++ }
+	END { printf "ratio %-9s daemon %8.0f req/s  directory %8.0f " \
+	    "reviews/s  ratio %.3f  rounds %d\n", m, r / n, d / n, q / n, n }'
 }
 
 # cases MODE PREFIX TOKENS INPUT: cache off (then the directory's own
@@ -199,17 +213,23 @@ cases()
 	head -n "$HOT" "$3" >"$TR_TMP/hot-$1.txt"
 	daemon "$2-nocache" "$1" server.chain=ldap cache.ttl=0 \
 	    cache.negative_ttl=0
-	run "$2-nocache" "$3"
-	directory "$1" "directory-$1" "$4"
+	for k in $(seq "$ROUNDS"); do
+		load "$2-nocache-$k" "$3"
+		directory "$1" "directory-$1-$k" "$4"
+	done
+	finish
 	daemon "$2-cache" "$1" server.chain=ldap cache.ttl=10m
-	run "$2-cache" "$3"
+	load "$2-cache" "$3"
+	finish
 	daemon "$2-cache-hot" "$1" server.chain=ldap cache.ttl=10m
-	run "$2-cache-hot" "$TR_TMP/hot-$1.txt"
+	load "$2-cache-hot" "$TR_TMP/hot-$1.txt"
+	finish
 }
 
 if [ -z "${BENCH_SKIP_STATIC:-}" ]; then
 	daemon static bind server.chain=static
-	run static "$TR_TMP/tokens.txt"
+	load static "$TR_TMP/tokens.txt"
+	finish
 fi
 seq 0 $((USERS - 1)) | sed 's/.*/bench&:bench-pw/' >"$TR_TMP/logins.txt"
 [ "$MODE" = attribute ] ||
