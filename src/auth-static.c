@@ -59,9 +59,9 @@ struct static_entry {
  * an empty slot, at most half full: it finds the duplicates.  The digests
  * are uniform, so their first bytes serve as the hash.  Once the file is
  * read, the entries are sorted by digest and the index gives way to a
- * directory, a quarter of its size: dir[b] is the first entry whose top
- * dir_bits bits are b or more, so a lookup reads one word of it and then
- * the few entries of its bucket, two cache misses (table_find()).
+ * directory, a quarter of its size at most: dir[b] is the first entry whose
+ * top dir_bits bits are b or more, so a lookup reads one word of it and
+ * then the few entries of its bucket: two cache misses (table_find()).
  */
 struct static_table {
 	struct static_entry	*entries;
