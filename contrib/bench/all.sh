@@ -22,8 +22,9 @@
 # cache for a token database, but pgbench's select-only rate on the same
 # server for uncached PostgreSQL; slapd's own rate for uncached LDAP, the
 # static file of ldap.sh's run for cached LDAP; the verify bound for
-# uncached JWT), the ratio req/s / ceiling (for uncached JWT, jwt.sh's
-# mean of its rounds' ratios, each against the bound of its own round),
+# uncached JWT, and in a second row jwt.sh's co-located ceiling), the
+# ratio req/s / ceiling (for uncached JWT, jwt.sh's mean of its rounds'
+# ratios, each against the bound or the ceiling of its own round),
 # and the daemon's peak RSS (VmHWM) where the script reports it.
 
 set -u
@@ -167,9 +168,20 @@ parse_ldap()
 # req/s; cache off / bound = R (...)": the bound is the number before the
 # first "req/s;" after "bound", and R is jwt.sh's own ratio (the mean of
 # its rounds' ratios, each against that round's bound), kept as it is.
+# "ALG co-located ceiling: ... a reply C req/s = ...; cache off / ceiling
+# = Q (...)" adds a row: the uncached rate against that ceiling.
 parse_jwt()
 {
 	awk '
+	/^[RPE]S[0-9]+ co-located ceiling: / {
+		for (i = 2; i < NF; i++) {
+			if ($i == "reply")
+				ceil[$1] = $(i + 1)
+			if ($i == "=" && $(i - 1) == "ceiling")
+				q[$1] = $(i + 1)
+		}
+		next
+	}
 	/^[RPE]S[0-9]+: cache off / {
 		alg = substr($1, 1, length($1) - 1)
 		off = on = bound = ratio = ""
@@ -191,6 +203,13 @@ parse_jwt()
 		printf "JWT %s|off|%s|verify bound|%s||%s\n", alg, off, bound,
 		    ratio
 		printf "JWT %s|on|%s||||\n", alg, on
+		offs[++n] = off; algs[n] = alg
+	}
+	END {
+		for (i = 1; i <= n; i++)
+			if (algs[i] in ceil)
+				printf "JWT %s|off|%s|co-located ceiling|%s||%s\n",
+				    algs[i], offs[i], ceil[algs[i]], q[algs[i]]
 	}' "$W/jwt.out"
 }
 

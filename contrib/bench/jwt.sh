@@ -24,6 +24,16 @@
 # printed at the start and at the end.  Everything lives in a temporary
 # directory.
 #
+# The bound adds the two costs as if nothing else happened.  What the
+# machine lets such a review reach is measured too, when a C compiler is
+# at hand: in each round a static-file daemon (cache off) runs with
+# burn.c preloaded, which makes every reply first burn one verification's
+# CPU time as that round's openssl speed measured it.  Its rate is the
+# co-located ceiling: a review made of a static review and a signature
+# check with no cost of its own beyond openssl speed's, served with wrk on
+# the same cores.  The script prints it against the bound and the
+# uncached rate against it.
+#
 #   jwt.sh [--duration 5s] [--connections 16] [--workers 2] [--tokens 100]
 #          [--rounds 3] [--speed-seconds 2]
 #
@@ -109,11 +119,14 @@ token()
 	printf '%s.%s.%s\n' "$h" "$p" "$s"
 }
 
-# start NAME CHAIN CACHE(0|1): a daemon that stays up for the whole run.
+# start NAME CHAIN CACHE(0|1) [BURN_NS]: a daemon; with BURN_NS, burn.so
+# preloaded, burning that many nanoseconds before each reply.
 start()
 {
-	local n=0 _
+	local n=0 _ pre=()
 	[ "$3" = 1 ] && n=100000
+	[ $# -ge 4 ] && pre=(env LD_PRELOAD="$D/burn.so" BURN_NS="$4")
+	rm -f "$D/$1.port"
 	cat >"$D/$1.conf" <<EOF
 [server]
 listen = 127.0.0.1:0
@@ -137,7 +150,7 @@ groups_claim = groups
 public_key_file = $D/rsa.pub $D/ec.pub
 EOF
 	# Not on our stdout: that is the caller's $(...).
-	"$DAEMON" -c "$D/$1.conf" >/dev/null 2>>"$D/$1.log" &
+	"${pre[@]}" "$DAEMON" -c "$D/$1.conf" >/dev/null 2>>"$D/$1.log" &
 	PID[$1]=$!
 	for _ in $(seq 100); do
 		[ -s "$D/$1.port" ] && break
@@ -146,6 +159,13 @@ EOF
 	[ -s "$D/$1.port" ] || { cat "$D/$1.log" >&2; die "$1 did not start"; }
 	PORT[$1]=$(head -n 1 "$D/$1.port")
 	PORT[$1]=${PORT[$1]##*:}
+}
+
+# stop NAME: the daemon started as NAME, stopped.
+stop()
+{
+	kill "${PID[$1]}" 2>/dev/null && wait "${PID[$1]}" 2>/dev/null
+	unset "PID[$1]"
 }
 
 # check NAME LIST: the daemon accepts the first token of the list.
@@ -212,6 +232,14 @@ for alg in rs256 es256; do
 	done <"$D/$alg.tokens"
 done
 
+BURN=0
+if command -v cc >/dev/null && cc -O2 -shared -fPIC -o "$D/burn.so" \
+    "$HERE/burn.c" -ldl 2>"$D/burn.err"; then
+	BURN=1
+else
+	echo "jwt.sh: no C compiler built burn.c: no co-located ceiling" >&2
+fi
+
 echo "tokenreviewd JWT benchmark: $DAEMON, 127.0.0.1 only"
 echo "  cpus $(nproc), workers $WORKERS, wrk -t1 -c$CONNECTIONS" \
     "-d$DURATION, $ROUNDS rounds, $TOKENS tokens of each kind," \
@@ -240,12 +268,27 @@ for round in $(seq "$ROUNDS"); do
 	    "$round" "${sp% *}"
 	printf 'ecdsap256 %s\n' "${sp#* }"
 	echo "$round speed $sp" >>"$D/results"
-	for r in $RUNS; do
+	runs=$RUNS
+	if [ "$BURN" = 1 ]; then
+		# One verification's CPU time, in ns, from this round's speed.
+		start burn-rs256 static 0 "$(awk -v v="${sp% *}" \
+		    'BEGIN { printf "%.0f", 1e9 / v }')"
+		start burn-es256 static 0 "$(awk -v v="${sp#* }" \
+		    'BEGIN { printf "%.0f", 1e9 / v }')"
+		check burn-rs256 static-rs256
+		check burn-es256 static-es256
+		runs="$runs burn-rs256:static-rs256 burn-es256:static-es256"
+	fi
+	for r in $runs; do
 		rps=$(load "${r%%:*}" "${r#*:}" "$DURATION")
 		printf '  round %d: %-12s %-12s %8.0f req/s\n' "$round" \
 		    "${r%%:*}" "${r#*:}" "$rps"
 		echo "$round $r $rps" >>"$D/results"
 	done
+	if [ "$BURN" = 1 ]; then
+		stop burn-rs256
+		stop burn-es256
+	fi
 done
 echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -266,6 +309,12 @@ END {
 			sum[k "off"] += rate[r, "jwt-nocache:" k]
 			sum[k "on"] += rate[r, "jwt-cache:" k]
 			sum[k "ratio"] += rate[r, "jwt-nocache:" k] / bound
+			ceil = rate[r, "burn-" k ":static-" k]
+			if (ceil == "")
+				continue
+			sum[k "ceil"] += ceil
+			sum[k "ceilbound"] += ceil / bound
+			sum[k "offceil"] += rate[r, "jwt-nocache:" k] / ceil
 		}
 	}
 	printf "static (cache off), tokens as long as the JWTs: %.0f req/s " \
@@ -280,5 +329,12 @@ END {
 		    toupper(k), sum[k "off"] / nr, sum[k "on"] / nr,
 		    sum[k "speed"] / nr, w, sum[k "bound"] / nr,
 		    sum[k "ratio"] / nr, nr
+		if (sum[k "ceil"] == "")
+			continue
+		printf "%s co-located ceiling: static with one verify burnt " \
+		    "a reply %.0f req/s = %.3f of the bound; cache off / " \
+		    "ceiling = %.3f (means of %d rounds)\n", toupper(k),
+		    sum[k "ceil"] / nr, sum[k "ceilbound"] / nr,
+		    sum[k "offceil"] / nr, nr
 	}
 }' "$D/results"
