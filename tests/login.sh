@@ -448,7 +448,7 @@ if "$TOKENREVIEWCTL" -h 2>&1 | grep -q 'session list'; then
 		sess_login -i 127.0.0.34 alice "$ALICE_PW"
 		is "$TR_CODE" 503 "no session row can be written: 503"
 		is "$TOKEN" "" "... and no token"
-		ok "... audited as an error" grep -q \
+		ok "... audited as an error" tr_wait_until 5 grep -q \
 		    '"event":"login".*"outcome":"error".*"client":"127.0.0.34:.*"error":"cannot record the session' \
 		    "$TR_LOG"
 		refused_within 2 "$A2"
