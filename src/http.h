@@ -12,6 +12,18 @@
 struct http_conn;
 struct ssl_st;
 
+/*
+ * A worker's connections that keep their buffers between requests (see
+ * http.c): how many do now, how many may, and the gauge that shows it.
+ */
+#define HTTP_WARM_MAX	128	/* a worker's warm connections */
+
+struct http_warm {
+	unsigned	 n;
+	unsigned	 max;
+	int64_t		*gauge;		/* or NULL */
+};
+
 struct http_limits {
 	size_t		max_header;
 	size_t		max_body;
@@ -19,6 +31,7 @@ struct http_limits {
 	long long	read_timeout;	/* ms */
 	long long	write_timeout;	/* ms */
 	long long	handshake_timeout; /* ms, handshake + first request */
+	struct http_warm *warm;		/* the worker's, or NULL: none */
 };
 
 struct http_callbacks {

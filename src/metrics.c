@@ -238,6 +238,8 @@ metrics_sum_one(struct metrics *t, struct metrics *m)
 	t->connections_total += ld(&m->connections_total);
 	t->connections_open += __atomic_load_n(&m->connections_open,
 	    __ATOMIC_RELAXED);
+	t->connections_warm += __atomic_load_n(&m->connections_warm,
+	    __ATOMIC_RELAXED);
 	for (i = 0; i < LISTENER_MAX; i++) {
 		t->listener_open[i] += __atomic_load_n(&m->listener_open[i],
 		    __ATOMIC_RELAXED);
@@ -511,6 +513,11 @@ render_connections(struct evbuffer *buf, const struct metrics *t,
 	    t->connections_open);
 	metrics_one(buf, "tokenreviewd_connections_total", "counter",
 	    "Client connections accepted.", t->connections_total);
+	metrics_family(buf, "tokenreviewd_connections_warm", "gauge",
+	    "Client connections keeping their TLS and HTTP buffers between "
+	    "requests (idle for under a second).");
+	metrics_gauge(buf, "tokenreviewd_connections_warm", NULL,
+	    t->connections_warm);
 	metrics_one(buf, "tokenreviewd_tls_handshake_failures_total",
 	    "counter", "TLS handshakes that failed.",
 	    t->tls_handshake_failures);

@@ -424,7 +424,7 @@ server_accept(struct server_worker *w, evutil_socket_t fd, struct sockaddr *sa,
 	sc = server_conn_new(w, kind, &addr, counted);
 	cb.arg = sc;
 	sc->hc = http_conn_new(w->base, fd, ssl, sa, (socklen_t)salen,
-	    &w->lim, &cb);
+	    kind == LISTENER_HEALTH ? &w->health_lim : &w->lim, &cb);
 	limit_client(http_peer(sc->hc), sc->client, sizeof(sc->client));
 	if (w->nkind[kind] >= w->maxconns[kind])
 		server_worker_check(w, kind);
@@ -496,6 +496,11 @@ server_worker_use(struct server_worker *w, struct runtime *rt)
 	w->lim.read_timeout = conf->read_timeout;
 	w->lim.write_timeout = conf->write_timeout;
 	w->lim.handshake_timeout = conf->handshake_timeout;
+	w->lim.warm = &w->warm;
+	/* Anyone may use the health port: its connections take no warm
+	 * place from the API server's. */
+	w->health_lim = w->lim;
+	w->health_lim.warm = NULL;
 	w->maxconns[LISTENER_REVIEW] = (conf->max_connections +
 	    w->srv->nw - 1) / w->srv->nw;
 	w->maxconns[LISTENER_HEALTH] = (conf->health_max_connections +
@@ -785,6 +790,8 @@ server_new(struct runtime *rt, char *err, size_t errlen)
 		w->reap_ev = event_new(w->base, -1, 0, server_reap_cb, w);
 		SLIST_INIT(&w->dead);
 		w->m = metrics_register();
+		w->warm.max = HTTP_WARM_MAX;
+		w->warm.gauge = &w->m->connections_warm;
 		w->next_rt = rt;
 		runtime_ref(rt);
 	}

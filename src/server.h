@@ -41,6 +41,8 @@ struct server_worker {
 	struct server_view	*view;
 	struct server_view_list	 dead;	/* views to free from the loop */
 	struct http_limits	 lim;
+	struct http_limits	 health_lim;	/* lim, never warm */
+	struct http_warm	 warm;
 	struct server_conn_list	 conns;	/* oldest first */
 	int			 nconns;	/* of all listeners */
 	int			 nkind[LISTENER_MAX];

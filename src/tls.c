@@ -278,8 +278,12 @@ tls_ctx_make(const struct config *conf, int client_auth, char *err,
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	/* Received plaintext (tokens, bearer secrets) is wiped once read. */
+	/*
+	 * Received plaintext (tokens, bearer secrets) is wiped once read.
+	 * The record buffers stay with a connection in use: http.c gives
+	 * them back (SSL_free_buffers(), which wipes the read buffer) when
+	 * it waits, not after every read and write.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
 	if (client_auth)
 		SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);

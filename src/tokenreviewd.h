@@ -944,6 +944,7 @@ struct metrics {
 	uint64_t	cache_misses;
 	uint64_t	connections_total;
 	int64_t		connections_open;
+	int64_t		connections_warm;	/* keeping their buffers */
 	int64_t		listener_open[LISTENER_MAX];
 	/* by listener: refused over the per-client limit, refused with no
 	 * slot to free, closed to make room */

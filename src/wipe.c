@@ -10,13 +10,14 @@
  * after the review.  wipe_install() gives those libraries, and libevent,
  * an allocator that wipes every block it frees or moves.
  *
- * OpenSSL's record buffers are the exception.  With SSL_MODE_RELEASE_BUFFERS
- * two of about 17 KiB are freed after every request, and wiping them whole
- * was most of the cost of all this; SSL_OP_CLEANSE_PLAINTEXT (tls.c) wipes
- * the part of the read buffer that held plaintext as soon as it is read,
- * which also covers a connection that stays open, and the write buffer
- * holds our answers only, encrypted in place.  So OpenSSL's blocks of
- * WIPE_CRYPTO_MAX bytes or more are freed as they are.
+ * OpenSSL's record buffers are the exception.  Two of about 17 KiB a
+ * connection are freed whenever it gives its buffers back (http.c), and
+ * wiping them whole here was most of the cost of all this;
+ * SSL_OP_CLEANSE_PLAINTEXT (tls.c) wipes the part of the read buffer that
+ * held plaintext as soon as it is read, which also covers a connection
+ * that keeps its buffers, and the write buffer holds our answers only,
+ * encrypted in place.  So OpenSSL's blocks of WIPE_CRYPTO_MAX bytes or
+ * more are freed as they are.
  *
  * The block's size comes from malloc_usable_size(), not from a header of
  * ours: the blocks stay plain malloc() blocks, so a pointer that one of

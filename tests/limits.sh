@@ -7,7 +7,9 @@
 # longer, max_connections holds and the daemon serves again afterwards,
 # bodies and headers are bounded at exactly the configured sizes, secret
 # files readable by others are refused, config errors name FILE:LINE, and
-# tokenreviewctl reviews and checks a config offline.  The limit on failed
+# tokenreviewctl reviews and checks a config offline.  A worker keeps the
+# buffers of at most 128 connections between requests, and none that has
+# been idle a second or has answered nothing.  The limit on failed
 # reviews per address holds for a caller that does not authenticate, behind
 # the cache and the static file, and is not applied behind mTLS or a client
 # token: a flood of bogus tokens from the API server refuses no valid one.
@@ -15,7 +17,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
-tr_need curl openssl jq setsid timeout
+tr_need curl openssl jq setsid timeout python3
 tr_need_binaries
 tr_tmpdir
 tr_certs
@@ -139,6 +141,72 @@ EOF
 tr_bg bash "$TR_TMP/idle90.sh"
 pid_idle90=$TR_BGPID
 t_idle90=$(tr_now)
+
+# ---------------------------------------------------------------- warm
+
+tid "warm connections: 200 keep-alive connections to one worker"
+# A client holds 200 connections, sends a review on each at once, reads
+# the answers, and (told to) does it again on the same connections.  The
+# gauge says how many keep their buffers between requests.
+cat >"$TR_TMP/warm.py" <<'PY'
+import socket, ssl, sys
+port, n, certs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/client.crt", certs + "/client.key")
+body = (b'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview",'
+        b'"spec":{"token":"tokA"}}')
+req = (b"POST /tokenreview HTTP/1.1\r\nHost: localhost\r\n"
+       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+       % len(body)) + body
+conns = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    conns.append(ctx.wrap_socket(s, server_hostname="localhost"))
+
+def answer(c):
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += c.recv(4096)
+    head, rest = got.split(b"\r\n\r\n", 1)
+    clen = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+            if l.lower().startswith(b"content-length:")][0]
+    while len(rest) < clen:
+        rest += c.recv(4096)
+    return head.startswith(b"HTTP/1.1 200") and b'"authenticated":true' in rest
+
+print("open", n, flush=True)
+for line in sys.stdin:
+    for c in conns:
+        c.sendall(req)
+    print("answered", sum(answer(c) for c in conns), flush=True)
+PY
+tr_config warm server.workers=1
+tokens
+tr_start warm || bail "the daemon does not start"
+TR_CODE= TR_BODY= TR_HDRS= TR_TIME=	# tr_metrics keeps them
+warm_gauge()
+{
+	tr_metrics
+	tr_metric tokenreviewd_connections_warm
+}
+coproc WARM { python3 "$TR_TMP/warm.py" "$TR_PORT" 200 "$TR_CERTS" 2>"$TR_TMP/warm.err"; }
+read -r -t 60 w1 w2 <&"${WARM[0]}"
+is "$w1 $w2" "open 200" "200 TLS connections opened" || diag "$(cat "$TR_TMP/warm.err")"
+is "$(warm_gauge)" 0 "none is warm: a handshake alone keeps no buffers"
+echo go >&"${WARM[1]}"
+read -r -t 60 w1 w2 <&"${WARM[0]}"
+is "$w1 $w2" "answered 200" "a review on each is answered"
+g=$(warm_gauge)
+ok "at most 128 of them keep their buffers, the worker's cap (gauge $g)" \
+    tr_between "$g" 1 128
+ok "idle for a second, none does" tr_wait_until 20 \
+    eval '[ "$(warm_gauge)" = 0 ]'
+echo go >&"${WARM[1]}"
+read -r -t 60 w1 w2 <&"${WARM[0]}"
+is "$w1 $w2" "answered 200" "the connections stay open: a second review on each is answered"
+exec {WARM[1]}>&-
+tr_wait_exit "$WARM_PID" 10 >/dev/null
+tr_stop
 
 # ---------------------------------------------------------------- timeouts
 

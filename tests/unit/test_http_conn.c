@@ -7,6 +7,9 @@
  * body (with the token under review) must be wiped before their memory is
  * freed.  A review goes over a socket pair in plain HTTP; every block
  * freed (linked with -Wl,--wrap=free) is searched for the secrets.
+ * A connection that answered stays warm (keeps its buffers, wiped, for
+ * the next request) until it has been idle a second, and a worker keeps
+ * no more warm connections than its cap.
  */
 
 #include <sys/types.h>
@@ -83,21 +86,39 @@ run(struct event_base *base)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
+/* One review over fd, answered: whether the answer was a 200. */
+static int
+review(struct event_base *base, int fd, const char *head, const char *body)
+{
+	char	got[256];
+	ssize_t	r;
+
+	if (write(fd, head, strlen(head)) != (ssize_t)strlen(head) ||
+	    write(fd, body, strlen(body)) != (ssize_t)strlen(body))
+		return 0;
+	run(base);
+	r = read(fd, got, sizeof(got) - 1);
+	return r > 12 && memcmp(got, "HTTP/1.1 200", 12) == 0;
+}
+
 int
 main(void)
 {
+	struct http_warm	 warm = { 0, 1, NULL };
 	struct http_limits	 lim = {
-		16384, 65536, 60000, 60000, 60000, 60000
+		16384, 65536, 60000, 60000, 60000, 60000, &warm
 	};
 	struct http_callbacks	 cb = { request_cb, closed_cb, NULL, NULL };
 	struct event_base	*base;
-	struct http_conn	*hc;
+	struct http_conn	*hc, *hc2;
 	struct sockaddr_in	 sin;
 	char			 head[256], got[256], *p;
 	const char		*body = "{\"spec\":{\"token\":\"" TOKEN "\"}}";
 	size_t			 n;
 	ssize_t			 r;
-	int			 closed = 0, sv[2];
+	int			 closed = 0, closed2 = 0, sv[2], sv2[2];
+	size_t			 seen0;
+	int			 i;
 
 	log_init(LL_ERROR);
 	if ((base = event_base_new()) == NULL ||
@@ -126,8 +147,9 @@ main(void)
 	ok(r > 12 && memcmp(got, "HTTP/1.1 200", 12) == 0,
 	    "and the client its answer");
 	ok(!closed, "the connection is kept for the next request");
+	is_int(warm.n, 1, "and stays warm: it keeps its buffers");
 
-	ok(seen > 0, "frees were searched (%zu)", seen);
+	is_int(seen, 0, "nothing was freed yet: it keeps its buffers");
 	is_int(left_secret, 0, "the input and the head with the bearer "
 	    "secret were wiped before they were freed");
 	is_int(left_token, 0, "the input and the body were wiped before "
@@ -140,9 +162,41 @@ main(void)
 	is_int(left_secret + left_token, n + 2,
 	    "a block freed with the secret in it is found");
 
+	/* Idle for a second, the connection gives its buffers back. */
+	seen0 = seen;
+	for (i = 0; i < 10 && warm.n > 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	is_int(warm.n, 0, "idle for a second, it is warm no longer");
+	ok(seen > seen0, "its buffers were freed (%zu)", seen - seen0);
+	is_int(left_secret + left_token, n + 2, "with no secret in them");
+	ok(!closed, "and the connection stays open");
+	ok(review(base, sv[1], head, body), "a second review on it is "
+	    "answered");
+	is_int(warm.n, 1, "and it is warm again");
+
+	/* The worker's cap is 1: a second connection is not kept warm. */
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv2) != 0 ||
+	    evutil_make_socket_nonblocking(sv2[0]) != 0)
+		return 1;
+	cb.arg = &closed2;
+	hc2 = http_conn_new(base, sv2[0], NULL, (struct sockaddr *)&sin,
+	    sizeof(sin), &lim, &cb);
+	seen0 = seen;
+	ok(review(base, sv2[1], head, body), "a review on a second "
+	    "connection is answered");
+	is_int(warm.n, 1, "which is not warm, the worker being at its cap");
+	ok(seen > seen0, "its buffers were freed after the review (%zu)",
+	    seen - seen0);
+	is_int(left_secret + left_token, n + 2, "with no secret in them");
+	http_conn_close(hc2);
+	close(sv2[1]);
+
 	http_conn_close(hc);
 	ok(closed, "closing calls closed()");
 	ok(read(sv[1], got, sizeof(got)) == 0, "and closes the socket");
+	is_int(warm.n, 0, "a closed connection is warm no longer");
+	is_int(left_secret + left_token, n + 2, "nothing freed at the close "
+	    "held a secret");
 	close(sv[1]);
 	run(base);
 	event_base_free(base);
