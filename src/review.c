@@ -102,17 +102,30 @@ span_cmp(const void *a, const void *b, void *arena)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-/* Flag a key that stands twice among the keys of the object just read. */
+/*
+ * Flag a key that stands twice among the keys of the object just read: a
+ * few keys (a TokenReview's objects have two to four) each against those
+ * before it, more of them sorted.
+ */
 static void
 jp_check_keys(struct jparse *jp, size_t first)
 {
 	struct jspan	*k = jp->keys + first;
-	size_t		 n = jp->nkeys - first, i;
+	size_t		 n = jp->nkeys - first, i, j;
 
-	qsort_r(k, n, sizeof(*k), span_cmp, jp->js.arena);
-	for (i = 1; i < n; i++) {
-		if (span_cmp(&k[i - 1], &k[i], jp->js.arena) == 0)
-			jp->duplicate = 1;
+	if (n <= 8) {
+		for (i = 1; i < n; i++) {
+			for (j = 0; j < i; j++) {
+				if (span_cmp(&k[j], &k[i], jp->js.arena) == 0)
+					jp->duplicate = 1;
+			}
+		}
+	} else {
+		qsort_r(k, n, sizeof(*k), span_cmp, jp->js.arena);
+		for (i = 1; i < n; i++) {
+			if (span_cmp(&k[i - 1], &k[i], jp->js.arena) == 0)
+				jp->duplicate = 1;
+		}
 	}
 	jp->nkeys = first;
 }

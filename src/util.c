@@ -522,18 +522,33 @@ json_quote_char(const unsigned char *p, size_t left, char e[8],
 	return 1;
 }
 
+/* A byte that stands for itself in a JSON string, as we write them. */
+static int
+json_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 size_t
 json_quote(const char *s, size_t len, char *out)
 {
 	const unsigned char	*p = (const unsigned char *)s;
 	const char		*src;
 	char			 e[8];
-	size_t			 i, n, olen = 0;
+	size_t			 i, j, n, olen = 0;
 
 	if (out != NULL)
 		out[olen] = '"';
 	olen++;
 	for (i = 0; i < len; ) {
+		/* A run of plain bytes in one copy, then one other. */
+		for (j = i; j < len && json_plain(p[j]); j++)
+			;
+		if (out != NULL)
+			memcpy(out + olen, s + i, j - i);
+		olen += j - i;
+		if ((i = j) == len)
+			break;
 		i += json_quote_char(p + i, len - i, e, &src, &n);
 		if (out != NULL)
 			memcpy(out + olen, src, n);

@@ -179,6 +179,18 @@ static const struct decode_case decode_cases[] = {
 	{ "case 11: duplicate key in ignored metadata",
 	  HEAD "\"metadata\":{\"a\":1,\"a\":2},\"spec\":{\"token\":\"tokA\"}}",
 	  0, 0, NULL, 0, 0, 0, NULL, "duplicate key" },
+	{ "case 11: duplicate key among ten in ignored metadata (sorted)",
+	  HEAD "\"metadata\":{\"j\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,"
+	  "\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":2},\"spec\":{\"token\":\"tokA\"}}",
+	  0, 0, NULL, 0, 0, 0, NULL, "duplicate key" },
+	{ "case 11: the last of eight keys twice (pairwise)",
+	  HEAD "\"metadata\":{\"b\":1,\"c\":1,\"d\":1,\"e\":1,"
+	  "\"f\":1,\"g\":1,\"h\":1,\"h\":2},\"spec\":{\"token\":\"tokA\"}}",
+	  0, 0, NULL, 0, 0, 0, NULL, "duplicate key" },
+	{ "ten distinct keys in ignored metadata are no duplicate",
+	  HEAD "\"metadata\":{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,"
+	  "\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":2},\"spec\":{\"token\":\"tokA\"}}",
+	  0, 1, "tokA", 0, REVIEW_V1, 0, NULL, NULL },
 	{ "case 12: Go's HTML-safe escapes decode to a&b<c>",
 	  HEAD "\"spec\":{\"token\":\"a\\u0026b\\u003cc\\u003e\"}}",
 	  0, 1, "a&b<c>", 0, REVIEW_V1, 0, NULL, NULL },
