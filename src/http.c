@@ -80,21 +80,26 @@ enum http_conn_state {
 
 /*
  * A connection that answers requests back to back stays warm: it keeps
- * its buffers, OpenSSL's record buffers (about 17 KiB each way) and its
- * own for input, head, body and output (4 KiB each for a review), wiped
- * after each request instead of freed.  Allocating, wiping and freeing
+ * its buffers, OpenSSL's record buffers (17 KiB to read, 5 KiB to write:
+ * tls.c sends records of 4 KiB) and its own for input, head, body and
+ * output (4 KiB together for a review), wiped after each request instead
+ * of freed.  Allocating, wiping and freeing
  * them for every request cost a tenth of a static review.  Its buffers
  * go back once it has been idle this long, and at once after each
  * request when HTTP_WARM_MAX of the worker's connections are warm
- * already, so that they hold at most about 7 MiB a worker whoever opens
+ * already, so that they hold at most about 3.5 MiB a worker whoever opens
  * connections.  A connection that has answered nothing (a handshake
  * alone) keeps none, and OpenSSL's go back whenever a connection waits
  * for anything else: the rest of a request, a review's answer.
  */
 #define HTTP_BUFFERS_IDLE_MS	1000
 
-/* The first size of a connection's input buffer; it grows for more. */
-#define HTTP_BUF_FIRST		4096
+/*
+ * A buffer's first size (it doubles for more), and the room one read asks
+ * for: a review's head, body and answer take a few hundred bytes each.
+ */
+#define HTTP_BUF_FIRST		512
+#define HTTP_READ_ROOM		2048
 
 /* What one step of reading a request came to. */
 enum http_read {
@@ -388,8 +393,8 @@ http_recv(struct http_conn *c)
 		}
 		/* Room for a good part of a record, never past the bound. */
 		room = bound - http_buf_avail(&c->in);
-		room = http_buf_room(&c->in, room < HTTP_BUF_FIRST / 2 ? room :
-		    HTTP_BUF_FIRST / 2);
+		room = http_buf_room(&c->in, room < HTTP_READ_ROOM ? room :
+		    HTTP_READ_ROOM);
 		if (room > bound - http_buf_avail(&c->in))
 			room = bound - http_buf_avail(&c->in);
 		if (c->ssl == NULL) {

@@ -36,6 +36,7 @@
  * exchange.  TLS 1.3 suites all qualify: OpenSSL's own list stays.
  */
 #define TLS_CIPHERS	"ECDHE+AESGCM:ECDHE+CHACHA20"
+#define TLS_SEND_FRAGMENT	4096	/* bytes of plaintext a record */
 
 /* The allowed client names, kept with the SSL_CTX and freed with it. */
 struct tls_names {
@@ -285,6 +286,11 @@ tls_ctx_make(const struct config *conf, int client_auth, char *err,
 	 * it waits, not after every read and write.
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
+	/*
+	 * Records of at most 4 KiB: an answer fits in one, and a connection
+	 * that keeps its write buffer keeps 4 KiB, not 16.
+	 */
+	SSL_CTX_set_max_send_fragment(ctx, TLS_SEND_FRAGMENT);
 	if (client_auth)
 		SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	else
