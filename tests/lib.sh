@@ -443,7 +443,9 @@ tr_write()
 # tr_config NAME [SECTION.KEY=VALUE]...: write $TR_TMP/NAME/tokenreviewd.conf
 # from the defaults below changed by the arguments ("KEY=" drops a key).
 # Sets TR_DIR and TR_CONF.  Defaults: mTLS with the test certificates,
-# two workers, the static backend reading NAME/tokens.csv.
+# two workers, the static backend reading NAME/tokens.csv, and log lines
+# written as they are made ([log] flush_interval = 0: a test reads the log
+# right after a request; tests/protocol.sh tests the batches).
 tr_config()
 {
 	local name=$1 dir=$TR_TMP/$1 a k s kv
@@ -452,7 +454,8 @@ tr_config()
 	local -a order=(
 		server.listen server.port_file server.tls_cert server.tls_key
 		server.client_ca server.client_names server.workers
-		server.chain log.level log.fingerprint_key_file static.file
+		server.chain log.level log.fingerprint_key_file
+		log.flush_interval static.file
 	)
 	local -A val=(
 		[server.listen]=127.0.0.1:0
@@ -465,6 +468,7 @@ tr_config()
 		[server.chain]=static
 		[log.level]=info
 		[log.fingerprint_key_file]=$TR_CERTS/fingerprint.key
+		[log.flush_interval]=0
 		[static.file]=$dir/tokens.csv
 	)
 	for a in "$@"; do

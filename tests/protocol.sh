@@ -520,4 +520,30 @@ fi
 tr_stop
 is "$?" 0 "daemon exits 0 on SIGTERM"
 
+# ---------------------------------------------------------------- batches
+
+tid "[log] flush_interval: audit lines in batches"
+for iv in 10s default; do
+	if [ "$iv" = default ]; then
+		tr_config "batch-$iv" log.flush_interval=
+	else
+		tr_config "batch-$iv" log.flush_interval="$iv"
+	fi
+	cp "$TR_TMP/proto/tokens.csv" "$TR_DIR/tokens.csv"
+	tr_start "batch-$iv" || bail "the daemon does not start"
+	tr_review v1 tokA >/dev/null
+	is "$TR_CODE" 200 "flush_interval $iv: a review is answered"
+	if [ "$iv" = default ]; then
+		ok "... and its audit line is written within the 100 ms" \
+		    tr_wait_until 5 grep -q '"event":"review"' "$TR_LOG"
+	else
+		is "$(grep -c '"event":"review"' "$TR_LOG")" 0 \
+		    "... its audit line waits in the worker's batch"
+	fi
+	tr_stop
+	is "$?" 0 "... the daemon exits 0 on SIGTERM"
+	is "$(grep -c '"event":"review".*"username":"alice"' "$TR_LOG")" 1 \
+	    "... and the line is in the log once, written by then"
+done
+
 done_testing
