@@ -83,14 +83,14 @@ enum http_conn_state {
  * its buffers, OpenSSL's record buffers (17 KiB to read, 5 KiB to write:
  * tls.c sends records of 4 KiB) and its own for input, head, body and
  * output (4 KiB together for a review), wiped after each request instead
- * of freed.  Allocating, wiping and freeing
- * them for every request cost a tenth of a static review.  Its buffers
- * go back once it has been idle this long, and at once after each
- * request when HTTP_WARM_MAX of the worker's connections are warm
- * already, so that they hold at most about 3.5 MiB a worker whoever opens
- * connections.  A connection that has answered nothing (a handshake
- * alone) keeps none, and OpenSSL's go back whenever a connection waits
- * for anything else: the rest of a request, a review's answer.
+ * of freed.  Allocating, wiping and freeing them for every request cost a
+ * tenth of a static review.  Its buffers go back once it has been idle
+ * this long, and at once after each request when HTTP_WARM_MAX of the
+ * worker's connections are warm already, so that they hold at most about
+ * 3.5 MiB a worker whoever opens connections.  A connection that has
+ * answered nothing (a handshake alone) keeps none, and OpenSSL's go back
+ * whenever a connection waits for anything else: the rest of a request,
+ * a review's answer.
  */
 #define HTTP_BUFFERS_IDLE_MS	1000
 
