@@ -293,8 +293,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		request_cb, closed_cb, NULL, NULL
 	};
 	struct http_callbacks	 cb = base_cb;
+	/* A cap of one: inputs meet the warm connection and the cap. */
+	static struct http_warm	 warm = { 0, 1, NULL };
 	struct http_limits	 lim = {
-		16384, 65536, 60000, 60000, 60000, 60000
+		16384, 65536, 60000, 60000, 60000, 60000, &warm
 	};
 	struct sockaddr_in	 sin;
 	struct fconn		*fc;
@@ -352,5 +354,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	free(fc->body);
 	free(fc);
 	run_loop();
+	/* A closed connection is warm no longer, whatever it went through. */
+	if (warm.n != 0)
+		abort();
 	return 0;
 }
