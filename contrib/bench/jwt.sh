@@ -97,7 +97,10 @@ ecdsa_raw()
 {
 	openssl asn1parse -inform DER | awk -F: '/INTEGER/ { print $NF }' |
 	    while read -r h; do
-		printf '%064s' "${h: -64}" | tr ' ' 0
+		# 33 bytes with a sign byte, or fewer than 32 ("${h: -64}"
+		# of a shorter string is empty: one token in 128 was bad).
+		[ "${#h}" -gt 64 ] && h=${h: -64}
+		printf '%064s' "$h" | tr ' ' 0
 	    done | xxd -r -p
 }
 
