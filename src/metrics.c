@@ -515,7 +515,7 @@ render_connections(struct evbuffer *buf, const struct metrics *t,
 	    "Client connections accepted.", t->connections_total);
 	metrics_family(buf, "tokenreviewd_connections_warm", "gauge",
 	    "Client connections keeping their TLS and HTTP buffers between "
-	    "requests (idle for under a second).");
+	    "requests (until idle for a second).");
 	metrics_gauge(buf, "tokenreviewd_connections_warm", NULL,
 	    t->connections_warm);
 	metrics_one(buf, "tokenreviewd_tls_handshake_failures_total",
