@@ -122,9 +122,9 @@ char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 sha256(const void *, size_t, uint8_t out[TR_SHA256_LEN]);
-/* Incremental SHA-256 on this thread's context: begin, update..., end. */
 /* pthread_create() of a thread that blocks every signal. */
 int	 thread_start(pthread_t *, void *(*)(void *), void *);
+/* Incremental SHA-256 on this thread's context: begin, update..., end. */
 void	*sha256_begin(void);
 void	 sha256_update(void *, const void *, size_t);
 void	 sha256_end(void *, uint8_t out[TR_SHA256_LEN]);

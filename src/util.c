@@ -10,6 +10,9 @@
  * conversions and the backoff, so that no source writes its own.
  */
 
+/* SHA256_Init() and its kin without deprecation warnings: see below. */
+#define OPENSSL_API_COMPAT	10101
+
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -26,8 +29,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "tokenreviewd.h"
 
@@ -104,28 +107,15 @@ xasprintf(char **out, const char *fmt, ...)
 }
 
 /*
- * SHA-256 runs several times per review.  OpenSSL 3 looks the algorithm
- * up and allocates a context on every one-shot call, four times the cost
- * of the hash itself here; so the algorithm is fetched once and each
- * thread keeps one context.
+ * SHA-256 runs several times per review.  OpenSSL 3's EVP interface
+ * dispatches through a provider and allocates on every init, more than
+ * twice the cost of hashing a token; the SHA256_* functions hash in place
+ * on a context we own.  They are deprecated in OpenSSL 3.0 but kept in
+ * every 3.x, and OPENSSL_API_COMPAT at the top of this file declares them
+ * without the warning.  Each thread has one context for the incremental
+ * form; SHA256_Final() wipes the block it buffered.
  */
-static pthread_once_t	 sha_once = PTHREAD_ONCE_INIT;
-static pthread_key_t	 sha_key;
-static EVP_MD		*sha_md;
-
-static void
-sha_ctx_free(void *ctx)
-{
-	EVP_MD_CTX_free(ctx);
-}
-
-static void
-sha_init(void)
-{
-	if ((sha_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
-	    pthread_key_create(&sha_key, sha_ctx_free) != 0)
-		fatalx("cannot set up SHA-256");
-}
+static __thread SHA256_CTX	sha_ctx;
 
 /*
  * pthread_create() with every signal blocked in the new thread, so that
@@ -150,40 +140,31 @@ thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 void *
 sha256_begin(void)
 {
-	EVP_MD_CTX	*ctx;
-
-	pthread_once(&sha_once, sha_init);
-	if ((ctx = pthread_getspecific(sha_key)) == NULL) {
-		if ((ctx = EVP_MD_CTX_new()) == NULL ||
-		    pthread_setspecific(sha_key, ctx) != 0)
-			fatalx("cannot make a SHA-256 context");
-	}
-	if (EVP_DigestInit_ex(ctx, sha_md, NULL) != 1)
-		fatalx("SHA-256 init failed");
-	return ctx;
+	SHA256_Init(&sha_ctx);
+	return &sha_ctx;
 }
 
 void
 sha256_update(void *ctx, const void *data, size_t len)
 {
-	if (EVP_DigestUpdate(ctx, data, len) != 1)
-		fatalx("SHA-256 update failed");
+	SHA256_Update(ctx, data, len);
 }
 
 void
 sha256_end(void *ctx, uint8_t out[TR_SHA256_LEN])
 {
-	if (EVP_DigestFinal_ex(ctx, out, NULL) != 1)
-		fatalx("SHA-256 final failed");
+	SHA256_Final(out, ctx);
 }
 
 void
 sha256(const void *data, size_t len, uint8_t out[TR_SHA256_LEN])
 {
-	void	*ctx = sha256_begin();
+	SHA256_CTX	c;
 
-	sha256_update(ctx, data, len);
-	sha256_end(ctx, out);
+	SHA256_Init(&c);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(out, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
 }
 
 void
@@ -312,15 +293,15 @@ base64_decode(const char *s, size_t n, int url, size_t *outlen)
  * bind-mode token) against a line without the key.  A published key is
  * immutable; a new one replaces the pointer, and the ones it replaced stay
  * allocated until exit because a worker may still be hashing with them.
- * The pads are kept rather than the key: each fingerprint then costs two
- * SHA-256 runs on this thread's context (RFC 2104).
+ * The key is kept as the two hash states after its padded blocks (RFC
+ * 2104), so a fingerprint hashes only the token and the inner digest.
  */
 #define FP_BLOCK	64		/* SHA-256 block size */
 #define FP_RANDOM_LEN	32
 
 struct fp_key {
-	uint8_t		 ipad[FP_BLOCK];
-	uint8_t		 opad[FP_BLOCK];
+	SHA256_CTX	 inner;		/* after the key ^ ipad block */
+	SHA256_CTX	 outer;		/* after the key ^ opad block */
 	struct fp_key	*prev;		/* the one this replaced */
 };
 
@@ -331,7 +312,7 @@ static pthread_once_t	 fp_once = PTHREAD_ONCE_INIT;
 static void
 fp_key_init(struct fp_key *k, const void *key, size_t len)
 {
-	uint8_t	block[FP_BLOCK];
+	uint8_t	block[FP_BLOCK], pad[FP_BLOCK];
 	size_t	i;
 
 	memset(block, 0, sizeof(block));
@@ -339,11 +320,16 @@ fp_key_init(struct fp_key *k, const void *key, size_t len)
 		sha256(key, len, block);
 	else if (len > 0)
 		memcpy(block, key, len);
-	for (i = 0; i < FP_BLOCK; i++) {
-		k->ipad[i] = block[i] ^ 0x36;
-		k->opad[i] = block[i] ^ 0x5c;
-	}
+	for (i = 0; i < FP_BLOCK; i++)
+		pad[i] = block[i] ^ 0x36;
+	SHA256_Init(&k->inner);
+	SHA256_Update(&k->inner, pad, sizeof(pad));
+	for (i = 0; i < FP_BLOCK; i++)
+		pad[i] = block[i] ^ 0x5c;
+	SHA256_Init(&k->outer);
+	SHA256_Update(&k->outer, pad, sizeof(pad));
 	OPENSSL_cleanse(block, sizeof(block));
+	OPENSSL_cleanse(pad, sizeof(pad));
 }
 
 static void
@@ -382,7 +368,7 @@ fingerprint_set_key(const void *key, size_t len)
 	} else {
 		k = xcalloc(1, sizeof(*k));
 		fp_key_init(k, key, len);
-		if (memcmp(k->ipad, old->ipad, sizeof(k->ipad)) == 0) {
+		if (memcmp(&k->inner, &old->inner, sizeof(k->inner)) == 0) {
 			OPENSSL_cleanse(k, sizeof(*k));
 			free(k);
 			return 0;
@@ -416,7 +402,7 @@ fingerprint(const void *data, size_t len, char out[TR_FINGERPRINT_LEN + 1])
 {
 	const struct fp_key	*k;
 	uint8_t			 md[TR_SHA256_LEN];
-	void			*ctx;
+	SHA256_CTX		 c;
 
 	if (fp_bootstrap_shaped(data, len)) {
 		/* The id is public by design; the secret stays out. */
@@ -425,16 +411,15 @@ fingerprint(const void *data, size_t len, char out[TR_FINGERPRINT_LEN + 1])
 		return;
 	}
 	k = fp_key_get();
-	ctx = sha256_begin();
-	sha256_update(ctx, k->ipad, sizeof(k->ipad));
-	sha256_update(ctx, data, len);
-	sha256_end(ctx, md);
-	ctx = sha256_begin();
-	sha256_update(ctx, k->opad, sizeof(k->opad));
-	sha256_update(ctx, md, sizeof(md));
-	sha256_end(ctx, md);
+	c = k->inner;
+	SHA256_Update(&c, data, len);
+	SHA256_Final(md, &c);
+	c = k->outer;
+	SHA256_Update(&c, md, sizeof(md));
+	SHA256_Final(md, &c);
 	hex_encode(md, TR_FINGERPRINT_LEN / 2, out);
 	OPENSSL_cleanse(md, sizeof(md));
+	OPENSSL_cleanse(&c, sizeof(c));
 }
 
 size_t
