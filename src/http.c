@@ -140,7 +140,11 @@ struct http_conn {
 	int			 dead;		/* freed inside it */
 	struct http_buf		 in, out;
 	struct event		*timer;
+	uint64_t		 due;		/* the timer's monotonic ms;
+						   0: none */
+	uint64_t		 armed;		/* when libevent fires it */
 	struct event		*deadline;	/* until the first request */
+	int			 deadline_on;
 	uint64_t		 deadline_seen;	/* bytes read at its last run */
 	struct http_limits	 lim;
 	struct http_callbacks	 cb;
@@ -194,13 +198,32 @@ http_status_text(int code)
 }
 
 static void
-http_timer(struct http_conn *c, long long ms)
+http_timer_arm(struct http_conn *c, uint64_t now)
 {
 	struct timeval	tv;
 
-	ms_to_timeval(ms, &tv);
+	ms_to_timeval((long long)(c->due - now), &tv);
 	evtimer_add(c->timer, &tv);
+	c->armed = c->due;
+}
+
+/*
+ * The connection's one deadline from now on.  A review on a keep-alive
+ * connection sets three (the request, the reply, the idle time), each
+ * later than the one before; moving libevent's timer for each would cost
+ * three timer changes under the loop's lock.  So the timer is moved only
+ * when it would fire after the new deadline, and when it fires early it
+ * is set again for what is left (http_timer_cb()).
+ */
+static void
+http_timer(struct http_conn *c, long long ms)
+{
+	uint64_t	now = monotonic_ms();
+
+	c->due = now + (uint64_t)ms;
 	c->idle_stage = 0;
+	if (c->armed == 0 || c->armed > c->due)
+		http_timer_arm(c, now);
 }
 
 static size_t
@@ -510,7 +533,16 @@ static void
 http_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
+	uint64_t		 now = monotonic_ms();
 
+	c->armed = 0;
+	if (c->due == 0)
+		return;
+	if (now < c->due) {
+		http_timer_arm(c, now);
+		return;
+	}
+	c->due = 0;
 	switch (c->state) {
 	case HCS_HEAD:
 	case HCS_BODY:
@@ -566,6 +598,7 @@ http_deadline_add(struct http_conn *c)
 
 	ms_to_timeval(c->lim.handshake_timeout, &tv);
 	evtimer_add(c->deadline, &tv);
+	c->deadline_on = 1;
 }
 
 /* Has the handshake read anything since the deadline last looked? */
@@ -589,6 +622,7 @@ http_deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
 
+	c->deadline_on = 0;
 	if (c->state == HCS_HANDSHAKE && http_progressed(c)) {
 		http_deadline_add(c);
 		return;
@@ -737,11 +771,15 @@ http_read_chunk(struct http_conn *c, struct http_buf *in)
 	}
 }
 
+/* The review owns its own deadline: the timer, if it fires, finds none. */
 static void
 http_dispatch(struct http_conn *c)
 {
-	evtimer_del(c->timer);
-	evtimer_del(c->deadline);
+	c->due = 0;
+	if (c->deadline_on) {
+		evtimer_del(c->deadline);
+		c->deadline_on = 0;
+	}
 	c->state = HCS_BUSY;
 	c->cb.request(c, c->cb.arg);
 }
@@ -1028,7 +1066,7 @@ http_conn_silent(const struct http_conn *c)
 	if (c->ssl != NULL)
 		return c->state == HCS_HANDSHAKE &&
 		    SSL_get_state(c->ssl) == TLS_ST_BEFORE;
-	return c->state == HCS_IDLE && evtimer_pending(c->deadline, NULL);
+	return c->state == HCS_IDLE && c->deadline_on;
 }
 
 const char *
