@@ -81,12 +81,22 @@ line_raw(struct log_line *l, const char *s, size_t n)
 	l->len += n;
 }
 
-/* A value as a JSON string, whole or not at all. */
+/*
+ * A value as a JSON string, whole or not at all.  It is measured first
+ * only when its longest form (each byte a six-byte escape, and the
+ * quotes) might not fit.
+ */
 static void
 line_escaped(struct log_line *l, const char *value, size_t n)
 {
-	size_t	need = json_quote(value, n, NULL);
+	size_t	need;
 
+	if (!l->overflow && n < sizeof(l->buf) / 6 &&
+	    l->len + 6 * n + 2 + 2 <= sizeof(l->buf)) {
+		l->len += json_quote(value, n, l->buf + l->len);
+		return;
+	}
+	need = json_quote(value, n, NULL);
 	if (l->overflow || l->len + need + 2 > sizeof(l->buf)) {
 		l->overflow = 1;
 		return;

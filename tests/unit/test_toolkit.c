@@ -384,6 +384,42 @@ test_wake(void)
 	event_base_free(base);
 }
 
+/*
+ * Audit line fields are whole or left out: a value whose escaped form
+ * still fits is written even when its worst case would not, and one that
+ * does not fit sets overflow and leaves the line as it was.
+ */
+static void
+test_log_line_fields(void)
+{
+	struct log_line	 l;
+	char		 ctl[600], plain[1200], want[8];
+	size_t		 len0, len1;
+
+	memset(ctl, '\x01', sizeof(ctl));
+	memset(plain, 'p', sizeof(plain));
+	ok(log_line_begin(&l, LL_INFO | LL_ALWAYS, "test"),
+	    "log line: begun");
+	len0 = l.len;
+	log_line_strn(&l, "a", ctl, sizeof(ctl));
+	is_int(l.len, len0 + 5 + 6 * sizeof(ctl) + 2,
+	    "log line: 600 control bytes as 3600 bytes of escapes");
+	memcpy(want, "\\u0001", 6);
+	ok(memcmp(l.buf + len0 + 5 + 1 + 6 * 599, want, 6) == 0 &&
+	    l.buf[l.len - 1] == '"', "log line: ... the last one escaped, "
+	    "and the quote");
+	len1 = l.len;
+	log_line_strn(&l, "b", plain, 300);
+	is_int(l.len, len1 + 5 + 300 + 2, "log line: 300 plain bytes fit "
+	    "whole where their worst case would not");
+	is_int(l.overflow, 0, "log line: ... and nothing overflowed");
+	len1 = l.len;
+	log_line_strn(&l, "c", plain, sizeof(plain));
+	is_int(l.len, len1 + 5, "log line: 1200 bytes that do not fit leave "
+	    "only the key");
+	is_int(l.overflow, 1, "log line: ... and mark the line cut");
+}
+
 int
 main(void)
 {
@@ -396,5 +432,6 @@ main(void)
 	test_text();
 	test_timers();
 	test_wake();
+	test_log_line_fields();
 	return done_testing();
 }
