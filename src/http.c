@@ -218,7 +218,7 @@ http_timer_arm(struct http_conn *c, uint64_t now)
 static void
 http_timer(struct http_conn *c, long long ms)
 {
-	uint64_t	now = monotonic_ms();
+	uint64_t	now = monotonic_ms_coarse();
 
 	c->due = now + (uint64_t)ms;
 	c->idle_stage = 0;
@@ -533,7 +533,7 @@ static void
 http_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct http_conn	*c = arg;
-	uint64_t		 now = monotonic_ms();
+	uint64_t		 now = monotonic_ms_coarse();
 
 	c->armed = 0;
 	if (c->due == 0)
