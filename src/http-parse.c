@@ -34,7 +34,14 @@ is_tchar(unsigned char ch)
 	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 	    IS_DIGIT(ch))
 		return 1;
-	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+	switch (ch) {
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '.': case '^': case '_':
+	case '`': case '|': case '~':
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 /* RFC 9110 5.5: field-vchar, SP and HTAB; no control byte, no DEL. */
@@ -166,18 +173,26 @@ parse_field_line(char *line, size_t len, struct http_request *r,
 	line[ve] = '\0';
 	r->hdr[r->nhdr].name = line;
 	r->hdr[r->nhdr].value = line + vs;
+	r->hdr[r->nhdr].name_len = nlen;
 	r->nhdr++;
 	return 0;
+}
+
+/* Is f named name, of len bytes?  The lengths rule out most at once. */
+static int
+field_is(const struct http_field *f, const char *name, size_t len)
+{
+	return f->name_len == len && strcasecmp(f->name, name) == 0;
 }
 
 /* How many fields have this name. */
 static size_t
 field_count(const struct http_request *r, const char *name)
 {
-	size_t	i, n = 0;
+	size_t	i, n = 0, len = strlen(name);
 
 	for (i = 0; i < r->nhdr; i++) {
-		if (strcasecmp(r->hdr[i].name, name) == 0)
+		if (field_is(&r->hdr[i], name, len))
 			n++;
 	}
 	return n;
@@ -192,10 +207,10 @@ field_has_item(const struct http_request *r, const char *name,
     const char *item)
 {
 	const char	*p, *e;
-	size_t		 i, n = strlen(item);
+	size_t		 i, n = strlen(item), len = strlen(name);
 
 	for (i = 0; i < r->nhdr; i++) {
-		if (strcasecmp(r->hdr[i].name, name) != 0)
+		if (!field_is(&r->hdr[i], name, len))
 			continue;
 		for (p = r->hdr[i].value; *p != '\0'; p = e) {
 			while (*p == ',' || IS_WS(*p))
@@ -290,7 +305,7 @@ http_parse_head(char *buf, size_t len, size_t max_body,
 	size_t		 n, i;
 	int		 code;
 
-	memset(r, 0, sizeof(*r));
+	HTTP_REQUEST_RESET(r);
 	*why = "malformed request";
 	for (line = p; ; line = p) {
 		if (next_line(&p, end, &n) != 0) {
@@ -339,10 +354,10 @@ http_head_length(const char *buf, size_t len, size_t max_header,
 const char *
 http_request_header(const struct http_request *r, const char *name)
 {
-	size_t	i;
+	size_t	i, len = strlen(name);
 
 	for (i = 0; i < r->nhdr; i++) {
-		if (strcasecmp(r->hdr[i].name, name) == 0)
+		if (field_is(&r->hdr[i], name, len))
 			return r->hdr[i].value;
 	}
 	return NULL;

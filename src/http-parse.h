@@ -12,6 +12,7 @@
 #define HTTP_PARSE_H
 
 #include <stddef.h>
+#include <string.h>
 
 #define HTTP_MAX_HEADERS	100
 /* A chunk size line with its extensions, or one trailer line, no CRLF. */
@@ -22,6 +23,7 @@
 struct http_field {
 	const char	*name;
 	const char	*value;
+	size_t		 name_len;
 };
 
 enum http_framing {
@@ -33,14 +35,19 @@ enum http_framing {
 struct http_request {
 	const char		*method;
 	const char		*path;		/* the target up to '?' */
-	struct http_field	 hdr[HTTP_MAX_HEADERS];
 	size_t			 nhdr;
 	int			 http11;
 	int			 keepalive;
 	int			 is_head;
 	enum http_framing	 framing;
 	size_t			 clen;
+	/* Last: nothing reads past hdr[nhdr - 1], so resets stop here. */
+	struct http_field	 hdr[HTTP_MAX_HEADERS];
 };
+
+/* Clear a request but for its fields, which nhdr = 0 leaves unread. */
+#define HTTP_REQUEST_RESET(r)	\
+	memset((r), 0, offsetof(struct http_request, hdr))
 
 /*
  * Parse the len bytes at buf, a request line and header fields each ended

@@ -493,7 +493,7 @@ http_reset(struct http_conn *c)
 	/* The head holds the Authorization header, the body the token. */
 	http_buf_wipe(&c->head);
 	http_buf_wipe(&c->body);
-	memset(&c->req, 0, sizeof(c->req));
+	HTTP_REQUEST_RESET(&c->req);
 	memset(&c->ck, 0, sizeof(c->ck));
 	c->data = NULL;
 }

@@ -496,6 +496,45 @@ test_chunked(void)
 	    sizeof(big)), -1, "the body ends right after its last CRLF");
 }
 
+/*
+ * RFC 9110 5.6.2: each printable byte in a field name, accepted exactly
+ * when it is a token character; and lookups among names of one length.
+ */
+static void
+test_name_chars(void)
+{
+	static const char	tchars[] = "!#$%&'*+-.^_`|~";
+	char			buf[64];
+	size_t			bad = 0;
+	int			ch, want;
+
+	for (ch = 0x21; ch < 0x7f; ch++) {
+		if (ch == ':')
+			continue;	/* "X:Y: v" is the field X */
+		want = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr(tchars, ch) != NULL ?
+		    0 : 400;
+		snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nX%cY: v\r\n\r\n",
+		    ch);
+		if (head(buf) != want) {
+			diag("name byte 0x%02x: %d, not %d", ch, head(buf), want);
+			bad++;
+		}
+	}
+	is_int(bad, 0, "a field name byte is accepted exactly when it is a "
+	    "token character (93 printable bytes)");
+	is_int(head("GET / HTTP/1.1\r\nAccept: a\r\nExpect: e\r\n"
+	    "X-One: 1\r\nX-Two: 2\r\n\r\n"), 0, "four fields, two "
+	    "pairs of one length");
+	ok(strcmp(http_request_header(&req, "expect"), "e") == 0 &&
+	    strcmp(http_request_header(&req, "ACCEPT"), "a") == 0 &&
+	    strcmp(http_request_header(&req, "x-two"), "2") == 0 &&
+	    http_request_header(&req, "x-on") == NULL &&
+	    http_request_header(&req, "x-one1") == NULL,
+	    "each is found by its own name in any case, none by a prefix or "
+	    "a longer name");
+}
+
 int
 main(void)
 {
@@ -504,6 +543,7 @@ main(void)
 	test_control_bytes();
 	test_cr_lf();
 	test_field_syntax();
+	test_name_chars();
 	test_too_many_fields();
 	test_content_length();
 	test_transfer_encoding();
