@@ -9,10 +9,12 @@
  * freed (linked with -Wl,--wrap=free) is searched for the secrets.
  * A connection that answered stays warm (keeps its buffers, wiped, for
  * the next request) until it has been idle a second, and a worker keeps
- * no more warm connections than its cap.
+ * no more warm connections than its cap.  Replies to requests read in
+ * one pass of the loop are written together, after all of them.
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -69,6 +71,67 @@ request_cb(struct http_conn *hc, void *arg)
 	body = http_body(hc, &len);
 	strlcpy(body_seen, body, sizeof(body_seen));
 	http_reply(hc, 200, "text/plain", "ok\n", 3, NULL);
+}
+
+/*
+ * Batches: arg is the other connection's client socket.  The second
+ * request of a pass notes whether the first one's reply has been written.
+ */
+static int	 batch_requests;
+static int	 batch_other_had;	/* bytes the other client could read */
+
+static void
+batch_request_cb(struct http_conn *hc, void *arg)
+{
+	int	n = 0;
+
+	if (batch_requests++ == 1 && ioctl(*(int *)arg, FIONREAD, &n) == 0)
+		batch_other_had = n;
+	http_reply(hc, 200, "text/plain", "ok\n", 3, NULL);
+}
+
+/*
+ * Two connections whose requests the loop finds ready together: both are
+ * read and answered before either reply is written, and one pass of the
+ * loop writes both.
+ */
+static void
+test_batch(struct event_base *base, const struct http_limits *lim)
+{
+	struct http_callbacks	 cb = { batch_request_cb, NULL, NULL, NULL };
+	struct http_conn	*hc[2];
+	struct sockaddr_in	 sin;
+	const char		*req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	char			 got[256];
+	int			 sv[2][2], i, answered = 0;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	for (i = 0; i < 2; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) != 0 ||
+		    evutil_make_socket_nonblocking(sv[i][0]) != 0)
+			exit(1);
+	}
+	for (i = 0; i < 2; i++) {
+		cb.arg = &sv[1 - i][1];
+		hc[i] = http_conn_new(base, sv[i][0], NULL,
+		    (struct sockaddr *)&sin, sizeof(sin), lim, &cb);
+		if (write(sv[i][1], req, strlen(req)) != (ssize_t)strlen(req))
+			exit(1);
+	}
+	event_base_loop(base, EVLOOP_ONCE);
+	is_int(batch_requests, 2, "batch: one pass of the loop reads both "
+	    "requests");
+	is_int(batch_other_had, 0, "batch: the first reply is not written "
+	    "before the second request is answered");
+	for (i = 0; i < 2; i++)
+		answered += read(sv[i][1], got, sizeof(got)) > 12 &&
+		    memcmp(got, "HTTP/1.1 200", 12) == 0;
+	is_int(answered, 2, "batch: ... and the same pass writes both replies");
+	for (i = 0; i < 2; i++) {
+		http_conn_close(hc[i]);
+		close(sv[i][1]);
+	}
 }
 
 static void
@@ -198,6 +261,8 @@ main(void)
 	is_int(left_secret + left_token, n + 2, "nothing freed at the close "
 	    "held a secret");
 	close(sv[1]);
+	run(base);
+	test_batch(base, &lim);
 	run(base);
 	event_base_free(base);
 	return done_testing();
