@@ -129,6 +129,43 @@ main(void)
 		json_decref(theirs);
 	}
 
+	/*
+	 * Each byte that is not plain ASCII, at each place of a long string
+	 * (the reader tests eight bytes at a time): jansson agrees.
+	 */
+	{
+		static const char *const odd[] = {
+			"\x01", "\x1f", "\"", "\\n", "\\u00e9", "\x7f",
+			"\xc3\xa9", "\xe2\x82\xac", "\xff", "\xc3", "\\",
+		};
+		size_t	j, at, bad = 0, n = 0;
+
+		for (j = 0; j < sizeof(odd) / sizeof(odd[0]); j++) {
+			for (at = 0; at < 24; at++) {
+				len = (size_t)snprintf(big, sizeof(big),
+				    "{\"k\":\"%.*s%s%.*s\"}", (int)at,
+				    "abcdefghijklmnopqrstuvwxyz", odd[j],
+				    (int)(24 - at), "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+				ours = json_parse_object(big, len);
+				theirs = json_loadb(big, len,
+				    JSON_REJECT_DUPLICATES, &jerr);
+				if ((ours != NULL) != (theirs != NULL) ||
+				    (ours != NULL && !json_equal(ours, theirs))) {
+					diag("byte %zu at %zu: ours %d, jansson "
+					    "%d", j, at, ours != NULL,
+					    theirs != NULL);
+					bad++;
+				}
+				n += ours != NULL;
+				json_decref(ours);
+				json_decref(theirs);
+			}
+		}
+		is_int(bad, 0, "11 kinds of byte at 24 places of a string: "
+		    "jansson agrees on each");
+		is_int(n, 5 * 24, "... and 5 of the kinds are accepted");
+	}
+
 	/* Types as jansson gives them: the claims code asks for them. */
 	text = "{\"i\":7,\"r\":7.0,\"e\":7e0}";
 	ours = json_parse_object(text, strlen(text));
