@@ -228,7 +228,7 @@ http_timer(struct http_conn *c, long long ms)
 {
 	uint64_t	now = monotonic_ms_coarse();
 
-	c->due = now + (uint64_t)ms;
+	c->due = now + (ms > 0 ? (uint64_t)ms : 0);
 	c->idle_stage = 0;
 	if (c->armed == 0 || c->armed > c->due)
 		http_timer_arm(c, now);
