@@ -824,22 +824,25 @@ fail:
 	return NULL;
 }
 
-uint64_t
-monotonic_ms(void)
+static uint64_t
+clock_ms(clockid_t id)
 {
 	struct timespec	ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+monotonic_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
 }
 
 uint64_t
 monotonic_ms_coarse(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_ms(CLOCK_MONOTONIC_COARSE);
 }
 
 double
