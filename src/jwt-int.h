@@ -93,6 +93,8 @@ struct jwt_key {
 	 * than an initialisation.  Only ever read once the set is built.
 	 */
 	EVP_MD_CTX	*verify[JWT_NALGS];
+	/* What jwt-sig.c verifies with, faster than EVP; or NULL. */
+	struct jwt_sigkey *sig;
 	char		*kid;		/* NULL when the key has none */
 	enum jwt_kty	 kty;
 	char		*crv;		/* EC only */
@@ -126,6 +128,25 @@ int		 jwt_keys_add_pem(struct jwt_keyset *, const char *data,
 int		 jwt_keys_add_pkey(struct jwt_keyset *, EVP_PKEY *,
 		    const char *kid, const char *alg, char *err,
 		    size_t errlen);
+
+/* jwt-sig.c */
+/* P-256 keys with a table of their multiples, at most (148 KiB each). */
+#define JWT_SIG_MAX_TABLES	16
+/*
+ * What a key needs for jwt_sig_verify(): RSA keys, and P-256 keys while
+ * tables are left; NULL for any other key, which verifies through EVP.
+ */
+struct jwt_sigkey *jwt_sig_new(EVP_PKEY *, enum jwt_kty, const char *crv);
+void		 jwt_sig_free(struct jwt_sigkey *);
+/* How many more P-256 keys would get a table. */
+int		 jwt_sig_tables_left(void);
+/*
+ * Whether sig signs in with the key, for alg (which the key fits): 1 if
+ * it does, 0 if not, -1 if the key has no faster form for alg.
+ */
+int		 jwt_sig_verify(const struct jwt_sigkey *,
+		    const struct jwt_alg *, const unsigned char *sig,
+		    size_t siglen, const unsigned char *in, size_t inlen);
 
 /* ---------------------------------------------------------------- fetching */
 

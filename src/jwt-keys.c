@@ -69,6 +69,7 @@ jwt_keys_unref(struct jwt_keyset *ks)
 	for (i = 0; i < ks->nkeys; i++) {
 		for (a = 0; a < JWT_NALGS; a++)
 			EVP_MD_CTX_free(ks->keys[i].verify[a]);
+		jwt_sig_free(ks->keys[i].sig);
 		EVP_PKEY_free(ks->keys[i].pkey);
 		free(ks->keys[i].kid);
 		free(ks->keys[i].crv);
@@ -263,6 +264,13 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 		if (jwt_verify_key_fits(k, &jwt_algs[a]))
 			k->verify[a] = jwt_verify_ctx_new(pkey, &jwt_algs[a]);
 	}
+	k->sig = jwt_sig_new(pkey, k->kty, k->crv);
+	if (k->sig == NULL && pkey != NULL && k->crv != NULL &&
+	    strcmp(k->crv, "P-256") == 0)
+		log_msg(LL_VERBOSE, "jwt_key_untabled", "P-256 key (kid %s) "
+		    "verifies without a table of its own: %d tables made "
+		    "already", k->kid != NULL ? k->kid : "none",
+		    JWT_SIG_MAX_TABLES);
 	return JWT_KEYS_ADDED;
 }
 

@@ -302,8 +302,9 @@ jwt_verify_ctx_new(EVP_PKEY *pkey, const struct jwt_alg *alg)
 }
 
 /*
- * Whether the signature verifies with key k, which fits alg.  An ECDSA
- * signature must be exactly as long as the curve says.
+ * Whether the signature verifies with key k, which fits alg: through
+ * jwt-sig.c where the key has a faster form for alg, else through EVP.
+ * An ECDSA signature must be exactly as long as the curve says.
  */
 static int
 jwt_verify_with(const struct jwt_key *k, const struct jwt_alg *alg,
@@ -318,6 +319,9 @@ jwt_verify_with(const struct jwt_key *k, const struct jwt_alg *alg,
 
 	if (tmpl == NULL || vs->toolong)
 		return 0;
+	if ((ok = jwt_sig_verify(k->sig, alg, vs->sig, vs->siglen, vs->input,
+	    vs->inlen)) >= 0)
+		goto out;
 	if (alg->sig == JWT_SIG_ECDSA) {
 		if (siglen != 2 * alg->half)
 			return 0;
@@ -329,6 +333,7 @@ jwt_verify_with(const struct jwt_key *k, const struct jwt_alg *alg,
 	ok = EVP_MD_CTX_copy_ex(md, tmpl) == 1 &&
 	    EVP_DigestVerify(md, sig, siglen, vs->input, vs->inlen) == 1;
 	EVP_MD_CTX_free(md);
+out:
 	/* A failed check leaves errors behind, where TLS would read them. */
 	if (!ok)
 		ERR_clear_error();

@@ -1,0 +1,345 @@
+/*
+ * Copyright 2026 The tokenreviewd Authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Signature checks that cost less than OpenSSL's general ones, for the
+ * two kinds nearly every issuer signs with.  What they need of a key is
+ * worked out once, when its key set is built (jwt-keys.c):
+ *
+ * - RSASSA-PKCS1-v1_5 (RS256, RS384, RS512) as RFC 8017 section 8.2.2
+ *   has it, by encoding and comparing: s^e mod n, with the key's
+ *   Montgomery context kept, is compared whole with the one block the
+ *   digest may give.  Nothing of the block is parsed, so no padding can
+ *   be misread.  A review saves OpenSSL's per-call set-up around the
+ *   same arithmetic: about a sixth of an RS256 check.
+ * - ECDSA on P-256 (ES256).  OpenSSL computes u1.G from a table of
+ *   multiples of the curve's generator, and u2.Q, for the key Q, from
+ *   multiples it works out anew for each signature, most of the time of
+ *   a check.  Here Q gets such a table too, as the generator of a copy
+ *   of the curve (EC_GROUP_precompute_mult, 148 KiB a key): a check then
+ *   costs about half.  Tables are limited in number across the process
+ *   (JWT_SIG_MAX_TABLES), so that a JWKS of many keys cannot make memory
+ *   grow by a table each; a key past the limit verifies through EVP.
+ *
+ * Every other algorithm, and a key whose form here cannot be built,
+ * verifies through EVP as before.  Signatures, inputs and keys are public
+ * here, so nothing needs constant time; the numbers made from a token
+ * live in a BN_CTX that is freed, and wiped (wipe.c), with the check.
+ * test_jwt checks these paths against EVP on the same inputs.
+ */
+
+/* EC_GROUP_precompute_mult(): deprecated in 3.0, kept in every 3.x. */
+#define OPENSSL_API_COMPAT	10101
+
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+
+#include "tokenreviewd.h"
+#include "jwt-int.h"
+
+/* The largest modulus served here: 8192 bits; larger ones go to EVP. */
+#define JWT_SIG_MAX_RSA		1024
+#define JWT_SIG_P256		32	/* bytes of r, s and the digest */
+
+struct jwt_sigkey {
+	enum jwt_sig	 kind;		/* JWT_SIG_PKCS1 or JWT_SIG_ECDSA */
+	BIGNUM		*n, *e;		/* RSA */
+	BN_MONT_CTX	*mont;
+	size_t		 k;		/* n's length in bytes */
+	EC_GROUP	*curve;		/* P-256 */
+	EC_GROUP	*keyed;		/* P-256 with the key as generator */
+};
+
+/* The DER DigestInfo before the digest (RFC 8017 section 9.2, note 1). */
+struct jwt_sig_digest {
+	const char		*md;
+	unsigned char		 prefix[19];
+	size_t			 len;
+};
+
+static const struct jwt_sig_digest jwt_sig_digests[] = {
+	{ "SHA256", { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+	    0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 }, 32 },
+	{ "SHA384", { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+	    0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 }, 48 },
+	{ "SHA512", { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+	    0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 }, 64 },
+};
+
+static int	jwt_sig_tables;		/* atomic: P-256 tables made */
+
+int
+jwt_sig_tables_left(void)
+{
+	return JWT_SIG_MAX_TABLES - __atomic_load_n(&jwt_sig_tables,
+	    __ATOMIC_RELAXED);
+}
+
+/* A place for one more table; 0 if the limit is reached. */
+static int
+jwt_sig_table_take(void)
+{
+	int	n = __atomic_load_n(&jwt_sig_tables, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= JWT_SIG_MAX_TABLES)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&jwt_sig_tables, &n, n + 1, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 1;
+}
+
+void
+jwt_sig_free(struct jwt_sigkey *sk)
+{
+	if (sk == NULL)
+		return;
+	BN_free(sk->n);
+	BN_free(sk->e);
+	BN_MONT_CTX_free(sk->mont);
+	EC_GROUP_free(sk->curve);
+	if (sk->keyed != NULL) {
+		EC_GROUP_free(sk->keyed);
+		__atomic_sub_fetch(&jwt_sig_tables, 1, __ATOMIC_RELAXED);
+	}
+	free(sk);
+}
+
+/*
+ * An RSA key's modulus, exponent and Montgomery context.  Only what
+ * Montgomery and the loop of jwt_sig_modexp() take: an odd modulus, an
+ * odd exponent of at least 3 below it.
+ */
+static int
+jwt_sig_rsa_new(struct jwt_sigkey *sk, EVP_PKEY *pkey, BN_CTX *ctx)
+{
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &sk->n) ||
+	    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &sk->e))
+		return -1;
+	sk->k = (size_t)BN_num_bytes(sk->n);
+	if (sk->k > JWT_SIG_MAX_RSA || !BN_is_odd(sk->n) ||
+	    !BN_is_odd(sk->e) || BN_num_bits(sk->e) < 2 ||
+	    BN_cmp(sk->e, sk->n) >= 0)
+		return -1;
+	if ((sk->mont = BN_MONT_CTX_new()) == NULL ||
+	    !BN_MONT_CTX_set(sk->mont, sk->n, ctx))
+		return -1;
+	sk->kind = JWT_SIG_PKCS1;
+	return 0;
+}
+
+/*
+ * A P-256 key's table: a copy of the curve whose generator is the key's
+ * point (of the curve's prime order, as every point but infinity is).
+ */
+static int
+jwt_sig_ec_new(struct jwt_sigkey *sk, EVP_PKEY *pkey, BN_CTX *ctx)
+{
+	unsigned char	 pub[1 + 2 * JWT_SIG_P256];
+	EC_POINT	*q = NULL;
+	size_t		 len;
+	int		 ok;
+
+	if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY,
+	    pub, sizeof(pub), &len) ||
+	    (sk->curve = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) ==
+	    NULL)
+		return -1;
+	if (!jwt_sig_table_take())
+		return -1;
+	if ((sk->keyed = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) ==
+	    NULL) {
+		__atomic_sub_fetch(&jwt_sig_tables, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	ok = (q = EC_POINT_new(sk->keyed)) != NULL &&
+	    EC_POINT_oct2point(sk->keyed, q, pub, len, ctx) &&
+	    !EC_POINT_is_at_infinity(sk->keyed, q) &&
+	    EC_GROUP_set_generator(sk->keyed, q,
+	    EC_GROUP_get0_order(sk->curve),
+	    EC_GROUP_get0_cofactor(sk->curve)) &&
+	    EC_GROUP_precompute_mult(sk->keyed, ctx);
+	EC_POINT_free(q);
+	if (!ok)
+		return -1;
+	sk->kind = JWT_SIG_ECDSA;
+	return 0;
+}
+
+struct jwt_sigkey *
+jwt_sig_new(EVP_PKEY *pkey, enum jwt_kty kty, const char *crv)
+{
+	struct jwt_sigkey	*sk;
+	BN_CTX			*ctx;
+	int			 r = -1;
+
+	if (pkey == NULL || (kty == JWT_KTY_EC && (crv == NULL ||
+	    strcmp(crv, "P-256") != 0)))
+		return NULL;
+	if ((ctx = BN_CTX_new()) == NULL)
+		fatalx("BN_CTX_new failed");
+	sk = xcalloc(1, sizeof(*sk));
+	r = kty == JWT_KTY_RSA ? jwt_sig_rsa_new(sk, pkey, ctx) :
+	    jwt_sig_ec_new(sk, pkey, ctx);
+	BN_CTX_free(ctx);
+	if (r != 0) {
+		jwt_sig_free(sk);
+		ERR_clear_error();
+		return NULL;
+	}
+	return sk;
+}
+
+/* m = s^e mod n, squaring and multiplying in Montgomery form. */
+static int
+jwt_sig_modexp(const struct jwt_sigkey *sk, BIGNUM *m, const BIGNUM *s,
+    BIGNUM *sm, BN_CTX *ctx)
+{
+	int	i;
+
+	if (!BN_to_montgomery(sm, s, sk->mont, ctx) || BN_copy(m, sm) == NULL)
+		return 0;
+	for (i = BN_num_bits(sk->e) - 2; i >= 0; i--) {
+		if (!BN_mod_mul_montgomery(m, m, m, sk->mont, ctx) ||
+		    (BN_is_bit_set(sk->e, i) &&
+		    !BN_mod_mul_montgomery(m, m, sm, sk->mont, ctx)))
+			return 0;
+	}
+	return BN_from_montgomery(m, m, sk->mont, ctx);
+}
+
+static int
+jwt_sig_digest(const struct jwt_sig_digest *d, const unsigned char *in,
+    size_t inlen, unsigned char *out)
+{
+	if (d->len == TR_SHA256_LEN) {
+		sha256(in, inlen, out);
+		return 1;
+	}
+	return EVP_Digest(in, inlen, out, NULL, d->len == 48 ? EVP_sha384() :
+	    EVP_sha512(), NULL);
+}
+
+/*
+ * EMSA-PKCS1-v1_5: 00 01, FF bytes, 00, DigestInfo, as long as n; the
+ * signature as long as n too, and less than it.
+ */
+static int
+jwt_sig_pkcs1(const struct jwt_sigkey *sk, const struct jwt_sig_digest *d,
+    const unsigned char *sig, size_t siglen, const unsigned char *in,
+    size_t inlen)
+{
+	unsigned char	 want[JWT_SIG_MAX_RSA], got[JWT_SIG_MAX_RSA];
+	size_t		 k = sk->k, t = sizeof(d->prefix) + d->len;
+	BN_CTX		*ctx;
+	BIGNUM		*s, *sm, *m;
+	int		 ok;
+
+	if (siglen != k || k < t + 11)
+		return 0;
+	want[0] = 0x00;
+	want[1] = 0x01;
+	memset(want + 2, 0xff, k - t - 3);
+	want[k - t - 1] = 0x00;
+	memcpy(want + k - t, d->prefix, sizeof(d->prefix));
+	if (!jwt_sig_digest(d, in, inlen, want + k - d->len))
+		return 0;
+	if ((ctx = BN_CTX_new()) == NULL)
+		fatalx("BN_CTX_new failed");
+	BN_CTX_start(ctx);
+	s = BN_CTX_get(ctx);
+	sm = BN_CTX_get(ctx);
+	m = BN_CTX_get(ctx);
+	ok = m != NULL && BN_bin2bn(sig, (int)siglen, s) != NULL &&
+	    BN_cmp(s, sk->n) < 0 && jwt_sig_modexp(sk, m, s, sm, ctx) &&
+	    BN_bn2binpad(m, got, (int)k) == (int)k &&
+	    CRYPTO_memcmp(got, want, k) == 0;
+	BN_CTX_end(ctx);
+	BN_CTX_free(ctx);
+	return ok;
+}
+
+/* r or s of a signature: 1 <= x < the order. */
+static int
+jwt_sig_scalar(BIGNUM *x, const unsigned char *p, const BIGNUM *order)
+{
+	return BN_bin2bn(p, JWT_SIG_P256, x) != NULL && !BN_is_zero(x) &&
+	    BN_cmp(x, order) < 0;
+}
+
+/*
+ * ECDSA (SEC 1 section 4.1.4): with w = 1/s, the x of u1.G + u2.Q, where
+ * u1 = e.w and u2 = r.w, must be r modulo the order.  u1.G uses the
+ * curve's table, u2.Q the key's.
+ */
+static int
+jwt_sig_ecdsa(const struct jwt_sigkey *sk, const unsigned char *sig,
+    size_t siglen, const unsigned char *in, size_t inlen)
+{
+	unsigned char	 h[TR_SHA256_LEN];
+	const BIGNUM	*order = EC_GROUP_get0_order(sk->curve);
+	EC_POINT	*p = NULL, *pq = NULL;
+	BN_CTX		*ctx;
+	BIGNUM		*r, *s, *e, *w, *u1, *u2, *x;
+	int		 ok;
+
+	if (siglen != 2 * JWT_SIG_P256)
+		return 0;
+	sha256(in, inlen, h);
+	if ((ctx = BN_CTX_new()) == NULL)
+		fatalx("BN_CTX_new failed");
+	BN_CTX_start(ctx);
+	r = BN_CTX_get(ctx);
+	s = BN_CTX_get(ctx);
+	e = BN_CTX_get(ctx);
+	w = BN_CTX_get(ctx);
+	u1 = BN_CTX_get(ctx);
+	u2 = BN_CTX_get(ctx);
+	x = BN_CTX_get(ctx);
+	ok = x != NULL && (p = EC_POINT_new(sk->curve)) != NULL &&
+	    (pq = EC_POINT_new(sk->keyed)) != NULL &&
+	    jwt_sig_scalar(r, sig, order) &&
+	    jwt_sig_scalar(s, sig + JWT_SIG_P256, order) &&
+	    BN_bin2bn(h, sizeof(h), e) != NULL &&
+	    BN_mod_inverse(w, s, order, ctx) != NULL &&
+	    BN_mod_mul(u1, e, w, order, ctx) &&
+	    BN_mod_mul(u2, r, w, order, ctx) &&
+	    EC_POINT_mul(sk->curve, p, u1, NULL, NULL, ctx) &&
+	    EC_POINT_mul(sk->keyed, pq, u2, NULL, NULL, ctx) &&
+	    EC_POINT_add(sk->curve, p, p, pq, ctx) &&
+	    !EC_POINT_is_at_infinity(sk->curve, p) &&
+	    EC_POINT_get_affine_coordinates(sk->curve, p, x, NULL, ctx) &&
+	    BN_nnmod(x, x, order, ctx) && BN_cmp(x, r) == 0;
+	EC_POINT_free(p);
+	EC_POINT_free(pq);
+	BN_CTX_end(ctx);
+	BN_CTX_free(ctx);
+	return ok;
+}
+
+int
+jwt_sig_verify(const struct jwt_sigkey *sk, const struct jwt_alg *alg,
+    const unsigned char *sig, size_t siglen, const unsigned char *in,
+    size_t inlen)
+{
+	size_t	i;
+
+	if (sk == NULL || alg->sig != sk->kind)
+		return -1;
+	if (sk->kind == JWT_SIG_ECDSA)
+		return alg->half == JWT_SIG_P256 ? jwt_sig_ecdsa(sk, sig,
+		    siglen, in, inlen) : -1;
+	for (i = 0; i < JWT_NITEMS(jwt_sig_digests); i++) {
+		if (strcmp(jwt_sig_digests[i].md, alg->md) == 0)
+			return jwt_sig_pkcs1(sk, &jwt_sig_digests[i], sig,
+			    siglen, in, inlen);
+	}
+	return -1;
+}
