@@ -134,15 +134,16 @@ int		 jwt_keys_add_pkey(struct jwt_keyset *, EVP_PKEY *,
 #define JWT_SIG_MAX_TABLES	16
 /*
  * What a key needs for jwt_sig_verify(): RSA keys, and P-256 keys while
- * tables are left; NULL for any other key, which verifies through EVP.
+ * tables are left (a key that has one already shares it); NULL for any
+ * other key, which verifies through EVP.
  */
 struct jwt_sigkey *jwt_sig_new(EVP_PKEY *, enum jwt_kty, const char *crv);
 void		 jwt_sig_free(struct jwt_sigkey *);
 /* How many more P-256 keys would get a table. */
 int		 jwt_sig_tables_left(void);
 /*
- * Whether sig signs in with the key, for alg (which the key fits): 1 if
- * it does, 0 if not, -1 if the key has no faster form for alg.
+ * Whether sig is the key's signature of in, for alg (which the key
+ * fits): 1 if it is, 0 if not, -1 if the key has no faster form for alg.
  */
 int		 jwt_sig_verify(const struct jwt_sigkey *,
 		    const struct jwt_alg *, const unsigned char *sig,

@@ -268,8 +268,8 @@ jwt_keys_add_jwk(struct jwt_keyset *ks, json_t *jwk, const char **skip)
 	if (k->sig == NULL && pkey != NULL && k->crv != NULL &&
 	    strcmp(k->crv, "P-256") == 0)
 		log_msg(LL_VERBOSE, "jwt_key_untabled", "P-256 key (kid %s) "
-		    "verifies without a table of its own: %d tables made "
-		    "already", k->kid != NULL ? k->kid : "none",
+		    "verifies without a table of its multiples (at most %d "
+		    "keys have one)", k->kid != NULL ? k->kid : "none",
 		    JWT_SIG_MAX_TABLES);
 	return JWT_KEYS_ADDED;
 }

@@ -17,9 +17,11 @@
  *   multiples it works out anew for each signature, most of the time of
  *   a check.  Here Q gets such a table too, as the generator of a copy
  *   of the curve (EC_GROUP_precompute_mult, 148 KiB a key): a check then
- *   costs about half.  Tables are limited in number across the process
+ *   costs about half.  A table is shared by every key set that holds
+ *   its key, so that a reload or a fetch of the same keys builds none
+ *   anew; tables are limited in number across the process
  *   (JWT_SIG_MAX_TABLES), so that a JWKS of many keys cannot make memory
- *   grow by a table each; a key past the limit verifies through EVP.
+ *   grow by a table each, and a key past the limit verifies through EVP.
  *
  * Every other algorithm, and a key whose form here cannot be built,
  * verifies through EVP as before.  Signatures, inputs and keys are public
@@ -31,6 +33,7 @@
 /* EC_GROUP_precompute_mult(): deprecated in 3.0, kept in every 3.x. */
 #define OPENSSL_API_COMPAT	10101
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -48,13 +51,21 @@
 #define JWT_SIG_MAX_RSA		1024
 #define JWT_SIG_P256		32	/* bytes of r, s and the digest */
 
+/* A P-256 key's table, shared by the key sets that hold the key. */
+struct jwt_sig_table {
+	unsigned char		 pub[1 + 2 * JWT_SIG_P256];	/* 04 x y */
+	EC_GROUP		*keyed;	/* P-256, the key as generator */
+	int			 refs;
+	LIST_ENTRY(jwt_sig_table) entry;
+};
+
 struct jwt_sigkey {
-	enum jwt_sig	 kind;		/* JWT_SIG_PKCS1 or JWT_SIG_ECDSA */
-	BIGNUM		*n, *e;		/* RSA */
-	BN_MONT_CTX	*mont;
-	size_t		 k;		/* n's length in bytes */
-	EC_GROUP	*curve;		/* P-256 */
-	EC_GROUP	*keyed;		/* P-256 with the key as generator */
+	enum jwt_sig		 kind;	/* JWT_SIG_PKCS1 or JWT_SIG_ECDSA */
+	BIGNUM			*n, *e;	/* RSA */
+	BN_MONT_CTX		*mont;
+	size_t			 k;	/* n's length in bytes */
+	EC_GROUP		*curve;	/* P-256 */
+	struct jwt_sig_table	*table;
 };
 
 /* The DER DigestInfo before the digest (RFC 8017 section 9.2, note 1). */
@@ -73,27 +84,87 @@ static const struct jwt_sig_digest jwt_sig_digests[] = {
 	    0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 }, 64 },
 };
 
-static int	jwt_sig_tables;		/* atomic: P-256 tables made */
+/* Every table, under the lock: made and dropped with key sets only. */
+static LIST_HEAD(, jwt_sig_table) jwt_sig_tables =
+    LIST_HEAD_INITIALIZER(jwt_sig_tables);
+static int		jwt_sig_ntables;
+static pthread_mutex_t	jwt_sig_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 int
 jwt_sig_tables_left(void)
 {
-	return JWT_SIG_MAX_TABLES - __atomic_load_n(&jwt_sig_tables,
-	    __ATOMIC_RELAXED);
+	int	n;
+
+	pthread_mutex_lock(&jwt_sig_mtx);
+	n = JWT_SIG_MAX_TABLES - jwt_sig_ntables;
+	pthread_mutex_unlock(&jwt_sig_mtx);
+	return n;
 }
 
-/* A place for one more table; 0 if the limit is reached. */
-static int
-jwt_sig_table_take(void)
+static void
+jwt_sig_table_drop(struct jwt_sig_table *t)
 {
-	int	n = __atomic_load_n(&jwt_sig_tables, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&jwt_sig_mtx);
+	if (--t->refs > 0)
+		t = NULL;
+	else {
+		LIST_REMOVE(t, entry);
+		jwt_sig_ntables--;
+	}
+	pthread_mutex_unlock(&jwt_sig_mtx);
+	if (t != NULL) {
+		EC_GROUP_free(t->keyed);
+		free(t);
+	}
+}
 
-	do {
-		if (n >= JWT_SIG_MAX_TABLES)
-			return 0;
-	} while (!__atomic_compare_exchange_n(&jwt_sig_tables, &n, n + 1, 0,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	return 1;
+/*
+ * A table for the key's point, the one already made or a new one; NULL
+ * past the limit or if the point is not on the curve.  Building one
+ * takes tens of milliseconds, under the lock: only key sets being built
+ * wait for it.
+ */
+static struct jwt_sig_table *
+jwt_sig_table_get(const EC_GROUP *curve, const unsigned char *pub,
+    size_t len, BN_CTX *ctx)
+{
+	struct jwt_sig_table	*t;
+	EC_POINT		*q = NULL;
+	int			 ok;
+
+	if (len != sizeof(t->pub))
+		return NULL;
+	pthread_mutex_lock(&jwt_sig_mtx);
+	LIST_FOREACH(t, &jwt_sig_tables, entry) {
+		if (memcmp(t->pub, pub, len) == 0) {
+			t->refs++;
+			goto out;
+		}
+	}
+	if (jwt_sig_ntables == JWT_SIG_MAX_TABLES)
+		goto out;
+	t = xcalloc(1, sizeof(*t));
+	memcpy(t->pub, pub, len);
+	ok = (t->keyed = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) !=
+	    NULL && (q = EC_POINT_new(t->keyed)) != NULL &&
+	    EC_POINT_oct2point(t->keyed, q, pub, len, ctx) &&
+	    !EC_POINT_is_at_infinity(t->keyed, q) &&
+	    EC_GROUP_set_generator(t->keyed, q, EC_GROUP_get0_order(curve),
+	    EC_GROUP_get0_cofactor(curve)) &&
+	    EC_GROUP_precompute_mult(t->keyed, ctx);
+	EC_POINT_free(q);
+	if (!ok) {
+		EC_GROUP_free(t->keyed);
+		free(t);
+		t = NULL;
+		goto out;
+	}
+	t->refs = 1;
+	LIST_INSERT_HEAD(&jwt_sig_tables, t, entry);
+	jwt_sig_ntables++;
+out:
+	pthread_mutex_unlock(&jwt_sig_mtx);
+	return t;
 }
 
 void
@@ -105,10 +176,8 @@ jwt_sig_free(struct jwt_sigkey *sk)
 	BN_free(sk->e);
 	BN_MONT_CTX_free(sk->mont);
 	EC_GROUP_free(sk->curve);
-	if (sk->keyed != NULL) {
-		EC_GROUP_free(sk->keyed);
-		__atomic_sub_fetch(&jwt_sig_tables, 1, __ATOMIC_RELAXED);
-	}
+	if (sk->table != NULL)
+		jwt_sig_table_drop(sk->table);
 	free(sk);
 }
 
@@ -143,31 +212,13 @@ static int
 jwt_sig_ec_new(struct jwt_sigkey *sk, EVP_PKEY *pkey, BN_CTX *ctx)
 {
 	unsigned char	 pub[1 + 2 * JWT_SIG_P256];
-	EC_POINT	*q = NULL;
 	size_t		 len;
-	int		 ok;
 
 	if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY,
 	    pub, sizeof(pub), &len) ||
 	    (sk->curve = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) ==
-	    NULL)
-		return -1;
-	if (!jwt_sig_table_take())
-		return -1;
-	if ((sk->keyed = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) ==
-	    NULL) {
-		__atomic_sub_fetch(&jwt_sig_tables, 1, __ATOMIC_RELAXED);
-		return -1;
-	}
-	ok = (q = EC_POINT_new(sk->keyed)) != NULL &&
-	    EC_POINT_oct2point(sk->keyed, q, pub, len, ctx) &&
-	    !EC_POINT_is_at_infinity(sk->keyed, q) &&
-	    EC_GROUP_set_generator(sk->keyed, q,
-	    EC_GROUP_get0_order(sk->curve),
-	    EC_GROUP_get0_cofactor(sk->curve)) &&
-	    EC_GROUP_precompute_mult(sk->keyed, ctx);
-	EC_POINT_free(q);
-	if (!ok)
+	    NULL || (sk->table = jwt_sig_table_get(sk->curve, pub, len,
+	    ctx)) == NULL)
 		return -1;
 	sk->kind = JWT_SIG_ECDSA;
 	return 0;
@@ -304,7 +355,7 @@ jwt_sig_ecdsa(const struct jwt_sigkey *sk, const unsigned char *sig,
 	u2 = BN_CTX_get(ctx);
 	x = BN_CTX_get(ctx);
 	ok = x != NULL && (p = EC_POINT_new(sk->curve)) != NULL &&
-	    (pq = EC_POINT_new(sk->keyed)) != NULL &&
+	    (pq = EC_POINT_new(sk->table->keyed)) != NULL &&
 	    jwt_sig_scalar(r, sig, order) &&
 	    jwt_sig_scalar(s, sig + JWT_SIG_P256, order) &&
 	    BN_bin2bn(h, sizeof(h), e) != NULL &&
@@ -312,7 +363,7 @@ jwt_sig_ecdsa(const struct jwt_sigkey *sk, const unsigned char *sig,
 	    BN_mod_mul(u1, e, w, order, ctx) &&
 	    BN_mod_mul(u2, r, w, order, ctx) &&
 	    EC_POINT_mul(sk->curve, p, u1, NULL, NULL, ctx) &&
-	    EC_POINT_mul(sk->keyed, pq, u2, NULL, NULL, ctx) &&
+	    EC_POINT_mul(sk->table->keyed, pq, u2, NULL, NULL, ctx) &&
 	    EC_POINT_add(sk->curve, p, p, pq, ctx) &&
 	    !EC_POINT_is_at_infinity(sk->curve, p) &&
 	    EC_POINT_get_affine_coordinates(sk->curve, p, x, NULL, ctx) &&

@@ -12,7 +12,8 @@
  * another algorithm, too few FF bytes).  ES256: good and flipped
  * signatures, s and n - s, r and s of 0 and of the order, r and s
  * swapped, random signatures.  Which keys get a faster form, the limit
- * on P-256 tables, and that a key set built from a JWKS carries them.
+ * on P-256 tables, tables shared by the holders of one key, and that a
+ * key set carries them.
  */
 
 #include <stdio.h>
@@ -349,34 +350,54 @@ test_ecdsa(void)
 static void
 test_tables(void)
 {
-	struct jwt_sigkey	*sk[JWT_SIG_MAX_TABLES + 1];
+	EVP_PKEY		*keys[JWT_SIG_MAX_TABLES + 1];
+	struct jwt_sigkey	*sk[JWT_SIG_MAX_TABLES + 1], *twin, *again;
 	struct jwt_keyset	*ks = jwt_keys_new();
 	unsigned char		 sig[64];
 	const char		*in = "a.b";
 	char			 err[TR_ERRLEN];
-	int			 i, left = jwt_sig_tables_left(), all = 1;
+	int			 i, all = 1;
 
-	ok(left == JWT_SIG_MAX_TABLES, "no table before the first key");
+	ok(jwt_sig_tables_left() == JWT_SIG_MAX_TABLES,
+	    "no table before the first key");
 	ok(jwt_sig_new(ec384, JWT_KTY_EC, "P-384") == NULL,
 	    "a P-384 key has no faster form");
+	for (i = 0; i <= JWT_SIG_MAX_TABLES; i++)
+		if ((keys[i] = EVP_EC_gen("P-256")) == NULL)
+			fatalx("EVP_EC_gen");
 	for (i = 0; i < JWT_SIG_MAX_TABLES; i++)
-		all &= (sk[i] = jwt_sig_new(ec, JWT_KTY_EC, "P-256")) != NULL;
+		all &= (sk[i] = jwt_sig_new(keys[i], JWT_KTY_EC, "P-256")) !=
+		    NULL;
 	ok(all && jwt_sig_tables_left() == 0, "%d P-256 keys get tables",
 	    JWT_SIG_MAX_TABLES);
-	ok(jwt_sig_new(ec, JWT_KTY_EC, "P-256") == NULL,
-	    "one more gets none");
+	ok(jwt_sig_new(keys[JWT_SIG_MAX_TABLES], JWT_KTY_EC, "P-256") ==
+	    NULL, "one more key gets none");
+	twin = jwt_sig_new(keys[5], JWT_KTY_EC, "P-256");
+	ok(twin != NULL && jwt_sig_tables_left() == 0,
+	    "a key that has a table shares it, past the limit too");
 	ok((sk[JWT_SIG_MAX_TABLES] = jwt_sig_new(rsa, JWT_KTY_RSA, NULL)) !=
 	    NULL, "an RSA key still has its faster form: it has no table");
 	jwt_sig_free(sk[JWT_SIG_MAX_TABLES]);
-	sign(ec, "ES256", in, sig);
-	ok(jwt_sig_verify(sk[3], alg_named("ES256"), sig, 64,
-	    (const unsigned char *)in, 3) == 1, "a key of the full set "
-	    "verifies");
-	jwt_sig_free(sk[0]);
-	ok((sk[0] = jwt_sig_new(ec, JWT_KTY_EC, "P-256")) != NULL,
-	    "a freed table makes room for another");
+	sign(keys[5], "ES256", in, sig);
+	jwt_sig_free(sk[5]);
+	ok(jwt_sig_tables_left() == 0 && jwt_sig_verify(twin,
+	    alg_named("ES256"), sig, 64, (const unsigned char *)in, 3) == 1,
+	    "the shared table outlives one of its holders");
+	jwt_sig_free(twin);
+	ok(jwt_sig_tables_left() == 1, "and goes with the last");
+	again = jwt_sig_new(keys[JWT_SIG_MAX_TABLES], JWT_KTY_EC, "P-256");
+	ok(again != NULL, "a freed table makes room for another key");
+	sign(keys[JWT_SIG_MAX_TABLES], "ES256", in, sig);
+	ok(jwt_sig_verify(again, alg_named("ES256"), sig, 64,
+	    (const unsigned char *)in, 3) == 1 && jwt_sig_verify(sk[3],
+	    alg_named("ES256"), sig, 64, (const unsigned char *)in, 3) == 0,
+	    "each key's table verifies its own signatures only");
+	jwt_sig_free(again);
 	for (i = 0; i < JWT_SIG_MAX_TABLES; i++)
-		jwt_sig_free(sk[i]);
+		if (i != 5)
+			jwt_sig_free(sk[i]);
+	for (i = 0; i <= JWT_SIG_MAX_TABLES; i++)
+		EVP_PKEY_free(keys[i]);
 	ok(jwt_sig_tables_left() == JWT_SIG_MAX_TABLES, "all given back");
 
 	ok(jwt_keys_add_pkey(ks, rsa, "r", "RS256", err, sizeof(err)) == 0 &&
