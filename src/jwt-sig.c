@@ -118,33 +118,49 @@ jwt_sig_table_drop(struct jwt_sig_table *t)
 	}
 }
 
+/* The table of a point, with one more reference; NULL if there is none. */
+static struct jwt_sig_table *
+jwt_sig_table_find(const unsigned char *pub)
+{
+	struct jwt_sig_table	*t;
+
+	LIST_FOREACH(t, &jwt_sig_tables, entry) {
+		if (memcmp(t->pub, pub, sizeof(t->pub)) == 0) {
+			t->refs++;
+			return t;
+		}
+	}
+	return NULL;
+}
+
 /*
  * A table for the key's point, the one already made or a new one; NULL
- * past the limit or if the point is not on the curve.  Building one
- * takes tens of milliseconds, under the lock: only key sets being built
- * wait for it.
+ * past the limit or if the point is not on the curve.  A new one takes
+ * tens of milliseconds to build, done outside the lock: a worker takes
+ * it when it drops the last reference to a key set.
  */
 static struct jwt_sig_table *
 jwt_sig_table_get(const EC_GROUP *curve, const unsigned char *pub,
     size_t len, BN_CTX *ctx)
 {
-	struct jwt_sig_table	*t;
+	struct jwt_sig_table	*t, *had;
 	EC_POINT		*q = NULL;
 	int			 ok;
 
 	if (len != sizeof(t->pub))
 		return NULL;
 	pthread_mutex_lock(&jwt_sig_mtx);
-	LIST_FOREACH(t, &jwt_sig_tables, entry) {
-		if (memcmp(t->pub, pub, len) == 0) {
-			t->refs++;
-			goto out;
-		}
+	if ((t = jwt_sig_table_find(pub)) != NULL ||
+	    jwt_sig_ntables == JWT_SIG_MAX_TABLES) {
+		pthread_mutex_unlock(&jwt_sig_mtx);
+		return t;
 	}
-	if (jwt_sig_ntables == JWT_SIG_MAX_TABLES)
-		goto out;
+	jwt_sig_ntables++;		/* its place, while it is built */
+	pthread_mutex_unlock(&jwt_sig_mtx);
+
 	t = xcalloc(1, sizeof(*t));
 	memcpy(t->pub, pub, len);
+	t->refs = 1;
 	ok = (t->keyed = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) !=
 	    NULL && (q = EC_POINT_new(t->keyed)) != NULL &&
 	    EC_POINT_oct2point(t->keyed, q, pub, len, ctx) &&
@@ -153,18 +169,19 @@ jwt_sig_table_get(const EC_GROUP *curve, const unsigned char *pub,
 	    EC_GROUP_get0_cofactor(curve)) &&
 	    EC_GROUP_precompute_mult(t->keyed, ctx);
 	EC_POINT_free(q);
-	if (!ok) {
-		EC_GROUP_free(t->keyed);
-		free(t);
-		t = NULL;
-		goto out;
-	}
-	t->refs = 1;
-	LIST_INSERT_HEAD(&jwt_sig_tables, t, entry);
-	jwt_sig_ntables++;
-out:
+
+	pthread_mutex_lock(&jwt_sig_mtx);
+	had = ok ? jwt_sig_table_find(pub) : NULL;	/* built meanwhile */
+	if (ok && had == NULL)
+		LIST_INSERT_HEAD(&jwt_sig_tables, t, entry);
+	else
+		jwt_sig_ntables--;
 	pthread_mutex_unlock(&jwt_sig_mtx);
-	return t;
+	if (ok && had == NULL)
+		return t;
+	EC_GROUP_free(t->keyed);
+	free(t);
+	return had;
 }
 
 void
