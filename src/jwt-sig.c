@@ -70,17 +70,17 @@ struct jwt_sigkey {
 
 /* The DER DigestInfo before the digest (RFC 8017 section 9.2, note 1). */
 struct jwt_sig_digest {
-	const char		*md;
 	unsigned char		 prefix[19];
 	size_t			 len;
 };
 
+/* RS256, RS384 and RS512, in the order of enum jwt_alg_id. */
 static const struct jwt_sig_digest jwt_sig_digests[] = {
-	{ "SHA256", { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+	{ { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
 	    0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 }, 32 },
-	{ "SHA384", { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+	{ { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
 	    0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 }, 48 },
-	{ "SHA512", { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
+	{ { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
 	    0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 }, 64 },
 };
 
@@ -397,17 +397,14 @@ jwt_sig_verify(const struct jwt_sigkey *sk, const struct jwt_alg *alg,
     const unsigned char *sig, size_t siglen, const unsigned char *in,
     size_t inlen)
 {
-	size_t	i;
+	size_t	i = (size_t)(alg - jwt_algs) - JWT_RS256;
 
 	if (sk == NULL || alg->sig != sk->kind)
 		return -1;
 	if (sk->kind == JWT_SIG_ECDSA)
 		return alg->half == JWT_SIG_P256 ? jwt_sig_ecdsa(sk, sig,
 		    siglen, in, inlen) : -1;
-	for (i = 0; i < JWT_NITEMS(jwt_sig_digests); i++) {
-		if (strcmp(jwt_sig_digests[i].md, alg->md) == 0)
-			return jwt_sig_pkcs1(sk, &jwt_sig_digests[i], sig,
-			    siglen, in, inlen);
-	}
-	return -1;
+	if (i >= JWT_NITEMS(jwt_sig_digests))
+		return -1;
+	return jwt_sig_pkcs1(sk, &jwt_sig_digests[i], sig, siglen, in, inlen);
 }
