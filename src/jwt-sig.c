@@ -24,10 +24,12 @@
  *   grow by a table each, and a key past the limit verifies through EVP.
  *
  * Every other algorithm, and a key whose form here cannot be built,
- * verifies through EVP as before.  Signatures, inputs and keys are public
- * here, so nothing needs constant time; the numbers made from a token
- * live in a BN_CTX that is freed, and wiped (wipe.c), with the check.
- * test_jwt checks these paths against EVP on the same inputs.
+ * verifies through EVP as before.  Nothing here takes constant time, as
+ * OpenSSL's verification does not: the key is public, and the time of a
+ * check tells its sender nothing about a token it does not hold.  The
+ * numbers made from a token live in a BN_CTX that is freed, and wiped
+ * (wipe.c), with the check.  test_jwtsig and fuzz_jwtsig hold these
+ * paths against EVP on the same inputs.
  */
 
 /* EC_GROUP_precompute_mult(): deprecated in 3.0, kept in every 3.x. */
