@@ -267,7 +267,13 @@ jwt_sig_new(EVP_PKEY *pkey, enum jwt_kty kty, const char *crv)
 	return sk;
 }
 
-/* m = s^e mod n, squaring and multiplying in Montgomery form. */
+/*
+ * m = s^e mod n, squaring and multiplying in Montgomery form (sm is s.R):
+ * for each bit of e after its first, a square, and a product with sm if
+ * the bit is set.  The last bit (e is odd) multiplies by s itself, which
+ * leaves the form (m.R times s, over R): no conversion back, which costs
+ * more than a product.
+ */
 static int
 jwt_sig_modexp(const struct jwt_sigkey *sk, BIGNUM *m, const BIGNUM *s,
     BIGNUM *sm, BN_CTX *ctx)
@@ -276,13 +282,14 @@ jwt_sig_modexp(const struct jwt_sigkey *sk, BIGNUM *m, const BIGNUM *s,
 
 	if (!BN_to_montgomery(sm, s, sk->mont, ctx) || BN_copy(m, sm) == NULL)
 		return 0;
-	for (i = BN_num_bits(sk->e) - 2; i >= 0; i--) {
+	for (i = BN_num_bits(sk->e) - 2; i >= 1; i--) {
 		if (!BN_mod_mul_montgomery(m, m, m, sk->mont, ctx) ||
 		    (BN_is_bit_set(sk->e, i) &&
 		    !BN_mod_mul_montgomery(m, m, sm, sk->mont, ctx)))
 			return 0;
 	}
-	return BN_from_montgomery(m, m, sk->mont, ctx);
+	return BN_mod_mul_montgomery(m, m, m, sk->mont, ctx) &&
+	    BN_mod_mul_montgomery(m, m, s, sk->mont, ctx);
 }
 
 static int

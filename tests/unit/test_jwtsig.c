@@ -9,7 +9,8 @@
  * plus the modulus (the same value modulo n), and blocks made with the
  * private key and no padding: the right one, and wrong ones (00 02, the
  * digest followed by garbage, a DigestInfo without its NULL, a digest of
- * another algorithm, too few FF bytes).  ES256: good and flipped
+ * another algorithm, too few FF bytes); keys whose exponent is 3, or has
+ * bits set between its first and last.  ES256: good and flipped
  * signatures, s and n - s, r and s of 0 and of the order, r and s
  * swapped, random signatures.  Which keys get a faster form, the limit
  * on P-256 tables, tables shared by the holders of one key, and that a
@@ -279,6 +280,52 @@ put32(unsigned char *p, const BIGNUM *x)
 	BN_bn2binpad(x, p, 32);
 }
 
+/* An RSA key with public exponent e. */
+static EVP_PKEY *
+rsa_with(unsigned long e)
+{
+	EVP_PKEY_CTX	*ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY	*k = NULL;
+	BIGNUM		*bn = BN_new();
+
+	BN_set_word(bn, e);
+	if (EVP_PKEY_keygen_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) != 1 ||
+	    EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, bn) != 1 ||
+	    EVP_PKEY_generate(ctx, &k) != 1)
+		fatalx("RSA key with e = %lu", e);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(bn);
+	return k;
+}
+
+/* Exponents other than 65537, whose middle bits are all clear. */
+static void
+test_rsa_exponents(void)
+{
+	static const unsigned long	 es[] = { 3, 0x1000b, 0x7fffffff };
+	const char			*in = "eyJ.eyJzdWIiOiJqb2UifQ";
+	unsigned char			 sig[MAXSIG];
+	struct jwt_sigkey		*sk;
+	EVP_PKEY			*k;
+	char				 what[64];
+	size_t				 i, len;
+
+	for (i = 0; i < JWT_NITEMS(es); i++) {
+		k = rsa_with(es[i]);
+		sk = jwt_sig_new(k, JWT_KTY_RSA, NULL);
+		snprintf(what, sizeof(what), "e = %#lx, a good signature",
+		    es[i]);
+		len = sign(k, "RS256", in, sig);
+		agree(sk, k, "RS256", sig, len, in, 1, what);
+		sig[len - 2] ^= 0x10;
+		snprintf(what, sizeof(what), "e = %#lx, a bit flipped", es[i]);
+		agree(sk, k, "RS256", sig, len, in, 0, what);
+		jwt_sig_free(sk);
+		EVP_PKEY_free(k);
+	}
+}
+
 static void
 test_ecdsa(void)
 {
@@ -425,6 +472,7 @@ main(void)
 		fatalx("key generation");
 	test_tables();
 	test_rsa();
+	test_rsa_exponents();
 	test_ecdsa();
 	EVP_PKEY_free(rsa);
 	EVP_PKEY_free(ec);
