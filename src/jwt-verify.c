@@ -91,26 +91,34 @@ jwt_json_str(const json_t *obj, const char *key)
 /* ---------------------------------------------------------------- tokens */
 
 /*
- * Whether s is unpadded, canonical base64url: the unused low bits of the
- * last character must be zero, so that one token has one spelling (and a
- * cached answer cannot be reached by a variant).
+ * Whether n is a length an encoding has and the last digit's unused low
+ * bits are zero, so that one token has one spelling (and a cached answer
+ * cannot be reached by a variant).
  */
+static int
+jwt_verify_b64url_tail(const char *s, size_t n)
+{
+	return n % 4 == 0 || (n % 4 != 1 && (base64_digit((unsigned char)
+	    s[n - 1], 1) & (n % 4 == 2 ? 0xf : 0x3)) == 0);
+}
+
+/* Whether s is unpadded, canonical base64url. */
 static int
 jwt_verify_b64url_valid(const char *s, size_t n)
 {
 	size_t	i;
-	int	v = 0;
 
-	if (n % 4 == 1)
-		return 0;
 	for (i = 0; i < n; i++) {
-		if ((v = base64_digit((unsigned char)s[i], 1)) < 0)
+		if (base64_digit((unsigned char)s[i], 1) < 0)
 			return 0;
 	}
-	return n % 4 == 0 || (v & (n % 4 == 2 ? 0xf : 0x3)) == 0;
+	return jwt_verify_b64url_tail(s, n);
 }
 
-/* A base64url part holding a JSON object, or NULL. */
+/*
+ * A base64url part holding a JSON object, or NULL.  The decoder checks
+ * the digits; the last one's spare bits are checked here.
+ */
 static json_t *
 jwt_verify_part_json(const char *s, size_t n)
 {
@@ -118,7 +126,7 @@ jwt_verify_part_json(const char *s, size_t n)
 	json_t		*j;
 	size_t		 len;
 
-	if (!jwt_verify_b64url_valid(s, n) ||
+	if (!jwt_verify_b64url_tail(s, n) ||
 	    (raw = base64_decode(s, n, 1, &len)) == NULL)
 		return NULL;
 	j = json_parse_object(raw, len);
@@ -210,25 +218,17 @@ static int
 jwt_verify_sig_init(struct jwt_verify_sig *vs, const struct jwt_token *t)
 {
 	const char	*p = t->s + t->signed_len + 1;
-	size_t		 i, n = t->len - t->signed_len - 1;
-	unsigned int	 acc = 0;
-	int		 bits = 0, v;
+	size_t		 n = t->len - t->signed_len - 1;
+	ssize_t		 len;
 
 	vs->input = (const unsigned char *)t->s;
 	vs->inlen = t->signed_len;
 	vs->siglen = 0;
-	if ((vs->toolong = n / 4 * 3 + (n % 4 != 0 ? n % 4 - 1 : 0) >
-	    sizeof(vs->sig)))
+	if ((vs->toolong = n * 3 / 4 > sizeof(vs->sig)))
 		return 0;
-	for (i = 0; i < n; i++) {
-		if ((v = base64_digit((unsigned char)p[i], 1)) < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned int)v;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			vs->sig[vs->siglen++] = (unsigned char)(acc >> bits);
-		}
-	}
+	if ((len = base64_decode_to(p, n, 1, vs->sig)) < 0)
+		return -1;
+	vs->siglen = (size_t)len;
 	return 0;
 }
 
@@ -592,11 +592,9 @@ jwt_verify_claim_strings(json_t *v, const char *prefix,
 {
 	json_t	*e;
 	size_t	 i;
-	char	*s;
 
 	if (json_is_string(v)) {
-		xasprintf(&s, "%s%s", prefix, json_string_value(v));
-		strvec_add_take(out, s);
+		strvec_add_take(out, xstrcat2(prefix, json_string_value(v)));
 		return 0;
 	}
 	if (!json_is_array(v))
@@ -606,8 +604,7 @@ jwt_verify_claim_strings(json_t *v, const char *prefix,
 			return -1;
 		if (*json_string_value(e) == '\0')
 			continue;
-		xasprintf(&s, "%s%s", prefix, json_string_value(e));
-		strvec_add_take(out, s);
+		strvec_add_take(out, xstrcat2(prefix, json_string_value(e)));
 	}
 	return 0;
 }
@@ -687,7 +684,7 @@ jwt_verify_username(const struct jwt_issuer *is, json_t *claims,
 		if (strcmp(is->username_claim, "email") == 0 &&
 		    jwt_verify_email(claims, why, len) != 0)
 			return -1;
-		xasprintf(&u->username, "%s%s", is->username_prefix, v);
+		u->username = xstrcat2(is->username_prefix, v);
 	}
 	if (*u->username == '\0') {
 		snprintf(why, len, "empty username");
@@ -928,7 +925,7 @@ jwt_verify_map(const struct jwt_check *c, json_t *claims,
 	    jwt_verify_system_names(c, u, why, len) != 0))
 		return -1;
 	if ((jti = jwt_json_str(claims, "jti")) != NULL && *jti != '\0') {
-		xasprintf(&cred, "JTI=%s", jti);
+		cred = xstrcat2("JTI=", jti);
 		jwt_verify_user_extra1(u, JWT_CRED_ID, cred);
 		free(cred);
 	}

@@ -119,6 +119,8 @@ void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
+/* a and b in one new string: what "%s%s" gives, without printf. */
+char	*xstrcat2(const char *a, const char *b);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 sha256(const void *, size_t, uint8_t out[TR_SHA256_LEN]);
@@ -155,6 +157,12 @@ base64_digit(int c, int url)
  * encoding has.
  */
 unsigned char *base64_decode(const char *, size_t, int url, size_t *outlen);
+/*
+ * The same into out, which has room for n * 3 / 4 bytes: the length
+ * written, or -1 (out then holds part of the bytes).
+ */
+ssize_t	 base64_decode_to(const char *, size_t n, int url,
+	    unsigned char *out);
 /* n bytes as unpadded base64url text; the caller frees it. */
 char	*base64url_encode(const void *, size_t n);
 uint64_t	 fnv1a64(const char *);

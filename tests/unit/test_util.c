@@ -399,6 +399,59 @@ test_base64_digits(void)
 	    "alphabet, or -1");
 }
 
+/*
+ * base64_decode_to() against base64url_encode() for every length up to
+ * 64 (whole groups of four and both tails), and a non-digit at every
+ * place of the text.
+ */
+static void
+test_base64_lengths(void)
+{
+	unsigned char	 in[64], out[64];
+	char		*text;
+	size_t		 n, i, tl;
+	int		 round = 0, refused = 0, cases = 0;
+	ssize_t		 len;
+
+	for (n = 0; n <= sizeof(in); n++) {
+		for (i = 0; i < n; i++)
+			in[i] = (unsigned char)(n * 37 + i * 101 + 7);
+		text = base64url_encode(in, n);
+		tl = strlen(text);
+		len = base64_decode_to(text, tl, 1, out);
+		round += len == (ssize_t)n && memcmp(in, out, n) == 0;
+		for (i = 0; i < tl; i++) {
+			char	c = text[i];
+
+			text[i] = i % 2 ? '=' : '+';
+			refused += base64_decode_to(text, tl, 1, out) == -1;
+			cases++;
+			text[i] = c;
+		}
+		free(text);
+	}
+	is_int(round, 65, "lengths 0 to 64 decode back to their bytes");
+	is_int(refused, cases, "a non-digit at any place is refused (%d "
+	    "places)", cases);
+	ok(base64_decode_to("QUJD", 4, 0, out) == 3 &&
+	    memcmp(out, "ABC", 3) == 0 && base64_decode_to("QUJDRA", 6, 0,
+	    out) == 4 && base64_decode_to("QUJDREU", 7, 0, out) == 5 &&
+	    memcmp(out, "ABCDE", 5) == 0 && base64_decode_to("QUJDR", 5, 0,
+	    out) == -1, "ABC, ABCD, ABCDE; and a length of 4k+1 refused");
+}
+
+static void
+test_strcat2(void)
+{
+	char	*s = xstrcat2("oidc:", "dev");
+
+	is_str(s, "oidc:dev", "xstrcat2 joins its two strings");
+	free(s);
+	s = xstrcat2("", "");
+	is_str(s, "", "xstrcat2 of two empty strings is empty");
+	free(s);
+}
+
 static void
 test_base64(void)
 {
@@ -422,6 +475,8 @@ test_base64(void)
 	ok(out != NULL && n == 0 && out[0] == '\0', "empty input, empty output");
 	free(out);
 	test_base64_digits();
+	test_base64_lengths();
+	test_strcat2();
 }
 
 static void
