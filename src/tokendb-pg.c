@@ -76,11 +76,21 @@ const char *const tokendb_pg_sql_get =
 const char *const tokendb_pg_sql_consume =
     "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1 AND "
     "uses_left > 0 AND revoked = 0 RETURNING uses_left";
-/* A whole batch of use counts in one statement. */
+/*
+ * A whole batch of use counts in one statement.  The batches of two
+ * workers or two replicas often hold the same tokens.  An UPDATE ... FROM
+ * the unnest locks each row as it reaches it, in the batch's own order,
+ * so two batches could each wait for a row the other holds until the
+ * server's deadlock_timeout (1 s) fails one of them.  Here the rows are
+ * locked first, sorted by id (the sort is below the lock in the plan), so
+ * batches only wait for each other in turn.
+ */
 const char *const tokendb_pg_sql_uses =
     "UPDATE tokens AS t SET use_count = t.use_count + u.n, last_used = "
-    "greatest(coalesce(t.last_used, 0), u.at) FROM unnest($1::text[], "
-    "$2::bigint[], $3::bigint[]) AS u(id, n, at) WHERE t.id = u.id";
+    "greatest(coalesce(t.last_used, 0), u.at) FROM (SELECT id FROM tokens "
+    "WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE) AS l JOIN "
+    "unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, n, at) ON "
+    "u.id = l.id WHERE t.id = u.id";
 
 #define PG_SESS_COLUMNS "jti, username, issued, expires, client, revoked"
 const char *const tokendb_pg_sql_session_get =

@@ -21,7 +21,8 @@
 # through pgbouncer that resets sessions (prepared statements vanish) and
 # through one that shares a session between two daemons, and a lookup
 # that fails in a pipelined batch (the lookups it aborted are sent again
-# and answered).
+# and answered), and a batch of use counts that locks its rows in the
+# order of their ids (no deadlock between batches).
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -1147,6 +1148,75 @@ if tr_start tdbw; then
 	    "no failed write of use counts in the log"
 else
 	fail "daemon tdbw starts"
+fi
+
+# Two batches of use counts that hold the same tokens must not each wait
+# for a row the other has locked (the server would fail one after its
+# deadlock_timeout, 1 s, and the reviews pipelined behind it would wait as
+# long).  A batch locks its rows sorted by id before it changes any: with
+# the first of 40 rows held elsewhere, it waits there holding none of the
+# other 39.  Locked in the batch's own order, it would hold every row it
+# had reached first.  The 40 counts go in one batch: the flush interval
+# is an hour, and a reload hands them to the writer thread at once.
+if [ "$ENGINE" = postgresql ]; then
+	tid "a batch of use counts locks its rows in the order of their ids"
+	tr_config order server.chain=tokendb server.workers=1 \
+	    "tokendb.url=$DBURL" tokendb.query_timeout=20s \
+	    tokendb.flush_interval=1h tokendb.cache_ttl=0
+	ORDER=()
+	for i in $(seq 40); do
+		ORDER+=("$(tr_tokenctl create --user "order$i" 2>/dev/null)")
+	done
+	ids=$(printf "'%s'," "${ORDER[@]%%.*}")
+	ids=${ids%,}
+	first=$(sql "SELECT min(id) FROM tokens WHERE id IN ($ids)")
+	all_counted()
+	{
+		[ "$(sql "SELECT count(*) FROM tokens WHERE id IN ($ids) AND
+		    use_count = 1")" = 40 ]
+	}
+	if tr_start order; then
+		mkfifo "$TR_TMP/order.sql"
+		tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
+		    "$DBURL" "$TR_TMP/order.sql"
+		locker=$TR_BGPID
+		exec {lockfd}>"$TR_TMP/order.sql"
+		echo "BEGIN; SELECT 1 FROM tokens WHERE id = '$first' FOR UPDATE;" \
+		    >&"$lockfd"
+		row_locked()
+		{
+			[ "$(sql "SELECT count(*) FROM (SELECT id FROM tokens
+			    WHERE id = '$first' FOR UPDATE SKIP LOCKED) s")" = 0 ]
+		}
+		tr_wait_until 10 row_locked || diag "the row was not seen locked"
+		n=0
+		for t in "${ORDER[@]}"; do
+			tr_is_user -t "$t" && n=$((n + 1))
+		done
+		is "$n" 40 "40 tokens reviewed once each"
+		expect_reload "a reload hands their counts to the writer"
+		batch_waits()
+		{
+			[ "$(sql "SELECT count(*) FROM pg_locks WHERE NOT granted
+			    AND locktype = 'transactionid'")" -ge 1 ]
+		}
+		ok "their batch waits for the first row" \
+		    tr_wait_until 10 batch_waits
+		is "$(sql "SELECT count(*) FROM (SELECT id FROM tokens WHERE
+		    id IN ($ids) FOR UPDATE SKIP LOCKED) s")" 39 \
+		    "and holds none of the other 39"
+		echo 'COMMIT;' >&"$lockfd"
+		exec {lockfd}>&-
+		tr_wait_exit "$locker" 5
+		ok "once the row is free the batch is written: 40 use counts of 1" \
+		    tr_wait_until 10 all_counted
+		unlike "$(cat "$TR_LOG")" "not written|tokendb_flush" \
+		    "no failed write of use counts in the log"
+		tr_stop
+		is "$?" 0 "that daemon stops cleanly"
+	else
+		fail "daemon order starts"
+	fi
 fi
 
 # ---------------------------------------------------------------- unusable
