@@ -14,7 +14,10 @@
  * whose batch outlives it is closed, which also ends its queries on the
  * server.
  *
- * Each write is a transaction of its own (a Sync before and after it).
+ * Each write is a transaction of its own (a Sync before and after it),
+ * and the last query of its batch: a write may wait for row locks (the
+ * use counts of another worker or replica, a revoke), and the reads
+ * queued behind it go to another connection rather than wait as long.
  * The reads between two writes share one Sync, which makes them one
  * implicit transaction: it changes nothing, each statement still takes
  * its own snapshot, but an error in one read aborts the reads after it,
@@ -364,8 +367,9 @@ conn_sync(struct pgconn *c)
 
 /*
  * Send the head of the queue as one batch: the reads in a row share a
- * Sync, a write has one on each side.  PQpipelineSync() flushes, so a
- * batch of reads is one write to the socket.
+ * Sync, a write has one on each side and ends the batch.
+ * PQpipelineSync() flushes, so a batch of reads is one write to the
+ * socket.
  */
 static void
 conn_send(struct pgconn *c)
@@ -386,8 +390,11 @@ conn_send(struct pgconn *c)
 		if (conn_put(c, q) != 0)
 			goto lost;
 		open = q->mode == PGPOOL_READ;
-		if (!open && conn_sync(c) != 0)
-			goto lost;
+		if (!open) {
+			if (conn_sync(c) != 0)
+				goto lost;
+			break;
+		}
 	}
 	if ((open && conn_sync(c) != 0) || (f = PQflush(c->conn)) < 0)
 		goto lost;

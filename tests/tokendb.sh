@@ -21,8 +21,9 @@
 # through pgbouncer that resets sessions (prepared statements vanish) and
 # through one that shares a session between two daemons, and a lookup
 # that fails in a pipelined batch (the lookups it aborted are sent again
-# and answered), and a batch of use counts that locks its rows in the
-# order of their ids (no deadlock between batches).
+# and answered), a batch of use counts that locks its rows in the order
+# of their ids (no deadlock between batches), and a read queued behind a
+# write that does not wait for it.
 
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -1217,6 +1218,18 @@ if [ "$ENGINE" = postgresql ]; then
 	else
 		fail "daemon order starts"
 	fi
+fi
+
+# The pool alone (tests/pgprobe): a write that takes 2 s and a read
+# queued behind it in the same turn of the loop.  A write ends its batch,
+# so the read goes to the pool's other connection and is answered first;
+# sent in the write's batch, it would wait for the write.
+if [ "$ENGINE" = postgresql ]; then
+	tid "a read queued behind a write does not wait for it"
+	probe=$(timeout 30 "$top_builddir/tests/pgprobe" "$DBURL" 2 2>&1)
+	is "$(printf '%s\n' "$probe" | cut -d' ' -f1 | paste -sd' ')" \
+	    "read write" "the read is answered before the write"
+	unlike "$probe" "error" "and both without error"
 fi
 
 # ---------------------------------------------------------------- unusable
