@@ -6,14 +6,14 @@
  * tests/tokendb.sh: a pool of two connections is handed, in one turn of
  * the loop, a write that takes SECONDS (pg_sleep) and a read behind it.
  * Each answer is printed as it comes, with the milliseconds since the
- * start:
+ * start, or as "write error TEXT":
  *
- *	write 3012
  *	read 25
+ *	write 2012
  *
- * or "write error TEXT".  A read must not wait for a write that went
- * before it: it is answered on the other connection, so "read" comes
- * first.  The process ends when both are answered, or after SECONDS + 10.
+ * A read must not wait for a write that went before it: it is answered
+ * on the other connection, so "read" comes first.  The process ends when
+ * both are answered, or after SECONDS + 10.
  *
  * usage: pgprobe URL SECONDS
  */
