@@ -15,6 +15,9 @@
 # and again every half second until the command ends: a shell's read
 # builtin that the signal reaches just before it blocks would wait for
 # input, a window too short for a person but not for a script.
+# The command starts with the signals a login session gives it: ignored
+# ones (SIGINT and SIGQUIT are, under a script's "&" or nohup) are reset,
+# since a shell cannot trap a signal ignored when it started.
 # Everything the terminal showed goes to the transcript file.  It prints
 # one line per step ("step N echo=on|off") and at the end "exit=N" (or
 # "signal=N", "timeout"), "echo_after=on|off" and "unmatched=N" (steps
@@ -67,6 +70,8 @@ def parse():
 
 
 def child(a):
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     out = os.open(a.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     err = os.open(a.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
