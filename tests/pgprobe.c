@@ -23,7 +23,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -31,18 +30,8 @@
 #include "pgpool.h"
 
 static struct event_base	*base;
-static struct timespec		 t0;
+static uint64_t			 t0;
 static int			 left = 2;
-
-static long long
-elapsed_ms(void)
-{
-	struct timespec	now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0.tv_sec) * 1000 +
-	    (now.tv_nsec - t0.tv_nsec) / 1000000;
-}
 
 static void
 answered(const struct pg_result *res, const char *err, void *arg)
@@ -51,7 +40,8 @@ answered(const struct pg_result *res, const char *err, void *arg)
 	if (err != NULL)
 		printf("%s error %s\n", (const char *)arg, err);
 	else
-		printf("%s %lld\n", (const char *)arg, elapsed_ms());
+		printf("%s %llu\n", (const char *)arg,
+		    (unsigned long long)(monotonic_ms() - t0));
 	fflush(stdout);
 	if (--left == 0)
 		event_base_loopbreak(base);
@@ -69,7 +59,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "usage: pgprobe URL SECONDS\n");
 		return 2;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = monotonic_ms();
 	if ((base = event_base_new()) == NULL ||
 	    (pool = pgpool_new(base, argv[1], 2, (secs + 10) * 1000LL, NULL,
 	    NULL)) == NULL) {

@@ -46,6 +46,17 @@ if [ "$ENGINE" = postgresql ]; then
 	{
 		psql -X -q -A -t -v ON_ERROR_STOP=1 "$DBURL" -c "$1"
 	}
+	# psql_open NAME URL: a psql session in the background that runs
+	# what is written to the descriptor $lockfd (a fifo), until that is
+	# closed; locker is its pid.
+	psql_open()
+	{
+		mkfifo "$TR_TMP/$1.sql"
+		tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
+		    "$2" "$TR_TMP/$1.sql"
+		locker=$TR_BGPID
+		exec {lockfd}>"$TR_TMP/$1.sql"
+	}
 	HEX="encode(secret_hash, 'hex')"
 	NOW="extract(epoch from now())::bigint"
 else
@@ -568,11 +579,7 @@ if [ "$ENGINE" = postgresql ]; then
 	    cache.negative_ttl=0
 	tr_start inflight || bail "daemon inflight does not start"
 	ok "the token works" tr_is_user -t "$INFL"
-	mkfifo "$TR_TMP/inflight.sql"
-	tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
-	    "$DBURL" "$TR_TMP/inflight.sql"
-	locker=$TR_BGPID
-	exec {lockfd}>"$TR_TMP/inflight.sql"
+	psql_open inflight "$DBURL"
 	echo 'BEGIN; LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE;' >&"$lockfd"
 	tr_wait_until 10 tokens_locked || diag "the lock was not seen taken"
 	{ tr_review v1 "$INFL"; } >"$TR_TMP/inflight.out" &
@@ -673,11 +680,7 @@ if [ "$ENGINE" = postgresql ]; then
 	tr_review v1 "${BBAD[0]}" >/dev/null
 	expect_no -e 'token database query failed' \
 	    "a lookup that raises an error, alone: not authenticated, status.error"
-	mkfifo "$TR_TMP/batch.sql"
-	tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
-	    "$BATCHURL" "$TR_TMP/batch.sql"
-	locker=$TR_BGPID
-	exec {lockfd}>"$TR_TMP/batch.sql"
+	psql_open batch "$BATCHURL"
 	echo 'SELECT pg_advisory_lock(4242);' >&"$lockfd"
 	advisory_waits()
 	{
@@ -851,11 +854,7 @@ if [ "$ENGINE" = postgresql ]; then
 	# FIFO: both daemons' checks queue on it, and a review that comes
 	# meanwhile waits for the check.  The lock is let go 1.5 s after the
 	# review was sent, however long the daemons took to start.
-	mkfifo "$TR_TMP/race.sql"
-	tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
-	    "$RACEURL" "$TR_TMP/race.sql"
-	locker=$TR_BGPID
-	exec {lockfd}>"$TR_TMP/race.sql"
+	psql_open race "$RACEURL"
 	echo 'SELECT pg_advisory_lock(7263206);' >&"$lockfd"
 	advisory_held()
 	{
@@ -1177,11 +1176,7 @@ if [ "$ENGINE" = postgresql ]; then
 		    use_count = 1")" = 40 ]
 	}
 	if tr_start order; then
-		mkfifo "$TR_TMP/order.sql"
-		tr_bg sh -c 'exec psql -X -q "$1" <"$2" >/dev/null 2>&1' sh \
-		    "$DBURL" "$TR_TMP/order.sql"
-		locker=$TR_BGPID
-		exec {lockfd}>"$TR_TMP/order.sql"
+		psql_open order "$DBURL"
 		echo "BEGIN; SELECT 1 FROM tokens WHERE id = '$first' FOR UPDATE;" \
 		    >&"$lockfd"
 		row_locked()
